@@ -1,0 +1,66 @@
+"""Argument checks shared by the functional ops.
+
+Every public op validates its arguments here before any kernel runs, so a bad
+call fails with a message that names the argument and says what was expected
+and what was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_device_array(a) -> bool:
+    """True for a Numba CUDA device array (checked without importing numba.cuda)."""
+    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_array(name: str, a, ndim: int, *, allow_device: bool = False):
+    """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions.
+
+    Raises
+    ------
+    TypeError
+        Not an array, or not float32/float64.
+    ValueError
+        Wrong number of dimensions or a zero-sized axis.
+    """
+    if not (isinstance(a, np.ndarray) or (allow_device and is_device_array(a))):
+        kind = "a NumPy array" + (" or a Numba CUDA device array" if allow_device else "")
+        raise TypeError(f"{name} must be {kind}; got {type(a).__name__}")
+    if np.dtype(a.dtype) not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(a.shape)}")
+    if 0 in a.shape:
+        raise ValueError(f"{name} must not have an empty axis; got shape {tuple(a.shape)}")
+    return a
+
+
+def check_shape(name: str, a, expected: tuple[int, ...], axes: str) -> None:
+    """Raise ValueError unless ``a.shape == expected``; ``axes`` names the axes, e.g. '(T, B, M)'."""
+    if tuple(a.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {axes} = {tuple(expected)}; got {tuple(a.shape)}")
+
+
+def check_same_dtype(reference_name: str, dtype, arrays: dict) -> np.dtype:
+    """Raise TypeError unless every array in ``arrays`` has ``dtype``."""
+    dtype = np.dtype(dtype)
+    for name, a in arrays.items():
+        if a is not None and np.dtype(a.dtype) != dtype:
+            raise TypeError(
+                f"{name} must have the same dtype as {reference_name} ({dtype}); got {a.dtype}. "
+                "Convert explicitly: mixed precision is never upcast silently."
+            )
+    return dtype

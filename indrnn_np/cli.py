@@ -1,0 +1,167 @@
+"""Layer 5: the command line, ``python -m indrnn_np <command> [options]``.
+
+Commands
+--------
+gradcheck   finite-difference check of every gradient of the IndRNN layer
+bench layer forward+backward time of one layer, per backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """Format ``rows`` as a Markdown table; ``columns`` are (key, header, format)."""
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    lines = [head, rule]
+    for r in rows:
+        cells = []
+        for key, _, fmt in columns:
+            v = r.get(key)
+            cells.append("—" if v is None else format(v, fmt))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+class CliError(Exception):
+    """A bad option value: printed as one line, exit status 2."""
+
+
+def available_backends() -> list[str]:
+    """The backends that can run here: numpy and cpu always, cuda when a target is found."""
+    from .ops import cuda_available
+
+    return ["numpy", "cpu"] + (["cuda"] if cuda_available() else [])
+
+
+def cmd_gradcheck(args) -> int:
+    from .gradcheck import DEFAULT_TOLERANCE, check_indrnn
+
+    backends = args.backend or available_backends()
+    rows = []
+    for backend in backends:
+        for activation in ("relu", "tanh", "identity"):
+            for r in check_indrnn(backend, activation, seed=args.seed):
+                rows.append(
+                    dict(
+                        backend=backend,
+                        activation=activation,
+                        array=r.name,
+                        rel_error=r.rel_error,
+                        result="pass" if r.passed else "FAIL",
+                    )
+                )
+    print("IndRNN layer gradient check: float64, T=12 B=3 M=4 N=5, centered differences (eps=1e-6),")
+    print(f"normwise relative error max|a-n| / (max|a| + max|n|), pass below {DEFAULT_TOLERANCE:g}.\n")
+    print(
+        format_table(
+            rows,
+            [
+                ("backend", "backend", "s"),
+                ("activation", "activation", "s"),
+                ("array", "array", "s"),
+                ("rel_error", "max rel. error", ".2e"),
+                ("result", "result", "s"),
+            ],
+        )
+    )
+    failed = [r for r in rows if r["result"] != "pass"]
+    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_bench_layer(args) -> int:
+    from .bench import bench_layer, machine_description
+
+    backends = args.backend or ["numpy", "cpu"]
+    dtype = np.dtype(args.dtype)
+    rows = []
+    for T in args.T:
+        rows += bench_layer(backends, T=T, B=args.B, M=args.M, N=args.N, dtype=dtype, repeats=args.repeats)
+    for r in rows:
+        for key in ("forward_s", "backward_s", "total_s", "recurrence_s"):
+            r[key.replace("_s", "_ms")] = 1e3 * r[key]
+    print(f"IndRNN layer forward+backward, {dtype.name}, relu, median of {args.repeats} runs")
+    print(f"machine: {machine_description()}\n")
+    print(
+        format_table(
+            rows,
+            [
+                ("backend", "backend", "s"),
+                ("T", "T", "d"),
+                ("B", "B", "d"),
+                ("M", "M", "d"),
+                ("N", "N", "d"),
+                ("forward_ms", "forward (ms)", ".1f"),
+                ("backward_ms", "backward (ms)", ".1f"),
+                ("total_ms", "fwd+bwd (ms)", ".1f"),
+                ("recurrence_ms", "recurrence only, fwd+bwd (ms)", ".1f"),
+                ("speedup_vs_numpy", "speed-up vs numpy", ".1f"),
+                ("compile_s", "first call (s)", ".2f"),
+            ],
+        )
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")
+    g.add_argument(
+        "--backend",
+        action="append",
+        choices=["numpy", "cpu", "cuda"],
+        help="repeatable; default: every available backend",
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_gradcheck)
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="bench_command", required=True)
+    bl = bsub.add_parser("layer", help="forward+backward time of one IndRNN layer")
+    bl.add_argument(
+        "--backend",
+        action="append",
+        choices=["numpy", "cpu", "cuda"],
+        help="repeatable; default numpy and cpu",
+    )
+    bl.add_argument("--T", type=_positive_int, nargs="+", default=[1000])
+    bl.add_argument("--B", type=_positive_int, default=50)
+    bl.add_argument("--M", type=_positive_int, default=128)
+    bl.add_argument("--N", type=_positive_int, default=128)
+    bl.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    bl.add_argument("--repeats", type=_positive_int, default=7)
+    bl.add_argument("--json", help="also write the rows to this JSON file")
+    bl.set_defaults(func=cmd_bench_layer)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

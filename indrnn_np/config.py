@@ -1,0 +1,81 @@
+"""Numba knobs, in one place.
+
+Every kernel module reads its compilation flags and launch sizes from here, so
+that a reader (or a test) can see and change them without hunting through the
+kernels. Values are read when a kernel module is first imported (CPU flags) or
+when a kernel is launched (CUDA launch sizes), so tests can turn the CUDA sizes
+down at run time with :func:`cuda_launch_config`.
+
+Axis glossary used throughout the project: ``T`` time steps, ``B`` batch,
+``M`` input features, ``N`` hidden units (neurons).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+# --------------------------------------------------------------------------
+# CPU (numba.njit)
+# --------------------------------------------------------------------------
+#: Run the column loops of the CPU kernels in parallel (``numba.prange``).
+CPU_PARALLEL: bool = os.environ.get("INDRNN_CPU_PARALLEL", "1") != "0"
+
+#: fastmath flags for the CPU kernels. ``nnan`` and ``ninf`` are deliberately
+#: left out: a NaN or inf produced by an exploding recurrence must stay a NaN
+#: or inf so that the training loop can see it and stop.
+CPU_FASTMATH: frozenset[str] = frozenset({"nsz", "arcp", "contract", "afn"})
+
+#: Cache compiled CPU kernels on disk (``__pycache__``) so the compile cost is
+#: paid once per machine rather than once per process. Numba has had bugs with
+#: ``cache=True`` on ``parallel=True`` functions when the thread count changes
+#: between runs; set ``INDRNN_NUMBA_CACHE=0`` if you hit one.
+CPU_CACHE: bool = os.environ.get("INDRNN_NUMBA_CACHE", "1") != "0"
+
+#: About how many (b, n) columns one CPU task takes: a block of
+#: ``max(1, CPU_TASK_COLUMNS // N)`` batch rows. Big enough that each step of
+#: a task streams through a few KiB of contiguous memory, small enough that
+#: B = 50 still gives every thread several tasks.
+CPU_TASK_COLUMNS: int = 512
+
+#: Widest chunk of neurons one CPU task takes; wider layers are split into
+#: chunks of at most this many neurons, so that B = 1 still runs in parallel.
+CPU_MAX_CHUNK: int = 1024
+
+# --------------------------------------------------------------------------
+# CUDA (numba.cuda)
+# --------------------------------------------------------------------------
+#: Threads per block for the recurrence kernels (one thread per (b, n) column).
+CUDA_THREADS_PER_BLOCK: int = 256
+
+#: Edge of the square shared-memory tile of the teaching GEMM kernel; the
+#: block is TILE x TILE threads.
+CUDA_GEMM_TILE: int = 16
+
+
+@contextlib.contextmanager
+def cuda_launch_config(threads_per_block: int | None = None, gemm_tile: int | None = None) -> Iterator[None]:
+    """Temporarily change the CUDA launch sizes (used by tests and benchmarks).
+
+    Parameters
+    ----------
+    threads_per_block : int, optional
+        Threads per block of the recurrence kernels.
+    gemm_tile : int, optional
+        Tile edge of the shared-memory GEMM. The tile is a compile-time
+        constant of the kernel, so a new value compiles a new kernel.
+    """
+    global CUDA_THREADS_PER_BLOCK, CUDA_GEMM_TILE
+    saved = (CUDA_THREADS_PER_BLOCK, CUDA_GEMM_TILE)
+    for name, value in (("threads_per_block", threads_per_block), ("gemm_tile", gemm_tile)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    try:
+        if threads_per_block is not None:
+            CUDA_THREADS_PER_BLOCK = threads_per_block
+        if gemm_tile is not None:
+            CUDA_GEMM_TILE = gemm_tile
+        yield
+    finally:
+        CUDA_THREADS_PER_BLOCK, CUDA_GEMM_TILE = saved

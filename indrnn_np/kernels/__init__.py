@@ -1,0 +1,30 @@
+"""Layer 1: the IndRNN recurrence kernels, one module per backend.
+
+``reference`` (plain NumPy, the specification), ``cpu`` (Numba ``njit``) and
+``cuda`` (Numba CUDA) define the same two functions with the same argument
+order:
+
+``recurrence_forward(xw, u, b, h0, act, h)``
+    xw : (T, B, N) input projection ``W x_t`` for every step (bias not added).
+    u : (N,) recurrent weights.  b : (N,) bias.  h0 : (B, N) initial state.
+    act : int activation code (:data:`ACTIVATIONS`).
+    h : (T, B, N) output, written in place.
+
+``recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)``
+    dh : (T, B, N) upstream gradient ``∂J/∂h_t`` (direct part only).
+    h : (T, B, N) saved forward states.  u, h0, act: as above.
+    da : (T, B, N) output ``∂J/∂a_t`` for the pre-activation
+    ``a_t = W x_t + u ⊙ h_{t-1} + b``.  dh0 : (B, N) output.
+    du_part, db_part : (B, N) outputs, the per-column sums over time; the op
+    layer sums them over the batch, which keeps the reduction deterministic.
+
+The GEMMs (``W x_t`` for all steps, ``dW``, ``dx``) are not in the CPU
+kernels: NumPy hands them to BLAS. The CUDA module has its own tiled GEMM.
+"""
+
+from __future__ import annotations
+
+#: Activation name -> integer code passed to the kernels.
+ACTIVATIONS: dict[str, int] = {"identity": 0, "relu": 1, "tanh": 2}
+
+IDENTITY, RELU, TANH = ACTIVATIONS["identity"], ACTIVATIONS["relu"], ACTIVATIONS["tanh"]

@@ -1,0 +1,325 @@
+"""Layer 2: functional forward/backward pairs, choosing a backend.
+
+Every op is a pure function pair in the style of CS231n's ``rnn_layers``:
+``forward(...) -> (out, cache)`` and ``backward(dout, cache) -> grads``. The
+cache holds exactly what backward needs; nothing is hidden in a layer object.
+
+Axis glossary: T time steps, B batch, M input features, N hidden units.
+Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import check_array, check_choice, check_same_dtype, check_shape
+from .kernels import ACTIVATIONS
+from .kernels import reference as _reference
+
+#: The backends ``indrnn_forward`` accepts.
+BACKENDS = ("numpy", "cpu", "cuda")
+
+
+class IndRNNCache(NamedTuple):
+    """What :func:`indrnn_backward` needs from :func:`indrnn_forward`.
+
+    Saved: the input x (for dW), the parameters W and u (for dx and the
+    recurrent term), h0 and every hidden state h. Not saved: the pre-activation
+    a_t = W x_t + u ⊙ h_{t-1} + b, a second (T, B, N) array. Backward
+    recomputes σ'(a_t) from h_t instead (relu: h > 0, tanh: 1 - h², identity:
+    1), which halves the memory of the cache.
+    """
+
+    x: np.ndarray  # (T, B, M)
+    W: np.ndarray  # (M, N)
+    u: np.ndarray  # (N,)
+    h0: np.ndarray  # (B, N)
+    h: np.ndarray  # (T, B, N)
+    activation: str
+    backend: str
+
+
+class IndRNNGrads(NamedTuple):
+    """Gradients of the loss with respect to every input of :func:`indrnn_forward`."""
+
+    dx: np.ndarray  # (T, B, M)
+    dW: np.ndarray  # (M, N)
+    du: np.ndarray  # (N,)
+    db: np.ndarray  # (N,)
+    dh0: np.ndarray  # (B, N)
+
+
+class IndRNNStepCache(NamedTuple):
+    """What :func:`indrnn_step_backward` needs: the step's inputs and output."""
+
+    x_t: np.ndarray  # (B, M)
+    h_prev: np.ndarray  # (B, N)
+    W: np.ndarray  # (M, N)
+    u: np.ndarray  # (N,)
+    h_t: np.ndarray  # (B, N)
+    activation: str
+
+
+class IndRNNStepGrads(NamedTuple):
+    """Gradients of one step, given the full ∂J/∂h_t."""
+
+    dx_t: np.ndarray  # (B, M)
+    dW: np.ndarray  # (M, N)
+    du: np.ndarray  # (N,)
+    db: np.ndarray  # (N,)
+    dh_prev: np.ndarray  # (B, N)
+
+
+class CudaUnavailableError(RuntimeError):
+    """The ``cuda`` backend was asked for but no CUDA target can run here."""
+
+
+CUDA_HELP = (
+    "To use backend='cuda', install the CUDA target and its toolkit "
+    "(pip install 'indrnn-np[cuda]') on a machine with an NVIDIA GPU and driver, "
+    "or run the kernels on the CPU in Numba's simulator by setting "
+    "NUMBA_ENABLE_CUDASIM=1 before numba is imported (slow: tiny shapes only)."
+)
+
+
+def _cuda_kernels():
+    """The CUDA kernel module, or CudaUnavailableError saying how to get one."""
+    try:
+        from .kernels import cuda as cuda_kernels
+    except ImportError as exc:
+        raise CudaUnavailableError(f"the CUDA backend cannot be loaded ({exc}). {CUDA_HELP}") from exc
+    reason = cuda_kernels.unavailable_reason()
+    if reason:
+        raise CudaUnavailableError(f"no CUDA device is usable ({reason}). {CUDA_HELP}")
+    return cuda_kernels
+
+
+def cuda_available() -> bool:
+    """True when ``backend="cuda"`` can run here (a GPU, or the simulator)."""
+    try:
+        _cuda_kernels()
+    except CudaUnavailableError:
+        return False
+    return True
+
+
+def _kernels(backend: str):
+    """The kernel module of a backend; imported lazily so numba loads only when used."""
+    if backend == "numpy":
+        return _reference
+    if backend == "cpu":
+        from .kernels import cpu
+
+        return cpu
+    return _cuda_kernels()
+
+
+def _check_layer_args(x, W, u, b, h0, activation, backend):
+    """Validate indrnn_forward's arguments; return (T, B, M, N, dtype)."""
+    check_choice("backend", backend, BACKENDS)
+    check_choice("activation", activation, tuple(ACTIVATIONS))
+    dev = backend == "cuda"
+    check_array("x", x, 3, allow_device=dev)
+    T, B, M = x.shape
+    check_array("W", W, 2, allow_device=dev)
+    if W.shape[0] != M:
+        raise ValueError(f"W must have shape (M, N) with M = x.shape[2] = {M}; got {tuple(W.shape)}")
+    N = W.shape[1]
+    check_array("u", u, 1, allow_device=dev)
+    check_shape("u", u, (N,), "(N,)")
+    check_array("b", b, 1, allow_device=dev)
+    check_shape("b", b, (N,), "(N,)")
+    if h0 is not None:
+        check_array("h0", h0, 2, allow_device=dev)
+        check_shape("h0", h0, (B, N), "(B, N)")
+    dtype = check_same_dtype("x", x.dtype, {"W": W, "u": u, "b": b, "h0": h0})
+    return T, B, M, N, dtype
+
+
+def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
+    """Run one IndRNN layer over a whole sequence.
+
+    ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)`` (Eq. 2 of Li et al., 2018): u is a
+    vector, so each neuron recurs only on its own past.
+
+    The input projection ``W x_t`` for all T steps is one GEMM
+    ``(T*B, M) @ (M, N)``; only the element-wise recurrence runs in a kernel.
+
+    Parameters
+    ----------
+    x : ndarray, (T, B, M)
+        Input sequence, time-major. float32 or float64; every other array must
+        have the same dtype, and the outputs keep it.
+    W : ndarray, (M, N)
+        Input weights.
+    u : ndarray, (N,)
+        Recurrent weights, one per neuron.
+    b : ndarray, (N,)
+        Bias.
+    h0 : ndarray, (B, N), optional
+        Initial state h_{-1}; zeros when None.
+    activation : {"relu", "tanh", "identity"}
+        σ.
+    backend : {"cpu", "numpy", "cuda"}
+        ``"numpy"``: the plain NumPy reference (a Python loop over time).
+        ``"cpu"``: Numba kernels, parallel over columns. ``"cuda"``: Numba
+        CUDA kernels; takes NumPy arrays (copied to the GPU and back: the
+        outputs are NumPy arrays) or Numba device arrays (kept on the GPU:
+        the outputs are device arrays).
+
+    Returns
+    -------
+    h : ndarray, (T, B, N)
+        Hidden state of every step.
+    cache : IndRNNCache
+        For :func:`indrnn_backward`. It references x (not a copy): do not
+        modify x in place before calling backward.
+
+    Raises
+    ------
+    ValueError
+        Unknown activation or backend, or a shape that does not fit.
+    TypeError
+        Non-array or non-float input, or mixed dtypes.
+    CudaUnavailableError
+        ``backend="cuda"`` with no usable CUDA target.
+    """
+    T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
+    act = ACTIVATIONS[activation]
+    if backend == "cuda":
+        cuda_kernels = _cuda_kernels()
+        h, x_dev, W_dev, u_dev, h0_dev = cuda_kernels.layer_forward(x, W, u, b, h0, act)
+        return h, IndRNNCache(x_dev, W_dev, u_dev, h0_dev, h, activation, backend)
+
+    x = np.ascontiguousarray(x)
+    u = np.ascontiguousarray(u)
+    b = np.ascontiguousarray(b)
+    h0 = np.zeros((B, N), dtype) if h0 is None else np.ascontiguousarray(h0)
+    # W x_t for every t: one GEMM over all T*B rows.
+    xw = (x.reshape(T * B, M) @ W).reshape(T, B, N)  # (T, B, N)
+    # h gets its own buffer although the recurrence could overwrite xw in
+    # place: with the two aliased, the CPU kernel's loop no longer vectorises
+    # (measured 4x slower). xw is freed on return.
+    h = np.empty_like(xw)
+    _kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
+    return h, IndRNNCache(x, W, u, h0, h, activation, backend)
+
+
+def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
+    """Backpropagation through time for :func:`indrnn_forward`.
+
+    Runs the time loop in reverse, recomputing σ'(a_t) from the saved h_t, and
+    accumulates du and db per (b, n) column before summing over the batch (a
+    fixed order: results are reproducible run to run). dW and dx are GEMMs
+    over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``.
+
+    Parameters
+    ----------
+    dh : ndarray, (T, B, N)
+        ``∂J/∂h_t`` from whatever consumes h (the loss or the next layer); the
+        part that flows through time is added here. Same dtype as the forward
+        inputs; a device array when the forward pass used device arrays.
+    cache : IndRNNCache
+        From :func:`indrnn_forward`.
+
+    Returns
+    -------
+    IndRNNGrads
+        ``dx (T, B, M)``, ``dW (M, N)``, ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
+    """
+    if not isinstance(cache, IndRNNCache):
+        raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
+    x, W, u, h0, h, activation, backend = cache
+    T, B, M = x.shape
+    N = W.shape[1]
+    check_array("dh", dh, 3, allow_device=backend == "cuda")
+    check_shape("dh", dh, (T, B, N), "(T, B, N)")
+    check_same_dtype("the forward inputs", x.dtype, {"dh": dh})
+    act = ACTIVATIONS[activation]
+    if backend == "cuda":
+        return IndRNNGrads(*_cuda_kernels().layer_backward(dh, x, W, u, h0, h, act))
+
+    dh = np.ascontiguousarray(dh)
+    da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
+    dh0 = np.empty_like(h0)
+    du_part = np.empty_like(h0)  # (B, N) per-column sums over time
+    db_part = np.empty_like(h0)
+    _kernels(backend).recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+    da2d = da.reshape(T * B, N)
+    dW = x.reshape(T * B, M).T @ da2d  # (M, N)
+    dx = (da2d @ W.T).reshape(T, B, M)  # (T, B, M)
+    return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+
+
+def indrnn_step_forward(x_t, h_prev, W, u, b, activation="relu"):
+    """One IndRNN step, for teaching: ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``.
+
+    Parameters
+    ----------
+    x_t : ndarray, (B, M)
+    h_prev : ndarray, (B, N)
+        h_{t-1}.
+    W : ndarray, (M, N)
+    u, b : ndarray, (N,)
+    activation : {"relu", "tanh", "identity"}
+
+    Returns
+    -------
+    h_t : ndarray, (B, N)
+    cache : IndRNNStepCache
+    """
+    check_choice("activation", activation, tuple(ACTIVATIONS))
+    check_array("x_t", x_t, 2)
+    B, M = x_t.shape
+    check_array("W", W, 2)
+    if W.shape[0] != M:
+        raise ValueError(f"W must have shape (M, N) with M = x_t.shape[1] = {M}; got {tuple(W.shape)}")
+    N = W.shape[1]
+    check_array("h_prev", h_prev, 2)
+    check_shape("h_prev", h_prev, (B, N), "(B, N)")
+    check_array("u", u, 1)
+    check_shape("u", u, (N,), "(N,)")
+    check_array("b", b, 1)
+    check_shape("b", b, (N,), "(N,)")
+    check_same_dtype("x_t", x_t.dtype, {"h_prev": h_prev, "W": W, "u": u, "b": b})
+    # a_t = W x_t + u ⊙ h_{t-1} + b
+    a_t = x_t @ W + u * h_prev + b  # (B, N)
+    # h_t = σ(a_t)
+    h_t = _reference.activate(a_t, ACTIVATIONS[activation])
+    return h_t, IndRNNStepCache(x_t, h_prev, W, u, h_t, activation)
+
+
+def indrnn_step_backward(dh_t, cache: IndRNNStepCache) -> IndRNNStepGrads:
+    """Backward of :func:`indrnn_step_forward`.
+
+    Parameters
+    ----------
+    dh_t : ndarray, (B, N)
+        The full ``∂J/∂h_t`` (direct part plus what later steps sent back).
+    cache : IndRNNStepCache
+
+    Returns
+    -------
+    IndRNNStepGrads
+        ``dx_t (B, M)``, ``dW (M, N)``, ``du (N,)``, ``db (N,)``,
+        ``dh_prev (B, N)`` (the part of ∂J/∂h_{t-1} that flows through this step).
+    """
+    if not isinstance(cache, IndRNNStepCache):
+        raise TypeError(
+            f"cache must be the IndRNNStepCache from indrnn_step_forward; got {type(cache).__name__}"
+        )
+    x_t, h_prev, W, u, h_t, activation = cache
+    check_array("dh_t", dh_t, 2)
+    check_shape("dh_t", dh_t, h_t.shape, "(B, N)")
+    check_same_dtype("the forward inputs", x_t.dtype, {"dh_t": dh_t})
+    # ∂J/∂a_t = ∂J/∂h_t ⊙ σ'(a_t)
+    da = dh_t * _reference.activation_derivative(h_t, ACTIVATIONS[activation])  # (B, N)
+    return IndRNNStepGrads(
+        dx_t=da @ W.T,  # (B, M)
+        dW=x_t.T @ da,  # (M, N)
+        du=(da * h_prev).sum(axis=0),  # (N,)
+        db=da.sum(axis=0),  # (N,)
+        dh_prev=u * da,  # (B, N)
+    )
