@@ -26,8 +26,8 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
-def check_array(name: str, a, ndim: int, *, allow_device: bool = False):
-    """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions.
+def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
+    """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions (any when None).
 
     Raises
     ------
@@ -41,7 +41,7 @@ def check_array(name: str, a, ndim: int, *, allow_device: bool = False):
         raise TypeError(f"{name} must be {kind}; got {type(a).__name__}")
     if np.dtype(a.dtype) not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
-    if a.ndim != ndim:
+    if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(a.shape)}")
     if 0 in a.shape:
         raise ValueError(f"{name} must not have an empty axis; got shape {tuple(a.shape)}")

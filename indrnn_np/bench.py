@@ -114,7 +114,7 @@ def bench_layer(
 def _time_recurrence(backend, x, W, u, b, dh, activation, repeats) -> float:
     """Median forward+backward time of the recurrence kernels alone (no GEMMs)."""
     from .kernels import ACTIVATIONS
-    from .ops import _kernels
+    from .ops.indrnn import _kernels
 
     kernels = _kernels(backend)
     if backend == "cuda":

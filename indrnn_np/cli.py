@@ -3,6 +3,7 @@
 Commands
 --------
 gradcheck   finite-difference check of every gradient of the IndRNN layer
+dynamics    Eq. 4 in numbers and plots; the u constraint in a training run
 bench layer forward+backward time of one layer, per backend
 """
 
@@ -72,8 +73,59 @@ def cmd_gradcheck(args) -> int:
         )
     )
     failed = [r for r in rows if r["result"] != "pass"]
-    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
+
+    from .gradcheck import closed_form_check
+
+    print("\nEq. 4 three ways: identity activation, ∂J/∂h_T = 1 at the last step only (T=12),")
+    print("so the closed form is ∂J/∂h_0 = u^T for every neuron (batch row 0 shown).\n")
+    for backend in backends:
+        cf_rows, errors = closed_form_check(backend, seed=args.seed)
+        print(f"backend {backend}:")
+        print(
+            format_table(
+                cf_rows,
+                [
+                    ("neuron", "neuron", "d"),
+                    ("u", "u", ".6f"),
+                    ("closed_form", "closed form u^T", ".12e"),
+                    ("bptt", "BPTT dh0", ".12e"),
+                    ("finite_difference", "finite difference", ".12e"),
+                ],
+            )
+        )
+        ok = errors["bptt_vs_closed_form"] < 1e-12 and errors["fd_vs_closed_form"] < DEFAULT_TOLERANCE
+        print(
+            f"rel. error: BPTT vs closed form {errors['bptt_vs_closed_form']:.2e}, finite difference vs closed form "
+            f"{errors['fd_vs_closed_form']:.2e}, finite difference vs BPTT {errors['fd_vs_bptt']:.2e}: "
+            f"{'pass' if ok else 'FAIL'}\n"
+        )
+        if not ok:
+            failed.append({"closed_form": backend})
+    n_checks = len(rows) + len(backends)
+    print(f"{n_checks - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def cmd_dynamics(args) -> int:
+    from .dynamics_report import write_report
+
+    if args.epsilon <= 0 or args.gamma <= args.epsilon:
+        raise CliError(f"need 0 < --epsilon < --gamma; got epsilon={args.epsilon}, gamma={args.gamma}")
+    _check_writable_dir(args.out)
+    write_report(args.out, epsilon=args.epsilon, gamma=args.gamma, train_steps=args.train_steps)
+    return 0
+
+
+def _check_writable_dir(path: str) -> None:
+    """Create ``path`` if needed; a one-line CliError when it cannot be written."""
+    import os
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create output directory {path!r}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise CliError(f"output directory {path!r} is not writable")
 
 
 def cmd_bench_layer(args) -> int:
@@ -136,6 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_gradcheck)
+
+    d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
+    d.add_argument("--out", required=True, help="directory for the plots and dynamics.json")
+    d.add_argument("--epsilon", type=float, default=0.01, help="smallest useful gradient ε (default 0.01)")
+    d.add_argument("--gamma", type=float, default=2.0, help="largest tolerated gradient γ (default 2)")
+    d.add_argument(
+        "--train-steps", type=_positive_int, default=300, help="steps of the training demonstration"
+    )
+    d.set_defaults(func=cmd_dynamics)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench_command", required=True)

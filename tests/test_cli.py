@@ -16,7 +16,8 @@ def test_gradcheck_command_passes_and_prints_a_table(capsys):
     for activation in ("relu", "tanh", "identity"):
         for array in ("x", "W", "u", "b", "h0"):
             assert f"| cpu | {activation} | {array} |" in out
-    assert "30 passed, 0 failed" in out
+    assert "32 passed, 0 failed" in out
+    assert "| neuron | u | closed form u^T | BPTT dh0 | finite difference |" in out
 
 
 def test_gradcheck_command_fails_on_a_broken_backward(monkeypatch, capsys):
@@ -37,7 +38,24 @@ def test_gradcheck_command_fails_on_a_broken_backward(monkeypatch, capsys):
 
 def test_bench_layer_command_small(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    rc = main(["bench", "layer", "--T", "20", "--B", "2", "--M", "3", "--N", "4", "--repeats", "2", "--json", str(path)])
+    rc = main(
+        [
+            "bench",
+            "layer",
+            "--T",
+            "20",
+            "--B",
+            "2",
+            "--M",
+            "3",
+            "--N",
+            "4",
+            "--repeats",
+            "2",
+            "--json",
+            str(path),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "| numpy | 20 | 2 | 3 | 4 |" in out and "| cpu | 20 | 2 | 3 | 4 |" in out
@@ -59,6 +77,8 @@ def test_bad_option_is_a_one_line_error():
 
 @pytest.mark.slow
 def test_module_entry_point_runs_gradcheck():
-    proc = subprocess.run([sys.executable, "-m", "indrnn_np", "gradcheck", "--backend", "cpu"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "gradcheck", "--backend", "cpu"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "15 passed, 0 failed" in proc.stdout
+    assert "16 passed, 0 failed" in proc.stdout

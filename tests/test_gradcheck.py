@@ -91,3 +91,15 @@ def test_indrnn_layer_gradients_float64(backend, activation):
     assert [r.name for r in results] == ["x", "W", "u", "b", "h0"]
     for r in results:
         assert r.rel_error < 1e-6, (r.name, r.rel_error)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_closed_form_bptt_and_finite_differences_agree(backend):
+    from indrnn_np.gradcheck import closed_form_check
+
+    rows, errors = closed_form_check(backend, T=20, N=6, seed=2)
+    assert len(rows) == 6
+    for r in rows:
+        assert r["closed_form"] == pytest.approx(r["u"] ** 20, rel=1e-12, abs=1e-300)
+    assert errors["bptt_vs_closed_form"] < 1e-12
+    assert errors["fd_vs_closed_form"] < 1e-6 and errors["fd_vs_bptt"] < 1e-6

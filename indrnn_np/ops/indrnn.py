@@ -1,8 +1,4 @@
-"""Layer 2: functional forward/backward pairs, choosing a backend.
-
-Every op is a pure function pair in the style of CS231n's ``rnn_layers``:
-``forward(...) -> (out, cache)`` and ``backward(dout, cache) -> grads``. The
-cache holds exactly what backward needs; nothing is hidden in a layer object.
+"""The IndRNN layer op: forward and BPTT over a whole sequence, and one step.
 
 Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
@@ -14,9 +10,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_array, check_choice, check_same_dtype, check_shape
-from .kernels import ACTIVATIONS
-from .kernels import reference as _reference
+from .._checks import check_array, check_choice, check_same_dtype, check_shape
+from ..kernels import ACTIVATIONS
+from ..kernels import reference as _reference
 
 #: The backends ``indrnn_forward`` accepts.
 BACKENDS = ("numpy", "cpu", "cuda")
@@ -87,7 +83,7 @@ CUDA_HELP = (
 def _cuda_kernels():
     """The CUDA kernel module, or CudaUnavailableError saying how to get one."""
     try:
-        from .kernels import cuda as cuda_kernels
+        from ..kernels import cuda as cuda_kernels
     except ImportError as exc:
         raise CudaUnavailableError(f"the CUDA backend cannot be loaded ({exc}). {CUDA_HELP}") from exc
     reason = cuda_kernels.unavailable_reason()
@@ -110,7 +106,7 @@ def _kernels(backend: str):
     if backend == "numpy":
         return _reference
     if backend == "cpu":
-        from .kernels import cpu
+        from ..kernels import cpu
 
         return cpu
     return _cuda_kernels()

@@ -1,0 +1,57 @@
+"""Layer 2: functional forward/backward pairs, choosing a backend.
+
+Every op is a pure function pair in the style of CS231n's ``rnn_layers``:
+``forward(...) -> (out, cache)`` and ``backward(dout, cache) -> grads``. The
+cache holds exactly what backward needs; nothing is hidden in a layer object.
+
+Axis glossary: T time steps, B batch, M input features, N hidden units.
+Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
+"""
+
+from .basic import (
+    LinearGrads,
+    RNNGrads,
+    linear_backward,
+    linear_forward,
+    mse_backward,
+    mse_forward,
+    rnn_backward,
+    rnn_forward,
+)
+from .indrnn import (
+    BACKENDS,
+    CUDA_HELP,
+    CudaUnavailableError,
+    IndRNNCache,
+    IndRNNGrads,
+    IndRNNStepCache,
+    IndRNNStepGrads,
+    cuda_available,
+    indrnn_backward,
+    indrnn_forward,
+    indrnn_step_backward,
+    indrnn_step_forward,
+)
+
+__all__ = [
+    "BACKENDS",
+    "CUDA_HELP",
+    "CudaUnavailableError",
+    "IndRNNCache",
+    "IndRNNGrads",
+    "IndRNNStepCache",
+    "IndRNNStepGrads",
+    "LinearGrads",
+    "RNNGrads",
+    "cuda_available",
+    "indrnn_backward",
+    "indrnn_forward",
+    "indrnn_step_backward",
+    "indrnn_step_forward",
+    "linear_backward",
+    "linear_forward",
+    "mse_backward",
+    "mse_forward",
+    "rnn_backward",
+    "rnn_forward",
+]

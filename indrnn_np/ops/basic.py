@@ -1,0 +1,178 @@
+"""Dense layers and losses as forward/backward pairs.
+
+Shapes: a leading ``(...)`` means any number of leading axes, e.g. ``(T, B)``
+for a projection applied at every step (one GEMM over all T*B rows) or
+``(B,)`` for a head on the last step only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._checks import check_array, check_same_dtype, check_shape
+
+
+class LinearGrads(NamedTuple):
+    dx: np.ndarray  # (..., M)
+    dW: np.ndarray  # (M, N)
+    db: np.ndarray  # (N,)
+
+
+def linear_forward(x, W, b):
+    """``y = x W + b`` over every leading axis, as one GEMM.
+
+    Parameters
+    ----------
+    x : ndarray, (..., M)
+    W : ndarray, (M, N)
+    b : ndarray, (N,)
+
+    Returns
+    -------
+    y : ndarray, (..., N)
+    cache : tuple (x, W)
+    """
+    check_array("x", x, None)
+    if x.ndim < 1:
+        raise ValueError("x must have at least 1 dimension (..., M); got a 0-d array")
+    M = x.shape[-1]
+    check_array("W", W, 2)
+    if W.shape[0] != M:
+        raise ValueError(f"W must have shape (M, N) with M = x.shape[-1] = {M}; got {W.shape}")
+    check_array("b", b, 1)
+    check_shape("b", b, (W.shape[1],), "(N,)")
+    check_same_dtype("x", x.dtype, {"W": W, "b": b})
+    x2d = x.reshape(-1, M)
+    y = x2d @ W + b  # (rows, N)
+    return y.reshape(*x.shape[:-1], W.shape[1]), (x, W)
+
+
+def linear_backward(dy, cache) -> LinearGrads:
+    """Backward of :func:`linear_forward`: dx = dy Wᵀ, dW = xᵀ dy, db = Σ dy."""
+    x, W = cache
+    N = W.shape[1]
+    check_array("dy", dy, x.ndim)
+    check_shape("dy", dy, (*x.shape[:-1], N), "(..., N)")
+    dy2d = dy.reshape(-1, N)
+    x2d = x.reshape(-1, x.shape[-1])
+    return LinearGrads(
+        dx=(dy2d @ W.T).reshape(x.shape),  # (..., M)
+        dW=x2d.T @ dy2d,  # (M, N)
+        db=dy2d.sum(axis=0),  # (N,)
+    )
+
+
+def mse_forward(pred, target):
+    """Mean squared error ``J = mean((pred - target)²)`` over every element.
+
+    Parameters
+    ----------
+    pred, target : ndarray, same shape
+
+    Returns
+    -------
+    loss : float
+    cache : tuple (diff,)
+    """
+    check_array("pred", pred, None)
+    if not isinstance(target, np.ndarray) or target.shape != pred.shape:
+        raise ValueError(
+            f"target must be an array of pred's shape {pred.shape}; got {getattr(target, 'shape', type(target).__name__)}"
+        )
+    diff = pred - target.astype(pred.dtype, copy=False)
+    return float(np.mean(diff * diff)), (diff,)
+
+
+def mse_backward(dloss, cache):
+    """∂J/∂pred = 2 (pred - target) / size, times the upstream scalar ``dloss``."""
+    (diff,) = cache
+    return (2.0 * float(dloss) / diff.size) * diff
+
+
+class RNNGrads(NamedTuple):
+    dx: np.ndarray  # (T, B, M)
+    dW: np.ndarray  # (M, N)
+    dU: np.ndarray  # (N, N)
+    db: np.ndarray  # (N,)
+    dh0: np.ndarray  # (B, N)
+
+
+def rnn_forward(x, W, U, b, h0=None, activation="tanh"):
+    """A conventional RNN, ``h_t = σ(W x_t + h_{t-1} U + b)``, in plain NumPy.
+
+    The recurrent weight U is a full ``(N, N)`` matrix: every neuron sees every
+    neuron's past, which is what IndRNN's vector u removes.
+
+    Parameters
+    ----------
+    x : ndarray, (T, B, M)
+    W : ndarray, (M, N)
+    U : ndarray, (N, N)
+        Row vectors convention: ``h_{t-1} U``.
+    b : ndarray, (N,)
+    h0 : ndarray, (B, N), optional
+    activation : {"tanh", "relu", "identity"}
+
+    Returns
+    -------
+    h : ndarray, (T, B, N)
+    cache : tuple
+    """
+    from ..kernels import ACTIVATIONS
+    from ..kernels.reference import activate
+
+    check_array("x", x, 3)
+    T, B, M = x.shape
+    check_array("W", W, 2)
+    if W.shape[0] != M:
+        raise ValueError(f"W must have shape (M, N) with M = x.shape[2] = {M}; got {W.shape}")
+    N = W.shape[1]
+    check_array("U", U, 2)
+    check_shape("U", U, (N, N), "(N, N)")
+    check_array("b", b, 1)
+    check_shape("b", b, (N,), "(N,)")
+    if h0 is None:
+        h0 = np.zeros((B, N), x.dtype)
+    check_array("h0", h0, 2)
+    check_shape("h0", h0, (B, N), "(B, N)")
+    check_same_dtype("x", x.dtype, {"W": W, "U": U, "b": b, "h0": h0})
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; got {activation!r}")
+    act = ACTIVATIONS[activation]
+    xw = (x.reshape(T * B, M) @ W).reshape(T, B, N) + b  # W x_t + b for all t
+    h = np.empty_like(xw)
+    h_prev = h0
+    for t in range(T):
+        # h_t = σ(W x_t + h_{t-1} U + b): a matrix product every step
+        h[t] = activate(xw[t] + h_prev @ U, act)
+        h_prev = h[t]
+    return h, (x, W, U, h0, h, act)
+
+
+def rnn_backward(dh, cache) -> RNNGrads:
+    """BPTT for :func:`rnn_forward`; the carry is ``∂J/∂a_{t+1} Uᵀ``, a matrix product."""
+    from ..kernels.reference import activation_derivative
+
+    x, W, U, h0, h, act = cache
+    T, B, M = x.shape
+    N = W.shape[1]
+    check_array("dh", dh, 3)
+    check_shape("dh", dh, (T, B, N), "(T, B, N)")
+    da = np.empty_like(h)
+    dU = np.zeros_like(U)
+    carry = np.zeros_like(h0)
+    for t in range(T - 1, -1, -1):
+        da[t] = (dh[t] + carry) * activation_derivative(h[t], act)  # ∂J/∂a_t
+        h_prev = h[t - 1] if t > 0 else h0
+        dU += h_prev.T @ da[t]  # (N, N)
+        carry = da[t] @ U.T  # ∂J/∂h_{t-1} through U
+    da2d = da.reshape(T * B, N)
+    return RNNGrads(
+        dx=(da2d @ W.T).reshape(T, B, M),
+        dW=x.reshape(T * B, M).T @ da2d,
+        dU=dU,
+        db=da2d.sum(axis=0),
+        dh0=carry,
+    )

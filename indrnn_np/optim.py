@@ -1,0 +1,154 @@
+"""Layer 4: optimizers that know about IndRNN's recurrent weights.
+
+Every optimizer updates a dict of parameter arrays in place from a dict of
+gradients with the same names, then projects each recurrent weight (names
+ending in ``.u``) into its allowed range, as the official code does after
+every step. Weight decay skips u and the biases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from .dynamics import project_u
+
+
+def is_recurrent(name: str) -> bool:
+    """Recurrent-weight parameters are the ones named ``<layer>.u``."""
+    return name.endswith(".u")
+
+
+def default_no_decay(name: str) -> bool:
+    """Weight decay skips the recurrent weights u and every bias b."""
+    return is_recurrent(name) or name.endswith(".b")
+
+
+class Optimizer:
+    """Shared parts: the parameters, weight decay, the u projection.
+
+    Parameters
+    ----------
+    params : mapping of str to ndarray
+        Updated in place.
+    lr : float
+    weight_decay : float
+        L2 coefficient added to the gradient of every parameter for which
+        ``no_decay(name)`` is false.
+    u_max : float, optional
+        After each step, every ``*.u`` is clamped into ``[-u_max, u_max]``
+        (or ``[0, u_max]`` with ``u_nonnegative``). None: no projection.
+    u_nonnegative : bool
+    no_decay : callable
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float,
+        *,
+        weight_decay=0.0,
+        u_max=None,
+        u_nonnegative=False,
+        no_decay: Callable[[str], bool] = default_no_decay,
+    ):
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0; got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
+        if u_max is not None and u_max < 0:
+            raise ValueError(f"u_max must be >= 0 or None; got {u_max}")
+        self.params = dict(params)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.u_max = u_max
+        self.u_nonnegative = u_nonnegative
+        self.no_decay = no_decay
+        self.t = 0
+
+    def _grad(self, name, grads):
+        if name not in grads:
+            raise KeyError(f"no gradient for parameter {name!r}")
+        g = grads[name]
+        if self.weight_decay and not self.no_decay(name):
+            g = g + self.weight_decay * self.params[name]
+        return g
+
+    def project(self) -> None:
+        """Clamp every recurrent weight into its range (in place)."""
+        if self.u_max is None:
+            return
+        for name, p in self.params.items():
+            if is_recurrent(name):
+                project_u(p, self.u_max, nonnegative=self.u_nonnegative, out=p)
+
+    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+        self.t += 1
+        for name, p in self.params.items():
+            self._update(name, p, self._grad(name, grads))
+        self.project()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"t": np.asarray(self.t), "lr": np.asarray(self.lr)}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self.t = int(state["t"])
+        self.lr = float(state["lr"])
+
+
+class SGD(Optimizer):
+    """``v = μ v + g;  p -= lr v`` (plain SGD when momentum μ = 0)."""
+
+    def __init__(self, params, lr, *, momentum=0.0, **kw):
+        super().__init__(params, lr, **kw)
+        self.momentum = float(momentum)
+        self.velocity = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def _update(self, name, p, g):
+        v = self.velocity[name]
+        v *= self.momentum
+        v += g
+        p -= (self.lr * v).astype(p.dtype, copy=False)
+
+    def state_dict(self):
+        return {**super().state_dict(), **{f"velocity/{k}": v for k, v in self.velocity.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for k in self.velocity:
+            self.velocity[k][...] = state[f"velocity/{k}"]
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): bias-corrected first and second moments."""
+
+    def __init__(self, params, lr=2e-4, *, betas=(0.9, 0.999), eps=1e-8, **kw):
+        super().__init__(params, lr, **kw)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def _update(self, name, p, g):
+        m, v = self.m[name], self.v[name]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat = m / (1 - self.beta1**self.t)
+        v_hat = v / (1 - self.beta2**self.t)
+        p -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+
+    def state_dict(self):
+        return {
+            **super().state_dict(),
+            **{f"m/{k}": v for k, v in self.m.items()},
+            **{f"v/{k}": v for k, v in self.v.items()},
+        }
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        for k in self.m:
+            self.m[k][...] = state[f"m/{k}"]
+            self.v[k][...] = state[f"v/{k}"]

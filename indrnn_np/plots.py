@@ -1,0 +1,96 @@
+"""Matplotlib figures (Agg backend, written to files)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _abs_for_log(a):
+    """|a| with zeros and infs kept out of a log axis (inf drawn at the top, 0 not drawn)."""
+    a = np.abs(np.asarray(a, dtype=np.float64))
+    return np.where((a > 0) & np.isfinite(a), a, np.nan)
+
+
+def plot_gradient_vs_time(path, T, curves, epsilon, gamma, bound):
+    """|∂J/∂h_t| against t for several u; ``curves`` is a list of (label, values (T+1,))."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    t = np.arange(T + 1)
+    for label, g in curves:
+        ax.plot(t, _abs_for_log(g), label=label, lw=2)
+    ax.axhline(gamma, color="k", ls="--", lw=1)
+    ax.axhline(epsilon, color="k", ls=":", lw=1)
+    ax.text(2, gamma * 1.3, f"γ = {gamma:g} (largest tolerated)", fontsize=9)
+    ax.text(2, epsilon * 1.3, f"ε = {epsilon:g} (smallest useful)", fontsize=9)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"time step t (objective at T = {T})")
+    ax.set_ylabel("|∂J/∂h_t|  (∂J/∂h_T = 1)")
+    ax.set_title(
+        f"IndRNN, one neuron, linear path: |∂J/∂h_t| = |u|^(T-t)\nReLU bound u ≤ γ^(1/T) = {bound:.6f}"
+    )
+    ax.legend(loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
+    """Left: gradient norm vs t for RNN (matrix U) and IndRNN (vector u). Right: share off neuron 0."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    t = np.arange(T + 1)
+    for label, g in rnn_curves:
+        ax1.plot(t, _abs_for_log(g), lw=2, label=label)
+    for label, g in indrnn_curves:
+        ax1.plot(t, _abs_for_log(g), lw=2, ls="--", label=label)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("time step t")
+    ax1.set_ylabel("‖∂J/∂h_t‖  (unit gradient on neuron 0 at T)")
+    ax1.set_title(f"Gradient norm through time, T = {T}, linear")
+    ax1.legend(fontsize=8)
+    ax1.grid(True, alpha=0.3)
+    for label, share in mixing:
+        ax2.plot(t, share, lw=2, label=label)
+    ax2.set_xlabel("time step t")
+    ax2.set_ylabel("share of ‖∂J/∂h_t‖² on neurons other than 0")
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.set_title("Where the gradient goes: U mixes neurons, u does not")
+    ax2.legend(fontsize=8)
+    ax2.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_clipping_training(path, runs, u_max, T):
+    """Per-step loss, max|u| and gradient norm of the runs; ``runs`` maps label -> history dict."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for label, hist in runs.items():
+        steps = np.arange(len(hist["loss"]))
+        axes[0].plot(steps, _abs_for_log(hist["loss"]), label=label, marker="o" if len(steps) < 5 else None)
+        axes[1].plot(steps, hist["max_abs_u"], label=label, marker="o" if len(steps) < 5 else None)
+        axes[2].plot(
+            steps, _abs_for_log(hist["grad_norm"]), label=label, marker="o" if len(steps) < 5 else None
+        )
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("training loss (MSE)")
+    axes[0].axhline(1 / 6, color="gray", ls=":", lw=1)
+    axes[0].text(0, 1 / 6 * 1.3, "baseline 0.167", fontsize=8)
+    axes[1].axhline(u_max, color="k", ls="--", lw=1)
+    axes[1].text(0, u_max, f" u_max = 2^(1/{T}) = {u_max:.4f}", fontsize=8, va="bottom")
+    axes[1].set_ylabel("max |u| over both layers")
+    axes[2].set_yscale("log")
+    axes[2].set_ylabel("gradient norm")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Adding problem, T = {T}: the same network and data, with and without the u constraint")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

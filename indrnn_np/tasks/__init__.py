@@ -1,0 +1,1 @@
+"""Layer 4: data and metrics for the paper's tasks."""

@@ -1,0 +1,57 @@
+"""The adding problem (Li et al. 2018, Section 5.1; Hochreiter & Schmidhuber 1997).
+
+Each input is two sequences of length T, time-major ``(T, B, 2)``:
+channel 0 holds numbers drawn uniformly from (0, 1); channel 1 is all zeros
+except two ones, the markers, one in each half of the sequence (as the
+official code places them). The target is the sum of the two marked numbers.
+Always predicting 1 gives an MSE of 1/6 ≈ 0.167, the baseline a model must beat.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: MSE of always predicting the target's mean 1: Var(U1 + U2) = 2/12.
+BASELINE_MSE = 1.0 / 6.0
+
+
+def adding_batch(T: int, B: int, rng: np.random.Generator, dtype=np.float32):
+    """One batch of the adding problem.
+
+    Parameters
+    ----------
+    T : int
+        Sequence length (≥ 2: one marker in each half).
+    B : int
+        Batch size.
+    rng : numpy.random.Generator
+    dtype : float32 or float64
+
+    Returns
+    -------
+    x : ndarray, (T, B, 2)
+    y : ndarray, (B, 1)
+        Sum of the two marked numbers.
+    markers : ndarray of int, (B, 2)
+        The marked time steps (first half, second half).
+    """
+    if not isinstance(T, int | np.integer) or T < 2:
+        raise ValueError(f"T must be an int >= 2 (one marker in each half); got {T!r}")
+    if not isinstance(B, int | np.integer) or B < 1:
+        raise ValueError(f"B must be a positive int; got {B!r}")
+    values = rng.uniform(0.0, 1.0, size=(T, B))
+    half = T // 2
+    first = rng.integers(0, half, size=B)
+    second = rng.integers(half, T, size=B)
+    x = np.zeros((T, B, 2), dtype=dtype)
+    x[:, :, 0] = values
+    cols = np.arange(B)
+    x[first, cols, 1] = 1.0
+    x[second, cols, 1] = 1.0
+    y = (values[first, cols] + values[second, cols]).astype(dtype)[:, None]
+    return x, y, np.stack([first, second], axis=1)
+
+
+def adding_test_set(T: int, size: int = 1000, seed: int = 12345, dtype=np.float32):
+    """The fixed test set: ``size`` sequences from a fixed seed (default 1000, as the official code)."""
+    return adding_batch(T, size, np.random.default_rng(seed), dtype)
