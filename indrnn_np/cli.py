@@ -133,6 +133,10 @@ def cmd_bench_layer(args) -> int:
 
     backends = args.backend or ["numpy", "cpu"]
     dtype = np.dtype(args.dtype)
+    if backends == ["cuda"]:
+        return _bench_cuda(args, dtype)
+    if "cuda" in backends:
+        raise CliError("--backend cuda runs on its own (it has its own table); leave out the CPU backends")
     rows = []
     for T in args.T:
         rows += bench_layer(backends, T=T, B=args.B, M=args.M, N=args.N, dtype=dtype, repeats=args.repeats)
@@ -159,6 +163,56 @@ def cmd_bench_layer(args) -> int:
             ],
         )
     )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
+def _bench_cuda(args, dtype) -> int:
+    from .bench import bench_cuda_layer, machine_description
+    from .ops import CudaUnavailableError
+    from .ops.indrnn import _cuda_kernels
+
+    try:
+        _cuda_kernels()
+    except CudaUnavailableError as exc:
+        raise CliError(str(exc)) from None
+    from numba import cuda
+
+    rows = bench_cuda_layer(Ts=args.T, B=args.B, M=args.M, N=args.N, dtype=dtype, repeats=args.repeats)
+    for r in rows:
+        r["recurrence_ms"] = 1e3 * r["recurrence_s"]
+        r["layer_ms"] = 1e3 * r["layer_s"]
+        for k in ("torch_loop_s", "torch_lstm_s"):
+            if k in r:
+                r[k.replace("_s", "_ms")] = 1e3 * r[k]
+    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
+    name = name.decode() if isinstance(name, bytes) else name
+    print(f"IndRNN layer forward+backward on {name}, {dtype.name}, ReLU, median of {args.repeats} runs")
+    print(f"host: {machine_description()}\n")
+    print(
+        format_table(
+            rows,
+            [
+                ("T", "T", "d"),
+                ("B", "B", "d"),
+                ("M", "M", "d"),
+                ("N", "N", "d"),
+                ("recurrence_ms", "recurrence fwd+bwd (ms)", ".3f"),
+                ("recurrence_GBps", "recurrence GB/s", ".0f"),
+                ("fraction_of_copy", "of copy bandwidth", ".0%"),
+                ("layer_ms", "whole layer fwd+bwd (ms)", ".3f"),
+                ("torch_loop_ms", "PyTorch per-step loop (ms)", ".2f"),
+                ("torch_loop_over_layer", "loop / layer", ".1f"),
+                ("torch_lstm_ms", "cuDNN LSTM (ms)", ".3f"),
+                ("torch_lstm_over_layer", "LSTM / layer", ".2f"),
+            ],
+        )
+    )
+    print(f"\ndevice copy bandwidth measured in the same run: {rows[0]['copy_GBps']:.0f} GB/s (read + write)")
+    if any("torch_note" in r for r in rows):
+        print(rows[0]["torch_note"])
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

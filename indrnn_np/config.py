@@ -49,6 +49,13 @@ CPU_MAX_CHUNK: int = 1024
 #: Threads per block for the recurrence kernels (one thread per (b, n) column).
 CUDA_THREADS_PER_BLOCK: int = 256
 
+#: How the CUDA backward sums du and db over the batch: ``"two_stage"``
+#: (per-column partial sums, then one thread per neuron adds the B rows in a
+#: fixed order: bit-for-bit reproducible) or ``"atomic"`` (``cuda.atomic.add``
+#: from every column: one kernel less, but the order of the additions, and so
+#: the last bits of du and db, change from run to run).
+CUDA_REDUCTION: str = os.environ.get("INDRNN_CUDA_REDUCTION", "two_stage")
+
 #: Edge of the square shared-memory tile of the teaching GEMM kernel; the
 #: block is TILE x TILE threads.
 CUDA_GEMM_TILE: int = 16

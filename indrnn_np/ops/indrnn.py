@@ -28,7 +28,7 @@ class IndRNNCache(NamedTuple):
     1), which halves the memory of the cache.
     """
 
-    x: np.ndarray  # (T, B, M)
+    x: np.ndarray  # (T, B, M); with backend="cuda", these five are device arrays
     W: np.ndarray  # (M, N)
     u: np.ndarray  # (N,)
     h0: np.ndarray  # (B, N)
@@ -186,8 +186,9 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     act = ACTIVATIONS[activation]
     if backend == "cuda":
         cuda_kernels = _cuda_kernels()
-        h, x_dev, W_dev, u_dev, h0_dev = cuda_kernels.layer_forward(x, W, u, b, h0, act)
-        return h, IndRNNCache(x_dev, W_dev, u_dev, h0_dev, h, activation, backend)
+        h, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(x, W, u, b, h0, act)
+        # The cache keeps the device copies, so backward reads them without a second transfer.
+        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend)
 
     x = np.ascontiguousarray(x)
     u = np.ascontiguousarray(u)

@@ -1,0 +1,263 @@
+"""CUDA kernels, checked against the NumPy reference exactly as the CPU kernels are.
+
+By default (conftest) these run in Numba's CUDA simulator on tiny shapes, with
+the launch sizes turned down so that several blocks run. On a machine with a
+GPU, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest -m "cudasim or gpu"`` runs the
+same tests on the device, plus the ``gpu``-marked ones at larger sizes.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import assert_close, tolerance
+
+from indrnn_np import IndRNNGrads, cuda_available, indrnn_backward, indrnn_forward
+from indrnn_np.config import cuda_launch_config
+from indrnn_np.gradcheck import check_indrnn, indrnn_check_inputs
+
+pytestmark = pytest.mark.cudasim
+
+if not cuda_available():  # pragma: no cover - numba-cuda missing
+    pytest.skip("the CUDA backend cannot be loaded here (numba-cuda missing?)", allow_module_level=True)
+
+from numba import cuda  # noqa: E402
+
+from indrnn_np.kernels import cuda as ck  # noqa: E402
+
+ACTIVATIONS = ["relu", "tanh", "identity"]
+SMALL = dict(threads_per_block=8, gemm_tile=4)  # several blocks even at these shapes
+
+
+def _inputs(T, B, M, N, activation, dtype, seed=0):
+    inp = indrnn_check_inputs(T, B, M, N, activation=activation, seed=seed, margin=0.0)
+    return {k: (v.astype(dtype) if isinstance(v, np.ndarray) else v) for k, v in inp.items()}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_cuda_matches_reference(activation, dtype):
+    T, B, M, N = 7, 3, 5, 6  # B*N = 18 columns -> 3 blocks of 8 threads; GEMM edges not multiples of 4
+    inp = _inputs(T, B, M, N, activation, dtype)
+    dh = np.random.default_rng(1).standard_normal((T, B, N)).astype(dtype)
+    inp64 = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v) for k, v in inp.items()}
+    h_ref, c_ref = indrnn_forward(**inp64, backend="numpy")
+    g_ref = indrnn_backward(dh.astype(np.float64), c_ref)
+    with cuda_launch_config(**SMALL):
+        h, cache = indrnn_forward(**inp, backend="cuda")
+        g = indrnn_backward(dh, cache)
+    tol = 1e-12 if dtype == np.float64 else tolerance(np.float32, T * B)
+    assert isinstance(h, np.ndarray) and h.dtype == dtype and h.shape == (T, B, N)
+    assert_close(h, h_ref, tol, "h")
+    for name, a, r in zip(IndRNNGrads._fields, g, g_ref, strict=True):
+        assert isinstance(a, np.ndarray) and a.dtype == dtype, name
+        assert_close(a, r, tol, name)
+
+
+def test_cuda_gradients_float64():
+    """Finite differences straight through the CUDA backend (ReLU only, tiny: each
+    of the 2 x 21 perturbed forward passes is simulated thread by thread; the
+    other activations are covered by the agreement with the checked reference)."""
+    with cuda_launch_config(threads_per_block=2, gemm_tile=2):
+        results = check_indrnn("cuda", "relu", T=3, B=1, M=2, N=3, seed=4)
+    for r in results:
+        assert r.rel_error < 1e-6, (r.name, r.rel_error)
+
+
+@pytest.mark.parametrize("tile", [3, 8])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_tiled_gemm_edges(tile, trans_a, trans_b, rng):
+    """Shapes that are not multiples of the tile: the edge tiles are zero padded."""
+    R, K, S = 7, 5, 9
+    A = rng.standard_normal((K, R) if trans_a else (R, K))
+    B = rng.standard_normal((S, K) if trans_b else (K, S))
+    with cuda_launch_config(gemm_tile=tile):
+        C = ck.gemm(cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b).copy_to_host()
+    expected = (A.T if trans_a else A) @ (B.T if trans_b else B)
+    np.testing.assert_allclose(C, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_tiled_gemm_float32_and_bad_shapes(rng):
+    A = rng.standard_normal((6, 3)).astype(np.float32)
+    B = rng.standard_normal((3, 2)).astype(np.float32)
+    with cuda_launch_config(gemm_tile=2):
+        C = ck.gemm(cuda.to_device(A), cuda.to_device(B)).copy_to_host()
+    assert C.dtype == np.float32
+    np.testing.assert_allclose(C, A @ B, rtol=1e-5)
+    with pytest.raises(ValueError, match="inner dimensions differ"):
+        ck.gemm(cuda.to_device(A), cuda.to_device(A))
+
+
+def test_device_arrays_stay_on_the_device():
+    T, B, M, N = 4, 2, 3, 5
+    inp = _inputs(T, B, M, N, "relu", np.float64)
+    dev = {k: (cuda.to_device(v) if isinstance(v, np.ndarray) else v) for k, v in inp.items()}
+    dh = np.random.default_rng(2).standard_normal((T, B, N))
+    with cuda_launch_config(**SMALL):
+        h, cache = indrnn_forward(**dev, backend="cuda")
+        g = indrnn_backward(cuda.to_device(dh), cache)
+    assert not isinstance(h, np.ndarray) and hasattr(h, "copy_to_host")
+    assert all(not isinstance(a, np.ndarray) for a in g)
+    h_ref, c_ref = indrnn_forward(**inp, backend="numpy")
+    g_ref = indrnn_backward(dh, c_ref)
+    assert_close(h.copy_to_host(), h_ref, 1e-12, "h")
+    for name, a, r in zip(IndRNNGrads._fields, g, g_ref, strict=True):
+        assert_close(a.copy_to_host(), r, 1e-12, name)
+
+
+def test_two_stage_and_atomic_reductions_agree(monkeypatch):
+    import indrnn_np.config as config
+
+    T, B, M, N = 5, 4, 3, 6
+    inp = _inputs(T, B, M, N, "relu", np.float64)
+    dh = np.random.default_rng(3).standard_normal((T, B, N))
+    out = {}
+    for mode in ("two_stage", "atomic"):
+        monkeypatch.setattr(config, "CUDA_REDUCTION", mode)
+        with cuda_launch_config(**SMALL):
+            h, cache = indrnn_forward(**inp, backend="cuda")
+            out[mode] = indrnn_backward(dh, cache)
+    for a, r in zip(out["atomic"], out["two_stage"], strict=True):
+        assert_close(a, r, 1e-12)
+
+
+def test_two_stage_reduction_is_bitwise_reproducible():
+    inp = _inputs(6, 5, 3, 7, "tanh", np.float32)
+    dh = np.random.default_rng(4).standard_normal((6, 5, 7)).astype(np.float32)
+    runs = []
+    for _ in range(2):
+        with cuda_launch_config(**SMALL):
+            _, cache = indrnn_forward(**inp, backend="cuda")
+            runs.append(indrnn_backward(dh, cache))
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cuda_bad_inputs():
+    inp = _inputs(4, 2, 3, 5, "relu", np.float64)
+    with pytest.raises(ValueError, match=r"u must have shape \(N,\) = \(5,\); got \(4,\)"):
+        indrnn_forward(**{**inp, "u": np.zeros(4)}, backend="cuda")
+    with pytest.raises(TypeError, match=r"W must have the same dtype as x \(float64\); got float32"):
+        indrnn_forward(**{**inp, "W": inp["W"].astype(np.float32)}, backend="cuda")
+    with pytest.raises(TypeError, match="x must be a NumPy array; got"):
+        indrnn_forward(**{**inp, "x": cuda.to_device(inp["x"])}, backend="cpu")
+    _, cache = indrnn_forward(**inp, backend="cuda")
+    with pytest.raises(ValueError, match=r"dh must have shape \(T, B, N\) = \(4, 2, 5\)"):
+        indrnn_backward(np.zeros((4, 2, 4)), cache)
+
+
+def test_no_gpu_and_no_simulator_gives_one_clear_error():
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import indrnn_np
+        from indrnn_np import CudaUnavailableError, indrnn_forward
+        if indrnn_np.cuda_available():
+            print("AVAILABLE")
+        else:
+            try:
+                indrnn_forward(np.zeros((2, 1, 1)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), backend="cuda")
+            except CudaUnavailableError as exc:
+                print("ERROR:", exc)
+        """
+    )
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    if "AVAILABLE" in proc.stdout:
+        pytest.skip("a real GPU is present: nothing to refuse")
+    assert "ERROR:" in proc.stdout
+    assert "pip install 'indrnn-np[cuda]'" in proc.stdout
+    assert "NUMBA_ENABLE_CUDASIM=1" in proc.stdout
+
+
+def test_kernels_compile_to_ptx():
+    """Compile every kernel for a real GPU (no driver needed, but NVVM is)."""
+    code = textwrap.dedent(
+        """
+        from numba import cuda
+        from indrnn_np.kernels import cuda as ck
+        for dt in ("float32", "float64"):
+            arr3, arr2, arr1 = f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
+            sigs = {
+                ck._forward_kernel: f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})",
+                ck._backward_kernel: f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})",
+                ck._reduce_rows_kernel: f"void({arr2}, {arr1})",
+                ck._gemm_kernel(16, dt): f"void({arr2}, {arr2}, {arr2}, boolean, boolean)",
+            }
+            for kernel, sig in sigs.items():
+                ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+                assert ".entry" in ptx
+        print("PTX OK")
+        """
+    )
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode != 0 and any(s in proc.stderr for s in ("libnvrtc", "libnvvm", "NVVM", "nvrtc")):
+        pytest.skip(
+            "NVVM/NVRTC (the CUDA toolkit's compiler libraries) not found: pip install 'indrnn-np[cuda]'"
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "PTX OK" in proc.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_larger_shapes(dtype):
+    """On a real GPU: default launch sizes, a shape with many blocks and partial tiles."""
+    T, B, M, N = 300, 37, 19, 130
+    inp = _inputs(T, B, M, N, "relu", dtype, seed=9)
+    dh = np.random.default_rng(9).standard_normal((T, B, N)).astype(dtype)
+    inp64 = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v) for k, v in inp.items()}
+    h_ref, c_ref = indrnn_forward(**inp64, backend="cpu")
+    g_ref = indrnn_backward(dh.astype(np.float64), c_ref)
+    h, cache = indrnn_forward(**inp, backend="cuda")
+    g = indrnn_backward(dh, cache)
+    tol = 1e-11 if dtype == np.float64 else tolerance(np.float32, T * B)
+    assert_close(h, h_ref, tol, "h")
+    for name, a, r in zip(IndRNNGrads._fields, g, g_ref, strict=True):
+        assert_close(a, r, tol, name)
+
+
+def test_bench_cuda_command_in_the_simulator(tmp_path, capsys):
+    """The GPU benchmark command runs end to end (here in the simulator, at a toy size)."""
+    import json
+
+    from indrnn_np.cli import main
+
+    path = tmp_path / "cuda.json"
+    with cuda_launch_config(threads_per_block=8, gemm_tile=4):
+        rc = main(
+            [
+                "bench",
+                "layer",
+                "--backend",
+                "cuda",
+                "--T",
+                "3",
+                "--B",
+                "2",
+                "--M",
+                "2",
+                "--N",
+                "3",
+                "--repeats",
+                "1",
+                "--json",
+                str(path),
+            ]
+        )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| T | B | M | N | recurrence fwd+bwd (ms) |" in out and "| 3 | 2 | 2 | 3 |" in out
+    row = json.loads(path.read_text())[0]
+    assert row["recurrence_s"] > 0 and row["layer_s"] > 0 and row["copy_GBps"] > 0
+
+
+def test_bench_cuda_refuses_mixed_backends():
+    from indrnn_np.cli import main
+
+    assert main(["bench", "layer", "--backend", "cuda", "--backend", "cpu"]) == 2
