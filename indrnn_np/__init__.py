@@ -9,6 +9,7 @@ Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
+from . import config  # noqa: F401  (first: sets the OpenMP wait policy before Numba starts threads)
 from .gradcheck import check_gradients, numerical_gradient, rel_error
 from .ops import (
     BACKENDS,

@@ -1,33 +1,60 @@
 """Layer 3: thin parameter holders around the functional ops.
 
-A layer owns its parameters (a dict of arrays) and nothing else: ``forward``
-returns the output and a cache, ``backward`` takes the cache back and returns
-the input gradient and a dict of parameter gradients. No layer keeps state
-between calls, so the same model can run several forward passes before their
-backward passes (as gradient checks do).
+A layer owns its parameters (``params``, a dict of arrays) and, for batch
+norm, its running statistics (``buffers``); ``forward(x, train)`` returns the
+output and a cache, ``backward(dy, cache)`` takes the cache back and returns
+the input gradient and a dict of parameter gradients. Backward never reads
+anything but its cache, so the same model can run several forward passes
+before their backward passes (as gradient checks do).
 
-A :class:`Sequential` names its layers, and every parameter and gradient is
-visible by ``"<layer>.<param>"``: ``model.params["indrnn1.u"]``.
+A :class:`Sequential` names its layers, and every parameter, gradient and
+buffer is visible by ``"<layer>.<param>"``: ``model.params["indrnn1.u"]``,
+``model.params["res1.bn1.gamma"]``. The names that end in ``.u`` are the
+recurrent weights that the optimizer projects.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .dynamics import relu_u_max, relu_u_min
-from .ops import indrnn_backward, indrnn_forward, linear_backward, linear_forward
+from .ops import (
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+    dropout_backward,
+    dropout_forward,
+    indrnn_backward,
+    indrnn_forward,
+    indrnn_recurrence_backward,
+    indrnn_recurrence_forward,
+    linear_backward,
+    linear_forward,
+)
+
+BN_MODES = ("none", "time", "frame")
 
 
 class Layer:
-    """Base class: ``params`` dict, ``forward(x, train) -> (y, cache)``, ``backward(dy, cache) -> (dx, grads)``."""
+    """Base class: ``params``, ``buffers``, ``forward(x, train) -> (y, cache)``, ``backward(dy, cache) -> (dx, grads)``."""
 
     params: dict[str, np.ndarray]
+    buffers: dict[str, np.ndarray] = {}
 
     def forward(self, x, train: bool = True):  # pragma: no cover - interface
         raise NotImplementedError
 
     def backward(self, dy, cache):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def rng_states(self) -> dict[str, str]:
+        """JSON strings of the random generators the layer draws from (for checkpoints)."""
+        return {}
+
+    def set_rng_states(self, states: dict[str, str]) -> None:
+        pass
 
 
 class IndRNN(Layer):
@@ -44,8 +71,9 @@ class IndRNN(Layer):
     u_init : (float, float)
         u ~ U(low, high). The paper: (0, u_max) for hidden layers, and
         (u_min, u_max) for the last IndRNN layer when only the last step is used.
-    w_std : float
-        Input weights W ~ N(0, w_std²) (the official adding code: 0.001).
+    w_std : float or None
+        Input weights W ~ N(0, w_std²) (the official adding code: 0.001);
+        None: U(±1/√M).
     rng : numpy.random.Generator
     dtype : float32 or float64
     """
@@ -54,8 +82,12 @@ class IndRNN(Layer):
         self, M, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), w_std=0.001, rng, dtype=np.float32
     ):
         self.activation, self.backend = activation, backend
+        if w_std is None:
+            W = rng.uniform(-1 / np.sqrt(M), 1 / np.sqrt(M), (M, N))
+        else:
+            W = w_std * rng.standard_normal((M, N))
         self.params = {
-            "W": (w_std * rng.standard_normal((M, N))).astype(dtype),
+            "W": W.astype(dtype),
             "u": rng.uniform(u_init[0], u_init[1], N).astype(dtype),
             "b": np.zeros(N, dtype),
         }
@@ -69,28 +101,125 @@ class IndRNN(Layer):
         return g.dx, {"W": g.dW, "u": g.du, "b": g.db}
 
 
-class Dense(Layer):
-    """``y = x W + b`` over every leading axis; x (..., M) -> y (..., N). W ~ U(±1/√M) (PyTorch's default)."""
+class Recurrence(Layer):
+    """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N)."""
 
-    def __init__(self, M, N, *, rng, dtype=np.float32):
-        bound = 1.0 / np.sqrt(M)
-        self.params = {
-            "W": rng.uniform(-bound, bound, (M, N)).astype(dtype),
-            "b": rng.uniform(-bound, bound, N).astype(dtype),
-        }
+    def __init__(self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), rng, dtype=np.float32):
+        self.activation, self.backend = activation, backend
+        self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
     def forward(self, x, train=True):
-        return linear_forward(x, self.params["W"], self.params["b"])
+        p = self.params
+        return indrnn_recurrence_forward(x, p["u"], p["b"], activation=self.activation, backend=self.backend)
+
+    def backward(self, dh, cache):
+        g = indrnn_recurrence_backward(dh, cache)
+        return g.dxw, {"u": g.du, "b": g.db}
+
+
+class Dense(Layer):
+    """``y = x W (+ b)`` over every leading axis: x (..., M) -> y (..., N). W, b ~ U(±1/√M) (PyTorch's default)."""
+
+    def __init__(self, M, N, *, bias=True, rng, dtype=np.float32):
+        bound = 1.0 / np.sqrt(M)
+        self.bias = bias
+        self.params = {"W": rng.uniform(-bound, bound, (M, N)).astype(dtype)}
+        if bias:
+            self.params["b"] = rng.uniform(-bound, bound, N).astype(dtype)
+
+    def forward(self, x, train=True):
+        b = self.params["b"] if self.bias else np.zeros(self.params["W"].shape[1], self.params["W"].dtype)
+        return linear_forward(x, self.params["W"], b)
 
     def backward(self, dy, cache):
         g = linear_backward(dy, cache)
-        return g.dx, {"W": g.dW, "b": g.db}
+        return g.dx, ({"W": g.dW, "b": g.db} if self.bias else {"W": g.dW})
+
+
+class BatchNorm(Layer):
+    """Batch norm of (T, B, N) sequences, over time or frame-wise.
+
+    ``mode="time"``: one mean/variance per neuron over the batch and all steps
+    (the paper's choice for classification). ``mode="frame"``: per step and
+    neuron over the batch, with running statistics per time index, ``(T_max, N)``
+    (the paper's choice for language modelling); at inference a step beyond
+    ``T_max`` uses the last index's statistics.
+
+    Running averages: ``r ← (1 - momentum) r + momentum · batch`` (the batch
+    variance unbiased, as PyTorch does).
+    """
+
+    def __init__(self, N, *, mode="time", T_max=None, momentum=0.1, eps=1e-5, dtype=np.float32):
+        if mode not in ("time", "frame"):
+            raise ValueError(f"mode must be 'time' or 'frame'; got {mode!r}")
+        if mode == "frame" and (T_max is None or T_max < 1):
+            raise ValueError(
+                f"frame-wise batch norm needs T_max >= 1 (running statistics per step); got {T_max}"
+            )
+        self.mode, self.momentum, self.eps = mode, momentum, eps
+        self.params = {"gamma": np.ones(N, dtype), "beta": np.zeros(N, dtype)}
+        shape = (N,) if mode == "time" else (T_max, N)
+        self.buffers = {"running_mean": np.zeros(shape, dtype), "running_var": np.ones(shape, dtype)}
+
+    def forward(self, x, train=True):
+        p, buf = self.params, self.buffers
+        if not train:
+            mean, var = buf["running_mean"], buf["running_var"]
+            if self.mode == "frame":
+                idx = np.minimum(np.arange(x.shape[0]), mean.shape[0] - 1)
+                mean, var = mean[idx][:, None, :], var[idx][:, None, :]
+            return batchnorm_inference(x, p["gamma"], p["beta"], mean, var, self.eps), None
+        axes = (0, 1) if self.mode == "time" else (1,)
+        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps)
+        m = x.shape[0] * x.shape[1] if self.mode == "time" else x.shape[1]
+        unbiased = var * (m / max(m - 1, 1))
+        rm, rv = buf["running_mean"], buf["running_var"]
+        if self.mode == "frame":
+            T = min(x.shape[0], rm.shape[0])
+            rm, rv, mean, unbiased = rm[:T], rv[:T], mean[:T], unbiased[:T]
+        rm *= 1 - self.momentum
+        rm += self.momentum * mean
+        rv *= 1 - self.momentum
+        rv += self.momentum * unbiased
+        return y, cache
+
+    def backward(self, dy, cache):
+        if cache is None:
+            raise RuntimeError("backward of an inference-mode batch norm: call forward with train=True")
+        g = batchnorm_backward(dy, cache)
+        return g.dx, {"gamma": g.dgamma, "beta": g.dbeta}
+
+
+class Dropout(Layer):
+    """Dropout with one mask per sequence, shared over time (the paper's choice); identity at inference."""
+
+    def __init__(self, p, *, seed=0):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout p must be in [0, 1); got {p}")
+        self.p = p
+        self.params = {}
+        self.rng = np.random.default_rng(seed)
+
+    def forward(self, x, train=True):
+        if not train or self.p == 0.0:
+            return x, None
+        return dropout_forward(x, self.p, self.rng)
+
+    def backward(self, dy, mask):
+        return (dy if mask is None else dropout_backward(dy, mask)), {}
+
+    def rng_states(self):
+        return {"rng": json.dumps(self.rng.bit_generator.state)}
+
+    def set_rng_states(self, states):
+        self.rng.bit_generator.state = json.loads(states["rng"])
 
 
 class LastStep(Layer):
     """Keep only the last step: (T, B, N) -> (B, N). No parameters."""
 
-    params: dict = {}
+    def __init__(self):
+        self.params = {}
 
     def forward(self, x, train=True):
         return x[-1], x.shape
@@ -101,8 +230,8 @@ class LastStep(Layer):
         return dx, {}
 
 
-class Sequential:
-    """Named layers applied in order; parameters and gradients keyed ``"<layer>.<param>"``."""
+class Sequential(Layer):
+    """Named layers applied in order; parameters, gradients and buffers keyed ``"<layer>.<name>"``."""
 
     def __init__(self, layers: list[tuple[str, Layer]]):
         names = [n for n, _ in layers]
@@ -114,6 +243,18 @@ class Sequential:
     def params(self) -> dict[str, np.ndarray]:
         """Every parameter array by name (the arrays themselves: updating them updates the model)."""
         return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.params.items()}
+
+    @property
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.buffers.items()}
+
+    def rng_states(self):
+        return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.rng_states().items()}
+
+    def set_rng_states(self, states):
+        for n, layer in self.layers:
+            prefix = n + "."
+            layer.set_rng_states({k[len(prefix) :]: v for k, v in states.items() if k.startswith(prefix)})
 
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
@@ -135,45 +276,144 @@ class Sequential:
         return dout, grads
 
 
-def indrnn_regressor(
+class Residual(Layer):
+    """``x + F(x)`` with an identity shortcut; F is a :class:`Sequential`. Shapes in = out."""
+
+    def __init__(self, body: Sequential):
+        self.body = body
+
+    @property
+    def params(self):
+        return self.body.params
+
+    @property
+    def buffers(self):
+        return self.body.buffers
+
+    def rng_states(self):
+        return self.body.rng_states()
+
+    def set_rng_states(self, states):
+        self.body.set_rng_states(states)
+
+    def forward(self, x, train=True):
+        y, cache = self.body.forward(x, train)
+        return x + y, cache
+
+    def backward(self, dy, cache):
+        dx, grads = self.body.backward(dy, cache)
+        return dy + dx, grads
+
+
+def build_indrnn(
     T: int,
-    M: int = 2,
+    M: int,
+    outputs: int,
+    *,
     hidden: int = 128,
     layers: int = 2,
-    outputs: int = 1,
-    *,
-    gamma: float = 2.0,
+    residual: bool = False,
+    bn: str = "none",
+    bn_position: str = "before",
+    dropout: float = 0.0,
+    head: str = "last",
     activation: str = "relu",
     backend: str = "cpu",
+    gamma: float = 2.0,
+    w_std: float | None = 0.001,
     seed: int = 0,
     dtype=np.float32,
 ) -> Sequential:
-    """The paper's adding-problem network: stacked IndRNN layers, a dense head on the last step.
+    """The paper's IndRNN networks (Fig. 1), from the adding problem to deep residual stacks.
 
-    Initialisation (Deep IndRNN paper and the official code): u ~ U(0, u_max)
-    in hidden layers and U(u_min, u_max) in the last IndRNN layer, with
-    u_max = γ^{1/T} and u_min = (1/γ)^{1/T}; input weights ~ N(0, 0.001²).
+    Basic form (``residual=False``), ``layers`` times:
+
+    * ``bn="none"``: IndRNN (W, u, b fused, as the adding-problem code);
+    * ``bn_position="before"``: Weight → BN → IndRec+ReLU (Fig. 1a);
+    * ``bn_position="after"``: IndRNN → BN (the paper's alternative placement);
+
+    each followed by dropout (one mask per sequence) when ``dropout > 0``.
+
+    Residual form (``residual=True``): an IndRNN layer to width ``hidden``,
+    then ``layers - 1`` pre-activation blocks ``x + F(x)`` with
+    F = (BN → IndRec+ReLU → Weight) × 2 (Fig. 1b), then a final BN → IndRec.
+    ``bn="none"`` drops the BNs from the blocks.
+
+    Head: ``"last"`` a dense layer on the last step (adding, classification),
+    ``"all"`` a dense layer on every step (language modelling).
+
+    Initialisation (Deep IndRNN paper and official code): u ~ U(0, u_max) in
+    hidden layers and U(u_min, u_max) in the last recurrent layer when the head
+    reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
+    IndRNN input weights ~ N(0, w_std²) (0.001 in the adding code; None gives
+    U(±1/√M)).
     """
-    if layers < 1 or hidden < 1:
-        raise ValueError(f"layers and hidden must be >= 1; got {layers}, {hidden}")
+    if layers < 1 or hidden < 1 or outputs < 1:
+        raise ValueError(f"layers, hidden and outputs must be >= 1; got {layers}, {hidden}, {outputs}")
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}; got {bn!r}")
+    if bn_position not in ("before", "after"):
+        raise ValueError(f"bn_position must be 'before' or 'after'; got {bn_position!r}")
+    if head not in ("last", "all"):
+        raise ValueError(f"head must be 'last' or 'all'; got {head!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1); got {dropout}")
     rng = np.random.default_rng(seed)
-    u_max, u_min = relu_u_max(T, gamma), relu_u_min(T, gamma)
+    u_max = relu_u_max(T, gamma)
+    u_hidden = (0.0, u_max)
+    u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
+    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+
+    def norm():
+        return BatchNorm(hidden, mode=bn, T_max=T, dtype=dtype)
+
     stack: list[tuple[str, Layer]] = []
-    for i in range(layers):
-        last = i == layers - 1
-        stack.append(
-            (
-                f"indrnn{i + 1}",
-                IndRNN(
-                    M if i == 0 else hidden,
-                    hidden,
-                    activation=activation,
-                    backend=backend,
-                    u_init=(u_min if last else 0.0, u_max),
-                    rng=rng,
-                    dtype=dtype,
-                ),
-            )
-        )
-    stack += [("last", LastStep()), ("head", Dense(hidden, outputs, rng=rng, dtype=dtype))]
+    drop_seed = seed + 1000
+
+    def add_dropout(i):
+        if dropout > 0:
+            stack.append((f"drop{i}", Dropout(dropout, seed=drop_seed + i)))
+
+    if not residual:
+        for i in range(1, layers + 1):
+            u_init = u_last if i == layers else u_hidden
+            m_in = M if i == 1 else hidden
+            if bn != "none" and bn_position == "before":
+                stack += [
+                    (f"dense{i}", Dense(m_in, hidden, bias=False, rng=rng, dtype=dtype)),
+                    (f"bn{i}", norm()),
+                    (f"indrec{i}", Recurrence(hidden, u_init=u_init, **kw)),
+                ]
+            else:
+                stack.append((f"indrnn{i}", IndRNN(m_in, hidden, u_init=u_init, w_std=w_std, **kw)))
+                if bn != "none":
+                    stack.append((f"bn{i}", norm()))
+            add_dropout(i)
+    else:
+        stack.append(("indrnn1", IndRNN(M, hidden, u_init=u_hidden, w_std=w_std, **kw)))
+        add_dropout(1)
+        for i in range(2, layers + 1):
+            body: list[tuple[str, Layer]] = []
+            for j in (1, 2):
+                if bn != "none":
+                    body.append((f"bn{j}", norm()))
+                body += [
+                    (f"indrec{j}", Recurrence(hidden, u_init=u_hidden, **kw)),
+                    (f"dense{j}", Dense(hidden, hidden, rng=rng, dtype=dtype)),
+                ]
+            stack.append((f"res{i}", Residual(Sequential(body))))
+            add_dropout(i)
+        if bn != "none":
+            stack.append(("bn_out", norm()))
+        stack.append(("indrec_out", Recurrence(hidden, u_init=u_last, **kw)))
+    if head == "last":
+        stack.append(("last", LastStep()))
+    stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
     return Sequential(stack)
+
+
+def indrnn_regressor(
+    T: int, M: int = 2, hidden: int = 128, layers: int = 2, outputs: int = 1, **kw
+) -> Sequential:
+    """The paper's adding-problem network: ``layers`` IndRNN layers and a dense head on the last step."""
+    return build_indrnn(T, M, outputs, hidden=hidden, layers=layers, **kw)

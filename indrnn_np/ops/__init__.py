@@ -9,14 +9,22 @@ Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
 from .basic import (
+    BatchNormGrads,
     LinearGrads,
     RNNGrads,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+    dropout_backward,
+    dropout_forward,
     linear_backward,
     linear_forward,
     mse_backward,
     mse_forward,
     rnn_backward,
     rnn_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
 )
 from .indrnn import (
     BACKENDS,
@@ -26,14 +34,30 @@ from .indrnn import (
     IndRNNGrads,
     IndRNNStepCache,
     IndRNNStepGrads,
+    RecurrenceCache,
+    RecurrenceGrads,
     cuda_available,
     indrnn_backward,
     indrnn_forward,
+    indrnn_recurrence_backward,
+    indrnn_recurrence_forward,
     indrnn_step_backward,
     indrnn_step_forward,
 )
 
 __all__ = [
+    "BatchNormGrads",
+    "RecurrenceCache",
+    "RecurrenceGrads",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "dropout_backward",
+    "dropout_forward",
+    "indrnn_recurrence_backward",
+    "indrnn_recurrence_forward",
+    "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward",
     "BACKENDS",
     "CUDA_HELP",
     "CudaUnavailableError",

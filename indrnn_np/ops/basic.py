@@ -176,3 +176,162 @@ def rnn_backward(dh, cache) -> RNNGrads:
         db=da2d.sum(axis=0),
         dh0=carry,
     )
+
+
+# --------------------------------------------------------------------------
+# Batch normalisation
+# --------------------------------------------------------------------------
+
+
+class BatchNormGrads(NamedTuple):
+    dx: np.ndarray  # like x
+    dgamma: np.ndarray  # (N,)
+    dbeta: np.ndarray  # (N,)
+
+
+def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5):
+    """Training-mode batch normalisation: ``y = γ (x - μ) / √(σ² + ε) + β``.
+
+    The statistics are taken over ``axes``:
+
+    * ``(0, 1)`` of a (T, B, N) array: **BN over time**, one mean and variance
+      per neuron over the batch and every step (the paper, for classification);
+    * ``(1,)``: **frame-wise** BN, one mean and variance per (step, neuron),
+      over the batch only (the paper, for language modelling).
+
+    γ and β are per neuron, ``(N,)``, shared by every step in both cases.
+
+    Parameters
+    ----------
+    x : ndarray, (T, B, N) (or any shape whose last axis is N)
+    gamma, beta : ndarray, (N,)
+    axes : tuple of int
+        Axes to normalise over; must not include the last.
+    eps : float
+
+    Returns
+    -------
+    y : ndarray, like x
+    cache : tuple
+    mean, var : ndarray
+        The batch statistics, shaped like x with ``axes`` removed (the layer
+        folds them into its running averages).
+    """
+    check_array("x", x, None)
+    N = x.shape[-1]
+    for name, a in (("gamma", gamma), ("beta", beta)):
+        check_array(name, a, 1)
+        check_shape(name, a, (N,), "(N,)")
+    check_same_dtype("x", x.dtype, {"gamma": gamma, "beta": beta})
+    axes = tuple(a % x.ndim for a in axes)
+    if x.ndim - 1 in axes:
+        raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = xc * inv_std
+    y = gamma * xhat + beta
+    return y, (xhat, inv_std, gamma, axes), np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
+
+
+def batchnorm_backward(dy, cache) -> BatchNormGrads:
+    """Backward of :func:`batchnorm_forward`.
+
+    With m values per statistic, ``x̂ = (x - μ) / σ`` and ``g = ∂J/∂x̂ = γ ∂J/∂y``:
+    ``∂J/∂x = (g - mean(g) - x̂ · mean(g x̂)) / σ`` (means over the
+    normalisation axes), ``∂J/∂γ = Σ ∂J/∂y x̂`` and ``∂J/∂β = Σ ∂J/∂y`` over
+    every axis but the last.
+    """
+    xhat, inv_std, gamma, axes = cache
+    check_array("dy", dy, xhat.ndim)
+    check_shape("dy", dy, xhat.shape, "x's shape")
+    all_but_last = tuple(range(xhat.ndim - 1))
+    g = dy * gamma
+    dx = inv_std * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+    return BatchNormGrads(dx, (dy * xhat).sum(axis=all_but_last), dy.sum(axis=all_but_last))
+
+
+def batchnorm_inference(x, gamma, beta, mean, var, eps: float = 1e-5):
+    """Inference-mode batch normalisation with stored statistics (broadcast against x)."""
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+# --------------------------------------------------------------------------
+# Dropout, one mask per sequence
+# --------------------------------------------------------------------------
+
+
+def dropout_forward(x, p: float, rng: np.random.Generator):
+    """Inverted dropout with **one mask per sequence, shared over time**.
+
+    Parameters
+    ----------
+    x : ndarray, (T, B, N)
+    p : float
+        Drop probability, in [0, 1).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    y : ndarray, (T, B, N)
+        ``x * mask / (1 - p)`` with mask ``(B, N)`` the same at every step.
+    cache : ndarray, (B, N)
+        The scaled mask.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"p must be in [0, 1); got {p}")
+    check_array("x", x, 3)
+    mask = (rng.random(x.shape[1:]) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
+    return x * mask, mask
+
+
+def dropout_backward(dy, mask):
+    """∂J/∂x = ∂J/∂y ⊙ mask (the same mask at every step)."""
+    return dy * mask
+
+
+# --------------------------------------------------------------------------
+# Softmax cross-entropy
+# --------------------------------------------------------------------------
+
+
+def softmax_cross_entropy_forward(logits, labels):
+    """Mean cross-entropy of integer ``labels`` under ``softmax(logits)``, in nats.
+
+    Parameters
+    ----------
+    logits : ndarray, (..., C)
+    labels : ndarray of int, (...)
+        Values in [0, C).
+
+    Returns
+    -------
+    loss : float
+        ``-mean(log softmax(logits)[labels])``.
+    cache : tuple
+    """
+    check_array("logits", logits, None)
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers; got dtype {labels.dtype}")
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"labels must have shape logits.shape[:-1] = {logits.shape[:-1]}; got {labels.shape}"
+        )
+    C = logits.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= C):
+        raise ValueError(f"labels must be in [0, {C}); got values from {labels.min()} to {labels.max()}")
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # log-sum-exp without overflow
+    log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    log_p = shifted - log_z
+    picked = np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
+    return float(-picked.mean()), (log_p, labels)
+
+
+def softmax_cross_entropy_backward(dloss, cache):
+    """∂J/∂logits = (softmax(logits) - onehot(labels)) / count, times ``dloss``."""
+    log_p, labels = cache
+    d = np.exp(log_p)
+    np.put_along_axis(d, labels[..., None], np.take_along_axis(d, labels[..., None], axis=-1) - 1, axis=-1)
+    return d * (float(dloss) / labels.size)

@@ -250,6 +250,82 @@ def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
     return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
+class RecurrenceCache(NamedTuple):
+    """What :func:`indrnn_recurrence_backward` needs: u, h0 and the saved h."""
+
+    u: np.ndarray  # (N,)
+    h0: np.ndarray  # (B, N)
+    h: np.ndarray  # (T, B, N)
+    activation: str
+    backend: str
+
+
+class RecurrenceGrads(NamedTuple):
+    dxw: np.ndarray  # (T, B, N): ∂J/∂a_t, the gradient of the recurrence's input
+    du: np.ndarray  # (N,)
+    db: np.ndarray  # (N,)
+    dh0: np.ndarray  # (B, N)
+
+
+def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu"):
+    """The recurrence alone: ``h_t = σ(xw_t + u ⊙ h_{t-1} + b)``.
+
+    For architectures that put something between the input projection and
+    the recurrence, such as the paper's Weight → BN → IndRec (Fig. 1a) or
+    the residual block's BN → IndRec → Weight. :func:`indrnn_forward` is this
+    op after one GEMM.
+
+    Parameters
+    ----------
+    xw : ndarray, (T, B, N)
+        The recurrence's input (``W x_t``, batch-normalised or not).
+    u, b : ndarray, (N,)
+    h0 : ndarray, (B, N), optional
+    activation, backend : as :func:`indrnn_forward` (NumPy arrays only with
+        ``"cuda"``: they are copied to the device and back).
+
+    Returns
+    -------
+    h : ndarray, (T, B, N)
+    cache : RecurrenceCache
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_choice("activation", activation, tuple(ACTIVATIONS))
+    check_array("xw", xw, 3)
+    T, B, N = xw.shape
+    check_array("u", u, 1)
+    check_shape("u", u, (N,), "(N,)")
+    check_array("b", b, 1)
+    check_shape("b", b, (N,), "(N,)")
+    if h0 is not None:
+        check_array("h0", h0, 2)
+        check_shape("h0", h0, (B, N), "(B, N)")
+    check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
+    xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
+    h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
+    h = np.empty_like(xw)
+    _kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
+    return h, RecurrenceCache(u, h0, h, activation, backend)
+
+
+def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
+    """BPTT of :func:`indrnn_recurrence_forward`; returns ``dxw (T, B, N)``, du, db, dh0."""
+    if not isinstance(cache, RecurrenceCache):
+        raise TypeError(
+            f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
+        )
+    u, h0, h, activation, backend = cache
+    check_array("dh", dh, 3)
+    check_shape("dh", dh, h.shape, "(T, B, N)")
+    check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
+    da = np.empty_like(h)
+    dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
+    _kernels(backend).recurrence_backward(
+        np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part
+    )
+    return RecurrenceGrads(da, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+
+
 def indrnn_step_forward(x_t, h_prev, W, u, b, activation="relu"):
     """One IndRNN step, for teaching: ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``.
 
