@@ -256,3 +256,93 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
                 row["torch_note"] = "PyTorch not installed: peers skipped"
         rows.append(row)
     return rows
+
+
+# --------------------------------------------------------------------------
+# A training step, part by part
+# --------------------------------------------------------------------------
+
+
+def bench_train(T=1000, B=50, layers=2, hidden=128, steps=20, backend="cpu", dtype="float32") -> dict:
+    """Time training steps of the adding-problem network and split each into its parts.
+
+    The parts are timed inside the real step, by wrapping for the duration of
+    the measurement: every GEMM of the ops (``indrnn_np.ops._gemm.matmul``),
+    the recurrence kernels, the optimizer update (with the u projection) and
+    the data generation. What is left is Python glue, element-wise NumPy work
+    (loss, clipping, batch reductions) and allocation.
+
+    Returns
+    -------
+    dict
+        ``step_s`` (median), ``steps_per_s``, and per part ``<part>_s`` (mean
+        per step) and ``<part>_share`` (of the mean step).
+    """
+    from .ops import _gemm
+    from .ops.indrnn import _kernels
+    from .train import TrainConfig, make_model, make_optimizer, make_task, train_step
+
+    cfg = TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, backend=backend, dtype=dtype, test_size=1)
+    task = make_task(cfg)
+    model = make_model(cfg, task)
+    opt = make_optimizer(cfg, model)
+    rng = np.random.default_rng(0)
+    spent = {"gemm": 0.0, "recurrence": 0.0, "optimizer": 0.0, "data": 0.0}
+
+    def timed(part, fn):
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[part] += time.perf_counter() - t0
+
+        return wrapper
+
+    kernels = _kernels(backend)
+    saved = [(_gemm, "matmul"), (kernels, "recurrence_forward"), (kernels, "recurrence_backward")]
+    originals = [getattr(mod, name) for mod, name in saved]
+
+    def one_step():
+        x, y = task.train_batch(rng, B)
+        train_step(
+            model,
+            opt,
+            x,
+            y,
+            loss_forward=task.loss_forward,
+            loss_backward=task.loss_backward,
+            clip_value=cfg.clip_value,
+        )
+
+    for _ in range(2):
+        one_step()  # warm-up: compilation, caches, page faults
+    try:
+        _gemm.matmul = timed("gemm", originals[0])
+        kernels.recurrence_forward = timed("recurrence", originals[1])
+        kernels.recurrence_backward = timed("recurrence", originals[2])
+        opt.step = timed("optimizer", opt.step)
+        task.train_batch = timed("data", task.train_batch)
+        times = time_call(one_step, steps, warmup=0)
+    finally:
+        for (mod, name), fn in zip(saved, originals, strict=True):
+            setattr(mod, name, fn)
+        del opt.step, task.train_batch
+    mean = float(np.mean(times))
+    out = {
+        "T": T,
+        "B": B,
+        "layers": layers,
+        "hidden": hidden,
+        "dtype": dtype,
+        "backend": backend,
+        "step_s": float(np.median(times)),
+        "steps_per_s": 1.0 / float(np.median(times)),
+    }
+    for part, total in spent.items():
+        out[f"{part}_s"] = total / steps
+        out[f"{part}_share"] = total / steps / mean
+    other = mean - sum(spent.values()) / steps
+    out["other_s"], out["other_share"] = other, other / mean
+    out["step_over_gemm_plus_recurrence"] = mean / ((spent["gemm"] + spent["recurrence"]) / steps)
+    return out

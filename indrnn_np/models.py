@@ -397,9 +397,13 @@ def build_indrnn(
             for j in (1, 2):
                 if bn != "none":
                     body.append((f"bn{j}", norm()))
+                # dense1 feeds bn2, which removes any constant: it gets no bias
                 body += [
                     (f"indrec{j}", Recurrence(hidden, u_init=u_hidden, **kw)),
-                    (f"dense{j}", Dense(hidden, hidden, rng=rng, dtype=dtype)),
+                    (
+                        f"dense{j}",
+                        Dense(hidden, hidden, bias=not (j == 1 and bn != "none"), rng=rng, dtype=dtype),
+                    ),
                 ]
             stack.append((f"res{i}", Residual(Sequential(body))))
             add_dropout(i)

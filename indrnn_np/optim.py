@@ -152,3 +152,57 @@ class Adam(Optimizer):
         for k in self.m:
             self.m[k][...] = state[f"m/{k}"]
             self.v[k][...] = state[f"v/{k}"]
+
+
+class StepDecay:
+    """The paper's schedule: ``lr = lr0 · factor^(step // every)`` (×0.1 every 20K steps)."""
+
+    def __init__(self, lr0: float, every: int, factor: float = 0.1):
+        if every < 1 or not 0 < factor <= 1:
+            raise ValueError(f"need every >= 1 and 0 < factor <= 1; got every={every}, factor={factor}")
+        self.lr0, self.every, self.factor = float(lr0), int(every), float(factor)
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate for ``step`` (0-based count of completed steps)."""
+        return self.lr0 * self.factor ** (step // self.every)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class ReduceOnPlateau:
+    """Multiply the learning rate by ``factor`` when a metric has not improved for ``patience`` evaluations.
+
+    Improvement means ``metric < best · (1 - threshold)``.
+    """
+
+    def __init__(
+        self, lr0: float, factor: float = 0.1, patience: int = 5, threshold: float = 1e-4, min_lr: float = 0.0
+    ):
+        if not 0 < factor < 1 or patience < 0:
+            raise ValueError(
+                f"need 0 < factor < 1 and patience >= 0; got factor={factor}, patience={patience}"
+            )
+        self.lr, self.factor, self.patience = float(lr0), float(factor), int(patience)
+        self.threshold, self.min_lr = float(threshold), float(min_lr)
+        self.best = float("inf")
+        self.bad = 0
+
+    def observe(self, metric: float) -> float:
+        """Record one evaluation's metric; return the (possibly reduced) learning rate."""
+        if metric < self.best * (1 - self.threshold):
+            self.best, self.bad = float(metric), 0
+        else:
+            self.bad += 1
+            if self.bad > self.patience:
+                self.lr, self.bad = max(self.lr * self.factor, self.min_lr), 0
+        return self.lr
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lr, self.best, self.bad = float(state["lr"]), float(state["best"]), int(state["bad"])

@@ -94,3 +94,20 @@ def plot_clipping_training(path, runs, u_max, T):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
+    """A test metric against the training step, log scale, with the baseline line."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(steps, _abs_for_log(values), lw=2, label=metric)
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

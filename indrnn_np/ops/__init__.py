@@ -8,6 +8,7 @@ Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
+from ._gemm import matmul
 from .basic import (
     BatchNormGrads,
     LinearGrads,
@@ -46,6 +47,7 @@ from .indrnn import (
 )
 
 __all__ = [
+    "matmul",
     "BatchNormGrads",
     "RecurrenceCache",
     "RecurrenceGrads",

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_array, check_same_dtype, check_shape
+from . import _gemm
 
 
 class LinearGrads(NamedTuple):
@@ -45,7 +46,7 @@ def linear_forward(x, W, b):
     check_shape("b", b, (W.shape[1],), "(N,)")
     check_same_dtype("x", x.dtype, {"W": W, "b": b})
     x2d = x.reshape(-1, M)
-    y = x2d @ W + b  # (rows, N)
+    y = _gemm.matmul(x2d, W) + b  # (rows, N)
     return y.reshape(*x.shape[:-1], W.shape[1]), (x, W)
 
 
@@ -58,8 +59,8 @@ def linear_backward(dy, cache) -> LinearGrads:
     dy2d = dy.reshape(-1, N)
     x2d = x.reshape(-1, x.shape[-1])
     return LinearGrads(
-        dx=(dy2d @ W.T).reshape(x.shape),  # (..., M)
-        dW=x2d.T @ dy2d,  # (M, N)
+        dx=_gemm.matmul(dy2d, W.T).reshape(x.shape),  # (..., M)
+        dW=_gemm.matmul(x2d.T, dy2d),  # (M, N)
         db=dy2d.sum(axis=0),  # (N,)
     )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops import mse_backward, mse_forward
+
 #: MSE of always predicting the target's mean 1: Var(U1 + U2) = 2/12.
 BASELINE_MSE = 1.0 / 6.0
 
@@ -55,3 +57,41 @@ def adding_batch(T: int, B: int, rng: np.random.Generator, dtype=np.float32):
 def adding_test_set(T: int, size: int = 1000, seed: int = 12345, dtype=np.float32):
     """The fixed test set: ``size`` sequences from a fixed seed (default 1000, as the official code)."""
     return adding_batch(T, size, np.random.default_rng(seed), dtype)
+
+
+class AddingTask:
+    """The adding problem as the training loop sees it.
+
+    Fresh random training data at every step (drawn from the generator the
+    loop passes in), a fixed-seed test set of ``test_size`` sequences, MSE loss,
+    and ``test_mse`` as the metric.
+    """
+
+    name = "adding"
+    inputs = 2
+    outputs = 1
+    head = "last"
+    metric = "test_mse"
+    baseline = BASELINE_MSE
+
+    def __init__(self, T: int, test_size: int = 1000, dtype=np.float32):
+        if not isinstance(T, int | np.integer) or T < 2:
+            raise ValueError(f"T must be an int >= 2 for the adding problem; got {T!r}")
+        self.T = int(T)
+        self.dtype = dtype
+        self.test_x, self.test_y, _ = adding_test_set(self.T, test_size, dtype=dtype)
+
+    def train_batch(self, rng: np.random.Generator, B: int):
+        x, y, _ = adding_batch(self.T, B, rng, self.dtype)
+        return x, y
+
+    loss_forward = staticmethod(mse_forward)
+    loss_backward = staticmethod(mse_backward)
+
+    def evaluate(self, model, batch: int = 1000) -> dict:
+        """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout)."""
+        preds = []
+        for i in range(0, self.test_x.shape[1], batch):
+            p, _ = model.forward(self.test_x[:, i : i + batch], train=False)
+            preds.append(p)
+        return {"test_mse": mse_forward(np.concatenate(preds), self.test_y)[0]}

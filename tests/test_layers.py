@@ -1,0 +1,193 @@
+"""Batch norm, dropout, cross-entropy, the recurrence op, and whole networks: gradient-checked in float64."""
+
+import numpy as np
+import pytest
+
+from indrnn_np import check_gradients, rel_error
+from indrnn_np.gradcheck import check_model_gradients
+from indrnn_np.models import BatchNorm, Dropout, build_indrnn
+from indrnn_np.ops import (
+    batchnorm_backward,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    indrnn_forward,
+    indrnn_recurrence_backward,
+    indrnn_recurrence_forward,
+    mse_backward,
+    mse_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
+
+
+@pytest.mark.parametrize("axes", [(0, 1), (1,)], ids=["over-time", "frame-wise"])
+def test_batchnorm_gradients(axes, rng):
+    inputs = dict(
+        x=rng.standard_normal((6, 5, 4)) * 3 + 1, gamma=rng.uniform(0.5, 2, 4), beta=rng.standard_normal(4)
+    )
+
+    def fwd(x, gamma, beta):
+        y, cache, _, _ = batchnorm_forward(x, gamma, beta, axes)
+        return y, cache
+
+    for r in check_gradients(fwd, batchnorm_backward, inputs):
+        assert r.rel_error < 1e-7, (r.name, r.rel_error)
+
+
+def test_batchnorm_statistics(rng):
+    x = rng.standard_normal((7, 6, 3)) * 4 + 2
+    y, _, mean, var = batchnorm_forward(x, np.ones(3), np.zeros(3), (0, 1))
+    np.testing.assert_allclose(y.mean(axis=(0, 1)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.std(axis=(0, 1)), 1, atol=1e-5)
+    assert mean.shape == (3,) and var.shape == (3,)
+    y, _, mean, var = batchnorm_forward(x, np.ones(3), np.zeros(3), (1,))
+    np.testing.assert_allclose(y.mean(axis=1), 0, atol=1e-12)  # every step normalised on its own
+    assert mean.shape == (7, 3)
+    with pytest.raises(ValueError, match="must not include the feature axis"):
+        batchnorm_forward(x, np.ones(3), np.zeros(3), (2,))
+
+
+@pytest.mark.parametrize("mode", ["time", "frame"])
+def test_batchnorm_layer_running_stats_and_inference(mode, rng):
+    bn = BatchNorm(3, mode=mode, T_max=5, momentum=0.5, dtype=np.float64)
+    x = rng.standard_normal((5, 8, 3)) * 2 + 3
+    for _ in range(30):
+        bn.forward(x, train=True)
+    y_train, _ = bn.forward(x, train=True)
+    y_eval, cache = bn.forward(x, train=False)
+    assert cache is None
+    # after many identical batches the running statistics are the batch's (variance unbiased)
+    m = 40 if mode == "time" else 8
+    np.testing.assert_allclose(y_eval, y_train * np.sqrt((m - 1) / m), rtol=1e-3, atol=1e-3)
+    if mode == "frame":
+        assert bn.buffers["running_mean"].shape == (5, 3)
+        longer, _ = bn.forward(rng.standard_normal((9, 2, 3)), train=False)  # past T_max: last step's stats
+        assert longer.shape == (9, 2, 3)
+    with pytest.raises(RuntimeError, match="inference-mode batch norm"):
+        bn.backward(np.ones_like(x), None)
+
+
+def test_dropout_one_mask_per_sequence(rng):
+    x = np.ones((9, 4, 50))
+    y, mask = dropout_forward(x, 0.3, np.random.default_rng(0))
+    assert mask.shape == (4, 50)
+    np.testing.assert_array_equal(y, np.broadcast_to(mask, y.shape))  # the same at every step
+    assert set(np.unique(mask)) <= {0.0, 1 / 0.7}
+    assert 0.15 < np.mean(mask == 0) < 0.45
+    res = check_gradients(
+        lambda x: dropout_forward(x, 0.3, np.random.default_rng(5)),
+        lambda d, m: {"dx": dropout_backward(d, m)},
+        {"x": rng.standard_normal((3, 2, 4))},
+    )
+    assert res[0].rel_error < 1e-9
+    layer = Dropout(0.5, seed=1)
+    assert layer.forward(x, train=False)[0] is x
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        dropout_forward(x, 1.0, rng)
+
+
+def test_softmax_cross_entropy(rng):
+    labels = rng.integers(0, 5, size=(3, 4))
+    res = check_gradients(
+        lambda logits: softmax_cross_entropy_forward(logits, labels),
+        lambda d, c: {"dlogits": softmax_cross_entropy_backward(d, c)},
+        {"logits": rng.standard_normal((3, 4, 5)) * 3},
+    )
+    assert res[0].rel_error < 1e-8
+    # uniform logits: the loss is log C
+    assert softmax_cross_entropy_forward(np.zeros((2, 7)), np.array([1, 3]))[0] == pytest.approx(np.log(7))
+    # huge logits do not overflow
+    assert np.isfinite(softmax_cross_entropy_forward(np.array([[1e4, 0.0]]), np.array([1]))[0])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 5\)"):
+        softmax_cross_entropy_forward(np.zeros((2, 5)), np.array([0, 5]))
+    with pytest.raises(TypeError, match="labels must be integers"):
+        softmax_cross_entropy_forward(np.zeros((2, 5)), np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_recurrence_op_gradients_and_agreement(backend, rng):
+    from indrnn_np.gradcheck import indrnn_check_inputs
+
+    inp = indrnn_check_inputs(10, 3, 4, 5, activation="tanh", seed=1)
+    xw = inp["x"] @ inp["W"]
+    inputs = dict(xw=xw, u=inp["u"], b=inp["b"], h0=inp["h0"], activation="tanh", backend=backend)
+    for r in check_gradients(
+        indrnn_recurrence_forward, indrnn_recurrence_backward, inputs, wrt=["xw", "u", "b", "h0"]
+    ):
+        assert r.rel_error < 1e-7, r.name
+    h_rec, _ = indrnn_recurrence_forward(xw, inp["u"], inp["b"], inp["h0"], "tanh", backend)
+    h_full, _ = indrnn_forward(inp["x"], inp["W"], inp["u"], inp["b"], inp["h0"], "tanh", backend)
+    assert rel_error(h_rec, h_full) < 1e-13
+
+
+NETWORKS = {
+    "basic-2-layers": dict(layers=2),
+    "bn-over-time-before": dict(layers=2, bn="time", bn_position="before"),
+    "bn-frame-wise-before": dict(layers=2, bn="frame", bn_position="before"),
+    "bn-over-time-after": dict(layers=2, bn="time", bn_position="after"),
+    "residual-bn-time": dict(layers=3, residual=True, bn="time"),
+    "residual-no-bn": dict(layers=2, residual=True),
+    "every-step-head": dict(layers=2, bn="frame", head="all"),
+}
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_whole_network_gradients_float64(name, rng):
+    kw = NETWORKS[name]
+    T, B, M, N = 6, 4, 3, 5
+    model = build_indrnn(T, M, 2, hidden=N, backend="cpu", seed=3, w_std=None, dtype=np.float64, **kw)
+    # Nudge every parameter off its initial value: with zero biases, a ReLU fed
+    # exact zeros by the ReLU below it sits exactly on its kink at 0, where a
+    # finite difference measures neither side.
+    for v in model.params.values():
+        v += 0.1 * rng.standard_normal(v.shape)
+    x = rng.standard_normal((T, B, M))
+    y = rng.standard_normal((T, B, 2) if kw.get("head") == "all" else (B, 2))
+    results = check_model_gradients(model, x, y, mse_forward, mse_backward)
+    names = [r.name for r in results]
+    assert "x" in names and any(n.endswith(".u") for n in names)
+    if kw.get("bn", "none") != "none":
+        assert any(n.endswith(".gamma") for n in names)
+    for r in results:
+        if np.max(np.abs(r.analytic)) < 1e-12:
+            # A bias whose every path leads into a batch norm (which removes
+            # per-feature constants) has an exactly zero gradient; the finite
+            # difference is then rounding noise of order 1e-16 / eps.
+            assert r.max_abs_error < 1e-8, (name, r.name, r.max_abs_error)
+        else:
+            assert r.rel_error < 1e-6, (name, r.name, r.rel_error)
+
+
+def test_parameters_visible_by_name():
+    model = build_indrnn(100, 2, 1, hidden=8, layers=3, residual=True, bn="time", seed=0)
+    p = model.params
+    assert {
+        "indrnn1.W",
+        "indrnn1.u",
+        "res2.bn1.gamma",
+        "res2.indrec1.u",
+        "res3.dense2.W",
+        "indrec_out.u",
+        "head.W",
+    } <= set(p)
+    assert "res2.bn1.running_mean" in model.buffers
+    # the last recurrent layer (read at the last step only) starts near 1; hidden ones in [0, u_max]
+    u_max, u_min = 2 ** (1 / 100), 0.5 ** (1 / 100)
+    assert p["indrec_out.u"].min() >= u_min - 1e-6 and p["indrec_out.u"].max() <= u_max + 1e-6
+    assert p["res2.indrec1.u"].min() >= 0 and p["res2.indrec1.u"].max() <= u_max + 1e-6
+
+
+def test_paper_parameter_count_for_the_adding_problem():
+    from indrnn_np.models import indrnn_regressor
+
+    assert indrnn_regressor(100).num_params() == 17281  # the paper's ≈ 17K
+
+
+def test_bad_model_options():
+    with pytest.raises(ValueError, match="bn must be one of"):
+        build_indrnn(10, 2, 1, bn="batch")
+    with pytest.raises(ValueError, match="frame-wise batch norm needs T_max"):
+        BatchNorm(4, mode="frame")
+    with pytest.raises(ValueError, match="dropout must be in"):
+        build_indrnn(10, 2, 1, dropout=1.5)
