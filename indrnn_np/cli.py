@@ -5,6 +5,8 @@ Commands
 gradcheck   finite-difference check of every gradient of the IndRNN layer
 dynamics    Eq. 4 in numbers and plots; the u constraint in a training run
 train       train an IndRNN on a task, with progress, metrics and checkpoints
+study       the paper's adding-problem study with RNN, IRNN and LSTM baselines
+neurons     read the neurons of a trained 2-layer IndRNN (paper Fig. 3 and 4)
 bench layer forward+backward time of one layer, per backend
 """
 
@@ -186,6 +188,7 @@ def _default_out(task: str, T: int) -> str:
 
 #: Options of `train` that --resume takes from the checkpoint instead.
 _RESUME_FIXED = (
+    "model",
     "T",
     "batch",
     "layers",
@@ -249,6 +252,36 @@ def cmd_train(args) -> int:
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return 130
+    return 0
+
+
+def cmd_study(args) -> int:
+    from .study import MODELS, run_study
+
+    models = tuple(args.models) if args.models else MODELS
+    if args.steps_scale <= 0:
+        raise CliError(f"--steps-scale must be > 0; got {args.steps_scale}")
+    _check_writable_dir(args.out)
+    run_study(
+        args.out,
+        preset="quick" if args.quick else "default",
+        steps_scale=args.steps_scale,
+        models=models,
+        progress=not args.quiet,
+    )
+    return 0
+
+
+def cmd_neurons(args) -> int:
+    from .analysis import AnalysisError, neuron_report
+    from .train import CheckpointError
+
+    if args.out:
+        _check_writable_dir(args.out)
+    try:
+        neuron_report(args.run, args.out, seq=args.seq)
+    except (AnalysisError, CheckpointError) as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
@@ -384,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--steps may extend it)"
     )
+    t.add_argument(
+        "--model",
+        choices=["indrnn", "rnn-tanh", "irnn", "lstm"],
+        help="IndRNN (default) or a single-layer baseline: tanh RNN, IRNN (ReLU RNN, U = I), LSTM",
+    )
     t.add_argument("--steps", type=_positive_int, help="total training steps (default 3000)")
     t.add_argument("--T", type=_positive_int, help="sequence length (default 100)")
     t.add_argument("--batch", type=_positive_int, help="batch size (default 50)")
@@ -442,6 +480,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", choices=["float32", "float64"], help="default float32")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     t.set_defaults(func=cmd_train)
+
+    st = sub.add_parser(
+        "study", help="the paper's adding-problem study: RNN, IRNN, LSTM, IndRNN at several T"
+    )
+    st.add_argument("task", choices=["adding"])
+    st.add_argument("--out", required=True, help="study folder (runs inside it are reused or resumed)")
+    st.add_argument(
+        "--quick", action="store_true", help="tiny CI-sized preset (seconds), not the hour-long default"
+    )
+    st.add_argument(
+        "--steps-scale", dest="steps_scale", type=float, default=1.0, help="multiply every step budget"
+    )
+    st.add_argument("--models", nargs="+", choices=["indrnn", "rnn-tanh", "irnn", "lstm"], help="default all")
+    st.add_argument("--quiet", action="store_true", help="no progress line")
+    st.set_defaults(func=cmd_study)
+
+    ne = sub.add_parser(
+        "neurons", help="plot a trained 2-layer IndRNN's neurons; the one-neuron second layer"
+    )
+    ne.add_argument("--run", required=True, help="a run folder of `train adding` (2-layer IndRNN)")
+    ne.add_argument("--out", help="where to write the plots (default: the run folder)")
+    ne.add_argument("--seq", type=int, default=0, help="which test sequence to plot (default 0)")
+    ne.set_defaults(func=cmd_neurons)
 
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench_command", required=True)

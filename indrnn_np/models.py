@@ -32,6 +32,10 @@ from .ops import (
     indrnn_recurrence_forward,
     linear_backward,
     linear_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
 )
 
 BN_MODES = ("none", "time", "frame")
@@ -230,6 +234,53 @@ class LastStep(Layer):
         return dx, {}
 
 
+class RNN(Layer):
+    """A conventional RNN layer, ``h_t = σ(W x_t + h_{t-1} U + b)``; (T, B, M) -> (T, B, N).
+
+    ``identity_init=True`` with ReLU is the IRNN (Le et al. 2015): U = I,
+    W ~ N(0, 0.001²), b = 0. Otherwise W, U, b ~ U(±1/√N) (PyTorch's default).
+    """
+
+    def __init__(self, M, N, *, activation="tanh", identity_init=False, rng, dtype=np.float32):
+        self.activation = activation
+        k = 1.0 / np.sqrt(N)
+        if identity_init:
+            W, U, b = 0.001 * rng.standard_normal((M, N)), np.eye(N), np.zeros(N)
+        else:
+            W, U, b = rng.uniform(-k, k, (M, N)), rng.uniform(-k, k, (N, N)), rng.uniform(-k, k, N)
+        self.params = {"W": W.astype(dtype), "U": U.astype(dtype), "b": b.astype(dtype)}
+
+    def forward(self, x, train=True):
+        p = self.params
+        return rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation)
+
+    def backward(self, dh, cache):
+        g = rnn_backward(dh, cache)
+        return g.dx, {"W": g.dW, "U": g.dU, "b": g.db}
+
+
+class LSTM(Layer):
+    """An LSTM layer; (T, B, M) -> (T, B, N). Weights ~ U(±1/√N), forget-gate bias 1."""
+
+    def __init__(self, M, N, *, rng, dtype=np.float32):
+        k = 1.0 / np.sqrt(N)
+        b = rng.uniform(-k, k, 4 * N)
+        b[N : 2 * N] = 1.0  # forget gate open at the start
+        self.params = {
+            "W": rng.uniform(-k, k, (M, 4 * N)).astype(dtype),
+            "U": rng.uniform(-k, k, (N, 4 * N)).astype(dtype),
+            "b": b.astype(dtype),
+        }
+
+    def forward(self, x, train=True):
+        p = self.params
+        return lstm_forward(x, p["W"], p["U"], p["b"])
+
+    def backward(self, dh, cache):
+        g = lstm_backward(dh, cache)
+        return g.dx, {"W": g.dW, "U": g.dU, "b": g.db}
+
+
 class Sequential(Layer):
     """Named layers applied in order; parameters, gradients and buffers keyed ``"<layer>.<name>"``."""
 
@@ -421,3 +472,38 @@ def indrnn_regressor(
 ) -> Sequential:
     """The paper's adding-problem network: ``layers`` IndRNN layers and a dense head on the last step."""
     return build_indrnn(T, M, outputs, hidden=hidden, layers=layers, **kw)
+
+
+#: Models the training command knows.
+MODELS = ("indrnn", "rnn-tanh", "irnn", "lstm")
+
+
+def build_baseline(
+    model: str,
+    M: int,
+    outputs: int,
+    *,
+    hidden: int = 128,
+    head: str = "last",
+    seed: int = 0,
+    dtype=np.float32,
+) -> Sequential:
+    """The paper's single-layer baselines with a dense head: ``"rnn-tanh"``, ``"irnn"`` or ``"lstm"``.
+
+    Parameter counts for the adding problem (M = 2, 128 units, 1 output):
+    RNN 16,897 and LSTM 67,201, the paper's ≈16K and ≈67K.
+    """
+    rng = np.random.default_rng(seed)
+    if model == "rnn-tanh":
+        rec = RNN(M, hidden, activation="tanh", rng=rng, dtype=dtype)
+    elif model == "irnn":
+        rec = RNN(M, hidden, activation="relu", identity_init=True, rng=rng, dtype=dtype)
+    elif model == "lstm":
+        rec = LSTM(M, hidden, rng=rng, dtype=dtype)
+    else:
+        raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
+    stack: list[tuple[str, Layer]] = [(model.replace("-", "_"), rec)]
+    if head == "last":
+        stack.append(("last", LastStep()))
+    stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
+    return Sequential(stack)

@@ -111,3 +111,63 @@ def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_study(path, T, curves, baseline):
+    """Test MSE against step for every model at one T (the paper's Fig. 2); ``curves``: (label, steps, mse)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, steps, mse in curves:
+        ax.plot(steps, _abs_for_log(mse), lw=2, label=label)
+    ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("test MSE")
+    ax.set_title(f"Adding problem, T = {T}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
+    """Every neuron's activation over one sequence: a heat map (neurons x time), markers drawn.
+
+    With ``highlight``, a second panel shows that neuron's trace (and, if
+    given, the running sum of the marked numbers, for comparison).
+    """
+    T, N = h.shape
+    rows = 2 if highlight is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 3.2 * rows + 1), squeeze=False)
+    ax = axes[0, 0]
+    im = ax.imshow(
+        h.T,
+        aspect="auto",
+        origin="lower",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(-0.5, T - 0.5, -0.5, N - 0.5),
+    )
+    for m in markers:
+        ax.axvline(m, color="red", lw=1, ls="--")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("neuron")
+    ax.set_title(title + " (red: marked positions)")
+    fig.colorbar(im, ax=ax, label="activation h_t")
+    if highlight is not None:
+        ax2 = axes[1, 0]
+        ax2.plot(h[:, highlight], lw=2, label=f"neuron {highlight}")
+        if running_sum is not None:
+            ax3 = ax2.twinx()
+            ax3.plot(running_sum, color="k", ls=":", lw=1.5, label="running sum of marked numbers")
+            ax3.set_ylabel("running sum")
+            ax3.legend(loc="lower right", fontsize=8)
+        for m in markers:
+            ax2.axvline(m, color="red", lw=1, ls="--")
+        ax2.set_xlabel("time step")
+        ax2.set_ylabel("activation")
+        ax2.set_title(f"The accumulator: neuron {highlight}")
+        ax2.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

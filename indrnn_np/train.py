@@ -116,6 +116,7 @@ class TrainConfig:
     (test MSE below 0.01) in about a minute on 2 CPU cores, with the paper's settings."""
 
     task: str = "adding"
+    model: str = "indrnn"
     T: int = 100
     steps: int = 3000
     batch: int = 50
@@ -151,7 +152,10 @@ class TrainConfig:
             if not cond:
                 raise ValueError(msg)
 
+        from .models import MODELS
+
         need(self.task in TASKS, f"task must be one of {sorted(TASKS)}; got {self.task!r}")
+        need(self.model in MODELS, f"model must be one of {', '.join(MODELS)}; got {self.model!r}")
         for name in (
             "T",
             "steps",
@@ -213,8 +217,18 @@ TASKS = {"adding": _adding}
 
 
 def make_model(cfg: TrainConfig, task):
-    from .models import build_indrnn
+    from .models import build_baseline, build_indrnn
 
+    if cfg.model != "indrnn":
+        return build_baseline(
+            cfg.model,
+            task.inputs,
+            task.outputs,
+            hidden=cfg.hidden,
+            head=task.head,
+            seed=cfg.seed,
+            dtype=np.dtype(cfg.dtype).type,
+        )
     return build_indrnn(
         cfg.T,
         task.inputs,
@@ -591,5 +605,12 @@ def _plot_curve(metrics_path, png_path, task, cfg):
         m[task.metric],
         metric=task.metric,
         baseline=getattr(task, "baseline", None),
-        title=f"{cfg.task}, T = {cfg.T}: {cfg.layers} x {cfg.hidden} IndRNN, {cfg.optimizer} lr {cfg.lr:g}",
+        title=f"{cfg.task}, T = {cfg.T}: {model_label(cfg)}, {cfg.optimizer} lr {cfg.lr:g}",
     )
+
+
+def model_label(cfg: TrainConfig) -> str:
+    """'2 x 128 IndRNN', '1 x 128 LSTM', ..."""
+    names = {"indrnn": "IndRNN", "rnn-tanh": "RNN (tanh)", "irnn": "IRNN", "lstm": "LSTM"}
+    layers = cfg.layers if cfg.model == "indrnn" else 1
+    return f"{layers} x {cfg.hidden} {names[cfg.model]}"

@@ -73,3 +73,34 @@ def test_rnn_with_diagonal_U_is_an_indrnn(rng):
     h_rnn, _ = rnn_forward(x, W, np.diag(u), b, activation="relu")
     h_ind, _ = indrnn_forward(x, W, u, b, activation="relu", backend="numpy")
     np.testing.assert_allclose(h_rnn, h_ind, rtol=1e-12, atol=1e-12)
+
+
+def test_lstm_gradients(rng):
+    from indrnn_np.ops import lstm_backward, lstm_forward
+
+    T, B, M, N = 7, 2, 3, 4
+    inputs = dict(
+        x=rng.standard_normal((T, B, M)),
+        W=rng.standard_normal((M, 4 * N)) / 2,
+        U=rng.standard_normal((N, 4 * N)) / 2,
+        b=0.3 * rng.standard_normal(4 * N),
+        h0=rng.standard_normal((B, N)),
+        c0=rng.standard_normal((B, N)),
+    )
+    for r in check_gradients(lstm_forward, lstm_backward, inputs):
+        assert r.rel_error < 1e-7, (r.name, r.rel_error)
+
+
+def test_lstm_cell_by_hand(rng):
+    """One step against the textbook equations written out longhand."""
+    from indrnn_np.ops import lstm_forward
+
+    M, N = 3, 2
+    x = rng.standard_normal((1, 1, M))
+    W, U, b = rng.standard_normal((M, 4 * N)), rng.standard_normal((N, 4 * N)), rng.standard_normal(4 * N)
+    h0, c0 = rng.standard_normal((1, N)), rng.standard_normal((1, N))
+    h, _ = lstm_forward(x, W, U, b, h0, c0)
+    z = x[0] @ W + h0 @ U + b
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = sig(z[:, :N]), sig(z[:, N : 2 * N]), np.tanh(z[:, 2 * N : 3 * N]), sig(z[:, 3 * N :])
+    np.testing.assert_allclose(h[0], o * np.tanh(f * c0 + i * g), rtol=1e-12)

@@ -9,10 +9,10 @@ Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
 from ._gemm import matmul
+from .baselines import LSTMGrads, RNNGrads, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 from .basic import (
     BatchNormGrads,
     LinearGrads,
-    RNNGrads,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
@@ -22,8 +22,6 @@ from .basic import (
     linear_forward,
     mse_backward,
     mse_forward,
-    rnn_backward,
-    rnn_forward,
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
@@ -47,6 +45,9 @@ from .indrnn import (
 )
 
 __all__ = [
+    "LSTMGrads",
+    "lstm_backward",
+    "lstm_forward",
     "matmul",
     "BatchNormGrads",
     "RecurrenceCache",

@@ -1,0 +1,216 @@
+"""Reading the neurons of a trained 2-layer IndRNN on the adding problem (paper Fig. 3 and 4).
+
+Because every IndRNN neuron recurs only on itself, each one can be read on
+its own: layer-1 neurons fire at the marked positions, and in layer 2 one
+neuron carries the running sum. The paper keeps only that layer-2 neuron,
+fine-tunes the output layer (one weight and one bias), and the task is still
+solved. :func:`neuron_report` does the same for a run folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .models import IndRNN, Sequential
+from .ops import mse_forward
+from .tasks.adding import adding_batch
+from .train import (
+    CHECKPOINT,
+    CheckpointError,
+    TrainConfig,
+    _restore,
+    load_checkpoint,
+    make_model,
+    make_optimizer,
+    make_task,
+)
+
+
+class AnalysisError(Exception):
+    """The run cannot be analysed this way (wrong kind of model or task)."""
+
+
+def load_run(run_dir):
+    """The trained model and its config from ``run_dir/checkpoint.npz``."""
+    path = Path(run_dir) / CHECKPOINT
+    arrays, meta = load_checkpoint(path)
+    cfg = TrainConfig(**meta["config"])
+    task = make_task(cfg)
+    model = make_model(cfg, task)
+    _restore(arrays, meta, model, make_optimizer(cfg, model), path)
+    return model, cfg, task
+
+
+def indrnn_states(model: Sequential, x) -> list[tuple[str, np.ndarray]]:
+    """Run ``model`` in inference mode and keep the output of every IndRNN layer: ``[(name, h (T, B, N))]``."""
+    states = []
+    for name, layer in model.layers:
+        x, _ = layer.forward(x, train=False)
+        if isinstance(layer, IndRNN):
+            states.append((name, x))
+    return states
+
+
+def accumulator_scores(h_last, y) -> np.ndarray:
+    """R² of predicting the target from each neuron's final state alone (a line fitted per neuron).
+
+    Parameters
+    ----------
+    h_last : ndarray, (B, N)
+        Final states of the layer's neurons over B test sequences.
+    y : ndarray, (B, 1) or (B,)
+
+    Returns
+    -------
+    ndarray, (N,)
+        1 for a neuron whose final state is an exact affine function of the
+        sum; 0 for one that says nothing about it (or is constant).
+    """
+    y = np.asarray(y, np.float64).reshape(-1)
+    h = np.asarray(h_last, np.float64)
+    hc = h - h.mean(axis=0)
+    yc = y - y.mean()
+    denom = np.sqrt((hc**2).sum(axis=0) * (yc**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denom > 0, (hc * yc[:, None]).sum(axis=0) / denom, 0.0)
+    return r**2
+
+
+def _check_two_layer(model: Sequential, cfg):
+    names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
+    if (
+        cfg.model != "indrnn"
+        or cfg.task != "adding"
+        or names != ["indrnn1", "indrnn2"]
+        or cfg.bn != "none"
+        or cfg.residual
+    ):
+        raise AnalysisError(
+            "the neuron analysis needs a run of the basic 2-layer IndRNN on the adding problem "
+            f"(model indrnn, --layers 2, no BN, not residual); got model {cfg.model}, layers {names}, "
+            f"bn {cfg.bn}, residual {cfg.residual}"
+        )
+
+
+def one_neuron_model(model: Sequential, neuron: int) -> Sequential:
+    """The paper's reduced network: layer 1 as trained, layer 2 cut to ``neuron``, a 1-input output layer.
+
+    The output layer starts from the trained head's weight for that neuron and its bias.
+    """
+    from .models import Dense, LastStep
+
+    l1 = model.layers[0][1]
+    l2 = model.layers[1][1]
+    head = dict(model.layers)["head"]
+    small = IndRNN.__new__(IndRNN)
+    small.activation, small.backend = l2.activation, l2.backend
+    small.params = {
+        "W": l2.params["W"][:, [neuron]].copy(),
+        "u": l2.params["u"][[neuron]].copy(),
+        "b": l2.params["b"][[neuron]].copy(),
+    }
+    out = Dense.__new__(Dense)
+    out.bias = True
+    out.params = {"W": head.params["W"][[neuron], :].copy(), "b": head.params["b"].copy()}
+    return Sequential([("indrnn1", l1), ("indrnn2", small), ("last", LastStep()), ("head", out)])
+
+
+def fine_tune_output(model: Sequential, x, y) -> None:
+    """Fit only the output layer (weight and bias) by least squares on (x, y): the MSE optimum, in one step."""
+    h = x
+    for name, layer in model.layers:
+        if name == "head":
+            break
+        h, _ = layer.forward(h, train=False)  # (B, 1): the one neuron's final state
+    A = np.concatenate([h.astype(np.float64), np.ones((h.shape[0], 1))], axis=1)  # (B, 2)
+    coef, *_ = np.linalg.lstsq(A, y.astype(np.float64), rcond=None)
+    head = dict(model.layers)["head"]
+    head.params["W"][...] = coef[:-1]
+    head.params["b"][...] = coef[-1]
+
+
+def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
+    """Plot every neuron over one test sequence and test the one-neuron second layer.
+
+    Writes ``neurons_layer1.png``, ``neurons_layer2.png`` and ``neurons.json``
+    into ``out_dir`` (default ``run_dir``).
+
+    The accumulator is the layer-2 neuron whose final state best predicts the
+    target on the test set (highest R² of a straight-line fit,
+    :func:`accumulator_scores`): the neuron that carries the running sum.
+
+    Returns
+    -------
+    dict with ``T``, ``neuron``, ``r2`` (its R²), ``runner_up_r2``,
+    ``full_test_mse``, ``one_neuron_test_mse_before`` (trained head weight
+    kept) and ``one_neuron_test_mse`` (output layer fine-tuned).
+    """
+    from .plots import plot_neurons
+
+    model, cfg, task = load_run(run_dir)
+    _check_two_layer(model, cfg)
+    out = Path(out_dir or run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x, y = task.test_x, task.test_y
+    states = indrnn_states(model, x)
+    h1, h2 = states[0][1], states[1][1]
+    scores = accumulator_scores(h2[-1], y)
+    neuron = int(np.argmax(scores))
+    full_mse = task.evaluate(model)["test_mse"]
+    small = one_neuron_model(model, neuron)
+    before = mse_forward(small.forward(x, train=False)[0], y)[0]
+    fx, fy, _ = adding_batch(cfg.T, fit_size, np.random.default_rng(777), x.dtype.type)
+    fine_tune_output(small, fx, fy)
+    after = mse_forward(small.forward(x, train=False)[0], y)[0]
+
+    markers = np.nonzero(x[:, seq, 1])[0]
+    plot_neurons(
+        out / "neurons_layer1.png", h1[:, seq, :], markers, f"Layer 1, all {h1.shape[2]} neurons, T = {cfg.T}"
+    )
+    running_sum = np.cumsum(x[:, seq, 0] * x[:, seq, 1])
+    plot_neurons(
+        out / "neurons_layer2.png",
+        h2[:, seq, :],
+        markers,
+        f"Layer 2, all {h2.shape[2]} neurons, T = {cfg.T}",
+        highlight=neuron,
+        running_sum=running_sum,
+    )
+    report = dict(
+        T=cfg.T,
+        neuron=neuron,
+        r2=float(scores[neuron]),
+        runner_up_r2=float(np.sort(scores)[-2]) if scores.size > 1 else None,
+        full_test_mse=float(full_mse),
+        one_neuron_test_mse_before=float(before),
+        one_neuron_test_mse=float(after),
+        test_size=int(x.shape[1]),
+        markers=markers.tolist(),
+    )
+    with open(out / "neurons.json", "w") as fh:
+        json.dump(report, fh, indent=2)
+    log(
+        f"T = {cfg.T}: layer-2 neuron {neuron} carries the sum (R² {scores[neuron]:.4f}; next best "
+        f"{report['runner_up_r2']:.4f})."
+    )
+    log(
+        f"test MSE: full model {full_mse:.5f}; one neuron in layer 2, trained head weight {before:.5f}, "
+        f"output layer fine-tuned {after:.5f}."
+    )
+    log(f"wrote {out / 'neurons_layer1.png'}, {out / 'neurons_layer2.png'}, {out / 'neurons.json'}")
+    return report
+
+
+__all__ = [
+    "AnalysisError",
+    "CheckpointError",
+    "accumulator_scores",
+    "fine_tune_output",
+    "indrnn_states",
+    "load_run",
+    "neuron_report",
+    "one_neuron_model",
+]

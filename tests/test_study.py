@@ -1,0 +1,174 @@
+"""Baselines, the adding-problem study and the neuron analysis."""
+
+import json
+
+import numpy as np
+import pytest
+
+from indrnn_np.analysis import accumulator_scores, neuron_report
+from indrnn_np.cli import main
+from indrnn_np.models import build_baseline, indrnn_regressor
+from indrnn_np.optim import Adam
+from indrnn_np.study import paper_lr, study_runs, verdict
+from indrnn_np.train import TrainConfig, save_checkpoint
+
+
+def test_parameter_counts_match_the_paper():
+    """Adding problem, 128 units, 2 inputs: RNN ≈ 16K, LSTM ≈ 67K, 2-layer IndRNN ≈ 17K."""
+    assert build_baseline("rnn-tanh", 2, 1).num_params() == 16897
+    assert build_baseline("irnn", 2, 1).num_params() == 16897
+    assert build_baseline("lstm", 2, 1).num_params() == 67201
+    assert indrnn_regressor(100).num_params() == 17281
+    with pytest.raises(ValueError, match="model must be one of"):
+        build_baseline("gru", 2, 1)
+
+
+def test_irnn_is_identity_initialised():
+    m = build_baseline("irnn", 2, 1, hidden=8)
+    np.testing.assert_array_equal(m.params["irnn.U"], np.eye(8))
+    np.testing.assert_array_equal(m.params["irnn.b"], 0)
+    lstm = build_baseline("lstm", 2, 1, hidden=8)
+    np.testing.assert_array_equal(lstm.params["lstm.b"][8:16], 1.0)  # forget-gate bias 1
+
+
+def test_paper_learning_rates_and_the_study_plan():
+    assert paper_lr("lstm", 1000) == paper_lr("rnn-tanh", 100) == 2e-3
+    assert paper_lr("indrnn", 5000) == paper_lr("irnn", 100) == 2e-4
+    assert paper_lr("irnn", 1000) == 1e-5
+    runs = study_runs("default")
+    Ts = {(m, T) for m, T, _ in runs}
+    assert {("indrnn", 5000), ("lstm", 1000), ("irnn", 500), ("rnn-tanh", 100)} <= Ts
+    assert ("lstm", 5000) not in Ts  # only IndRNN at T = 5000, as the paper
+    assert (
+        verdict(0.005) == "solved (< 0.01)"
+        and verdict(0.17) == "at baseline"
+        and verdict(0.5) == "worse than baseline"
+    )
+
+
+@pytest.mark.parametrize("model", ["rnn-tanh", "irnn", "lstm"])
+def test_train_command_runs_the_baselines(model, tmp_path):
+    rc = main(
+        [
+            "train",
+            "adding",
+            "--model",
+            model,
+            "--T",
+            "10",
+            "--hidden",
+            "8",
+            "--steps",
+            "6",
+            "--batch",
+            "4",
+            "--eval-every",
+            "3",
+            "--test-size",
+            "16",
+            "--quiet",
+            "--out",
+            str(tmp_path / model),
+        ]
+    )
+    assert rc == 0
+    s = json.loads((tmp_path / model / "summary.json").read_text())
+    assert s["config"]["model"] == model and np.isfinite(s["test_mse"])
+
+
+def test_quick_study_produces_every_file(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["study", "adding", "--quick", "--out", str(out), "--quiet"]) == 0
+    for T in (20, 40, 60):
+        assert (out / f"adding_T{T}.png").stat().st_size > 1000
+    table = (out / "study.md").read_text()
+    assert "| model | T | params | lr | steps | final test MSE |" in table
+    assert table.count("| 2 x 16 IndRNN |") == 3 and table.count("| 1 x 16 LSTM |") == 2
+    assert table.count("| 1 x 16 IRNN |") == 2 and table.count("| 1 x 16 RNN (tanh) |") == 2
+    for run in ("indrnn_T20", "lstm_T40", "indrnn_T60"):
+        assert (out / run / "metrics.csv").exists() and (out / run / "checkpoint.npz").exists()
+    capsys.readouterr()
+    assert (
+        main(["study", "adding", "--quick", "--out", str(out), "--quiet"]) == 0
+    )  # a second call reuses the runs
+    assert capsys.readouterr().out.count("reusing") == 9
+
+
+def _planted_run(tmp_path, T=60, N=4, planted=2):
+    """A 2-layer IndRNN whose weights are set by hand so that layer-2 neuron ``planted`` sums the marked numbers.
+
+    Layer 1, neuron 0: a = v + 10 m - 10, u = 0, so h = v at a marker and 0 elsewhere.
+    Layer 2, neuron ``planted``: a = h1_0 + 1 · h_{t-1}: it accumulates the marked numbers.
+    Layer 2, neuron 0 is a distractor with a leaky memory (u = 0.5) of the same input.
+    """
+    cfg = TrainConfig(T=T, hidden=N, layers=2, test_size=300)
+    model = indrnn_regressor(T, hidden=N, seed=0)
+    p = model.params
+    for k in p:
+        p[k][...] = 0
+    p["indrnn1.W"][0, 0], p["indrnn1.W"][1, 0], p["indrnn1.b"][0] = 1.0, 10.0, -10.0
+    p["indrnn1.b"][1:] = -1.0
+    p["indrnn2.W"][0, planted], p["indrnn2.u"][planted] = 1.0, 1.0
+    p["indrnn2.W"][0, 0], p["indrnn2.u"][0] = 1.0, 0.5
+    p["head.W"][planted, 0] = 1.0
+    run = tmp_path / "planted"
+    run.mkdir()
+    import dataclasses
+
+    save_checkpoint(
+        run / "checkpoint.npz",
+        model=model,
+        opt=Adam(model.params),
+        meta={
+            "config": dataclasses.asdict(cfg),
+            "step": 0,
+            "elapsed_s": 0.0,
+            "data_rng": {},
+            "acc": {},
+            "schedule": {},
+        },
+    )
+    return run
+
+
+def test_neurons_finds_the_planted_accumulator(tmp_path):
+    run = _planted_run(tmp_path)
+    rep = neuron_report(run, log=lambda *a: None)
+    assert rep["neuron"] == 2
+    assert rep["r2"] > 0.999 and rep["runner_up_r2"] < 0.9
+    assert rep["full_test_mse"] < 1e-8  # the hand-built network solves the task exactly
+    assert rep["one_neuron_test_mse"] < 1e-8  # and so does its one-neuron second layer
+    for name in ("neurons_layer1.png", "neurons_layer2.png"):
+        assert (run / name).stat().st_size > 5000
+    assert json.loads((run / "neurons.json").read_text())["neuron"] == 2
+
+
+def test_neurons_command_errors(tmp_path):
+    assert main(["neurons", "--run", str(tmp_path / "nothing")]) == 2
+    main(
+        [
+            "train",
+            "adding",
+            "--model",
+            "lstm",
+            "--T",
+            "10",
+            "--hidden",
+            "4",
+            "--steps",
+            "2",
+            "--quiet",
+            "--test-size",
+            "8",
+            "--out",
+            str(tmp_path / "lstm"),
+        ]
+    )
+    assert main(["neurons", "--run", str(tmp_path / "lstm")]) == 2
+
+
+def test_accumulator_scores():
+    y = np.linspace(0, 2, 50)
+    h = np.stack([3 * y + 1, np.zeros(50), np.sin(7 * y)], axis=1)
+    s = accumulator_scores(h, y)
+    assert s[0] == pytest.approx(1.0) and s[1] == 0.0 and s[2] < 0.5
