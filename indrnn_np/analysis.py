@@ -132,15 +132,54 @@ def fine_tune_output(model: Sequential, x, y) -> None:
     head.params["b"][...] = coef[-1]
 
 
-def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
-    """Plot every neuron over one test sequence and test the one-neuron second layer.
+def planted_accumulator(T: int, N: int = 4, neuron: int = 2, dtype=np.float32) -> Sequential:
+    """A 2-layer IndRNN whose weights are set by hand so that layer-2 ``neuron`` sums the marked numbers.
 
-    Writes ``neurons_layer1.png``, ``neurons_layer2.png`` and ``neurons.json``
-    into ``out_dir`` (default ``run_dir``).
+    Layer 1, neuron 0: ``a = v + 10 m - 10`` with u = 0, so h = v at a marker
+    (value v ∈ (0, 1), marker m = 1) and 0 elsewhere; the other layer-1
+    neurons are switched off (b = -1). Layer 2, ``neuron``: ``a = h1_0 + 1 ·
+    h_{t-1}``: it accumulates the marked numbers, and the output reads it with
+    weight 1. Layer 2, neuron 0 (when it is not ``neuron``) is a distractor
+    with a leaky memory (u = 0.5) of the same input. Used to check that
+    :func:`analyse_neurons` finds what was planted.
+    """
+    from .models import indrnn_regressor
+
+    model = indrnn_regressor(T, hidden=N, seed=0, dtype=dtype)
+    p = model.params
+    for v in p.values():
+        v[...] = 0
+    p["indrnn1.W"][0, 0], p["indrnn1.W"][1, 0], p["indrnn1.b"][0] = 1.0, 10.0, -10.0
+    p["indrnn1.b"][1:] = -1.0
+    p["indrnn2.W"][0, neuron], p["indrnn2.u"][neuron] = 1.0, 1.0
+    if neuron != 0:
+        p["indrnn2.W"][0, 0], p["indrnn2.u"][0] = 1.0, 0.5
+    p["head.W"][neuron, 0] = 1.0
+    return model
+
+
+def analyse_neurons(
+    model: Sequential, T: int, x, y, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print
+) -> dict:
+    """Find the layer-2 accumulator of a 2-layer IndRNN and test the one-neuron second layer.
 
     The accumulator is the layer-2 neuron whose final state best predicts the
-    target on the test set (highest R² of a straight-line fit,
+    target on (x, y) (highest R² of a straight-line fit,
     :func:`accumulator_scores`): the neuron that carries the running sum.
+    The one-neuron model keeps layer 1, keeps only that neuron of layer 2,
+    and fits its 1-input output layer by least squares on ``fit_size`` fresh
+    training sequences (the exact optimum of fine-tuning that layer alone).
+
+    Parameters
+    ----------
+    model : Sequential
+        indrnn1, indrnn2, last, head.
+    T : int
+    x : ndarray, (T, B, 2)
+        Test sequences.  y : ndarray, (B, 1)
+    out_dir : path, optional
+        Where to write ``neurons_layer1.png``, ``neurons_layer2.png`` and
+        ``neurons.json`` (nothing is written when None).
 
     Returns
     -------
@@ -148,39 +187,22 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
     ``full_test_mse``, ``one_neuron_test_mse_before`` (trained head weight
     kept) and ``one_neuron_test_mse`` (output layer fine-tuned).
     """
-    from .plots import plot_neurons
-
-    model, cfg, task = load_run(run_dir)
-    _check_two_layer(model, cfg)
-    out = Path(out_dir or run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    x, y = task.test_x, task.test_y
+    names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
+    if names != ["indrnn1", "indrnn2"]:
+        raise AnalysisError(f"the neuron analysis needs IndRNN layers indrnn1, indrnn2; got {names}")
     states = indrnn_states(model, x)
     h1, h2 = states[0][1], states[1][1]
     scores = accumulator_scores(h2[-1], y)
     neuron = int(np.argmax(scores))
-    full_mse = task.evaluate(model)["test_mse"]
+    full_mse = mse_forward(model.forward(x, train=False)[0], y)[0]
     small = one_neuron_model(model, neuron)
     before = mse_forward(small.forward(x, train=False)[0], y)[0]
-    fx, fy, _ = adding_batch(cfg.T, fit_size, np.random.default_rng(777), x.dtype.type)
+    fx, fy, _ = adding_batch(T, fit_size, np.random.default_rng(777), x.dtype.type)
     fine_tune_output(small, fx, fy)
     after = mse_forward(small.forward(x, train=False)[0], y)[0]
-
     markers = np.nonzero(x[:, seq, 1])[0]
-    plot_neurons(
-        out / "neurons_layer1.png", h1[:, seq, :], markers, f"Layer 1, all {h1.shape[2]} neurons, T = {cfg.T}"
-    )
-    running_sum = np.cumsum(x[:, seq, 0] * x[:, seq, 1])
-    plot_neurons(
-        out / "neurons_layer2.png",
-        h2[:, seq, :],
-        markers,
-        f"Layer 2, all {h2.shape[2]} neurons, T = {cfg.T}",
-        highlight=neuron,
-        running_sum=running_sum,
-    )
     report = dict(
-        T=cfg.T,
+        T=T,
         neuron=neuron,
         r2=float(scores[neuron]),
         runner_up_r2=float(np.sort(scores)[-2]) if scores.size > 1 else None,
@@ -190,18 +212,47 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
         test_size=int(x.shape[1]),
         markers=markers.tolist(),
     )
-    with open(out / "neurons.json", "w") as fh:
-        json.dump(report, fh, indent=2)
     log(
-        f"T = {cfg.T}: layer-2 neuron {neuron} carries the sum (R² {scores[neuron]:.4f}; next best "
+        f"T = {T}: layer-2 neuron {neuron} carries the sum (R² {scores[neuron]:.4f}; next best "
         f"{report['runner_up_r2']:.4f})."
     )
     log(
         f"test MSE: full model {full_mse:.5f}; one neuron in layer 2, trained head weight {before:.5f}, "
         f"output layer fine-tuned {after:.5f}."
     )
-    log(f"wrote {out / 'neurons_layer1.png'}, {out / 'neurons_layer2.png'}, {out / 'neurons.json'}")
+    if out_dir is not None:
+        from .plots import plot_neurons
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        plot_neurons(
+            out / "neurons_layer1.png", h1[:, seq, :], markers, f"Layer 1, all {h1.shape[2]} neurons, T = {T}"
+        )
+        running_sum = np.cumsum(x[:, seq, 0] * x[:, seq, 1])
+        plot_neurons(
+            out / "neurons_layer2.png",
+            h2[:, seq, :],
+            markers,
+            f"Layer 2, all {h2.shape[2]} neurons, T = {T}",
+            highlight=neuron,
+            running_sum=running_sum,
+        )
+        with open(out / "neurons.json", "w") as fh:
+            json.dump(report, fh, indent=2)
+        log(f"wrote {out / 'neurons_layer1.png'}, {out / 'neurons_layer2.png'}, {out / 'neurons.json'}")
     return report
+
+
+def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
+    """:func:`analyse_neurons` for the model and test set of a ``train adding`` run folder.
+
+    Writes into ``out_dir`` (default ``run_dir``).
+    """
+    model, cfg, task = load_run(run_dir)
+    _check_two_layer(model, cfg)
+    return analyse_neurons(
+        model, cfg.T, task.test_x, task.test_y, out_dir or run_dir, seq=seq, fit_size=fit_size, log=log
+    )
 
 
 __all__ = [

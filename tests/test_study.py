@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from indrnn_np.analysis import accumulator_scores, neuron_report
+from indrnn_np.analysis import accumulator_scores, neuron_report, planted_accumulator
 from indrnn_np.cli import main
 from indrnn_np.models import build_baseline, indrnn_regressor
 from indrnn_np.optim import Adam
@@ -95,26 +95,13 @@ def test_quick_study_produces_every_file(tmp_path, capsys):
 
 
 def _planted_run(tmp_path, T=60, N=4, planted=2):
-    """A 2-layer IndRNN whose weights are set by hand so that layer-2 neuron ``planted`` sums the marked numbers.
-
-    Layer 1, neuron 0: a = v + 10 m - 10, u = 0, so h = v at a marker and 0 elsewhere.
-    Layer 2, neuron ``planted``: a = h1_0 + 1 · h_{t-1}: it accumulates the marked numbers.
-    Layer 2, neuron 0 is a distractor with a leaky memory (u = 0.5) of the same input.
-    """
-    cfg = TrainConfig(T=T, hidden=N, layers=2, test_size=300)
-    model = indrnn_regressor(T, hidden=N, seed=0)
-    p = model.params
-    for k in p:
-        p[k][...] = 0
-    p["indrnn1.W"][0, 0], p["indrnn1.W"][1, 0], p["indrnn1.b"][0] = 1.0, 10.0, -10.0
-    p["indrnn1.b"][1:] = -1.0
-    p["indrnn2.W"][0, planted], p["indrnn2.u"][planted] = 1.0, 1.0
-    p["indrnn2.W"][0, 0], p["indrnn2.u"][0] = 1.0, 0.5
-    p["head.W"][planted, 0] = 1.0
-    run = tmp_path / "planted"
-    run.mkdir()
+    """A run folder holding :func:`planted_accumulator`'s hand-built network."""
     import dataclasses
 
+    cfg = TrainConfig(T=T, hidden=N, layers=2, test_size=300)
+    model = planted_accumulator(T, N, planted)
+    run = tmp_path / "planted"
+    run.mkdir()
     save_checkpoint(
         run / "checkpoint.npz",
         model=model,

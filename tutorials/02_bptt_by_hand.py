@@ -1,0 +1,143 @@
+# %% [markdown]
+# # 2. Backpropagation through time, by hand
+#
+# Take one neuron, $h_t = \sigma(a_t)$ with $a_t = w x_t + u h_{t-1} + b$,
+# and an objective $J$ that reads only the last state, $J = h_T$.
+# The chain rule through one step back is
+#
+# $$\frac{\partial J}{\partial h_{t-1}} = \frac{\partial J}{\partial h_t}\,\sigma'(a_t)\,u$$
+#
+# so going back from T to t multiplies by $u$ and by $\sigma'$ once per step:
+# $\partial J/\partial h_t = u^{T-t}\prod_{k=t+1}^{T}\sigma'(a_k)$ (the paper's Eq. 4).
+
+# %%
+import numpy as np
+from _common import save
+
+from indrnn_np import check_gradients, indrnn_backward, indrnn_forward
+
+rng = np.random.default_rng(0)
+T = 8
+x = rng.uniform(0.1, 1.0, T)  # one input feature, positive
+w, u, b = 0.7, 0.8, 0.05
+
+# %% [markdown]
+# ## Linear activation first
+# With $\sigma(a) = a$, $\sigma' = 1$ and the gradient is exactly $u^{T-t}$.
+
+# %%
+h = [0.0]  # h_0
+for t in range(T):
+    h.append(w * x[t] + u * h[-1] + b)
+grad = [0.0] * (T + 1)
+grad[T] = 1.0  # ∂J/∂h_T
+for t in range(T, 0, -1):
+    grad[t - 1] = grad[t] * 1.0 * u  # σ' = 1, times u
+print([f"{g:.4f}" for g in grad])
+np.testing.assert_allclose(grad, u ** np.arange(T, -1, -1.0))
+
+# %% [markdown]
+# The library's backward pass gives the same $\partial J/\partial h_0$ (its `dh0`).
+# `dh` is the gradient the *loss* sends to every $h_t$ directly: here only the last one.
+
+# %%
+X = x.reshape(T, 1, 1)  # (T, B, M)
+W1, u1, b1 = np.array([[w]]), np.array([u]), np.array([b])
+h_lib, cache = indrnn_forward(X, W1, u1, b1, activation="identity", backend="numpy")
+dh = np.zeros_like(h_lib)
+dh[-1] = 1.0
+g = indrnn_backward(dh, cache)
+print("dh0 from BPTT:", g.dh0.ravel(), " u^T:", u**T)
+np.testing.assert_allclose(g.dh0.ravel(), u**T, rtol=1e-14)
+
+# %% [markdown]
+# ## ReLU, and the gradients of the weights
+#
+# With ReLU, $\sigma'(a_t)$ is 1 where the neuron is on and 0 where it is
+# off. It can be read off the output alone: $\sigma' = [h_t > 0]$, which is
+# why the forward pass only has to keep $h$. The gradient of the
+# pre-activation, $\delta_t = \partial J/\partial a_t$, then gives every
+# weight's gradient:
+# $\partial J/\partial u = \sum_t \delta_t h_{t-1}$,
+# $\partial J/\partial b = \sum_t \delta_t$,
+# $\partial J/\partial w = \sum_t \delta_t x_t$.
+
+# %%
+x_mixed = rng.uniform(-1.0, 1.0, T)  # negative inputs switch the neuron off now and then
+h = [0.3]  # h_0
+for t in range(T):
+    h.append(max(w * x_mixed[t] + u * h[-1] + b, 0.0))
+dJ_dh = 1.0  # ∂J/∂h_T
+du = db = dw = 0.0
+for t in range(T, 0, -1):
+    delta = dJ_dh * (1.0 if h[t] > 0 else 0.0)  # ∂J/∂a_t = ∂J/∂h_t σ'(a_t)
+    du += delta * h[t - 1]
+    db += delta
+    dw += delta * x_mixed[t - 1]
+    dJ_dh = delta * u  # ∂J/∂h_{t-1}
+print(f"by hand: du={du:.6f} db={db:.6f} dw={dw:.6f} dh0={dJ_dh:.6f}")
+
+X = x_mixed.reshape(T, 1, 1)
+h_lib, cache = indrnn_forward(X, W1, u1, b1, h0=np.array([[0.3]]), activation="relu", backend="numpy")
+dh = np.zeros_like(h_lib)
+dh[-1] = 1.0
+g = indrnn_backward(dh, cache)
+print(f"library: du={g.du[0]:.6f} db={g.db[0]:.6f} dw={g.dW[0, 0]:.6f} dh0={g.dh0[0, 0]:.6f}")
+np.testing.assert_allclose([du, db, dw, dJ_dh], [g.du[0], g.db[0], g.dW[0, 0], g.dh0[0, 0]], rtol=1e-12)
+
+# %% [markdown]
+# ## A whole layer, one step at a time
+#
+# `indrnn_step_forward` / `indrnn_step_backward` are one step of the layer.
+# Running them forward, then backward in reverse order while carrying
+# $\partial J/\partial h_{t-1}$, is BPTT written out; it matches the fused op.
+
+# %%
+from indrnn_np import indrnn_step_backward, indrnn_step_forward  # noqa: E402
+
+T, B, M, N = 6, 4, 3, 5
+X = rng.standard_normal((T, B, M))
+W = rng.standard_normal((M, N)) / 2
+u_v, b_v = rng.uniform(0, 1, N), 0.1 * rng.standard_normal(N)
+dH = rng.standard_normal((T, B, N))  # some upstream gradient for every step
+
+h_prev, caches = np.zeros((B, N)), []
+for t in range(T):
+    h_prev, c = indrnn_step_forward(X[t], h_prev, W, u_v, b_v, "relu")
+    caches.append(c)
+dW, du_v, carry = np.zeros_like(W), np.zeros(N), np.zeros((B, N))
+for t in reversed(range(T)):
+    gs = indrnn_step_backward(dH[t] + carry, caches[t])  # direct gradient + what step t+1 sent back
+    dW += gs.dW
+    du_v += gs.du
+    carry = gs.dh_prev
+_, cache = indrnn_forward(X, W, u_v, b_v, backend="cpu")
+g = indrnn_backward(dH, cache)
+np.testing.assert_allclose(dW, g.dW, rtol=1e-10)
+np.testing.assert_allclose(du_v, g.du, rtol=1e-10)
+print("step-by-step BPTT = indrnn_backward for dW and du")
+
+# %% [markdown]
+# ## Check it yourself: finite differences
+#
+# Nudge each input by ±ε and watch J move: $(J(x+ε) - J(x-ε)) / 2ε$ should
+# equal the backward pass. `check_gradients` does this for every entry of
+# every array (relative error about 1e-10 when right, 1e-2 when wrong).
+
+# %%
+inputs = dict(x=X, W=W, u=u_v, b=b_v, h0=rng.standard_normal((B, N)), activation="tanh")
+for r in check_gradients(indrnn_forward, indrnn_backward, inputs, wrt=["x", "W", "u", "b", "h0"]):
+    print(f"{r.name:3s} relative error {r.rel_error:.2e}")
+    assert r.rel_error < 1e-6
+
+# %%
+import matplotlib.pyplot as plt  # noqa: E402
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for uu in (0.8, 1.0, 1.1):
+    ax.plot(range(21), uu ** np.arange(20, -1, -1.0), marker="o", label=f"u = {uu}")
+ax.set_yscale("log")
+ax.set_xlabel("t (objective at T = 20)")
+ax.set_ylabel("∂J/∂h_t, linear neuron")
+ax.legend()
+save(fig, "02_gradient_powers.png")
