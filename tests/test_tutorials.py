@@ -22,10 +22,15 @@ def test_there_are_seven_tutorials_in_percent_format():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path):
-    env = {**os.environ, "INDRNN_TUTORIAL_FAST": "1", "INDRNN_TUTORIAL_OUT": str(tmp_path / "figures"),
-           "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "INDRNN_TUTORIAL_FAST": "1",
+        "INDRNN_TUTORIAL_OUT": str(tmp_path / "figures"),
+        "MPLBACKEND": "Agg",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     figures = list((tmp_path / "figures").rglob("*.png"))
     assert figures, "the tutorial saved no figure"
