@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -214,10 +215,12 @@ _RESUME_FIXED = (
     "seed",
     "backend",
     "dtype",
+    "data",
 )
 
 
 def cmd_train(args) -> int:
+    from .tasks.data import DataError
     from .train import CheckpointError, TrainConfig, TrainingDiverged, TrainingInterrupted, train
 
     given = {k: getattr(args, k) for k in _RESUME_FIXED if getattr(args, k) is not None}
@@ -231,7 +234,12 @@ def cmd_train(args) -> int:
         out = args.resume
         cfg = TrainConfig(task=args.task, steps=args.steps or 0)
     else:
-        cfg = TrainConfig(task=args.task, **given)
+        from .train import recipe
+
+        try:
+            cfg = recipe(args.task, **given)
+        except TypeError as exc:
+            raise CliError(str(exc)) from None
         if args.steps is not None:
             cfg.steps = args.steps
         if args.no_clip:
@@ -244,7 +252,7 @@ def cmd_train(args) -> int:
     _check_writable_dir(out)
     try:
         train(cfg, out, resume=bool(args.resume), progress=not args.quiet)
-    except (CheckpointError, FileExistsError) as exc:
+    except (CheckpointError, FileExistsError, DataError) as exc:
         raise CliError(str(exc)) from None
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -269,6 +277,25 @@ def cmd_study(args) -> int:
         models=models,
         progress=not args.quiet,
     )
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .analysis import load_run
+    from .tasks.data import DataError
+    from .train import CheckpointError
+
+    try:
+        model, cfg, task = load_run(args.run)
+    except (CheckpointError, DataError) as exc:
+        raise CliError(str(exc)) from None
+    result = task.evaluate(model) if cfg.task == "adding" else task.evaluate(model, full=True)
+    ((metric, value),) = result.items()
+    print(f"{args.run}: {cfg.task}, {metric} = {value:.5f} on the full test set")
+    if metric == "test_error":
+        print(f"test accuracy = {100 * (1 - value):.2f} %")
+    with open(os.path.join(args.run, "evaluation.json"), "w") as fh:
+        json.dump({metric: value, "full_test_set": True}, fh, indent=2)
     return 0
 
 
@@ -412,7 +439,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an IndRNN. Unset options take the defaults of indrnn_np.train.TrainConfig, "
         "which solve the adding problem at T=100 (test MSE < 0.01) in a couple of minutes on 2 cores.",
     )
-    t.add_argument("task", choices=["adding"], help="the task")
+    t.add_argument(
+        "task",
+        choices=["adding", "mnist", "pmnist", "rowmnist", "ptb-char"],
+        help="adding problem; pixel, permuted or row-by-row MNIST; char-level Penn Treebank",
+    )
+    t.add_argument(
+        "--data",
+        help="folder of the data files (MNIST IDX files, or PTB text); default: "
+        "$INDRNN_MNIST_DIR / $INDRNN_PTB_DIR, else the copies in the data extra",
+    )
     t.add_argument("--out", help="run folder (default runs/<task>_T<T>, never an existing run's)")
     t.add_argument(
         "--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--steps may extend it)"
@@ -495,6 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--models", nargs="+", choices=["indrnn", "rnn-tanh", "irnn", "lstm"], help="default all")
     st.add_argument("--quiet", action="store_true", help="no progress line")
     st.set_defaults(func=cmd_study)
+
+    ev = sub.add_parser("evaluate", help="the test metric of a run's checkpoint on the full test set")
+    ev.add_argument("--run", required=True, help="a run folder")
+    ev.set_defaults(func=cmd_evaluate)
 
     ne = sub.add_parser(
         "neurons", help="plot a trained 2-layer IndRNN's neurons; the one-neuron second layer"

@@ -61,7 +61,34 @@ class Layer:
         pass
 
 
-class IndRNN(Layer):
+class _Stateful:
+    """Optional state carried from one batch to the next (language modelling).
+
+    When ``stateful`` is set, the layer starts each forward pass from the
+    last hidden state of the previous one (``h0 = state``) and keeps its new
+    last state; backpropagation still stops at the batch boundary (truncated
+    BPTT: backward reads only its cache). The state is a buffer, so it goes
+    into checkpoints.
+    """
+
+    stateful = False
+    state = None
+
+    def _h0(self, B):
+        if self.stateful and self.state is not None and self.state.shape[0] == B:
+            return self.state
+        return None
+
+    def _keep(self, h):
+        if self.stateful:
+            self.state = np.ascontiguousarray(h[-1]).copy()
+
+    @property
+    def buffers(self):
+        return {"state": self.state} if self.stateful and self.state is not None else {}
+
+
+class IndRNN(_Stateful, Layer):
     """One IndRNN layer, ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``; x (T, B, M) -> h (T, B, N).
 
     Parameters
@@ -98,14 +125,18 @@ class IndRNN(Layer):
 
     def forward(self, x, train=True):
         p = self.params
-        return indrnn_forward(x, p["W"], p["u"], p["b"], activation=self.activation, backend=self.backend)
+        h, cache = indrnn_forward(
+            x, p["W"], p["u"], p["b"], self._h0(x.shape[1]), activation=self.activation, backend=self.backend
+        )
+        self._keep(h)
+        return h, cache
 
     def backward(self, dh, cache):
         g = indrnn_backward(dh, cache)
         return g.dx, {"W": g.dW, "u": g.du, "b": g.db}
 
 
-class Recurrence(Layer):
+class Recurrence(_Stateful, Layer):
     """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N)."""
 
     def __init__(self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), rng, dtype=np.float32):
@@ -114,7 +145,11 @@ class Recurrence(Layer):
 
     def forward(self, x, train=True):
         p = self.params
-        return indrnn_recurrence_forward(x, p["u"], p["b"], activation=self.activation, backend=self.backend)
+        h, cache = indrnn_recurrence_forward(
+            x, p["u"], p["b"], self._h0(x.shape[1]), activation=self.activation, backend=self.backend
+        )
+        self._keep(h)
+        return h, cache
 
     def backward(self, dh, cache):
         g = indrnn_recurrence_backward(dh, cache)
@@ -507,3 +542,32 @@ def build_baseline(
         stack.append(("last", LastStep()))
     stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
     return Sequential(stack)
+
+
+def recurrent_layers(model):
+    """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
+    layers = model.body.layers if isinstance(model, Residual) else getattr(model, "layers", [])
+    for _, layer in layers:
+        if isinstance(layer, IndRNN | Recurrence):
+            yield layer
+        elif isinstance(layer, Residual | Sequential):
+            yield from recurrent_layers(layer)
+
+
+def set_stateful(model, batch: int) -> None:
+    """Make every recurrent layer carry its state across batches, starting from zeros of (batch, N)."""
+    for layer in recurrent_layers(model):
+        layer.stateful = True
+        layer.state = np.zeros((batch, layer.params["u"].size), layer.params["u"].dtype)
+
+
+def recurrent_states(model) -> list:
+    """The current states (copies), in layer order."""
+    return [None if layer.state is None else layer.state.copy() for layer in recurrent_layers(model)]
+
+
+def set_recurrent_states(model, states) -> None:
+    """Set the states (``None``: every layer starts from zeros at its next forward pass)."""
+    layers = list(recurrent_layers(model))
+    for i, layer in enumerate(layers):
+        layer.state = None if states is None else states[i]

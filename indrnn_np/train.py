@@ -34,7 +34,11 @@ from .ops import mse_backward, mse_forward
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = 1
-METRIC_COLUMNS = ["step", "train_loss", "test_mse", "lr", "max_abs_u", "grad_norm", "elapsed_s"]
+
+
+def metric_columns(metric: str) -> list[str]:
+    """The columns of metrics.csv for a task whose test metric is ``metric``."""
+    return ["step", "train_loss", metric, "lr", "max_abs_u", "grad_norm", "elapsed_s"]
 
 
 # --------------------------------------------------------------------------
@@ -144,6 +148,7 @@ class TrainConfig:
     seed: int = 0
     backend: str = "cpu"
     dtype: str = "float32"
+    data: str | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -170,6 +175,15 @@ class TrainConfig:
             v = getattr(self, name)
             need(isinstance(v, int) and v >= 1, f"{name} must be a positive integer; got {v!r}")
         need(self.task != "adding" or self.T >= 2, f"T must be >= 2 for the adding problem; got {self.T}")
+        need(
+            self.task != "ptb-char" or self.model == "indrnn",
+            f"ptb-char trains stateful IndRNNs only; got --model {self.model}",
+        )
+        fixed_T = {"mnist": 784, "pmnist": 784, "rowmnist": 28}.get(self.task)
+        need(
+            fixed_T is None or self.T == fixed_T,
+            f"T is {fixed_T} for {self.task} (the image's sequence); got {self.T}",
+        )
         need(self.lr > 0, f"lr must be > 0; got {self.lr}")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1); got {self.dropout}")
         need(self.optimizer in ("adam", "sgd"), f"optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
@@ -212,14 +226,83 @@ def _adding(cfg):
     return AddingTask(cfg.T, cfg.test_size, dtype=np.dtype(cfg.dtype).type)
 
 
+def _mnist(cfg):
+    from .tasks.mnist import MNISTTask
+
+    return MNISTTask(cfg.task, data=cfg.data, test_size=cfg.test_size, dtype=np.dtype(cfg.dtype).type)
+
+
+def _ptb_char(cfg):
+    from .tasks.ptb import PTBCharTask
+
+    return PTBCharTask(
+        cfg.T, cfg.batch, data=cfg.data, test_chars=cfg.test_size, dtype=np.dtype(cfg.dtype).type
+    )
+
+
 #: Task name -> factory taking the config.
-TASKS = {"adding": _adding}
+TASKS = {"adding": _adding, "mnist": _mnist, "pmnist": _mnist, "rowmnist": _mnist, "ptb-char": _ptb_char}
+
+_MNIST_RECIPE = dict(
+    T=784,
+    layers=6,
+    hidden=128,
+    bn="time",
+    bn_position="before",
+    dropout=0.1,
+    batch=32,
+    steps=2000,
+    eval_every=200,
+    test_size=500,
+    checkpoint_every=200,
+    schedule="plateau",
+)
+
+#: Per-task defaults (applied before the user's options): CPU-sized versions of the paper's recipes.
+RECIPES = {
+    "adding": {},
+    # 6 x 128, BN after each layer, dropout 0.1, Adam 2e-4 (the paper); far fewer steps than the paper
+    "mnist": _MNIST_RECIPE,
+    "pmnist": _MNIST_RECIPE,
+    "rowmnist": {
+        **_MNIST_RECIPE,
+        "T": 28,
+        "steps": 3000,
+        "lr": 1e-3,
+        "eval_every": 250,
+        "test_size": 1000,
+        "checkpoint_every": 500,
+    },
+    # frame-wise BN and stateful training as the paper; width and depth sized for 2 cores
+    "ptb-char": dict(
+        T=50,
+        layers=3,
+        hidden=256,
+        bn="frame",
+        bn_position="before",
+        dropout=0.0,
+        batch=64,
+        steps=3000,
+        lr=1e-3,
+        eval_every=250,
+        test_size=20000,
+        checkpoint_every=250,
+        schedule="plateau",
+    ),
+}
+
+
+def recipe(task: str, **overrides) -> TrainConfig:
+    """The task's default configuration, with ``overrides``."""
+    return TrainConfig(task=task, **{**RECIPES[task], **overrides})
 
 
 def make_model(cfg: TrainConfig, task):
-    from .models import build_baseline, build_indrnn
+    from .models import build_baseline, build_indrnn, set_stateful
 
     if cfg.model != "indrnn":
+        if getattr(task, "stateful", False):
+            raise ValueError(f"the baselines are not stateful; task {cfg.task} needs --model indrnn")
         return build_baseline(
             cfg.model,
             task.inputs,
@@ -229,7 +312,7 @@ def make_model(cfg: TrainConfig, task):
             seed=cfg.seed,
             dtype=np.dtype(cfg.dtype).type,
         )
-    return build_indrnn(
+    model = build_indrnn(
         cfg.T,
         task.inputs,
         task.outputs,
@@ -246,6 +329,9 @@ def make_model(cfg: TrainConfig, task):
         seed=cfg.seed,
         dtype=np.dtype(cfg.dtype).type,
     )
+    if getattr(task, "stateful", False):
+        set_stateful(model, cfg.batch)
+    return model
 
 
 def make_optimizer(cfg: TrainConfig, model):
@@ -430,6 +516,7 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
 
     task = make_task(cfg)
+    columns = metric_columns(task.metric)
     model = make_model(cfg, task)
     opt = make_optimizer(cfg, model)
     schedule = make_schedule(cfg)
@@ -441,11 +528,15 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
         data_rng.bit_generator.state = meta["data_rng"]
         if schedule is not None:
             schedule.load_state_dict(meta["schedule"])
+        if hasattr(task, "load_state_dict"):
+            task.load_state_dict(meta.get("task", {}))
         start, elapsed0, acc = meta["step"], meta["elapsed_s"], meta["acc"]
-        _truncate_metrics(metrics_path, start)
+        _truncate_metrics(metrics_path, start, columns)
     else:
         with open(metrics_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(METRIC_COLUMNS)
+            csv.writer(fh).writerow(columns)
+        for name, array in getattr(task, "artifacts", dict)().items():
+            np.save(out / name, array)
 
     def meta_now(step, elapsed):
         return {
@@ -455,12 +546,15 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
             "data_rng": data_rng.bit_generator.state,
             "acc": dict(acc),
             "schedule": schedule.state_dict() if schedule is not None else {},
+            "task": task.state_dict() if hasattr(task, "state_dict") else {},
         }
 
     log(
-        f"training {cfg.task} T={cfg.T}: {cfg.layers} layers x {cfg.hidden}, {model.num_params():,} parameters, "
+        f"training {model_label(cfg)} on {cfg.task} (T={cfg.T}): {model.num_params():,} parameters, "
         f"{cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch}, steps {start + 1}..{cfg.steps} -> {out}"
     )
+    if hasattr(task, "description"):
+        log(f"data: {task.description}")
     if hasattr(task, "baseline"):
         log(f"baseline {task.metric} (a constant prediction): {task.baseline:.3f}")
     bar = _Progress(progress)
@@ -574,11 +668,11 @@ def _ckpt_step(path) -> int:
         return -1
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
+def _truncate_metrics(path: Path, step: int, columns: list[str]) -> None:
     """Drop metric rows after ``step`` (they are recomputed when a run resumes)."""
     if not path.exists():
         with open(path, "w", newline="") as fh:
-            csv.writer(fh).writerow(METRIC_COLUMNS)
+            csv.writer(fh).writerow(columns)
         return
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))

@@ -1,0 +1,75 @@
+"""Sequential MNIST as the paper runs it: pixel by pixel (T = 784), permuted, and row by row (T = 28).
+
+Each image becomes a sequence: ``"mnist"`` feeds the 784 pixels one at a
+time (x: (784, B, 1)), ``"pmnist"`` feeds them in a fixed random order (the
+permutation comes from a fixed seed and is saved with the run), ``"rowmnist"``
+feeds the 28 rows of 28 pixels (x: (28, B, 28)), a much cheaper variant for a
+CPU. Pixels are scaled to [0, 1]. The metric is the test error (a fraction);
+always guessing gives 0.9.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .data import load_mnist
+
+#: Variant -> (T, M).
+VARIANTS = {"mnist": (784, 1), "pmnist": (784, 1), "rowmnist": (28, 28)}
+PERMUTATION_SEED = 1234
+
+
+class MNISTTask:
+    """Sequential MNIST for the training loop (data, cross-entropy loss, test error)."""
+
+    outputs = 10
+    head = "last"
+    metric = "test_error"
+    baseline = 0.9
+
+    def __init__(self, variant: str, *, data=None, test_size: int = 1000, dtype=np.float32, arrays=None):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
+        self.name = variant
+        self.T, self.inputs = VARIANTS[variant]
+        d = arrays if arrays is not None else load_mnist(data)
+        self.description = d["description"]
+        self.dtype = dtype
+        self.train_x = d["train_x"].reshape(len(d["train_x"]), -1)  # (n, 784) uint8
+        self.train_y = d["train_y"]
+        self.test_x = d["test_x"].reshape(len(d["test_x"]), -1)
+        self.test_y = d["test_y"]
+        if self.train_x.shape[1] != 784:
+            raise ValueError(f"MNIST images must have 784 pixels; got {self.train_x.shape[1]}")
+        self.test_size = min(int(test_size), len(self.test_y))
+        self.permutation = (
+            np.random.default_rng(PERMUTATION_SEED).permutation(784) if variant == "pmnist" else None
+        )
+
+    def sequences(self, images: np.ndarray) -> np.ndarray:
+        """(n, 784) uint8 images -> time-major sequences (T, n, M) in [0, 1]."""
+        x = images.astype(self.dtype) / self.dtype(255.0)
+        if self.permutation is not None:
+            x = x[:, self.permutation]
+        return np.ascontiguousarray(x.reshape(len(images), self.T, self.inputs).transpose(1, 0, 2))
+
+    def train_batch(self, rng: np.random.Generator, B: int):
+        idx = rng.integers(0, len(self.train_y), B)
+        return self.sequences(self.train_x[idx]), self.train_y[idx]
+
+    loss_forward = staticmethod(softmax_cross_entropy_forward)
+    loss_backward = staticmethod(softmax_cross_entropy_backward)
+
+    def evaluate(self, model, *, full: bool = False, batch: int = 500) -> dict:
+        """``{"test_error": ...}`` on the first ``test_size`` test images (all of them with ``full``)."""
+        n = len(self.test_y) if full else self.test_size
+        wrong = 0
+        for i in range(0, n, batch):
+            logits, _ = model.forward(self.sequences(self.test_x[i : min(i + batch, n)]), train=False)
+            wrong += int(np.sum(np.argmax(logits, axis=-1) != self.test_y[i : min(i + batch, n)]))
+        return {"test_error": wrong / n}
+
+    def artifacts(self) -> dict:
+        """Files saved with the run: the permutation of pmnist."""
+        return {"permutation.npy": self.permutation} if self.permutation is not None else {}
