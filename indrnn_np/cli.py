@@ -400,6 +400,85 @@ def cmd_bench_train(args) -> int:
     return 0
 
 
+def cmd_bench_compare(args) -> int:
+    from .bench import machine_description
+    from .bench_peers import bench_scaling, bench_sizes
+    from .plots import plot_scaling
+
+    _check_writable_dir(args.out)
+    if args.quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
+        sizes = {"toy": dict(T=20, B=2, M=3, N=4)}
+        res = bench_sizes(sizes, repeats=args.repeats, peers=not args.no_peers)
+        scaling = bench_scaling(Ts=(10, 30), B=2, M=2, N=4, peers=not args.no_peers, repeats=2)
+    else:
+        res = bench_sizes(repeats=args.repeats, peers=not args.no_peers)
+        scaling = bench_scaling(peers=not args.no_peers, repeats=max(3, args.repeats // 2))
+    machine = machine_description()
+    cols = [
+        ("size", "size", "s"),
+        ("T", "T", "d"),
+        ("B", "B", "d"),
+        ("M", "M", "d"),
+        ("N", "N", "d"),
+        ("roofline_ms", "roofline (ms)", ".1f"),
+        ("cpu_ms", "indrnn-np cpu (ms)", ".1f"),
+        ("cpu_roofline_fraction", "cpu: of roofline", ".0%"),
+        ("numpy_ms", "indrnn-np numpy (ms)", ".1f"),
+        ("jax_scan_ms", "JAX scan (ms)", ".1f"),
+        ("jax_compile_s", "JAX compile (s)", ".2f"),
+        ("torch_rnn_ms", "torch RNN fused (ms)", ".1f"),
+        ("torch_lstm_ms", "torch LSTM (ms)", ".1f"),
+        ("torch_loop_ms", "torch per-step loop (ms)", ".0f"),
+    ]
+    for r in res["rows"]:
+        for k in (
+            "roofline_s",
+            "cpu_s",
+            "numpy_s",
+            "jax_scan_s",
+            "torch_rnn_s",
+            "torch_lstm_s",
+            "torch_loop_s",
+        ):
+            if k in r:
+                r[k.replace("_s", "_ms")] = 1e3 * r[k]
+    ratio_cols = [
+        ("size", "size", "s"),
+        ("numpy_over_cpu", "numpy / cpu", ".1f"),
+        ("jax_scan_over_cpu", "JAX / cpu", ".2f"),
+        ("torch_rnn_over_cpu", "torch RNN / cpu", ".2f"),
+        ("torch_lstm_over_cpu", "torch LSTM / cpu", ".2f"),
+        ("torch_loop_over_cpu", "torch loop / cpu", ".1f"),
+        ("gemm_gflops", "BLAS GFLOP/s at these shapes", ".0f"),
+        ("recurrence_MB", "recurrence MB moved", ".0f"),
+    ]
+    lines = [
+        f"One IndRNN layer, forward + backward, float32, ReLU; median of {args.repeats} runs after warm-up.",
+        f"Machine: {machine}; copy bandwidth {res['bandwidth_GBps']:.1f} GB/s (read + write).",
+        "",
+        format_table(res["rows"], cols),
+        "",
+        "Ratios (time / indrnn-np cpu time, pair by pair; > 1: cpu faster):",
+        "",
+        format_table(res["rows"], ratio_cols),
+    ]
+    for note in res["notes"] + scaling["notes"]:
+        lines.append(f"\nskipped: {note}")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "compare.md"), "w") as fh:
+        fh.write(text + "\n")
+    with open(os.path.join(args.out, "compare.json"), "w") as fh:
+        json.dump({"machine": machine, **res, "scaling": scaling}, fh, indent=2)
+    plot_scaling(
+        os.path.join(args.out, "scaling.png"),
+        scaling["rows"],
+        f"one layer, B={scaling['B']}, M={scaling['M']}, N={scaling['N']}",
+    )
+    print(f"\nwrote {args.out}/compare.md, compare.json, scaling.png")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -561,6 +640,16 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--repeats", type=_positive_int, default=7)
     bl.add_argument("--json", help="also write the rows to this JSON file")
     bl.set_defaults(func=cmd_bench_layer)
+    bc = bsub.add_parser(
+        "compare", help="this project against PyTorch and JAX, and against the machine's limits"
+    )
+    bc.add_argument("--out", required=True, help="folder for compare.md, compare.json and scaling.png")
+    bc.add_argument("--repeats", type=_positive_int, default=7)
+    bc.add_argument(
+        "--no-peers", dest="no_peers", action="store_true", help="only this project and the limits"
+    )
+    bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bc.set_defaults(func=cmd_bench_compare)
     bt = bsub.add_parser("train", help="a training step of the adding network, split into its parts")
     bt.add_argument("--T", type=_positive_int, default=1000)
     bt.add_argument("--B", type=_positive_int, default=50)

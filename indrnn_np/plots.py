@@ -171,3 +171,39 @@ def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_scaling(path, rows, title):
+    """Forward+backward seconds against T (log-log) for every implementation present in ``rows``."""
+    labels = {
+        "cpu_s": "indrnn-np (cpu)",
+        "jax_scan_s": "JAX lax.scan (jit)",
+        "torch_rnn_s": "torch.nn.RNN (fused)",
+    }
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    Ts = np.array([r["T"] for r in rows])
+    for key, label in labels.items():
+        if all(key in r for r in rows):
+            ax.plot(Ts, [r[key] for r in rows], marker="o", lw=2, label=label)
+    ax.plot(Ts, rows[0]["cpu_s"] * Ts / Ts[0], ls=":", color="gray", label="linear in T")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("T")
+    ax.set_ylabel("forward + backward (s)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    ax2.plot(
+        Ts, [r["peak_bytes"] / 1e6 for r in rows], marker="o", lw=2, label="peak allocated (tracemalloc)"
+    )
+    ax2.plot(Ts, [r["tbn_bytes"] / 1e6 for r in rows], ls="--", label="one (T, B, N) float32 array")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("T")
+    ax2.set_ylabel("MB")
+    ax2.set_title("indrnn-np memory, forward + backward")
+    ax2.legend(fontsize=8)
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,70 @@
+"""The benchmark commands run (at toy sizes: timings belong in the README, not in tests)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from indrnn_np.bench import recurrence_bytes
+from indrnn_np.bench_peers import bench_sizes, peak_memory, roofline
+from indrnn_np.cli import main
+
+
+def test_roofline_arithmetic():
+    assert recurrence_bytes(1000, 50, 128, 4) == 5 * 1000 * 50 * 128 * 4
+    r = roofline(10, 2, 3, 4, bandwidth=1e9, gemm={"flops": 1440, "seconds": 0.5})
+    assert r["bound_s"] == pytest.approx(0.5 + 5 * 10 * 2 * 4 * 4 / 1e9)
+
+
+def test_bench_sizes_with_or_without_peers():
+    res = bench_sizes({"toy": dict(T=12, B=2, M=3, N=4)}, repeats=2, peers=True)
+    row = res["rows"][0]
+    assert row["cpu_s"] > 0 and row["numpy_s"] > 0 and 0 < row["cpu_roofline_fraction"]
+    assert res["bandwidth_GBps"] > 0
+    for key, peer in (("torch_rnn_s", "torch"), ("jax_scan_s", "jax")):
+        assert key in row or any(peer in n for n in res["notes"]), key  # measured, or skipped with a note
+
+
+def test_peak_memory_is_a_few_tbn_arrays():
+    m = peak_memory(200, 4, 2, 16)
+    assert m["h_bytes"] == m["tbn_bytes"] == 200 * 4 * 16 * 4
+    assert m["tbn_bytes"] <= m["peak_bytes"] < 8 * m["tbn_bytes"]
+
+
+def test_bench_compare_command_quick(tmp_path, capsys):
+    assert main(["bench", "compare", "--quick", "--repeats", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| size | T | B | M | N | roofline (ms) | indrnn-np cpu (ms) |" in out
+    data = json.loads((tmp_path / "compare.json").read_text())
+    assert data["rows"][0]["size"] == "toy" and len(data["scaling"]["rows"]) == 2
+    assert (tmp_path / "scaling.png").stat().st_size > 1000
+    assert np.isfinite(data["bandwidth_GBps"])
+
+
+def test_bench_train_command(capsys, tmp_path):
+    assert (
+        main(
+            [
+                "bench",
+                "train",
+                "--T",
+                "30",
+                "--B",
+                "4",
+                "--hidden",
+                "8",
+                "--steps",
+                "3",
+                "--json",
+                str(tmp_path / "t.json"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "| GEMMs (BLAS) |" in out and "| recurrence kernels (Numba) |" in out
+    r = json.loads((tmp_path / "t.json").read_text())
+    shares = [
+        r[k] for k in ("gemm_share", "recurrence_share", "optimizer_share", "data_share", "other_share")
+    ]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-6)
