@@ -168,6 +168,21 @@ def device_copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 10) -> float:
     return 2 * n * 4 / float(np.median(times))
 
 
+def _torch_cuda_missing() -> str | None:
+    """Why PyTorch cannot be measured on the GPU here, or None when it can."""
+    from .kernels import cuda as ck
+
+    if ck.simulator_enabled():
+        return "the CUDA simulator is on: PyTorch peers skipped"
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch not installed: peers skipped"
+    if not torch.cuda.is_available():
+        return "this PyTorch has no CUDA device: peers skipped"
+    return None
+
+
 def _torch_gpu_times(T, B, M, N, repeats, dtype):
     """PyTorch on the same GPU: a per-step IndRNN loop (autograd) and cuDNN LSTM, fwd+bwd medians."""
     import torch
@@ -248,12 +263,13 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
             fraction_of_copy=nbytes / rec_s / copy_bw,
         )
         if peers:
-            try:
+            note = _torch_cuda_missing()
+            if note:
+                row["torch_note"] = note
+            else:
                 row.update(_torch_gpu_times(T, B, M, N, repeats, dtype))
                 row["torch_loop_over_layer"] = row["torch_loop_s"] / layer_s
                 row["torch_lstm_over_layer"] = row["torch_lstm_s"] / layer_s
-            except ImportError:
-                row["torch_note"] = "PyTorch not installed: peers skipped"
         rows.append(row)
     return rows
 

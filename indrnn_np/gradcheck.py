@@ -149,16 +149,14 @@ def check_gradients(
     for name in wrt:
         analytic = np.asarray(_grad_of(grads, name), dtype=np.float64)
         numeric = numerical_gradient(lambda: forward(**inputs)[0], inputs[name], dout, eps)
-        results.append(
-            GradCheckResult(
-                name,
-                rel_error(analytic, numeric),
-                float(np.max(np.abs(analytic - numeric))),
-                analytic,
-                numeric,
-            )
-        )
+        results.append(_result(name, analytic, numeric))
     return results
+
+
+def _result(name, analytic, numeric) -> GradCheckResult:
+    return GradCheckResult(
+        name, rel_error(analytic, numeric), float(np.max(np.abs(analytic - numeric))), analytic, numeric
+    )
 
 
 def indrnn_check_inputs(
@@ -308,14 +306,5 @@ def check_model_gradients(
     results = []
     for name, arr in targets.items():
         numeric = numerical_gradient(lambda: np.asarray(loss_of()), arr, 1.0, eps)
-        analytic = np.asarray(grads[name], dtype=np.float64)
-        results.append(
-            GradCheckResult(
-                name,
-                rel_error(analytic, numeric),
-                float(np.max(np.abs(analytic - numeric))),
-                analytic,
-                numeric,
-            )
-        )
+        results.append(_result(name, np.asarray(grads[name], dtype=np.float64), numeric))
     return results

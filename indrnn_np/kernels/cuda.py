@@ -103,14 +103,10 @@ def _forward_kernel(xw, u, b, h0, act, h):
         h[t, bi, n] = h_prev
 
 
-@cuda.jit
-def _backward_kernel(dh, h, u, h0, act, da, dh0, du_part, db_part):
-    T, B, N = dh.shape
-    col = cuda.grid(1)
-    if col >= B * N:
-        return
-    bi = col // N
-    n = col % N
+@cuda.jit(device=True, inline=True)
+def _column_backward(dh, h, u, h0, act, da, bi, n):
+    """BPTT of one (b, n) column: writes da[:, b, n]; returns (dh0, du, db) of the column."""
+    T = dh.shape[0]
     un = u[n]
     zero = h[0, bi, n] * 0  # a zero of the arrays' dtype
     carry = zero  # u ⊙ ∂J/∂a_{t+1}
@@ -125,9 +121,18 @@ def _backward_kernel(dh, h, u, h0, act, da, dh0, du_part, db_part):
         du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
         db_acc += g  # ∂a_t/∂b = 1
         carry = un * g  # ∂a_t/∂h_{t-1} = u
-    dh0[bi, n] = carry
-    du_part[bi, n] = du_acc
-    db_part[bi, n] = db_acc
+    return carry, du_acc, db_acc
+
+
+@cuda.jit
+def _backward_kernel(dh, h, u, h0, act, da, dh0, du_part, db_part):
+    T, B, N = dh.shape
+    col = cuda.grid(1)
+    if col >= B * N:
+        return
+    bi = col // N
+    n = col % N
+    dh0[bi, n], du_part[bi, n], db_part[bi, n] = _column_backward(dh, h, u, h0, act, da, bi, n)
 
 
 @cuda.jit
@@ -152,17 +157,7 @@ def _backward_kernel_atomic(dh, h, u, h0, act, da, dh0, du, db):
         return
     bi = col // N
     n = col % N
-    un = u[n]
-    zero = h[0, bi, n] * 0
-    carry = zero
-    du_acc = zero
-    db_acc = zero
-    for t in range(T - 1, -1, -1):
-        g = (dh[t, bi, n] + carry) * _derivative(h[t, bi, n], act)
-        da[t, bi, n] = g
-        du_acc += g * (h[t - 1, bi, n] if t > 0 else h0[bi, n])
-        db_acc += g
-        carry = un * g
+    carry, du_acc, db_acc = _column_backward(dh, h, u, h0, act, da, bi, n)
     dh0[bi, n] = carry
     cuda.atomic.add(du, n, du_acc)
     cuda.atomic.add(db, n, db_acc)
