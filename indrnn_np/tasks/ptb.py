@@ -55,9 +55,9 @@ class PTBCharTask:
             )
         self.streams = ids[: L * batch].reshape(batch, L).T.copy()  # (L, B): stream b is column b
         self.pos = 0
-        test = self.vocab.encode(t["test"])
-        n = min(len(test), int(test_chars)) if test_chars else len(test)
-        self.test_ids = test[:n]
+        self.full_test_ids = self.vocab.encode(t["test"])
+        n = min(len(self.full_test_ids), int(test_chars)) if test_chars else len(self.full_test_ids)
+        self.test_ids = self.full_test_ids[:n]  # the prefix evaluated during training
         self.eval_streams = eval_streams
 
     def one_hot(self, ids: np.ndarray) -> np.ndarray:
@@ -80,11 +80,12 @@ class PTBCharTask:
     loss_backward = staticmethod(softmax_cross_entropy_backward)
 
     def evaluate(self, model, *, full: bool = False) -> dict:
-        """``{"test_bpc": ...}``: the test text cut into ``eval_streams`` streams, read in chunks of T with
-        the state carried; the training state is saved before and restored after."""
+        """``{"test_bpc": ...}`` on the first ``test_chars`` characters of the test text (all of it with
+        ``full``), cut into ``eval_streams`` streams and read in chunks of T with the state carried; the
+        training state is saved before and restored after."""
         from ..models import recurrent_states, set_recurrent_states
 
-        ids = self.test_ids
+        ids = self.full_test_ids if full else self.test_ids
         E = self.eval_streams
         L = (len(ids) - 1) // E
         inputs = ids[: L * E].reshape(E, L).T
