@@ -116,7 +116,7 @@ def peak_memory(T, B, M, N) -> dict:
 # --------------------------------------------------------------------------
 
 
-def torch_times(inp, repeats) -> dict:
+def torch_times(inp, repeats, which=("loop", "rnn", "lstm")) -> dict:
     """PyTorch on the CPU: a per-step IndRNN loop with autograd, fused nn.RNN(relu) and nn.LSTM."""
     import torch
 
@@ -148,11 +148,8 @@ def torch_times(inp, repeats) -> dict:
 
         return run
 
-    return {
-        "torch_loop_s": _median(loop, repeats),
-        "torch_rnn_s": _median(fused(rnn), repeats),
-        "torch_lstm_s": _median(fused(lstm), repeats),
-    }
+    runs = {"loop": loop, "rnn": fused(rnn), "lstm": fused(lstm)}
+    return {f"torch_{k}_s": _median(runs[k], repeats) for k in which}
 
 
 def jax_times(inp, repeats) -> dict:
@@ -217,10 +214,10 @@ def bench_sizes(sizes=SIZES, repeats=7, peers=True) -> dict:
                     notes.add(note)
         for key in ("numpy_s", "torch_loop_s", "torch_rnn_s", "torch_lstm_s", "jax_scan_s"):
             if key in row:
-                row[key.replace("_s", "_over_cpu")] = row[key] / row["cpu_s"]
+                row[key[: -len("_s")] + "_over_cpu"] = row[key] / row["cpu_s"]
         for key in ("cpu_s", "numpy_s", "torch_loop_s", "torch_rnn_s", "torch_lstm_s", "jax_scan_s"):
             if key in row:
-                row[key.replace("_s", "_roofline_fraction")] = row["roofline_s"] / row[key]
+                row[key[: -len("_s")] + "_roofline_fraction"] = row["roofline_s"] / row[key]
         rows.append(row)
     return {"bandwidth_GBps": bandwidth / 1e9, "rows": rows, "notes": sorted(notes)}
 
@@ -232,8 +229,8 @@ def bench_scaling(Ts=(100, 300, 1000, 3000, 10000), B=50, M=2, N=128, repeats=5,
         inp = _inputs(T, B, M, N)
         row = dict(T=T, cpu_s=ours("cpu", inp, repeats), **peak_memory(T, B, M, N))
         if peers:
-            for fn in (torch_times, jax_times):
-                res, note = _try(fn, inp, repeats)
+            for fn, args in ((torch_times, (inp, repeats, ("rnn",))), (jax_times, (inp, repeats))):
+                res, note = _try(fn, *args)
                 row.update({k: v for k, v in res.items() if k in ("torch_rnn_s", "jax_scan_s")})
                 if note:
                     notes.add(note)

@@ -400,20 +400,8 @@ def cmd_bench_train(args) -> int:
     return 0
 
 
-def cmd_bench_compare(args) -> int:
-    from .bench import machine_description
-    from .bench_peers import bench_scaling, bench_sizes
-    from .plots import plot_scaling
-
-    _check_writable_dir(args.out)
-    if args.quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
-        sizes = {"toy": dict(T=20, B=2, M=3, N=4)}
-        res = bench_sizes(sizes, repeats=args.repeats, peers=not args.no_peers)
-        scaling = bench_scaling(Ts=(10, 30), B=2, M=2, N=4, peers=not args.no_peers, repeats=2)
-    else:
-        res = bench_sizes(repeats=args.repeats, peers=not args.no_peers)
-        scaling = bench_scaling(peers=not args.no_peers, repeats=max(3, args.repeats // 2))
-    machine = machine_description()
+def render_compare(res: dict, scaling: dict, machine: str, repeats: int) -> str:
+    """The Markdown report of ``bench compare`` (also used to re-render a saved compare.json)."""
     cols = [
         ("size", "size", "s"),
         ("T", "T", "d"),
@@ -441,7 +429,7 @@ def cmd_bench_compare(args) -> int:
             "torch_loop_s",
         ):
             if k in r:
-                r[k.replace("_s", "_ms")] = 1e3 * r[k]
+                r[k[: -len("_s")] + "_ms"] = 1e3 * r[k]
     ratio_cols = [
         ("size", "size", "s"),
         ("numpy_over_cpu", "numpy / cpu", ".1f"),
@@ -453,7 +441,7 @@ def cmd_bench_compare(args) -> int:
         ("recurrence_MB", "recurrence MB moved", ".0f"),
     ]
     lines = [
-        f"One IndRNN layer, forward + backward, float32, ReLU; median of {args.repeats} runs after warm-up.",
+        f"One IndRNN layer, forward + backward, float32, ReLU; median of {repeats} runs after warm-up.",
         f"Machine: {machine}; copy bandwidth {res['bandwidth_GBps']:.1f} GB/s (read + write).",
         "",
         format_table(res["rows"], cols),
@@ -465,6 +453,24 @@ def cmd_bench_compare(args) -> int:
     for note in res["notes"] + scaling["notes"]:
         lines.append(f"\nskipped: {note}")
     text = "\n".join(lines)
+    return text
+
+
+def cmd_bench_compare(args) -> int:
+    from .bench import machine_description
+    from .bench_peers import bench_scaling, bench_sizes
+    from .plots import plot_scaling
+
+    _check_writable_dir(args.out)
+    if args.quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
+        sizes = {"toy": dict(T=20, B=2, M=3, N=4)}
+        res = bench_sizes(sizes, repeats=args.repeats, peers=not args.no_peers)
+        scaling = bench_scaling(Ts=(10, 30), B=2, M=2, N=4, peers=not args.no_peers, repeats=2)
+    else:
+        res = bench_sizes(repeats=args.repeats, peers=not args.no_peers)
+        scaling = bench_scaling(peers=not args.no_peers, repeats=max(3, args.repeats // 2))
+    machine = machine_description()
+    text = render_compare(res, scaling, machine, args.repeats)
     print(text)
     with open(os.path.join(args.out, "compare.md"), "w") as fh:
         fh.write(text + "\n")

@@ -276,9 +276,22 @@ RECIPES = {
     # frame-wise BN and stateful training as the paper; width and depth sized for 2 cores
     # gamma 1 (|u| <= 1): stateful training carries the state from batch to batch, so a sequence never
     # ends and the bound gamma^(1/T) for length T bounds nothing; with 2^(1/50) the run hit NaN at step 123.
-    "ptb-char": dict(T=50, layers=3, hidden=128, bn="frame", bn_position="before", dropout=0.0, batch=32,
-                     steps=5000, lr=1e-3, gamma=1.0, eval_every=250, test_size=20000, checkpoint_every=250,
-                     schedule="plateau"),
+    "ptb-char": dict(
+        T=50,
+        layers=3,
+        hidden=128,
+        bn="frame",
+        bn_position="before",
+        dropout=0.0,
+        batch=32,
+        steps=5000,
+        lr=1e-3,
+        gamma=1.0,
+        eval_every=250,
+        test_size=20000,
+        checkpoint_every=250,
+        schedule="plateau",
+    ),
 }
 
 
