@@ -113,6 +113,17 @@ def _kernels(backend: str):
     return _cuda_kernels()
 
 
+def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
+    """u (N,), b (N,) and, unless None, h0 (B, N): the recurrence's own arguments."""
+    check_array("u", u, 1, allow_device=allow_device)
+    check_shape("u", u, (N,), "(N,)")
+    check_array("b", b, 1, allow_device=allow_device)
+    check_shape("b", b, (N,), "(N,)")
+    if h0 is not None:
+        check_array("h0", h0, 2, allow_device=allow_device)
+        check_shape("h0", h0, (B, N), "(B, N)")
+
+
 def _check_layer_args(x, W, u, b, h0, activation, backend):
     """Validate indrnn_forward's arguments; return (T, B, M, N, dtype)."""
     check_choice("backend", backend, BACKENDS)
@@ -124,13 +135,7 @@ def _check_layer_args(x, W, u, b, h0, activation, backend):
     if W.shape[0] != M:
         raise ValueError(f"W must have shape (M, N) with M = x.shape[2] = {M}; got {tuple(W.shape)}")
     N = W.shape[1]
-    check_array("u", u, 1, allow_device=dev)
-    check_shape("u", u, (N,), "(N,)")
-    check_array("b", b, 1, allow_device=dev)
-    check_shape("b", b, (N,), "(N,)")
-    if h0 is not None:
-        check_array("h0", h0, 2, allow_device=dev)
-        check_shape("h0", h0, (B, N), "(B, N)")
+    _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
     dtype = check_same_dtype("x", x.dtype, {"W": W, "u": u, "b": b, "h0": h0})
     return T, B, M, N, dtype
 
@@ -294,13 +299,7 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     check_choice("activation", activation, tuple(ACTIVATIONS))
     check_array("xw", xw, 3)
     T, B, N = xw.shape
-    check_array("u", u, 1)
-    check_shape("u", u, (N,), "(N,)")
-    check_array("b", b, 1)
-    check_shape("b", b, (N,), "(N,)")
-    if h0 is not None:
-        check_array("h0", h0, 2)
-        check_shape("h0", h0, (B, N), "(B, N)")
+    _check_recurrent_params(u, b, h0, B, N)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
@@ -353,10 +352,7 @@ def indrnn_step_forward(x_t, h_prev, W, u, b, activation="relu"):
     N = W.shape[1]
     check_array("h_prev", h_prev, 2)
     check_shape("h_prev", h_prev, (B, N), "(B, N)")
-    check_array("u", u, 1)
-    check_shape("u", u, (N,), "(N,)")
-    check_array("b", b, 1)
-    check_shape("b", b, (N,), "(N,)")
+    _check_recurrent_params(u, b, None, B, N)
     check_same_dtype("x_t", x_t.dtype, {"h_prev": h_prev, "W": W, "u": u, "b": b})
     # a_t = W x_t + u ⊙ h_{t-1} + b
     a_t = x_t @ W + u * h_prev + b  # (B, N)
