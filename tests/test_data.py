@@ -259,13 +259,12 @@ def test_ptb_char_training_learns_and_resumes(tmp_path):
         "2000",
         "--quiet",
     ]
-    assert main([*base, "--steps", "200", "--out", str(tmp_path / "full")]) == 0
+    assert main([*base, "--steps", "300", "--out", str(tmp_path / "full")]) == 0
     s = json.loads((tmp_path / "full" / "summary.json").read_text())
-    assert (
-        s["test_bpc"] < 2.3
-    )  # uniform over the 6-symbol vocabulary would be log2(6) = 2.58; the text has 2.0
+    # uniform over the 6-symbol vocabulary would be log2(6) = 2.58; the text has 2.0 (2.20 measured)
+    assert s["test_bpc"] < 2.3
     assert main([*base, "--steps", "120", "--out", str(tmp_path / "part")]) == 0
-    assert main(["train", "ptb-char", "--resume", str(tmp_path / "part"), "--steps", "200", "--quiet"]) == 0
+    assert main(["train", "ptb-char", "--resume", str(tmp_path / "part"), "--steps", "300", "--quiet"]) == 0
     a = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
     b = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
     strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731  (elapsed_s differs)

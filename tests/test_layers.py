@@ -5,7 +5,7 @@ import pytest
 
 from indrnn_np import check_gradients, rel_error
 from indrnn_np.gradcheck import check_model_gradients
-from indrnn_np.models import BatchNorm, Dropout, build_indrnn
+from indrnn_np.models import BatchNorm, Dropout, Sequential, build_indrnn
 from indrnn_np.ops import (
     batchnorm_backward,
     batchnorm_forward,
@@ -191,3 +191,33 @@ def test_bad_model_options():
         BatchNorm(4, mode="frame")
     with pytest.raises(ValueError, match="dropout must be in"):
         build_indrnn(10, 2, 1, dropout=1.5)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_batch_norm_feeds_the_head(residual):
+    # Pixel-MNIST-like input: the last recurrent layer, u near 1, sums a positive input over T
+    # steps; the final BN must hand the head features of mean 0 and std 1 whatever T is.
+    T, B = 300, 16
+    model = build_indrnn(T, 1, 10, hidden=8, layers=2, residual=residual, bn="time", seed=0, dtype=np.float64)
+    names = [n for n, _ in model.layers]
+    assert names[-3:] == ["last", "bn_head", "head"]
+    x = np.abs(np.random.default_rng(1).standard_normal((T, B, 1)))
+    body = Sequential(model.layers[:-1])  # everything but the head
+    z, _ = body.forward(x, train=True)
+    assert z.shape == (B, 8)
+    active = z.std(axis=0) > 0  # a ReLU unit dead on every sequence stays 0 after BN's shift
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(z.std(axis=0)[active], 1.0, rtol=1e-3)
+    # the same stack without the final BN hands the head a sum over many steps
+    raw, _ = Sequential([(n, layer) for n, layer in model.layers[:-1] if n != "bn_head"]).forward(
+        x, train=True
+    )
+    assert np.abs(raw).max() > 10 * np.abs(z).max()
+
+
+def test_no_extra_batch_norm_without_bn_or_after_placement():
+    assert "bn_head" not in dict(build_indrnn(10, 2, 1, layers=2).layers)
+    after = [n for n, _ in build_indrnn(10, 2, 1, layers=2, bn="time", bn_position="after").layers]
+    assert after[-3:] == ["bn2", "last", "head"]
+    with pytest.raises(ValueError, match=r"frame-wise batch norm needs x of shape \(T, B, N\)"):
+        BatchNorm(4, mode="frame", T_max=3).forward(np.zeros((2, 4)))

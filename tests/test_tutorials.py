@@ -27,6 +27,8 @@ def test_tutorial_runs(path, tmp_path):
         "INDRNN_TUTORIAL_FAST": "1",
         "INDRNN_TUTORIAL_OUT": str(tmp_path / "figures"),
         "MPLBACKEND": "Agg",
+        # this checkout's package, even when an installed copy points elsewhere
+        "PYTHONPATH": os.pathsep.join([str(path.parent.parent), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
         [sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=300
