@@ -198,6 +198,7 @@ _RESUME_FIXED = (
     "bn",
     "bn_position",
     "dropout",
+    "shift",
     "activation",
     "optimizer",
     "lr",
@@ -561,6 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="BN before the recurrence (Weight-BN-IndRec, default) or after it",
     )
     t.add_argument("--dropout", type=float, help="dropout, one mask per sequence (default 0)")
+    t.add_argument(
+        "--shift",
+        type=int,
+        help="MNIST tasks: move each training image by a random whole number of pixels, "
+        "up to this many in each direction (default 0: no augmentation)",
+    )
     t.add_argument("--activation", choices=["relu", "tanh", "identity"], help="default relu")
     t.add_argument("--optimizer", choices=["adam", "sgd"], help="default adam")
     t.add_argument("--lr", type=float, help="learning rate (default 2e-4, the paper's for ReLU models)")
@@ -574,7 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--schedule",
         choices=["step", "plateau", "none"],
-        help="lr x0.1 every --decay-every steps (default), on plateau, or none",
+        help="lr x0.1 every --decay-every steps (default), when the mean training loss between "
+        "evaluations stops falling (plateau; the test metric is never used), or none",
     )
     t.add_argument("--decay-every", dest="decay_every", type=_positive_int, help="default 20000 (the paper)")
     t.add_argument(

@@ -60,6 +60,10 @@ CPU_TASK_COLUMNS: int = 512
 #: chunks of at most this many neurons, so that B = 1 still runs in parallel.
 CPU_MAX_CHUNK: int = 1024
 
+#: Rows per block of the CPU batch-norm sums (BN over time: rows are (t, b)
+#: pairs). Fixed, not per thread, so results do not depend on the thread count.
+CPU_BN_ROWS: int = 256
+
 # --------------------------------------------------------------------------
 # CUDA (numba.cuda)
 # --------------------------------------------------------------------------

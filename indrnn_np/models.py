@@ -181,16 +181,22 @@ class BatchNorm(Layer):
     ``mode="time"``: one mean/variance per neuron over the batch and all steps
     (the paper's choice for classification); it also takes a (B, N) array (one
     step, statistics over the batch), as the BN that feeds a last-step head
-    does. ``mode="frame"``: per step and
-    neuron over the batch, with running statistics per time index, ``(T_max, N)``
-    (the paper's choice for language modelling); at inference a step beyond
-    ``T_max`` uses the last index's statistics.
+    does. ``mode="frame"``: per step and neuron over the batch, with running
+    statistics per time index, ``(T_max, N)`` (the paper's choice for language
+    modelling); at inference a step beyond ``T_max`` uses the last index's
+    statistics.
+
+    ``backend="numpy"`` computes the training-mode statistics with the NumPy
+    reference; any other backend with the Numba CPU kernels (BN over time;
+    frame-wise BN is NumPy either way). The arrays stay on the host.
 
     Running averages: ``r ← (1 - momentum) r + momentum · batch`` (the batch
     variance unbiased, as PyTorch does).
     """
 
-    def __init__(self, N, *, mode="time", T_max=None, momentum=0.1, eps=1e-5, dtype=np.float32):
+    def __init__(
+        self, N, *, mode="time", T_max=None, momentum=0.1, eps=1e-5, backend="cpu", dtype=np.float32
+    ):
         if mode not in ("time", "frame"):
             raise ValueError(f"mode must be 'time' or 'frame'; got {mode!r}")
         if mode == "frame" and (T_max is None or T_max < 1):
@@ -198,6 +204,8 @@ class BatchNorm(Layer):
                 f"frame-wise batch norm needs T_max >= 1 (running statistics per step); got {T_max}"
             )
         self.mode, self.momentum, self.eps = mode, momentum, eps
+        # the statistics run on the host: the Numba kernels unless the NumPy reference is asked for
+        self.backend = "numpy" if backend == "numpy" else "cpu"
         self.params = {"gamma": np.ones(N, dtype), "beta": np.zeros(N, dtype)}
         shape = (N,) if mode == "time" else (T_max, N)
         self.buffers = {"running_mean": np.zeros(shape, dtype), "running_var": np.ones(shape, dtype)}
@@ -213,7 +221,7 @@ class BatchNorm(Layer):
                 mean, var = mean[idx][:, None, :], var[idx][:, None, :]
             return batchnorm_inference(x, p["gamma"], p["beta"], mean, var, self.eps), None
         axes = tuple(range(x.ndim - 1)) if self.mode == "time" else (1,)
-        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps)
+        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps, self.backend)
         m = x.size // x.shape[-1] if self.mode == "time" else x.shape[1]
         unbiased = var * (m / max(m - 1, 1))
         rm, rv = buf["running_mean"], buf["running_var"]
@@ -462,7 +470,7 @@ def build_indrnn(
     kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
 
     def norm():
-        return BatchNorm(hidden, mode=bn, T_max=T, dtype=dtype)
+        return BatchNorm(hidden, mode=bn, T_max=T, backend=backend, dtype=dtype)
 
     stack: list[tuple[str, Layer]] = []
     drop_seed = seed + 1000
@@ -513,7 +521,7 @@ def build_indrnn(
     if head == "last":
         stack.append(("last", LastStep()))
         if bn_head:  # statistics over the batch of the one step the head reads
-            stack.append(("bn_head", BatchNorm(hidden, mode="time", dtype=dtype)))
+            stack.append(("bn_head", BatchNorm(hidden, mode="time", backend=backend, dtype=dtype)))
     elif bn_head:
         stack.append(("bn_head", norm()))
     stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))

@@ -130,6 +130,7 @@ class TrainConfig:
     bn: str = "none"
     bn_position: str = "before"
     dropout: float = 0.0
+    shift: int = 0
     activation: str = "relu"
     optimizer: str = "adam"
     lr: float = 2e-4
@@ -186,6 +187,14 @@ class TrainConfig:
         )
         need(self.lr > 0, f"lr must be > 0; got {self.lr}")
         need(0 <= self.dropout < 1, f"dropout must be in [0, 1); got {self.dropout}")
+        need(
+            isinstance(self.shift, int) and 0 <= self.shift <= 8,
+            f"shift must be an integer number of pixels in [0, 8]; got {self.shift!r}",
+        )
+        need(
+            self.shift == 0 or fixed_T is not None,
+            f"shift (random translation of training images) is for the MNIST tasks; got task {self.task}",
+        )
         need(self.optimizer in ("adam", "sgd"), f"optimizer must be 'adam' or 'sgd'; got {self.optimizer!r}")
         need(
             self.schedule in ("step", "plateau", "none"),
@@ -229,7 +238,9 @@ def _adding(cfg):
 def _mnist(cfg):
     from .tasks.mnist import MNISTTask
 
-    return MNISTTask(cfg.task, data=cfg.data, test_size=cfg.test_size, dtype=np.dtype(cfg.dtype).type)
+    return MNISTTask(
+        cfg.task, data=cfg.data, test_size=cfg.test_size, shift=cfg.shift, dtype=np.dtype(cfg.dtype).type
+    )
 
 
 def _ptb_char(cfg):
@@ -604,7 +615,8 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
             if evaluate:
                 metric = task.evaluate(model)[task.metric]
                 if hasattr(schedule, "observe"):
-                    opt.lr = schedule.observe(metric)
+                    # the mean training loss since the last evaluation: the test set never steers training
+                    opt.lr = schedule.observe(acc["loss_sum"] / acc["count"])
                 row = [
                     step,
                     acc["loss_sum"] / acc["count"],

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from indrnn_np.cli import main
+from indrnn_np.models import build_indrnn
 from indrnn_np.tasks.data import CharVocab, DataError, load_mnist_idx, load_ptb_dir, read_idx, write_idx
-from indrnn_np.tasks.mnist import MNISTTask
+from indrnn_np.tasks.mnist import MNISTTask, translate
 from indrnn_np.tasks.ptb import PTBCharTask
 
 
@@ -79,6 +80,42 @@ def test_mnist_variants_and_the_fixed_permutation(tmp_path):
     )
     x_perm, _ = perm.train_batch(np.random.default_rng(0), 5)
     np.testing.assert_array_equal(x_perm[:, :, 0], x_pix[perm.permutation, :, 0])
+
+
+def test_translate_moves_pixels_and_fills_zeros():
+    img = np.zeros((2, 28, 28), np.uint8)
+    img[:, 5, 7] = 200  # one lit pixel
+    img[:, 27, 0] = 9  # a corner pixel that the first move pushes out
+    out = translate(img.reshape(2, 784), np.array([[2, -3], [0, 0]])).reshape(2, 28, 28)
+    assert out.dtype == np.uint8
+    assert out[0, 7, 4] == 200 and np.count_nonzero(out[0]) == 1  # 2 down, 3 left; the corner left
+    np.testing.assert_array_equal(out[1], img[1])  # no move, no change
+    with pytest.raises(ValueError, match=r"offsets must have shape \(2, 2\)"):
+        translate(img.reshape(2, 784), np.zeros((3, 2), int))
+
+
+def test_shift_augments_training_batches_only(tmp_path):
+    d = _fake_mnist(tmp_path)
+    plain, moved = MNISTTask("rowmnist", data=str(d)), MNISTTask("rowmnist", data=str(d), shift=2)
+    x0, y0 = plain.train_batch(np.random.default_rng(0), 64)
+    x1, y1 = moved.train_batch(np.random.default_rng(0), 64)
+    np.testing.assert_array_equal(y0, y1)  # the same images, drawn first
+    assert not np.array_equal(x0, x1)
+    np.testing.assert_allclose(x1.sum(), x0.sum(), rtol=0.2)  # moved, mostly not cut off
+    model = build_indrnn(28, 28, 10, hidden=8, layers=1, seed=0)
+    assert plain.evaluate(model) == moved.evaluate(model)  # test images never move
+    with pytest.raises(ValueError, match="shift must be an integer number of pixels in"):
+        MNISTTask("rowmnist", data=str(d), shift=-1)
+
+
+def test_shift_option_is_checked(tmp_path):
+    from indrnn_np.train import recipe
+
+    with pytest.raises(ValueError, match="shift .* is for the MNIST tasks"):
+        recipe("adding", shift=2).validate()
+    with pytest.raises(ValueError, match="shift must be an integer"):
+        recipe("rowmnist", shift=9).validate()
+    recipe("rowmnist", shift=2).validate()
 
 
 def test_pmnist_run_saves_its_permutation(tmp_path):
@@ -288,3 +325,15 @@ def test_bundled_copies_when_the_data_extra_is_installed():
     np.testing.assert_array_equal(d["test_y"], load_mnist_subset()["test_y"])  # the split is fixed
     t = load_ptb()
     assert len(t["train"]) > 5_000_000 and len(t["test"]) > 400_000
+
+
+def test_rowmnist_with_shift_resumes_bit_for_bit(tmp_path):
+    d = _fake_mnist(tmp_path / "data" if (tmp_path / "data").mkdir() is None else None)
+    base = ["train", "rowmnist", "--data", str(d), "--layers", "2", "--hidden", "8", "--shift", "2"]
+    base += ["--batch", "8", "--eval-every", "5", "--checkpoint-every", "5", "--test-size", "50", "--quiet"]
+    assert main([*base, "--steps", "20", "--out", str(tmp_path / "full")]) == 0
+    assert main([*base, "--steps", "10", "--out", str(tmp_path / "part")]) == 0
+    assert main(["train", "rowmnist", "--resume", str(tmp_path / "part"), "--steps", "20", "--quiet"]) == 0
+    strip = lambda p: [r.rsplit(",", 1)[0] for r in p.read_text().splitlines()]  # noqa: E731
+    assert strip(tmp_path / "full" / "metrics.csv") == strip(tmp_path / "part" / "metrics.csv")
+    assert json.loads((tmp_path / "part" / "summary.json").read_text())["config"]["shift"] == 2

@@ -21,18 +21,81 @@ from indrnn_np.ops import (
 )
 
 
-@pytest.mark.parametrize("axes", [(0, 1), (1,)], ids=["over-time", "frame-wise"])
-def test_batchnorm_gradients(axes, rng):
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize(
+    "shape, axes",
+    [((6, 5, 4), (0, 1)), ((6, 5, 4), (1,)), ((9, 4), (0,))],
+    ids=["over-time", "frame-wise", "2-D"],
+)
+def test_batchnorm_gradients(shape, axes, backend, rng):
     inputs = dict(
-        x=rng.standard_normal((6, 5, 4)) * 3 + 1, gamma=rng.uniform(0.5, 2, 4), beta=rng.standard_normal(4)
+        x=rng.standard_normal(shape) * 3 + 1, gamma=rng.uniform(0.5, 2, 4), beta=rng.standard_normal(4)
     )
 
     def fwd(x, gamma, beta):
-        y, cache, _, _ = batchnorm_forward(x, gamma, beta, axes)
+        y, cache, _, _ = batchnorm_forward(x, gamma, beta, axes, backend=backend)
         return y, cache
 
     for r in check_gradients(fwd, batchnorm_backward, inputs):
         assert r.rel_error < 1e-7, (r.name, r.rel_error)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_batchnorm_numba_kernels_match_the_numpy_reference(dtype, tol, rng):
+    # 300 * 7 rows: several fixed blocks of config.CPU_BN_ROWS plus a ragged last one
+    x = (rng.standard_normal((300, 7, 5)) * 3 + 1).astype(dtype)
+    gamma, beta = rng.uniform(0.5, 2, 5).astype(dtype), rng.standard_normal(5).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    outs = {}
+    for backend in ("cpu", "numpy"):
+        y, cache, mean, var = batchnorm_forward(x, gamma, beta, (0, 1), backend=backend)
+        g = batchnorm_backward(dy, cache)
+        assert cache.backend == backend
+        assert {a.dtype for a in (y, mean, var, g.dx, g.dgamma, g.dbeta)} == {np.dtype(dtype)}
+        outs[backend] = (y, mean, var, g.dx, g.dgamma / x.shape[0], g.dbeta / x.shape[0])
+    for a, b in zip(outs["cpu"], outs["numpy"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_batchnorm_numba_kernel_keeps_precision_with_a_large_mean(rng):
+    # a last layer with u near 1 sums its input: mean 1e4, spread 1; float32 must still resolve the spread
+    x = (1e4 + rng.standard_normal((200, 16, 3))).astype(np.float32)
+    y, _, _, _ = batchnorm_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32), (0, 1))
+    ref = (x.astype(np.float64) - x.mean(axis=(0, 1), dtype=np.float64)) / x.astype(np.float64).std(
+        axis=(0, 1)
+    )
+    np.testing.assert_allclose(y, ref, atol=2e-3)
+
+
+def test_batchnorm_numba_result_does_not_depend_on_the_thread_count(rng):
+    import numba
+
+    x = rng.standard_normal((257, 9, 4)).astype(np.float32)
+    ones, zeros = np.ones(4, np.float32), np.zeros(4, np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        y1, c1, m1, _ = batchnorm_forward(x, ones, zeros, (0, 1))
+        g1 = batchnorm_backward(y1, c1).dx
+        numba.set_num_threads(before)
+        y2, c2, m2, _ = batchnorm_forward(x, ones, zeros, (0, 1))
+        g2 = batchnorm_backward(y2, c2).dx
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(g1, g2)
+
+
+def test_batchnorm_bad_arguments(rng):
+    x = rng.standard_normal((4, 3, 2))
+    with pytest.raises(ValueError, match="backend must be 'cpu' or 'numpy'"):
+        batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1), backend="cuda")
+    _, cache, _, _ = batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1))
+    with pytest.raises(ValueError, match="dy"):
+        batchnorm_backward(np.ones((4, 3, 3)), cache)
+    with pytest.raises(TypeError, match="dy must have the same dtype as x"):
+        batchnorm_backward(np.ones((4, 3, 2), np.float32), cache)
 
 
 def test_batchnorm_statistics(rng):

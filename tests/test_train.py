@@ -131,6 +131,23 @@ def test_short_training_run_beats_the_baseline(tmp_path):
     assert s["steps"] == 800 and s["params"] > 0 and s["config"]["T"] == 20 and s["wall_s"] > 0
 
 
+def test_plateau_schedule_follows_the_training_loss_not_the_test_set(tmp_path, monkeypatch):
+    from indrnn_np.tasks.adding import AddingTask
+
+    # a test metric that never improves would cut the lr at the 4th evaluation
+    monkeypatch.setattr(AddingTask, "evaluate", lambda self, model, **kw: {"test_mse": 1.0})
+    cfg = _cfg(steps=200, eval_every=40, schedule="plateau", plateau_patience=2)
+    train(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
+    m = read_metrics(tmp_path / "run" / "metrics.csv")
+
+    def lrs(metrics):
+        r = ReduceOnPlateau(cfg.lr, patience=2)
+        return [r.observe(float(v)) for v in metrics]
+
+    assert m["lr"].tolist() == pytest.approx(lrs(m["train_loss"]))
+    assert m["lr"].tolist() != pytest.approx(lrs([1.0] * 5))  # what following the test metric would do
+
+
 @pytest.mark.parametrize(
     "kw",
     [dict(), dict(bn="time", dropout=0.2, layers=3, residual=True)],

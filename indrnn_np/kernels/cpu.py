@@ -119,3 +119,72 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
                     du_s[j] += g * h_prev[j]  # ∂a_t/∂u = h_{t-1}
                     db_s[j] += g  # ∂a_t/∂b = 1
                     carry[j] = u_s[j] * g  # ∂a_t/∂h_{t-1} = u
+
+
+# Batch norm over rows. The rows are cut into fixed blocks of
+# config.CPU_BN_ROWS (not one block per thread), so the sums, and the results
+# to the last bit, do not depend on how many threads run them. Each block
+# sums in float64; the blocks' partial sums are then added in order.
+
+
+@njit(**_JIT)
+def _row_sums(x, mean, inv_std, dy, mode):
+    """Per-block float64 sums over rows, (n_blocks, 2, N).
+
+    mode 0: Σ x;  mode 1: Σ (x - μ)²;  mode 2: Σ dy and Σ dy x̂.
+    """
+    R, N = x.shape
+    rows = config.CPU_BN_ROWS
+    n_blocks = (R + rows - 1) // rows
+    part = np.zeros((n_blocks, 2, N))
+    for k in prange(n_blocks):
+        s0, s1 = part[k, 0], part[k, 1]
+        for r in range(k * rows, min((k + 1) * rows, R)):
+            x_r = x[r]
+            if mode == 0:
+                for j in range(N):
+                    s0[j] += x_r[j]
+            elif mode == 1:
+                for j in range(N):
+                    c = x_r[j] - mean[j]
+                    s0[j] += c * c
+            else:
+                dy_r = dy[r]
+                for j in range(N):
+                    g = np.float64(dy_r[j])
+                    s0[j] += g
+                    s1[j] += g * ((x_r[j] - mean[j]) * inv_std[j])
+    return part
+
+
+@njit(**_JIT)
+def batchnorm_rows_forward(x, gamma, beta, eps, y, mean, var):
+    """Batch norm over rows; see :func:`indrnn_np.kernels.reference.batchnorm_rows_forward`."""
+    R, N = x.shape
+    mean[:] = _row_sums(x, mean, var, x, 0)[:, 0].sum(axis=0) / R
+    var[:] = _row_sums(x, mean, var, x, 1)[:, 0].sum(axis=0) / R
+    inv_std = 1.0 / np.sqrt(var + eps)
+    # in x's dtype; x - μ first, so a large mean does not cancel against a large shift
+    mu, scale = mean.astype(x.dtype), (gamma * inv_std).astype(x.dtype)
+    for r in prange(R):
+        x_r, y_r = x[r], y[r]
+        for j in range(N):
+            y_r[j] = (x_r[j] - mu[j]) * scale[j] + beta[j]
+
+
+@njit(**_JIT)
+def batchnorm_rows_backward(dy, x, mean, inv_std, gamma, dx, dgamma, dbeta):
+    """Backward of batch norm over rows; see :func:`indrnn_np.kernels.reference.batchnorm_rows_backward`."""
+    R, N = x.shape
+    part = _row_sums(x, mean, inv_std, dy, 2)
+    dbeta[:] = part[:, 0].sum(axis=0)
+    dgamma[:] = part[:, 1].sum(axis=0)
+    # ∂J/∂x = a ∂J/∂y + c (x - μ) + d, with a = γ/σ, c = -a Σ(∂J/∂y x̂)/R / σ, d = -a Σ ∂J/∂y / R
+    a = gamma * inv_std
+    c = -a * (dgamma / R) * inv_std
+    d = -a * (dbeta / R)
+    mu, a_t, c_t, d_t = mean.astype(x.dtype), a.astype(dx.dtype), c.astype(dx.dtype), d.astype(dx.dtype)
+    for r in prange(R):
+        dy_r, x_r, dx_r = dy[r], x[r], dx[r]
+        for j in range(N):
+            dx_r[j] = a_t[j] * dy_r[j] + c_t[j] * (x_r[j] - mu[j]) + d_t[j]

@@ -115,3 +115,50 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
         # ∂a_t/∂h_{t-1} = u
         carry = u * da[t]
     dh0[...] = carry
+
+
+# --------------------------------------------------------------------------
+# Batch norm over rows: one mean and variance per feature over every row of a
+# (R, N) array. BN over time views a (T, B, N) array as (T*B, N).
+# --------------------------------------------------------------------------
+
+
+def batchnorm_rows_forward(x, gamma, beta, eps, y, mean, var):
+    """Training-mode batch norm of the rows of ``x``, written into ``y``.
+
+    Parameters
+    ----------
+    x : ndarray, (R, N)
+    gamma, beta : ndarray, (N,)
+    eps : float
+    y : ndarray, (R, N), written: ``γ (x - μ) / √(σ² + ε) + β``
+    mean, var : ndarray, (N,) float64, written: μ and the biased batch variance σ².
+    """
+    x64 = x.astype(np.float64)
+    mean[:] = x64.mean(axis=0)
+    xc = x64 - mean
+    var[:] = (xc * xc).mean(axis=0)
+    y[:] = gamma * (xc / np.sqrt(var + eps)) + beta
+
+
+def batchnorm_rows_backward(dy, x, mean, inv_std, gamma, dx, dgamma, dbeta):
+    """Backward of :func:`batchnorm_rows_forward`, written into ``dx``, ``dgamma``, ``dbeta``.
+
+    With x̂ = (x - μ) / σ and R rows:
+    ``∂J/∂x = γ / σ · (∂J/∂y - Σ ∂J/∂y / R - x̂ · Σ(∂J/∂y x̂) / R)``,
+    ``∂J/∂γ = Σ ∂J/∂y x̂``, ``∂J/∂β = Σ ∂J/∂y`` (sums over the rows).
+
+    Parameters
+    ----------
+    dy, x : ndarray, (R, N)
+    mean, inv_std : ndarray, (N,) float64, from the forward pass
+    gamma : ndarray, (N,)
+    dx : ndarray, (R, N), written
+    dgamma, dbeta : ndarray, (N,) float64, written
+    """
+    R = x.shape[0]
+    dy64 = dy.astype(np.float64)
+    xhat = (x.astype(np.float64) - mean) * inv_std
+    dbeta[:] = dy64.sum(axis=0)
+    dgamma[:] = (dy64 * xhat).sum(axis=0)
+    dx[:] = gamma * inv_std * (dy64 - dbeta / R - xhat * (dgamma / R))

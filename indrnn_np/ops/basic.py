@@ -103,7 +103,16 @@ class BatchNormGrads(NamedTuple):
     dbeta: np.ndarray  # (N,)
 
 
-def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5):
+class BatchNormCache(NamedTuple):
+    backend: str  # "numpy" or "cpu"
+    a: np.ndarray  # numpy: x̂; cpu: x (C-contiguous)
+    mean: np.ndarray | None  # cpu: μ, (N,) float64
+    inv_std: np.ndarray  # 1/σ, broadcastable against x (numpy) or (N,) float64 (cpu)
+    gamma: np.ndarray
+    axes: tuple
+
+
+def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "cpu"):
     """Training-mode batch normalisation: ``y = γ (x - μ) / √(σ² + ε) + β``.
 
     The statistics are taken over ``axes``:
@@ -122,15 +131,23 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5):
     axes : tuple of int
         Axes to normalise over; must not include the last.
     eps : float
+    backend : {"cpu", "numpy"}
+        ``"cpu"``: when ``axes`` are every axis but the last (BN over time,
+        or over the batch of a (B, N) array), the Numba kernels of
+        :mod:`indrnn_np.kernels.cpu` (one pass per statistic, parallel,
+        float64 sums); frame-wise BN stays in NumPy. ``"numpy"``: always the
+        NumPy expressions below (the reference).
 
     Returns
     -------
     y : ndarray, like x
-    cache : tuple
+    cache : BatchNormCache
     mean, var : ndarray
-        The batch statistics, shaped like x with ``axes`` removed (the layer
-        folds them into its running averages).
+        The batch statistics (var biased), shaped like x with ``axes`` removed
+        (the layer folds them into its running averages).
     """
+    if backend not in ("cpu", "numpy"):
+        raise ValueError(f"backend must be 'cpu' or 'numpy'; got {backend!r}")
     check_array("x", x, None)
     N = x.shape[-1]
     for name, a in (("gamma", gamma), ("beta", beta)):
@@ -140,13 +157,24 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5):
     axes = tuple(a % x.ndim for a in axes)
     if x.ndim - 1 in axes:
         raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
+    if backend == "cpu" and axes == tuple(range(x.ndim - 1)) and x.size > 0:
+        from ..kernels import cpu
+
+        x = np.ascontiguousarray(x)
+        x2 = x.reshape(-1, N)
+        y = np.empty_like(x2)
+        mean, var = np.empty(N), np.empty(N)
+        cpu.batchnorm_rows_forward(x2, gamma, beta, float(eps), y, mean, var)
+        cache = BatchNormCache("cpu", x, mean, 1.0 / np.sqrt(var + eps), gamma, axes)
+        return y.reshape(x.shape), cache, mean.astype(x.dtype), var.astype(x.dtype)
     mean = x.mean(axis=axes, keepdims=True)
     xc = x - mean
     var = (xc * xc).mean(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
     xhat = xc * inv_std
     y = gamma * xhat + beta
-    return y, (xhat, inv_std, gamma, axes), np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
+    cache = BatchNormCache("numpy", xhat, None, inv_std, gamma, axes)
+    return y, cache, np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
 
 
 def batchnorm_backward(dy, cache) -> BatchNormGrads:
@@ -157,7 +185,22 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
     normalisation axes), ``∂J/∂γ = Σ ∂J/∂y x̂`` and ``∂J/∂β = Σ ∂J/∂y`` over
     every axis but the last.
     """
-    xhat, inv_std, gamma, axes = cache
+    if cache.backend == "cpu":
+        from ..kernels import cpu
+
+        x = cache.a
+        check_array("dy", dy, x.ndim)
+        check_shape("dy", dy, x.shape, "x's shape")
+        check_same_dtype("x", x.dtype, {"dy": dy})
+        N = x.shape[-1]
+        dx = np.empty_like(x)
+        dgamma, dbeta = np.empty(N), np.empty(N)
+        dy2 = np.ascontiguousarray(dy).reshape(-1, N)
+        cpu.batchnorm_rows_backward(
+            dy2, x.reshape(-1, N), cache.mean, cache.inv_std, cache.gamma, dx.reshape(-1, N), dgamma, dbeta
+        )
+        return BatchNormGrads(dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype))
+    xhat, inv_std, gamma, axes = cache.a, cache.inv_std, cache.gamma, cache.axes
     check_array("dy", dy, xhat.ndim)
     check_shape("dy", dy, xhat.shape, "x's shape")
     all_but_last = tuple(range(xhat.ndim - 1))
