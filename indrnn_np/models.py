@@ -167,8 +167,7 @@ class Dense(Layer):
             self.params["b"] = rng.uniform(-bound, bound, N).astype(dtype)
 
     def forward(self, x, train=True):
-        b = self.params["b"] if self.bias else np.zeros(self.params["W"].shape[1], self.params["W"].dtype)
-        return linear_forward(x, self.params["W"], b)
+        return linear_forward(x, self.params["W"], self.params.get("b"))
 
     def backward(self, dy, cache):
         g = linear_backward(dy, cache)

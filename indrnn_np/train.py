@@ -254,6 +254,10 @@ def _ptb_char(cfg):
 #: Task name -> factory taking the config.
 TASKS = {"adding": _adding, "mnist": _mnist, "pmnist": _mnist, "rowmnist": _mnist, "ptb-char": _ptb_char}
 
+# 6 x 128, BN after each layer's weights, dropout 0.1 (the paper). Adam at 1e-3 rather than the
+# paper's 2e-4: at 300 steps of pixel MNIST it reached a training loss of 1.63 nats against 2.10 (test
+# error 27 % against 59 %); chosen on the training loss. Random shifts of up to 2 pixels: the bundled
+# subset has only 4,000 training images. Far fewer steps than the paper.
 _MNIST_RECIPE = dict(
     T=784,
     layers=6,
@@ -261,28 +265,29 @@ _MNIST_RECIPE = dict(
     bn="time",
     bn_position="before",
     dropout=0.1,
+    shift=2,
     batch=32,
-    steps=2000,
-    eval_every=200,
+    steps=10000,
+    lr=1e-3,
+    schedule="step",
+    decay_every=6000,
+    eval_every=500,
     test_size=500,
-    checkpoint_every=200,
-    schedule="plateau",
+    checkpoint_every=500,
 )
 
 #: Per-task defaults (applied before the user's options): CPU-sized versions of the paper's recipes.
 RECIPES = {
     "adding": {},
-    # 6 x 128, BN after each layer, dropout 0.1, Adam 2e-4 (the paper); far fewer steps than the paper
     "mnist": _MNIST_RECIPE,
     "pmnist": _MNIST_RECIPE,
     "rowmnist": {
         **_MNIST_RECIPE,
         "T": 28,
-        "steps": 3000,
-        "lr": 1e-3,
-        "eval_every": 250,
+        "steps": 15000,
+        "decay_every": 7500,
         "test_size": 1000,
-        "checkpoint_every": 500,
+        "checkpoint_every": 1000,
     },
     # frame-wise BN and stateful training as the paper; width and depth sized for 2 cores
     # gamma 1 (|u| <= 1): stateful training carries the state from batch to batch, so a sequence never
@@ -290,12 +295,12 @@ RECIPES = {
     "ptb-char": dict(
         T=50,
         layers=3,
-        hidden=128,
+        hidden=256,
         bn="frame",
         bn_position="before",
         dropout=0.0,
         batch=32,
-        steps=5000,
+        steps=20000,
         lr=1e-3,
         gamma=1.0,
         eval_every=250,

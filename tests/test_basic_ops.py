@@ -21,6 +21,16 @@ def test_linear_gradients(lead, rng):
         assert r.rel_error < 1e-8, r.name
 
 
+def test_linear_without_bias(rng):
+    x, W = rng.standard_normal((4, 3, 5)), rng.standard_normal((5, 2))
+    y, cache = linear_forward(x, W)
+    np.testing.assert_allclose(y, x @ W, rtol=1e-12)
+    g = linear_backward(np.ones_like(y), cache)
+    assert g.db is None and g.dW.shape == (5, 2)
+    for r in check_gradients(linear_forward, linear_backward, dict(x=x, W=W)):
+        assert r.rel_error < 1e-8, r.name
+
+
 def test_linear_is_one_gemm_over_all_leading_axes(rng):
     x = rng.standard_normal((7, 3, 5))
     W, b = rng.standard_normal((5, 2)), rng.standard_normal(2)

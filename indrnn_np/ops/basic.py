@@ -18,22 +18,22 @@ from . import _gemm
 class LinearGrads(NamedTuple):
     dx: np.ndarray  # (..., M)
     dW: np.ndarray  # (M, N)
-    db: np.ndarray  # (N,)
+    db: np.ndarray | None  # (N,); None for a layer without bias
 
 
-def linear_forward(x, W, b):
+def linear_forward(x, W, b=None):
     """``y = x W + b`` over every leading axis, as one GEMM.
 
     Parameters
     ----------
     x : ndarray, (..., M)
     W : ndarray, (M, N)
-    b : ndarray, (N,)
+    b : ndarray, (N,), or None for no bias (no addition, and no db)
 
     Returns
     -------
     y : ndarray, (..., N)
-    cache : tuple (x, W)
+    cache : tuple (x, W, has_bias)
     """
     check_array("x", x, None)
     if x.ndim < 1:
@@ -42,17 +42,19 @@ def linear_forward(x, W, b):
     check_array("W", W, 2)
     if W.shape[0] != M:
         raise ValueError(f"W must have shape (M, N) with M = x.shape[-1] = {M}; got {W.shape}")
-    check_array("b", b, 1)
-    check_shape("b", b, (W.shape[1],), "(N,)")
+    if b is not None:
+        check_array("b", b, 1)
+        check_shape("b", b, (W.shape[1],), "(N,)")
     check_same_dtype("x", x.dtype, {"W": W, "b": b})
-    x2d = x.reshape(-1, M)
-    y = _gemm.matmul(x2d, W) + b  # (rows, N)
-    return y.reshape(*x.shape[:-1], W.shape[1]), (x, W)
+    y = _gemm.matmul(x.reshape(-1, M), W)  # (rows, N)
+    if b is not None:
+        y += b
+    return y.reshape(*x.shape[:-1], W.shape[1]), (x, W, b is not None)
 
 
 def linear_backward(dy, cache) -> LinearGrads:
-    """Backward of :func:`linear_forward`: dx = dy Wᵀ, dW = xᵀ dy, db = Σ dy."""
-    x, W = cache
+    """Backward of :func:`linear_forward`: dx = dy Wᵀ, dW = xᵀ dy, db = Σ dy (None without bias)."""
+    x, W, has_bias = cache
     N = W.shape[1]
     check_array("dy", dy, x.ndim)
     check_shape("dy", dy, (*x.shape[:-1], N), "(..., N)")
@@ -61,7 +63,7 @@ def linear_backward(dy, cache) -> LinearGrads:
     return LinearGrads(
         dx=_gemm.matmul(dy2d, W.T).reshape(x.shape),  # (..., M)
         dW=_gemm.matmul(x2d.T, dy2d),  # (M, N)
-        db=dy2d.sum(axis=0),  # (N,)
+        db=dy2d.sum(axis=0) if has_bias else None,  # (N,)
     )
 
 
