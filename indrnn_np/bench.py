@@ -362,3 +362,86 @@ def bench_train(T=1000, B=50, layers=2, hidden=128, steps=20, backend="cpu", dty
     out["other_s"], out["other_share"] = other, other / mean
     out["step_over_gemm_plus_recurrence"] = mean / ((spent["gemm"] + spent["recurrence"]) / steps)
     return out
+
+
+def bench_batchnorm(T=784, B=32, N=128, layers=6, dtype=np.float32, repeats=7, seed=0) -> list[dict]:
+    """Batch norm over time, NumPy reference against the Numba kernels, alone and inside a training step.
+
+    Two measurements per backend, side by side in one process:
+
+    * one BN forward+backward on a (T, B, N) array (default: one layer of the
+      pixel-MNIST network);
+    * forward+backward (softmax cross-entropy) of the whole pixel-MNIST network,
+      ``layers`` × ``N`` with BN over time and a final BN before the head, its
+      batch norms set to that backend (everything else identical).
+
+    Returns
+    -------
+    list of dict
+        One per backend: ``backend, T, B, N, dtype, bn_forward_s, bn_backward_s,
+        bn_total_s`` (medians), ``step_s`` (median network forward+backward),
+        ``max_abs_diff`` (largest |y_cpu - y_numpy| of the BN output), and
+        ``bn_speedup, step_speedup`` (numpy's time over this backend's).
+    """
+    from .models import BatchNorm, build_indrnn
+    from .ops import batchnorm_backward, batchnorm_forward, softmax_cross_entropy_forward
+    from .ops import softmax_cross_entropy_backward as ce_backward
+
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((T, B, N)) * 2 + 1).astype(dtype)
+    dy = rng.standard_normal((T, B, N)).astype(dtype)
+    gamma, beta = np.ones(N, dtype), np.zeros(N, dtype)
+    model = build_indrnn(T, 1, 10, hidden=N, layers=layers, bn="time", dropout=0.1, seed=seed, dtype=dtype)
+    xs = rng.random((T, B, 1)).astype(dtype)
+    labels = rng.integers(0, 10, B)
+
+    def step():
+        logits, caches = model.forward(xs, train=True)
+        _, c = softmax_cross_entropy_forward(logits, labels)
+        model.backward(ce_backward(1.0, c), caches)
+
+    rows, outputs = [], {}
+    for backend in ("numpy", "cpu"):
+        for _, layer in _all_layers(model):
+            if isinstance(layer, BatchNorm):
+                layer.backend = backend
+        outputs[backend] = batchnorm_forward(x, gamma, beta, (0, 1), backend=backend)[0]
+        fwd, bwd = [], []
+        for _ in range(repeats + 1):  # the first call compiles (or loads the cache)
+            t0 = time.perf_counter()
+            _, cache, _, _ = batchnorm_forward(x, gamma, beta, (0, 1), backend=backend)
+            t1 = time.perf_counter()
+            batchnorm_backward(dy, cache)
+            fwd.append(t1 - t0)
+            bwd.append(time.perf_counter() - t1)
+        step()
+        steps = time_call(step, repeats, warmup=0)
+        rows.append(
+            dict(
+                backend=backend,
+                T=T,
+                B=B,
+                N=N,
+                dtype=np.dtype(dtype).name,
+                bn_forward_s=float(np.median(fwd[1:])),
+                bn_backward_s=float(np.median(bwd[1:])),
+                bn_total_s=float(np.median(np.add(fwd[1:], bwd[1:]))),
+                step_s=float(np.median(steps)),
+            )
+        )
+    diff = float(np.max(np.abs(outputs["cpu"].astype(np.float64) - outputs["numpy"])))
+    for r in rows:
+        r["max_abs_diff"] = diff
+        r["bn_speedup"] = rows[0]["bn_total_s"] / r["bn_total_s"]
+        r["step_speedup"] = rows[0]["step_s"] / r["step_s"]
+    return rows
+
+
+def _all_layers(layer, name=""):
+    """Every (name, layer) inside a Sequential or Residual, depth first."""
+    inner = getattr(layer, "layers", None) or getattr(getattr(layer, "body", None), "layers", None)
+    if inner is None:
+        yield name, layer
+        return
+    for n, sub in inner:
+        yield from _all_layers(sub, f"{name}.{n}" if name else n)

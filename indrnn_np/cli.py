@@ -173,6 +173,40 @@ def cmd_bench_layer(args) -> int:
     return 0
 
 
+def cmd_bench_batchnorm(args) -> int:
+    from .bench import bench_batchnorm, machine_description
+
+    rows = bench_batchnorm(T=args.T, B=args.B, N=args.N, layers=args.layers, repeats=args.repeats)
+    for r in rows:
+        for key in ("bn_forward_s", "bn_backward_s", "bn_total_s", "step_s"):
+            r[key.replace("_s", "_ms")] = 1e3 * r[key]
+    print(f"batch norm over time, float32, median of {args.repeats} runs; machine: {machine_description()}")
+    print(
+        f"network: {args.layers} x {args.N} IndRNN with BN over time (pixel MNIST), forward+backward of one "
+        f"batch; largest |y_cpu - y_numpy| = {rows[0]['max_abs_diff']:.2g}\n"
+    )
+    print(
+        format_table(
+            rows,
+            [
+                ("backend", "BN backend", "s"),
+                ("T", "T", "d"),
+                ("B", "B", "d"),
+                ("N", "N", "d"),
+                ("bn_forward_ms", "BN forward (ms)", ".2f"),
+                ("bn_backward_ms", "BN backward (ms)", ".2f"),
+                ("bn_speedup", "BN speed-up", ".1f"),
+                ("step_ms", "network fwd+bwd (ms)", ".1f"),
+                ("step_speedup", "network speed-up", ".2f"),
+            ],
+        )
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
 def _default_out(task: str, T: int) -> str:
     """runs/<task>_T<T>, or the first free runs/<task>_T<T>-<k>: a default never reuses a run's folder."""
     import os
@@ -664,6 +698,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
     bc.set_defaults(func=cmd_bench_compare)
+    bn = bsub.add_parser(
+        "batchnorm",
+        help="batch norm over time: NumPy reference vs Numba, alone and in the pixel-MNIST network",
+    )
+    bn.add_argument("--T", type=_positive_int, default=784)
+    bn.add_argument("--B", type=_positive_int, default=32)
+    bn.add_argument("--N", type=_positive_int, default=128)
+    bn.add_argument("--layers", type=_positive_int, default=6)
+    bn.add_argument("--repeats", type=_positive_int, default=7)
+    bn.add_argument("--json", help="also write the rows to this JSON file")
+    bn.set_defaults(func=cmd_bench_batchnorm)
     bt = bsub.add_parser("train", help="a training step of the adding network, split into its parts")
     bt.add_argument("--T", type=_positive_int, default=1000)
     bt.add_argument("--B", type=_positive_int, default=50)

@@ -68,3 +68,20 @@ def test_bench_train_command(capsys, tmp_path):
         r[k] for k in ("gemm_share", "recurrence_share", "optimizer_share", "data_share", "other_share")
     ]
     assert sum(shares) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bench_batchnorm_switches_every_batch_norm_of_the_network(tmp_path, monkeypatch):
+    from indrnn_np.kernels import cpu
+
+    calls = []
+    real = cpu.batchnorm_rows_forward
+    monkeypatch.setattr(cpu, "batchnorm_rows_forward", lambda *a: calls.append(1) or real(*a))
+    path = tmp_path / "bn.json"
+    args = ["bench", "batchnorm", "--T", "12", "--B", "3", "--N", "4", "--layers", "2", "--repeats", "2"]
+    assert main([*args, "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())
+    assert [r["backend"] for r in rows] == ["numpy", "cpu"]
+    assert rows[0]["max_abs_diff"] < 1e-5 and rows[0]["bn_speedup"] == 1.0
+    assert all(r["step_s"] > 0 and r["bn_total_s"] > 0 for r in rows)
+    # cpu: 1 + 3 calls on the bare array, and per network pass (1 warm-up + 2 timed) 3 BNs (2 layers + head)
+    assert len(calls) == 4 + 3 * 3
