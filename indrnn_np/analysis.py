@@ -105,16 +105,11 @@ def one_neuron_model(model: Sequential, neuron: int) -> Sequential:
     l1 = model.layers[0][1]
     l2 = model.layers[1][1]
     head = dict(model.layers)["head"]
-    small = IndRNN.__new__(IndRNN)
-    small.activation, small.backend = l2.activation, l2.backend
-    small.params = {
-        "W": l2.params["W"][:, [neuron]].copy(),
-        "u": l2.params["u"][[neuron]].copy(),
-        "b": l2.params["b"][[neuron]].copy(),
-    }
-    out = Dense.__new__(Dense)
-    out.bias = True
-    out.params = {"W": head.params["W"][[neuron], :].copy(), "b": head.params["b"].copy()}
+    p = l2.params
+    small = IndRNN.from_arrays(
+        p["W"][:, [neuron]], p["u"][[neuron]], p["b"][[neuron]], activation=l2.activation, backend=l2.backend
+    )
+    out = Dense.from_arrays(head.params["W"][[neuron], :], head.params["b"])
     return Sequential([("indrnn1", l1), ("indrnn2", small), ("last", LastStep()), ("head", out)])
 
 

@@ -123,6 +123,18 @@ class IndRNN(_Stateful, Layer):
             "b": np.zeros(N, dtype),
         }
 
+    @classmethod
+    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu") -> IndRNN:
+        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype."""
+        W, u, b = (np.array(a, copy=True) for a in (W, u, b))
+        if W.ndim != 2 or u.shape != (W.shape[1],) or b.shape != (W.shape[1],):
+            raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}")
+        layer = cls(
+            W.shape[0], W.shape[1], activation=activation, backend=backend, rng=np.random.default_rng(0)
+        )
+        layer.params = {"W": W, "u": u, "b": b}
+        return layer
+
     def forward(self, x, train=True):
         p = self.params
         h, cache = indrnn_forward(
@@ -165,6 +177,16 @@ class Dense(Layer):
         self.params = {"W": rng.uniform(-bound, bound, (M, N)).astype(dtype)}
         if bias:
             self.params["b"] = rng.uniform(-bound, bound, N).astype(dtype)
+
+    @classmethod
+    def from_arrays(cls, W, b=None) -> Dense:
+        """A layer holding copies of trained arrays: W (M, N) and, optionally, b (N,)."""
+        W = np.array(W, copy=True)
+        if W.ndim != 2 or (b is not None and np.shape(b) != (W.shape[1],)):
+            raise ValueError(f"need W (M, N) and b (N,) or None; got {W.shape}, {np.shape(b)}")
+        layer = cls(W.shape[0], W.shape[1], bias=b is not None, rng=np.random.default_rng(0), dtype=W.dtype)
+        layer.params = {"W": W} if b is None else {"W": W, "b": np.array(b, copy=True)}
+        return layer
 
     def forward(self, x, train=True):
         return linear_forward(x, self.params["W"], self.params.get("b"))

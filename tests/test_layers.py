@@ -284,3 +284,20 @@ def test_no_extra_batch_norm_without_bn_or_after_placement():
     assert after[-3:] == ["bn2", "last", "head"]
     with pytest.raises(ValueError, match=r"frame-wise batch norm needs x of shape \(T, B, N\)"):
         BatchNorm(4, mode="frame", T_max=3).forward(np.zeros((2, 4)))
+
+
+def test_layers_from_trained_arrays(rng):
+    from indrnn_np.models import Dense, IndRNN
+
+    W, u, b = rng.standard_normal((3, 2)), rng.uniform(0, 1, 2), rng.standard_normal(2)
+    layer = IndRNN.from_arrays(W, u, b, activation="relu", backend="numpy")
+    x = rng.standard_normal((5, 4, 3))
+    np.testing.assert_array_equal(layer.forward(x)[0], indrnn_forward(x, W, u, b, backend="numpy")[0])
+    W[0, 0] = 99.0  # the layer holds copies
+    assert layer.params["W"][0, 0] != 99.0
+    head = Dense.from_arrays(W)
+    assert set(head.params) == {"W"} and head.forward(np.ones((2, 3)))[0].shape == (2, 2)
+    with pytest.raises(ValueError, match=r"need W \(M, N\), u \(N,\), b \(N,\)"):
+        IndRNN.from_arrays(W, u[:1], b)
+    with pytest.raises(ValueError, match=r"need W \(M, N\) and b \(N,\) or None"):
+        Dense.from_arrays(W, np.ones(3))
