@@ -122,25 +122,15 @@ def run_study(
                 train(cfg, run_dir, resume=resume, progress=progress, log=lambda *a: None)
             except TrainingDiverged as exc:
                 # A result, not a failure of the study: record it and go on.
-                step = int(str(exc).split(":")[0].split()[-1])
-                diverged_path.write_text(
-                    json.dumps(
-                        {"step": step, "message": str(exc), "config": dataclasses.asdict(cfg)}, indent=2
-                    )
-                )
+                record = {"step": exc.step, "params": exc.params, "message": str(exc)}
+                diverged_path.write_text(json.dumps({**record, "config": dataclasses.asdict(cfg)}, indent=2))
                 log(f"  diverged: {exc}")
             log(f"  {time.perf_counter() - t0:.0f} s")
         m = read_metrics(run_dir / "metrics.csv")
         if diverged_path.exists():
             d = json.loads(diverged_path.read_text())
             c = TrainConfig(**d["config"])
-            from .models import build_baseline, indrnn_regressor
-
-            params = (
-                indrnn_regressor(c.T, hidden=c.hidden, layers=c.layers)
-                if c.model == "indrnn"
-                else build_baseline(c.model, 2, 1, hidden=c.hidden)
-            ).num_params()
+            params = d["params"]
             wall = float(m["elapsed_s"][-1]) if len(m["step"]) else float("nan")
             last = float(m["test_mse"][-1]) if len(m["step"]) else float("nan")
             rows.append(

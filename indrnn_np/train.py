@@ -441,7 +441,19 @@ def _restore(arrays, meta, model, opt, path):
 
 
 class TrainingDiverged(Exception):
-    """The loss or a gradient became NaN or inf."""
+    """The loss or a gradient became NaN or inf.
+
+    Attributes
+    ----------
+    step : int
+        The step whose loss or gradient was not finite.
+    params : int
+        The model's parameter count (a diverged run may leave no checkpoint to read it from).
+    """
+
+    def __init__(self, message: str, *, step: int, params: int):
+        super().__init__(message)
+        self.step, self.params = int(step), int(params)
 
 
 class TrainingInterrupted(Exception):
@@ -610,7 +622,9 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
                     else "no checkpoint had been written yet"
                 )
                 raise TrainingDiverged(
-                    f"step {step}: the {what} became {value} (lr {opt.lr:g}); training stopped; {kept}"
+                    f"step {step}: the {what} became {value} (lr {opt.lr:g}); training stopped; {kept}",
+                    step=step,
+                    params=model.num_params(),
                 )
             acc["loss_sum"] += res.loss
             acc["count"] += 1

@@ -159,3 +159,16 @@ def test_accumulator_scores():
     h = np.stack([3 * y + 1, np.zeros(50), np.sin(7 * y)], axis=1)
     s = accumulator_scores(h, y)
     assert s[0] == pytest.approx(1.0) and s[1] == 0.0 and s[2] < 0.5
+
+
+def test_a_diverged_run_is_a_row_of_the_study(tmp_path, monkeypatch):
+    import indrnn_np.study as study
+
+    # Adam at lr 1000 on the IRNN overflows within a few steps at every T
+    monkeypatch.setattr(study, "paper_lr", lambda model, T: 1e3)
+    rows = study.run_study(tmp_path / "s", preset="quick", models=("irnn",), log=lambda *a: None)
+    assert len(rows) == 2 and all(r["verdict"].startswith("diverged at step") for r in rows)
+    assert {r["params"] for r in rows} == {build_baseline("irnn", 2, 1, hidden=16).num_params()}
+    record = json.loads((tmp_path / "s" / "irnn_T20" / "diverged.json").read_text())
+    assert record["step"] == rows[0]["steps"] and "params" in record
+    assert "diverged at step" in (tmp_path / "s" / "study.md").read_text()

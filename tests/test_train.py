@@ -240,8 +240,9 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeyp
     run = tmp_path / "r"
     with pytest.raises(
         TrainingDiverged, match=r"step 27: the loss became nan .* last good checkpoint \(step 20\)"
-    ):
+    ) as info:
         train(_cfg(steps=60), run, progress=False, log=lambda *a: None)
+    assert info.value.step == 27 and info.value.params == indrnn_regressor(20, hidden=16).num_params()
     _, meta = load_checkpoint(run / "checkpoint.npz")
     assert meta["step"] == 20
 
