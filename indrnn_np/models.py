@@ -465,8 +465,9 @@ def build_indrnn(
     ``bn``'s kind for ``"all"``). In the ``"after"`` placement the last
     layer's own BN already does this. Without it the last
     layer's output, a sum over up to T steps when u is near 1, reaches the
-    head unnormalised (pixel MNIST, 200 steps: 82 % test error without it,
-    67 % with it).
+    head unnormalised (pixel MNIST, lr 2e-4, 200 steps: mean training loss
+    over the 200 steps 55 nats and 82 % test error without it; 2.17 nats and
+    75 % with it).
 
     Initialisation (Deep IndRNN paper and official code): u ~ U(0, u_max) in
     hidden layers and U(u_min, u_max) in the last recurrent layer when the head
