@@ -132,6 +132,22 @@ def _check_writable_dir(path: str) -> None:
         raise CliError(f"output directory {path!r} is not writable")
 
 
+def _table_and_json(rows, columns, json_path) -> int:
+    """Print ``rows`` as a Markdown table and, with ``json_path``, write them as JSON too."""
+    print(format_table(rows, columns))
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0
+
+
+def _add_ms(rows, keys) -> None:
+    """Add a ``<name>_ms`` column in milliseconds for each ``<name>_s`` key."""
+    for r in rows:
+        for key in keys:
+            r[key.replace("_s", "_ms")] = 1e3 * r[key]
+
+
 def cmd_bench_layer(args) -> int:
     from .bench import bench_layer, machine_description
 
@@ -144,67 +160,53 @@ def cmd_bench_layer(args) -> int:
     rows = []
     for T in args.T:
         rows += bench_layer(backends, T=T, B=args.B, M=args.M, N=args.N, dtype=dtype, repeats=args.repeats)
-    for r in rows:
-        for key in ("forward_s", "backward_s", "total_s", "recurrence_s"):
-            r[key.replace("_s", "_ms")] = 1e3 * r[key]
+    _add_ms(rows, ("forward_s", "backward_s", "total_s", "recurrence_s"))
     print(f"IndRNN layer forward+backward, {dtype.name}, relu, median of {args.repeats} runs")
     print(f"machine: {machine_description()}\n")
-    print(
-        format_table(
-            rows,
-            [
-                ("backend", "backend", "s"),
-                ("T", "T", "d"),
-                ("B", "B", "d"),
-                ("M", "M", "d"),
-                ("N", "N", "d"),
-                ("forward_ms", "forward (ms)", ".1f"),
-                ("backward_ms", "backward (ms)", ".1f"),
-                ("total_ms", "fwd+bwd (ms)", ".1f"),
-                ("recurrence_ms", "recurrence only, fwd+bwd (ms)", ".1f"),
-                ("speedup_vs_numpy", "speed-up vs numpy", ".1f"),
-                ("compile_s", "first call (s)", ".2f"),
-            ],
-        )
+    return _table_and_json(
+        rows,
+        [
+            ("backend", "backend", "s"),
+            ("T", "T", "d"),
+            ("B", "B", "d"),
+            ("M", "M", "d"),
+            ("N", "N", "d"),
+            ("forward_ms", "forward (ms)", ".1f"),
+            ("backward_ms", "backward (ms)", ".1f"),
+            ("total_ms", "fwd+bwd (ms)", ".1f"),
+            ("recurrence_ms", "recurrence only, fwd+bwd (ms)", ".1f"),
+            ("speedup_vs_numpy", "speed-up vs numpy", ".1f"),
+            ("compile_s", "first call (s)", ".2f"),
+        ],
+        args.json,
     )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
-    return 0
 
 
 def cmd_bench_batchnorm(args) -> int:
     from .bench import bench_batchnorm, machine_description
 
     rows = bench_batchnorm(T=args.T, B=args.B, N=args.N, layers=args.layers, repeats=args.repeats)
-    for r in rows:
-        for key in ("bn_forward_s", "bn_backward_s", "bn_total_s", "step_s"):
-            r[key.replace("_s", "_ms")] = 1e3 * r[key]
+    _add_ms(rows, ("bn_forward_s", "bn_backward_s", "bn_total_s", "step_s"))
     print(f"batch norm over time, float32, median of {args.repeats} runs; machine: {machine_description()}")
     print(
         f"network: {args.layers} x {args.N} IndRNN with BN over time (pixel MNIST), forward+backward of one "
         f"batch; largest |y_cpu - y_numpy| = {rows[0]['max_abs_diff']:.2g}\n"
     )
-    print(
-        format_table(
-            rows,
-            [
-                ("backend", "BN backend", "s"),
-                ("T", "T", "d"),
-                ("B", "B", "d"),
-                ("N", "N", "d"),
-                ("bn_forward_ms", "BN forward (ms)", ".2f"),
-                ("bn_backward_ms", "BN backward (ms)", ".2f"),
-                ("bn_speedup", "BN speed-up", ".1f"),
-                ("step_ms", "network fwd+bwd (ms)", ".1f"),
-                ("step_speedup", "network speed-up", ".2f"),
-            ],
-        )
+    return _table_and_json(
+        rows,
+        [
+            ("backend", "BN backend", "s"),
+            ("T", "T", "d"),
+            ("B", "B", "d"),
+            ("N", "N", "d"),
+            ("bn_forward_ms", "BN forward (ms)", ".2f"),
+            ("bn_backward_ms", "BN backward (ms)", ".2f"),
+            ("bn_speedup", "BN speed-up", ".1f"),
+            ("step_ms", "network fwd+bwd (ms)", ".1f"),
+            ("step_speedup", "network speed-up", ".2f"),
+        ],
+        args.json,
     )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
-    return 0
 
 
 def _default_out(task: str, T: int) -> str:
