@@ -121,10 +121,14 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
                     carry[j] = u_s[j] * g  # ∂a_t/∂h_{t-1} = u
 
 
-# Batch norm over rows. The rows are cut into fixed blocks of
-# config.CPU_BN_ROWS (not one block per thread), so the sums, and the results
-# to the last bit, do not depend on how many threads run them. Each block
-# sums in float64; the blocks' partial sums are then added in order.
+# Batch norm over rows: one mean and variance per feature over every row of a
+# (R, N) array (BN over time views a (T, B, N) array as (T*B, N)). Their NumPy
+# reference is the general expression in indrnn_np.ops.batchnorm_forward and
+# batchnorm_backward (backend="numpy"), which the tests compare them with.
+# The rows are cut into fixed blocks of config.CPU_BN_ROWS (not one block per
+# thread), so the sums, and the results to the last bit, do not depend on how
+# many threads run them. Each block sums in float64; the blocks' partial sums
+# are then added in order.
 
 
 @njit(**_JIT)
@@ -159,7 +163,16 @@ def _row_sums(x, mean, inv_std, dy, mode):
 
 @njit(**_JIT)
 def batchnorm_rows_forward(x, gamma, beta, eps, y, mean, var):
-    """Batch norm over rows; see :func:`indrnn_np.kernels.reference.batchnorm_rows_forward`."""
+    """Training-mode batch norm of the rows of ``x``, written into ``y``.
+
+    Parameters
+    ----------
+    x : ndarray, (R, N)
+    gamma, beta : ndarray, (N,)
+    eps : float
+    y : ndarray, (R, N), written: ``γ (x - μ) / √(σ² + ε) + β``
+    mean, var : ndarray, (N,) float64, written: μ and the biased batch variance σ².
+    """
     R, N = x.shape
     mean[:] = _row_sums(x, mean, var, x, 0)[:, 0].sum(axis=0) / R
     var[:] = _row_sums(x, mean, var, x, 1)[:, 0].sum(axis=0) / R
@@ -174,7 +187,20 @@ def batchnorm_rows_forward(x, gamma, beta, eps, y, mean, var):
 
 @njit(**_JIT)
 def batchnorm_rows_backward(dy, x, mean, inv_std, gamma, dx, dgamma, dbeta):
-    """Backward of batch norm over rows; see :func:`indrnn_np.kernels.reference.batchnorm_rows_backward`."""
+    """Backward of :func:`batchnorm_rows_forward`, written into ``dx``, ``dgamma``, ``dbeta``.
+
+    With x̂ = (x - μ) / σ and R rows:
+    ``∂J/∂x = γ / σ · (∂J/∂y - Σ ∂J/∂y / R - x̂ · Σ(∂J/∂y x̂) / R)``,
+    ``∂J/∂γ = Σ ∂J/∂y x̂``, ``∂J/∂β = Σ ∂J/∂y`` (sums over the rows).
+
+    Parameters
+    ----------
+    dy, x : ndarray, (R, N)
+    mean, inv_std : ndarray, (N,) float64, from the forward pass
+    gamma : ndarray, (N,)
+    dx : ndarray, (R, N), written
+    dgamma, dbeta : ndarray, (N,) float64, written
+    """
     R, N = x.shape
     part = _row_sums(x, mean, inv_std, dy, 2)
     dbeta[:] = part[:, 0].sum(axis=0)
