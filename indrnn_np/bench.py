@@ -383,7 +383,7 @@ def bench_batchnorm(T=784, B=32, N=128, layers=6, dtype=np.float32, repeats=7, s
         ``max_abs_diff`` (largest |y_cpu - y_numpy| of the BN output), and
         ``bn_speedup, step_speedup`` (numpy's time over this backend's).
     """
-    from .models import BatchNorm, build_indrnn
+    from .models import BatchNorm, build_indrnn, leaf_layers
     from .ops import batchnorm_backward, batchnorm_forward, softmax_cross_entropy_forward
     from .ops import softmax_cross_entropy_backward as ce_backward
 
@@ -402,7 +402,7 @@ def bench_batchnorm(T=784, B=32, N=128, layers=6, dtype=np.float32, repeats=7, s
 
     rows, outputs = [], {}
     for backend in ("numpy", "cpu"):
-        for _, layer in _all_layers(model):
+        for layer in leaf_layers(model):
             if isinstance(layer, BatchNorm):
                 layer.backend = backend
         outputs[backend] = batchnorm_forward(x, gamma, beta, (0, 1), backend=backend)[0]
@@ -435,13 +435,3 @@ def bench_batchnorm(T=784, B=32, N=128, layers=6, dtype=np.float32, repeats=7, s
         r["bn_speedup"] = rows[0]["bn_total_s"] / r["bn_total_s"]
         r["step_speedup"] = rows[0]["step_s"] / r["step_s"]
     return rows
-
-
-def _all_layers(layer, name=""):
-    """Every (name, layer) inside a Sequential or Residual, depth first."""
-    inner = getattr(layer, "layers", None) or getattr(getattr(layer, "body", None), "layers", None)
-    if inner is None:
-        yield name, layer
-        return
-    for n, sub in inner:
-        yield from _all_layers(sub, f"{name}.{n}" if name else n)

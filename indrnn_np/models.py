@@ -592,14 +592,19 @@ def build_baseline(
     return Sequential(stack)
 
 
-def recurrent_layers(model):
-    """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
+def leaf_layers(model):
+    """Every layer of a model that holds no other layers, in order, Residual bodies included."""
     layers = model.body.layers if isinstance(model, Residual) else getattr(model, "layers", [])
     for _, layer in layers:
-        if isinstance(layer, IndRNN | Recurrence):
+        if isinstance(layer, Residual | Sequential):
+            yield from leaf_layers(layer)
+        else:
             yield layer
-        elif isinstance(layer, Residual | Sequential):
-            yield from recurrent_layers(layer)
+
+
+def recurrent_layers(model):
+    """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
+    return (layer for layer in leaf_layers(model) if isinstance(layer, IndRNN | Recurrence))
 
 
 def set_stateful(model, batch: int) -> None:

@@ -633,12 +633,12 @@ def train(cfg: TrainConfig, out_dir, *, resume: bool = False, progress: bool = T
             evaluate = step % cfg.eval_every == 0 or step == cfg.steps
             if evaluate:
                 metric = task.evaluate(model)[task.metric]
+                train_loss = acc["loss_sum"] / acc["count"]  # the mean since the last evaluation
                 if hasattr(schedule, "observe"):
-                    # the mean training loss since the last evaluation: the test set never steers training
-                    opt.lr = schedule.observe(acc["loss_sum"] / acc["count"])
+                    opt.lr = schedule.observe(train_loss)  # the test set never steers training
                 row = [
                     step,
-                    acc["loss_sum"] / acc["count"],
+                    train_loss,
                     metric,
                     opt.lr,
                     _max_abs_u(model),
