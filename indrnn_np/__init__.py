@@ -7,39 +7,53 @@ and against finite differences.
 
 Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
+
+The package is laid out in layers, each importing only the ones below it:
+``kernels`` → ``ops`` → ``nn`` → ``train`` and ``tasks`` → ``experiments``,
+``bench`` → ``cli``. The names below are loaded on first use, so importing
+the package is instant (and ``python -m indrnn_np`` can be interrupted
+cleanly while NumPy and Numba load).
 """
 
-from . import config  # noqa: F401  (first: sets the OpenMP wait policy before Numba starts threads)
-from .gradcheck import check_gradients, numerical_gradient, rel_error
-from .ops import (
-    BACKENDS,
-    CudaUnavailableError,
-    IndRNNCache,
-    IndRNNGrads,
-    IndRNNStepCache,
-    IndRNNStepGrads,
-    cuda_available,
-    indrnn_backward,
-    indrnn_forward,
-    indrnn_step_backward,
-    indrnn_step_forward,
-)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BACKENDS",
-    "CudaUnavailableError",
-    "IndRNNCache",
-    "IndRNNGrads",
-    "IndRNNStepCache",
-    "IndRNNStepGrads",
-    "check_gradients",
-    "cuda_available",
-    "indrnn_backward",
-    "indrnn_forward",
-    "indrnn_step_backward",
-    "indrnn_step_forward",
-    "numerical_gradient",
-    "rel_error",
-]
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "check_gradients": "gradcheck",
+    "numerical_gradient": "gradcheck",
+    "rel_error": "gradcheck",
+    **{
+        name: "ops"
+        for name in (
+            "BACKENDS",
+            "CudaUnavailableError",
+            "IndRNNCache",
+            "IndRNNGrads",
+            "IndRNNStepCache",
+            "IndRNNStepGrads",
+            "cuda_available",
+            "indrnn_backward",
+            "indrnn_forward",
+            "indrnn_step_backward",
+            "indrnn_step_forward",
+        )
+    },
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -2,6 +2,11 @@
 
 import sys
 
-from .cli import main
+try:
+    from .cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # Ctrl-C while the modules load, before the command's own handling
+    print("interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -22,23 +22,6 @@ from collections.abc import Iterator
 #: Run the column loops of the CPU kernels in parallel (``numba.prange``).
 CPU_PARALLEL: bool = os.environ.get("INDRNN_CPU_PARALLEL", "1") != "0"
 
-#: OpenMP threads (Numba's default "omp" threading layer) that spin while
-#: idle take the cores that OpenBLAS and the next kernel need. On a 2-core
-#: machine a training step at T = 100, B = 50, 2x128 took 25-33 ms with the
-#: default wait policy and 8-11 ms with a passive one (a serial kernel ran up
-#: to 10x slower right after a GEMM). So the package asks for a passive wait
-#: unless the environment already says otherwise; it takes effect when the
-#: OpenMP runtime starts, i.e. at the first parallel kernel call.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-#: OpenBLAS's own worker threads spin after each GEMM too (by default for
-#: about 2^28 cycles), and the Numba kernel that follows the GEMM then shares
-#: a core with a spinning thread. The shortest timeout OpenBLAS accepts (4,
-#: i.e. 2^4 cycles) took the recurrence of a T = 1000 training step from
-#: 52-57 ms to 30-32 ms on 2 cores (``bench train``, three paired runs). OpenBLAS reads this when NumPy loads it, so it only acts
-#: when indrnn_np is imported before NumPy (as ``python -m indrnn_np`` does).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
 #: fastmath flags for the CPU kernels. ``nnan`` and ``ninf`` are deliberately
 #: left out: a NaN or inf produced by an exploding recurrence must stay a NaN
 #: or inf so that the training loop can see it and stop.

@@ -1,4 +1,4 @@
-"""Why IndRNN gradients behave: Eq. 4 in closed form, the bounds on u, clipping.
+"""Why IndRNN gradients behave: Eq. 4 in closed form and the bounds on u.
 
 For an objective J that depends on the last step T, the gradient reaching
 step t of neuron n is (Li et al. 2018, Eq. 4, bias ignored)
@@ -19,8 +19,6 @@ and its entry t ≥ 1 is the total ∂J/∂h_t that BPTT carries into step t - 1
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -202,93 +200,3 @@ def relu_u_max(T: int, gamma: float = 2.0) -> float:
 def relu_u_min(T: int, gamma: float = 2.0) -> float:
     """``(1/γ)^{1/T}``: the lower end of the last layer's initialisation U(u_min, u_max)."""
     return (1.0 / gamma) ** (1.0 / T)
-
-
-# --------------------------------------------------------------------------
-# Projection and clipping
-# --------------------------------------------------------------------------
-
-
-def project_u(
-    u: np.ndarray, u_max: float, *, u_min: float | None = None, nonnegative: bool = False, out=None
-):
-    """Clamp the stored recurrent weights into their allowed range.
-
-    This is what the official code does after each optimizer step: a clamp of
-    the weight itself, outside the graph. (Clamping inside the forward pass
-    instead would give u a zero gradient wherever it sits outside the bound,
-    so it could never come back.)
-
-    Parameters
-    ----------
-    u : ndarray, (N,)
-    u_max : float
-        Upper bound on |u| (e.g. :func:`relu_u_max`).
-    u_min : float, optional
-        Lower bound; default ``-u_max``, or 0 when ``nonnegative``.
-    nonnegative : bool
-        Project into [0, u_max] rather than [-u_max, u_max].
-    out : ndarray, optional
-        Where to write (``out=u`` clamps in place).
-
-    Returns
-    -------
-    ndarray, (N,)
-    """
-    if u_max < 0:
-        raise ValueError(f"u_max must be >= 0; got {u_max}")
-    lo = (0.0 if nonnegative else -u_max) if u_min is None else u_min
-    if lo > u_max:
-        raise ValueError(f"u_min must be <= u_max; got u_min={lo}, u_max={u_max}")
-    return np.clip(u, lo, u_max, out=out)
-
-
-def clip_grad_elementwise(grads, clip: float = 10.0):
-    """Clamp every gradient entry into [-clip, clip] (the official code's ±10).
-
-    Bounds each entry separately, so a large gradient changes direction as
-    well as size; entries within the bound are untouched.
-
-    Parameters
-    ----------
-    grads : ndarray or mapping of name to ndarray
-    clip : float
-
-    Returns
-    -------
-    Same kind as ``grads``, new arrays.
-    """
-    if clip <= 0:
-        raise ValueError(f"clip must be > 0; got {clip}")
-    if isinstance(grads, Mapping):
-        return {k: np.clip(g, -clip, clip) for k, g in grads.items()}
-    return np.clip(grads, -clip, clip)
-
-
-def global_norm(grads: Mapping) -> float:
-    """``sqrt(Σ ‖g‖²)`` over every gradient array (inf if any entry is inf or NaN)."""
-    total = 0.0
-    for g in grads.values():
-        g64 = np.asarray(g, dtype=np.float64)
-        total += float(np.sum(g64 * g64))
-    return float(np.sqrt(total)) if np.isfinite(total) else float("inf")
-
-
-def clip_grad_norm(grads: Mapping, max_norm: float):
-    """Rescale all gradients together so that their global norm is at most ``max_norm``.
-
-    Keeps the direction of the whole gradient and only shortens it.
-
-    Returns
-    -------
-    (clipped, norm) : (dict of name to ndarray, float)
-        The rescaled gradients and the norm before clipping.
-    """
-    if max_norm <= 0:
-        raise ValueError(f"max_norm must be > 0; got {max_norm}")
-    norm = global_norm(grads)
-    scale = max_norm / norm if np.isfinite(norm) and norm > max_norm else 1.0
-    return {
-        k: (g * np.asarray(scale, dtype=np.asarray(g).dtype) if scale != 1.0 else g.copy())
-        for k, g in grads.items()
-    }, norm

@@ -1,14 +1,14 @@
-"""Matplotlib figures (Agg backend, written to files)."""
+"""Matplotlib figures, written to files.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, not with
+pyplot: saving a figure needs no GUI backend, so importing this module
+selects none and leaves the caller's (a notebook's inline backend, say) alone.
+"""
 
 from __future__ import annotations
 
-import os
-
-import matplotlib
-
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def _abs_for_log(a):
@@ -19,7 +19,8 @@ def _abs_for_log(a):
 
 def plot_gradient_vs_time(path, T, curves, epsilon, gamma, bound):
     """|∂J/∂h_t| against t for several u; ``curves`` is a list of (label, values (T+1,))."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     t = np.arange(T + 1)
     for label, g in curves:
         ax.plot(t, _abs_for_log(g), label=label, lw=2)
@@ -37,12 +38,12 @@ def plot_gradient_vs_time(path, T, curves, epsilon, gamma, bound):
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
     """Left: gradient norm vs t for RNN (matrix U) and IndRNN (vector u). Right: share off neuron 0."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    fig = Figure(figsize=(12, 5))
+    (ax1, ax2) = fig.subplots(1, 2)
     t = np.arange(T + 1)
     for label, g in rnn_curves:
         ax1.plot(t, _abs_for_log(g), lw=2, label=label)
@@ -64,12 +65,12 @@ def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_clipping_training(path, runs, u_max, T):
     """Per-step loss, max|u| and gradient norm of the runs; ``runs`` maps label -> history dict."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig = Figure(figsize=(15, 4.5))
+    axes = fig.subplots(1, 3)
     for label, hist in runs.items():
         steps = np.arange(len(hist["loss"]))
         axes[0].plot(steps, _abs_for_log(hist["loss"]), label=label, marker="o" if len(steps) < 5 else None)
@@ -93,12 +94,12 @@ def plot_clipping_training(path, runs, u_max, T):
     fig.suptitle(f"Adding problem, T = {T}: the same network and data, with and without the u constraint")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
     """A test metric against the training step, log scale, with the baseline line."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     ax.plot(steps, _abs_for_log(values), lw=2, label=metric)
     if baseline is not None:
         ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
@@ -110,12 +111,12 @@ def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_study(path, T, curves, baseline):
     """Test MSE against step for every model at one T (the paper's Fig. 2); ``curves``: (label, steps, mse)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for label, steps, mse in curves:
         ax.plot(steps, _abs_for_log(mse), lw=2, label=label)
     ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
@@ -127,7 +128,6 @@ def plot_study(path, T, curves, baseline):
     ax.legend(fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
@@ -138,7 +138,8 @@ def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
     """
     T, N = h.shape
     rows = 2 if highlight is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 3.2 * rows + 1), squeeze=False)
+    fig = Figure(figsize=(10, 3.2 * rows + 1))
+    axes = fig.subplots(rows, 1, squeeze=False)
     ax = axes[0, 0]
     im = ax.imshow(
         h.T,
@@ -170,7 +171,6 @@ def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
         ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_scaling(path, rows, title):
@@ -180,7 +180,8 @@ def plot_scaling(path, rows, title):
         "jax_scan_s": "JAX lax.scan (jit)",
         "torch_rnn_s": "torch.nn.RNN (fused)",
     }
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    (ax, ax2) = fig.subplots(1, 2)
     Ts = np.array([r["T"] for r in rows])
     for key, label in labels.items():
         if all(key in r for r in rows):
@@ -206,4 +207,3 @@ def plot_scaling(path, rows, title):
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

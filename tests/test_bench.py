@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from indrnn_np.bench import recurrence_bytes
-from indrnn_np.bench_peers import bench_sizes, peak_memory, roofline
+from indrnn_np.bench.layer import recurrence_bytes
+from indrnn_np.bench.peers import bench_sizes, peak_memory, roofline
 from indrnn_np.cli import main
 
 
@@ -19,8 +19,7 @@ def test_roofline_arithmetic():
 def test_bench_sizes_with_or_without_peers():
     res = bench_sizes({"toy": dict(T=12, B=2, M=3, N=4)}, repeats=2, peers=True)
     row = res["rows"][0]
-    assert row["cpu_s"] > 0 and row["numpy_s"] > 0 and 0 < row["cpu_roofline_fraction"]
-    assert res["bandwidth_GBps"] > 0
+    assert row["cpu_roofline_fraction"] == pytest.approx(row["roofline_s"] / row["cpu_s"])
     for key, peer in (("torch_rnn_s", "torch"), ("jax_scan_s", "jax")):
         assert key in row or any(peer in n for n in res["notes"]), key  # measured, or skipped with a note
 
@@ -64,10 +63,8 @@ def test_bench_train_command(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "| GEMMs (BLAS) |" in out and "| recurrence kernels (Numba) |" in out
     r = json.loads((tmp_path / "t.json").read_text())
-    shares = [
-        r[k] for k in ("gemm_share", "recurrence_share", "optimizer_share", "data_share", "other_share")
-    ]
-    assert sum(shares) == pytest.approx(1.0, abs=1e-6)
+    # the timed parts do not overlap: together they are at most the whole step
+    assert r["other_s"] >= 0, r
 
 
 def test_bench_batchnorm_switches_every_batch_norm_of_the_network(tmp_path, monkeypatch):
@@ -81,7 +78,7 @@ def test_bench_batchnorm_switches_every_batch_norm_of_the_network(tmp_path, monk
     assert main([*args, "--json", str(path)]) == 0
     rows = json.loads(path.read_text())
     assert [r["backend"] for r in rows] == ["numpy", "cpu"]
-    assert rows[0]["max_abs_diff"] < 1e-5 and rows[0]["bn_speedup"] == 1.0
-    assert all(r["step_s"] > 0 and r["bn_total_s"] > 0 for r in rows)
+    assert rows[0]["max_abs_diff"] < 1e-5
+    assert rows[1]["bn_speedup"] == pytest.approx(rows[0]["bn_total_s"] / rows[1]["bn_total_s"])
     # cpu: 1 + 3 calls on the bare array, and per network pass (1 warm-up + 2 timed) 3 BNs (2 layers + head)
     assert len(calls) == 4 + 3 * 3

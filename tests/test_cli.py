@@ -1,8 +1,10 @@
 """The command line: exit codes, tables and one-line errors."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,7 +63,8 @@ def test_bench_layer_command_small(tmp_path, capsys):
     assert "| numpy | 20 | 2 | 3 | 4 |" in out and "| cpu | 20 | 2 | 3 | 4 |" in out
     rows = json.loads(path.read_text())
     assert {r["backend"] for r in rows} == {"numpy", "cpu"}
-    assert all(r["total_s"] > 0 and r["recurrence_s"] > 0 for r in rows)
+    cpu = next(r for r in rows if r["backend"] == "cpu")
+    assert cpu["speedup_vs_numpy"] == pytest.approx(rows[0]["total_s"] / cpu["total_s"])
 
 
 def test_bad_option_is_a_one_line_error():
@@ -82,3 +85,183 @@ def test_module_entry_point_runs_gradcheck():
     )
     assert proc.returncode == 0, proc.stderr
     assert "16 passed, 0 failed" in proc.stdout
+
+
+# ---------------------------------------------------------------- user errors: one line, exit 2
+
+
+def _run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "indrnn_np", *args], capture_output=True, text=True, **kw)
+
+
+def _one_line_error(proc, message):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert message in lines[0], lines[0]
+
+
+FAST = ["--T", "20", "--hidden", "8", "--batch", "8", "--eval-every", "10", "--test-size", "16", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def adding_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "run"
+    assert (
+        main(["train", "adding", *FAST, "--steps", "20", "--checkpoint-every", "10", "--out", str(path)]) == 0
+    )
+    return path
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for p in src.iterdir():
+        (dst / p.name).write_bytes(p.read_bytes())
+    return dst
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_cuda_without_a_gpu_is_one_line_and_leaves_no_folder(tmp_path):
+    env = {**__import__("os").environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    out = tmp_path / "c"
+    _one_line_error(_run_cli("train", "adding", "--backend", "cuda", "--out", str(out), env=env), "CUDA")
+    assert not out.exists()  # nothing was started, so a plain rerun works
+    assert main(["train", "adding", *FAST, "--steps", "2", "--out", str(out)]) == 0
+    _one_line_error(_run_cli("gradcheck", "--backend", "cuda", env=env), "CUDA")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "seed must be >= 0; got -1"),
+        (["--momentum", "-5"], "momentum must be >= 0"),
+        (["--lr", "inf"], "lr must be a finite number; got inf"),
+        (["--dropout", "2"], "dropout must be < 1"),
+        (["--T", "1"], "T must be >= 2 for the adding problem"),
+        (["--out", "/proc/nope/run"], "cannot create the folder /proc/nope/run"),
+    ],
+)
+def test_bad_training_options(tmp_path, args, message):
+    proc = _run_cli("train", "adding", "--steps", "2", *args, cwd=tmp_path)
+    _one_line_error(proc, message)
+    assert "Warning" not in proc.stderr and not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_options_and_other_tasks(adding_run):
+    _one_line_error(_run_cli("train", "adding", "--resume", str(adding_run), "--lr", "1"), "drop --lr")
+    _one_line_error(
+        _run_cli("train", "rowmnist", "--resume", str(adding_run)), "holds a run of task adding, not rowmnist"
+    )
+
+
+def test_evaluate_and_neurons_refuse_an_unwritable_output_before_working(adding_run, tmp_path):
+    run = _copy(adding_run, tmp_path / "r")
+    (run / "evaluation.json").mkdir()  # something that cannot be written over (root ignores chmod)
+    (run / "neurons.json").mkdir()
+    before = _snapshot(run)
+    _one_line_error(_run_cli("evaluate", "--run", str(run)), "evaluation.json: a folder is in the way")
+    _one_line_error(_run_cli("neurons", "--run", str(run)), "neurons.json: a folder is in the way")
+    assert _snapshot(run) == before
+
+
+def test_bench_json_to_an_unwritable_path_fails_before_the_work(tmp_path):
+    proc = _run_cli("bench", "layer", "--T", "5", "--json", str(tmp_path / "missing" / "b.json"))
+    _one_line_error(proc, "the folder")
+    assert "| backend |" not in proc.stdout  # refused before any timing ran
+
+
+def test_resume_with_a_malformed_metrics_row(adding_run, tmp_path):
+    run = _copy(adding_run, tmp_path / "r")
+    with open(run / "metrics.csv", "a") as fh:
+        fh.write("thirty,1,2,3,4,5,6\n")
+    before = _snapshot(run)
+    _one_line_error(_run_cli("train", "adding", "--resume", str(run), "--steps", "40"), "metrics.csv, line 4")
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: {k: v for k, v in m.items() if k != "acc"}, "lacks the key 'acc'"),
+        (lambda m: [m], "must be a JSON object; got a JSON list"),
+        (lambda m: {**m, "extra": 1}, "unknown key 'extra'"),
+    ],
+)
+def test_resume_with_a_bad_checkpoint(adding_run, tmp_path, change, message):
+    import numpy as np
+
+    run = _copy(adding_run, tmp_path / "r")
+    with np.load(run / "checkpoint.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["meta"] = np.array(json.dumps(change(json.loads(str(arrays["meta"])))))
+    with open(run / "checkpoint.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    before = _snapshot(run)
+    _one_line_error(_run_cli("train", "adding", "--resume", str(run), "--steps", "40"), message)
+    assert _snapshot(run) == before
+
+
+def test_a_garbage_checkpoint_never_suggests_pickles(adding_run, tmp_path):
+    run = _copy(adding_run, tmp_path / "r")
+    (run / "checkpoint.npz").write_bytes(b"\x80\x04garbage")
+    proc = _run_cli("train", "adding", "--resume", str(run))
+    _one_line_error(proc, "not a readable indrnn-np checkpoint")
+    assert "pickle" not in proc.stderr.replace(str(tmp_path), "")
+
+
+def test_resuming_a_diverged_run_says_so(tmp_path):
+    run = tmp_path / "d"
+    args = ["train", "adding", "--T", "200", "--hidden", "32", "--steps", "50", "--lr", "0.5"]
+    args += ["--u-constraint", "none", "--no-clip", "--eval-every", "10", "--test-size", "50", "--quiet"]
+    proc = _run_cli(*args, "--out", str(run))
+    assert proc.returncode == 1 and "training stopped" in proc.stderr
+    _one_line_error(_run_cli("train", "adding", "--resume", str(run)), "diverged at step")
+
+
+def test_ctrl_c_while_starting_is_one_line(tmp_path):
+    """SIGINT at 0.1-0.5 s, while Python, NumPy and the package load: no traceback."""
+    for delay in (0.1, 0.3, 0.5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "indrnn_np", "train", "adding", "--out", str(tmp_path / f"r{delay}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err, err
+        assert err.strip().splitlines()[-1].startswith("interrupted"), err
+
+
+def test_interrupted_run_resumes_to_its_own_steps_bit_for_bit(tmp_path):
+    """The scenario of a new user: Ctrl-C, then `--resume DIR` with no other option."""
+    args = ["train", "adding", "--T", "30", "--hidden", "16", "--steps", "300", "--eval-every", "20"]
+    args += ["--checkpoint-every", "1000", "--test-size", "50"]
+    assert main([*args, "--quiet", "--out", str(tmp_path / "full")]) == 0
+    part = tmp_path / "part"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indrnn_np", *args, "--out", str(part)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics, deadline = part / "metrics.csv", time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.05)  # two evaluations done: interrupt in the middle of the run
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted after step" in err, err
+    assert main(["train", "adding", "--resume", str(part), "--quiet"]) == 0
+    from indrnn_np.train import RunDir
+
+    a, b = RunDir(tmp_path / "full").read_metrics(), RunDir(part).read_metrics()
+    assert b["step"][-1] == 300
+    for col in a:
+        if col != "elapsed_s":
+            assert a[col].tolist() == b[col].tolist(), col
+    assert json.loads((part / "summary.json").read_text())["steps"] == 300

@@ -1,4 +1,4 @@
-"""Eq. 4 in closed form against the real backward pass; bounds, projection, clipping."""
+"""Eq. 4 in closed form against the real backward pass; the bounds on u; the dynamics report."""
 
 import json
 import warnings
@@ -9,12 +9,8 @@ import pytest
 from indrnn_np import indrnn_forward, rel_error
 from indrnn_np.dynamics import (
     classify,
-    clip_grad_elementwise,
-    clip_grad_norm,
-    global_norm,
     indrnn_gradient_through_time,
     matrix_with_spectral_radius,
-    project_u,
     relu_u_max,
     relu_u_min,
     rnn_gradient_by_backprop,
@@ -22,6 +18,7 @@ from indrnn_np.dynamics import (
     u_bounds,
 )
 from indrnn_np.kernels import ACTIVATIONS, cpu, reference
+from indrnn_np.nn import project_u
 
 
 def _bptt_all_steps(x, W, u, b, h0, activation, kernels):
@@ -134,36 +131,6 @@ def test_clamped_u_keeps_every_gradient_within_epsilon_gamma(activation, T):
     with np.errstate(all="ignore"):
         _, dh0_w, _ = _bptt_all_steps(x, W, u_wild, np.zeros(N), np.ones((B, N)), "identity", cpu)
         assert not np.all((np.abs(dh0_w) >= eps) & (np.abs(dh0_w) <= gamma))
-
-
-def test_project_u():
-    u = np.array([-2.0, -0.5, 0.3, 1.5])
-    np.testing.assert_array_equal(project_u(u, 1.0), [-1.0, -0.5, 0.3, 1.0])
-    np.testing.assert_array_equal(project_u(u, 1.0, nonnegative=True), [0.0, 0.0, 0.3, 1.0])
-    out = u.copy()
-    project_u(out, 0.4, out=out)
-    np.testing.assert_array_equal(out, [-0.4, -0.4, 0.3, 0.4])
-    with pytest.raises(ValueError, match="u_max must be >= 0"):
-        project_u(u, -1.0)
-    with pytest.raises(ValueError, match="u_min must be <= u_max"):
-        project_u(u, 1.0, u_min=2.0)
-
-
-def test_clipping():
-    g = {"a": np.array([-30.0, 5.0, 20.0]), "b": np.array([[0.1]])}
-    c = clip_grad_elementwise(g, 10.0)
-    np.testing.assert_array_equal(c["a"], [-10.0, 5.0, 10.0])
-    np.testing.assert_array_equal(c["b"], [[0.1]])
-    assert global_norm(g) == pytest.approx(np.sqrt(900 + 25 + 400 + 0.01))
-    clipped, norm = clip_grad_norm(g, 1.0)
-    assert norm == pytest.approx(global_norm(g))
-    assert global_norm(clipped) == pytest.approx(1.0)
-    np.testing.assert_allclose(clipped["a"] / g["a"], clipped["b"].ravel()[0] / 0.1)  # same direction
-    same, _ = clip_grad_norm(g, 1e3)
-    np.testing.assert_array_equal(same["a"], g["a"])
-    assert global_norm({"a": np.array([np.inf])}) == np.inf
-    with pytest.raises(ValueError):
-        clip_grad_elementwise(g, 0)
 
 
 @pytest.mark.parametrize("rho", [0.99, 1.01])

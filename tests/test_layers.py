@@ -5,7 +5,7 @@ import pytest
 
 from indrnn_np import check_gradients, rel_error
 from indrnn_np.gradcheck import check_model_gradients
-from indrnn_np.models import BatchNorm, Dropout, Sequential, build_indrnn
+from indrnn_np.nn import BatchNorm, Dropout, Sequential, build_indrnn
 from indrnn_np.ops import (
     batchnorm_backward,
     batchnorm_forward,
@@ -242,7 +242,7 @@ def test_parameters_visible_by_name():
 
 
 def test_paper_parameter_count_for_the_adding_problem():
-    from indrnn_np.models import indrnn_regressor
+    from indrnn_np.nn import indrnn_regressor
 
     assert indrnn_regressor(100).num_params() == 17281  # the paper's ≈ 17K
 
@@ -287,7 +287,7 @@ def test_no_extra_batch_norm_without_bn_or_after_placement():
 
 
 def test_layers_from_trained_arrays(rng):
-    from indrnn_np.models import Dense, IndRNN
+    from indrnn_np.nn import Dense, IndRNN
 
     W, u, b = rng.standard_normal((3, 2)), rng.uniform(0, 1, 2), rng.standard_normal(2)
     layer = IndRNN.from_arrays(W, u, b, activation="relu", backend="numpy")

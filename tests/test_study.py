@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from indrnn_np.analysis import accumulator_scores, neuron_report, planted_accumulator
 from indrnn_np.cli import main
-from indrnn_np.models import build_baseline, indrnn_regressor
-from indrnn_np.optim import Adam
-from indrnn_np.study import paper_lr, study_runs, verdict
-from indrnn_np.train import TrainConfig, save_checkpoint
+from indrnn_np.experiments.neurons import accumulator_scores, neuron_report, planted_accumulator
+from indrnn_np.experiments.study import paper_lr, study_runs, verdict
+from indrnn_np.nn import Adam, build_baseline, indrnn_regressor
+from indrnn_np.train import RunDir, TrainConfig
 
 
 def test_parameter_counts_match_the_paper():
@@ -102,17 +101,17 @@ def _planted_run(tmp_path, T=60, N=4, planted=2):
     model = planted_accumulator(T, N, planted)
     run = tmp_path / "planted"
     run.mkdir()
-    save_checkpoint(
-        run / "checkpoint.npz",
+    RunDir(run).save_checkpoint(
         model=model,
         opt=Adam(model.params),
         meta={
             "config": dataclasses.asdict(cfg),
             "step": 0,
             "elapsed_s": 0.0,
-            "data_rng": {},
-            "acc": {},
+            "data_rng": np.random.default_rng(0).bit_generator.state,
+            "acc": {"loss_sum": 0.0, "count": 0},
             "schedule": {},
+            "task": {},
         },
     )
     return run
@@ -132,7 +131,7 @@ def test_neurons_finds_the_planted_accumulator(tmp_path):
 
 def test_neurons_command_errors(tmp_path):
     assert main(["neurons", "--run", str(tmp_path / "nothing")]) == 2
-    main(
+    rc = main(
         [
             "train",
             "adding",
@@ -151,6 +150,7 @@ def test_neurons_command_errors(tmp_path):
             str(tmp_path / "lstm"),
         ]
     )
+    assert rc == 0 and (tmp_path / "lstm" / "checkpoint.npz").exists()  # the setup run itself worked
     assert main(["neurons", "--run", str(tmp_path / "lstm")]) == 2
 
 
@@ -162,7 +162,7 @@ def test_accumulator_scores():
 
 
 def test_a_diverged_run_is_a_row_of_the_study(tmp_path, monkeypatch):
-    import indrnn_np.study as study
+    import indrnn_np.experiments.study as study
 
     # Adam at lr 1000 on the IRNN overflows within a few steps at every T
     monkeypatch.setattr(study, "paper_lr", lambda model, T: 1e3)

@@ -18,10 +18,10 @@ from indrnn_np.dynamics import (
     classify,
     indrnn_gradient_through_time,
     matrix_with_spectral_radius,
-    project_u,
     relu_u_max,
     rnn_gradient_through_time,
 )
+from indrnn_np.nn import project_u
 
 T = 1000
 u = np.array([1.01, 0.99, 1.0, relu_u_max(T)])

@@ -12,10 +12,9 @@ import tempfile
 import numpy as np
 from _common import FAST, save
 
-from indrnn_np.models import indrnn_regressor
-from indrnn_np.optim import Adam
+from indrnn_np.nn import Adam, indrnn_regressor
 from indrnn_np.tasks.adding import BASELINE_MSE, adding_batch, adding_test_set
-from indrnn_np.train import TrainConfig, mse_train_step, read_metrics, train
+from indrnn_np.train import RunDir, TrainConfig, mse_train_step, train
 
 x, y, markers = adding_batch(T=10, B=3, rng=np.random.default_rng(0))
 print("x:", x.shape, " y:", y.shape)
@@ -85,7 +84,7 @@ assert summary["test_mse"] < 0.05 < BASELINE_MSE
 # %%
 import matplotlib.pyplot as plt  # noqa: E402
 
-m = read_metrics(f"{run_dir}/metrics.csv")
+m = RunDir(run_dir).read_metrics()
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(m["step"], m["test_mse"], marker="o")
 ax.axhline(BASELINE_MSE, ls="--", color="gray", label="baseline 0.167")

@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 from _common import FAST, OUT
 
-from indrnn_np.analysis import (
+from indrnn_np.experiments.neurons import (
     accumulator_scores,
     analyse_neurons,
     indrnn_states,

@@ -15,7 +15,7 @@ import numpy as np
 from _common import FAST, save
 
 from indrnn_np.gradcheck import check_model_gradients
-from indrnn_np.models import BatchNorm, build_indrnn
+from indrnn_np.nn import BatchNorm, build_indrnn
 from indrnn_np.ops import batchnorm_forward, mse_backward, mse_forward
 
 # %% [markdown]

@@ -8,7 +8,6 @@ Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
-from ._gemm import matmul
 from .baselines import LSTMGrads, RNNGrads, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 from .basic import (
     BatchNormGrads,
@@ -20,6 +19,7 @@ from .basic import (
     dropout_forward,
     linear_backward,
     linear_forward,
+    matmul,
     mse_backward,
     mse_forward,
     softmax_cross_entropy_backward,
@@ -35,6 +35,7 @@ from .indrnn import (
     IndRNNStepGrads,
     RecurrenceCache,
     RecurrenceGrads,
+    backend_kernels,
     cuda_available,
     indrnn_backward,
     indrnn_forward,
@@ -42,6 +43,7 @@ from .indrnn import (
     indrnn_recurrence_forward,
     indrnn_step_backward,
     indrnn_step_forward,
+    require_cuda,
 )
 
 __all__ = [
@@ -70,7 +72,9 @@ __all__ = [
     "IndRNNStepGrads",
     "LinearGrads",
     "RNNGrads",
+    "backend_kernels",
     "cuda_available",
+    "require_cuda",
     "indrnn_backward",
     "indrnn_forward",
     "indrnn_step_backward",

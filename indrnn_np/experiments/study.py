@@ -8,15 +8,14 @@ study can be stopped and started again.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .tasks.adding import BASELINE_MSE
-from .train import TrainConfig, TrainingDiverged, model_label, read_metrics, train
+from ..report import check_writable_dir
+from ..tasks.adding import BASELINE_MSE
+from ..train import ConfigError, RunDir, TrainConfig, TrainingDiverged, model_label, resume, train
 
 MODELS = ("indrnn", "rnn-tanh", "irnn", "lstm")
 LABELS = {"indrnn": "IndRNN (2 x 128)", "rnn-tanh": "RNN-tanh", "irnn": "IRNN", "lstm": "LSTM"}
@@ -60,7 +59,17 @@ PRESETS = {
 
 
 def study_runs(preset: str = "default", steps_scale: float = 1.0, models=MODELS):
-    """The (model, T, TrainConfig) triples of a study."""
+    """The (model, T, TrainConfig) triples of a study.
+
+    Raises ConfigError for an unknown preset or model, or ``steps_scale`` <= 0.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    if not steps_scale > 0:
+        raise ConfigError(f"steps_scale must be > 0; got {steps_scale}")
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ConfigError(f"models must be among {', '.join(MODELS)}; got {unknown[0]!r}")
     p = PRESETS[preset]
     runs = []
     for T in (*p["Ts"], p["long_T"]):
@@ -101,74 +110,16 @@ def run_study(
     out_dir, *, preset="default", steps_scale=1.0, models=MODELS, log=print, progress=False
 ) -> list[dict]:
     """Run (or reuse) every run, then write ``adding_T{T}.png`` and ``study.md``. Returns the table rows."""
-    from .plots import plot_study
+    from ..plots import plot_study
 
+    runs = study_runs(preset, steps_scale, models)
+    check_writable_dir(out_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for model, T, cfg in study_runs(preset, steps_scale, models):
-        run_dir = out / f"{model}_T{T}"
-        summary_path = run_dir / "summary.json"
-        diverged_path = run_dir / "diverged.json"
-        if diverged_path.exists():
-            log(f"{model} T={T}: diverged before, reusing {run_dir}")
-        elif summary_path.exists() and json.loads(summary_path.read_text())["steps"] >= cfg.steps:
-            log(f"{model} T={T}: done before, reusing {run_dir}")
-        else:
-            resume = (run_dir / "checkpoint.npz").exists()
-            log(f"{model} T={T}: {'resuming' if resume else 'training'} ({cfg.steps} steps, lr {cfg.lr:g})")
-            t0 = time.perf_counter()
-            try:
-                train(cfg, run_dir, resume=resume, progress=progress, log=lambda *a: None)
-            except TrainingDiverged as exc:
-                # A result, not a failure of the study: record it and go on.
-                record = {"step": exc.step, "params": exc.params, "message": str(exc)}
-                diverged_path.write_text(json.dumps({**record, "config": dataclasses.asdict(cfg)}, indent=2))
-                log(f"  diverged: {exc}")
-            log(f"  {time.perf_counter() - t0:.0f} s")
-        m = read_metrics(run_dir / "metrics.csv")
-        if diverged_path.exists():
-            d = json.loads(diverged_path.read_text())
-            c = TrainConfig(**d["config"])
-            params = d["params"]
-            wall = float(m["elapsed_s"][-1]) if len(m["step"]) else float("nan")
-            last = float(m["test_mse"][-1]) if len(m["step"]) else float("nan")
-            rows.append(
-                dict(
-                    model=model,
-                    label=model_label(c),
-                    T=T,
-                    params=params,
-                    steps=d["step"],
-                    lr=c.lr,
-                    test_mse=last,
-                    best_test_mse=float(np.min(m["test_mse"])) if len(m["step"]) else last,
-                    steps_per_s=d["step"] / wall if wall == wall else float("nan"),
-                    wall_s=wall,
-                    verdict=f"diverged at step {d['step']} (loss inf or NaN)",
-                    run=run_dir.name,
-                    curve=(m["step"].tolist(), m["test_mse"].tolist()),
-                )
-            )
-            continue
-        s = json.loads(summary_path.read_text())
-        rows.append(
-            dict(
-                model=model,
-                label=model_label(TrainConfig(**s["config"])),
-                T=T,
-                params=s["params"],
-                steps=s["steps"],
-                lr=s["config"]["lr"],
-                test_mse=s["test_mse"],
-                best_test_mse=float(m["test_mse"].min()),
-                steps_per_s=s["steps"] / s["wall_s"],
-                wall_s=s["wall_s"],
-                verdict=verdict(s["test_mse"]),
-                run=run_dir.name,
-                curve=(m["step"].tolist(), m["test_mse"].tolist()),
-            )
-        )
+    for model, T, cfg in runs:
+        run = RunDir(out / f"{model}_T{T}")
+        _train_or_reuse(run, model, T, cfg, progress, log)
+        rows.append(_row(run, model, T))
     for T in sorted({r["T"] for r in rows}):
         plot_study(
             out / f"adding_T{T}.png",
@@ -179,6 +130,72 @@ def run_study(
     write_table(out / "study.md", rows, preset, steps_scale)
     log(f"wrote {out / 'study.md'} and the figures adding_T*.png")
     return rows
+
+
+def _train_or_reuse(run: RunDir, model: str, T: int, cfg: TrainConfig, progress: bool, log) -> None:
+    """Train the run, resume it, or reuse it when it finished (or diverged) before."""
+    summary = run.read_summary()
+    if run.is_diverged():
+        log(f"{model} T={T}: diverged before, reusing {run}")
+        return
+    if summary is not None and summary["steps"] >= cfg.steps:
+        log(f"{model} T={T}: done before, reusing {run}")
+        return
+    again = run.has_checkpoint()
+    log(f"{model} T={T}: {'resuming' if again else 'training'} ({cfg.steps} steps, lr {cfg.lr:g})")
+    t0 = time.perf_counter()
+    quiet = lambda *a: None  # noqa: E731
+    try:
+        if again:
+            resume(run.path, steps=cfg.steps, progress=progress, log=quiet)
+        else:
+            train(cfg, run.path, progress=progress, log=quiet)
+    except TrainingDiverged as exc:  # a result, not a failure of the study: the run folder records it
+        log(f"  diverged: {exc}")
+    log(f"  {time.perf_counter() - t0:.0f} s")
+
+
+def _row(run: RunDir, model: str, T: int) -> dict:
+    """The table row of a finished or diverged run."""
+    m = run.read_metrics()
+    n = len(m["step"])
+    curve = (m["step"].tolist(), m["test_mse"].tolist())
+    if run.is_diverged():
+        d = run.read_diverged()
+        c = TrainConfig.from_dict(d["config"], where=f"{run.file(run.DIVERGED)}: config")
+        wall = float(m["elapsed_s"][-1]) if n else float("nan")
+        last = float(m["test_mse"][-1]) if n else float("nan")
+        return dict(
+            model=model,
+            label=model_label(c),
+            T=T,
+            params=d["params"],
+            steps=d["step"],
+            lr=c.lr,
+            test_mse=last,
+            best_test_mse=float(np.min(m["test_mse"])) if n else last,
+            steps_per_s=d["step"] / wall if wall == wall else float("nan"),
+            wall_s=wall,
+            verdict=f"diverged at step {d['step']} (loss inf or NaN)",
+            run=run.path.name,
+            curve=curve,
+        )
+    s = run.read_summary()
+    return dict(
+        model=model,
+        label=model_label(TrainConfig.from_dict(s["config"])),
+        T=T,
+        params=s["params"],
+        steps=s["steps"],
+        lr=s["config"]["lr"],
+        test_mse=s["test_mse"],
+        best_test_mse=float(m["test_mse"].min()),
+        steps_per_s=s["steps"] / s["wall_s"],
+        wall_s=s["wall_s"],
+        verdict=verdict(s["test_mse"]),
+        run=run.path.name,
+        curve=curve,
+    )
 
 
 def write_table(path, rows, preset, steps_scale) -> None:

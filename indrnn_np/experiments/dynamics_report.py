@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dynamics import (
+from ..dynamics import (
     classify,
     indrnn_gradient_through_time,
     matrix_with_spectral_radius,
@@ -26,10 +26,16 @@ from .dynamics import (
     relu_u_min,
     rnn_gradient_through_time,
 )
-from .models import indrnn_regressor
-from .optim import Adam
-from .tasks.adding import BASELINE_MSE, adding_batch
-from .train import mse_train_step
+from ..errors import UserError
+from ..nn import Adam, indrnn_regressor
+from ..report import check_writable_dir
+from ..tasks.adding import BASELINE_MSE, adding_batch
+from ..train import mse_train_step
+
+
+class DynamicsError(UserError, ValueError):
+    """A setting of the dynamics report that is not allowed."""
+
 
 #: Loss or gradient norm above which a run counts as diverged.
 DIVERGENCE_THRESHOLD = 1e6
@@ -138,11 +144,23 @@ def _json_safe(obj):
 def write_report(
     out_dir, *, epsilon=0.01, gamma=2.0, T_plot=1000, train_T=200, train_steps=300, train_lr=0.03, log=print
 ) -> dict:
-    """Write ``gradient_vs_time.png``, ``rnn_vs_indrnn.png``, ``clipping_training.png`` and ``dynamics.json``."""
-    from .plots import plot_clipping_training, plot_gradient_vs_time, plot_rnn_vs_indrnn
+    """Write ``gradient_vs_time.png``, ``rnn_vs_indrnn.png``, ``clipping_training.png`` and ``dynamics.json``.
 
+    Raises
+    ------
+    DynamicsError
+        Not 0 < epsilon < gamma, or ``train_steps`` < 1 (before any work).
+    OutputError
+        ``out_dir`` cannot be created or written.
+    """
+    from ..plots import plot_clipping_training, plot_gradient_vs_time, plot_rnn_vs_indrnn
+
+    if not 0 < epsilon < gamma:
+        raise DynamicsError(f"need 0 < epsilon < gamma; got epsilon={epsilon}, gamma={gamma}")
+    if not (isinstance(train_steps, int) and train_steps >= 1):
+        raise DynamicsError(f"train_steps must be a positive integer; got {train_steps!r}")
+    check_writable_dir(out_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     bound = relu_u_max(T_plot, gamma)
 
     # 1. one neuron, four values of u

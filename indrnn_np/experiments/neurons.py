@@ -14,34 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import IndRNN, Sequential
-from .ops import mse_forward
-from .tasks.adding import adding_batch
-from .train import (
-    CHECKPOINT,
-    CheckpointError,
-    TrainConfig,
-    _restore,
-    load_checkpoint,
-    make_model,
-    make_optimizer,
-    make_task,
-)
+from ..errors import UserError
+from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
+from ..ops import mse_forward
+from ..tasks.adding import adding_batch
+from ..train import RunDir, load_model
+
+#: The files :func:`analyse_neurons` writes.
+NEURON_FILES = ("neurons_layer1.png", "neurons_layer2.png", "neurons.json")
 
 
-class AnalysisError(Exception):
+class AnalysisError(UserError):
     """The run cannot be analysed this way (wrong kind of model or task)."""
 
 
 def load_run(run_dir):
-    """The trained model and its config from ``run_dir/checkpoint.npz``."""
-    path = Path(run_dir) / CHECKPOINT
-    arrays, meta = load_checkpoint(path)
-    cfg = TrainConfig(**meta["config"])
-    task = make_task(cfg)
-    model = make_model(cfg, task)
-    _restore(arrays, meta, model, make_optimizer(cfg, model), path)
-    return model, cfg, task
+    """``(model, cfg, task)`` of a run folder's checkpoint."""
+    return load_model(RunDir(run_dir))
 
 
 def indrnn_states(model: Sequential, x) -> list[tuple[str, np.ndarray]]:
@@ -100,8 +89,6 @@ def one_neuron_model(model: Sequential, neuron: int) -> Sequential:
 
     The output layer starts from the trained head's weight for that neuron and its bias.
     """
-    from .models import Dense, LastStep
-
     l1 = model.layers[0][1]
     l2 = model.layers[1][1]
     head = dict(model.layers)["head"]
@@ -138,8 +125,6 @@ def planted_accumulator(T: int, N: int = 4, neuron: int = 2, dtype=np.float32) -
     with a leaky memory (u = 0.5) of the same input. Used to check that
     :func:`analyse_neurons` finds what was planted.
     """
-    from .models import indrnn_regressor
-
     model = indrnn_regressor(T, hidden=N, seed=0, dtype=dtype)
     p = model.params
     for v in p.values():
@@ -216,7 +201,7 @@ def analyse_neurons(
         f"output layer fine-tuned {after:.5f}."
     )
     if out_dir is not None:
-        from .plots import plot_neurons
+        from ..plots import plot_neurons
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -241,8 +226,18 @@ def analyse_neurons(
 def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
     """:func:`analyse_neurons` for the model and test set of a ``train adding`` run folder.
 
-    Writes into ``out_dir`` (default ``run_dir``).
+    Writes into ``out_dir`` (default ``run_dir``), which is checked for writing before any work.
+
+    Raises
+    ------
+    RunDirError
+        The output folder or one of its files cannot be written; or the run cannot be read.
+    AnalysisError
+        The run is not a 2-layer IndRNN on the adding problem.
     """
+    target = RunDir(out_dir or run_dir)
+    for name in NEURON_FILES:
+        target.check_writable(name)
     model, cfg, task = load_run(run_dir)
     _check_two_layer(model, cfg)
     return analyse_neurons(
@@ -252,7 +247,6 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
 
 __all__ = [
     "AnalysisError",
-    "CheckpointError",
     "accumulator_scores",
     "fine_tune_output",
     "indrnn_states",

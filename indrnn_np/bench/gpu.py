@@ -1,0 +1,142 @@
+"""The CUDA backend against its own memory bound and against PyTorch on the same GPU."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..ops import indrnn_backward, indrnn_forward
+from .layer import recurrence_bytes, time_call
+
+
+def device_copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 10) -> float:
+    """Measured device-to-device copy bandwidth in bytes/s (bytes read + written), median."""
+    from numba import cuda
+
+    n = nbytes // 4
+    a = cuda.device_array(n, np.float32)
+    b = cuda.device_array(n, np.float32)
+    b.copy_to_device(a)
+    cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        b.copy_to_device(a)
+        cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return 2 * n * 4 / float(np.median(times))
+
+
+def _torch_cuda_missing() -> str | None:
+    """Why PyTorch cannot be measured on the GPU here, or None when it can."""
+    from ..kernels import cuda as ck
+
+    if ck.simulator_enabled():
+        return "the CUDA simulator is on: PyTorch peers skipped"
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch not installed: peers skipped"
+    if not torch.cuda.is_available():
+        return "this PyTorch has no CUDA device: peers skipped"
+    return None
+
+
+def _torch_gpu_times(T, B, M, N, repeats, dtype):
+    """PyTorch on the same GPU: a per-step IndRNN loop (autograd) and cuDNN LSTM, fwd+bwd medians."""
+    import torch
+
+    dev = torch.device("cuda")
+    tdt = torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
+    x = torch.randn(T, B, M, device=dev, dtype=tdt)
+    W = (torch.randn(M, N, device=dev, dtype=tdt) / M**0.5).requires_grad_()
+    u = torch.rand(N, device=dev, dtype=tdt).requires_grad_()
+    b = torch.zeros(N, device=dev, dtype=tdt).requires_grad_()
+    lstm = torch.nn.LSTM(M, N).to(device=dev, dtype=tdt)
+
+    def indrnn_loop():
+        xw = (x.reshape(T * B, M) @ W).reshape(T, B, N)  # the input GEMM hoisted out of the loop
+        h = torch.zeros(B, N, device=dev, dtype=tdt)
+        hs = []
+        for t in range(T):  # the recurrence: one small element-wise launch group per step
+            h = torch.relu(xw[t] + u * h + b)
+            hs.append(h)
+        torch.stack(hs).sum().backward()
+        torch.cuda.synchronize()
+
+    def lstm_step():
+        out, _ = lstm(x)
+        out.sum().backward()
+        torch.cuda.synchronize()
+
+    res = {}
+    for name, fn in (("torch_loop_s", indrnn_loop), ("torch_lstm_s", lstm_step)):
+        res[name] = float(np.median(time_call(fn, repeats, warmup=2)))
+    return res
+
+
+def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32, repeats=10, peers=True):
+    """The CUDA backend at the paper's speed-test sizes, with PyTorch on the same GPU as ratios.
+
+    Returns one dict per T: ``recurrence_s`` (forward+backward recurrence
+    kernels alone), ``layer_s`` (the whole layer on device arrays: tiled GEMMs
+    included), ``recurrence_GBps`` (bytes of :func:`recurrence_bytes` over
+    ``recurrence_s``), ``copy_GBps`` (measured device copy bandwidth in the
+    same run), ``fraction_of_copy``, and with ``peers`` ``torch_loop_s``,
+    ``torch_lstm_s`` and the ratios ``torch_loop_over_layer``,
+    ``torch_lstm_over_layer``.
+    """
+    from numba import cuda
+
+    from ..kernels import cuda as ck
+
+    copy_bw = device_copy_bandwidth(1 << 20 if ck.simulator_enabled() else 1 << 30)
+    rng = np.random.default_rng(0)
+    rows = []
+    for T in Ts:
+        x = rng.standard_normal((T, B, M)).astype(dtype)
+        W = (rng.standard_normal((M, N)) / np.sqrt(M)).astype(dtype)
+        u = rng.uniform(0, 1, N).astype(dtype)
+        b = np.zeros(N, dtype)
+        dh = rng.standard_normal((T, B, N)).astype(dtype)
+        rec_s = ck.time_recurrence(x, W, u, b, dh, 1, repeats)
+        xd, Wd, ud, bd, dhd = (cuda.to_device(a) for a in (x, W, u, b, dh))
+
+        def layer(xd=xd, Wd=Wd, ud=ud, bd=bd, dhd=dhd):
+            h, cache = indrnn_forward(xd, Wd, ud, bd, backend="cuda")
+            indrnn_backward(dhd, cache)
+            cuda.synchronize()
+
+        layer_s = float(np.median(time_call(layer, repeats, warmup=2)))
+        nbytes = recurrence_bytes(T, B, N, np.dtype(dtype).itemsize)
+        row = dict(
+            T=T,
+            B=B,
+            M=M,
+            N=N,
+            dtype=np.dtype(dtype).name,
+            recurrence_s=rec_s,
+            layer_s=layer_s,
+            recurrence_GBps=nbytes / rec_s / 1e9,
+            copy_GBps=copy_bw / 1e9,
+            fraction_of_copy=nbytes / rec_s / copy_bw,
+        )
+        if peers:
+            note = _torch_cuda_missing()
+            if note:
+                row["torch_note"] = note
+            else:
+                row.update(_torch_gpu_times(T, B, M, N, repeats, dtype))
+                row["torch_loop_over_layer"] = row["torch_loop_s"] / layer_s
+                row["torch_lstm_over_layer"] = row["torch_lstm_s"] / layer_s
+        rows.append(row)
+    return rows
+
+
+def device_name() -> str:
+    """The GPU's name, or "Numba's CUDA simulator"."""
+    from numba import cuda
+
+    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
+    return name.decode() if isinstance(name, bytes) else str(name)

@@ -1,0 +1,249 @@
+"""What each benchmark command prints: Markdown tables with the machine and the settings named."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..report import check_writable_dir, check_writable_file, format_table, write_json
+
+
+def _add_ms(rows, keys) -> None:
+    """Add a ``<name>_ms`` column in milliseconds for each ``<name>_s`` key present."""
+    for r in rows:
+        for key in keys:
+            if key in r:
+                r[key[: -len("_s")] + "_ms"] = 1e3 * r[key]
+
+
+def layer_report(backends, Ts, B, M, N, dtype, repeats, json_path=None) -> str:
+    """``bench layer``: one IndRNN layer's forward+backward per backend (CPU backends)."""
+    import numpy as np
+
+    from .layer import bench_layer, machine_description
+
+    if json_path:
+        check_writable_file(json_path)
+    dtype = np.dtype(dtype)
+    rows = []
+    for T in Ts:
+        rows += bench_layer(backends, T=T, B=B, M=M, N=N, dtype=dtype, repeats=repeats)
+    _add_ms(rows, ("forward_s", "backward_s", "total_s", "recurrence_s"))
+    if json_path:
+        write_json(rows, json_path)
+    return "\n".join(
+        [
+            f"IndRNN layer forward+backward, {dtype.name}, relu, median of {repeats} runs",
+            f"machine: {machine_description()}",
+            "",
+            format_table(
+                rows,
+                [
+                    ("backend", "backend", "s"),
+                    ("T", "T", "d"),
+                    ("B", "B", "d"),
+                    ("M", "M", "d"),
+                    ("N", "N", "d"),
+                    ("forward_ms", "forward (ms)", ".1f"),
+                    ("backward_ms", "backward (ms)", ".1f"),
+                    ("total_ms", "fwd+bwd (ms)", ".1f"),
+                    ("recurrence_ms", "recurrence only, fwd+bwd (ms)", ".1f"),
+                    ("speedup_vs_numpy", "speed-up vs numpy", ".1f"),
+                    ("compile_s", "first call (s)", ".2f"),
+                ],
+            ),
+        ]
+    )
+
+
+def cuda_layer_report(Ts, B, M, N, dtype, repeats, json_path=None) -> str:
+    """``bench layer --backend cuda``: the CUDA layer against the device's copy bandwidth and PyTorch."""
+    import numpy as np
+
+    from ..ops import require_cuda
+    from .gpu import bench_cuda_layer, device_name
+    from .layer import machine_description
+
+    require_cuda()
+    if json_path:
+        check_writable_file(json_path)
+    dtype = np.dtype(dtype)
+    rows = bench_cuda_layer(Ts=Ts, B=B, M=M, N=N, dtype=dtype, repeats=repeats)
+    _add_ms(rows, ("recurrence_s", "layer_s", "torch_loop_s", "torch_lstm_s"))
+    if json_path:
+        write_json(rows, json_path)
+    lines = [
+        f"IndRNN layer forward+backward on {device_name()}, {dtype.name}, ReLU, median of {repeats} runs",
+        f"host: {machine_description()}",
+        "",
+        format_table(
+            rows,
+            [
+                ("T", "T", "d"),
+                ("B", "B", "d"),
+                ("M", "M", "d"),
+                ("N", "N", "d"),
+                ("recurrence_ms", "recurrence fwd+bwd (ms)", ".3f"),
+                ("recurrence_GBps", "recurrence GB/s", ".0f"),
+                ("fraction_of_copy", "of copy bandwidth", ".0%"),
+                ("layer_ms", "whole layer fwd+bwd (ms)", ".3f"),
+                ("torch_loop_ms", "PyTorch per-step loop (ms)", ".2f"),
+                ("torch_loop_over_layer", "loop / layer", ".1f"),
+                ("torch_lstm_ms", "cuDNN LSTM (ms)", ".3f"),
+                ("torch_lstm_over_layer", "LSTM / layer", ".2f"),
+            ],
+        ),
+        "",
+        f"device copy bandwidth measured in the same run: {rows[0]['copy_GBps']:.0f} GB/s (read + write)",
+    ]
+    lines += sorted({r["torch_note"] for r in rows if "torch_note" in r})
+    return "\n".join(lines)
+
+
+def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:
+    """``bench batchnorm``: NumPy reference against the Numba batch norm, alone and in a network."""
+    from .layer import bench_batchnorm, machine_description
+
+    if json_path:
+        check_writable_file(json_path)
+    rows = bench_batchnorm(T=T, B=B, N=N, layers=layers, repeats=repeats)
+    _add_ms(rows, ("bn_forward_s", "bn_backward_s", "bn_total_s", "step_s"))
+    if json_path:
+        write_json(rows, json_path)
+    return "\n".join(
+        [
+            f"batch norm over time, float32, median of {repeats} runs; machine: {machine_description()}",
+            f"network: {layers} x {N} IndRNN with BN over time (pixel MNIST), forward+backward of one "
+            f"batch; largest |y_cpu - y_numpy| = {rows[0]['max_abs_diff']:.2g}",
+            "",
+            format_table(
+                rows,
+                [
+                    ("backend", "BN backend", "s"),
+                    ("T", "T", "d"),
+                    ("B", "B", "d"),
+                    ("N", "N", "d"),
+                    ("bn_forward_ms", "BN forward (ms)", ".2f"),
+                    ("bn_backward_ms", "BN backward (ms)", ".2f"),
+                    ("bn_speedup", "BN speed-up", ".1f"),
+                    ("step_ms", "network fwd+bwd (ms)", ".1f"),
+                    ("step_speedup", "network speed-up", ".2f"),
+                ],
+            ),
+        ]
+    )
+
+
+def train_report(T, B, layers, hidden, steps, backend, dtype, json_path=None) -> str:
+    """``bench train``: a training step of the adding network and its parts."""
+    from .layer import machine_description
+    from .train import PARTS, bench_train
+
+    if json_path:
+        check_writable_file(json_path)
+    r = bench_train(T=T, B=B, layers=layers, hidden=hidden, steps=steps, backend=backend, dtype=dtype)
+    if json_path:
+        write_json(r, json_path)
+    labels = {**PARTS, "other": "other: Python glue, element-wise NumPy, allocation"}
+    rows = [
+        dict(part=label, ms=1e3 * r[f"{key}_s"], share=r[f"{key}_share"]) for key, label in labels.items()
+    ]
+    return "\n".join(
+        [
+            f"training step, adding problem: T={T}, batch {B}, {layers} x {hidden} IndRNN, {dtype}, "
+            f"backend {backend}, Adam, clip ±10",
+            f"machine: {machine_description()}",
+            "",
+            f"{r['steps_per_s']:.2f} steps/s ({1e3 * r['step_s']:.1f} ms per step, median of {steps})",
+            "",
+            format_table(
+                rows, [("part", "part", "s"), ("ms", "ms per step", ".2f"), ("share", "share", ".0%")]
+            ),
+            "",
+            f"step time / (GEMM + recurrence time) = {r['step_over_gemm_plus_recurrence']:.2f}",
+        ]
+    )
+
+
+def render_compare(res: dict, scaling: dict, machine: str, repeats: int) -> str:
+    """The Markdown report of ``bench compare`` (also used to re-render a saved compare.json)."""
+    cols = [
+        ("size", "size", "s"),
+        ("T", "T", "d"),
+        ("B", "B", "d"),
+        ("M", "M", "d"),
+        ("N", "N", "d"),
+        ("roofline_ms", "roofline (ms)", ".1f"),
+        ("cpu_ms", "indrnn-np cpu (ms)", ".1f"),
+        ("cpu_roofline_fraction", "cpu: of roofline", ".0%"),
+        ("numpy_ms", "indrnn-np numpy (ms)", ".1f"),
+        ("jax_scan_ms", "JAX scan (ms)", ".1f"),
+        ("jax_compile_s", "JAX compile (s)", ".2f"),
+        ("torch_rnn_ms", "torch RNN fused (ms)", ".1f"),
+        ("torch_lstm_ms", "torch LSTM (ms)", ".1f"),
+        ("torch_loop_ms", "torch per-step loop (ms)", ".0f"),
+    ]
+    for r in res["rows"]:
+        for k in (
+            "roofline_s",
+            "cpu_s",
+            "numpy_s",
+            "jax_scan_s",
+            "torch_rnn_s",
+            "torch_lstm_s",
+            "torch_loop_s",
+        ):
+            if k in r:
+                r[k[: -len("_s")] + "_ms"] = 1e3 * r[k]
+    ratio_cols = [
+        ("size", "size", "s"),
+        ("numpy_over_cpu", "numpy / cpu", ".1f"),
+        ("jax_scan_over_cpu", "JAX / cpu", ".2f"),
+        ("torch_rnn_over_cpu", "torch RNN / cpu", ".2f"),
+        ("torch_lstm_over_cpu", "torch LSTM / cpu", ".2f"),
+        ("torch_loop_over_cpu", "torch loop / cpu", ".1f"),
+        ("gemm_gflops", "BLAS GFLOP/s at these shapes", ".0f"),
+        ("recurrence_MB", "recurrence MB moved", ".0f"),
+    ]
+    lines = [
+        f"One IndRNN layer, forward + backward, float32, ReLU; median of {repeats} runs after warm-up.",
+        f"Machine: {machine}; copy bandwidth {res['bandwidth_GBps']:.1f} GB/s (read + write).",
+        "",
+        format_table(res["rows"], cols),
+        "",
+        "Ratios (time / indrnn-np cpu time, pair by pair; > 1: cpu faster):",
+        "",
+        format_table(res["rows"], ratio_cols),
+    ]
+    for note in res["notes"] + scaling["notes"]:
+        lines.append(f"\nskipped: {note}")
+    text = "\n".join(lines)
+    return text
+
+
+def compare_report(out_dir, *, repeats: int, peers: bool, quick: bool) -> str:
+    """``bench compare``: this project against PyTorch and JAX and the machine's limits; writes
+    compare.md, compare.json and scaling.png into ``out_dir``."""
+    from ..plots import plot_scaling
+    from .layer import machine_description
+    from .peers import bench_scaling, bench_sizes
+
+    check_writable_dir(out_dir)
+    if quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
+        res = bench_sizes({"toy": dict(T=20, B=2, M=3, N=4)}, repeats=repeats, peers=peers)
+        scaling = bench_scaling(Ts=(10, 30), B=2, M=2, N=4, peers=peers, repeats=2)
+    else:
+        res = bench_sizes(repeats=repeats, peers=peers)
+        scaling = bench_scaling(peers=peers, repeats=max(3, repeats // 2))
+    machine = machine_description()
+    text = render_compare(res, scaling, machine, repeats)
+    with open(os.path.join(out_dir, "compare.md"), "w") as fh:
+        fh.write(text + "\n")
+    with open(os.path.join(out_dir, "compare.json"), "w") as fh:
+        json.dump({"machine": machine, **res, "scaling": scaling}, fh, indent=2)
+    plot_scaling(
+        os.path.join(out_dir, "scaling.png"),
+        scaling["rows"],
+        f"one layer, B={scaling['B']}, M={scaling['M']}, N={scaling['N']}",
+    )
+    return text + f"\n\nwrote {out_dir}/compare.md, compare.json, scaling.png"

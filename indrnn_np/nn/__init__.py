@@ -1,0 +1,80 @@
+"""Layer 3: layers, models and optimizers, the parameter holders around :mod:`indrnn_np.ops`.
+
+``layers`` (IndRNN, Recurrence, Dense, BatchNorm, Dropout, RNN, LSTM,
+Sequential, Residual), ``models`` (the paper's networks) and ``optim``
+(SGD/Adam with the u projection, gradient clipping, learning-rate schedules).
+"""
+
+from .layers import (
+    BN_MODES,
+    BN_POSITIONS,
+    HEADS,
+    LSTM,
+    RNN,
+    BatchNorm,
+    Dense,
+    Dropout,
+    IndRNN,
+    LastStep,
+    Layer,
+    Recurrence,
+    Residual,
+    Sequential,
+)
+from .models import (
+    MODELS,
+    build_baseline,
+    build_indrnn,
+    indrnn_regressor,
+    leaf_layers,
+    recurrent_layers,
+    recurrent_states,
+    set_recurrent_states,
+    set_stateful,
+)
+from .optim import (
+    SGD,
+    Adam,
+    Optimizer,
+    ReduceOnPlateau,
+    StepDecay,
+    clip_grad_elementwise,
+    clip_grad_norm,
+    global_norm,
+    project_u,
+)
+
+__all__ = [
+    "BN_MODES",
+    "BN_POSITIONS",
+    "HEADS",
+    "LSTM",
+    "MODELS",
+    "RNN",
+    "SGD",
+    "Adam",
+    "BatchNorm",
+    "Dense",
+    "Dropout",
+    "IndRNN",
+    "LastStep",
+    "Layer",
+    "Optimizer",
+    "Recurrence",
+    "ReduceOnPlateau",
+    "Residual",
+    "Sequential",
+    "StepDecay",
+    "build_baseline",
+    "build_indrnn",
+    "clip_grad_elementwise",
+    "clip_grad_norm",
+    "global_norm",
+    "indrnn_regressor",
+    "leaf_layers",
+    "project_u",
+    "recurrent_layers",
+    "recurrent_states",
+    "set_recurrent_states",
+    "set_stateful",
+]

@@ -1,0 +1,44 @@
+"""Layer 4: training. Options declared once (``config``), per-task recipes (``recipes``),
+the run folder (``rundir``), the objects of a run (``build``) and the loop (``loop``).
+"""
+
+from .build import load_model, model_label, model_of, optimizer_of, restore, schedule_of, task_of
+from .config import ConfigError, TrainConfig
+from .loop import (
+    StepResult,
+    TrainingDiverged,
+    TrainingInterrupted,
+    evaluate_run,
+    mse_train_step,
+    resume,
+    train,
+    train_step,
+)
+from .recipes import RECIPES, recipe
+from .rundir import CheckpointError, RunDir, RunDirError, metric_columns
+
+__all__ = [
+    "RECIPES",
+    "CheckpointError",
+    "ConfigError",
+    "RunDir",
+    "RunDirError",
+    "StepResult",
+    "TrainConfig",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "evaluate_run",
+    "load_model",
+    "metric_columns",
+    "model_label",
+    "model_of",
+    "mse_train_step",
+    "optimizer_of",
+    "recipe",
+    "restore",
+    "resume",
+    "schedule_of",
+    "task_of",
+    "train",
+    "train_step",
+]

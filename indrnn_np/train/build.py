@@ -1,0 +1,131 @@
+"""From a configuration to the objects of a run: task, model, optimizer, schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dynamics import relu_u_max
+from ..nn import SGD, Adam, ReduceOnPlateau, StepDecay, build_baseline, build_indrnn, set_stateful
+from ..ops import require_cuda
+from ..tasks import STATEFUL, make_task
+from .config import TrainConfig
+from .rundir import CheckpointError
+
+_NAMES = {"indrnn": "IndRNN", "rnn-tanh": "RNN (tanh)", "irnn": "IRNN", "lstm": "LSTM"}
+
+
+def model_label(cfg: TrainConfig) -> str:
+    """'2 x 128 IndRNN', '1 x 128 LSTM', ..."""
+    layers = cfg.layers if cfg.model == "indrnn" else 1
+    return f"{layers} x {cfg.hidden} {_NAMES[cfg.model]}"
+
+
+def task_of(cfg: TrainConfig):
+    """The task object of a config (loads its data)."""
+    return make_task(
+        cfg.task,
+        T=cfg.T,
+        batch=cfg.batch,
+        test_size=cfg.test_size,
+        shift=cfg.shift,
+        data=cfg.data,
+        dtype=np.dtype(cfg.dtype).type,
+    )
+
+
+def model_of(cfg: TrainConfig, task):
+    """The model of a config for ``task``.
+
+    Raises
+    ------
+    CudaUnavailableError
+        ``backend="cuda"`` where no CUDA target can run (before anything is built).
+    """
+    if cfg.backend == "cuda":
+        require_cuda()
+    dtype = np.dtype(cfg.dtype).type
+    if cfg.model != "indrnn":
+        return build_baseline(
+            cfg.model,
+            task.inputs,
+            task.outputs,
+            hidden=cfg.hidden,
+            head=task.head,
+            seed=cfg.seed,
+            dtype=dtype,
+        )
+    model = build_indrnn(
+        cfg.T,
+        task.inputs,
+        task.outputs,
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        residual=cfg.residual,
+        bn=cfg.bn,
+        bn_position=cfg.bn_position,
+        dropout=cfg.dropout,
+        head=task.head,
+        activation=cfg.activation,
+        backend=cfg.backend,
+        gamma=cfg.gamma,
+        seed=cfg.seed,
+        dtype=dtype,
+    )
+    if cfg.task in STATEFUL:
+        set_stateful(model, cfg.batch)
+    return model
+
+
+def optimizer_of(cfg: TrainConfig, model):
+    """SGD or Adam over the model's parameters, projecting u into the config's range."""
+    u_max = None if cfg.u_constraint == "none" else relu_u_max(cfg.T, cfg.gamma)
+    kw = dict(weight_decay=cfg.weight_decay, u_max=u_max, u_nonnegative=cfg.u_constraint == "nonnegative")
+    if cfg.optimizer == "adam":
+        return Adam(model.params, lr=cfg.lr, **kw)
+    return SGD(model.params, lr=cfg.lr, momentum=cfg.momentum, **kw)
+
+
+def schedule_of(cfg: TrainConfig):
+    """The learning-rate schedule, or None."""
+    if cfg.schedule == "step":
+        return StepDecay(cfg.lr, cfg.decay_every)
+    if cfg.schedule == "plateau":
+        return ReduceOnPlateau(cfg.lr, patience=cfg.plateau_patience)
+    return None
+
+
+def restore(model, opt, task, arrays: dict, meta: dict, where) -> None:
+    """Load a checkpoint into ``model``, ``opt`` and ``task`` (built from the same config).
+
+    Raises CheckpointError naming ``where`` when an array is missing or of the wrong shape.
+    """
+    for prefix, target in (("param/", model.params), ("buffer/", model.buffers)):
+        for name, arr in target.items():
+            key = prefix + name
+            if key not in arrays or arrays[key].shape != arr.shape:
+                raise CheckpointError(f"{where}: {key} missing or of the wrong shape for this model")
+            arr[...] = arrays[key]
+    if set(meta["rng_layers"]) != set(model.rng_states()):
+        raise CheckpointError(
+            f"{where}: random-generator state for layers {sorted(meta['rng_layers'])}, "
+            f"this model has {sorted(model.rng_states())}"
+        )
+    try:
+        opt.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+        model.set_rng_states(meta["rng_layers"])
+        if hasattr(task, "load_state_dict"):
+            task.load_state_dict(meta["task"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{where}: optimizer, random-generator or task state does not fit ({exc})"
+        ) from None
+
+
+def load_model(run) -> tuple:
+    """``(model, cfg, task)`` of a run folder's checkpoint (``run``: a RunDir)."""
+    arrays, meta = run.load_checkpoint()
+    cfg = meta["config"]
+    task = task_of(cfg)
+    model = model_of(cfg, task)
+    restore(model, optimizer_of(cfg, model), task, arrays, meta, run.file(run.CHECKPOINT))
+    return model, cfg, task

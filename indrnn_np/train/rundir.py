@@ -1,0 +1,366 @@
+"""A run folder: the one place that knows its files.
+
+A run lives in one directory:
+
+* ``metrics.csv``: one row per evaluation (step, train_loss, test metric,
+  lr, max_abs_u, grad_norm, elapsed_s);
+* ``checkpoint.npz``: everything needed to continue the run bit for bit.
+  Arrays and one JSON text (``meta``), read with ``allow_pickle=False``;
+  every metadata key and type is checked when it is read;
+* ``summary.json``: the final metric, steps, wall time, parameter count and
+  the configuration;
+* ``diverged.json``: written instead when the loss or a gradient became
+  NaN or inf (the step, the parameter count and the message);
+* ``curve.png``, ``evaluation.json`` and task files such as
+  ``permutation.npy``.
+
+Every file is written atomically (a temporary file in the same directory,
+flushed and fsynced, then renamed over the old one), so a crash or Ctrl-C
+while saving leaves the previous version intact; a failed command changes
+nothing a user saved.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .config import ConfigError, TrainConfig
+
+CHECKPOINT_FORMAT = 1
+
+
+class RunDirError(UserError):
+    """A run folder that cannot be used as asked: printed as one line by the command line."""
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint that cannot be read, or that does not fit the run."""
+
+
+def metric_columns(metric: str) -> list[str]:
+    """The columns of metrics.csv for a task whose test metric is ``metric``."""
+    return ["step", "train_loss", metric, "lr", "max_abs_u", "grad_norm", "elapsed_s"]
+
+
+#: The checkpoint's metadata: key -> allowed JSON types.
+_META = {
+    "format": (int,),
+    "config": (dict,),
+    "step": (int,),
+    "elapsed_s": (int, float),
+    "data_rng": (dict,),
+    "acc": (dict,),
+    "schedule": (dict,),
+    "task": (dict,),
+    "rng_layers": (dict,),
+}
+_ACC = {"loss_sum": (int, float), "count": (int,)}
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class RunDir:
+    """One run's folder. Nothing outside this class names its files.
+
+    Parameters
+    ----------
+    path : path
+        The folder (it need not exist yet).
+    """
+
+    CHECKPOINT = "checkpoint.npz"
+    METRICS = "metrics.csv"
+    SUMMARY = "summary.json"
+    DIVERGED = "diverged.json"
+    CURVE = "curve.png"
+    EVALUATION = "evaluation.json"
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def first_free(cls, base) -> RunDir:
+        """``base``, or the first of ``base-2``, ``base-3``, ... that holds no run: a default never reuses one."""
+        run, k = cls(base), 1
+        while run.holds_run():
+            k += 1
+            run = cls(f"{base}-{k}")
+        return run
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ------------------------------------------------------------------
+    # What the folder holds
+    # ------------------------------------------------------------------
+    def has_checkpoint(self) -> bool:
+        return self.file(self.CHECKPOINT).exists()
+
+    def is_diverged(self) -> bool:
+        return self.file(self.DIVERGED).exists()
+
+    def metric_rows(self) -> int:
+        """How many evaluation rows metrics.csv holds (0 without the file)."""
+        path = self.file(self.METRICS)
+        if not path.exists():
+            return 0
+        with open(path, newline="") as fh:
+            return max(0, sum(1 for row in csv.reader(fh) if row) - 1)
+
+    def holds_run(self) -> bool:
+        """True when the folder holds a step of a run: a checkpoint, metrics rows, a summary or a divergence."""
+        return (
+            self.has_checkpoint()
+            or self.is_diverged()
+            or self.file(self.SUMMARY).exists()
+            or self.metric_rows() > 0
+        )
+
+    def check_new(self) -> None:
+        """Raise RunDirError unless a new run may start here (a folder with no completed step may)."""
+        if self.is_diverged():
+            d = self.read_diverged()
+            raise RunDirError(
+                f"{self.path} holds a run that diverged at step {d.get('step')}; it cannot be continued. "
+                "Start over in another folder (--out NEW_DIR), or delete this one"
+            )
+        if self.has_checkpoint():
+            raise RunDirError(
+                f"{self.path} already holds a run; continue it with --resume {self.path}, or choose another --out"
+            )
+        if self.holds_run():
+            raise RunDirError(
+                f"{self.path} holds metrics of a run but no checkpoint to continue it from; "
+                "choose another --out, or delete the folder to start over there"
+            )
+
+    def check_writable(self, name: str | None = None) -> None:
+        """Create the folder if needed; RunDirError when it (or the file ``name`` in it) cannot be written."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create the folder {self.path}: {exc.strerror}") from None
+        target = self.path if name is None else self.file(name)
+        if name is not None and target.is_dir():
+            raise RunDirError(f"cannot write {target}: a folder is in the way")
+        if not os.access(self.path, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise RunDirError(f"{target} is not writable")
+
+    # ------------------------------------------------------------------
+    # Metrics
+    # ------------------------------------------------------------------
+    def start_metrics(self, columns: list[str]) -> None:
+        """Write metrics.csv with its header only."""
+        self._write_rows([columns])
+
+    def append_metrics(self, row: list) -> None:
+        """Append one evaluation row; floats are written with repr (exact round trip)."""
+        with open(self.file(self.METRICS), "a", newline="") as fh:
+            csv.writer(fh).writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
+
+    def read_metrics(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """metrics.csv as columns of floats, every row checked.
+
+        Raises
+        ------
+        RunDirError
+            Missing file, a header other than ``columns`` (when given), or a row
+            that is not numbers in the header's columns with increasing steps;
+            the message names the file and the line.
+        """
+        header, body = self._rows(columns)
+        return {name: np.array([r[i] for r in body], dtype=np.float64) for i, name in enumerate(header)}
+
+    def truncate_metrics(self, step: int, columns: list[str]) -> None:
+        """Keep the rows up to ``step`` (a resumed run recomputes the rest); atomic."""
+        header, body = self._rows(columns)
+        keep = [r for r in body if r[0] <= step]
+        self._write_rows([header] + [[int(r[0])] + [repr(v) for v in r[1:]] for r in keep])
+
+    def _rows(self, columns):
+        path = self.file(self.METRICS)
+        try:
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.reader(fh)]
+        except FileNotFoundError:
+            raise RunDirError(f"{path}: no metrics file there") from None
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise RunDirError(f"{path}: cannot be read ({exc})") from None
+        if not rows or (columns is not None and rows[0] != columns):
+            want = ",".join(columns) if columns else "a header"
+            got = ",".join(rows[0]) if rows else "an empty file"
+            raise RunDirError(f"{path}, line 1: expected the header {want}; got {got}")
+        header, body, last = rows[0], [], -1
+        for i, r in enumerate(rows[1:], start=2):
+            if not r:
+                continue
+            try:
+                if len(r) != len(header):
+                    raise ValueError(f"{len(r)} fields, expected {len(header)}")
+                step = int(r[0])
+                values = [float(v) for v in r[1:]]
+                if step <= last:
+                    raise ValueError(f"step {step} does not follow step {last}")
+            except ValueError as exc:
+                raise RunDirError(
+                    f"{path}, line {i}: not a metrics row ({exc}): {','.join(r)[:80]}"
+                ) from None
+            body.append([step, *values])
+            last = step
+        return header, body
+
+    def _write_rows(self, rows) -> None:
+        def write(fh):
+            text = io.StringIO()
+            csv.writer(text).writerows(rows)
+            fh.write(text.getvalue().encode())
+
+        _atomic_write(self.file(self.METRICS), write)
+
+    # ------------------------------------------------------------------
+    # Checkpoints
+    # ------------------------------------------------------------------
+    def save_checkpoint(self, *, model, opt, meta: dict) -> None:
+        """Write the model's parameters and buffers, the optimizer state and ``meta``, atomically."""
+        arrays = {f"param/{k}": v for k, v in model.params.items()}
+        arrays.update({f"buffer/{k}": v for k, v in model.buffers.items()})
+        arrays.update({f"opt/{k}": np.asarray(v) for k, v in opt.state_dict().items()})
+        full = {**meta, "format": CHECKPOINT_FORMAT, "rng_layers": model.rng_states()}
+        arrays["meta"] = np.array(json.dumps(full))
+        _atomic_write(self.file(self.CHECKPOINT), lambda fh: np.savez(fh, **arrays))
+
+    def load_checkpoint(self) -> tuple[dict, dict]:
+        """``(arrays, meta)``, with every metadata key and type checked and the config validated.
+
+        Raises
+        ------
+        CheckpointError
+            Missing, unreadable, or with metadata that is not what this
+            version writes; the message names the file and the key.
+        """
+        path = self.file(self.CHECKPOINT)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: no checkpoint there") from None
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError):
+            # ValueError: NumPy met pickled data, which a checkpoint never holds (and is never loaded)
+            raise CheckpointError(
+                f"{path}: not a readable indrnn-np checkpoint (not an .npz archive of plain arrays, or truncated)"
+            ) from None
+        if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].ndim != 0:
+            raise CheckpointError(f"{path}: not an indrnn-np checkpoint (no metadata text)")
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: the metadata is not JSON ({exc.msg})") from None
+        _check_meta(meta, path)
+        return arrays, meta
+
+    def checkpoint_step(self) -> int | None:
+        """The step of the checkpoint, or None when there is none or it cannot be read."""
+        try:
+            return self.load_checkpoint()[1]["step"]
+        except CheckpointError:
+            return None
+
+    # ------------------------------------------------------------------
+    # Summary, divergence, evaluation and other files
+    # ------------------------------------------------------------------
+    def write_json(self, name: str, obj) -> None:
+        text = json.dumps(obj, indent=2, allow_nan=True).encode()
+        _atomic_write(self.file(name), lambda fh: fh.write(text))
+
+    def read_json(self, name: str) -> dict:
+        path = self.file(name)
+        try:
+            obj = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RunDirError(f"{path}: not there") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RunDirError(f"{path}: cannot be read ({exc})") from None
+        if not isinstance(obj, dict):
+            raise RunDirError(f"{path}: expected a JSON object; got {type(obj).__name__}")
+        return obj
+
+    def write_summary(self, summary: dict) -> None:
+        self.write_json(self.SUMMARY, summary)
+
+    def read_summary(self) -> dict | None:
+        """summary.json, or None when the run has not finished."""
+        return self.read_json(self.SUMMARY) if self.file(self.SUMMARY).exists() else None
+
+    def mark_diverged(self, record: dict) -> None:
+        self.write_json(self.DIVERGED, record)
+
+    def read_diverged(self) -> dict:
+        return self.read_json(self.DIVERGED)
+
+    def write_evaluation(self, result: dict) -> None:
+        self.write_json(self.EVALUATION, result)
+
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        _atomic_write(self.file(name), lambda fh: np.save(fh, array))
+
+    def curve_path(self) -> Path:
+        return self.file(self.CURVE)
+
+
+def _check_meta(meta, path) -> None:
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the metadata must be a JSON object; got a JSON {type(meta).__name__}")
+    for key, types in _META.items():
+        if key not in meta:
+            raise CheckpointError(f"{path}: the metadata lacks the key {key!r}")
+        if not isinstance(meta[key], types) or isinstance(meta[key], bool):
+            raise CheckpointError(
+                f"{path}: metadata key {key!r} must be {' or '.join(t.__name__ for t in types)}; "
+                f"got {type(meta[key]).__name__}"
+            )
+    unknown = sorted(set(meta) - set(_META))
+    if unknown:
+        raise CheckpointError(f"{path}: the metadata has an unknown key {unknown[0]!r}")
+    if meta["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {meta['format']}, expected {CHECKPOINT_FORMAT}")
+    if meta["step"] < 0 or not math.isfinite(meta["elapsed_s"]):
+        raise CheckpointError(
+            f"{path}: metadata step {meta['step']} / elapsed_s {meta['elapsed_s']} out of range"
+        )
+    for key, types in _ACC.items():
+        v = meta["acc"].get(key)
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise CheckpointError(f"{path}: metadata key 'acc.{key}' missing or not a number")
+    try:
+        meta["config"] = TrainConfig.from_dict(meta["config"], where="the config")
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None

@@ -1,0 +1,95 @@
+"""Every training option declared once (indrnn_np.train.config), and the recipes built on them."""
+
+import dataclasses
+import math
+
+import pytest
+
+from indrnn_np.cli import build_parser
+from indrnn_np.train import RECIPES, ConfigError, TrainConfig, recipe
+from indrnn_np.train.config import fixed_on_resume, flag, given_options, options
+
+
+def test_every_field_is_declared_with_help():
+    names = [f.name for f, _ in options()]
+    assert names == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert all(opt.help for _, opt in options())
+
+
+def _train_help(task, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", task, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_train_help_shows_each_tasks_real_defaults(capsys):
+    assert (
+        "total training steps (with --resume: extend the run to this many) (default: 10000)"
+        in _train_help("mnist", capsys)
+    )
+    text = _train_help("adding", capsys)
+    assert "(default: 3000)" in text and "--no-clip" in text
+    assert "--bn-position {before,after}" in text
+    assert "(default: 15000)" in _train_help("rowmnist", capsys)
+
+
+def test_the_parser_is_generated_from_the_declarations():
+    args = build_parser().parse_args(["train", "adding", "--lr", "0.01", "--residual", "--no-clip"])
+    assert given_options(args) == {"lr": 0.01, "residual": True, "clip_value": None}
+    for f, opt in options():
+        if opt.cli:
+            kind = {"int": "3", "float": "0.5", "str": (opt.choices or ("x",))[0], "bool": None}
+            t = f.type.split(" |")[0] if isinstance(f.type, str) else f.type.__name__
+            argv = ["train", "adding", flag(f.name)] + ([] if t == "bool" else [kind[t]])
+            assert f.name in given_options(build_parser().parse_args(argv)), f.name
+
+
+def test_resume_takes_only_steps():
+    assert fixed_on_resume({"steps": 10}) == []
+    assert fixed_on_resume({"steps": 10, "lr": 1.0, "bn_position": "after"}) == ["--lr", "--bn-position"]
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(seed=-1), "seed must be >= 0; got -1"),
+        (dict(momentum=-5.0), "momentum must be >= 0"),
+        (dict(momentum=1.0), "momentum must be < 1"),
+        (dict(lr=math.inf), "lr must be a finite number; got inf"),
+        (dict(lr=math.nan), "lr must be a finite number"),
+        (dict(lr=0.0), "lr must be > 0"),
+        (dict(dropout=1.0), "dropout must be < 1"),
+        (dict(bn="sometimes"), "bn must be one of none, time, frame"),
+        (dict(T=1), "T must be >= 2 for the adding problem"),
+        (dict(T=2.5), "T must be an integer"),
+        (dict(residual=1), "residual must be true or false"),
+        (dict(clip_value=0.0), "clip_value must be > 0"),
+        (dict(shift=2), "shift (random translation of training images) is for the MNIST tasks"),
+        (dict(task="rowmnist", T=100), "T is 28 for rowmnist"),
+        (dict(task="ptb-char", model="lstm"), "ptb-char trains stateful IndRNNs only"),
+    ],
+)
+def test_validation_names_the_option(kw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainConfig(**kw).validate()
+
+
+def test_from_dict_is_strict():
+    d = TrainConfig().to_dict()
+    assert TrainConfig.from_dict(d) == TrainConfig()
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        TrainConfig.from_dict({**d, "colour": 1})
+    with pytest.raises(ConfigError, match="lacks key 'seed'"):
+        TrainConfig.from_dict({k: v for k, v in d.items() if k != "seed"})
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        TrainConfig.from_dict([d])
+
+
+def test_recipes_are_valid_and_overridable():
+    for task in RECIPES:
+        assert recipe(task).task == task
+    assert recipe("mnist", steps=5).steps == 5 and recipe("mnist").steps == 10000
+    with pytest.raises(ConfigError, match="unexpected keyword argument 'colour'"):
+        recipe("adding", colour=1)
+    with pytest.raises(ConfigError, match="task must be one of"):
+        recipe("sorting")

@@ -1,0 +1,164 @@
+"""The run folder (indrnn_np.train.rundir): metrics, checkpoints with checked metadata, states of a folder."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from indrnn_np.train import CheckpointError, RunDir, RunDirError, TrainConfig, resume, train
+
+FAST = dict(T=20, hidden=8, batch=8, lr=5e-3, eval_every=10, checkpoint_every=10, test_size=32)
+QUIET = dict(progress=False, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def done_run(tmp_path_factory):
+    """A finished 20-step run, copied by the tests that damage it."""
+    path = tmp_path_factory.mktemp("runs") / "done"
+    train(TrainConfig(steps=20, **FAST), path, **QUIET)
+    return path
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for p in src.iterdir():
+        (dst / p.name).write_bytes(p.read_bytes())
+    return dst
+
+
+def _rewrite_meta(run, change):
+    """Rewrite the checkpoint's metadata with ``change(meta) -> new meta`` (a damaged checkpoint)."""
+    path = run / RunDir.CHECKPOINT
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps(change(meta)))
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path.read_bytes()
+
+
+def _without(key):
+    return lambda m: {k: v for k, v in m.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: [m], "the metadata must be a JSON object; got a JSON list"),
+        (_without("step"), "the metadata lacks the key 'step'"),
+        (_without("data_rng"), "the metadata lacks the key 'data_rng'"),
+        (lambda m: {**m, "surprise": 1}, "unknown key 'surprise'"),
+        (lambda m: {**m, "step": "20"}, "metadata key 'step' must be int; got str"),
+        (lambda m: {**m, "step": True}, "metadata key 'step' must be int; got bool"),
+        (lambda m: {**m, "acc": {}}, "metadata key 'acc.loss_sum' missing"),
+        (lambda m: {**m, "format": 7}, "checkpoint format 7, expected 1"),
+        (lambda m: {**m, "config": {**m["config"], "colour": "red"}}, "the config has unknown key 'colour'"),
+        (lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "lr"}}, "lacks key 'lr'"),
+        (lambda m: {**m, "config": {**m["config"], "lr": "fast"}}, "lr must be a finite number"),
+        (lambda m: {**m, "config": {**m["config"], "bn": "sometimes"}}, "bn must be one of"),
+        (lambda m: {**m, "data_rng": {"bit_generator": "nope"}}, "data or schedule state does not fit"),
+        (lambda m: {**m, "rng_layers": {"drop1.rng": "{"}}, "random-generator state for layers"),
+    ],
+)
+def test_every_metadata_key_and_type_is_checked(done_run, tmp_path, change, message):
+    run = _copy(done_run, tmp_path / "r")
+    damaged = _rewrite_meta(run, change)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(RunDirError, match=message) as info:  # CheckpointError is a RunDirError
+        resume(run, steps=40, **QUIET)
+    assert str(run / "checkpoint.npz") in str(info.value)
+    assert "allow_pickle" not in str(info.value)
+    assert (run / "checkpoint.npz").read_bytes() == damaged
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing the user saved changed
+
+
+def test_a_pickle_is_never_loaded_and_never_suggested(tmp_path):
+    import pickle
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "checkpoint.npz").write_bytes(pickle.dumps({"meta": "x"}))
+    with pytest.raises(CheckpointError, match="not a readable indrnn-np checkpoint") as info:
+        RunDir(run).load_checkpoint()
+    assert "allow_pickle" not in str(info.value).replace(str(tmp_path), "")
+
+
+def test_metrics_rows_are_checked_with_file_and_line(done_run, tmp_path):
+    run = _copy(done_run, tmp_path / "r")
+    text = (run / "metrics.csv").read_text().splitlines()
+    (run / "metrics.csv").write_text("\n".join([text[0], "ten,1,2,3,4,5,6", *text[2:]]) + "\n")
+    with pytest.raises(RunDirError, match=r"metrics.csv, line 2: not a metrics row \(invalid literal"):
+        RunDir(run).read_metrics()
+    (run / "metrics.csv").write_text("\n".join([text[0], text[2], text[1]]) + "\n")
+    with pytest.raises(RunDirError, match="line 3: .*step 10 does not follow step 20"):
+        RunDir(run).read_metrics()
+    (run / "metrics.csv").write_text("a,b\n")
+    with pytest.raises(RunDirError, match="line 1: expected the header step,train_loss,test_mse"):
+        RunDir(run).read_metrics(
+            ["step", "train_loss", "test_mse", "lr", "max_abs_u", "grad_norm", "elapsed_s"]
+        )
+
+
+def test_truncate_keeps_rows_up_to_a_step_exactly(done_run, tmp_path):
+    run = RunDir(_copy(done_run, tmp_path / "r"))
+    cols = (run.path / "metrics.csv").read_text().splitlines()[0].split(",")
+    before = run.read_metrics()
+    run.truncate_metrics(10, cols)
+    after = run.read_metrics()
+    assert after["step"].tolist() == [10]
+    for k in after:
+        assert after[k][0] == before[k][0]  # repr round trip: bit-identical floats
+
+
+def test_folder_states(done_run, tmp_path):
+    assert RunDir(done_run).holds_run() and RunDir(done_run).has_checkpoint()
+    empty = RunDir(tmp_path / "new")
+    assert not empty.holds_run()
+    empty.check_new()  # a folder that does not exist may start a run
+    with pytest.raises(RunDirError, match="already holds a run; continue it with --resume"):
+        RunDir(done_run).check_new()
+    # metrics rows but no checkpoint: cannot be continued, and is not overwritten
+    orphan = _copy(done_run, tmp_path / "orphan")
+    os.remove(orphan / "checkpoint.npz")
+    with pytest.raises(RunDirError, match="holds metrics of a run but no checkpoint"):
+        RunDir(orphan).check_new()
+
+
+def test_a_folder_with_no_completed_step_can_start_again(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.check_writable()
+    run.start_metrics(["step", "train_loss", "test_mse", "lr", "max_abs_u", "grad_norm", "elapsed_s"])
+    assert not run.holds_run()
+    train(TrainConfig(steps=10, **FAST), run.path, **QUIET)
+    assert run.read_metrics()["step"].tolist() == [10]
+
+
+def test_first_free_never_reuses_a_run(tmp_path, done_run):
+    base = tmp_path / "runs" / "adding_T20"
+    assert RunDir.first_free(base).path == base
+    base.parent.mkdir()
+    _copy(done_run, base)
+    assert RunDir.first_free(base).path == tmp_path / "runs" / "adding_T20-2"
+
+
+def test_resume_of_a_complete_run_returns_its_summary_and_changes_nothing(done_run, tmp_path):
+    run = _copy(done_run, tmp_path / "r")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    lines = []
+    summary = resume(run, progress=False, log=lines.append)
+    assert summary["steps"] == 20 and "the run is complete (20 steps)" in lines[0]
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    with pytest.raises(RunDirError, match="--steps 5 is below the step the run has reached"):
+        resume(run, steps=5, **QUIET)
+
+
+def test_resume_continues_to_the_runs_own_steps(done_run, tmp_path):
+    """The run's configured steps are kept when no --steps is given (no 'steps 189..188')."""
+    run = _copy(done_run, tmp_path / "r")
+    _rewrite_meta(run, lambda m: {**m, "step": 10, "config": {**m["config"], "steps": 30}})
+    (run / "summary.json").unlink()
+    summary = resume(run, **QUIET)
+    assert summary["steps"] == 30
+    assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]
