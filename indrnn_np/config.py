@@ -22,6 +22,10 @@ from collections.abc import Iterator
 #: Run the column loops of the CPU kernels in parallel (``numba.prange``).
 CPU_PARALLEL: bool = os.environ.get("INDRNN_CPU_PARALLEL", "1") != "0"
 
+#: Apply :mod:`indrnn_np.threads`' policy (passive OpenMP wait, OpenBLAS workers released before each
+#: parallel Numba kernel) at the first kernel call. ``INDRNN_THREAD_POLICY=0`` turns it off.
+CPU_THREAD_POLICY: bool = os.environ.get("INDRNN_THREAD_POLICY", "1") != "0"
+
 #: fastmath flags for the CPU kernels. ``nnan`` and ``ninf`` are deliberately
 #: left out: a NaN or inf produced by an exploding recurrence must stay a NaN
 #: or inf so that the training loop can see it and stop.

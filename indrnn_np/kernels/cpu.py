@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import config
+from ._scalars import one_of, zero_of
 
 _JIT = dict(
     parallel=config.CPU_PARALLEL,
@@ -35,9 +36,10 @@ _JIT = dict(
 
 @njit(inline="always")
 def _activate(a, act):
-    # σ(a): 0 identity, 1 relu, 2 tanh (the branch is hoisted out of the loops by LLVM)
+    # σ(a): 0 identity, 1 relu, 2 tanh (the branch is hoisted out of the loops by LLVM). Constants of a's
+    # own dtype keep float32 in float32; relu as the reference: relu(-inf) = 0, relu(nan) = nan.
     if act == 1:
-        return max(a, a * 0)
+        return zero_of(a) if a < zero_of(a) else a
     if act == 2:
         return np.tanh(a)
     return a
@@ -45,12 +47,12 @@ def _activate(a, act):
 
 @njit(inline="always")
 def _derivative(h, act):
-    # σ'(a) recomputed from h = σ(a): relu h > 0, tanh 1 - h², identity 1
+    # σ'(a) recomputed from h = σ(a): relu 1 where h > 0 (so σ'(inf) = 1, σ'(nan) = 0), tanh 1 - h², identity 1
     if act == 1:
-        return h * 0 + (1 if h > 0 else 0)
+        return one_of(h) if h > zero_of(h) else zero_of(h)
     if act == 2:
-        return 1 - h * h
-    return h * 0 + 1
+        return one_of(h) - h * h
+    return one_of(h)
 
 
 @njit(inline="always")

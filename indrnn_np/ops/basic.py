@@ -169,7 +169,10 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
     if x.ndim - 1 in axes:
         raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
     if backend == "cpu" and axes == tuple(range(x.ndim - 1)) and x.size > 0:
+        from .. import threads
         from ..kernels import cpu
+
+        threads.before_numba_kernel()
 
         x = np.ascontiguousarray(x)
         x2 = x.reshape(-1, N)
@@ -197,7 +200,10 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
     every axis but the last.
     """
     if cache.backend == "cpu":
+        from .. import threads
         from ..kernels import cpu
+
+        threads.before_numba_kernel()
 
         x = cache.a
         check_array("dy", dy, x.ndim)

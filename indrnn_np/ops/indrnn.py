@@ -109,8 +109,10 @@ def backend_kernels(backend: str):
     if backend == "numpy":
         return _reference
     if backend == "cpu":
+        from .. import threads
         from ..kernels import cpu
 
+        threads.before_numba_kernel()
         return cpu
     return require_cuda()
 
