@@ -51,3 +51,17 @@ def assert_close(a, ref, tol: float, name: str = "") -> None:
     err = float(np.max(np.abs(a - ref))) if a.size else 0.0
     scale = max(1.0, float(np.max(np.abs(ref)))) if a.size else 1.0
     assert err <= tol * scale, f"{name}: max abs error {err:.3g} > {tol:.3g} x {scale:.3g}"
+
+
+@pytest.fixture
+def copy_run():
+    """Copy a run folder's files into a new folder (tests that damage a run work on a copy)."""
+
+    def copy(src, dst):
+        dst.mkdir()
+        for p in src.iterdir():
+            if p.is_file():
+                (dst / p.name).write_bytes(p.read_bytes())
+        return dst
+
+    return copy

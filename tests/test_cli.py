@@ -113,13 +113,6 @@ def adding_run(tmp_path_factory):
     return path
 
 
-def _copy(src, dst):
-    dst.mkdir()
-    for p in src.iterdir():
-        (dst / p.name).write_bytes(p.read_bytes())
-    return dst
-
-
 def _snapshot(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
@@ -157,8 +150,8 @@ def test_resume_refuses_options_and_other_tasks(adding_run):
     )
 
 
-def test_evaluate_and_neurons_refuse_an_unwritable_output_before_working(adding_run, tmp_path):
-    run = _copy(adding_run, tmp_path / "r")
+def test_evaluate_and_neurons_refuse_an_unwritable_output_before_working(adding_run, tmp_path, copy_run):
+    run = copy_run(adding_run, tmp_path / "r")
     (run / "evaluation.json").mkdir()  # something that cannot be written over (root ignores chmod)
     (run / "neurons.json").mkdir()
     before = _snapshot(run)
@@ -173,8 +166,8 @@ def test_bench_json_to_an_unwritable_path_fails_before_the_work(tmp_path):
     assert "| backend |" not in proc.stdout  # refused before any timing ran
 
 
-def test_resume_with_a_malformed_metrics_row(adding_run, tmp_path):
-    run = _copy(adding_run, tmp_path / "r")
+def test_resume_with_a_malformed_metrics_row(adding_run, tmp_path, copy_run):
+    run = copy_run(adding_run, tmp_path / "r")
     with open(run / "metrics.csv", "a") as fh:
         fh.write("thirty,1,2,3,4,5,6\n")
     before = _snapshot(run)
@@ -190,10 +183,10 @@ def test_resume_with_a_malformed_metrics_row(adding_run, tmp_path):
         (lambda m: {**m, "extra": 1}, "unknown key 'extra'"),
     ],
 )
-def test_resume_with_a_bad_checkpoint(adding_run, tmp_path, change, message):
+def test_resume_with_a_bad_checkpoint(adding_run, tmp_path, change, message, copy_run):
     import numpy as np
 
-    run = _copy(adding_run, tmp_path / "r")
+    run = copy_run(adding_run, tmp_path / "r")
     with np.load(run / "checkpoint.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays["meta"] = np.array(json.dumps(change(json.loads(str(arrays["meta"])))))
@@ -204,8 +197,8 @@ def test_resume_with_a_bad_checkpoint(adding_run, tmp_path, change, message):
     assert _snapshot(run) == before
 
 
-def test_a_garbage_checkpoint_never_suggests_pickles(adding_run, tmp_path):
-    run = _copy(adding_run, tmp_path / "r")
+def test_a_garbage_checkpoint_never_suggests_pickles(adding_run, tmp_path, copy_run):
+    run = copy_run(adding_run, tmp_path / "r")
     (run / "checkpoint.npz").write_bytes(b"\x80\x04garbage")
     proc = _run_cli("train", "adding", "--resume", str(run))
     _one_line_error(proc, "not a readable indrnn-np checkpoint")

@@ -93,3 +93,9 @@ def test_recipes_are_valid_and_overridable():
         recipe("adding", colour=1)
     with pytest.raises(ConfigError, match="task must be one of"):
         recipe("sorting")
+
+
+def test_configs_saved_before_an_option_existed_still_load():
+    d = TrainConfig().to_dict()
+    old = {k: v for k, v in d.items() if k not in ("shift", "data")}
+    assert TrainConfig.from_dict(old) == TrainConfig()

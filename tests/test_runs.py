@@ -20,13 +20,6 @@ def done_run(tmp_path_factory):
     return path
 
 
-def _copy(src, dst):
-    dst.mkdir()
-    for p in src.iterdir():
-        (dst / p.name).write_bytes(p.read_bytes())
-    return dst
-
-
 def _rewrite_meta(run, change):
     """Rewrite the checkpoint's metadata with ``change(meta) -> new meta`` (a damaged checkpoint)."""
     path = run / RunDir.CHECKPOINT
@@ -62,8 +55,8 @@ def _without(key):
         (lambda m: {**m, "rng_layers": {"drop1.rng": "{"}}, "random-generator state for layers"),
     ],
 )
-def test_every_metadata_key_and_type_is_checked(done_run, tmp_path, change, message):
-    run = _copy(done_run, tmp_path / "r")
+def test_every_metadata_key_and_type_is_checked(done_run, tmp_path, change, message, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
     damaged = _rewrite_meta(run, change)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     with pytest.raises(RunDirError, match=message) as info:  # CheckpointError is a RunDirError
@@ -85,8 +78,8 @@ def test_a_pickle_is_never_loaded_and_never_suggested(tmp_path):
     assert "allow_pickle" not in str(info.value).replace(str(tmp_path), "")
 
 
-def test_metrics_rows_are_checked_with_file_and_line(done_run, tmp_path):
-    run = _copy(done_run, tmp_path / "r")
+def test_metrics_rows_are_checked_with_file_and_line(done_run, tmp_path, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
     text = (run / "metrics.csv").read_text().splitlines()
     (run / "metrics.csv").write_text("\n".join([text[0], "ten,1,2,3,4,5,6", *text[2:]]) + "\n")
     with pytest.raises(RunDirError, match=r"metrics.csv, line 2: not a metrics row \(invalid literal"):
@@ -101,8 +94,8 @@ def test_metrics_rows_are_checked_with_file_and_line(done_run, tmp_path):
         )
 
 
-def test_truncate_keeps_rows_up_to_a_step_exactly(done_run, tmp_path):
-    run = RunDir(_copy(done_run, tmp_path / "r"))
+def test_truncate_keeps_rows_up_to_a_step_exactly(done_run, tmp_path, copy_run):
+    run = RunDir(copy_run(done_run, tmp_path / "r"))
     cols = (run.path / "metrics.csv").read_text().splitlines()[0].split(",")
     before = run.read_metrics()
     run.truncate_metrics(10, cols)
@@ -112,7 +105,7 @@ def test_truncate_keeps_rows_up_to_a_step_exactly(done_run, tmp_path):
         assert after[k][0] == before[k][0]  # repr round trip: bit-identical floats
 
 
-def test_folder_states(done_run, tmp_path):
+def test_folder_states(done_run, tmp_path, copy_run):
     assert RunDir(done_run).holds_run() and RunDir(done_run).has_checkpoint()
     empty = RunDir(tmp_path / "new")
     assert not empty.holds_run()
@@ -120,7 +113,7 @@ def test_folder_states(done_run, tmp_path):
     with pytest.raises(RunDirError, match="already holds a run; continue it with --resume"):
         RunDir(done_run).check_new()
     # metrics rows but no checkpoint: cannot be continued, and is not overwritten
-    orphan = _copy(done_run, tmp_path / "orphan")
+    orphan = copy_run(done_run, tmp_path / "orphan")
     os.remove(orphan / "checkpoint.npz")
     with pytest.raises(RunDirError, match="holds metrics of a run but no checkpoint"):
         RunDir(orphan).check_new()
@@ -135,16 +128,16 @@ def test_a_folder_with_no_completed_step_can_start_again(tmp_path):
     assert run.read_metrics()["step"].tolist() == [10]
 
 
-def test_first_free_never_reuses_a_run(tmp_path, done_run):
+def test_first_free_never_reuses_a_run(tmp_path, done_run, copy_run):
     base = tmp_path / "runs" / "adding_T20"
     assert RunDir.first_free(base).path == base
     base.parent.mkdir()
-    _copy(done_run, base)
+    copy_run(done_run, base)
     assert RunDir.first_free(base).path == tmp_path / "runs" / "adding_T20-2"
 
 
-def test_resume_of_a_complete_run_returns_its_summary_and_changes_nothing(done_run, tmp_path):
-    run = _copy(done_run, tmp_path / "r")
+def test_resume_of_a_complete_run_returns_its_summary_and_changes_nothing(done_run, tmp_path, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     lines = []
     summary = resume(run, progress=False, log=lines.append)
@@ -154,9 +147,9 @@ def test_resume_of_a_complete_run_returns_its_summary_and_changes_nothing(done_r
         resume(run, steps=5, **QUIET)
 
 
-def test_resume_continues_to_the_runs_own_steps(done_run, tmp_path):
+def test_resume_continues_to_the_runs_own_steps(done_run, tmp_path, copy_run):
     """The run's configured steps are kept when no --steps is given (no 'steps 189..188')."""
-    run = _copy(done_run, tmp_path / "r")
+    run = copy_run(done_run, tmp_path / "r")
     _rewrite_meta(run, lambda m: {**m, "step": 10, "config": {**m["config"], "steps": 30}})
     (run / "summary.json").unlink()
     summary = resume(run, **QUIET)

@@ -183,7 +183,7 @@ def _row(run: RunDir, model: str, T: int) -> dict:
     s = run.read_summary()
     return dict(
         model=model,
-        label=model_label(TrainConfig.from_dict(s["config"])),
+        label=model_label(TrainConfig.from_dict(s["config"], where=f"{run.file(run.SUMMARY)}: config")),
         T=T,
         params=s["params"],
         steps=s["steps"],

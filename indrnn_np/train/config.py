@@ -175,11 +175,14 @@ class TrainConfig:
     def from_dict(cls, d, where: str = "config") -> TrainConfig:
         """A validated config from a dict with exactly the declared keys (a checkpoint's, say).
 
-        Raises :class:`ConfigError` naming ``where`` and the key that is
-        missing, unknown or of the wrong type.
+        Options added after runs were saved (:data:`ADDED_OPTIONS`) take the
+        value that reproduces those runs when they are absent; any other key
+        that is missing, unknown or of the wrong type raises
+        :class:`ConfigError` naming ``where`` and the key.
         """
         if not isinstance(d, dict):
             raise ConfigError(f"{where} must be a JSON object; got {type(d).__name__}")
+        d = {**{k: v for k, v in ADDED_OPTIONS.items() if k not in d}, **d}
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(names))
         missing = [n for n in names if n not in d]
@@ -191,6 +194,11 @@ class TrainConfig:
             return cls(**d).validate()
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+
+
+#: Options added after runs of this project were saved, with the value that behaves as before they existed
+#: (the committed study runs predate ``data`` and ``shift``).
+ADDED_OPTIONS = {"data": None, "shift": 0}
 
 
 def options() -> Iterator[tuple[dataclasses.Field, Option]]:
