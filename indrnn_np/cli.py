@@ -40,8 +40,8 @@ def cmd_train(a) -> int:
     given = given_options(a)
     try:
         if a.resume:
-            if fixed_on_resume(given) or a.out:
-                drop = fixed_on_resume(given) + (["--out"] if a.out else [])
+            drop = fixed_on_resume(given) + (["--out"] if a.out else [])
+            if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
             resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
         else:

@@ -28,7 +28,7 @@ def check_writable_file(path) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise OutputError(f"{path} is a folder, not a file")
+        raise OutputError(f"cannot write {path}: a folder is in the way")
     if not os.path.isdir(folder):
         raise OutputError(f"cannot write {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):

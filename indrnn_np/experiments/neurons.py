@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UserError
 from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
 from ..ops import mse_forward
+from ..report import check_writable_dir, check_writable_file
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
 
@@ -30,7 +31,7 @@ class AnalysisError(UserError):
 
 def load_run(run_dir):
     """``(model, cfg, task)`` of a run folder's checkpoint."""
-    return load_model(RunDir(run_dir))
+    return load_model(RunDir(run_dir))[:3]
 
 
 def indrnn_states(model: Sequential, x) -> list[tuple[str, np.ndarray]]:
@@ -230,14 +231,17 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
 
     Raises
     ------
+    OutputError
+        The output folder or one of its files cannot be written (checked first).
     RunDirError
-        The output folder or one of its files cannot be written; or the run cannot be read.
+        The run cannot be read.
     AnalysisError
         The run is not a 2-layer IndRNN on the adding problem.
     """
-    target = RunDir(out_dir or run_dir)
+    target = Path(out_dir or run_dir)
+    check_writable_dir(target)
     for name in NEURON_FILES:
-        target.check_writable(name)
+        check_writable_file(target / name)
     model, cfg, task = load_run(run_dir)
     _check_two_layer(model, cfg)
     return analyse_neurons(

@@ -122,10 +122,10 @@ def restore(model, opt, task, arrays: dict, meta: dict, where) -> None:
 
 
 def load_model(run) -> tuple:
-    """``(model, cfg, task)`` of a run folder's checkpoint (``run``: a RunDir)."""
+    """``(model, cfg, task, step)`` of a run folder's checkpoint (``run``: a RunDir)."""
     arrays, meta = run.load_checkpoint()
     cfg = meta["config"]
     task = task_of(cfg)
     model = model_of(cfg, task)
     restore(model, optimizer_of(cfg, model), task, arrays, meta, run.file(run.CHECKPOINT))
-    return model, cfg, task
+    return model, cfg, task, meta["step"]

@@ -132,6 +132,7 @@ class _Run:
     schedule: object
     data_rng: np.random.Generator
     step: int = 0  # the last completed step
+    saved: int | None = None  # the step of the last checkpoint written or resumed from
     elapsed0: float = 0.0  # seconds spent before this process
     acc: dict = dataclasses.field(default_factory=lambda: {"loss_sum": 0.0, "count": 0})
 
@@ -181,7 +182,9 @@ def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dic
     ConfigError, DataError, CudaUnavailableError
         Before anything is written.
     RunDirError
-        ``out_dir`` holds a run already, or cannot be written.
+        ``out_dir`` holds a run already.
+    OutputError
+        ``out_dir`` cannot be created or written.
     TrainingDiverged
         The loss, a gradient or the test metric became NaN or inf; ``diverged.json``
         records it and the last good checkpoint is kept.
@@ -223,12 +226,7 @@ def resume(
         ``steps`` below the checkpoint's step; nothing in the folder is changed.
     """
     run = RunDir(out_dir)
-    if run.is_diverged():
-        d = run.read_diverged()
-        raise RunDirError(
-            f"{run.path}: the run diverged at step {d.get('step')} and cannot be continued; "
-            "start over in another folder (train ... --out NEW_DIR), e.g. with a lower --lr"
-        )
+    run.check_not_diverged()
     arrays, meta = run.load_checkpoint()
     cfg = meta["config"]
     if task is not None and task != cfg.task:
@@ -250,6 +248,7 @@ def resume(
             f"{run.file(run.CHECKPOINT)}: data or schedule state does not fit ({exc})"
         ) from None
     state.step, state.elapsed0, state.acc = meta["step"], meta["elapsed_s"], meta["acc"]
+    state.saved = state.step
     run.read_metrics(state.columns)  # every row checked before anything is changed
     summary = run.read_summary()
     if state.step >= cfg.steps and summary is not None and summary.get("steps") == state.step:
@@ -271,16 +270,17 @@ def evaluate_run(out_dir) -> dict:
     Raises
     ------
     RunDirError, CheckpointError
-        The folder holds no readable checkpoint, or evaluation.json cannot be
-        written there (checked before the evaluation runs).
+        The folder holds no readable checkpoint.
+    OutputError
+        evaluation.json cannot be written there (checked before the evaluation runs).
     """
     from .build import load_model
 
     run = RunDir(out_dir)
     run.check_writable(run.EVALUATION)
-    model, cfg, task = load_model(run)
+    model, cfg, task, step = load_model(run)
     ((metric, value),) = task.evaluate(model, full=True).items()
-    result = {"task": cfg.task, "step": run.checkpoint_step(), metric: float(value), "full_test_set": True}
+    result = {"task": cfg.task, "step": step, metric: float(value), "full_test_set": True}
     try:
         run.write_evaluation(result)
     except OSError as exc:
@@ -316,6 +316,7 @@ def _loop(s: _Run, progress: bool, log) -> dict:
             bar.after_step(step, res.loss, metric, evaluated)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted:
                 s.run.save_checkpoint(model=s.model, opt=s.opt, meta=s.meta(step, elapsed))
+                s.saved = step
             if interrupted:
                 raise TrainingInterrupted(
                     f"interrupted after step {step}: checkpoint saved to {s.run.file(s.run.CHECKPOINT)}; "
@@ -368,10 +369,9 @@ def _evaluate(s: _Run, step: int, res: StepResult, elapsed: float) -> float:
 
 
 def _diverged(s: _Run, step: int, what: str):
-    last = s.run.checkpoint_step()
     kept = (
-        f"the last good checkpoint (step {last}) is kept in {s.run.file(s.run.CHECKPOINT)}"
-        if last is not None
+        f"the last good checkpoint (step {s.saved}) is kept in {s.run.file(s.run.CHECKPOINT)}"
+        if s.saved is not None
         else "no checkpoint had been written yet"
     )
     message = f"step {step}: {what}; training stopped; {kept}"

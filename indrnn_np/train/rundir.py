@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..report import check_writable_dir, check_writable_file
 from .config import ConfigError, TrainConfig
 
 CHECKPOINT_FORMAT = 1
@@ -145,14 +146,17 @@ class RunDir:
             or self.metric_rows() > 0
         )
 
+    def check_not_diverged(self) -> None:
+        """Raise RunDirError when the folder records a diverged run (it can neither resume nor restart)."""
+        if self.is_diverged():
+            raise RunDirError(
+                f"{self.path}: the run diverged at step {self.read_diverged().get('step')} and cannot be "
+                "continued; start over in another folder (train ... --out NEW_DIR), e.g. with a lower --lr"
+            )
+
     def check_new(self) -> None:
         """Raise RunDirError unless a new run may start here (a folder with no completed step may)."""
-        if self.is_diverged():
-            d = self.read_diverged()
-            raise RunDirError(
-                f"{self.path} holds a run that diverged at step {d.get('step')}; it cannot be continued. "
-                "Start over in another folder (--out NEW_DIR), or delete this one"
-            )
+        self.check_not_diverged()
         if self.has_checkpoint():
             raise RunDirError(
                 f"{self.path} already holds a run; continue it with --resume {self.path}, or choose another --out"
@@ -164,16 +168,10 @@ class RunDir:
             )
 
     def check_writable(self, name: str | None = None) -> None:
-        """Create the folder if needed; RunDirError when it (or the file ``name`` in it) cannot be written."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunDirError(f"cannot create the folder {self.path}: {exc.strerror}") from None
-        target = self.path if name is None else self.file(name)
-        if name is not None and target.is_dir():
-            raise RunDirError(f"cannot write {target}: a folder is in the way")
-        if not os.access(self.path, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-            raise RunDirError(f"{target} is not writable")
+        """Create the folder if needed; OutputError when it (or the file ``name`` in it) cannot be written."""
+        check_writable_dir(self.path)
+        if name is not None:
+            check_writable_file(self.file(name))
 
     # ------------------------------------------------------------------
     # Metrics
@@ -286,13 +284,6 @@ class RunDir:
             raise CheckpointError(f"{path}: the metadata is not JSON ({exc.msg})") from None
         _check_meta(meta, path)
         return arrays, meta
-
-    def checkpoint_step(self) -> int | None:
-        """The step of the checkpoint, or None when there is none or it cannot be read."""
-        try:
-            return self.load_checkpoint()[1]["step"]
-        except CheckpointError:
-            return None
 
     # ------------------------------------------------------------------
     # Summary, divergence, evaluation and other files
