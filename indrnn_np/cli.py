@@ -114,8 +114,15 @@ def cmd_bench_train(a) -> int:
 def cmd_bench_compare(a) -> int:
     from .bench.report import compare_report
 
-    print(compare_report(a.out, repeats=a.repeats, peers=not a.no_peers, quick=a.quick))
+    text = compare_report(
+        a.out, rounds=a.rounds, repeats=a.repeats, peers=not a.no_peers, quick=a.quick, progress=_stderr
+    )
+    print(text)
     return 0
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _positive_int(text: str) -> int:
@@ -164,7 +171,8 @@ def _bench_parser(sub) -> None:
         "compare", help="this project against PyTorch and JAX, and against the machine's limits"
     )
     bc.add_argument("--out", required=True, help="folder for compare.md, compare.json and scaling.png")
-    bc.add_argument("--repeats", type=_positive_int, default=7)
+    bc.add_argument("--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes")
+    bc.add_argument("--repeats", type=_positive_int, default=5, help="timed calls in each process")
     bc.add_argument(
         "--no-peers", dest="no_peers", action="store_true", help="only this project and the limits"
     )

@@ -2,11 +2,10 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from indrnn_np.bench.layer import recurrence_bytes
-from indrnn_np.bench.peers import bench_sizes, peak_memory, roofline
+from indrnn_np.bench.peers import peak_memory, roofline
 from indrnn_np.cli import main
 
 
@@ -16,14 +15,6 @@ def test_roofline_arithmetic():
     assert r["bound_s"] == pytest.approx(0.5 + 5 * 10 * 2 * 4 * 4 / 1e9)
 
 
-def test_bench_sizes_with_or_without_peers():
-    res = bench_sizes({"toy": dict(T=12, B=2, M=3, N=4)}, repeats=2, peers=True)
-    row = res["rows"][0]
-    assert row["cpu_roofline_fraction"] == pytest.approx(row["roofline_s"] / row["cpu_s"])
-    for key, peer in (("torch_rnn_s", "torch"), ("jax_scan_s", "jax")):
-        assert key in row or any(peer in n for n in res["notes"]), key  # measured, or skipped with a note
-
-
 def test_peak_memory_is_a_few_tbn_arrays():
     m = peak_memory(200, 4, 2, 16)
     assert m["h_bytes"] == m["tbn_bytes"] == 200 * 4 * 16 * 4
@@ -31,13 +22,45 @@ def test_peak_memory_is_a_few_tbn_arrays():
 
 
 def test_bench_compare_command_quick(tmp_path, capsys):
+    """Every implementation in its own process; peers that are not installed are named, not faked."""
     assert main(["bench", "compare", "--quick", "--repeats", "2", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| size | T | B | M | N | roofline (ms) | indrnn-np cpu (ms) |" in out
+    assert "| size | indrnn-np cpu | cpu, indrnn_np imported first |" in out
     data = json.loads((tmp_path / "compare.json").read_text())
-    assert data["rows"][0]["size"] == "toy" and len(data["scaling"]["rows"]) == 2
-    assert (tmp_path / "scaling.png").stat().st_size > 1000
-    assert np.isfinite(data["bandwidth_GBps"])
+    (layer,) = data["layer"]
+    assert (layer["T"], layer["B"], layer["M"], layer["N"]) == (20, 2, 3, 4)
+    for key in ("cpu_s", "cpu (indrnn_np first)_s", "numpy_s", "bound_bound_s"):
+        assert layer[key] > 0, key
+    assert layer["ours_over_bound"] == pytest.approx(layer["cpu_s"] / layer["bound_bound_s"])
+    (step,) = data["step"]
+    assert step["T"] == 10 and step["indrnn_s"] > 0 and step["indrnn (indrnn_np first)_s"] > 0
+    for peer, key in (("jax", "jax_s"), ("torch-rnn", "torch-rnn_s"), ("torch-loop", "torch-loop_s")):
+        table = step if peer != "torch-rnn" else layer
+        assert key in table or any(m.startswith(peer) for m in data["missing"]), peer
+    assert len(data["scaling"]["rows"]) == 2 and (tmp_path / "scaling.png").stat().st_size > 1000
+
+
+def test_worker_answers_in_a_fresh_process():
+    from indrnn_np.bench.compare import ask
+
+    ans = ask(
+        {
+            "what": "layer",
+            "impl": "numpy",
+            "T": 5,
+            "B": 2,
+            "M": 3,
+            "N": 4,
+            "repeats": 2,
+            "order": "indrnn-first",
+        }
+    )
+    assert ans["median_s"] > 0 and ans["compile_s"] > 0
+    bound = ask({"what": "bound", "of": "step", "T": 5, "B": 2, "N": 4})
+    assert bound["bound_s"] == pytest.approx(
+        bound["gemm_s"] + bound["recurrence_bytes"] / (bound["bandwidth_GBps"] * 1e9)
+    )
+    assert bound["recurrence_bytes"] == 2 * recurrence_bytes(5, 2, 4, 4)
 
 
 def test_bench_train_command(capsys, tmp_path):

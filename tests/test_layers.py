@@ -301,3 +301,25 @@ def test_layers_from_trained_arrays(rng):
         IndRNN.from_arrays(W, u[:1], b)
     with pytest.raises(ValueError, match=r"need W \(M, N\) and b \(N,\) or None"):
         Dense.from_arrays(W, np.ones(3))
+
+
+@pytest.mark.parametrize("bn", ["none", "time"])
+def test_backward_without_input_grad_skips_only_dx(bn):
+    """Training asks for no gradient of the data: the parameter gradients are the same, dx is None."""
+    from indrnn_np.timing import Timers
+
+    model = build_indrnn(12, 3, 2, hidden=6, layers=2, bn=bn, seed=0, dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((12, 4, 3))
+    out, caches = model.forward(x)
+    dout = np.ones_like(out)
+    dx, full = model.backward(dout, caches)
+    timers = Timers()
+    with timers:
+        none, grads = model.backward(dout, caches, input_grad=False)
+    assert dx.shape == x.shape and none is None
+    assert grads.keys() == full.keys()
+    for k in full:
+        np.testing.assert_array_equal(grads[k], full[k], err_msg=k)
+    with Timers() as all_timers:
+        model.backward(dout, caches)
+    assert timers.calls["gemm"] == all_timers.calls["gemm"] - 1

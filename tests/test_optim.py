@@ -102,3 +102,136 @@ def test_clipping():
     assert global_norm({"a": np.array([np.inf])}) == np.inf
     with pytest.raises(ValueError):
         clip_grad_elementwise(g, 0)
+
+
+# --------------------------------------------------------------------------
+# The fused update kernels (indrnn_np.ops.optim): twins, and the textbook formulas
+# --------------------------------------------------------------------------
+
+
+def _textbook_adam(p, g, m, v, t, lr, b1, b2, eps, clip, scale, wd, bounds):
+    g = np.clip(g, -clip, clip) if clip else g
+    g = g * scale + wd * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return (np.clip(p, *bounds) if bounds else p), m, v
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize(
+    "clip,scale,wd,bounds",
+    [(None, 1.0, 0.0, None), (0.3, 0.5, 0.1, (-0.2, 0.25)), (2.0, 1.0, 0.0, (0.0, 0.1))],
+)
+def test_adam_update_matches_the_textbook_in_one_pass(backend, clip, scale, wd, bounds):
+    from indrnn_np.ops import adam_update
+
+    rng = np.random.default_rng(1)
+    p, g = rng.standard_normal((5, 7)), rng.standard_normal((5, 7))
+    m, v = rng.standard_normal((5, 7)) * 0.1, rng.uniform(0, 0.1, (5, 7))
+    want = _textbook_adam(p, g, m, v, 3, 0.01, 0.9, 0.999, 1e-8, clip, scale, wd, bounds)
+    adam_update(
+        p, g, m, v, t=3, lr=0.01, clip=clip, scale=scale, weight_decay=wd, bounds=bounds, backend=backend
+    )
+    for got, exp in zip((p, m, v), want, strict=True):
+        np.testing.assert_allclose(got, exp, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_sgd_update_matches_the_textbook(backend):
+    from indrnn_np.ops import sgd_update
+
+    rng = np.random.default_rng(2)
+    p, g, vel = rng.standard_normal(9), 3 * rng.standard_normal(9), rng.standard_normal(9)
+    ge = np.clip(g, -1.0, 1.0) * 0.5 + 0.01 * p
+    want_vel = 0.9 * vel + ge
+    want_p = np.clip(p - 0.1 * want_vel, -0.5, 0.5)
+    sgd_update(
+        p,
+        g,
+        vel,
+        lr=0.1,
+        momentum=0.9,
+        clip=1.0,
+        scale=0.5,
+        weight_decay=0.01,
+        bounds=(-0.5, 0.5),
+        backend=backend,
+    )
+    np.testing.assert_allclose(vel, want_vel, rtol=1e-13)
+    np.testing.assert_allclose(p, want_p, rtol=1e-13)
+
+
+def test_float32_update_stays_float32_and_twins_agree():
+    from indrnn_np.ops import adam_update
+
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(1000).astype(np.float32) for _ in range(2)] + [
+        np.zeros(1000, np.float32),
+        np.zeros(1000, np.float32),
+    ]
+    runs = {}
+    for backend in ("numpy", "cpu"):
+        p, g, m, v = (a.copy() for a in arrays)
+        for t in (1, 2, 3):
+            adam_update(p, g, m, v, t=t, lr=2e-4, clip=10.0, bounds=(-1.0001, 1.0001), backend=backend)
+        assert p.dtype == m.dtype == v.dtype == np.float32
+        runs[backend] = p
+    # same float32 operations, possibly fused (fastmath contract): equal to a few float32 ulps
+    np.testing.assert_allclose(runs["cpu"], runs["numpy"], rtol=4 * np.finfo(np.float32).eps, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_grad_sumsq_before_and_after_the_clamp(backend):
+    from indrnn_np.ops import grad_sumsq
+
+    g = np.array([[30.0, -5.0], [0.1, -20.0]], np.float32)
+    raw, clipped = grad_sumsq(g, 10.0, backend)
+    assert raw == pytest.approx(900 + 25 + 0.01 + 400)
+    assert clipped == pytest.approx(100 + 25 + 0.01 + 100)
+    assert grad_sumsq(g, None, backend) == pytest.approx((raw, raw))
+    assert np.isnan(grad_sumsq(np.array([np.nan, 1.0]), None, backend)[0])
+
+
+def test_update_errors_name_the_argument():
+    from indrnn_np.ops import adam_update, sgd_update
+
+    p = np.zeros(4)
+    with pytest.raises(ValueError, match="g must have the parameter's shape"):
+        adam_update(p, np.zeros(3), np.zeros(4), np.zeros(4), t=1, lr=0.1)
+    with pytest.raises(TypeError, match="m must have the parameter's dtype"):
+        adam_update(p, np.zeros(4), np.zeros(4, np.float32), np.zeros(4), t=1, lr=0.1)
+    with pytest.raises(ValueError, match="p must be C-contiguous"):
+        sgd_update(np.zeros((4, 2))[:, 0], np.zeros(4), np.zeros(4), lr=0.1)
+    with pytest.raises(ValueError, match="t must be >= 1"):
+        adam_update(p, p.copy(), p.copy(), p.copy(), t=0, lr=0.1)
+    with pytest.raises(ValueError, match="bounds"):
+        sgd_update(p, p.copy(), p.copy(), lr=0.1, bounds=(1.0, -1.0))
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Adam({"w": p}, lr=0.1, backend="gpu")
+
+
+def test_train_step_clips_as_elementwise_then_global_norm():
+    """The fused step equals the unfused recipe: clamp, rescale to the norm, Adam, project."""
+    from indrnn_np.train import mse_train_step
+
+    T = 20
+    runs = []
+    for fused in (True, False):
+        model = indrnn_regressor(T, hidden=8, seed=0, dtype=np.float64)
+        opt = Adam(model.params, lr=1e-2, u_max=2 ** (1 / T), backend="numpy")
+        x, y, _ = adding_batch(T, 4, np.random.default_rng(0))
+        x, y = x.astype(np.float64), y.astype(np.float64)
+        if fused:
+            mse_train_step(model, opt, x, y, clip_value=1e-3, clip_norm=1e-3)
+        else:
+            from indrnn_np.ops import mse_backward, mse_forward
+
+            pred, caches = model.forward(x, train=True)
+            _, lc = mse_forward(pred, y)
+            _, grads = model.backward(mse_backward(1.0, lc), caches)
+            grads, _ = clip_grad_norm(clip_grad_elementwise(grads, 1e-3), 1e-3)
+            opt.step(grads)
+        runs.append({k: v.copy() for k, v in model.params.items()})
+    for k in runs[0]:
+        np.testing.assert_allclose(runs[0][k], runs[1][k], rtol=1e-12, atol=1e-15, err_msg=k)

@@ -41,6 +41,8 @@ from .optim import (
     clip_grad_elementwise,
     clip_grad_norm,
     global_norm,
+    grad_norms,
+    norm_scale,
     project_u,
 )
 
@@ -70,6 +72,8 @@ __all__ = [
     "clip_grad_elementwise",
     "clip_grad_norm",
     "global_norm",
+    "grad_norms",
+    "norm_scale",
     "indrnn_regressor",
     "leaf_layers",
     "project_u",

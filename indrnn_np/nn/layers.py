@@ -64,6 +64,13 @@ class Layer:
     def backward(self, dy, cache):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def param_grads(self, dy, cache) -> dict[str, np.ndarray]:
+        """The parameter gradients of :meth:`backward` alone, for the first layer of a network.
+
+        Layers whose input gradient costs a GEMM (:class:`IndRNN`, :class:`Dense`) skip it.
+        """
+        return self.backward(dy, cache)[1]
+
     def rng_states(self) -> dict[str, str]:
         """JSON strings of the random generators the layer draws from (for checkpoints)."""
         return {}
@@ -158,6 +165,10 @@ class IndRNN(_Stateful, Layer):
         g = indrnn_backward(dh, cache)
         return g.dx, {"W": g.dW, "u": g.du, "b": g.db}
 
+    def param_grads(self, dh, cache):
+        g = indrnn_backward(dh, cache, need_dx=False)
+        return {"W": g.dW, "u": g.du, "b": g.db}
+
 
 class Recurrence(_Stateful, Layer):
     """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N)."""
@@ -205,6 +216,10 @@ class Dense(Layer):
     def backward(self, dy, cache):
         g = linear_backward(dy, cache)
         return g.dx, ({"W": g.dW, "b": g.db} if self.bias else {"W": g.dW})
+
+    def param_grads(self, dy, cache):
+        g = linear_backward(dy, cache, need_dx=False)
+        return {"W": g.dW, "b": g.db} if self.bias else {"W": g.dW}
 
 
 class BatchNorm(Layer):
@@ -401,11 +416,18 @@ class Sequential(Layer):
             caches.append(cache)
         return x, caches
 
-    def backward(self, dout, caches):
-        """Returns ``(dx, grads)`` with ``grads`` keyed like :attr:`params`."""
+    def backward(self, dout, caches, *, input_grad: bool = True):
+        """Returns ``(dx, grads)`` with ``grads`` keyed like :attr:`params`.
+
+        ``input_grad=False`` (training: the data needs no gradient) skips the
+        first layer's input gradient and returns ``dx=None``.
+        """
         grads = {}
-        for (n, layer), cache in zip(reversed(self.layers), reversed(caches), strict=True):
-            dout, g = layer.backward(dout, cache)
+        for i, ((n, layer), cache) in enumerate(zip(reversed(self.layers), reversed(caches), strict=True)):
+            if not input_grad and i == len(self.layers) - 1:
+                g, dout = layer.param_grads(dout, cache), None
+            else:
+                dout, g = layer.backward(dout, cache)
             grads.update({f"{n}.{k}": v for k, v in g.items()})
         return dout, grads
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ..ops.optim import adam_update, grad_sumsq, sgd_update, update_kernels
+
 # --------------------------------------------------------------------------
 # Projection of u and gradient clipping (applied by the optimizer and the training step)
 # --------------------------------------------------------------------------
@@ -73,13 +75,47 @@ def clip_grad_elementwise(grads, clip: float = 10.0):
     return np.clip(grads, -clip, clip)
 
 
+def _root(total: float) -> float:
+    return float(np.sqrt(total)) if np.isfinite(total) else float("inf")
+
+
+def grad_norms(grads: Mapping, clip: float | None = None, backend: str = "cpu") -> tuple[float, float]:
+    """Global gradient norms before and after the element-wise clamp, one read of each gradient.
+
+    Parameters
+    ----------
+    grads : mapping of str to ndarray
+    clip : float, optional
+        The clamp ``[-clip, clip]``; None: none (both norms equal).
+    backend : str
+        Kernels of :mod:`indrnn_np.ops.optim`.
+
+    Returns
+    -------
+    (float, float)
+        ``sqrt(Σ ‖g‖²)`` and the same of the clamped gradients; inf if any entry is inf or NaN.
+    """
+    raw = clipped = 0.0
+    for g in grads.values():
+        r, c = grad_sumsq(np.asarray(g), clip, backend)
+        raw, clipped = raw + r, clipped + c
+    return _root(raw), _root(clipped)
+
+
 def global_norm(grads: Mapping) -> float:
     """``sqrt(Σ ‖g‖²)`` over every gradient array (inf if any entry is inf or NaN)."""
     total = 0.0
     for g in grads.values():
         g64 = np.asarray(g, dtype=np.float64)
         total += float(np.sum(g64 * g64))
-    return float(np.sqrt(total)) if np.isfinite(total) else float("inf")
+    return _root(total)
+
+
+def norm_scale(norm: float, max_norm: float) -> float:
+    """The factor that shortens a gradient of global norm ``norm`` to at most ``max_norm`` (1 if shorter)."""
+    if max_norm <= 0:
+        raise ValueError(f"max_norm must be > 0; got {max_norm}")
+    return max_norm / norm if np.isfinite(norm) and norm > max_norm else 1.0
 
 
 def clip_grad_norm(grads: Mapping, max_norm: float):
@@ -92,10 +128,8 @@ def clip_grad_norm(grads: Mapping, max_norm: float):
     (clipped, norm) : (dict of name to ndarray, float)
         The rescaled gradients and the norm before clipping.
     """
-    if max_norm <= 0:
-        raise ValueError(f"max_norm must be > 0; got {max_norm}")
     norm = global_norm(grads)
-    scale = max_norm / norm if np.isfinite(norm) and norm > max_norm else 1.0
+    scale = norm_scale(norm, max_norm)
     return {
         k: (g * np.asarray(scale, dtype=np.asarray(g).dtype) if scale != 1.0 else g.copy())
         for k, g in grads.items()
@@ -113,12 +147,17 @@ def default_no_decay(name: str) -> bool:
 
 
 class Optimizer:
-    """Shared parts: the parameters, weight decay, the u projection.
+    """Shared parts: the parameters, weight decay, the u projection, one fused pass per parameter.
+
+    ``step`` makes one pass over each parameter (:mod:`indrnn_np.ops.optim`):
+    the gradient clamped to ``±clip`` and multiplied by ``scale`` (global-norm
+    clipping), weight decay added, the optimizer's state and the parameter
+    updated, and each recurrent weight projected into its range.
 
     Parameters
     ----------
     params : mapping of str to ndarray
-        Updated in place.
+        Updated in place; C-contiguous.
     lr : float
     weight_decay : float
         L2 coefficient added to the gradient of every parameter for which
@@ -128,6 +167,9 @@ class Optimizer:
         (or ``[0, u_max]`` with ``u_nonnegative``). None: no projection.
     u_nonnegative : bool
     no_decay : callable
+    backend : str
+        ``"cpu"`` (Numba, the default), ``"numpy"`` (the reference) or
+        ``"cuda"`` (host parameters, updated by the ``cpu`` kernels).
     """
 
     def __init__(
@@ -139,6 +181,7 @@ class Optimizer:
         u_max=None,
         u_nonnegative=False,
         no_decay: Callable[[str], bool] = default_no_decay,
+        backend: str = "cpu",
     ):
         if lr <= 0:
             raise ValueError(f"lr must be > 0; got {lr}")
@@ -146,21 +189,28 @@ class Optimizer:
             raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
         if u_max is not None and u_max < 0:
             raise ValueError(f"u_max must be >= 0 or None; got {u_max}")
+        update_kernels(backend)  # checks the name
         self.params = dict(params)
+        for name, p in self.params.items():
+            if not isinstance(p, np.ndarray) or not p.flags.c_contiguous:
+                raise ValueError(
+                    f"parameter {name!r} must be a C-contiguous ndarray (it is updated in place)"
+                )
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.u_max = u_max
         self.u_nonnegative = u_nonnegative
         self.no_decay = no_decay
+        self.backend = backend
         self.t = 0
 
-    def _grad(self, name, grads):
-        if name not in grads:
-            raise KeyError(f"no gradient for parameter {name!r}")
-        g = grads[name]
-        if self.weight_decay and not self.no_decay(name):
-            g = g + self.weight_decay * self.params[name]
-        return g
+    def _bounds(self, name):
+        if self.u_max is None or not is_recurrent(name):
+            return None
+        return (0.0 if self.u_nonnegative else -self.u_max), self.u_max
+
+    def _decay(self, name):
+        return self.weight_decay if self.weight_decay and not self.no_decay(name) else 0.0
 
     def project(self) -> None:
         """Clamp every recurrent weight into its range (in place)."""
@@ -170,11 +220,27 @@ class Optimizer:
             if is_recurrent(name):
                 project_u(p, self.u_max, nonnegative=self.u_nonnegative, out=p)
 
-    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+    def step(self, grads: Mapping[str, np.ndarray], *, clip: float | None = None, scale: float = 1.0) -> None:
+        """Update every parameter from ``grads`` (same names), one pass each.
+
+        Parameters
+        ----------
+        grads : mapping of str to ndarray
+            One gradient per parameter, of its shape and dtype.
+        clip : float, optional
+            Element-wise clamp of each gradient to ``[-clip, clip]`` first.
+        scale : float
+            Then multiply each gradient by this (global-norm clipping; see
+            :func:`norm_scale`).
+        """
+        missing = [name for name in self.params if name not in grads]
+        if missing:
+            raise KeyError(f"no gradient for parameter {missing[0]!r}")
+        if clip is not None and clip <= 0:
+            raise ValueError(f"clip must be > 0 or None; got {clip}")
         self.t += 1
         for name, p in self.params.items():
-            self._update(name, p, self._grad(name, grads))
-        self.project()
+            self._update(name, p, grads[name], clip, scale)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"t": np.asarray(self.t), "lr": np.asarray(self.lr)}
@@ -192,11 +258,11 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.velocity = {k: np.zeros_like(v) for k, v in self.params.items()}
 
-    def _update(self, name, p, g):
-        v = self.velocity[name]
-        v *= self.momentum
-        v += g
-        p -= (self.lr * v).astype(p.dtype, copy=False)
+    def _update(self, name, p, g, clip, scale):
+        sgd_update(
+            p, g, self.velocity[name], lr=self.lr, momentum=self.momentum, clip=clip, scale=scale,
+            weight_decay=self._decay(name), bounds=self._bounds(name), backend=self.backend,
+        )  # fmt: skip
 
     def state_dict(self):
         return {**super().state_dict(), **{f"velocity/{k}": v for k, v in self.velocity.items()}}
@@ -217,15 +283,12 @@ class Adam(Optimizer):
         self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
         self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
 
-    def _update(self, name, p, g):
-        m, v = self.m[name], self.v[name]
-        m *= self.beta1
-        m += (1 - self.beta1) * g
-        v *= self.beta2
-        v += (1 - self.beta2) * g * g
-        m_hat = m / (1 - self.beta1**self.t)
-        v_hat = v / (1 - self.beta2**self.t)
-        p -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.dtype, copy=False)
+    def _update(self, name, p, g, clip, scale):
+        adam_update(
+            p, g, self.m[name], self.v[name], t=self.t, lr=self.lr, beta1=self.beta1, beta2=self.beta2,
+            eps=self.eps, clip=clip, scale=scale, weight_decay=self._decay(name), bounds=self._bounds(name),
+            backend=self.backend,
+        )  # fmt: skip
 
     def state_dict(self):
         return {

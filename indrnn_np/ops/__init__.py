@@ -45,8 +45,14 @@ from .indrnn import (
     indrnn_step_forward,
     require_cuda,
 )
+from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, sgd_update, update_kernels
 
 __all__ = [
+    "UPDATE_BACKENDS",
+    "adam_update",
+    "grad_sumsq",
+    "sgd_update",
+    "update_kernels",
     "LSTMGrads",
     "lstm_backward",
     "lstm_forward",

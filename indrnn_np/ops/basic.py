@@ -61,8 +61,11 @@ def linear_forward(x, W, b=None):
     return y.reshape(*x.shape[:-1], W.shape[1]), (x, W, b is not None)
 
 
-def linear_backward(dy, cache) -> LinearGrads:
-    """Backward of :func:`linear_forward`: dx = dy Wᵀ, dW = xᵀ dy, db = Σ dy (None without bias)."""
+def linear_backward(dy, cache, *, need_dx: bool = True) -> LinearGrads:
+    """Backward of :func:`linear_forward`: dx = dy Wᵀ, dW = xᵀ dy, db = Σ dy (None without bias).
+
+    ``need_dx=False`` skips the GEMM of dx and returns ``dx=None``.
+    """
     x, W, has_bias = cache
     N = W.shape[1]
     check_array("dy", dy, x.ndim)
@@ -70,7 +73,7 @@ def linear_backward(dy, cache) -> LinearGrads:
     dy2d = dy.reshape(-1, N)
     x2d = x.reshape(-1, x.shape[-1])
     return LinearGrads(
-        dx=matmul(dy2d, W.T).reshape(x.shape),  # (..., M)
+        dx=matmul(dy2d, W.T).reshape(x.shape) if need_dx else None,  # (..., M)
         dW=matmul(x2d.T, dy2d),  # (M, N)
         db=dy2d.sum(axis=0) if has_bias else None,  # (N,)
     )

@@ -215,7 +215,7 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     return h, IndRNNCache(x, W, u, h0, h, activation, backend)
 
 
-def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
+def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
     """Backpropagation through time for :func:`indrnn_forward`.
 
     Runs the time loop in reverse, recomputing σ'(a_t) from the saved h_t, and
@@ -231,6 +231,9 @@ def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
         inputs; a device array when the forward pass used device arrays.
     cache : IndRNNCache
         From :func:`indrnn_forward`.
+    need_dx : bool
+        False skips the GEMM of ``dx`` (the network's input needs no gradient)
+        and returns ``dx=None``.
 
     Returns
     -------
@@ -258,7 +261,7 @@ def indrnn_backward(dh, cache: IndRNNCache) -> IndRNNGrads:
         backend_kernels(backend).recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
     da2d = da.reshape(T * B, N)
     dW = matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
-    dx = matmul(da2d, W.T).reshape(T, B, M)  # (T, B, M)
+    dx = matmul(da2d, W.T).reshape(T, B, M) if need_dx else None  # (T, B, M)
     return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 

@@ -79,7 +79,12 @@ def model_of(cfg: TrainConfig, task):
 def optimizer_of(cfg: TrainConfig, model):
     """SGD or Adam over the model's parameters, projecting u into the config's range."""
     u_max = None if cfg.u_constraint == "none" else relu_u_max(cfg.T, cfg.gamma)
-    kw = dict(weight_decay=cfg.weight_decay, u_max=u_max, u_nonnegative=cfg.u_constraint == "nonnegative")
+    kw = dict(
+        weight_decay=cfg.weight_decay,
+        u_max=u_max,
+        u_nonnegative=cfg.u_constraint == "nonnegative",
+        backend=cfg.backend,
+    )
     if cfg.optimizer == "adam":
         return Adam(model.params, lr=cfg.lr, **kw)
     return SGD(model.params, lr=cfg.lr, momentum=cfg.momentum, **kw)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..nn.optim import clip_grad_elementwise, clip_grad_norm, global_norm
+from ..nn.optim import grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
@@ -52,7 +52,7 @@ def train_step(
     ----------
     model : Sequential
     opt : Optimizer
-        Owns ``model.params``; projects u after its update.
+        Owns ``model.params``; clips, updates and projects u in one pass over each parameter.
     x : ndarray, (T, B, M)
     y : ndarray
         Targets as ``loss_forward`` takes them.
@@ -62,7 +62,7 @@ def train_step(
     clip_value : float, optional
         Element-wise clamp of every gradient (the official code's ±10).
     clip_norm : float, optional
-        Rescale the whole gradient to at most this global norm.
+        Then rescale the whole (clamped) gradient to at most this global norm.
     update : bool
         False computes the loss and gradient norm without changing the model.
 
@@ -74,16 +74,14 @@ def train_step(
     with np.errstate(over="ignore", invalid="ignore"):
         pred, caches = model.forward(x, train=True)
         loss, lcache = loss_forward(pred, y)
-        _, grads = model.backward(loss_backward(1.0, lcache), caches)
+        _, grads = model.backward(loss_backward(1.0, lcache), caches, input_grad=False)
     with section("optimizer"):
-        norm = global_norm(grads)
+        # one read of each gradient for both norms, then one pass over each parameter
+        norm, clipped_norm = grad_norms(grads, clip_value, opt.backend)
         finite = bool(np.isfinite(loss) and np.isfinite(norm))
         if update and finite:
-            if clip_value is not None:
-                grads = clip_grad_elementwise(grads, clip_value)
-            if clip_norm is not None:
-                grads, _ = clip_grad_norm(grads, clip_norm)
-            opt.step(grads)
+            scale = 1.0 if clip_norm is None else norm_scale(clipped_norm, clip_norm)
+            opt.step(grads, clip=clip_value, scale=scale)
     return StepResult(float(loss), norm, finite)
 
 

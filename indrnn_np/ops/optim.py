@@ -1,0 +1,153 @@
+"""Layer 2: the optimizer's per-parameter update as checked calls into the kernels.
+
+One read of each gradient gives the global norm (:func:`grad_sumsq`); one
+pass over each parameter then clamps the gradient, rescales it, adds weight
+decay, updates the optimizer state and the parameter, and projects the
+parameter into ``[lo, hi]`` (:func:`adam_update`, :func:`sgd_update`). The
+``numpy`` backend runs the reference (:mod:`indrnn_np.kernels.reference`),
+``cpu`` the Numba twins. Parameters always live on the host: with the
+``cuda`` backend the model's parameters are host arrays too (the recurrence
+copies them to the device), so the ``cpu`` kernels update them.
+
+Every scalar is cast to the parameter's dtype before the kernel runs, so a
+float32 parameter is updated in float32 arithmetic, as NumPy's own
+``float32_array * python_float`` does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels import reference as _reference
+
+#: Backends of the update (the recurrence's backend names; ``cuda`` updates host parameters).
+UPDATE_BACKENDS = ("numpy", "cpu", "cuda")
+
+
+def update_kernels(backend: str):
+    """The kernel module that updates parameters for a recurrence backend."""
+    if backend not in UPDATE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(UPDATE_BACKENDS)}; got {backend!r}")
+    if backend == "numpy":
+        return _reference
+    from ..kernels import cpu
+
+    return cpu
+
+
+def _flat_param(name, p):
+    if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+        raise TypeError(
+            f"{name} must be a float32 or float64 ndarray; got {type(p).__name__} {getattr(p, 'dtype', '')}"
+        )
+    if not p.flags.c_contiguous or not p.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
+    return p.reshape(-1)
+
+
+def _flat_like(name, a, p, *, state=False):
+    if not isinstance(a, np.ndarray) or a.shape != p.shape:
+        raise ValueError(f"{name} must have the parameter's shape {p.shape}; got {np.shape(a)}")
+    if a.dtype != p.dtype:
+        raise TypeError(f"{name} must have the parameter's dtype {p.dtype}; got {a.dtype}")
+    if state:
+        return _flat_param(name, a)
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _bounds(bounds, dtype):
+    lo, hi = (-math.inf, math.inf) if bounds is None else bounds
+    if not lo <= hi:
+        raise ValueError(f"bounds must be (lo, hi) with lo <= hi; got {bounds}")
+    return dtype.type(lo), dtype.type(hi)
+
+
+def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
+    """Sums of squares of one gradient, before and after the element-wise clamp, in float64.
+
+    Parameters
+    ----------
+    g : ndarray, any shape, float32 or float64
+    clip : float, optional
+        The clamp ``[-clip, clip]``; None: no clamp (both sums equal).
+    backend : str
+
+    Returns
+    -------
+    (float, float)
+        ``Σ g²`` and ``Σ clamp(g)²``; inf or NaN when ``g`` holds one.
+    """
+    if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
+        raise TypeError(f"g must be a float32 or float64 ndarray; got {type(g).__name__}")
+    raw, clipped = update_kernels(backend).grad_sumsq(np.ascontiguousarray(g).reshape(-1), float(clip or 0.0))
+    return float(raw), float(clipped)
+
+
+def adam_update(
+    p,
+    g,
+    m,
+    v,
+    *,
+    t,
+    lr,
+    beta1=0.9,
+    beta2=0.999,
+    eps=1e-8,
+    clip=None,
+    scale=1.0,
+    weight_decay=0.0,
+    bounds=None,
+    backend="cpu",
+) -> None:
+    """One Adam step on one parameter, in place, with clamp, rescale, weight decay and projection.
+
+    ``g ← clamp(g, ±clip) · scale + weight_decay · p``; Adam's moments and the
+    bias-corrected step with step count ``t``; then ``p ← clip(p, lo, hi)``.
+
+    Parameters
+    ----------
+    p : ndarray, any shape, C-contiguous
+        The parameter (updated).
+    g : ndarray, p's shape and dtype
+    m, v : ndarray, p's shape and dtype, C-contiguous
+        First and second moments (updated).
+    t : int
+        The step count, from 1.
+    lr, beta1, beta2, eps : float
+    clip : float, optional
+    scale : float
+        Global-norm clipping's factor (1: none).
+    weight_decay : float
+    bounds : (float, float), optional
+        The projection (u's range); None: none.
+    backend : str
+    """
+    pf = _flat_param("p", p)
+    gf, mf, vf = _flat_like("g", g, p), _flat_like("m", m, p, state=True), _flat_like("v", v, p, state=True)
+    if t < 1:
+        raise ValueError(f"t must be >= 1; got {t}")
+    f = p.dtype.type
+    lo, hi = _bounds(bounds, p.dtype)
+    update_kernels(backend).adam_update(
+        pf, gf, mf, vf, f(clip or 0.0), f(scale), f(weight_decay), f(lr), f(beta1), f(beta2), f(eps),
+        f(1 - beta1**t), f(1 - beta2**t), lo, hi,
+    )  # fmt: skip
+
+
+def sgd_update(
+    p, g, vel, *, lr, momentum=0.0, clip=None, scale=1.0, weight_decay=0.0, bounds=None, backend="cpu"
+) -> None:
+    """One SGD step with momentum on one parameter, in place; arguments as :func:`adam_update`.
+
+    ``vel ← momentum · vel + g``; ``p ← p - lr · vel``, then the projection.
+    """
+    pf = _flat_param("p", p)
+    gf, velf = _flat_like("g", g, p), _flat_like("vel", vel, p, state=True)
+    f = p.dtype.type
+    lo, hi = _bounds(bounds, p.dtype)
+    update_kernels(backend).sgd_update(
+        pf, gf, velf, f(clip or 0.0), f(scale), f(weight_decay), f(lr), f(momentum), lo, hi
+    )
