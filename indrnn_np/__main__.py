@@ -1,12 +1,28 @@
-"""``python -m indrnn_np <command>``: see :mod:`indrnn_np.cli`."""
+"""``python -m indrnn_np <command>``: see :mod:`indrnn_np.cli`.
 
+Ctrl-C while the modules load is noted, not raised: a KeyboardInterrupt
+raised inside an extension module's initialisation (NumPy's, say) comes out
+as an ImportError with a long message. The note is acted on once the imports
+are done: one line, exit status 130 (the shell's convention for SIGINT).
+"""
+
+import signal
 import sys
 
+_signals = []
+signal.signal(signal.SIGINT, lambda signum, frame: _signals.append(signum))
 try:
-    from .cli import main
+    import numpy  # noqa: F401  (every command needs it; its C initialisation is where a raised interrupt goes wrong)
 
+    from .cli import main
+finally:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if _signals:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+try:
     code = main()
-except KeyboardInterrupt:  # Ctrl-C while the modules load, before the command's own handling
+except KeyboardInterrupt:  # before the command's own handling
     print("interrupted", file=sys.stderr)
     code = 130
 sys.exit(code)

@@ -61,8 +61,22 @@ def cmd_study(a) -> int:
 
     preset = "quick" if a.quick else "default"
     run_study(
-        a.out, preset=preset, steps_scale=a.steps_scale, models=a.models or MODELS, progress=not a.quiet
+        a.out,
+        preset=preset,
+        steps_scale=a.steps_scale,
+        models=a.models or MODELS,
+        seeds=a.seeds,
+        scheduler=a.scheduler,
+        workers=a.workers,
+        progress=not a.quiet,
     )
+    return 0
+
+
+def cmd_depth(a) -> int:
+    from .experiments.depth import NETWORKS, run_depth
+
+    run_depth(a.out, steps=a.steps, quick=a.quick, names=a.networks or tuple(NETWORKS), data=a.data)
     return 0
 
 
@@ -119,6 +133,10 @@ def cmd_bench_compare(a) -> int:
     )
     print(text)
     return 0
+
+
+#: The depth command's networks (names only: the CLI imports no experiment to build its parser).
+_DEPTH_NETWORKS = ("indrnn-bn", "res-indrnn", "dense-indrnn", "lstm", "rnn-tanh")
 
 
 def _stderr(line: str) -> None:
@@ -224,8 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps-scale", dest="steps_scale", type=float, default=1.0, help="multiply every step budget"
     )
     st.add_argument("--models", nargs="+", choices=["indrnn", "rnn-tanh", "irnn", "lstm"], help="default all")
-    st.add_argument("--quiet", action="store_true", help="no progress bar")
+    st.add_argument("--seeds", type=_positive_int, default=1, help="runs of each configuration (default 1)")
+    st.add_argument(
+        "--scheduler",
+        default="local",
+        help="local (a Dask LocalCluster, the default), serial (one run after another, no Dask), "
+        "or the address of a Dask scheduler (tcp://host:8786)",
+    )
+    st.add_argument(
+        "--workers", type=_positive_int, help="worker processes of the local cluster (default: cores)"
+    )
+    st.add_argument("--quiet", action="store_true", help="no progress bar (serial)")
     st.set_defaults(func=cmd_study)
+    dp = sub.add_parser(
+        "depth",
+        help="21-layer IndRNN (BN, residual, dense), LSTM and tanh RNN: gradient against layer, row-MNIST",
+    )
+    dp.add_argument("--out", required=True, help="folder (its runs/ are reused or resumed)")
+    dp.add_argument("--steps", type=_positive_int, default=15000, help="training steps of every network")
+    dp.add_argument("--networks", nargs="+", choices=list(_DEPTH_NETWORKS), help="default all")
+    dp.add_argument("--quick", action="store_true", help="tiny sizes, to check that it runs")
+    dp.add_argument("--data", help="folder of the MNIST IDX files (default: as train rowmnist)")
+    dp.set_defaults(func=cmd_depth)
     ev = sub.add_parser("evaluate", help="the test metric of a run's checkpoint on the full test set")
     ev.add_argument("--run", required=True, help="a run folder")
     ev.set_defaults(func=cmd_evaluate)

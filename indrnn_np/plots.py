@@ -114,11 +114,19 @@ def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
 
 
 def plot_study(path, T, curves, baseline):
-    """Test MSE against step for every model at one T (the paper's Fig. 2); ``curves``: (label, steps, mse)."""
+    """Test MSE against step for every model at one T (the paper's Fig. 2).
+
+    ``curves``: (label, steps, mse) or (label, steps, mean, low, high); the
+    band between low and high (the seeds' spread) is shaded.
+    """
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for label, steps, mse in curves:
-        ax.plot(steps, _abs_for_log(mse), lw=2, label=label)
+    for label, steps, mse, *band in curves:
+        (line,) = ax.plot(steps, _abs_for_log(mse), lw=2, label=label)
+        if band and not np.array_equal(band[0], band[1]):
+            ax.fill_between(
+                steps, _abs_for_log(band[0]), _abs_for_log(band[1]), color=line.get_color(), alpha=0.2
+            )
     ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
@@ -205,5 +213,43 @@ def plot_scaling(path, rows, title):
     ax2.set_title("indrnn-np memory, forward + backward")
     ax2.legend(fontsize=8)
     ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_gradient_vs_layer(path, networks):
+    """‖∂J/∂W‖ of each layer against its depth; ``networks``: (label, at init, trained or None).
+
+    Two panels: at initialisation and after training; log scale, input layer at 1.
+    """
+    fig = Figure(figsize=(12, 4.8))
+    axes = fig.subplots(1, 2, sharey=False)
+    for ax, idx, title in ((axes[0], 1, "at initialisation"), (axes[1], 2, "after training")):
+        for net in networks:
+            g = net[idx]
+            if g:
+                ax.plot(np.arange(1, len(g) + 1), _abs_for_log(g), marker="o", ms=3, lw=2, label=net[0])
+        ax.set_yscale("log")
+        ax.set_xlabel("layer (1: input layer)")
+        ax.set_ylabel("‖∂J/∂W‖ of the layer's input weights")
+        ax.set_title(f"Gradient reaching each layer, {title}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_depth_curves(path, curves):
+    """Test error (%) against the training step for each network; ``curves``: (label, steps, errors)."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
+    for label, steps, errors in curves:
+        ax.plot(steps, 100 * np.asarray(errors, dtype=np.float64), lw=2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("test error (%)")
+    ax.set_title("21-layer networks on row-MNIST")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -65,3 +65,27 @@ def copy_run():
         return dst
 
     return copy
+
+
+def write_fake_mnist(directory, n_train=600, n_test=200, gz=False, seed=0):
+    """MNIST-format files of a learnable toy problem: class k lights up row band k."""
+    from indrnn_np.tasks.data import write_idx
+
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 2 + 2 * k : 4 + 2 * k, :] = 255
+        ext = ".gz" if gz else ""
+        write_idx(directory / f"{prefix}-images-idx3-ubyte{ext}", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    return directory
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """A folder of small generated MNIST IDX files."""
+    d = tmp_path / "mnist"
+    d.mkdir()
+    return write_fake_mnist(d)

@@ -258,3 +258,10 @@ def test_interrupted_run_resumes_to_its_own_steps_bit_for_bit(tmp_path):
         if col != "elapsed_s":
             assert a[col].tolist() == b[col].tolist(), col
     assert json.loads((part / "summary.json").read_text())["steps"] == 300
+
+
+def test_depth_networks_of_the_cli_are_the_experiments():
+    from indrnn_np.cli import _DEPTH_NETWORKS
+    from indrnn_np.experiments.depth import NETWORKS
+
+    assert tuple(NETWORKS) == _DEPTH_NETWORKS

@@ -99,3 +99,26 @@ def test_configs_saved_before_an_option_existed_still_load():
     d = TrainConfig().to_dict()
     old = {k: v for k, v in d.items() if k not in ("shift", "data")}
     assert TrainConfig.from_dict(old) == TrainConfig()
+
+
+def test_widths_option():
+    from indrnn_np.train import model_label
+
+    cfg = recipe("adding", widths="128,1")
+    assert cfg.layer_widths() == [128, 1] and model_label(cfg) == "128, 1 IndRNN"
+    assert recipe("adding", model="lstm", layers=3, hidden=64).layer_widths() == [64, 64, 64]
+    assert model_label(recipe("adding", model="lstm", layers=3, hidden=64)) == "3 x 64 LSTM"
+    for bad in ("128,0", "a,b", "", "128,,1"):
+        with pytest.raises(ConfigError, match="widths must be positive integers"):
+            recipe("adding", widths=bad)
+    with pytest.raises(ConfigError, match="one width"):
+        recipe("adding", widths="8,4", residual=True)
+
+
+def test_baseline_configs_saved_before_stacking_load_as_one_layer():
+    """Runs saved before --layers applied to baselines stored layers=2 but trained one layer."""
+    old = TrainConfig(model="lstm").to_dict()
+    del old["widths"]
+    assert TrainConfig.from_dict(old).layers == 1
+    new = TrainConfig(model="lstm", layers=3).to_dict()
+    assert TrainConfig.from_dict(new).layers == 3

@@ -14,18 +14,10 @@ from indrnn_np.tasks.mnist import MNISTTask, translate
 from indrnn_np.tasks.ptb import PTBCharTask
 
 
-def _fake_mnist(directory, n_train=600, n_test=200, gz=False, seed=0):
-    """MNIST-format files of a learnable toy problem: class k lights up row band k."""
-    rng = np.random.default_rng(seed)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
-        for i, k in enumerate(labels):
-            images[i, 2 + 2 * k : 4 + 2 * k, :] = 255
-        ext = ".gz" if gz else ""
-        write_idx(directory / f"{prefix}-images-idx3-ubyte{ext}", images)
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte{ext}", labels)
-    return directory
+def _fake_mnist(directory, **kw):
+    from conftest import write_fake_mnist
+
+    return write_fake_mnist(directory, **kw)
 
 
 @pytest.mark.parametrize("gz", [False, True])

@@ -76,8 +76,10 @@ def test_train_command_runs_the_baselines(model, tmp_path):
 
 
 def test_quick_study_produces_every_file(tmp_path, capsys):
+    """The quick study on a 2-process Dask LocalCluster; then, run serially, it reuses every run."""
     out = tmp_path / "study"
-    assert main(["study", "adding", "--quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["study", "adding", "--quick", "--out", str(out), "--workers", "2"]) == 0
+    assert "Dask LocalCluster: 2 single-threaded worker processes" in capsys.readouterr().out
     for T in (20, 40, 60):
         assert (out / f"adding_T{T}.png").stat().st_size > 1000
     table = (out / "study.md").read_text()
@@ -87,9 +89,7 @@ def test_quick_study_produces_every_file(tmp_path, capsys):
     for run in ("indrnn_T20", "lstm_T40", "indrnn_T60"):
         assert (out / run / "metrics.csv").exists() and (out / run / "checkpoint.npz").exists()
     capsys.readouterr()
-    assert (
-        main(["study", "adding", "--quick", "--out", str(out), "--quiet"]) == 0
-    )  # a second call reuses the runs
+    assert main(["study", "adding", "--quick", "--out", str(out), "--quiet", "--scheduler", "serial"]) == 0
     assert capsys.readouterr().out.count("reusing") == 9
 
 
@@ -166,9 +166,35 @@ def test_a_diverged_run_is_a_row_of_the_study(tmp_path, monkeypatch):
 
     # Adam at lr 1000 on the IRNN overflows within a few steps at every T
     monkeypatch.setattr(study, "paper_lr", lambda model, T: 1e3)
-    rows = study.run_study(tmp_path / "s", preset="quick", models=("irnn",), log=lambda *a: None)
+    rows = study.run_study(
+        tmp_path / "s", preset="quick", models=("irnn",), scheduler="serial", log=lambda *a: None
+    )
     assert len(rows) == 2 and all(r["verdict"].startswith("diverged at step") for r in rows)
     assert {r["params"] for r in rows} == {build_baseline("irnn", 2, 1, hidden=16).num_params()}
     record = json.loads((tmp_path / "s" / "irnn_T20" / "diverged.json").read_text())
     assert record["step"] == rows[0]["steps"] and "params" in record
     assert "diverged at step" in (tmp_path / "s" / "study.md").read_text()
+
+
+def test_study_with_seeds_reports_mean_and_spread(tmp_path):
+    from indrnn_np.experiments.study import run_study
+
+    rows = run_study(
+        tmp_path / "s", preset="quick", models=("indrnn",), seeds=2, scheduler="serial", log=lambda *a: None
+    )
+    assert sorted(r["run"] for r in rows if r["T"] == 20) == ["indrnn_T20", "indrnn_T20_seed1"]
+    assert {r["seed"] for r in rows} == {0, 1}
+    a, b = (r["test_mse"] for r in rows if r["T"] == 20)
+    assert a != b  # two seeds, two different runs
+    table = (tmp_path / "s" / "study.md").read_text()
+    assert "2 seed(s) per line" in table and table.count(" ± ") >= 6  # final and best at three T
+
+
+def test_study_scheduler_errors(tmp_path):
+    from indrnn_np.experiments.study import SchedulerError, run_study, study_runs
+    from indrnn_np.train import ConfigError
+
+    with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
+        run_study(tmp_path / "s", preset="quick", scheduler="tcp://127.0.0.1:1", log=lambda *a: None)
+    with pytest.raises(ConfigError, match="seeds must be"):
+        study_runs("quick", seeds=0)

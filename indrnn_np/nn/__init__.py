@@ -1,7 +1,7 @@
 """Layer 3: layers, models and optimizers, the parameter holders around :mod:`indrnn_np.ops`.
 
 ``layers`` (IndRNN, Recurrence, Dense, BatchNorm, Dropout, RNN, LSTM,
-Sequential, Residual), ``models`` (the paper's networks) and ``optim``
+Sequential, Residual, DenseConnection), ``models`` (the paper's networks) and ``optim``
 (SGD/Adam with the u projection, gradient clipping, learning-rate schedules).
 """
 
@@ -13,6 +13,7 @@ from .layers import (
     RNN,
     BatchNorm,
     Dense,
+    DenseConnection,
     Dropout,
     IndRNN,
     LastStep,
@@ -24,6 +25,7 @@ from .layers import (
 from .models import (
     MODELS,
     build_baseline,
+    build_dense_indrnn,
     build_indrnn,
     indrnn_regressor,
     leaf_layers,
@@ -57,6 +59,7 @@ __all__ = [
     "Adam",
     "BatchNorm",
     "Dense",
+    "DenseConnection",
     "Dropout",
     "IndRNN",
     "LastStep",
@@ -68,6 +71,7 @@ __all__ = [
     "Sequential",
     "StepDecay",
     "build_baseline",
+    "build_dense_indrnn",
     "build_indrnn",
     "clip_grad_elementwise",
     "clip_grad_norm",

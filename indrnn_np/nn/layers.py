@@ -431,9 +431,12 @@ class Sequential(Layer):
             grads.update({f"{n}.{k}": v for k, v in g.items()})
         return dout, grads
 
+    def param_grads(self, dout, caches):
+        return self.backward(dout, caches, input_grad=False)[1]
 
-class Residual(Layer):
-    """``x + F(x)`` with an identity shortcut; F is a :class:`Sequential`. Shapes in = out."""
+
+class _Wrapper(Layer):
+    """A layer around a :class:`Sequential` body: the body's parameters, buffers and generators are its own."""
 
     def __init__(self, body: Sequential):
         self.body = body
@@ -452,6 +455,10 @@ class Residual(Layer):
     def set_rng_states(self, states):
         self.body.set_rng_states(states)
 
+
+class Residual(_Wrapper):
+    """``x + F(x)`` with an identity shortcut; F is a :class:`Sequential`. Shapes in = out."""
+
     def forward(self, x, train=True):
         y, cache = self.body.forward(x, train)
         return x + y, cache
@@ -459,3 +466,21 @@ class Residual(Layer):
     def backward(self, dy, cache):
         dx, grads = self.body.backward(dy, cache)
         return dy + dx, grads
+
+
+class DenseConnection(_Wrapper):
+    """``concat(x, F(x))`` along the features (DenseNet): x (..., C) -> (..., C + K) where F(x) is (..., K).
+
+    Every later layer sees every earlier layer's features. Backward splits the
+    gradient: its first C features go straight to x, the rest through F, and
+    the two add.
+    """
+
+    def forward(self, x, train=True):
+        y, cache = self.body.forward(x, train)
+        return np.concatenate([x, y], axis=-1), (x.shape[-1], cache)
+
+    def backward(self, dout, cache):
+        C, body_cache = cache
+        dx, grads = self.body.backward(np.ascontiguousarray(dout[..., C:]), body_cache)
+        return dout[..., :C] + dx, grads

@@ -7,6 +7,8 @@ a model's layers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..dynamics import relu_u_max, relu_u_min
@@ -18,6 +20,7 @@ from .layers import (
     RNN,
     BatchNorm,
     Dense,
+    DenseConnection,
     Dropout,
     IndRNN,
     LastStep,
@@ -33,7 +36,7 @@ def build_indrnn(
     M: int,
     outputs: int,
     *,
-    hidden: int = 128,
+    hidden: int | Sequence[int] = 128,
     layers: int = 2,
     residual: bool = False,
     bn: str = "none",
@@ -48,6 +51,10 @@ def build_indrnn(
     dtype=np.float32,
 ) -> Sequential:
     """The paper's IndRNN networks (Fig. 1), from the adding problem to deep residual stacks.
+
+    ``hidden`` is the width of every layer, or a list of each layer's width
+    (its length is then the number of layers, e.g. ``[128, 1]``: the paper's
+    one-neuron second layer; a residual network needs one width).
 
     Basic form (``residual=False``), ``layers`` times:
 
@@ -79,8 +86,13 @@ def build_indrnn(
     IndRNN input weights ~ N(0, w_std²) (0.001 in the adding code; None gives
     U(±1/√M)).
     """
-    if layers < 1 or hidden < 1 or outputs < 1:
-        raise ValueError(f"layers, hidden and outputs must be >= 1; got {layers}, {hidden}, {outputs}")
+    widths = _widths(hidden, layers)
+    layers = len(widths)
+    if outputs < 1:
+        raise ValueError(f"outputs must be >= 1; got {outputs}")
+    if residual and len(set(widths)) != 1:
+        raise ValueError(f"a residual network's layers all have one width; got hidden={list(widths)}")
+    hidden = widths[-1]
     if bn not in BN_MODES:
         raise ValueError(f"bn must be one of {BN_MODES}; got {bn!r}")
     if bn_position not in BN_POSITIONS:
@@ -95,8 +107,8 @@ def build_indrnn(
     u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
     kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
 
-    def norm():
-        return BatchNorm(hidden, mode=bn, T_max=T, backend=backend, dtype=dtype)
+    def norm(width=hidden):
+        return BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)
 
     stack: list[tuple[str, Layer]] = []
     drop_seed = seed + 1000
@@ -108,17 +120,17 @@ def build_indrnn(
     if not residual:
         for i in range(1, layers + 1):
             u_init = u_last if i == layers else u_hidden
-            m_in = M if i == 1 else hidden
+            m_in, width = (M if i == 1 else widths[i - 2]), widths[i - 1]
             if bn != "none" and bn_position == "before":
                 stack += [
-                    (f"dense{i}", Dense(m_in, hidden, bias=False, rng=rng, dtype=dtype)),
-                    (f"bn{i}", norm()),
-                    (f"indrec{i}", Recurrence(hidden, u_init=u_init, **kw)),
+                    (f"dense{i}", Dense(m_in, width, bias=False, rng=rng, dtype=dtype)),
+                    (f"bn{i}", norm(width)),
+                    (f"indrec{i}", Recurrence(width, u_init=u_init, **kw)),
                 ]
             else:
-                stack.append((f"indrnn{i}", IndRNN(m_in, hidden, u_init=u_init, w_std=w_std, **kw)))
+                stack.append((f"indrnn{i}", IndRNN(m_in, width, u_init=u_init, w_std=w_std, **kw)))
                 if bn != "none":
-                    stack.append((f"bn{i}", norm()))
+                    stack.append((f"bn{i}", norm(width)))
             add_dropout(i)
     else:
         stack.append(("indrnn1", IndRNN(M, hidden, u_init=u_hidden, w_std=w_std, **kw)))
@@ -165,31 +177,133 @@ def indrnn_regressor(
 MODELS = ("indrnn", "rnn-tanh", "irnn", "lstm")
 
 
+def build_dense_indrnn(
+    T: int,
+    M: int,
+    outputs: int,
+    *,
+    blocks=(3, 3, 3),
+    growth: int = 16,
+    hidden: int | None = None,
+    bn: str = "time",
+    dropout: float = 0.0,
+    head: str = "last",
+    activation: str = "relu",
+    backend: str = "cpu",
+    gamma: float = 2.0,
+    seed: int = 0,
+    dtype=np.float32,
+) -> Sequential:
+    """Dense IndRNN (Deep IndRNN paper): dense blocks of growth rate k with a 4k bottleneck, and transitions.
+
+    Every recurrent unit is the Weight → BN → IndRec of the batch-normalised
+    IndRNN (no BN with ``bn="none"``). The network:
+
+    * an input unit to ``hidden`` features (default ``2 * growth``);
+    * ``len(blocks)`` dense blocks; block i has ``blocks[i]`` dense layers,
+      each ``concat(x, F(x))`` with F = unit(C → 4k) → unit(4k → k) (the
+      bottleneck), so a block adds ``blocks[i] * k`` features;
+    * between blocks, a transition unit that halves the features;
+    * BN (of ``bn``'s kind) and a dense head, as the other deep networks.
+
+    Recurrent layers: ``1 + 2 * sum(blocks) + len(blocks) - 1``: 21 for
+    the default (3, 3, 3). u ~ U(0, γ^{1/T}) in every layer.
+
+    Parameters
+    ----------
+    blocks : sequence of int
+        Dense layers in each block.
+    growth : int
+        k, the features each dense layer adds.
+    hidden : int, optional
+        Width of the input unit.
+
+    Returns
+    -------
+    Sequential
+        x (T, B, M) -> (B, outputs) with ``head="last"``, (T, B, outputs) with ``"all"``.
+    """
+    blocks = [int(b) for b in blocks]
+    if not blocks or any(b < 1 for b in blocks) or growth < 1 or outputs < 1:
+        raise ValueError(
+            f"need blocks >= 1 each, growth >= 1, outputs >= 1; got {blocks}, {growth}, {outputs}"
+        )
+    if bn not in BN_MODES or head not in HEADS or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"bad bn {bn!r}, head {head!r} or dropout {dropout}")
+    rng = np.random.default_rng(seed)
+    u_init = (0.0, relu_u_max(T, gamma))
+    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+
+    def unit(m_in, width):
+        layers = [("dense", Dense(m_in, width, bias=bn == "none", rng=rng, dtype=dtype))]
+        if bn != "none":
+            layers.append(("bn", BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)))
+        return layers + [("indrec", Recurrence(width, u_init=u_init, **kw))]
+
+    C = hidden or 2 * growth
+    stack: list[tuple[str, Layer]] = [("in", Sequential(unit(M, C)))]
+    for i, n_layers in enumerate(blocks, start=1):
+        for j in range(1, n_layers + 1):
+            body = [(f"a_{n}", layer) for n, layer in unit(C, 4 * growth)]
+            body += [(f"b_{n}", layer) for n, layer in unit(4 * growth, growth)]
+            if dropout > 0:
+                body.append(("drop", Dropout(dropout, seed=seed + 1000 + 100 * i + j)))
+            stack.append((f"block{i}_{j}", DenseConnection(Sequential(body))))
+            C += growth
+        if i < len(blocks):
+            stack.append((f"transition{i}", Sequential(unit(C, C // 2))))
+            C //= 2
+    if head == "last":
+        stack.append(("last", LastStep()))
+        if bn != "none":
+            stack.append(("bn_head", BatchNorm(C, mode="time", backend=backend, dtype=dtype)))
+    elif bn != "none":
+        stack.append(("bn_head", BatchNorm(C, mode=bn, T_max=T, backend=backend, dtype=dtype)))
+    stack.append(("head", Dense(C, outputs, rng=rng, dtype=dtype)))
+    return Sequential(stack)
+
+
+def _widths(hidden, layers: int) -> list[int]:
+    widths = [hidden] * layers if isinstance(hidden, int | np.integer) else list(hidden)
+    if layers < 1 or not widths or any(int(w) < 1 for w in widths):
+        raise ValueError(f"layers and every width must be >= 1; got layers={layers}, hidden={hidden}")
+    return [int(w) for w in widths]
+
+
 def build_baseline(
     model: str,
     M: int,
     outputs: int,
     *,
-    hidden: int = 128,
+    hidden: int | Sequence[int] = 128,
+    layers: int = 1,
     head: str = "last",
     seed: int = 0,
     dtype=np.float32,
 ) -> Sequential:
-    """The paper's single-layer baselines with a dense head: ``"rnn-tanh"``, ``"irnn"`` or ``"lstm"``.
+    """The paper's baselines with a dense head: ``"rnn-tanh"``, ``"irnn"`` or ``"lstm"``, stacked ``layers`` deep.
 
-    Parameter counts for the adding problem (M = 2, 128 units, 1 output):
-    RNN 16,897 and LSTM 67,201, the paper's ≈16K and ≈67K.
+    ``hidden``: every layer's width, or a list of each layer's. The paper's
+    adding baselines have one layer. Parameter counts for the adding problem
+    (M = 2, 128 units, 1 output): RNN 16,897 and LSTM 67,201, the paper's
+    ≈16K and ≈67K. Layers are named ``lstm``, ``lstm2``, ``lstm3``, ... (the
+    first keeps the single-layer name, so saved one-layer runs load).
     """
-    rng = np.random.default_rng(seed)
-    if model == "rnn-tanh":
-        rec = RNN(M, hidden, activation="tanh", rng=rng, dtype=dtype)
-    elif model == "irnn":
-        rec = RNN(M, hidden, activation="relu", identity_init=True, rng=rng, dtype=dtype)
-    elif model == "lstm":
-        rec = LSTM(M, hidden, rng=rng, dtype=dtype)
-    else:
+    if model not in MODELS[1:]:
         raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
-    stack: list[tuple[str, Layer]] = [(model.replace("-", "_"), rec)]
+    widths = _widths(hidden, layers)
+    rng = np.random.default_rng(seed)
+    stack: list[tuple[str, Layer]] = []
+    for i, width in enumerate(widths):
+        m_in = M if i == 0 else widths[i - 1]
+        if model == "rnn-tanh":
+            rec = RNN(m_in, width, activation="tanh", rng=rng, dtype=dtype)
+        elif model == "irnn":
+            rec = RNN(m_in, width, activation="relu", identity_init=True, rng=rng, dtype=dtype)
+        else:
+            rec = LSTM(m_in, width, rng=rng, dtype=dtype)
+        stack.append((model.replace("-", "_") + ("" if i == 0 else str(i + 1)), rec))
+    hidden = widths[-1]
     if head == "last":
         stack.append(("last", LastStep()))
     stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
@@ -197,10 +311,12 @@ def build_baseline(
 
 
 def leaf_layers(model):
-    """Every layer of a model that holds no other layers, in order, Residual bodies included."""
-    layers = model.body.layers if isinstance(model, Residual) else getattr(model, "layers", [])
+    """Every layer of a model that holds no other layers, in order, Residual and dense bodies included."""
+    layers = (
+        model.body.layers if isinstance(model, Residual | DenseConnection) else getattr(model, "layers", [])
+    )
     for _, layer in layers:
-        if isinstance(layer, Residual | Sequential):
+        if isinstance(layer, Residual | DenseConnection | Sequential):
             yield from leaf_layers(layer)
         else:
             yield layer

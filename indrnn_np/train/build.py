@@ -5,19 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..dynamics import relu_u_max
-from ..nn import SGD, Adam, ReduceOnPlateau, StepDecay, build_baseline, build_indrnn, set_stateful
+from ..nn import (
+    SGD,
+    Adam,
+    ReduceOnPlateau,
+    StepDecay,
+    build_baseline,
+    build_dense_indrnn,
+    build_indrnn,
+    set_stateful,
+)
 from ..ops import require_cuda
 from ..tasks import STATEFUL, make_task
-from .config import TrainConfig
+from .config import TrainConfig, parse_widths
 from .rundir import CheckpointError
 
 _NAMES = {"indrnn": "IndRNN", "rnn-tanh": "RNN (tanh)", "irnn": "IRNN", "lstm": "LSTM"}
 
 
 def model_label(cfg: TrainConfig) -> str:
-    """'2 x 128 IndRNN', '1 x 128 LSTM', ..."""
-    layers = cfg.layers if cfg.model == "indrnn" else 1
-    return f"{layers} x {cfg.hidden} {_NAMES[cfg.model]}"
+    """'2 x 128 IndRNN', '1 x 128 LSTM', '128, 1 IndRNN', 'dense IndRNN (3,3,3, k=16)', ..."""
+    if cfg.dense_blocks is not None:
+        return f"dense IndRNN (blocks {cfg.dense_blocks}, k={cfg.growth})"
+    widths = cfg.layer_widths()
+    if len(set(widths)) == 1:
+        return f"{len(widths)} x {widths[0]} {_NAMES[cfg.model]}"
+    return f"{', '.join(map(str, widths))} {_NAMES[cfg.model]}"
 
 
 def task_of(cfg: TrainConfig):
@@ -49,8 +62,25 @@ def model_of(cfg: TrainConfig, task):
             cfg.model,
             task.inputs,
             task.outputs,
-            hidden=cfg.hidden,
+            hidden=cfg.layer_widths(),
             head=task.head,
+            seed=cfg.seed,
+            dtype=dtype,
+        )
+    if cfg.dense_blocks is not None:
+        return build_dense_indrnn(
+            cfg.T,
+            task.inputs,
+            task.outputs,
+            blocks=parse_widths(cfg.dense_blocks, "dense_blocks"),
+            growth=cfg.growth,
+            hidden=cfg.hidden,
+            bn=cfg.bn,
+            dropout=cfg.dropout,
+            head=task.head,
+            activation=cfg.activation,
+            backend=cfg.backend,
+            gamma=cfg.gamma,
             seed=cfg.seed,
             dtype=dtype,
         )
@@ -58,8 +88,8 @@ def model_of(cfg: TrainConfig, task):
         cfg.T,
         task.inputs,
         task.outputs,
-        hidden=cfg.hidden,
-        layers=cfg.layers,
+        hidden=cfg.layer_widths(),
+        layers=len(cfg.layer_widths()),
         residual=cfg.residual,
         bn=cfg.bn,
         bn_position=cfg.bn_position,

@@ -85,9 +85,22 @@ class TrainConfig:
         3000, "total training steps (with --resume: extend the run to this many)", low=1, on_resume=True
     )
     batch: int = option(50, "batch size", low=1)
-    layers: int = option(2, "IndRNN layers, or the residual network's depth", low=1)
+    layers: int = option(
+        2, "recurrent layers (IndRNN, or stacked baselines), or the residual network's depth", low=1
+    )
     hidden: int = option(128, "neurons per layer", low=1)
+    widths: str | None = option(
+        None,
+        "neurons of each recurrent layer, comma-separated, e.g. 128,1 (a one-neuron second layer); "
+        "replaces --hidden and --layers (not with --residual)",
+    )
     residual: bool = option(False, "residual IndRNN (pre-activation blocks)")
+    dense_blocks: str | None = option(
+        None,
+        "dense IndRNN: dense layers of each block, comma-separated, e.g. 3,3,3 (21 recurrent layers); "
+        "--hidden is then the input unit's width",
+    )
+    growth: int = option(16, "dense IndRNN: features each dense layer adds (k; bottleneck 4k)", low=1)
     bn: str = option("none", "batch norm: none, over time, or frame-wise", choices=BN_MODES)
     bn_position: str = option(
         "before",
@@ -166,7 +179,23 @@ class TrainConfig:
             self.task not in STATEFUL or self.model == "indrnn",
             f"{self.task} trains stateful IndRNNs only; got model {self.model}",
         )
+        if self.dense_blocks is not None:
+            parse_widths(self.dense_blocks, "dense_blocks")
+            _need(
+                self.model == "indrnn" and not self.residual and self.widths is None,
+                "dense_blocks builds a dense IndRNN: not with --residual, --widths or a baseline model",
+            )
+        if self.widths is not None:
+            widths = parse_widths(self.widths)
+            _need(
+                not self.residual or len(set(widths)) == 1,
+                f"a residual network's layers all have one width; got widths {self.widths}",
+            )
         return self
+
+    def layer_widths(self) -> list[int]:
+        """The neurons of each recurrent layer: ``widths``, else ``layers`` times ``hidden``."""
+        return parse_widths(self.widths) if self.widths is not None else [self.hidden] * self.layers
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -182,6 +211,8 @@ class TrainConfig:
         """
         if not isinstance(d, dict):
             raise ConfigError(f"{where} must be a JSON object; got {type(d).__name__}")
+        if "widths" not in d and d.get("model", "indrnn") != "indrnn":
+            d = {**d, "layers": 1}  # saved before baselines could be stacked: they had one layer
         d = {**{k: v for k, v in ADDED_OPTIONS.items() if k not in d}, **d}
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(names))
@@ -198,7 +229,20 @@ class TrainConfig:
 
 #: Options added after runs of this project were saved, with the value that behaves as before they existed
 #: (the committed study runs predate ``data`` and ``shift``).
-ADDED_OPTIONS = {"data": None, "shift": 0}
+ADDED_OPTIONS = {"data": None, "shift": 0, "widths": None, "dense_blocks": None, "growth": 16}
+
+
+def parse_widths(text: str, name: str = "widths") -> list[int]:
+    """``"128,1"`` -> ``[128, 1]``; ConfigError naming ``name`` unless every entry is a positive integer."""
+    try:
+        widths = [int(w) for w in str(text).split(",")]
+    except ValueError:
+        widths = []
+    _need(
+        len(widths) >= 1 and all(w >= 1 for w in widths),
+        f"{name} must be positive integers separated by commas, e.g. 128,1; got {text!r}",
+    )
+    return widths
 
 
 def options() -> Iterator[tuple[dataclasses.Field, Option]]:
