@@ -63,10 +63,42 @@ CUDA_THREADS_PER_BLOCK: int = 256
 #: from every column: one kernel less, but the order of the additions, and so
 #: the last bits of du and db, change from run to run).
 CUDA_REDUCTION: str = os.environ.get("INDRNN_CUDA_REDUCTION", "two_stage")
+CUDA_REDUCTIONS = ("two_stage", "atomic")
+
+
+def cuda_reduction() -> str:
+    """:data:`CUDA_REDUCTION`, checked: a typo in ``INDRNN_CUDA_REDUCTION`` is an error, not a default."""
+    if CUDA_REDUCTION not in CUDA_REDUCTIONS:
+        raise ValueError(
+            f"INDRNN_CUDA_REDUCTION (config.CUDA_REDUCTION) must be one of {', '.join(CUDA_REDUCTIONS)}; "
+            f"got {CUDA_REDUCTION!r}"
+        )
+    return CUDA_REDUCTION
+
 
 #: Edge of the square shared-memory tile of the teaching GEMM kernel; the
 #: block is TILE x TILE threads.
 CUDA_GEMM_TILE: int = 16
+
+#: Most threads a CUDA block may have (every GPU Numba supports).
+CUDA_MAX_THREADS_PER_BLOCK = 1024
+
+
+def check_cuda_launch(threads_per_block: int, gemm_tile: int) -> None:
+    """ValueError unless a GPU accepts these sizes: 1..1024 threads a block, a GEMM tile of 1..32."""
+    for name, value in (("threads_per_block", threads_per_block), ("gemm_tile", gemm_tile)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if threads_per_block > CUDA_MAX_THREADS_PER_BLOCK:
+        raise ValueError(
+            f"threads_per_block must be at most {CUDA_MAX_THREADS_PER_BLOCK} (a GPU refuses larger blocks); "
+            f"got {threads_per_block}"
+        )
+    if gemm_tile * gemm_tile > CUDA_MAX_THREADS_PER_BLOCK:
+        raise ValueError(
+            f"gemm_tile must be at most 32: its block has tile x tile threads, at most "
+            f"{CUDA_MAX_THREADS_PER_BLOCK}; got {gemm_tile}"
+        )
 
 
 @contextlib.contextmanager
@@ -83,9 +115,10 @@ def cuda_launch_config(threads_per_block: int | None = None, gemm_tile: int | No
     """
     global CUDA_THREADS_PER_BLOCK, CUDA_GEMM_TILE
     saved = (CUDA_THREADS_PER_BLOCK, CUDA_GEMM_TILE)
-    for name, value in (("threads_per_block", threads_per_block), ("gemm_tile", gemm_tile)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_cuda_launch(
+        CUDA_THREADS_PER_BLOCK if threads_per_block is None else threads_per_block,
+        CUDA_GEMM_TILE if gemm_tile is None else gemm_tile,
+    )
     try:
         if threads_per_block is not None:
             CUDA_THREADS_PER_BLOCK = threads_per_block

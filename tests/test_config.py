@@ -122,3 +122,14 @@ def test_baseline_configs_saved_before_stacking_load_as_one_layer():
     assert TrainConfig.from_dict(old).layers == 1
     new = TrainConfig(model="lstm", layers=3).to_dict()
     assert TrainConfig.from_dict(new).layers == 3
+
+
+def test_cuda_backend_refuses_layers_without_cuda_kernels():
+    """Nothing falls back to the CPU silently: batch norm and the baselines have no CUDA kernels."""
+    from indrnn_np.nn import BatchNorm
+
+    for kw in (dict(bn="time"), dict(model="lstm")):
+        with pytest.raises(ConfigError, match="backend cuda runs the IndRNN layers only"):
+            recipe("adding", backend="cuda", **kw)
+    with pytest.raises(ValueError, match="BatchNorm has no 'cuda' kernel"):
+        BatchNorm(4, backend="cuda")

@@ -6,6 +6,7 @@ GPU, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest -m "cudasim or gpu"`` runs the
 same tests on the device, plus the ``gpu``-marked ones at larger sizes.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import assert_close, tolerance
 
-from indrnn_np import IndRNNGrads, cuda_available, indrnn_backward, indrnn_forward
+from indrnn_np import IndRNNGrads, config, cuda_available, indrnn_backward, indrnn_forward
 from indrnn_np.config import cuda_launch_config
 from indrnn_np.gradcheck import check_indrnn, indrnn_check_inputs
 
@@ -109,8 +110,6 @@ def test_device_arrays_stay_on_the_device():
 
 
 def test_two_stage_and_atomic_reductions_agree(monkeypatch):
-    import indrnn_np.config as config
-
     T, B, M, N = 5, 4, 3, 6
     inp = _inputs(T, B, M, N, "relu", np.float64)
     dh = np.random.default_rng(3).standard_normal((T, B, N))
@@ -174,33 +173,93 @@ def test_no_gpu_and_no_simulator_gives_one_clear_error():
     assert "NUMBA_ENABLE_CUDASIM=1" in proc.stdout
 
 
-def test_kernels_compile_to_ptx():
-    """Compile every kernel for a real GPU (no driver needed, but NVVM is)."""
+def test_kernels_compile_to_ptx_and_float32_stays_float32():
+    """Compile every kernel for an H100/H200 (sm_90; no driver needed, NVVM is); the float32 PTX has no .f64."""
     probe = "from numba.cuda.cudadrv import nvvm; nvvm.NVVM()"
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
     if subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env).returncode != 0:
         pytest.skip("NVVM (the CUDA toolkit's compiler library) not found: pip install 'indrnn-np[cuda]'")
     code = textwrap.dedent(
         """
+        import json, re
         from numba import cuda
         from indrnn_np.kernels import cuda as ck
+        counts = {}
         for dt in ("float32", "float64"):
             arr3, arr2, arr1 = f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
+            k = ck.recurrence_kernels(dt)
             sigs = {
-                ck._forward_kernel: f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})",
-                ck._backward_kernel: f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})",
-                ck._reduce_rows_kernel: f"void({arr2}, {arr1})",
-                ck._gemm_kernel(16, dt): f"void({arr2}, {arr2}, {arr2}, boolean, boolean)",
+                "forward": (k.forward, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+                "backward": (k.backward, f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})"),
+                "backward_atomic": (
+                    k.backward_atomic, f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1})"
+                ),
+                "reduce_rows": (k.reduce_rows, f"void({arr2}, {arr1})"),
+                "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
+                "fill": (k.fill, f"void({arr1}, {dt})"),
+                "gemm": (ck._gemm_kernel(16, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
             }
-            for kernel, sig in sigs.items():
+            for name, (kernel, sig) in sigs.items():
                 ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
                 assert ".entry" in ptx
-        print("PTX OK")
+                counts[f"{name}:{dt}"] = len(re.findall(r"\\.f64\\b", ptx))
+        print(json.dumps(counts))
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "PTX OK" in proc.stdout
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
+    assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
+
+
+def test_launch_arithmetic_fits_any_size():
+    """Pure functions: sizes no test could launch (T·B past 2^20 rows, 10^9 columns)."""
+    from indrnn_np.kernels import cuda as ck
+
+    assert ck.launch_1d(10**9, 256) == (ck.MAX_STRIDE_BLOCKS, 256)  # grid-stride: capped, still covers all
+    assert ck.launch_1d(1, 256) == (1, 256)
+    # the project's own benchmark size with tile 8 needed 65,536 blocks on grid.y; rows are on grid.x now
+    assert ck.gemm_grid(4096 * 128, 512, 8) == (65536, 64, 1)
+    assert ck.gemm_grid(8192 * 128 + 1, 128, 16)[0] == 65537
+    with pytest.raises(ValueError, match="too large"):
+        ck.gemm_grid(16, 16 * 65536, 16)  # columns on grid.y: at most 65,535 tiles
+    # dW of the adding problem: 8 output tiles, K = 524,288 -> enough splits to fill a GPU
+    assert ck.split_k(524288, 2, 128, 16) == 128
+    assert ck.split_k(100, 128, 128, 16) == 1  # short K: no split
+    for bad in (dict(threads_per_block=2048), dict(gemm_tile=33), dict(threads_per_block=0)):
+        with pytest.raises(ValueError):
+            with config.cuda_launch_config(**bad):
+                pass
+
+
+def test_cuda_reduction_setting_is_checked(monkeypatch):
+    monkeypatch.setattr(config, "CUDA_REDUCTION", "atomc")
+    with pytest.raises(
+        ValueError, match="INDRNN_CUDA_REDUCTION .* must be one of two_stage, atomic; got 'atomc'"
+    ):
+        config.cuda_reduction()
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_split_k_gemm_with_transposed_operands(trans_a, trans_b):
+    """The tiled GEMM with coalesced transposed loads, whole and split over K, against NumPy."""
+    from numba import cuda
+
+    from indrnn_np.kernels import cuda as ck
+
+    rng = np.random.default_rng(0)
+    R, K, S = 7, 45, 5
+    A = rng.standard_normal((K, R) if trans_a else (R, K))
+    B = rng.standard_normal((S, K) if trans_b else (K, S))
+    want = (A.T if trans_a else A) @ (B.T if trans_b else B)
+    with config.cuda_launch_config(gemm_tile=4):
+        for splits in (1, 3, 50):
+            got = ck.gemm(
+                cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b, splits=splits
+            )
+            np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.gpu

@@ -51,7 +51,7 @@ def test_float32_cpu_kernels_have_no_double_precision_arithmetic(tmp_path):
         assert counts[f"{kernel}:float32"] == 0, kernel
 
 
-@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("backend", ["numpy", "cpu", pytest.param("cuda", marks=pytest.mark.cudasim)])
 def test_inf_and_nan_as_the_reference_handles_them(backend):
     """relu(-inf) = 0, relu(nan) = nan, and σ' from h = inf is 1 (not inf * 0 = nan)."""
     xw = np.array([[[-np.inf, np.inf, np.nan]]], np.float32)  # T = B = 1, N = 3

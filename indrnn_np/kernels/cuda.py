@@ -23,20 +23,26 @@ to make IndRNN fast on a GPU:
   ``syncthreads`` before the tiles are used and again before they are
   overwritten, and zero padding at the edges.
 
-Accumulators start from dtype-matched zeros (``h[0, b, n] * 0`` in the
-recurrence, ``numba.float32(0)``/``float64(0)`` in the GEMM, which is compiled
-per dtype): a plain ``acc = 0.0`` is float64 on the device, which silently
-promotes a float32 kernel's arithmetic, while Numba's CUDA simulator computes
-it in the array's dtype, so the simulator would not show the difference.
+Every kernel is built per dtype with constants of that dtype
+(``numba.float32(0)`` in the float32 kernels): a plain ``0.0``, ``1`` or
+``a * 0`` is float64 on the device and silently promotes a float32 kernel's
+arithmetic, while Numba's CUDA simulator computes in the array's dtype, so
+the simulator would not show the difference; the tests compile every float32
+kernel to PTX and find no ``.f64`` instruction.
 
-Threads per block and tile sizes come from :mod:`indrnn_np.config` and are
-read at every launch.
+Launches fit any size: the recurrence kernels are grid-stride loops, the GEMM
+puts its row tiles (T·B rows) on grid.x, and the sizes from
+:mod:`indrnn_np.config` (read at every launch) are checked against CUDA's
+limits (:func:`check_launch_config`). The GEMM's loads are coalesced for
+transposed operands too, and dW, whose output is small and whose K = T·B is
+long, is split over K (:func:`split_k`) and summed in a fixed order.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from types import SimpleNamespace
 
 import numba
 import numpy as np
@@ -64,128 +70,219 @@ def simulator_enabled() -> bool:
 
 
 # --------------------------------------------------------------------------
-# Recurrence kernels: one thread per (b, n) column
+# Launch arithmetic (pure functions, tested at sizes no test could run)
 # --------------------------------------------------------------------------
+#: CUDA's limits: blocks along grid.x, blocks along grid.y and grid.z (threads a block: config).
+MAX_GRID_X = 2**31 - 1
+MAX_GRID_YZ = 65535
+#: At most this many blocks for a grid-stride loop: enough to fill any current GPU many times over.
+MAX_STRIDE_BLOCKS = 65535
 
 
-@cuda.jit(device=True, inline=True)
-def _activate(a, act):
-    if act == 1:
-        return max(a, a * 0)
-    if act == 2:
-        return math.tanh(a)
-    return a
+check_launch_config = config.check_cuda_launch
 
 
-@cuda.jit(device=True, inline=True)
-def _derivative(h, act):
-    if act == 1:
-        return h * 0 + (1 if h > 0 else 0)
-    if act == 2:
-        return 1 - h * h
-    return h * 0 + 1
+def launch_1d(n_threads: int, threads_per_block: int) -> tuple[int, int]:
+    """(blocks, threads per block) of a grid-stride loop over ``n_threads`` items.
+
+    The kernels loop ``for i in range(cuda.grid(1), n, cuda.gridsize(1))``,
+    so any n fits: the blocks are capped at :data:`MAX_STRIDE_BLOCKS` and
+    each thread then takes several items.
+    """
+    check_launch_config(threads_per_block, 1)
+    blocks = max(1, min((n_threads + threads_per_block - 1) // threads_per_block, MAX_STRIDE_BLOCKS))
+    return blocks, threads_per_block
 
 
-@cuda.jit
-def _forward_kernel(xw, u, b, h0, act, h):
-    T, B, N = xw.shape
-    col = cuda.grid(1)  # flattened (b, n); consecutive threads -> consecutive n
-    if col >= B * N:
-        return
-    bi = col // N
-    n = col % N
-    un = u[n]
-    bn = b[n]
-    h_prev = h0[bi, n]
-    for t in range(T):
-        # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
-        h_prev = _activate(xw[t, bi, n] + un * h_prev + bn, act)
-        h[t, bi, n] = h_prev
+def gemm_grid(R: int, S: int, tile: int, splits: int = 1) -> tuple[int, int, int]:
+    """Grid of the tiled GEMM for C (R, S): row tiles on grid.x (the long axis: T·B), column tiles on
+    grid.y, the K splits on grid.z. ValueError when a dimension exceeds CUDA's limits."""
+    check_launch_config(1, tile)
+    grid = ((R + tile - 1) // tile, (S + tile - 1) // tile, splits)
+    if grid[0] > MAX_GRID_X or grid[1] > MAX_GRID_YZ or not 1 <= grid[2] <= MAX_GRID_YZ:
+        raise ValueError(
+            f"GEMM of ({R}, {S}) with tile {tile} and {splits} splits needs grid {grid}: too large"
+        )
+    return grid
 
 
-@cuda.jit(device=True, inline=True)
-def _column_backward(dh, h, u, h0, act, da, bi, n):
-    """BPTT of one (b, n) column: writes da[:, b, n]; returns (dh0, du, db) of the column."""
-    T = dh.shape[0]
-    un = u[n]
-    zero = h[0, bi, n] * 0  # a zero of the arrays' dtype
-    carry = zero  # u ⊙ ∂J/∂a_{t+1}
-    du_acc = zero
-    db_acc = zero
-    for t in range(T - 1, -1, -1):
-        h_t = h[t, bi, n]
-        # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
-        g = (dh[t, bi, n] + carry) * _derivative(h_t, act)
-        da[t, bi, n] = g
-        h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-        du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
-        db_acc += g  # ∂a_t/∂b = 1
-        carry = un * g  # ∂a_t/∂h_{t-1} = u
-    return carry, du_acc, db_acc
+def split_k(K: int, R: int, S: int, tile: int) -> int:
+    """How many K-ranges a GEMM with a small output (dW: M x N) but a long K (T·B) is cut into.
+
+    Enough blocks to occupy a large GPU (about 1024) when the output alone
+    gives few, and at least 1024 values of K per split.
+    """
+    tiles = ((R + tile - 1) // tile) * ((S + tile - 1) // tile)
+    return int(max(1, min(1024 // max(tiles, 1), K // 1024, MAX_GRID_YZ)))
 
 
-@cuda.jit
-def _backward_kernel(dh, h, u, h0, act, da, dh0, du_part, db_part):
-    T, B, N = dh.shape
-    col = cuda.grid(1)
-    if col >= B * N:
-        return
-    bi = col // N
-    n = col % N
-    dh0[bi, n], du_part[bi, n], db_part[bi, n] = _column_backward(dh, h, u, h0, act, da, bi, n)
+# --------------------------------------------------------------------------
+# Recurrence kernels: one thread per (b, n) column, compiled per dtype
+# --------------------------------------------------------------------------
+# Constants of the kernel's own dtype (ZERO, ONE below are numba.float32(0) in the float32 kernels): a
+# literal 0 or 1, or ``a * 0``, mixed with a float32 is typed float64 by Numba and would carry the
+# whole column's arithmetic into double precision (the simulator would not show it: it computes in
+# NumPy). tests/test_cuda.py compiles every float32 kernel to PTX and finds no .f64 instruction.
+
+_REC_CACHE: dict = {}
 
 
-@cuda.jit
-def _reduce_rows_kernel(part, out):
-    """out[n] = Σ_b part[b, n], one thread per n, rows added in order b = 0, 1, ... (deterministic)."""
-    B, N = part.shape
-    n = cuda.grid(1)
-    if n >= N:
-        return
-    acc = part[0, n]
-    for bi in range(1, B):
-        acc += part[bi, n]
-    out[n] = acc
+def recurrence_kernels(dtype):
+    """The recurrence kernels of one dtype (compiled lazily by Numba, built once per dtype).
 
+    Returns
+    -------
+    SimpleNamespace
+        ``forward``, ``backward``, ``backward_atomic``, ``reduce_rows``, ``sum_splits``, ``fill``.
+    """
+    key = np.dtype(dtype)
+    if key in _REC_CACHE:
+        return _REC_CACHE[key]
+    nb = _DTYPES[key]
+    ZERO, ONE = nb(0), nb(1)
 
-@cuda.jit
-def _backward_kernel_atomic(dh, h, u, h0, act, da, dh0, du, db):
-    """Like _backward_kernel, but adds each column's sums into du, db (N,) with atomics."""
-    T, B, N = dh.shape
-    col = cuda.grid(1)
-    if col >= B * N:
-        return
-    bi = col // N
-    n = col % N
-    carry, du_acc, db_acc = _column_backward(dh, h, u, h0, act, da, bi, n)
-    dh0[bi, n] = carry
-    cuda.atomic.add(du, n, du_acc)
-    cuda.atomic.add(db, n, db_acc)
+    @cuda.jit(device=True, inline=True)
+    def activate(a, act):
+        # relu as the reference: relu(-inf) = 0, relu(nan) = nan
+        if act == 1:
+            return ZERO if a < ZERO else a
+        if act == 2:
+            return math.tanh(a)
+        return a
+
+    @cuda.jit(device=True, inline=True)
+    def derivative(h, act):
+        # σ' from h = σ(a): relu 1 where h > 0 (σ'(inf) = 1, σ'(nan) = 0), tanh 1 - h², identity 1
+        if act == 1:
+            return ONE if h > ZERO else ZERO
+        if act == 2:
+            return ONE - h * h
+        return ONE
+
+    @cuda.jit
+    def forward(xw, u, b, h0, act, h):
+        T, B, N = xw.shape
+        # flattened (b, n), a grid-stride loop; consecutive threads -> consecutive n (coalesced)
+        for col in range(cuda.grid(1), B * N, cuda.gridsize(1)):
+            bi = col // N
+            n = col % N
+            un = u[n]
+            bn = b[n]
+            h_prev = h0[bi, n]
+            for t in range(T):
+                # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
+                h_prev = activate(xw[t, bi, n] + un * h_prev + bn, act)
+                h[t, bi, n] = h_prev
+
+    @cuda.jit(device=True, inline=True)
+    def column_backward(dh, h, u, h0, act, da, bi, n):
+        """BPTT of one (b, n) column: writes da[:, b, n]; returns (dh0, du, db) of the column."""
+        T = dh.shape[0]
+        un = u[n]
+        carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
+        du_acc = ZERO
+        db_acc = ZERO
+        for t in range(T - 1, -1, -1):
+            h_t = h[t, bi, n]
+            # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
+            g = (dh[t, bi, n] + carry) * derivative(h_t, act)
+            da[t, bi, n] = g
+            h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
+            du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+            db_acc += g  # ∂a_t/∂b = 1
+            carry = un * g  # ∂a_t/∂h_{t-1} = u
+        return carry, du_acc, db_acc
+
+    @cuda.jit
+    def backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
+        T, B, N = dh.shape
+        for col in range(cuda.grid(1), B * N, cuda.gridsize(1)):
+            bi = col // N
+            n = col % N
+            dh0[bi, n], du_part[bi, n], db_part[bi, n] = column_backward(dh, h, u, h0, act, da, bi, n)
+
+    @cuda.jit
+    def backward_atomic(dh, h, u, h0, act, da, dh0, du, db):
+        """Like ``backward``, but adds each column's sums into du, db (N,) with atomics."""
+        T, B, N = dh.shape
+        for col in range(cuda.grid(1), B * N, cuda.gridsize(1)):
+            bi = col // N
+            n = col % N
+            carry, du_acc, db_acc = column_backward(dh, h, u, h0, act, da, bi, n)
+            dh0[bi, n] = carry
+            cuda.atomic.add(du, n, du_acc)
+            cuda.atomic.add(db, n, db_acc)
+
+    @cuda.jit
+    def reduce_rows(part, out):
+        """out[n] = Σ_b part[b, n], rows added in order b = 0, 1, ... (deterministic)."""
+        B, N = part.shape
+        for n in range(cuda.grid(1), N, cuda.gridsize(1)):
+            acc = part[0, n]
+            for bi in range(1, B):
+                acc += part[bi, n]
+            out[n] = acc
+
+    @cuda.jit
+    def sum_splits(part, out):
+        """out[r, s] = Σ_z part[z, r, s], z in order (the split-K GEMM's second stage: deterministic)."""
+        Z, R, S = part.shape
+        for i in range(cuda.grid(1), R * S, cuda.gridsize(1)):
+            r = i // S
+            s = i % S
+            acc = part[0, r, s]
+            for z in range(1, Z):
+                acc += part[z, r, s]
+            out[r, s] = acc
+
+    @cuda.jit
+    def fill(a, value):
+        """a[...] = value on the device (a flat view), without a host copy."""
+        for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+            a[i] = value
+
+    kernels = SimpleNamespace(
+        forward=forward,
+        backward=backward,
+        backward_atomic=backward_atomic,
+        reduce_rows=reduce_rows,
+        sum_splits=sum_splits,
+        fill=fill,
+    )
+    _REC_CACHE[key] = kernels
+    return kernels
 
 
 def _blocks(n_threads: int) -> tuple[int, int]:
-    tpb = config.CUDA_THREADS_PER_BLOCK
-    return (n_threads + tpb - 1) // tpb, tpb
+    return launch_1d(n_threads, config.CUDA_THREADS_PER_BLOCK)
 
 
 def recurrence_forward(xw, u, b, h0, act, h):
     """Forward recurrence on the GPU; arrays are device arrays (or host arrays, copied)."""
     T, B, N = xw.shape
     grid, tpb = _blocks(B * N)
-    _forward_kernel[grid, tpb](xw, u, b, h0, act, h)
+    recurrence_kernels(xw.dtype).forward[grid, tpb](xw, u, b, h0, act, h)
 
 
 def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     """BPTT on the GPU: per-column sums into du_part, db_part (B, N), as the other backends."""
     T, B, N = dh.shape
     grid, tpb = _blocks(B * N)
-    _backward_kernel[grid, tpb](dh, h, u, h0, act, da, dh0, du_part, db_part)
+    recurrence_kernels(dh.dtype).backward[grid, tpb](dh, h, u, h0, act, da, dh0, du_part, db_part)
 
 
 def reduce_rows(part, out):
     """out (N,) = part (B, N) summed over rows, deterministic."""
     grid, tpb = _blocks(part.shape[1])
-    _reduce_rows_kernel[grid, tpb](part, out)
+    recurrence_kernels(part.dtype).reduce_rows[grid, tpb](part, out)
+
+
+def zeros(shape, dtype):
+    """A device array of zeros, filled on the device (no host array copied in)."""
+    a = cuda.device_array(shape, dtype=dtype)
+    grid, tpb = _blocks(a.size)
+    recurrence_kernels(dtype).fill[grid, tpb](a.reshape(a.size), _DTYPES[np.dtype(dtype)](0))
+    return a
 
 
 # --------------------------------------------------------------------------
@@ -196,49 +293,64 @@ _GEMM_CACHE: dict = {}
 
 
 def _gemm_kernel(tile: int, dtype):
-    """Compile (once per tile size and dtype) the tiled kernel C = op(A) @ op(B)."""
+    """Compile (once per tile size and dtype) the tiled kernel C[z] = op(A) @ op(B) over K-range z."""
     key = (tile, np.dtype(dtype))
     if key in _GEMM_CACHE:
         return _GEMM_CACHE[key]
     nb_type = _DTYPES[np.dtype(dtype)]
     TILE = tile
+    PADDED = tile + 1  # a compile-time constant, as shared array shapes must be
+    ZERO = nb_type(0)
 
     @cuda.jit
-    def gemm(A, B, C, trans_a, trans_b):
-        # op(A) is (R, K), op(B) is (K, S), C is (R, S); trans_* read A or B transposed.
-        R, S = C.shape
+    def gemm(A, B, C, trans_a, trans_b, k_chunk):
+        # op(A) is (R, K), op(B) is (K, S), C is (Z, R, S): block z sums k in [z k_chunk, (z+1) k_chunk).
+        Z, R, S = C.shape
         K = A.shape[0] if trans_a else A.shape[1]
-        sA = cuda.shared.array((TILE, TILE), nb_type)  # tile of op(A): rows of C, k
-        sB = cuda.shared.array((TILE, TILE), nb_type)  # tile of op(B): k, columns of C
+        # tiles padded by one column, so that the transposed stores below hit different banks
+        sA = cuda.shared.array((TILE, PADDED), nb_type)  # sA[r, k] = op(A)[row0 + r, k0 + k]
+        sB = cuda.shared.array((TILE, PADDED), nb_type)  # sB[k, c] = op(B)[k0 + k, col0 + c]
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * TILE + ty
-        col = cuda.blockIdx.x * TILE + tx
-        acc = nb_type(0)
-        for k0 in range(0, K, TILE):
-            # Each thread loads one element of each tile; outside the matrix, a 0.
-            ka = k0 + tx
-            if row < R and ka < K:
-                sA[ty, tx] = A[ka, row] if trans_a else A[row, ka]
-            else:
-                sA[ty, tx] = nb_type(0)
-            kb = k0 + ty
-            if kb < K and col < S:
-                sB[ty, tx] = B[col, kb] if trans_b else B[kb, col]
-            else:
-                sB[ty, tx] = nb_type(0)
+        row0 = cuda.blockIdx.x * TILE  # row tiles on grid.x: T·B rows fit any grid
+        col0 = cuda.blockIdx.y * TILE
+        z = cuda.blockIdx.z
+        k_begin = z * k_chunk
+        k_end = min(K, k_begin + k_chunk)
+        acc = ZERO
+        for k0 in range(k_begin, k_end, TILE):
+            # Every load has threadIdx.x along the array's contiguous axis (coalesced): a transposed
+            # operand is read along its rows and stored transposed into the tile.
+            if trans_a:  # op(A)[r, k] = A[k, r]: thread reads A[k0 + ty, row0 + tx]
+                k = k0 + ty
+                r = row0 + tx
+                sA[tx, ty] = A[k, r] if (k < k_end and r < R) else ZERO
+            else:  # A[row0 + ty, k0 + tx]
+                k = k0 + tx
+                r = row0 + ty
+                sA[ty, tx] = A[r, k] if (k < k_end and r < R) else ZERO
+            if trans_b:  # op(B)[k, c] = B[c, k]: thread reads B[col0 + ty, k0 + tx]
+                k = k0 + tx
+                c = col0 + ty
+                sB[tx, ty] = B[c, k] if (k < k_end and c < S) else ZERO
+            else:  # B[k0 + ty, col0 + tx]
+                k = k0 + ty
+                c = col0 + tx
+                sB[ty, tx] = B[k, c] if (k < k_end and c < S) else ZERO
             cuda.syncthreads()  # the whole tile is loaded before anyone reads it
-            for k in range(TILE):
-                acc += sA[ty, k] * sB[k, tx]
+            for kk in range(TILE):
+                acc += sA[ty, kk] * sB[kk, tx]
             cuda.syncthreads()  # everyone is done with the tile before it is overwritten
+        row = row0 + ty
+        col = col0 + tx
         if row < R and col < S:
-            C[row, col] = acc
+            C[z, row, col] = acc
 
     _GEMM_CACHE[key] = gemm
     return gemm
 
 
-def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None):
+def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits: int = 1):
     """``C = op(A) @ op(B)`` with the shared-memory tiled kernel.
 
     Parameters
@@ -246,6 +358,10 @@ def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None):
     A : device array, (R, K) or (K, R) when ``trans_a``
     B : device array, (K, S) or (S, K) when ``trans_b``
     out : device array, (R, S), optional
+    splits : int
+        Cut K into this many ranges, each summed by its own blocks into a
+        (splits, R, S) buffer, then added in a fixed order (split-K: for dW,
+        whose output M x N is small but whose K = T·B is long).
 
     Returns
     -------
@@ -258,8 +374,16 @@ def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None):
     if out is None:
         out = cuda.device_array((R, S), dtype=A.dtype)
     tile = config.CUDA_GEMM_TILE
-    grid = ((S + tile - 1) // tile, (R + tile - 1) // tile)
-    _gemm_kernel(tile, A.dtype)[grid, (tile, tile)](A, B, out, trans_a, trans_b)
+    splits = max(1, min(int(splits), max(K, 1)))
+    k_chunk = -(-max(K, 1) // splits)
+    k_chunk = -(-k_chunk // tile) * tile  # whole tiles per split
+    splits = -(-max(K, 1) // k_chunk)
+    grid = gemm_grid(R, S, tile, splits)
+    target = out.reshape(1, R, S) if splits == 1 else cuda.device_array((splits, R, S), dtype=A.dtype)
+    _gemm_kernel(tile, A.dtype)[grid, (tile, tile)](A, B, target, trans_a, trans_b, k_chunk)
+    if splits > 1:
+        g, tpb = _blocks(R * S)
+        recurrence_kernels(A.dtype).sum_splits[g, tpb](target, out)
     return out
 
 
@@ -290,7 +414,7 @@ def layer_forward(x, W, u, b, h0, act):
     N = W.shape[1]
     host = not is_device_array(x)
     x_d, W_d, u_d, b_d = (_to_device(a) for a in (x, W, u, b))
-    h0_d = cuda.to_device(np.zeros((B, N), x.dtype)) if h0 is None else _to_device(h0)
+    h0_d = zeros((B, N), x.dtype) if h0 is None else _to_device(h0)
     xw = gemm(x_d.reshape(T * B, M), W_d).reshape(T, B, N)  # W x_t for all t: one GEMM
     h_d = cuda.device_array((T, B, N), dtype=x.dtype)
     recurrence_forward(xw, u_d, b_d, h0_d, act, h_d)
@@ -307,11 +431,10 @@ def layer_backward(dh, x, W, u, h0, h, act):
     dh0 = cuda.device_array((B, N), dtype=x.dtype)
     du = cuda.device_array(N, dtype=x.dtype)
     db = cuda.device_array(N, dtype=x.dtype)
-    if config.CUDA_REDUCTION == "atomic":
-        du = cuda.to_device(np.zeros(N, x.dtype))
-        db = cuda.to_device(np.zeros(N, x.dtype))
+    if config.cuda_reduction() == "atomic":
+        du, db = zeros(N, x.dtype), zeros(N, x.dtype)
         grid, tpb = _blocks(B * N)
-        _backward_kernel_atomic[grid, tpb](dh_d, h, u, h0, act, da, dh0, du, db)
+        recurrence_kernels(x.dtype).backward_atomic[grid, tpb](dh_d, h, u, h0, act, da, dh0, du, db)
     else:
         du_part = cuda.device_array((B, N), dtype=x.dtype)
         db_part = cuda.device_array((B, N), dtype=x.dtype)
@@ -319,7 +442,8 @@ def layer_backward(dh, x, W, u, h0, h, act):
         reduce_rows(du_part, du)
         reduce_rows(db_part, db)
     da2d = da.reshape(T * B, N)
-    dW = gemm(x.reshape(T * B, M), da2d, trans_a=True)  # (M, N) = xᵀ ∂J/∂a
+    splits = split_k(T * B, M, N, config.CUDA_GEMM_TILE)
+    dW = gemm(x.reshape(T * B, M), da2d, trans_a=True, splits=splits)  # (M, N) = xᵀ ∂J/∂a
     dx = gemm(da2d, W, trans_b=True).reshape(T, B, M)  # (T*B, M) = ∂J/∂a Wᵀ
     out = (dx, dW, du, db, dh0)
     return tuple(a.copy_to_host() for a in out) if host else out
@@ -331,7 +455,7 @@ def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:
     N = W.shape[1]
     xw = cuda.to_device(np.ascontiguousarray(np.einsum("tbm,mn->tbn", x, W)))
     u_d, b_d, dh_d = cuda.to_device(u), cuda.to_device(b), cuda.to_device(np.ascontiguousarray(dh))
-    h0 = cuda.to_device(np.zeros((B, N), x.dtype))
+    h0 = zeros((B, N), x.dtype)
     h = cuda.device_array((T, B, N), x.dtype)
     da = cuda.device_array((T, B, N), x.dtype)
     dh0, du_part, db_part = (cuda.device_array((B, N), x.dtype) for _ in range(3))

@@ -234,8 +234,9 @@ class BatchNorm(Layer):
     statistics.
 
     ``backend="numpy"`` computes the training-mode statistics with the NumPy
-    reference; any other backend with the Numba CPU kernels (BN over time;
-    frame-wise BN is NumPy either way). The arrays stay on the host.
+    reference, ``"cpu"`` with the Numba CPU kernels (BN over time; frame-wise
+    BN is NumPy either way). There is no CUDA kernel yet: ``backend="cuda"``
+    is an error (it once ran on the host without saying so).
 
     Running averages: ``r ← (1 - momentum) r + momentum · batch`` (the batch
     variance unbiased, as PyTorch does).
@@ -251,8 +252,12 @@ class BatchNorm(Layer):
                 f"frame-wise batch norm needs T_max >= 1 (running statistics per step); got {T_max}"
             )
         self.mode, self.momentum, self.eps = mode, momentum, eps
-        # the statistics run on the host: the Numba kernels unless the NumPy reference is asked for
-        self.backend = "numpy" if backend == "numpy" else "cpu"
+        if backend not in ("numpy", "cpu"):
+            raise ValueError(
+                f"BatchNorm has no {backend!r} kernel (backends: numpy, cpu); a network with batch norm "
+                "trains with backend cpu or numpy"
+            )
+        self.backend = backend
         self.params = {"gamma": np.ones(N, dtype), "beta": np.zeros(N, dtype)}
         shape = (N,) if mode == "time" else (T_max, N)
         self._buffers = {"running_mean": np.zeros(shape, dtype), "running_var": np.ones(shape, dtype)}
