@@ -38,6 +38,8 @@ def test_paper_learning_rates_and_the_study_plan():
     Ts = {(m, T) for m, T, _ in runs}
     assert {("indrnn", 5000), ("lstm", 1000), ("irnn", 500), ("rnn-tanh", 100)} <= Ts
     assert ("lstm", 5000) not in Ts  # only IndRNN at T = 5000, as the paper
+    steps = {(m, T): cfg.steps for m, T, cfg in runs}
+    assert steps[("lstm", 100)] == steps[("irnn", 100)] == 10000  # enough to see them converge at T = 100
     assert (
         verdict(0.005) == "solved (< 0.01)"
         and verdict(0.17) == "at baseline"
