@@ -321,3 +321,12 @@ def test_bench_cuda_refuses_mixed_backends():
     from indrnn_np.cli import main
 
     assert main(["bench", "layer", "--backend", "cuda", "--backend", "cpu"]) == 2
+
+
+def test_cuda_train_step_benchmark_in_the_simulator():
+    """The GPU check's training-step benchmark runs (tiny sizes in the simulator; no peers there)."""
+    from indrnn_np.bench.gpu import bench_cuda_train
+
+    with cuda_launch_config(threads_per_block=8, gemm_tile=4):
+        r = bench_cuda_train(T=4, B=2, hidden=3, steps=1)
+    assert r["step_s"] > 0 and "simulator" in r["torch_note"]
