@@ -47,6 +47,10 @@ CPU_TASK_COLUMNS: int = 512
 #: chunks of at most this many neurons, so that B = 1 still runs in parallel.
 CPU_MAX_CHUNK: int = 1024
 
+#: Most memory the ops' work-array pool keeps for reuse across calls (:mod:`indrnn_np.ops.buffers`);
+#: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
+BUFFER_POOL_BYTES: int = int(float(os.environ.get("INDRNN_BUFFER_POOL_MB", "1024")) * 2**20)
+
 #: Rows per block of the CPU batch-norm sums (BN over time: rows are (t, b)
 #: pairs). Fixed, not per thread, so results do not depend on the thread count.
 CPU_BN_ROWS: int = 256

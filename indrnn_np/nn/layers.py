@@ -23,6 +23,7 @@ from ..ops import (
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
+    buffers,
     dropout_backward,
     dropout_forward,
     indrnn_backward,
@@ -332,7 +333,7 @@ class LastStep(Layer):
         return x[-1], x.shape
 
     def backward(self, dy, shape):
-        dx = np.zeros(shape, dy.dtype)
+        dx = buffers.zeros(shape, dy.dtype)
         dx[-1] = dy
         return dx, {}
 

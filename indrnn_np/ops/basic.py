@@ -13,15 +13,18 @@ import numpy as np
 
 from .._checks import check_array, check_same_dtype, check_shape
 from ..timing import section
+from . import buffers
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` through BLAS; every GEMM of the CPU ops goes through here.
+    """``a @ b`` through BLAS, into a work array of :mod:`indrnn_np.ops.buffers`; every GEMM of the
+    CPU ops goes through here. a (R, K), b (K, S) -> (R, S).
 
     Timed as the part ``"gemm"`` when a :class:`indrnn_np.timing.Timers` block is active.
     """
+    out = buffers.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     with section("gemm"):
-        return a @ b
+        return np.matmul(a, b, out=out)
 
 
 class LinearGrads(NamedTuple):
@@ -179,7 +182,7 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
 
         x = np.ascontiguousarray(x)
         x2 = x.reshape(-1, N)
-        y = np.empty_like(x2)
+        y = buffers.empty(x2.shape, x2.dtype)
         mean, var = np.empty(N), np.empty(N)
         cpu.batchnorm_rows_forward(x2, gamma, beta, float(eps), y, mean, var)
         cache = BatchNormCache("cpu", x, mean, 1.0 / np.sqrt(var + eps), gamma, axes)
@@ -213,7 +216,7 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
         check_shape("dy", dy, x.shape, "x's shape")
         check_same_dtype("x", x.dtype, {"dy": dy})
         N = x.shape[-1]
-        dx = np.empty_like(x)
+        dx = buffers.empty(x.shape, x.dtype)
         dgamma, dbeta = np.empty(N), np.empty(N)
         dy2 = np.ascontiguousarray(dy).reshape(-1, N)
         cpu.batchnorm_rows_backward(

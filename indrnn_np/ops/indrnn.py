@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
+from . import buffers
 from .basic import matmul
 
 #: The backends ``indrnn_forward`` accepts.
@@ -209,7 +210,7 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     # h gets its own buffer although the recurrence could overwrite xw in
     # place: with the two aliased, the CPU kernel's loop no longer vectorises
     # (measured 4x slower). xw is freed on return.
-    h = np.empty_like(xw)
+    h = buffers.empty(xw.shape, xw.dtype)
     with section("recurrence"):
         backend_kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
     return h, IndRNNCache(x, W, u, h0, h, activation, backend)
@@ -253,7 +254,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act))
 
     dh = np.ascontiguousarray(dh)
-    da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
+    da = buffers.empty(h.shape, h.dtype)  # ∂J/∂a_t, (T, B, N)
     dh0 = np.empty_like(h0)
     du_part = np.empty_like(h0)  # (B, N) per-column sums over time
     db_part = np.empty_like(h0)
@@ -312,7 +313,7 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
-    h = np.empty_like(xw)
+    h = buffers.empty(xw.shape, xw.dtype)
     with section("recurrence"):
         backend_kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
     return h, RecurrenceCache(u, h0, h, activation, backend)
@@ -328,7 +329,7 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     check_array("dh", dh, 3)
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
-    da = np.empty_like(h)
+    da = buffers.empty(h.shape, h.dtype)
     dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
     with section("recurrence"):
         backend_kernels(backend).recurrence_backward(
