@@ -157,26 +157,9 @@ def bench_cuda_train(T=1000, B=50, hidden=128, steps=10, peers=True) -> dict:
         ``T``, ``B``, ``hidden``, ``step_s`` (median), and ``torch_loop_s`` and
         ``torch_loop_over_step`` or ``torch_note``.
     """
-    from ..train import TrainConfig, model_of, optimizer_of, task_of, train_step
+    from .train import adding_step
 
-    cfg = TrainConfig(T=T, batch=B, hidden=hidden, backend="cuda", test_size=1).validate()
-    task = task_of(cfg)
-    model = model_of(cfg, task)
-    opt = optimizer_of(cfg, model)
-    rng = np.random.default_rng(0)
-
-    def step():
-        x, y = task.train_batch(rng, B)
-        train_step(
-            model,
-            opt,
-            x,
-            y,
-            loss_forward=task.loss_forward,
-            loss_backward=task.loss_backward,
-            clip_value=10.0,
-        )
-
+    step = adding_step(T, B, hidden=hidden, backend="cuda")
     out = dict(T=T, B=B, hidden=hidden, step_s=float(np.median(time_call(step, steps, warmup=2))))
     if peers:
         note = _torch_cuda_missing()
@@ -189,49 +172,7 @@ def bench_cuda_train(T=1000, B=50, hidden=128, steps=10, peers=True) -> dict:
 
 
 def _torch_gpu_train_step(T, B, N, repeats) -> float:
-    """Median seconds of a per-step PyTorch training step of the adding network on the GPU."""
-    import torch
+    """Median seconds of ``bench compare``'s per-step PyTorch training step, on the GPU."""
+    from .worker import step_torch_loop
 
-    from ..tasks.adding import adding_batch
-
-    dev = torch.device("cuda")
-    u_max = 2.0 ** (1.0 / T)
-    shapes = {
-        "W1": (2, N),
-        "u1": (N,),
-        "b1": (N,),
-        "W2": (N, N),
-        "u2": (N,),
-        "b2": (N,),
-        "Wh": (N, 1),
-        "bh": (1,),
-    }
-    p = {k: (torch.rand(s, device=dev) * 0.01).requires_grad_() for k, s in shapes.items()}
-    opt = torch.optim.Adam(list(p.values()), lr=2e-4)
-    rng = np.random.default_rng(0)
-
-    def layer(x, W, u, b):
-        xw = (x.reshape(T * B, -1) @ W).reshape(T, B, -1)
-        h = torch.zeros(B, W.shape[1], device=dev)
-        hs = []
-        for t in range(T):
-            h = torch.relu(xw[t] + u * h + b)
-            hs.append(h)
-        return torch.stack(hs)
-
-    def step():
-        x, y, _ = adding_batch(T, B, rng)
-        x, y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        h = layer(layer(x, p["W1"], p["u1"], p["b1"]), p["W2"], p["u2"], p["b2"])
-        loss = torch.mean((h[-1] @ p["Wh"] + p["bh"] - y) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        for a in p.values():
-            a.grad.clamp_(-10.0, 10.0)
-        opt.step()
-        with torch.no_grad():
-            p["u1"].clamp_(-u_max, u_max)
-            p["u2"].clamp_(-u_max, u_max)
-        float(loss)
-
-    return float(np.median(time_call(step, repeats, warmup=1)))
+    return step_torch_loop(dict(T=T, B=B, N=N, repeats=repeats, device="cuda"))["median_s"]

@@ -21,7 +21,8 @@ def _median(fn, repeats, warmup=2):
     return float(np.median(time_call(fn, repeats, warmup=warmup)))
 
 
-def _inputs(T, B, M, N, seed=0):
+def layer_inputs(T, B, M, N, seed=0):
+    """float32 inputs of one layer: x (T, B, M), W (M, N), u (N,), b (N,), dh (T, B, N)."""
     rng = np.random.default_rng(seed)
     f = np.float32
     return dict(
@@ -53,7 +54,7 @@ def ours(backend, inp, repeats):
 
 def peak_memory(T, B, M, N) -> dict:
     """Peak bytes NumPy allocates during one forward+backward of the cpu backend (tracemalloc), and the cache."""
-    inp = _inputs(T, B, M, N)
+    inp = layer_inputs(T, B, M, N)
     indrnn_backward(inp["dh"], indrnn_forward(inp["x"], inp["W"], inp["u"], inp["b"])[1])  # compile first
     tracemalloc.start()
     h, cache = indrnn_forward(inp["x"], inp["W"], inp["u"], inp["b"])
@@ -67,6 +68,6 @@ def bench_scaling(Ts=(100, 300, 1000, 3000, 10000), B=50, M=2, N=128, repeats=5)
     """Forward+backward time of the cpu backend against T (linear scaling), and its peak memory."""
     rows = []
     for T in Ts:
-        inp = _inputs(T, B, M, N)
+        inp = layer_inputs(T, B, M, N)
         rows.append(dict(T=T, cpu_s=ours("cpu", inp, repeats), **peak_memory(T, B, M, N)))
     return {"B": B, "M": M, "N": N, "rows": rows, "notes": []}

@@ -17,6 +17,32 @@ PARTS = {
 }
 
 
+def adding_step(T=1000, B=50, layers=2, hidden=128, backend="cpu", dtype="float32", seed=0):
+    """One training step of the adding network as a function of no arguments (data generation marked
+    as the timing part ``"data"``), with the project's defaults: Adam, clamp ±10, u projection."""
+    cfg = TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, backend=backend, dtype=dtype, test_size=1)
+    cfg.validate()
+    task = task_of(cfg)
+    model = model_of(cfg, task)
+    opt = optimizer_of(cfg, model)
+    rng = np.random.default_rng(seed)
+
+    def one_step():
+        with section("data"):
+            x, y = task.train_batch(rng, B)
+        train_step(
+            model,
+            opt,
+            x,
+            y,
+            loss_forward=task.loss_forward,
+            loss_backward=task.loss_backward,
+            clip_value=cfg.clip_value,
+        )
+
+    return one_step
+
+
 def bench_train(T=1000, B=50, layers=2, hidden=128, steps=20, backend="cpu", dtype="float32") -> dict:
     """Time training steps of the adding-problem network and split each into its parts.
 
@@ -33,26 +59,7 @@ def bench_train(T=1000, B=50, layers=2, hidden=128, steps=20, backend="cpu", dty
         step) and ``<part>_share`` (of the mean step), ``other_s``,
         ``other_share`` and ``step_over_gemm_plus_recurrence``.
     """
-    cfg = TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, backend=backend, dtype=dtype, test_size=1)
-    cfg.validate()
-    task = task_of(cfg)
-    model = model_of(cfg, task)
-    opt = optimizer_of(cfg, model)
-    rng = np.random.default_rng(0)
-
-    def one_step():
-        with section("data"):
-            x, y = task.train_batch(rng, B)
-        train_step(
-            model,
-            opt,
-            x,
-            y,
-            loss_forward=task.loss_forward,
-            loss_backward=task.loss_backward,
-            clip_value=cfg.clip_value,
-        )
-
+    one_step = adding_step(T, B, layers, hidden, backend, dtype)
     for _ in range(2):
         one_step()  # warm-up: compilation, caches, page faults
     timers = Timers()

@@ -40,14 +40,9 @@ import time
 def _median(fn, repeats, warmup=2):
     import numpy as np
 
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    from indrnn_np.bench.layer import time_call
+
+    return float(np.median(time_call(fn, repeats, warmup=warmup)))
 
 
 def _first_call(fn):
@@ -57,17 +52,9 @@ def _first_call(fn):
 
 
 def _layer_inputs(T, B, M, N):
-    import numpy as np
+    from indrnn_np.bench.peers import layer_inputs
 
-    rng = np.random.default_rng(0)
-    f = np.float32
-    return dict(
-        x=rng.standard_normal((T, B, M)).astype(f),
-        W=(rng.standard_normal((M, N)) / np.sqrt(M)).astype(f),
-        u=rng.uniform(0, 1, N).astype(f),
-        b=np.zeros(N, f),
-        dh=rng.standard_normal((T, B, N)).astype(f),
-    )
+    return layer_inputs(T, B, M, N)
 
 
 # --------------------------------------------------------------------------
@@ -143,26 +130,9 @@ def _adding_data(T, B):
 
 
 def step_ours(req):
-    from indrnn_np.train import TrainConfig, model_of, optimizer_of, task_of, train_step
+    from indrnn_np.bench.train import adding_step
 
-    cfg = TrainConfig(T=req["T"], batch=req["B"], hidden=req["N"], test_size=1)
-    cfg.validate()
-    task = task_of(cfg)
-    model, data = model_of(cfg, task), _adding_data(req["T"], req["B"])
-    opt = optimizer_of(cfg, model)
-
-    def run():
-        x, y = data()
-        train_step(
-            model,
-            opt,
-            x,
-            y,
-            loss_forward=task.loss_forward,
-            loss_backward=task.loss_backward,
-            clip_value=10.0,
-        )
-
+    run = adding_step(req["T"], req["B"], hidden=req["N"])
     return {"compile_s": _first_call(run), "median_s": _median(run, req["repeats"])}
 
 
@@ -233,17 +203,20 @@ def step_jax(req):
 
 
 def step_torch_loop(req):
+    """The per-step PyTorch loop; ``req["device"]`` (default ``"cpu"``) may name a GPU (``"cuda"``)."""
     import torch
 
     T, B, N = req["T"], req["B"], req["N"]
+    dev = torch.device(req.get("device", "cpu"))
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     u_max = 2.0 ** (1.0 / T)
-    p = {k: torch.from_numpy(v).requires_grad_() for k, v in _step_init(T, 2, N).items()}
+    p = {k: torch.from_numpy(v).to(dev).requires_grad_() for k, v in _step_init(T, 2, N).items()}
     opt = torch.optim.Adam(list(p.values()), lr=2e-4)
     data = _adding_data(T, B)
 
     def layer(x, W, u, b):
         xw = (x.reshape(T * B, -1) @ W).reshape(T, B, -1)
-        h = torch.zeros(B, W.shape[1])
+        h = torch.zeros(B, W.shape[1], device=dev)
         hs = []
         for t in range(T):
             h = torch.relu(xw[t] + u * h + b)
@@ -251,7 +224,7 @@ def step_torch_loop(req):
         return torch.stack(hs)
 
     def run():
-        x, y = (torch.from_numpy(a) for a in data())
+        x, y = (torch.from_numpy(a).to(dev) for a in data())
         h = layer(x, p["indrnn1.W"], p["indrnn1.u"], p["indrnn1.b"])
         h = layer(h, p["indrnn2.W"], p["indrnn2.u"], p["indrnn2.b"])
         loss = torch.mean((h[-1] @ p["head.W"] + p["head.b"] - y) ** 2)
@@ -264,7 +237,8 @@ def step_torch_loop(req):
             for k, a in p.items():
                 if k.endswith(".u"):
                     a.clamp_(-u_max, u_max)
-        float(loss)
+        loss.item()  # the loss on the host: the step is done
+        sync()
 
     return {"compile_s": _first_call(run), "median_s": _median(run, req["repeats"], warmup=1)}
 
