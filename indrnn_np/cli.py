@@ -76,7 +76,14 @@ def cmd_study(a) -> int:
 def cmd_depth(a) -> int:
     from .experiments.depth import NETWORKS, run_depth
 
-    run_depth(a.out, steps=a.steps, quick=a.quick, names=a.networks or tuple(NETWORKS), data=a.data)
+    run_depth(
+        a.out,
+        steps=a.steps,
+        quick=a.quick,
+        names=a.networks or tuple(NETWORKS),
+        data=a.data,
+        train_runs=not a.report_only,
+    )
     return 0
 
 
@@ -263,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--networks", nargs="+", choices=list(_DEPTH_NETWORKS), help="default all")
     dp.add_argument("--quick", action="store_true", help="tiny sizes, to check that it runs")
     dp.add_argument("--data", help="folder of the MNIST IDX files (default: as train rowmnist)")
+    dp.add_argument(
+        "--report-only",
+        dest="report_only",
+        action="store_true",
+        help="train nothing: report the runs as they stand (a run in progress at its last checkpoint)",
+    )
     dp.set_defaults(func=cmd_depth)
     ev = sub.add_parser("evaluate", help="the test metric of a run's checkpoint on the full test set")
     ev.add_argument("--run", required=True, help="a run folder")

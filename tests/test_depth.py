@@ -40,3 +40,12 @@ def test_depth_command_quick(tmp_path, fake_mnist):
     assert "| stacked LSTM, 21 layers | 21 |" in (out / "depth.md").read_text()
     # a second call reuses the runs
     assert main([*args, "--networks", "lstm"]) == 0
+
+
+def test_depth_report_only_trains_nothing(tmp_path, fake_mnist):
+    out = tmp_path / "depth"
+    args = ["depth", "--quick", "--steps", "10", "--data", str(fake_mnist), "--out", str(out)]
+    assert main([*args, "--networks", "dense-indrnn", "--report-only"]) == 0
+    r = json.loads((out / "depth.json").read_text())["networks"]["dense-indrnn"]
+    assert r["steps"] == 0 and r["grad_trained"] is None and len(r["grad_init"]) == 21
+    assert not (out / "runs" / "dense-indrnn").exists() or not any((out / "runs" / "dense-indrnn").iterdir())

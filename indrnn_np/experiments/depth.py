@@ -104,12 +104,23 @@ def _train_or_reuse(cfg, run: RunDir, log) -> None:
 
 
 def run_depth(
-    out_dir, *, steps: int = 15000, quick: bool = False, names=tuple(NETWORKS), data=None, log=print
+    out_dir,
+    *,
+    steps: int = 15000,
+    quick: bool = False,
+    names=tuple(NETWORKS),
+    data=None,
+    train_runs: bool = True,
+    log=print,
 ) -> dict:
     """Gradient against layer (at initialisation and after training) and row-MNIST training of each network.
 
     Writes ``depth.json``, ``depth.md``, ``gradient_vs_layer.png``,
-    ``curves.png`` and ``runs/<name>/`` into ``out_dir``.
+    ``curves.png`` and ``runs/<name>/`` into ``out_dir``, rewritten after
+    each network, so that the files show every network done so far.
+    ``train_runs=False`` trains nothing: it reports the runs as they stand
+    (a run still in progress at its last checkpoint, one never started
+    without a trained gradient).
 
     Returns
     -------
@@ -118,8 +129,6 @@ def run_depth(
         and ``grad_trained`` (lists, input layer first), ``test_error``,
         ``best_test_error``, ``steps``, ``wall_s``, ``diverged``.
     """
-    from ..plots import plot_depth_curves, plot_gradient_vs_layer
-
     configs = network_configs(steps, quick, names, data)
     check_writable_dir(out_dir)
     out = Path(out_dir)
@@ -132,11 +141,20 @@ def run_depth(
         n_rec = sum(1 for layer in leaf_layers(model) if isinstance(layer, RECURRENT))
         grad_init = weight_gradient_norms(model, task, cfg.batch)
         run = RunDir(out / "runs" / name)
-        log(f"  training {cfg.steps} steps on row-MNIST -> {run}")
-        t0 = time.perf_counter()
-        _train_or_reuse(cfg, run, log)
-        log(f"  {time.perf_counter() - t0:.0f} s")
+        if train_runs:
+            log(f"  training {cfg.steps} steps on row-MNIST -> {run}")
+            t0 = time.perf_counter()
+            _train_or_reuse(cfg, run, log)
+            log(f"  {time.perf_counter() - t0:.0f} s")
         results[name] = _result(run, label, n_rec, model.num_params(), grad_init, cfg.batch)
+        payload = _write(out, steps, quick, results)
+    log(f"wrote {out / 'depth.md'}, depth.json, gradient_vs_layer.png, curves.png")
+    return payload
+
+
+def _write(out: Path, steps, quick, results) -> dict:
+    from ..plots import plot_depth_curves, plot_gradient_vs_layer
+
     payload = {"steps": steps, "quick": quick, "networks": results}
     (out / "depth.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_gradient_vs_layer(
@@ -145,12 +163,15 @@ def run_depth(
     )
     plot_depth_curves(out / "curves.png", [(r["label"], *r["curve"]) for r in results.values()])
     (out / "depth.md").write_text(render_depth(payload) + "\n")
-    log(f"wrote {out / 'depth.md'}, depth.json, gradient_vs_layer.png, curves.png")
     return payload
 
 
 def _result(run: RunDir, label, n_rec, params, grad_init, batch) -> dict:
-    m = run.read_metrics()
+    m = (
+        run.read_metrics()
+        if run.file(run.METRICS).exists()
+        else {"step": np.array([]), "test_error": np.array([])}
+    )
     errors = m["test_error"] if len(m["step"]) else np.array([np.nan])
     res = dict(
         label=label,
@@ -160,8 +181,9 @@ def _result(run: RunDir, label, n_rec, params, grad_init, batch) -> dict:
         diverged=run.is_diverged(),
         steps=int(m["step"][-1]) if len(m["step"]) else 0,
         wall_s=float(m["elapsed_s"][-1]) if len(m["step"]) else 0.0,
+        finished=run.read_summary() is not None,
         test_error=float(errors[-1]),
-        best_test_error=float(np.nanmin(errors)),
+        best_test_error=float(np.nanmin(errors)) if np.isfinite(errors).any() else float("nan"),
         curve=(m["step"].tolist(), m["test_error"].tolist()),
         grad_trained=None,
     )
@@ -187,7 +209,7 @@ def render_depth(payload: dict) -> str:
                 err=100 * r["test_error"],
                 best=100 * r["best_test_error"],
                 wall=r["wall_s"],
-                note="diverged" if r["diverged"] else "",
+                note="diverged" if r["diverged"] else ("" if r.get("finished", True) else "in progress"),
             )
         )
     return "\n".join(
