@@ -198,6 +198,9 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
                 "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
                 "fill": (k.fill, f"void({arr1}, {dt})"),
                 "gemm": (ck._gemm_kernel(16, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
+                "adam": (ck._optimizer_kernels(dt).adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
+                "sgd": (ck._optimizer_kernels(dt).sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
+                "sumsq": (ck._optimizer_kernels(dt).sumsq, f"void({arr1}, {dt}, {arr2})"),
             }
             for name, (kernel, sig) in sigs.items():
                 ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
@@ -330,3 +333,36 @@ def test_cuda_train_step_benchmark_in_the_simulator():
     with cuda_launch_config(threads_per_block=8, gemm_tile=4):
         r = bench_cuda_train(T=4, B=2, hidden=3, steps=1)
     assert r["step_s"] > 0 and "simulator" in r["torch_note"]
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizer_kernels_on_the_device_match_the_reference(dtype):
+    """The device twins of the fused Adam / SGD update and the gradient sums of squares."""
+    from indrnn_np.kernels import reference
+
+    rng = np.random.default_rng(4)
+    f = np.dtype(dtype).type
+    p, g = rng.standard_normal(37).astype(dtype), 3 * rng.standard_normal(37).astype(dtype)
+    m, v = (0.1 * rng.standard_normal(37)).astype(dtype), rng.uniform(0, 0.1, 37).astype(dtype)
+    scalars = [f(a) for a in (1.0, 0.5, 0.01, 1e-2, 0.9, 0.999, 1e-8, 1 - 0.9**3, 1 - 0.999**3, -0.3, 0.3)]
+    want = [a.copy() for a in (p, g, m, v)]
+    reference.adam_update(*want, *scalars)
+    dev = [cuda.to_device(a) for a in (p, g, m, v)]
+    with cuda_launch_config(threads_per_block=8):
+        ck.adam_update(*dev, *scalars)
+        got = [d.copy_to_host() for d in dev]
+        tol = 1e-12 if dtype == np.float64 else 4 * np.finfo(np.float32).eps
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+        vel = rng.standard_normal(37).astype(dtype)
+        want_p, want_vel = p.copy(), vel.copy()
+        sgd_scalars = [f(a) for a in (1.0, 0.5, 0.01, 0.1, 0.9, -0.3, 0.3)]
+        reference.sgd_update(want_p, g.copy(), want_vel, *sgd_scalars)
+        dp, dv = cuda.to_device(p), cuda.to_device(vel)
+        ck.sgd_update(dp, cuda.to_device(g), dv, *sgd_scalars)
+        np.testing.assert_allclose(dp.copy_to_host(), want_p, rtol=tol, atol=tol)
+        np.testing.assert_allclose(dv.copy_to_host(), want_vel, rtol=tol, atol=tol)
+        raw, clipped = ck.grad_sumsq(cuda.to_device(g), 1.0)
+    want_raw, want_clipped = reference.grad_sumsq(g, 1.0)
+    assert raw == pytest.approx(want_raw, rel=1e-6) and clipped == pytest.approx(want_clipped, rel=1e-6)

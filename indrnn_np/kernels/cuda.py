@@ -388,6 +388,99 @@ def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits
 
 
 # --------------------------------------------------------------------------
+# The optimizer update (twins of reference.adam_update, sgd_update, grad_sumsq)
+# --------------------------------------------------------------------------
+# One thread per parameter entry, a grid-stride loop; the scalars arrive in the parameter's dtype (the
+# op layer casts them), and the constants are of that dtype, so a float32 update has no .f64 in its PTX.
+# Not yet used by training (the model's parameters are host arrays): these are the device half of the
+# optimizer for the device-resident training still to come.
+
+_OPT_CACHE: dict = {}
+
+
+def _optimizer_kernels(dtype):
+    key = np.dtype(dtype)
+    if key in _OPT_CACHE:
+        return _OPT_CACHE[key]
+    nb = _DTYPES[key]
+    ZERO, ONE = nb(0), nb(1)
+
+    @cuda.jit(device=True, inline=True)
+    def effective(p, g, clip, scale, wd):
+        if clip > ZERO:
+            g = min(max(g, -clip), clip)
+        return g * scale + wd * p
+
+    @cuda.jit(device=True, inline=True)
+    def project(p, lo, hi):
+        if p < lo:
+            return lo
+        if p > hi:
+            return hi
+        return p
+
+    @cuda.jit
+    def adam(p, g, m, v, clip, scale, wd, lr, beta1, beta2, eps, c1, c2, lo, hi):
+        for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
+            ge = effective(p[i], g[i], clip, scale, wd)
+            mi = m[i] * beta1 + (ONE - beta1) * ge
+            vi = v[i] * beta2 + (ONE - beta2) * ge * ge
+            m[i] = mi
+            v[i] = vi
+            p[i] = project(p[i] - lr * (mi / c1) / (math.sqrt(vi / c2) + eps), lo, hi)
+
+    @cuda.jit
+    def sgd(p, g, vel, clip, scale, wd, lr, momentum, lo, hi):
+        for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
+            vi = vel[i] * momentum + effective(p[i], g[i], clip, scale, wd)
+            vel[i] = vi
+            p[i] = project(p[i] - lr * vi, lo, hi)
+
+    @cuda.jit
+    def sumsq(g, clip, part):
+        # each thread's share of Σ g² and Σ clamp(g)², in the dtype; the host adds the threads' sums in float64
+        t = cuda.grid(1)
+        raw = ZERO
+        clipped = ZERO
+        for i in range(t, g.size, cuda.gridsize(1)):
+            x = g[i]
+            raw += x * x
+            if clip > ZERO:
+                x = min(max(x, -clip), clip)
+            clipped += x * x
+        part[t, 0] = raw
+        part[t, 1] = clipped
+
+    kernels = SimpleNamespace(adam=adam, sgd=sgd, sumsq=sumsq)
+    _OPT_CACHE[key] = kernels
+    return kernels
+
+
+def adam_update(p, g, m, v, clip, scale, wd, lr, beta1, beta2, eps, c1, c2, lo, hi):
+    """Adam and the projection on the device, in one pass; see the reference. Device arrays, (P,)."""
+    grid, tpb = _blocks(p.size)
+    _optimizer_kernels(p.dtype).adam[grid, tpb](
+        p, g, m, v, clip, scale, wd, lr, beta1, beta2, eps, c1, c2, lo, hi
+    )
+
+
+def sgd_update(p, g, vel, clip, scale, wd, lr, momentum, lo, hi):
+    """SGD with momentum and the projection on the device, in one pass; see the reference."""
+    grid, tpb = _blocks(p.size)
+    _optimizer_kernels(p.dtype).sgd[grid, tpb](p, g, vel, clip, scale, wd, lr, momentum, lo, hi)
+
+
+def grad_sumsq(g, clip):
+    """``(Σ g², Σ clamp(g, ±clip)²)`` of a device array: per-thread sums on the device, one small copy back."""
+    grid, tpb = _blocks(g.size)
+    nb = _DTYPES[np.dtype(g.dtype)]
+    part = cuda.device_array((grid * tpb, 2), dtype=g.dtype)
+    _optimizer_kernels(g.dtype).sumsq[grid, tpb](g, nb(clip), part)
+    sums = part.copy_to_host().astype(np.float64).sum(axis=0)
+    return float(sums[0]), float(sums[1])
+
+
+# --------------------------------------------------------------------------
 # The layer on the device
 # --------------------------------------------------------------------------
 
