@@ -224,17 +224,27 @@ def plot_gradient_vs_layer(path, networks):
     """
     fig = Figure(figsize=(12, 4.8))
     axes = fig.subplots(1, 2, sharey=False)
+    colors = [f"C{i}" for i in range(len(networks))]  # one colour per network in both panels
     for ax, idx, title in ((axes[0], 1, "at initialisation"), (axes[1], 2, "after training")):
-        for net in networks:
+        for net, color in zip(networks, colors, strict=True):
             g = net[idx]
             if g:
-                ax.plot(np.arange(1, len(g) + 1), _abs_for_log(g), marker="o", ms=3, lw=2, label=net[0])
+                ax.plot(
+                    np.arange(1, len(g) + 1),
+                    _abs_for_log(g),
+                    marker="o",
+                    ms=3,
+                    lw=2,
+                    color=color,
+                    label=net[0],
+                )
         ax.set_yscale("log")
         ax.set_xlabel("layer (1: input layer)")
         ax.set_ylabel("‖∂J/∂W‖ of the layer's input weights")
         ax.set_title(f"Gradient reaching each layer, {title}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -243,8 +253,8 @@ def plot_depth_curves(path, curves):
     """Test error (%) against the training step for each network; ``curves``: (label, steps, errors)."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for label, steps, errors in curves:
-        ax.plot(steps, 100 * np.asarray(errors, dtype=np.float64), lw=2, label=label)
+    for i, (label, steps, errors) in enumerate(curves):
+        ax.plot(steps, 100 * np.asarray(errors, dtype=np.float64), lw=2, color=f"C{i}", label=label)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("test error (%)")
