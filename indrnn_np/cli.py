@@ -301,3 +301,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint
+        if type(exc).__name__ == "TrainingInterrupted":
+            print(exc, file=sys.stderr)
+            return 130
+        raise
