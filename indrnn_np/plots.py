@@ -243,8 +243,9 @@ def plot_gradient_vs_layer(path, networks):
         ax.set_ylabel("‖∂J/∂W‖ of the layer's input weights")
         ax.set_title(f"Gradient reaching each layer, {title}")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=8)
-    axes[1].legend(fontsize=8)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
