@@ -302,8 +302,11 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint
-        if type(exc).__name__ == "TrainingInterrupted":
+        # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint. (Imported
+        # here: the command line loads no training code until a command needs it.)
+        from .train import TrainingInterrupted
+
+        if isinstance(exc, TrainingInterrupted):
             print(exc, file=sys.stderr)
             return 130
         raise

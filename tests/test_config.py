@@ -133,3 +133,16 @@ def test_cuda_backend_refuses_layers_without_cuda_kernels():
             recipe("adding", backend="cuda", **kw)
     with pytest.raises(ValueError, match="BatchNorm has no 'cuda' kernel"):
         BatchNorm(4, backend="cuda")
+
+
+def test_a_dense_indrnn_on_a_stateful_task_carries_its_state():
+    """model_of applies the stateful setting to every IndRNN kind (the dense network once skipped it)."""
+    from types import SimpleNamespace
+
+    from indrnn_np.nn import recurrent_layers
+    from indrnn_np.train import model_of
+
+    cfg = recipe("ptb-char", dense_blocks="1,1", growth=2, hidden=4, bn="none", batch=3)
+    model = model_of(cfg, SimpleNamespace(inputs=5, outputs=5, head="all"))
+    layers = list(recurrent_layers(model))
+    assert layers and all(layer.stateful and layer.state.shape[0] == 3 for layer in layers)

@@ -16,24 +16,13 @@ interrupted experiment resumes its runs, a finished one is reused.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..nn import LSTM, RNN, IndRNN, Recurrence, leaf_layers
 from ..report import check_writable_dir, format_table
-from ..train import (
-    RunDir,
-    TrainingDiverged,
-    load_model,
-    model_label,
-    model_of,
-    recipe,
-    resume,
-    task_of,
-    train,
-)
+from ..train import RunDir, complete_run, load_model, model_label, model_of, recipe, task_of
 from ..train.config import ConfigError
 
 #: name -> (label, overrides of the row-MNIST recipe). Each has 21 or 22 recurrent layers and 21 input
@@ -88,21 +77,6 @@ def weight_gradient_norms(model, task, batch: int, *, batches: int = 4, seed: in
     return np.sqrt(total / batches).tolist()
 
 
-def _train_or_reuse(cfg, run: RunDir, log) -> None:
-    summary = run.read_summary()
-    if run.is_diverged() or (summary is not None and summary["steps"] >= cfg.steps):
-        log(f"  reusing {run}")
-        return
-    quiet = lambda *a: None  # noqa: E731
-    try:
-        if run.has_checkpoint():
-            resume(run.path, steps=cfg.steps, progress=False, log=quiet)
-        else:
-            train(cfg, run.path, progress=False, log=quiet)
-    except TrainingDiverged as exc:
-        log(f"  diverged: {exc}")
-
-
 def run_depth(
     out_dir,
     *,
@@ -142,10 +116,7 @@ def run_depth(
         grad_init = weight_gradient_norms(model, task, cfg.batch)
         run = RunDir(out / "runs" / name)
         if train_runs:
-            log(f"  training {cfg.steps} steps on row-MNIST -> {run}")
-            t0 = time.perf_counter()
-            _train_or_reuse(cfg, run, log)
-            log(f"  {time.perf_counter() - t0:.0f} s")
+            complete_run(cfg, run.path, log=log)
         results[name] = _result(run, label, n_rec, model.num_params(), grad_init, cfg.batch)
         payload = _write(out, steps, quick, results)
     log(f"wrote {out / 'depth.md'}, depth.json, gradient_vs_layer.png, curves.png")

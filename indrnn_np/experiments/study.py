@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 from ..errors import UserError
 from ..report import check_writable_dir
 from ..tasks.adding import BASELINE_MSE
-from ..train import ConfigError, RunDir, TrainConfig, TrainingDiverged, model_label, resume, train
+from ..train import ConfigError, RunDir, TrainConfig, complete_run, model_label
 
 MODELS = ("indrnn", "rnn-tanh", "irnn", "lstm")
 LABELS = {"indrnn": "IndRNN (2 x 128)", "rnn-tanh": "RNN-tanh", "irnn": "IRNN", "lstm": "LSTM"}
@@ -178,10 +177,8 @@ def run_study(
 
 def study_task(path: str, model: str, T: int, config: dict, *, progress=False, log=print) -> dict:
     """One run of the study, trained, resumed or reused; its table row. What a Dask worker runs."""
-    run = RunDir(path)
-    cfg = TrainConfig.from_dict(config)
-    _train_or_reuse(run, model, T, cfg, progress, log)
-    return _row(run, model, T)
+    complete_run(TrainConfig.from_dict(config), path, progress=progress, log=log)
+    return _row(RunDir(path), model, T)
 
 
 def _run_on_dask(tasks, scheduler: str, workers: int | None, log) -> list[dict]:
@@ -227,30 +224,6 @@ def _run_on_dask(tasks, scheduler: str, workers: int | None, log) -> list[dict]:
 
 def _quiet(*_a, **_k) -> None:
     pass
-
-
-def _train_or_reuse(run: RunDir, model: str, T: int, cfg: TrainConfig, progress: bool, log) -> None:
-    """Train the run, resume it, or reuse it when it finished (or diverged) before."""
-    summary = run.read_summary()
-    name = run.path.name
-    if run.is_diverged():
-        log(f"{name}: diverged before, reusing {run}")
-        return
-    if summary is not None and summary["steps"] >= cfg.steps:
-        log(f"{name}: done before, reusing {run}")
-        return
-    again = run.has_checkpoint()
-    log(f"{name}: {'resuming' if again else 'training'} ({cfg.steps} steps, lr {cfg.lr:g})")
-    t0 = time.perf_counter()
-    quiet = lambda *a: None  # noqa: E731
-    try:
-        if again:
-            resume(run.path, steps=cfg.steps, progress=progress, log=quiet)
-        else:
-            train(cfg, run.path, progress=progress, log=quiet)
-    except TrainingDiverged as exc:  # a result, not a failure of the study: the run folder records it
-        log(f"  diverged: {exc}")
-    log(f"  {time.perf_counter() - t0:.0f} s")
 
 
 def _curves(rows, T):

@@ -212,14 +212,6 @@ class Optimizer:
     def _decay(self, name):
         return self.weight_decay if self.weight_decay and not self.no_decay(name) else 0.0
 
-    def project(self) -> None:
-        """Clamp every recurrent weight into its range (in place)."""
-        if self.u_max is None:
-            return
-        for name, p in self.params.items():
-            if is_recurrent(name):
-                project_u(p, self.u_max, nonnegative=self.u_nonnegative, out=p)
-
     def step(self, grads: Mapping[str, np.ndarray], *, clip: float | None = None, scale: float = 1.0) -> None:
         """Update every parameter from ``grads`` (same names), one pass each.
 

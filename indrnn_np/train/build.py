@@ -67,32 +67,8 @@ def model_of(cfg: TrainConfig, task):
             seed=cfg.seed,
             dtype=dtype,
         )
-    if cfg.dense_blocks is not None:
-        return build_dense_indrnn(
-            cfg.T,
-            task.inputs,
-            task.outputs,
-            blocks=parse_widths(cfg.dense_blocks, "dense_blocks"),
-            growth=cfg.growth,
-            hidden=cfg.hidden,
-            bn=cfg.bn,
-            dropout=cfg.dropout,
-            head=task.head,
-            activation=cfg.activation,
-            backend=cfg.backend,
-            gamma=cfg.gamma,
-            seed=cfg.seed,
-            dtype=dtype,
-        )
-    model = build_indrnn(
-        cfg.T,
-        task.inputs,
-        task.outputs,
-        hidden=cfg.layer_widths(),
-        layers=len(cfg.layer_widths()),
-        residual=cfg.residual,
+    shared = dict(
         bn=cfg.bn,
-        bn_position=cfg.bn_position,
         dropout=cfg.dropout,
         head=task.head,
         activation=cfg.activation,
@@ -101,6 +77,23 @@ def model_of(cfg: TrainConfig, task):
         seed=cfg.seed,
         dtype=dtype,
     )
+    if cfg.dense_blocks is not None:
+        blocks = parse_widths(cfg.dense_blocks, "dense_blocks")
+        model = build_dense_indrnn(
+            cfg.T, task.inputs, task.outputs, blocks=blocks, growth=cfg.growth, hidden=cfg.hidden, **shared
+        )
+    else:
+        widths = cfg.layer_widths()
+        model = build_indrnn(
+            cfg.T,
+            task.inputs,
+            task.outputs,
+            hidden=widths,
+            layers=len(widths),
+            residual=cfg.residual,
+            bn_position=cfg.bn_position,
+            **shared,
+        )
     if cfg.task in STATEFUL:
         set_stateful(model, cfg.batch)
     return model

@@ -424,3 +424,33 @@ def _catch_sigint(flag: list):
 def _restore_sigint(handler) -> None:
     if handler is not None:
         signal.signal(signal.SIGINT, handler)
+
+
+def complete_run(cfg: TrainConfig, out_dir, *, progress=False, log=print) -> None:
+    """Bring the run in ``out_dir`` to ``cfg.steps``: train it, resume it, or reuse it.
+
+    A run that finished (``cfg.steps`` or more) or diverged before is left as
+    it is; one with a checkpoint resumes from it; otherwise it starts. A
+    divergence is a result, not an error: the folder records it and this
+    returns. What it does is logged in one line under the folder's name.
+    """
+    run = RunDir(out_dir)
+    name, summary = run.path.name, run.read_summary()
+    if run.is_diverged():
+        log(f"{name}: diverged before, reusing {run}")
+        return
+    if summary is not None and summary["steps"] >= cfg.steps:
+        log(f"{name}: done before, reusing {run}")
+        return
+    again = run.has_checkpoint()
+    log(f"{name}: {'resuming' if again else 'training'} ({cfg.steps} steps, lr {cfg.lr:g})")
+    t0 = time.perf_counter()
+    quiet = lambda *a: None  # noqa: E731
+    try:
+        if again:
+            resume(run.path, steps=cfg.steps, progress=progress, log=quiet)
+        else:
+            train(cfg, run.path, progress=progress, log=quiet)
+    except TrainingDiverged as exc:
+        log(f"  diverged: {exc}")
+    log(f"  {time.perf_counter() - t0:.0f} s")
