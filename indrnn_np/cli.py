@@ -66,6 +66,7 @@ def cmd_study(a) -> int:
         steps_scale=a.steps_scale,
         models=a.models or MODELS,
         seeds=a.seeds,
+        Ts=a.T,
         scheduler=a.scheduler,
         workers=a.workers,
         progress=not a.quiet,
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--models", nargs="+", choices=["indrnn", "rnn-tanh", "irnn", "lstm"], help="default all")
     st.add_argument("--seeds", type=_positive_int, default=1, help="runs of each configuration (default 1)")
+    st.add_argument(
+        "--T", nargs="+", type=_positive_int, help="only these of the preset's sequence lengths (default all)"
+    )
     st.add_argument(
         "--scheduler",
         default="local",

@@ -80,6 +80,26 @@ def cuda_reduction() -> str:
     return CUDA_REDUCTION
 
 
+#: Which GEMM the CUDA backend runs: ``"cublas"`` (cuBLAS through CuPy, which wraps Numba's device
+#: arrays without a copy; the ``cuda`` extra installs it), ``"tiled"`` (the shared-memory teaching
+#: kernel of :mod:`indrnn_np.kernels.cuda`), or ``"auto"``: cuBLAS on a GPU, the tiled kernel in
+#: Numba's simulator (which cannot run cuBLAS). On a GPU without CuPy, ``auto`` is an error that
+#: says to install the extra or to choose ``tiled``; it never picks the slow kernel silently.
+CUDA_GEMM: str = os.environ.get("INDRNN_CUDA_GEMM", "auto")
+CUDA_GEMMS = ("auto", "cublas", "tiled")
+
+
+def cuda_gemm(simulator: bool) -> str:
+    """The GEMM to run (``"cublas"`` or ``"tiled"``) from :data:`CUDA_GEMM`, checked."""
+    if CUDA_GEMM not in CUDA_GEMMS:
+        raise ValueError(
+            f"INDRNN_CUDA_GEMM (config.CUDA_GEMM) must be one of {', '.join(CUDA_GEMMS)}; got {CUDA_GEMM!r}"
+        )
+    if CUDA_GEMM == "auto":
+        return "tiled" if simulator else "cublas"
+    return CUDA_GEMM
+
+
 #: Edge of the square shared-memory tile of the teaching GEMM kernel; the
 #: block is TILE x TILE threads.
 CUDA_GEMM_TILE: int = 16

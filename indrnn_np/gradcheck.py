@@ -285,14 +285,20 @@ def check_model_gradients(
     (or those in ``names``) is perturbed in place one element at a time and
     restored. Layers must be deterministic in training mode (no dropout).
 
+    A model on the GPU (:func:`indrnn_np.nn.to_device`) is checked as it
+    runs there: each parameter is copied to the host, perturbed there and
+    copied back before every forward pass, and the device loss and gradients
+    are copied to the host to be compared.
+
     Returns
     -------
     list of GradCheckResult, one per parameter (and ``"x"`` when ``check_input``).
     """
+    from .ops.device import assign, is_device, to_host
 
     def loss_of():
         pred, _ = model.forward(x, train=True)
-        return loss_forward(pred, y)[0]
+        return float(np.asarray(to_host(loss_forward(pred, y)[0])).reshape(-1)[0])
 
     pred, caches = model.forward(x, train=True)
     _, lcache = loss_forward(pred, y)
@@ -305,8 +311,18 @@ def check_model_gradients(
         grads = {"x": dx, **grads}
     results = []
     for name, arr in targets.items():
-        numeric = numerical_gradient(lambda: np.asarray(loss_of()), arr, 1.0, eps)
-        results.append(_result(name, np.asarray(grads[name], dtype=np.float64), numeric))
+        if is_device(arr):
+            host = arr.copy_to_host()
+
+            def perturbed(arr=arr, host=host):
+                assign(arr, host)
+                return np.asarray(loss_of())
+
+            numeric = numerical_gradient(perturbed, host, 1.0, eps)
+            assign(arr, host)
+        else:
+            numeric = numerical_gradient(lambda: np.asarray(loss_of()), arr, 1.0, eps)
+        results.append(_result(name, np.asarray(to_host(grads[name]), dtype=np.float64), numeric))
     return results
 
 

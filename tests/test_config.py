@@ -125,14 +125,15 @@ def test_baseline_configs_saved_before_stacking_load_as_one_layer():
 
 
 def test_cuda_backend_refuses_layers_without_cuda_kernels():
-    """Nothing falls back to the CPU silently: batch norm and the baselines have no CUDA kernels."""
+    """Nothing falls back to the CPU silently: the baselines have no CUDA kernels; batch norm has."""
     from indrnn_np.nn import BatchNorm
 
-    for kw in (dict(bn="time"), dict(model="lstm")):
-        with pytest.raises(ConfigError, match="backend cuda runs the IndRNN layers only"):
-            recipe("adding", backend="cuda", **kw)
-    with pytest.raises(ValueError, match="BatchNorm has no 'cuda' kernel"):
-        BatchNorm(4, backend="cuda")
+    with pytest.raises(ConfigError, match="backend cuda trains the IndRNN networks only"):
+        recipe("adding", backend="cuda", model="lstm")
+    recipe("adding", backend="cuda", bn="time").validate()
+    assert BatchNorm(4, backend="cuda").backend == "cuda"
+    with pytest.raises(ValueError, match="BatchNorm backend must be"):
+        BatchNorm(4, backend="gpu")
 
 
 def test_a_dense_indrnn_on_a_stateful_task_carries_its_state():

@@ -202,6 +202,24 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
                 "sgd": (ck._optimizer_kernels(dt).sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
                 "sumsq": (ck._optimizer_kernels(dt).sumsq, f"void({arr1}, {dt}, {arr2})"),
             }
+            t = ck.training_kernels(dt)
+            sigs.update({
+                "bias_add": (t.bias_add, f"void({arr2}, {arr1})"),
+                "add": (t.add, f"void({arr1}, {arr1}, {arr1})"),
+                "scale_rows": (t.scale_rows, f"void({arr2}, {arr1}, {arr2})"),
+                "bn_forward": (t.batchnorm_forward, f"void({arr3}, {arr1}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})"),
+                "bn_backward": (
+                    t.batchnorm_backward,
+                    f"void({arr3}, {arr3}, {arr2}, {arr2}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})",
+                ),
+                "bn_inference": (t.batchnorm_inference, f"void({arr3}, {arr1}, {arr1}, {arr2}, {arr2}, {dt}, {arr3})"),
+                "running_update": (t.running_update, f"void({arr1}, {arr1}, {arr1}, {arr1}, {dt}, {dt})"),
+                "squared_error": (t.squared_error, f"void({arr1}, {arr1}, {dt}, {arr1}, {arr1})"),
+                "softmax_xent": (t.softmax_xent, f"void({arr2}, int64[::1], {dt}, {arr2}, {arr1})"),
+                "sum_into": (t.sum_into, f"void({arr1}, {dt}, {arr1})"),
+                "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
+                "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
+            })
             for name, (kernel, sig) in sigs.items():
                 ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
                 assert ".entry" in ptx
@@ -213,6 +231,8 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
+    assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
+    assert len(counts) == 2 * 22  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 
@@ -331,8 +351,36 @@ def test_cuda_train_step_benchmark_in_the_simulator():
     from indrnn_np.bench.gpu import bench_cuda_train
 
     with cuda_launch_config(threads_per_block=8, gemm_tile=4):
-        r = bench_cuda_train(T=4, B=2, hidden=3, steps=1)
-    assert r["step_s"] > 0 and "simulator" in r["torch_note"]
+        r = bench_cuda_train(T=4, B=2, hidden=3, steps=1, mnist_T=3, mnist_B=2)
+    assert r["adding"]["step_s"] > 0 and "simulator" in r["adding"]["torch_note"]
+    assert r["pixel_mnist"]["step_s"] > 0 and r["pixel_mnist"]["layers"] == 6
+
+
+def test_gemm_choice_is_checked(monkeypatch):
+    """cuBLAS on a GPU, the tiled kernel in the simulator; a typo is an error, not a default."""
+    assert config.cuda_gemm(simulator=True) == "tiled" and config.cuda_gemm(simulator=False) == "cublas"
+    monkeypatch.setattr(config, "CUDA_GEMM", "tiled")
+    assert config.cuda_gemm(simulator=False) == "tiled"
+    monkeypatch.setattr(config, "CUDA_GEMM", "cuBLAS")
+    with pytest.raises(ValueError, match="INDRNN_CUDA_GEMM"):
+        config.cuda_gemm(simulator=True)
+
+
+@pytest.mark.gpu
+def test_cublas_gemm_matches_the_tiled_gemm():
+    """On a GPU: the production GEMM (cuBLAS via CuPy, on Numba device arrays) against the teaching one."""
+    rng = np.random.default_rng(5)
+    for trans_a, trans_b in ((False, False), (True, False), (False, True)):
+        A = rng.standard_normal((300, 70) if not trans_a else (70, 300)).astype(np.float32)
+        B = rng.standard_normal((70, 50) if not trans_b else (50, 70)).astype(np.float32)
+        outs = []
+        for fn in (ck.cublas_gemm, ck.tiled_gemm):
+            C = cuda.device_array((300, 50), np.float32)
+            fn(cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b, out=C)
+            outs.append(C.copy_to_host())
+        want = (A.T if trans_a else A) @ (B.T if trans_b else B)
+        for got in outs:
+            assert_close(got, want, tolerance(np.float32, 70) * 8)
 
 
 @pytest.mark.cudasim

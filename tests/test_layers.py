@@ -89,8 +89,8 @@ def test_batchnorm_numba_result_does_not_depend_on_the_thread_count(rng):
 
 def test_batchnorm_bad_arguments(rng):
     x = rng.standard_normal((4, 3, 2))
-    with pytest.raises(ValueError, match="backend must be 'cpu' or 'numpy'"):
-        batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1), backend="cuda")
+    with pytest.raises(ValueError, match="backend must be 'cpu', 'numpy' or 'cuda'"):
+        batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1), backend="gpu")
     _, cache, _, _ = batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1))
     with pytest.raises(ValueError, match="dy"):
         batchnorm_backward(np.ones((4, 3, 3)), cache)

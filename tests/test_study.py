@@ -7,9 +7,9 @@ import pytest
 
 from indrnn_np.cli import main
 from indrnn_np.experiments.neurons import accumulator_scores, neuron_report, planted_accumulator
-from indrnn_np.experiments.study import paper_lr, study_runs, verdict
+from indrnn_np.experiments.study import MODELS, paper_lr, study_runs, verdict
 from indrnn_np.nn import Adam, build_baseline, indrnn_regressor
-from indrnn_np.train import RunDir, TrainConfig
+from indrnn_np.train import ConfigError, RunDir, TrainConfig
 
 
 def test_parameter_counts_match_the_paper():
@@ -40,6 +40,11 @@ def test_paper_learning_rates_and_the_study_plan():
     assert ("lstm", 5000) not in Ts  # only IndRNN at T = 5000, as the paper
     steps = {(m, T): cfg.steps for m, T, cfg in runs}
     assert steps[("lstm", 100)] == steps[("irnn", 100)] == 10000  # enough to see them converge at T = 100
+    only = study_runs("default", seeds=3, Ts=[100, 5000])
+    assert {(m, T) for m, T, _ in only} == {(m, 100) for m in MODELS} | {("indrnn", 5000)}
+    assert len(only) == 3 * 5
+    with pytest.raises(ConfigError, match="T must be among the preset's 100, 500, 1000, 5000; got"):
+        study_runs("default", Ts=[200])
     assert (
         verdict(0.005) == "solved (< 0.01)"
         and verdict(0.17) == "at baseline"

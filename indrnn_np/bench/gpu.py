@@ -142,32 +142,82 @@ def device_name() -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def bench_cuda_train(T=1000, B=50, hidden=128, steps=10, peers=True) -> dict:
-    """A training step of the adding network (2 IndRNN layers, Adam, clamp ±10) with ``backend="cuda"``.
+def bench_cuda_train(T=1000, B=50, hidden=128, steps=10, peers=True, mnist_T=784, mnist_B=32) -> dict:
+    """Training steps with ``backend="cuda"``: the model, its gradients and the optimizer on the GPU.
 
-    The parameters, the head, the loss and the optimizer are on the host (the
-    IndRNN layers copy their arrays in and out at every call: training does
-    not stay on the device yet), so this measures today's backend, transfers
-    included. With ``peers``, a per-step PyTorch loop of the same network on
-    the same GPU (Adam, clamp, u projection), as in ``bench compare``.
+    ``adding``: the adding network (2 x ``hidden`` IndRNN, Adam, clamp ±10) at T, with, when
+    ``peers``, a per-step PyTorch loop of the same network on the same GPU (Adam, clamp, u
+    projection), as in ``bench compare``. ``pixel_mnist``: the 6 x ``hidden`` IndRNN with batch norm
+    of the pixel-MNIST recipe at ``mnist_T`` on random pixels (speed only; no PyTorch peer for it).
 
     Returns
     -------
     dict
-        ``T``, ``B``, ``hidden``, ``step_s`` (median), and ``torch_loop_s`` and
-        ``torch_loop_over_step`` or ``torch_note``.
+        ``adding``: ``T``, ``B``, ``hidden``, ``step_s`` (median), and ``torch_loop_s`` and
+        ``torch_loop_over_step`` or ``torch_note``; ``pixel_mnist``: ``T``, ``B``, ``step_s``.
     """
-    from .train import adding_step
+    from numba import cuda
 
-    step = adding_step(T, B, hidden=hidden, backend="cuda")
-    out = dict(T=T, B=B, hidden=hidden, step_s=float(np.median(time_call(step, steps, warmup=2))))
+    from .train import adding_step, classify_step
+
+    def timed(fn, n):
+        def run():
+            fn()
+            cuda.synchronize()
+
+        return float(np.median(time_call(run, n, warmup=2)))
+
+    adding = dict(
+        T=T, B=B, hidden=hidden, step_s=timed(adding_step(T, B, hidden=hidden, backend="cuda"), steps)
+    )
     if peers:
         note = _torch_cuda_missing()
         if note:
-            out["torch_note"] = note
+            adding["torch_note"] = note
         else:
-            out["torch_loop_s"] = _torch_gpu_train_step(T, B, hidden, max(3, steps // 3))
-            out["torch_loop_over_step"] = out["torch_loop_s"] / out["step_s"]
+            adding["torch_loop_s"] = _torch_gpu_train_step(T, B, hidden, max(3, steps // 3))
+            adding["torch_loop_over_step"] = adding["torch_loop_s"] / adding["step_s"]
+    mnist = dict(T=mnist_T, B=mnist_B, layers=6, hidden=hidden)
+    mnist["step_s"] = timed(
+        classify_step(mnist_T, mnist_B, hidden=hidden, backend="cuda"), max(3, steps // 2)
+    )
+    return {"adding": adding, "pixel_mnist": mnist}
+
+
+def bench_gemms(R=128 * 1024, K=512, S=512, repeats=10) -> dict:
+    """cuBLAS (through CuPy) against the tiled teaching GEMM on the GPU: ``x W`` of the layer at
+    T·B = R rows and the dW GEMM ``xᵀ da``, float32; the largest difference relative to the
+    largest entry, and the medians."""
+    from numba import cuda
+
+    from ..kernels import cuda as ck
+
+    rng = np.random.default_rng(0)
+    A = cuda.to_device(rng.standard_normal((R, K)).astype(np.float32))
+    W = cuda.to_device((rng.standard_normal((K, S)) / np.sqrt(K)).astype(np.float32))
+    D = cuda.to_device(rng.standard_normal((R, S)).astype(np.float32))
+    out = {}
+    for name, kw, a, b, shape in (("xW", {}, A, W, (R, S)), ("dW", {"trans_a": True}, A, D, (K, S))):
+        results, times = {}, {}
+        for kind, fn in (("cublas", ck.cublas_gemm), ("tiled", ck.tiled_gemm)):
+            extra = {"splits": ck.split_k(R, K, S, 16)} if kind == "tiled" and name == "dW" else {}
+            C = cuda.device_array(shape, np.float32)
+            args = {**kw, **extra}
+
+            def run(fn=fn, a=a, b=b, C=C, args=args):
+                fn(a, b, out=C, **args)
+                cuda.synchronize()
+
+            times[kind] = float(np.median(time_call(run, repeats, warmup=2)))
+            results[kind] = C.copy_to_host()
+        scale = float(np.max(np.abs(results["cublas"])))
+        out[name] = dict(
+            shape=list(shape),
+            cublas_s=times["cublas"],
+            tiled_s=times["tiled"],
+            tiled_over_cublas=times["tiled"] / times["cublas"],
+            max_rel_difference=float(np.max(np.abs(results["cublas"] - results["tiled"]))) / scale,
+        )
     return out
 
 

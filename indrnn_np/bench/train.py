@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import numpy as np
 
+from ..ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from ..timing import Timers, section
 from ..train import TrainConfig, model_of, optimizer_of, task_of, train_step
 from .layer import time_call
@@ -37,6 +41,36 @@ def adding_step(T=1000, B=50, layers=2, hidden=128, backend="cpu", dtype="float3
             y,
             loss_forward=task.loss_forward,
             loss_backward=task.loss_backward,
+            clip_value=cfg.clip_value,
+        )
+
+    return one_step
+
+
+def classify_step(T=784, B=32, layers=6, hidden=128, backend="cpu", dtype="float32", seed=0):
+    """One training step of the pixel-MNIST network (``layers`` x ``hidden`` IndRNN with batch norm over
+    time, softmax head, Adam, the recipe's clamp) on random pixels and labels, as a function of no
+    arguments: the speed of the step, without the data files."""
+    cfg = TrainConfig(
+        task="mnist", T=784, batch=B, layers=layers, hidden=hidden, bn="time", backend=backend, dtype=dtype
+    )
+    cfg.validate()
+    cfg = dataclasses.replace(cfg, T=T)  # any length: the speed of a step, not the task
+    task = SimpleNamespace(inputs=1, outputs=10, head="last")
+    model = model_of(cfg, task)
+    opt = optimizer_of(cfg, model)
+    rng = np.random.default_rng(seed)
+    x = rng.random((T, B, 1)).astype(dtype)
+    labels = rng.integers(0, 10, B)
+
+    def one_step():
+        train_step(
+            model,
+            opt,
+            x,
+            labels,
+            loss_forward=softmax_cross_entropy_forward,
+            loss_backward=softmax_cross_entropy_backward,
             clip_value=cfg.clip_value,
         )
 

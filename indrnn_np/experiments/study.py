@@ -77,10 +77,12 @@ def run_name(model: str, T: int, seed: int) -> str:
     return f"{model}_T{T}" + (f"_seed{seed}" if seed else "")
 
 
-def study_runs(preset: str = "default", steps_scale: float = 1.0, models=MODELS, seeds: int = 1):
+def study_runs(preset: str = "default", steps_scale: float = 1.0, models=MODELS, seeds: int = 1, Ts=None):
     """The (model, T, TrainConfig) triples of a study, seeds 0 .. seeds-1 of each.
 
-    Raises ConfigError for an unknown preset or model, ``steps_scale`` <= 0 or ``seeds`` < 1.
+    ``Ts``: only these of the preset's sequence lengths (default all).
+
+    Raises ConfigError for an unknown preset, model or T, ``steps_scale`` <= 0 or ``seeds`` < 1.
     """
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
@@ -92,8 +94,11 @@ def study_runs(preset: str = "default", steps_scale: float = 1.0, models=MODELS,
     if unknown:
         raise ConfigError(f"models must be among {', '.join(MODELS)}; got {unknown[0]!r}")
     p = PRESETS[preset]
+    lengths = (*p["Ts"], p["long_T"])
+    if Ts is not None and (not Ts or any(T not in lengths for T in Ts)):
+        raise ConfigError(f"T must be among the preset's {', '.join(map(str, lengths))}; got {list(Ts)}")
     runs = []
-    for T in (*p["Ts"], p["long_T"]):
+    for T in lengths if Ts is None else [T for T in lengths if T in Ts]:
         for model in models:
             if T == p["long_T"] and model != "indrnn":
                 continue  # the paper runs only IndRNN at T = 5000
@@ -139,6 +144,7 @@ def run_study(
     steps_scale=1.0,
     models=MODELS,
     seeds: int = 1,
+    Ts=None,
     scheduler: str = "local",
     workers: int | None = None,
     log=print,
@@ -150,6 +156,8 @@ def run_study(
     ----------
     seeds : int
         Runs of each configuration (seeds 0 .. seeds-1).
+    Ts : sequence of int, optional
+        Only these of the preset's sequence lengths.
     scheduler : str
         ``"local"`` (a Dask ``LocalCluster``), ``"serial"`` (this process,
         no Dask), or the address of a running Dask scheduler.
@@ -160,7 +168,7 @@ def run_study(
     """
     from ..plots import plot_study
 
-    runs = study_runs(preset, steps_scale, models, seeds)
+    runs = study_runs(preset, steps_scale, models, seeds, Ts)
     check_writable_dir(out_dir)
     out = Path(out_dir)
     tasks = [(str(out / run_name(model, T, cfg.seed)), model, T, cfg.to_dict()) for model, T, cfg in runs]

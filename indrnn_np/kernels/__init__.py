@@ -19,7 +19,14 @@ order:
     layer sums them over the batch, which keeps the reduction deterministic.
 
 The GEMMs (``W x_t`` for all steps, ``dW``, ``dx``) are not in the CPU
-kernels: NumPy hands them to BLAS. The CUDA module has its own tiled GEMM.
+kernels: NumPy hands them to BLAS. The CUDA module has its own tiled GEMM
+and calls cuBLAS through CuPy.
+
+Training on the GPU has more twins: the optimizer update (``adam_update``,
+``sgd_update``, ``grad_sumsq`` in all three modules) and the kernels of
+:func:`indrnn_np.kernels.cuda.training_kernels` (bias add, dropout, batch
+norm, losses, concatenation), each with a NumPy twin of the same name and
+arguments in ``reference``.
 """
 
 from __future__ import annotations

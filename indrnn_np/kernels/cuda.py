@@ -271,6 +271,26 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     recurrence_kernels(dh.dtype).backward[grid, tpb](dh, h, u, h0, act, da, dh0, du_part, db_part)
 
 
+def recurrence_backward_sums(dh, h, u, h0, act):
+    """BPTT of the recurrence alone on device arrays: ``(da (T, B, N), du (N,), db (N,), dh0 (B, N))``,
+    the batch sums reduced as :data:`config.CUDA_REDUCTION` says."""
+    T, B, N = dh.shape
+    da = cuda.device_array((T, B, N), dtype=dh.dtype)
+    dh0 = cuda.device_array((B, N), dtype=dh.dtype)
+    if config.cuda_reduction() == "atomic":
+        du, db = zeros(N, dh.dtype), zeros(N, dh.dtype)
+        grid, tpb = _blocks(B * N)
+        recurrence_kernels(dh.dtype).backward_atomic[grid, tpb](dh, h, u, h0, act, da, dh0, du, db)
+        return da, du, db, dh0
+    du, db = cuda.device_array(N, dtype=dh.dtype), cuda.device_array(N, dtype=dh.dtype)
+    du_part = cuda.device_array((B, N), dtype=dh.dtype)
+    db_part = cuda.device_array((B, N), dtype=dh.dtype)
+    recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+    reduce_rows(du_part, du)
+    reduce_rows(db_part, db)
+    return da, du, db, dh0
+
+
 def reduce_rows(part, out):
     """out (N,) = part (B, N) summed over rows, deterministic."""
     grid, tpb = _blocks(part.shape[1])
@@ -351,7 +371,9 @@ def _gemm_kernel(tile: int, dtype):
 
 
 def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits: int = 1):
-    """``C = op(A) @ op(B)`` with the shared-memory tiled kernel.
+    """``C = op(A) @ op(B)``: through cuBLAS (:func:`cublas_gemm`) or the shared-memory tiled kernel
+    (:func:`tiled_gemm`), as :func:`indrnn_np.config.cuda_gemm` says (cuBLAS on a GPU, the tiled
+    kernel in the simulator, by default).
 
     Parameters
     ----------
@@ -373,6 +395,15 @@ def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits
         raise ValueError(f"inner dimensions differ: op(A) is ({R}, {K}), op(B) is ({K2}, {S})")
     if out is None:
         out = cuda.device_array((R, S), dtype=A.dtype)
+    if config.cuda_gemm(simulator_enabled()) == "cublas":
+        return cublas_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out)
+    return tiled_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out, splits=splits)
+
+
+def tiled_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out, splits: int = 1):
+    """:func:`gemm` with the shared-memory tiled kernel (the teaching GEMM), into ``out`` (R, S)."""
+    R, K = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    S = out.shape[1]
     tile = config.CUDA_GEMM_TILE
     splits = max(1, min(int(splits), max(K, 1)))
     k_chunk = -(-max(K, 1) // splits)
@@ -387,13 +418,39 @@ def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits
     return out
 
 
+def _cupy():
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ImportError(
+            f"the cuBLAS GEMM needs CuPy ({exc}): pip install 'indrnn-np[cuda]', or set "
+            "INDRNN_CUDA_GEMM=tiled to use the shared-memory teaching GEMM"
+        ) from None
+    return cupy
+
+
+def cublas_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out):
+    """:func:`gemm` through cuBLAS, into the device array ``out`` (R, S).
+
+    CuPy wraps the Numba device arrays through ``__cuda_array_interface__``
+    (no copy) and ``cupy.matmul`` calls cuBLAS; a transposed operand is a
+    strided view, which cuBLAS reads with its transpose flag. Both libraries
+    use the default stream here, so the GEMM is ordered with the Numba
+    kernels around it.
+    """
+    cp = _cupy()
+    a, b = cp.asarray(A), cp.asarray(B)
+    cp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=cp.asarray(out))
+    return out
+
+
 # --------------------------------------------------------------------------
 # The optimizer update (twins of reference.adam_update, sgd_update, grad_sumsq)
 # --------------------------------------------------------------------------
 # One thread per parameter entry, a grid-stride loop; the scalars arrive in the parameter's dtype (the
 # op layer casts them), and the constants are of that dtype, so a float32 update has no .f64 in its PTX.
-# Not yet used by training (the model's parameters are host arrays): these are the device half of the
-# optimizer for the device-resident training still to come.
+# With a model on the device (indrnn_np.nn.to_device) they update its parameters and the optimizer's
+# state where they live.
 
 _OPT_CACHE: dict = {}
 
@@ -472,12 +529,235 @@ def sgd_update(p, g, vel, clip, scale, wd, lr, momentum, lo, hi):
 
 def grad_sumsq(g, clip):
     """``(Σ g², Σ clamp(g, ±clip)²)`` of a device array: per-thread sums on the device, one small copy back."""
-    grid, tpb = _blocks(g.size)
-    nb = _DTYPES[np.dtype(g.dtype)]
-    part = cuda.device_array((grid * tpb, 2), dtype=g.dtype)
-    _optimizer_kernels(g.dtype).sumsq[grid, tpb](g, nb(clip), part)
-    sums = part.copy_to_host().astype(np.float64).sum(axis=0)
+    out = cuda.device_array(2, dtype=g.dtype)
+    grad_sumsq_into(g, clip, out)
+    sums = out.copy_to_host().astype(np.float64)
     return float(sums[0]), float(sums[1])
+
+
+def grad_sumsq_into(g, clip, out):
+    """Write ``(Σ g², Σ clamp(g, ±clip)²)`` of the device array g (P,) into the device array out (2,).
+
+    Nothing is copied to the host: training gathers every parameter's pair and the loss in one
+    device array and copies that once a step. The sums: per-thread partials over a fixed
+    grid, then the partials added in order (reproducible).
+    """
+    tpb = config.CUDA_THREADS_PER_BLOCK
+    grid, tpb = launch_1d(min(g.size, REDUCTION_THREADS), tpb)
+    part = cuda.device_array((grid * tpb, 2), dtype=g.dtype)
+    _optimizer_kernels(g.dtype).sumsq[grid, tpb](g, _DTYPES[np.dtype(g.dtype)](clip), part)
+    reduce_rows(part, out)
+
+
+# --------------------------------------------------------------------------
+# Training on the device: dense layers, batch norm, dropout, losses
+# --------------------------------------------------------------------------
+# Twins of the functions of the same names in kernels/reference.py (same arguments, same results up to
+# rounding); indrnn_np.ops.device launches them. Sums over many values (batch-norm statistics, losses)
+# are compensated (Kahan) sums in the array's dtype: a float32 kernel stays float32 and still sums
+# 32,000 rows to about float32's precision, in a fixed order (reproducible run to run).
+
+_TRAIN_CACHE: dict = {}
+
+
+def training_kernels(dtype):
+    """The kernels of device-resident training of one dtype (built once per dtype).
+
+    Returns
+    -------
+    SimpleNamespace
+        ``bias_add``, ``add``, ``scale_rows``, ``batchnorm_forward``, ``batchnorm_backward``,
+        ``batchnorm_inference``, ``running_update``, ``squared_error``, ``softmax_xent``, ``sum_into``,
+        ``concat_last``, ``split_last``; see their twins in :mod:`indrnn_np.kernels.reference`.
+    """
+    key = np.dtype(dtype)
+    if key in _TRAIN_CACHE:
+        return _TRAIN_CACHE[key]
+    nb = _DTYPES[key]
+    ZERO, ONE = nb(0), nb(1)
+
+    @cuda.jit(device=True, inline=True)
+    def kahan(s, c, x):
+        # s + x with the lost low-order part carried in c
+        y = x - c
+        t = s + y
+        return t, (t - s) - y
+
+    @cuda.jit
+    def bias_add(y, b):
+        R, N = y.shape
+        for i in range(cuda.grid(1), R * N, cuda.gridsize(1)):
+            y[i // N, i % N] += b[i % N]
+
+    @cuda.jit
+    def add(a, b, out):
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[i] = a[i] + b[i]
+
+    @cuda.jit
+    def scale_rows(x, mask, y):
+        # y[t, j] = x[t, j] mask[j]: dropout's one mask per sequence, the same at every step
+        T, K = x.shape
+        for i in range(cuda.grid(1), T * K, cuda.gridsize(1)):
+            y[i // K, i % K] = x[i // K, i % K] * mask[i % K]
+
+    @cuda.jit
+    def batchnorm_forward(x, gamma, beta, eps, y, mean, var):
+        # one thread per (group, neuron) column, walking its R rows: consecutive threads read
+        # consecutive neurons (coalesced)
+        G, R, N = x.shape
+        count = nb(R)
+        for i in range(cuda.grid(1), G * N, cuda.gridsize(1)):
+            g = i // N
+            n = i % N
+            s = ZERO
+            c = ZERO
+            for r in range(R):
+                s, c = kahan(s, c, x[g, r, n])
+            mu = s / count
+            s = ZERO
+            c = ZERO
+            for r in range(R):
+                d = x[g, r, n] - mu
+                s, c = kahan(s, c, d * d)
+            v = s / count
+            mean[g, n] = mu
+            var[g, n] = v
+            scale = gamma[n] / math.sqrt(v + eps)
+            for r in range(R):
+                y[g, r, n] = (x[g, r, n] - mu) * scale + beta[n]
+
+    @cuda.jit
+    def batchnorm_backward(dy, x, mean, var, gamma, eps, dx, dgamma_part, dbeta_part):
+        G, R, N = x.shape
+        count = nb(R)
+        for i in range(cuda.grid(1), G * N, cuda.gridsize(1)):
+            g = i // N
+            n = i % N
+            mu = mean[g, n]
+            inv = ONE / math.sqrt(var[g, n] + eps)
+            sb = ZERO
+            cb = ZERO
+            sg = ZERO
+            cg = ZERO
+            for r in range(R):
+                d = dy[g, r, n]
+                sb, cb = kahan(sb, cb, d)
+                sg, cg = kahan(sg, cg, d * ((x[g, r, n] - mu) * inv))
+            dbeta_part[g, n] = sb
+            dgamma_part[g, n] = sg
+            # ∂J/∂x = a ∂J/∂y + c (x - μ) + d, a = γ/σ, c = -a Σ(∂J/∂y x̂)/R / σ, d = -a Σ ∂J/∂y / R
+            a = gamma[n] * inv
+            cc = -a * (sg / count) * inv
+            dd = -a * (sb / count)
+            for r in range(R):
+                dx[g, r, n] = a * dy[g, r, n] + cc * (x[g, r, n] - mu) + dd
+
+    @cuda.jit
+    def batchnorm_inference(x, gamma, beta, mean, var, eps, y):
+        # group g uses statistics row min(g, S - 1): frame-wise statistics past T_max reuse the last
+        G, R, N = x.shape
+        S = mean.shape[0]
+        for i in range(cuda.grid(1), G * R * N, cuda.gridsize(1)):
+            g = i // (R * N)
+            r = (i // N) % R
+            n = i % N
+            s = min(g, S - 1)
+            y[g, r, n] = gamma[n] * (x[g, r, n] - mean[s, n]) / math.sqrt(var[s, n] + eps) + beta[n]
+
+    @cuda.jit
+    def running_update(rm, rv, mean, var, momentum, unbias):
+        for i in range(cuda.grid(1), rm.size, cuda.gridsize(1)):
+            rm[i] = (ONE - momentum) * rm[i] + momentum * mean[i]
+            rv[i] = (ONE - momentum) * rv[i] + momentum * (var[i] * unbias)
+
+    @cuda.jit
+    def squared_error(pred, target, scale, dpred, part):
+        # dpred = scale (pred - target); part[thread] = this thread's Σ (pred - target)²
+        t = cuda.grid(1)
+        s = ZERO
+        c = ZERO
+        for i in range(t, pred.size, cuda.gridsize(1)):
+            d = pred[i] - target[i]
+            dpred[i] = scale * d
+            s, c = kahan(s, c, d * d)
+        if t < part.size:
+            part[t] = s
+
+    @cuda.jit
+    def softmax_xent(logits, labels, scale, dlogits, loss_rows):
+        # one thread per row: log-sum-exp shifted by the row's max; dlogits = scale (softmax - onehot)
+        R, C = logits.shape
+        for r in range(cuda.grid(1), R, cuda.gridsize(1)):
+            m = logits[r, 0]
+            for k in range(1, C):
+                m = max(m, logits[r, k])
+            z = ZERO
+            for k in range(C):
+                z += math.exp(logits[r, k] - m)
+            label = labels[r]
+            loss_rows[r] = math.log(z) - (logits[r, label] - m)
+            for k in range(C):
+                p = math.exp(logits[r, k] - m) / z
+                dlogits[r, k] = scale * (p - ONE if k == label else p)
+
+    @cuda.jit
+    def sum_into(part, scale, out):
+        # out[0] = scale Σ part, one thread, in order (deterministic)
+        if cuda.grid(1) == 0:
+            s = ZERO
+            c = ZERO
+            for i in range(part.size):
+                s, c = kahan(s, c, part[i])
+            out[0] = s * scale
+
+    @cuda.jit
+    def concat_last(x, y, out):
+        R, C = x.shape
+        W = out.shape[1]
+        for i in range(cuda.grid(1), R * W, cuda.gridsize(1)):
+            r = i // W
+            j = i % W
+            out[r, j] = x[r, j] if j < C else y[r, j - C]
+
+    @cuda.jit
+    def split_last(d, left, right):
+        R, C = left.shape
+        W = d.shape[1]
+        for i in range(cuda.grid(1), R * W, cuda.gridsize(1)):
+            r = i // W
+            j = i % W
+            if j < C:
+                left[r, j] = d[r, j]
+            else:
+                right[r, j - C] = d[r, j]
+
+    kernels = SimpleNamespace(
+        bias_add=bias_add,
+        add=add,
+        scale_rows=scale_rows,
+        batchnorm_forward=batchnorm_forward,
+        batchnorm_backward=batchnorm_backward,
+        batchnorm_inference=batchnorm_inference,
+        running_update=running_update,
+        squared_error=squared_error,
+        softmax_xent=softmax_xent,
+        sum_into=sum_into,
+        concat_last=concat_last,
+        split_last=split_last,
+    )
+    _TRAIN_CACHE[key] = kernels
+    return kernels
+
+
+def launch(kernel, n_items: int, *args) -> None:
+    """Launch a grid-stride kernel over ``n_items`` items with the configured block size."""
+    grid, tpb = _blocks(n_items)
+    kernel[grid, tpb](*args)
+
+
+#: Threads of a reduction's first stage (per-thread partial sums, then one ordered sum of these).
+REDUCTION_THREADS = 4096
 
 
 # --------------------------------------------------------------------------
@@ -514,32 +794,19 @@ def layer_forward(x, W, u, b, h0, act):
     return (h_d.copy_to_host() if host else h_d), x_d, W_d, u_d, h0_d, h_d
 
 
-def layer_backward(dh, x, W, u, h0, h, act):
-    """BPTT of the layer on the GPU; returns dx, dW, du, db, dh0 (NumPy when dh is NumPy)."""
+def layer_backward(dh, x, W, u, h0, h, act, need_dx=True):
+    """BPTT of the layer on the GPU; returns dx, dW, du, db, dh0 (NumPy when dh is NumPy; dx None
+    without ``need_dx``)."""
     T, B, M = x.shape
     N = W.shape[1]
     host = not is_device_array(dh)
-    dh_d = _to_device(dh)
-    da = cuda.device_array((T, B, N), dtype=x.dtype)
-    dh0 = cuda.device_array((B, N), dtype=x.dtype)
-    du = cuda.device_array(N, dtype=x.dtype)
-    db = cuda.device_array(N, dtype=x.dtype)
-    if config.cuda_reduction() == "atomic":
-        du, db = zeros(N, x.dtype), zeros(N, x.dtype)
-        grid, tpb = _blocks(B * N)
-        recurrence_kernels(x.dtype).backward_atomic[grid, tpb](dh_d, h, u, h0, act, da, dh0, du, db)
-    else:
-        du_part = cuda.device_array((B, N), dtype=x.dtype)
-        db_part = cuda.device_array((B, N), dtype=x.dtype)
-        recurrence_backward(dh_d, h, u, h0, act, da, dh0, du_part, db_part)
-        reduce_rows(du_part, du)
-        reduce_rows(db_part, db)
+    da, du, db, dh0 = recurrence_backward_sums(_to_device(dh), h, u, h0, act)
     da2d = da.reshape(T * B, N)
     splits = split_k(T * B, M, N, config.CUDA_GEMM_TILE)
     dW = gemm(x.reshape(T * B, M), da2d, trans_a=True, splits=splits)  # (M, N) = xᵀ ∂J/∂a
-    dx = gemm(da2d, W, trans_b=True).reshape(T, B, M)  # (T*B, M) = ∂J/∂a Wᵀ
+    dx = gemm(da2d, W, trans_b=True).reshape(T, B, M) if need_dx else None  # (T*B, M) = ∂J/∂a Wᵀ
     out = (dx, dW, du, db, dh0)
-    return tuple(a.copy_to_host() for a in out) if host else out
+    return tuple(None if a is None else a.copy_to_host() for a in out) if host else out
 
 
 def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:

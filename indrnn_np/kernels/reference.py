@@ -184,3 +184,121 @@ def sgd_update(p, g, vel, clip, scale, wd, lr, momentum, lo, hi):
     vel += ge
     p -= lr * vel
     np.clip(p, lo, hi, out=p)
+
+
+# --------------------------------------------------------------------------
+# Training on the device: the specification of the CUDA kernels of the same names
+# --------------------------------------------------------------------------
+# The host ops (indrnn_np.ops.basic) compute these with NumPy expressions of their own; these
+# functions have the CUDA kernels' signatures (outputs written in place), so that each kernel of
+# kernels/cuda.py training_kernels() is tested against its twin here. Sums are in float64.
+
+
+def reduce_rows(part, out):
+    """``out (N,) = Σ_b part[b]`` over the rows of part (B, N), in order."""
+    out[...] = part.sum(axis=0)
+
+
+def bias_add(y, b):
+    """``y (R, N) += b (N,)`` on every row."""
+    y += b
+
+
+def add(a, b, out):
+    """``out = a + b``; flat arrays (P,)."""
+    np.add(a, b, out=out)
+
+
+def scale_rows(x, mask, y):
+    """``y[t, j] = x[t, j] mask[j]``: x, y (T, K), mask (K,) (dropout's mask, the same every step)."""
+    np.multiply(x, mask, out=y)
+
+
+def batchnorm_forward(x, gamma, beta, eps, y, mean, var):
+    """Training-mode batch norm of each group's rows.
+
+    Parameters
+    ----------
+    x : ndarray, (G, R, N)
+        G groups of R rows; statistics per (group, neuron) over the rows. BN over time is
+        G = 1, R = T·B; frame-wise BN is G = T, R = B.
+    gamma, beta : ndarray, (N,)
+    eps : scalar
+    y : ndarray, (G, R, N), written: ``γ (x - μ) / √(σ² + ε) + β``
+    mean, var : ndarray, (G, N), written: μ and the biased variance σ².
+    """
+    x64 = x.astype(np.float64)
+    mean[...] = x64.mean(axis=1)
+    var[...] = ((x64 - x64.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
+    mu, v = x64.mean(axis=1, keepdims=True), var.astype(np.float64)[:, None, :]
+    y[...] = gamma * (x64 - mu) / np.sqrt(v + eps) + beta
+
+
+def batchnorm_backward(dy, x, mean, var, gamma, eps, dx, dgamma_part, dbeta_part):
+    """Backward of :func:`batchnorm_forward`: dx (G, R, N) and the per-group sums (G, N) of
+    ``∂J/∂y x̂`` and ``∂J/∂y`` (summed over the groups for ∂J/∂γ and ∂J/∂β)."""
+    R = x.shape[1]
+    mu = mean.astype(np.float64)[:, None, :]
+    inv = 1.0 / np.sqrt(var.astype(np.float64)[:, None, :] + eps)
+    xhat = (x - mu) * inv
+    dy64 = dy.astype(np.float64)
+    dbeta_part[...] = dy64.sum(axis=1)
+    dgamma_part[...] = (dy64 * xhat).sum(axis=1)
+    g = dy64 * gamma
+    dx[...] = inv * (g - g.sum(axis=1, keepdims=True) / R - xhat * (g * xhat).sum(axis=1, keepdims=True) / R)
+
+
+def batchnorm_inference(x, gamma, beta, mean, var, eps, y):
+    """Inference-mode batch norm: group g of x (G, R, N) uses row ``min(g, S - 1)`` of the
+    statistics mean, var (S, N)."""
+    idx = np.minimum(np.arange(x.shape[0]), mean.shape[0] - 1)
+    y[...] = gamma * (x - mean[idx][:, None, :]) / np.sqrt(var[idx][:, None, :] + eps) + beta
+
+
+def running_update(rm, rv, mean, var, momentum, unbias):
+    """Running averages, in place: ``rm = (1 - m) rm + m mean``, ``rv = (1 - m) rv + m var unbias``;
+    flat arrays (P,)."""
+    rm[...] = (1 - momentum) * rm + momentum * mean
+    rv[...] = (1 - momentum) * rv + momentum * (var * unbias)
+
+
+def squared_error(pred, target, scale, dpred, part):
+    """``dpred = scale (pred - target)`` and ``Σ part = Σ (pred - target)²``; flat arrays.
+
+    The CUDA twin leaves one partial sum per thread in ``part``; this one writes the whole
+    sum into ``part[0]`` and zeros after it.
+    """
+    d = pred.astype(np.float64) - target
+    dpred[...] = scale * d
+    part[...] = 0
+    part[0] = np.sum(d * d)
+
+
+def softmax_xent(logits, labels, scale, dlogits, loss_rows):
+    """Per row of logits (R, C) with integer labels (R,): ``loss_rows`` (R,) the cross-entropy in
+    nats, and ``dlogits = scale (softmax - onehot)``."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    rows = np.arange(logits.shape[0])
+    loss_rows[...] = -log_p[rows, labels]
+    d = np.exp(log_p)
+    d[rows, labels] -= 1
+    dlogits[...] = scale * d
+
+
+def sum_into(part, scale, out):
+    """``out[0] = scale Σ part``."""
+    out[0] = scale * np.sum(part, dtype=np.float64)
+
+
+def concat_last(x, y, out):
+    """``out (R, C + K) = [x (R, C), y (R, K)]``."""
+    out[...] = np.concatenate([x, y], axis=1)
+
+
+def split_last(d, left, right):
+    """The inverse of :func:`concat_last`: ``left = d[:, :C]``, ``right = d[:, C:]``."""
+    C = left.shape[1]
+    left[...] = d[:, :C]
+    right[...] = d[:, C:]

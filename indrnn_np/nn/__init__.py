@@ -24,6 +24,7 @@ from .layers import (
 )
 from .models import (
     MODELS,
+    NoCudaKernelError,
     build_baseline,
     build_dense_indrnn,
     build_indrnn,
@@ -33,6 +34,7 @@ from .models import (
     recurrent_states,
     set_recurrent_states,
     set_stateful,
+    to_device,
 )
 from .optim import (
     SGD,
@@ -85,4 +87,6 @@ __all__ = [
     "recurrent_states",
     "set_recurrent_states",
     "set_stateful",
+    "to_device",
+    "NoCudaKernelError",
 ]

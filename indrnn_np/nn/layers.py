@@ -37,6 +37,7 @@ from ..ops import (
     rnn_backward,
     rnn_forward,
 )
+from ..ops import device as dev
 
 #: Batch-norm kinds of :func:`indrnn_np.nn.models.build_indrnn`: none, over time, frame-wise.
 BN_MODES = ("none", "time", "frame")
@@ -47,9 +48,14 @@ HEADS = ("last", "all")
 
 
 class Layer:
-    """Base class: ``params``, ``buffers``, ``forward(x, train) -> (y, cache)``, ``backward(dy, cache) -> (dx, grads)``."""
+    """Base class: ``params``, ``buffers``, ``forward(x, train) -> (y, cache)``, ``backward(dy, cache) -> (dx, grads)``.
+
+    ``cuda_kernels``: whether the layer runs on device arrays (its parameters moved to the GPU by
+    :func:`indrnn_np.nn.to_device`); a layer without is refused there by name.
+    """
 
     params: dict[str, np.ndarray]
+    cuda_kernels = True
 
     @property
     def buffers(self) -> dict[str, np.ndarray]:
@@ -100,7 +106,7 @@ class _Stateful:
 
     def _keep(self, h):
         if self.stateful:
-            self.state = np.ascontiguousarray(h[-1]).copy()
+            self.state = dev.copy(h[-1]) if dev.is_device(h) else np.ascontiguousarray(h[-1]).copy()
 
     @property
     def buffers(self):
@@ -236,8 +242,9 @@ class BatchNorm(Layer):
 
     ``backend="numpy"`` computes the training-mode statistics with the NumPy
     reference, ``"cpu"`` with the Numba CPU kernels (BN over time; frame-wise
-    BN is NumPy either way). There is no CUDA kernel yet: ``backend="cuda"``
-    is an error (it once ran on the host without saying so).
+    BN is NumPy either way), ``"cuda"`` with the CUDA kernels of
+    :mod:`indrnn_np.ops.device` (both kinds; with the layer on the device the
+    running statistics are updated there too).
 
     Running averages: ``r ← (1 - momentum) r + momentum · batch`` (the batch
     variance unbiased, as PyTorch does).
@@ -253,11 +260,8 @@ class BatchNorm(Layer):
                 f"frame-wise batch norm needs T_max >= 1 (running statistics per step); got {T_max}"
             )
         self.mode, self.momentum, self.eps = mode, momentum, eps
-        if backend not in ("numpy", "cpu"):
-            raise ValueError(
-                f"BatchNorm has no {backend!r} kernel (backends: numpy, cpu); a network with batch norm "
-                "trains with backend cpu or numpy"
-            )
+        if backend not in ("numpy", "cpu", "cuda"):
+            raise ValueError(f"BatchNorm backend must be 'numpy', 'cpu' or 'cuda'; got {backend!r}")
         self.backend = backend
         self.params = {"gamma": np.ones(N, dtype), "beta": np.zeros(N, dtype)}
         shape = (N,) if mode == "time" else (T_max, N)
@@ -269,8 +273,10 @@ class BatchNorm(Layer):
 
     def forward(self, x, train=True):
         p, buf = self.params, self.buffers
-        if self.mode == "frame" and np.ndim(x) != 3:
-            raise ValueError(f"frame-wise batch norm needs x of shape (T, B, N); got shape {np.shape(x)}")
+        if self.mode == "frame" and len(x.shape) != 3:
+            raise ValueError(f"frame-wise batch norm needs x of shape (T, B, N); got shape {tuple(x.shape)}")
+        if self.backend == "cuda":
+            return self._forward_cuda(x, train)
         if not train:
             mean, var = buf["running_mean"], buf["running_var"]
             if self.mode == "frame":
@@ -279,7 +285,7 @@ class BatchNorm(Layer):
             return batchnorm_inference(x, p["gamma"], p["beta"], mean, var, self.eps), None
         axes = tuple(range(x.ndim - 1)) if self.mode == "time" else (1,)
         y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps, self.backend)
-        m = x.size // x.shape[-1] if self.mode == "time" else x.shape[1]
+        m = x.size // tuple(x.shape)[-1] if self.mode == "time" else x.shape[1]
         unbiased = var * (m / max(m - 1, 1))
         rm, rv = buf["running_mean"], buf["running_var"]
         if self.mode == "frame":
@@ -289,6 +295,20 @@ class BatchNorm(Layer):
         rm += self.momentum * mean
         rv *= 1 - self.momentum
         rv += self.momentum * unbiased
+        return y, cache
+
+    def _forward_cuda(self, x, train):
+        p, buf = self.params, self.buffers
+        rm, rv = buf["running_mean"], buf["running_var"]
+        if not train:
+            return dev.batchnorm_inference(x, p["gamma"], p["beta"], rm, rv, self.mode, self.eps), None
+        axes = tuple(range(len(x.shape) - 1)) if self.mode == "time" else (1,)
+        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps, "cuda")
+        m = x.size // tuple(x.shape)[-1] if self.mode == "time" else x.shape[1]
+        if self.mode == "frame":
+            G = min(x.shape[0], rm.shape[0])
+            rm, rv, mean, var = rm[:G], rv[:G], mean[:G], var[:G]
+        dev.running_update(rm, rv, mean, var, self.momentum, m / max(m - 1, 1))
         return y, cache
 
     def backward(self, dy, cache):
@@ -333,6 +353,8 @@ class LastStep(Layer):
         return x[-1], x.shape
 
     def backward(self, dy, shape):
+        if dev.is_device(dy):
+            return dev.last_step_backward(dy, shape), {}
         dx = buffers.zeros(shape, dy.dtype)
         dx[-1] = dy
         return dx, {}
@@ -343,7 +365,10 @@ class RNN(Layer):
 
     ``identity_init=True`` with ReLU is the IRNN (Le et al. 2015): U = I,
     W ~ N(0, 0.001²), b = 0. Otherwise W, U, b ~ U(±1/√N) (PyTorch's default).
+    No CUDA kernels (a baseline for the CPU).
     """
+
+    cuda_kernels = False
 
     def __init__(self, M, N, *, activation="tanh", identity_init=False, rng, dtype=np.float32):
         self.activation = activation
@@ -364,7 +389,9 @@ class RNN(Layer):
 
 
 class LSTM(Layer):
-    """An LSTM layer; (T, B, M) -> (T, B, N). Weights ~ U(±1/√N), forget-gate bias 1."""
+    """An LSTM layer; (T, B, M) -> (T, B, N). Weights ~ U(±1/√N), forget-gate bias 1. No CUDA kernels."""
+
+    cuda_kernels = False
 
     def __init__(self, M, N, *, rng, dtype=np.float32):
         k = 1.0 / np.sqrt(N)
@@ -387,6 +414,9 @@ class LSTM(Layer):
 
 class Sequential(Layer):
     """Named layers applied in order; parameters, gradients and buffers keyed ``"<layer>.<name>"``."""
+
+    #: Set by :func:`indrnn_np.nn.to_device`: forward copies a host input to the device first.
+    on_device = False
 
     def __init__(self, layers: list[tuple[str, Layer]]):
         names = [n for n, _ in layers]
@@ -415,7 +445,9 @@ class Sequential(Layer):
         return int(sum(v.size for v in self.params.values()))
 
     def forward(self, x, train: bool = True):
-        """Returns ``(output, caches)``."""
+        """Returns ``(output, caches)``; on the device, a device-array output."""
+        if self.on_device and not dev.is_device(x):
+            x = dev.to_device(x)
         caches = []
         for _, layer in self.layers:
             x, cache = layer.forward(x, train)
@@ -467,11 +499,11 @@ class Residual(_Wrapper):
 
     def forward(self, x, train=True):
         y, cache = self.body.forward(x, train)
-        return x + y, cache
+        return (dev.add(x, y) if dev.is_device(x) else x + y), cache
 
     def backward(self, dy, cache):
         dx, grads = self.body.backward(dy, cache)
-        return dy + dx, grads
+        return (dev.add(dy, dx) if dev.is_device(dy) else dy + dx), grads
 
 
 class DenseConnection(_Wrapper):
@@ -484,9 +516,15 @@ class DenseConnection(_Wrapper):
 
     def forward(self, x, train=True):
         y, cache = self.body.forward(x, train)
-        return np.concatenate([x, y], axis=-1), (x.shape[-1], cache)
+        if dev.is_device(x):
+            return dev.concat_last(x, y), (tuple(x.shape)[-1], cache)
+        return np.concatenate([x, y], axis=-1), (tuple(x.shape)[-1], cache)
 
     def backward(self, dout, cache):
         C, body_cache = cache
+        if dev.is_device(dout):
+            left, right = dev.split_last(dout, C)
+            dx, grads = self.body.backward(right, body_cache)
+            return dev.add(left, dx), grads
         dx, grads = self.body.backward(np.ascontiguousarray(dout[..., C:]), body_cache)
         return dout[..., :C] + dx, grads

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..dynamics import relu_u_max, relu_u_min
+from ..ops import device as dev
+from ..ops import require_cuda
 from .layers import (
     BN_MODES,
     BN_POSITIONS,
@@ -335,8 +337,8 @@ def set_stateful(model, batch: int) -> None:
 
 
 def recurrent_states(model) -> list:
-    """The current states (copies), in layer order."""
-    return [None if layer.state is None else layer.state.copy() for layer in recurrent_layers(model)]
+    """The current states (copies, where they live), in layer order."""
+    return [None if layer.state is None else dev.copy(layer.state) for layer in recurrent_layers(model)]
 
 
 def set_recurrent_states(model, states) -> None:
@@ -344,3 +346,42 @@ def set_recurrent_states(model, states) -> None:
     layers = list(recurrent_layers(model))
     for i, layer in enumerate(layers):
         layer.state = None if states is None else states[i]
+
+
+class NoCudaKernelError(ValueError):
+    """A layer of a model that is to train on the GPU has no CUDA kernels."""
+
+
+def to_device(model: Sequential) -> Sequential:
+    """Move a model's parameters, buffers (batch-norm statistics) and carried states to the GPU.
+
+    Afterwards every layer computes on device arrays (its backend is ``"cuda"``), the model's
+    ``params`` are device arrays (an :class:`indrnn_np.nn.Optimizer` with ``backend="cuda"``
+    updates them there), and ``model.forward`` copies a host input to the device and returns a
+    device array. In place; returns the model.
+
+    Raises
+    ------
+    NoCudaKernelError
+        A layer has no CUDA kernels (the LSTM and RNN baselines); it is named, and nothing is moved.
+    CudaUnavailableError
+        No CUDA target here.
+    """
+    require_cuda()
+    leaves = list(leaf_layers(model))
+    missing = sorted({type(layer).__name__ for layer in leaves if not layer.cuda_kernels})
+    if missing:
+        raise NoCudaKernelError(
+            f"{', '.join(missing)} has no CUDA kernels, so this model cannot train on the GPU; "
+            "train it with backend 'cpu'"
+        )
+    for layer in leaves:
+        if hasattr(layer, "backend"):
+            layer.backend = "cuda"
+        layer.params = {k: dev.to_device(v) for k, v in layer.params.items()}
+        if isinstance(layer, BatchNorm):
+            layer._buffers = {k: dev.to_device(v) for k, v in layer._buffers.items()}
+        if getattr(layer, "state", None) is not None:
+            layer.state = dev.to_device(layer.state)
+    model.on_device = True
+    return model

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..ops.optim import adam_update, grad_sumsq, sgd_update, update_kernels
+from ..ops import device as dev
+from ..ops.optim import adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
 
 # --------------------------------------------------------------------------
 # Projection of u and gradient clipping (applied by the optimizer and the training step)
@@ -102,6 +103,28 @@ def grad_norms(grads: Mapping, clip: float | None = None, backend: str = "cpu") 
     return _root(raw), _root(clipped)
 
 
+def device_step_stats(loss, grads: Mapping, clip: float | None = None) -> tuple[float, float, float]:
+    """``(loss, norm, clipped norm)`` of a training step on the GPU, with **one** copy to the host.
+
+    The loss (a (1,) device array from a device loss op) and each gradient's two sums of squares
+    (:func:`indrnn_np.ops.optim.grad_sumsq_into`) are written into one small device array, which
+    is copied back once and added in float64.
+
+    Parameters
+    ----------
+    loss : device array, (1,)
+    grads : mapping of str to device array, one dtype
+    clip : float, optional
+        As :func:`grad_norms`.
+    """
+    stats = dev.empty(1 + 2 * len(grads), loss.dtype)
+    stats[0:1].copy_to_device(loss)
+    for k, g in enumerate(grads.values()):
+        grad_sumsq_into(g, clip, stats[1 + 2 * k : 3 + 2 * k])
+    host = stats.copy_to_host().astype(np.float64)  # the step's one device-to-host copy
+    return float(host[0]), _root(float(host[1::2].sum())), _root(float(host[2::2].sum()))
+
+
 def global_norm(grads: Mapping) -> float:
     """``sqrt(Σ ‖g‖²)`` over every gradient array (inf if any entry is inf or NaN)."""
     total = 0.0
@@ -169,7 +192,9 @@ class Optimizer:
     no_decay : callable
     backend : str
         ``"cpu"`` (Numba, the default), ``"numpy"`` (the reference) or
-        ``"cuda"`` (host parameters, updated by the ``cpu`` kernels).
+        ``"cuda"``: device-array parameters (a model moved by
+        :func:`indrnn_np.nn.to_device`) and their state are updated on the GPU;
+        host parameters by the ``cpu`` kernels.
     """
 
     def __init__(
@@ -192,7 +217,13 @@ class Optimizer:
         update_kernels(backend)  # checks the name
         self.params = dict(params)
         for name, p in self.params.items():
-            if not isinstance(p, np.ndarray) or not p.flags.c_contiguous:
+            if dev.is_device(p):
+                if backend != "cuda" or not p.is_c_contiguous():
+                    raise ValueError(
+                        f"parameter {name!r} is a device array: it needs backend 'cuda' (got {backend!r}) "
+                        "and C-contiguous storage"
+                    )
+            elif not isinstance(p, np.ndarray) or not p.flags.c_contiguous:
                 raise ValueError(
                     f"parameter {name!r} must be a C-contiguous ndarray (it is updated in place)"
                 )
@@ -248,7 +279,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr, *, momentum=0.0, **kw):
         super().__init__(params, lr, **kw)
         self.momentum = float(momentum)
-        self.velocity = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.velocity = {k: dev.zeros_like(v) for k, v in self.params.items()}
 
     def _update(self, name, p, g, clip, scale):
         sgd_update(
@@ -262,7 +293,7 @@ class SGD(Optimizer):
     def load_state_dict(self, state):
         super().load_state_dict(state)
         for k in self.velocity:
-            self.velocity[k][...] = state[f"velocity/{k}"]
+            dev.assign(self.velocity[k], state[f"velocity/{k}"])
 
 
 class Adam(Optimizer):
@@ -272,8 +303,8 @@ class Adam(Optimizer):
         super().__init__(params, lr, **kw)
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.m = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.v = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.m = {k: dev.zeros_like(v) for k, v in self.params.items()}
+        self.v = {k: dev.zeros_like(v) for k, v in self.params.items()}
 
     def _update(self, name, p, g, clip, scale):
         adam_update(
@@ -292,8 +323,8 @@ class Adam(Optimizer):
     def load_state_dict(self, state):
         super().load_state_dict(state)
         for k in self.m:
-            self.m[k][...] = state[f"m/{k}"]
-            self.v[k][...] = state[f"v/{k}"]
+            dev.assign(self.m[k], state[f"m/{k}"])
+            dev.assign(self.v[k], state[f"v/{k}"])
 
 
 class StepDecay:

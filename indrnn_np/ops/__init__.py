@@ -45,12 +45,13 @@ from .indrnn import (
     indrnn_step_forward,
     require_cuda,
 )
-from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, sgd_update, update_kernels
+from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
 
 __all__ = [
     "UPDATE_BACKENDS",
     "adam_update",
     "grad_sumsq",
+    "grad_sumsq_into",
     "sgd_update",
     "update_kernels",
     "LSTMGrads",

@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_same_dtype, check_shape
+from .._checks import check_array, check_same_dtype, check_shape, is_device_array
 from ..timing import section
-from . import buffers
+from . import buffers, device
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -45,19 +45,24 @@ def linear_forward(x, W, b=None):
     Returns
     -------
     y : ndarray, (..., N)
+        A device array when x is one (the GEMM and the bias run on the GPU; W and b must be
+        device arrays too).
     cache : tuple (x, W, has_bias)
     """
-    check_array("x", x, None)
+    dev = is_device_array(x)
+    check_array("x", x, None, allow_device=dev)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (..., M); got a 0-d array")
-    M = x.shape[-1]
-    check_array("W", W, 2)
+    M = tuple(x.shape)[-1]
+    check_array("W", W, 2, allow_device=dev)
     if W.shape[0] != M:
-        raise ValueError(f"W must have shape (M, N) with M = x.shape[-1] = {M}; got {W.shape}")
+        raise ValueError(f"W must have shape (M, N) with M = x.shape[-1] = {M}; got {tuple(W.shape)}")
     if b is not None:
-        check_array("b", b, 1)
+        check_array("b", b, 1, allow_device=dev)
         check_shape("b", b, (W.shape[1],), "(N,)")
     check_same_dtype("x", x.dtype, {"W": W, "b": b})
+    if dev:
+        return device.linear_forward(x, W, b)
     y = matmul(x.reshape(-1, M), W)  # (rows, N)
     if b is not None:
         y += b
@@ -71,10 +76,12 @@ def linear_backward(dy, cache, *, need_dx: bool = True) -> LinearGrads:
     """
     x, W, has_bias = cache
     N = W.shape[1]
-    check_array("dy", dy, x.ndim)
+    check_array("dy", dy, x.ndim, allow_device=is_device_array(x))
     check_shape("dy", dy, (*x.shape[:-1], N), "(..., N)")
+    if is_device_array(x):
+        return LinearGrads(*device.linear_backward(dy, cache, need_dx))
     dy2d = dy.reshape(-1, N)
-    x2d = x.reshape(-1, x.shape[-1])
+    x2d = x.reshape(-1, tuple(x.shape)[-1])
     return LinearGrads(
         dx=matmul(dy2d, W.T).reshape(x.shape) if need_dx else None,  # (..., M)
         dW=matmul(x2d.T, dy2d),  # (M, N)
@@ -92,8 +99,13 @@ def mse_forward(pred, target):
     Returns
     -------
     loss : float
-    cache : tuple (diff,)
+        On device arrays, a (1,) device array (not copied back: the training step
+        copies it once, with the gradient norms).
+    cache : tuple (diff,), or (∂J/∂pred,) on the device
     """
+    if is_device_array(pred):
+        check_array("pred", pred, None, allow_device=True)
+        return device.mse_forward(pred, target)
     check_array("pred", pred, None)
     if not isinstance(target, np.ndarray) or target.shape != pred.shape:
         raise ValueError(
@@ -105,6 +117,8 @@ def mse_forward(pred, target):
 
 def mse_backward(dloss, cache):
     """∂J/∂pred = 2 (pred - target) / size, times the upstream scalar ``dloss``."""
+    if is_device_array(cache[0]):
+        return device.loss_backward(dloss, cache)
     (diff,) = cache
     return (2.0 * float(dloss) / diff.size) * diff
 
@@ -148,8 +162,11 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
     axes : tuple of int
         Axes to normalise over; must not include the last.
     eps : float
-    backend : {"cpu", "numpy"}
-        ``"cpu"``: when ``axes`` are every axis but the last (BN over time,
+    backend : {"cpu", "numpy", "cuda"}
+        ``"cuda"``: the kernels of :mod:`indrnn_np.ops.device` (x a device array, or
+        copied to the device; BN over time or frame-wise only; the cache and
+        statistics are device arrays, the statistics (G, N): G = 1 over time, T
+        frame-wise). ``"cpu"``: when ``axes`` are every axis but the last (BN over time,
         or over the batch of a (B, N) array), the Numba kernels of
         :mod:`indrnn_np.kernels.cpu` (one pass per statistic, parallel,
         float64 sums); frame-wise BN stays in NumPy. ``"numpy"``: always the
@@ -163,17 +180,27 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
         The batch statistics (var biased), shaped like x with ``axes`` removed
         (the layer folds them into its running averages).
     """
-    if backend not in ("cpu", "numpy"):
-        raise ValueError(f"backend must be 'cpu' or 'numpy'; got {backend!r}")
-    check_array("x", x, None)
-    N = x.shape[-1]
+    if backend not in ("cpu", "numpy", "cuda"):
+        raise ValueError(f"backend must be 'cpu', 'numpy' or 'cuda'; got {backend!r}")
+    dev = backend == "cuda"
+    check_array("x", x, None, allow_device=dev)
+    N = tuple(x.shape)[-1]
     for name, a in (("gamma", gamma), ("beta", beta)):
-        check_array(name, a, 1)
+        check_array(name, a, 1, allow_device=dev)
         check_shape(name, a, (N,), "(N,)")
     check_same_dtype("x", x.dtype, {"gamma": gamma, "beta": beta})
     axes = tuple(a % x.ndim for a in axes)
     if x.ndim - 1 in axes:
         raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
+    if dev:
+        if axes == tuple(range(x.ndim - 1)):
+            return device.batchnorm_forward(x, gamma, beta, "time", eps)
+        if x.ndim == 3 and axes == (1,):
+            return device.batchnorm_forward(x, gamma, beta, "frame", eps)
+        raise ValueError(
+            f"the cuda batch norm normalises over time (axes {tuple(range(x.ndim - 1))}) or frame-wise "
+            f"(axes (1,) of a (T, B, N) array); got axes {axes} for shape {tuple(x.shape)}"
+        )
     if backend == "cpu" and axes == tuple(range(x.ndim - 1)) and x.size > 0:
         from .. import threads
         from ..kernels import cpu
@@ -205,6 +232,10 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
     normalisation axes), ``∂J/∂γ = Σ ∂J/∂y x̂`` and ``∂J/∂β = Σ ∂J/∂y`` over
     every axis but the last.
     """
+    if not isinstance(cache, BatchNormCache):  # the cuda backend's cache
+        check_array("dy", dy, cache[0].ndim, allow_device=True)
+        check_shape("dy", dy, cache[0].shape, "x's shape")
+        return BatchNormGrads(*device.batchnorm_backward(device.to_device(dy), cache))
     if cache.backend == "cpu":
         from .. import threads
         from ..kernels import cpu
@@ -215,7 +246,7 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
         check_array("dy", dy, x.ndim)
         check_shape("dy", dy, x.shape, "x's shape")
         check_same_dtype("x", x.dtype, {"dy": dy})
-        N = x.shape[-1]
+        N = tuple(x.shape)[-1]
         dx = buffers.empty(x.shape, x.dtype)
         dgamma, dbeta = np.empty(N), np.empty(N)
         dy2 = np.ascontiguousarray(dy).reshape(-1, N)
@@ -261,13 +292,17 @@ def dropout_forward(x, p: float, rng: np.random.Generator):
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be in [0, 1); got {p}")
-    check_array("x", x, 3)
+    check_array("x", x, 3, allow_device=True)
+    if is_device_array(x):  # the mask is drawn here, copied in, and applied on the device
+        return device.dropout_forward(x, p, rng)
     mask = (rng.random(x.shape[1:]) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
     return x * mask, mask
 
 
 def dropout_backward(dy, mask):
     """∂J/∂x = ∂J/∂y ⊙ mask (the same mask at every step)."""
+    if is_device_array(dy):
+        return device.scale_rows(dy, mask)
     return dy * mask
 
 
@@ -290,7 +325,11 @@ def softmax_cross_entropy_forward(logits, labels):
     loss : float
         ``-mean(log softmax(logits)[labels])``.
     cache : tuple
+        On device logits, the loss is a (1,) device array and the cache holds ∂J/∂logits.
     """
+    if is_device_array(logits):
+        check_array("logits", logits, None, allow_device=True)
+        return device.softmax_cross_entropy_forward(logits, labels)
     check_array("logits", logits, None)
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
@@ -299,7 +338,7 @@ def softmax_cross_entropy_forward(logits, labels):
         raise ValueError(
             f"labels must have shape logits.shape[:-1] = {logits.shape[:-1]}; got {labels.shape}"
         )
-    C = logits.shape[-1]
+    C = tuple(logits.shape)[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= C):
         raise ValueError(f"labels must be in [0, {C}); got values from {labels.min()} to {labels.max()}")
     shifted = logits - logits.max(axis=-1, keepdims=True)  # log-sum-exp without overflow
@@ -311,6 +350,8 @@ def softmax_cross_entropy_forward(logits, labels):
 
 def softmax_cross_entropy_backward(dloss, cache):
     """∂J/∂logits = (softmax(logits) - onehot(labels)) / count, times ``dloss``."""
+    if is_device_array(cache[0]):
+        return device.loss_backward(dloss, cache)
     log_p, labels = cache
     d = np.exp(log_p)
     np.put_along_axis(d, labels[..., None], np.take_along_axis(d, labels[..., None], axis=-1) - 1, axis=-1)

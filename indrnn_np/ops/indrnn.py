@@ -10,12 +10,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_choice, check_same_dtype, check_shape
+from .._checks import check_array, check_choice, check_same_dtype, check_shape, is_device_array
 from ..errors import UserError
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
-from . import buffers
+from . import buffers, device
 from .basic import matmul
 
 #: The backends ``indrnn_forward`` accepts.
@@ -251,7 +251,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     check_same_dtype("the forward inputs", x.dtype, {"dh": dh})
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act))
+        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act, need_dx))
 
     dh = np.ascontiguousarray(dh)
     da = buffers.empty(h.shape, h.dtype)  # ∂J/∂a_t, (T, B, N)
@@ -297,8 +297,8 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
         The recurrence's input (``W x_t``, batch-normalised or not).
     u, b : ndarray, (N,)
     h0 : ndarray, (B, N), optional
-    activation, backend : as :func:`indrnn_forward` (NumPy arrays only with
-        ``"cuda"``: they are copied to the device and back).
+    activation, backend : as :func:`indrnn_forward` (with ``"cuda"``, device arrays
+        stay on the device; NumPy arrays are copied there, and h back).
 
     Returns
     -------
@@ -307,10 +307,19 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     """
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, tuple(ACTIVATIONS))
-    check_array("xw", xw, 3)
+    dev = backend == "cuda"
+    check_array("xw", xw, 3, allow_device=dev)
     T, B, N = xw.shape
-    _check_recurrent_params(u, b, h0, B, N)
+    _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
+    if dev:
+        ck = require_cuda()
+        host = not is_device_array(xw)
+        xw, u, b = (device.to_device(a) for a in (xw, u, b))
+        h0 = ck.zeros((B, N), xw.dtype) if h0 is None else device.to_device(h0)
+        h = device.empty(xw.shape, xw.dtype)
+        ck.recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
+        return (h.copy_to_host() if host else h), RecurrenceCache(u, h0, h, activation, backend)
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
     h = buffers.empty(xw.shape, xw.dtype)
@@ -326,9 +335,15 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
     u, h0, h, activation, backend = cache
-    check_array("dh", dh, 3)
+    check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
+    if backend == "cuda":
+        host = not is_device_array(dh)
+        grads = require_cuda().recurrence_backward_sums(
+            device.to_device(dh), h, u, h0, ACTIVATIONS[activation]
+        )
+        return RecurrenceGrads(*(device.to_host(a) if host else a for a in grads))
     da = buffers.empty(h.shape, h.dtype)
     dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
     with section("recurrence"):

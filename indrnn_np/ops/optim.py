@@ -5,9 +5,10 @@ pass over each parameter then clamps the gradient, rescales it, adds weight
 decay, updates the optimizer state and the parameter, and projects the
 parameter into ``[lo, hi]`` (:func:`adam_update`, :func:`sgd_update`). The
 ``numpy`` backend runs the reference (:mod:`indrnn_np.kernels.reference`),
-``cpu`` the Numba twins. Parameters always live on the host: with the
-``cuda`` backend the model's parameters are host arrays too (the recurrence
-copies them to the device), so the ``cpu`` kernels update them.
+``cpu`` the Numba twins. Parameters that are Numba CUDA device arrays (a
+model moved there by :func:`indrnn_np.nn.to_device`) are updated on the
+device by the CUDA twins, whatever the backend's name; host parameters with
+the ``cuda`` backend are updated by the ``cpu`` kernels.
 
 Every scalar is cast to the parameter's dtype before the kernel runs, so a
 float32 parameter is updated in float32 arithmetic, as NumPy's own
@@ -20,6 +21,7 @@ import math
 
 import numpy as np
 
+from .._checks import is_device_array
 from ..kernels import reference as _reference
 
 #: Backends of the update (the recurrence's backend names; ``cuda`` updates host parameters).
@@ -37,7 +39,20 @@ def update_kernels(backend: str):
     return cpu
 
 
+def _kernels_for(p, backend):
+    """The CUDA kernels for a device parameter; otherwise the backend's."""
+    if is_device_array(p):
+        from .indrnn import require_cuda
+
+        return require_cuda()
+    return update_kernels(backend)
+
+
 def _flat_param(name, p):
+    if is_device_array(p):
+        if p.dtype not in (np.float32, np.float64) or not p.is_c_contiguous():
+            raise TypeError(f"{name} must be a C-contiguous float32 or float64 device array")
+        return p.reshape(p.size)
     if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
         raise TypeError(
             f"{name} must be a float32 or float64 ndarray; got {type(p).__name__} {getattr(p, 'dtype', '')}"
@@ -48,6 +63,12 @@ def _flat_param(name, p):
 
 
 def _flat_like(name, a, p, *, state=False):
+    if is_device_array(p):
+        if not is_device_array(a) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
+            raise ValueError(
+                f"{name} must be a device array of the parameter's shape {tuple(p.shape)} and dtype {p.dtype}"
+            )
+        return _flat_param(name, a)
     if not isinstance(a, np.ndarray) or a.shape != p.shape:
         raise ValueError(f"{name} must have the parameter's shape {p.shape}; got {np.shape(a)}")
     if a.dtype != p.dtype:
@@ -79,10 +100,22 @@ def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
     (float, float)
         ``Σ g²`` and ``Σ clamp(g)²``; inf or NaN when ``g`` holds one.
     """
+    if is_device_array(g):
+        return _kernels_for(g, backend).grad_sumsq(_flat_param("g", g), float(clip or 0.0))
     if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
         raise TypeError(f"g must be a float32 or float64 ndarray; got {type(g).__name__}")
     raw, clipped = update_kernels(backend).grad_sumsq(np.ascontiguousarray(g).reshape(-1), float(clip or 0.0))
     return float(raw), float(clipped)
+
+
+def grad_sumsq_into(g, clip, out) -> None:
+    """:func:`grad_sumsq` of a device gradient, written into the device array ``out`` (2,) of g's dtype
+    (no copy to the host: the training step copies every parameter's pair and the loss at once)."""
+    if not is_device_array(g) or not is_device_array(out) or tuple(out.shape) != (2,):
+        raise TypeError("grad_sumsq_into takes a device gradient and a (2,) device array out")
+    from .indrnn import require_cuda
+
+    require_cuda().grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
 
 
 def adam_update(
@@ -131,7 +164,7 @@ def adam_update(
         raise ValueError(f"t must be >= 1; got {t}")
     f = p.dtype.type
     lo, hi = _bounds(bounds, p.dtype)
-    update_kernels(backend).adam_update(
+    _kernels_for(p, backend).adam_update(
         pf, gf, mf, vf, f(clip or 0.0), f(scale), f(weight_decay), f(lr), f(beta1), f(beta2), f(eps),
         f(1 - beta1**t), f(1 - beta2**t), lo, hi,
     )  # fmt: skip
@@ -148,6 +181,6 @@ def sgd_update(
     gf, velf = _flat_like("g", g, p), _flat_like("vel", vel, p, state=True)
     f = p.dtype.type
     lo, hi = _bounds(bounds, p.dtype)
-    update_kernels(backend).sgd_update(
+    _kernels_for(p, backend).sgd_update(
         pf, gf, velf, f(clip or 0.0), f(scale), f(weight_decay), f(lr), f(momentum), lo, hi
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from ..ops.device import to_host
 from .data import load_mnist
 
 #: Variant -> (T, M).
@@ -106,6 +107,7 @@ class MNISTTask:
         wrong = 0
         for i in range(0, n, batch):
             logits, _ = model.forward(self.sequences(self.test_x[i : min(i + batch, n)]), train=False)
+            logits = to_host(logits)  # one copy per evaluation batch when the model is on the GPU
             wrong += int(np.sum(np.argmax(logits, axis=-1) != self.test_y[i : min(i + batch, n)]))
         return {"test_error": wrong / n}
 

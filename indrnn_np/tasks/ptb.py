@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from ..ops.device import to_host
 from .data import CharVocab, load_ptb
 
 
@@ -97,6 +98,7 @@ class PTBCharTask:
             for s in range(0, L, self.T):
                 x = self.one_hot(inputs[s : s + self.T])
                 logits, _ = model.forward(x, train=False)
+                logits = to_host(logits)  # one copy per evaluation chunk when the model is on the GPU
                 loss, _ = softmax_cross_entropy_forward(logits, targets[s : s + self.T])
                 nats += loss * targets[s : s + self.T].size
                 count += targets[s : s + self.T].size

@@ -14,8 +14,10 @@ from ..nn import (
     build_dense_indrnn,
     build_indrnn,
     set_stateful,
+    to_device,
 )
 from ..ops import require_cuda
+from ..ops.device import assign
 from ..tasks import STATEFUL, make_task
 from .config import TrainConfig, parse_widths
 from .rundir import CheckpointError
@@ -47,7 +49,7 @@ def task_of(cfg: TrainConfig):
 
 
 def model_of(cfg: TrainConfig, task):
-    """The model of a config for ``task``.
+    """The model of a config for ``task``; with ``backend="cuda"`` on the GPU (:func:`indrnn_np.nn.to_device`).
 
     Raises
     ------
@@ -96,6 +98,8 @@ def model_of(cfg: TrainConfig, task):
         )
     if cfg.task in STATEFUL:
         set_stateful(model, cfg.batch)
+    if cfg.backend == "cuda":  # parameters, statistics, states and then the optimizer live on the GPU
+        to_device(model)
     return model
 
 
@@ -132,7 +136,7 @@ def restore(model, opt, task, arrays: dict, meta: dict, where) -> None:
             key = prefix + name
             if key not in arrays or arrays[key].shape != arr.shape:
                 raise CheckpointError(f"{where}: {key} missing or of the wrong shape for this model")
-            arr[...] = arrays[key]
+            assign(arr, arrays[key])
     if set(meta["rng_layers"]) != set(model.rng_states()):
         raise CheckpointError(
             f"{where}: random-generator state for layers {sorted(meta['rng_layers'])}, "

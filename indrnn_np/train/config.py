@@ -180,9 +180,9 @@ class TrainConfig:
             f"{self.task} trains stateful IndRNNs only; got model {self.model}",
         )
         _need(
-            self.backend != "cuda" or (self.model == "indrnn" and self.bn == "none"),
-            "backend cuda runs the IndRNN layers only: batch norm and the baselines (LSTM, RNN) have no "
-            f"CUDA kernels yet; got model {self.model}, bn {self.bn}",
+            self.backend != "cuda" or self.model == "indrnn",
+            "backend cuda trains the IndRNN networks only: the baselines (LSTM, RNN) have no "
+            f"CUDA kernels; got model {self.model}",
         )
         if self.dense_blocks is not None:
             parse_widths(self.dense_blocks, "dense_blocks")

@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..nn.optim import grad_norms, norm_scale
+from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
+from ..ops.device import to_device, to_host
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig
@@ -70,14 +71,26 @@ def train_step(
     -------
     StepResult
         No update is made when the loss or a gradient is not finite.
+
+    Notes
+    -----
+    A model on the GPU (:func:`indrnn_np.nn.to_device`) takes the whole step
+    there: x is copied in (and y by the loss), and the one copy back to the
+    host is the loss with the gradients' sums of squares
+    (:func:`indrnn_np.nn.optim.device_step_stats`), which decide the clipping
+    factor and whether to update.
     """
+    on_device = getattr(model, "on_device", False)
     with np.errstate(over="ignore", invalid="ignore"):
-        pred, caches = model.forward(x, train=True)
+        pred, caches = model.forward(to_device(x) if on_device else x, train=True)
         loss, lcache = loss_forward(pred, y)
         _, grads = model.backward(loss_backward(1.0, lcache), caches, input_grad=False)
     with section("optimizer"):
         # one read of each gradient for both norms, then one pass over each parameter
-        norm, clipped_norm = grad_norms(grads, clip_value, opt.backend)
+        if on_device:
+            loss, norm, clipped_norm = device_step_stats(loss, grads, clip_value)
+        else:
+            norm, clipped_norm = grad_norms(grads, clip_value, opt.backend)
         finite = bool(np.isfinite(loss) and np.isfinite(norm))
         if update and finite:
             scale = 1.0 if clip_norm is None else norm_scale(clipped_norm, clip_norm)
@@ -359,7 +372,8 @@ def _evaluate(s: _Run, step: int, res: StepResult, elapsed: float) -> float:
     if hasattr(s.schedule, "observe"):
         s.opt.lr = s.schedule.observe(train_loss)  # the test set never steers training
     max_u = max(
-        (float(np.max(np.abs(v))) for k, v in s.model.params.items() if k.endswith(".u")), default=0.0
+        (float(np.max(np.abs(to_host(v)))) for k, v in s.model.params.items() if k.endswith(".u")),
+        default=0.0,
     )
     s.run.append_metrics([step, train_loss, metric, s.opt.lr, max_u, res.grad_norm, round(elapsed, 3)])
     s.acc = {"loss_sum": 0.0, "count": 0}

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..ops.device import to_host
 from ..report import check_writable_dir, check_writable_file
 from .config import ConfigError, TrainConfig
 
@@ -249,9 +250,10 @@ class RunDir:
     # ------------------------------------------------------------------
     def save_checkpoint(self, *, model, opt, meta: dict) -> None:
         """Write the model's parameters and buffers, the optimizer state and ``meta``, atomically."""
-        arrays = {f"param/{k}": v for k, v in model.params.items()}
-        arrays.update({f"buffer/{k}": v for k, v in model.buffers.items()})
-        arrays.update({f"opt/{k}": np.asarray(v) for k, v in opt.state_dict().items()})
+        # to_host: a model training on the GPU is copied back here, at the checkpoint only
+        arrays = {f"param/{k}": to_host(v) for k, v in model.params.items()}
+        arrays.update({f"buffer/{k}": to_host(v) for k, v in model.buffers.items()})
+        arrays.update({f"opt/{k}": np.asarray(to_host(v)) for k, v in opt.state_dict().items()})
         full = {**meta, "format": CHECKPOINT_FORMAT, "rng_layers": model.rng_states()}
         arrays["meta"] = np.array(json.dumps(full))
         _atomic_write(self.file(self.CHECKPOINT), lambda fh: np.savez(fh, **arrays))

@@ -1,0 +1,356 @@
+"""Layer 2: the ops on Numba CUDA device arrays, for training that stays on the GPU.
+
+The host ops (:mod:`indrnn_np.ops.basic`, :mod:`indrnn_np.ops.indrnn`) hand a
+device-array input to the function of the same name here, which launches the
+kernels of :func:`indrnn_np.kernels.cuda.training_kernels` (twins of the
+functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
+device arrays: nothing is copied to the host. The exceptions, each a small
+copy the caller asks for: :func:`to_host`, and a dropout mask, drawn on the
+host from the layer's own generator (the same masks as the CPU backend) and
+copied to the device.
+
+Losses on the device return the loss as a ``(1,)`` device array, not a float:
+the training step gathers it with the gradient norms and copies them in one
+transfer a step (:mod:`indrnn_np.train.loop`). Their backward is computed in
+the forward pass (``∂J/∂pred`` for an upstream ``dloss`` of 1), as the
+kernels compute it in the same read of the predictions.
+
+Shapes as the host ops: a leading ``(...)`` is any number of axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import is_device_array
+
+
+def _ck():
+    from .indrnn import require_cuda
+
+    return require_cuda()
+
+
+def _k(dtype):
+    return _ck().training_kernels(dtype)
+
+
+def _f(dtype):
+    """The scalar type of a dtype: kernel arguments are cast to it, so float32 stays float32."""
+    return np.dtype(dtype).type
+
+
+# --------------------------------------------------------------------------
+# Arrays: host <-> device, and small device-side helpers
+# --------------------------------------------------------------------------
+
+
+def is_device(a) -> bool:
+    """True for a Numba CUDA device array (real or simulated)."""
+    return is_device_array(a)
+
+
+def to_device(a):
+    """A device array of ``a`` (copied, C-contiguous); a device array is returned as it is."""
+    if is_device_array(a):
+        return a
+    return _ck().cuda.to_device(np.ascontiguousarray(a))
+
+
+def to_host(a):
+    """A NumPy array of ``a`` (copied from the device); a NumPy array (or None) is returned as it is."""
+    return a.copy_to_host() if is_device_array(a) else a
+
+
+def _shape(shape) -> tuple:
+    return (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(n) for n in shape)
+
+
+def empty(shape, dtype):
+    """An uninitialised device array."""
+    return _ck().cuda.device_array(_shape(shape), dtype=np.dtype(dtype))
+
+
+def zeros(shape, dtype):
+    """A device array of zeros, filled on the device."""
+    return _ck().zeros(_shape(shape), np.dtype(dtype))
+
+
+def zeros_like(a):
+    """Zeros of a's shape and dtype, where a lives (device or host)."""
+    return zeros(a.shape, a.dtype) if is_device_array(a) else np.zeros_like(a)
+
+
+def copy(a):
+    """A copy of ``a`` where it lives (a device-to-device copy for a device array)."""
+    if not is_device_array(a):
+        return np.array(a, copy=True)
+    out = empty(a.shape, a.dtype)
+    out.copy_to_device(a)
+    return out
+
+
+def assign(dst, src) -> None:
+    """``dst[...] = src`` where dst lives; src may be a host or device array of dst's shape."""
+    if not is_device_array(dst):
+        dst[...] = to_host(src)
+        return
+    if tuple(src.shape) != tuple(dst.shape):
+        raise ValueError(f"cannot assign an array of shape {tuple(src.shape)} to one of {tuple(dst.shape)}")
+    dst.copy_to_device(src if is_device_array(src) else np.ascontiguousarray(src, dtype=dst.dtype))
+
+
+def _rows(a) -> int:
+    return int(np.prod(a.shape[:-1], dtype=np.int64))
+
+
+def _launch(kernel, n, *args):
+    _ck().launch(kernel, n, *args)
+
+
+def add(a, b):
+    """``a + b`` of two device arrays of one shape and dtype (residual connections)."""
+    if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
+        raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
+    out = empty(a.shape, a.dtype)
+    _launch(_k(a.dtype).add, a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
+    return out
+
+
+def concat_last(x, y):
+    """``concat([x, y], axis=-1)``: x (..., C), y (..., K) -> (..., C + K)."""
+    R, C, K = _rows(x), tuple(x.shape)[-1], tuple(y.shape)[-1]
+    out = empty((*x.shape[:-1], C + K), x.dtype)
+    _launch(_k(x.dtype).concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
+    return out
+
+
+def split_last(d, C: int):
+    """``(d[..., :C], d[..., C:])`` as two C-contiguous device arrays."""
+    R, W = _rows(d), tuple(d.shape)[-1]
+    left, right = empty((*d.shape[:-1], C), d.dtype), empty((*d.shape[:-1], W - C), d.dtype)
+    _launch(_k(d.dtype).split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
+    return left, right
+
+
+def last_step_backward(dy, shape):
+    """∂J/∂x of ``x[-1]``: zeros of ``shape`` (T, B, N) with dy (B, N) in the last step."""
+    dx = zeros(shape, dy.dtype)
+    dx[shape[0] - 1].copy_to_device(dy)
+    return dx
+
+
+# --------------------------------------------------------------------------
+# Dense layers
+# --------------------------------------------------------------------------
+
+
+def linear_forward(x, W, b=None):
+    """``y = x W + b`` on the device: one tiled GEMM over every row, then the bias."""
+    ck = _ck()
+    M, N = W.shape
+    R = _rows(x)
+    y = ck.gemm(x.reshape(R, M), W)
+    if b is not None:
+        _launch(_k(y.dtype).bias_add, R * N, y, b)
+    return y.reshape(*x.shape[:-1], N), (x, W, b is not None)
+
+
+def linear_backward(dy, cache, need_dx=True):
+    """``(dx, dW, db)`` of :func:`linear_forward`; dW split over K (its K = rows is long)."""
+    from ..config import CUDA_GEMM_TILE
+
+    ck = _ck()
+    x, W, has_bias = cache
+    M, N = W.shape
+    R = _rows(x)
+    dy2, x2 = dy.reshape(R, N), x.reshape(R, M)
+    dW = ck.gemm(x2, dy2, trans_a=True, splits=ck.split_k(R, M, N, CUDA_GEMM_TILE))
+    dx = ck.gemm(dy2, W, trans_b=True).reshape(x.shape) if need_dx else None
+    db = None
+    if has_bias:
+        db = empty(N, dy.dtype)
+        ck.reduce_rows(dy2, db)
+    return dx, dW, db
+
+
+# --------------------------------------------------------------------------
+# Batch norm: over time (one group of T·B rows) or frame-wise (T groups of B rows)
+# --------------------------------------------------------------------------
+
+
+def _groups(x, mode):
+    """x viewed as (G, R, N): one group for BN over time (or a (B, N) array), T groups frame-wise."""
+    N = tuple(x.shape)[-1]
+    if mode == "frame":
+        return x.reshape(x.shape[0], _rows(x) // x.shape[0], N)
+    return x.reshape(1, _rows(x), N)
+
+
+def batchnorm_forward(x, gamma, beta, mode, eps):
+    """Training-mode batch norm on the device.
+
+    Returns
+    -------
+    y : device array, like x
+    cache : tuple, for :func:`batchnorm_backward`
+    mean, var : device arrays, (G, N)
+        The batch statistics (var biased): G = 1 over time, G = T frame-wise.
+    """
+    x = to_device(x)
+    x3 = _groups(x, mode)
+    G, R, N = x3.shape
+    f = _f(x.dtype)
+    y, mean, var = empty(x.shape, x.dtype), empty((G, N), x.dtype), empty((G, N), x.dtype)
+    _launch(_k(x.dtype).batchnorm_forward, G * N, x3, gamma, beta, f(eps), _groups(y, mode), mean, var)
+    return y, (x, mean, var, gamma, f(eps), mode), mean, var
+
+
+def batchnorm_backward(dy, cache):
+    """``(dx, dgamma, dbeta)`` of :func:`batchnorm_forward`, on the device."""
+    ck = _ck()
+    x, mean, var, gamma, eps, mode = cache
+    x3 = _groups(x, mode)
+    G, R, N = x3.shape
+    dx = empty(x.shape, x.dtype)
+    dgamma_part, dbeta_part = empty((G, N), x.dtype), empty((G, N), x.dtype)
+    _launch(
+        _k(x.dtype).batchnorm_backward, G * N, _groups(dy, mode), x3, mean, var, gamma, eps,
+        _groups(dx, mode), dgamma_part, dbeta_part,
+    )  # fmt: skip
+    dgamma, dbeta = empty(N, x.dtype), empty(N, x.dtype)
+    ck.reduce_rows(dgamma_part, dgamma)
+    ck.reduce_rows(dbeta_part, dbeta)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_inference(x, gamma, beta, mean, var, mode, eps):
+    """Inference-mode batch norm with stored statistics mean, var (S, N) or (N,) on the device;
+    frame-wise, step t uses row ``min(t, S - 1)``."""
+    x = to_device(x)
+    x3 = _groups(x, mode)
+    N = x3.shape[2]
+    mean2, var2 = (a.reshape(a.size // N, N) for a in (mean, var))
+    y = empty(x.shape, x.dtype)
+    _launch(
+        _k(x.dtype).batchnorm_inference, x.size, x3, gamma, beta, mean2, var2, _f(x.dtype)(eps),
+        _groups(y, mode),
+    )  # fmt: skip
+    return y
+
+
+def running_update(rm, rv, mean, var, momentum, unbias) -> None:
+    """Running averages of the statistics, in place on the device; rm, rv, mean, var of one shape."""
+    f = _f(rm.dtype)
+    flat = [a.reshape(a.size) for a in (rm, rv, mean, var)]
+    _launch(_k(rm.dtype).running_update, rm.size, *flat, f(momentum), f(unbias))
+
+
+# --------------------------------------------------------------------------
+# Dropout, one mask per sequence
+# --------------------------------------------------------------------------
+
+
+def dropout_forward(x, p, rng):
+    """Inverted dropout of x (T, B, N) on the device; the (B, N) mask is drawn on the host from
+    ``rng`` (the CPU backend's draws) and copied in. Returns ``(y, mask)``."""
+    mask = to_device((rng.random(tuple(x.shape[1:])) >= p).astype(x.dtype) / _f(x.dtype)(1.0 - p))
+    return scale_rows(x, mask), mask
+
+
+def scale_rows(x, mask):
+    """``x * mask``, the (B, N) mask broadcast over the T steps of x (T, B, N)."""
+    T = x.shape[0]
+    K = x.size // T
+    y = empty(x.shape, x.dtype)
+    _launch(_k(x.dtype).scale_rows, x.size, x.reshape(T, K), mask.reshape(K), y.reshape(T, K))
+    return y
+
+
+# --------------------------------------------------------------------------
+# Losses: the loss as a (1,) device array, the gradient computed in the same pass
+# --------------------------------------------------------------------------
+
+
+def _reduce(part, scale, out=None):
+    out = empty(1, part.dtype) if out is None else out
+    _k(part.dtype).sum_into[1, 1](part, _f(part.dtype)(scale), out)  # one thread: a fixed order
+    return out
+
+
+def mse_forward(pred, target):
+    """``mean((pred - target)²)`` on the device: ``(loss (1,), cache)``; the cache holds ∂J/∂pred."""
+    ck = _ck()
+    target = to_device(np.asarray(target, dtype=pred.dtype) if not is_device_array(target) else target)
+    if tuple(target.shape) != tuple(pred.shape):
+        raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
+    P = pred.size
+    f = _f(pred.dtype)
+    dpred = empty(pred.shape, pred.dtype)
+    grid, tpb = ck.launch_1d(min(P, ck.REDUCTION_THREADS), ck.config.CUDA_THREADS_PER_BLOCK)
+    part = empty(grid * tpb, pred.dtype)
+    _k(pred.dtype).squared_error[grid, tpb](
+        pred.reshape(P), target.reshape(P), f(2.0 / P), dpred.reshape(P), part
+    )
+    return _reduce(part, 1.0 / P), (dpred,)
+
+
+def softmax_cross_entropy_forward(logits, labels):
+    """Mean cross-entropy on the device: ``(loss (1,), cache)``; labels (...) integers, host or device."""
+    C = tuple(logits.shape)[-1]
+    R = _rows(logits)
+    if not is_device_array(labels):
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"labels must be integers; got dtype {labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() >= C):
+            raise ValueError(f"labels must be in [0, {C}); got values from {labels.min()} to {labels.max()}")
+        labels = to_device(labels.astype(np.int64))
+    if tuple(labels.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"labels must have shape logits.shape[:-1] = {tuple(logits.shape[:-1])}; got {tuple(labels.shape)}"
+        )
+    dlogits, loss_rows = empty(logits.shape, logits.dtype), empty(R, logits.dtype)
+    _launch(
+        _k(logits.dtype).softmax_xent, R, logits.reshape(R, C), labels.reshape(R),
+        _f(logits.dtype)(1.0 / R), dlogits.reshape(R, C), loss_rows,
+    )  # fmt: skip
+    return _reduce(loss_rows, 1.0 / R), (dlogits,)
+
+
+def loss_backward(dloss, cache):
+    """∂J/∂pred of a device loss for the upstream scalar ``dloss`` (1: the gradient the forward made)."""
+    (d,) = cache
+    if float(dloss) == 1.0:
+        return d
+    out = empty(d.shape, d.dtype)
+    factor = to_device(np.full(d.size, dloss, dtype=d.dtype))
+    _launch(_k(d.dtype).scale_rows, d.size, d.reshape(1, d.size), factor, out.reshape(1, d.size))
+    return out
+
+
+__all__ = [
+    "add",
+    "assign",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "concat_last",
+    "copy",
+    "dropout_forward",
+    "empty",
+    "is_device",
+    "last_step_backward",
+    "linear_backward",
+    "linear_forward",
+    "loss_backward",
+    "mse_forward",
+    "running_update",
+    "scale_rows",
+    "softmax_cross_entropy_forward",
+    "split_last",
+    "to_device",
+    "to_host",
+    "zeros",
+    "zeros_like",
+]
