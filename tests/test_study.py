@@ -136,6 +136,19 @@ def test_neurons_finds_the_planted_accumulator(tmp_path):
     assert json.loads((run / "neurons.json").read_text())["neuron"] == 2
 
 
+def test_neuron_analysis_in_chunks_gives_the_same_report(tmp_path, monkeypatch):
+    """At T = 5000 the analysis runs a few sequences at a time; the chunks change no number."""
+    from indrnn_np.experiments import neurons
+
+    run = _planted_run(tmp_path)
+    whole = neuron_report(run, tmp_path / "whole", seq=5, fit_size=50, log=lambda *a: None)
+    monkeypatch.setattr(neurons, "CHUNK", 7)
+    chunked = neuron_report(run, tmp_path / "chunked", seq=5, fit_size=50, log=lambda *a: None)
+    assert chunked.keys() == whole.keys()
+    for k, v in whole.items():
+        assert chunked[k] == (pytest.approx(v, rel=1e-9, abs=1e-12) if isinstance(v, float) else v), k
+
+
 def test_neurons_command_errors(tmp_path):
     assert main(["neurons", "--run", str(tmp_path / "nothing")]) == 2
     rc = main(
