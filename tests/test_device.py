@@ -204,6 +204,25 @@ GRADCHECK = {
 }
 
 
+def test_a_stateful_model_carries_its_state_on_the_device():
+    """Language modelling: the last state of one batch starts the next, on the device as on the host."""
+    from indrnn_np.nn import recurrent_states, set_stateful
+
+    host = build_indrnn(3, 2, 3, hidden=4, bn="frame", head="all", activation="tanh", dtype=np.float64)
+    set_stateful(host, 2)
+    device = to_device(pickle.loads(pickle.dumps(host)))
+    rng = np.random.default_rng(6)
+    for _ in range(2):
+        x = rng.standard_normal((3, 2, 2))
+        outs = [to_host(m.forward(x, train=True)[0]) for m in (host, device)]
+        assert_close(outs[1], outs[0], 1e-12)
+    states = [[to_host(a) for a in recurrent_states(m)] for m in (host, device)]
+    assert all(is_device(a) for a in recurrent_states(device))
+    for a, b in zip(*states, strict=True):
+        assert np.any(a != 0)
+        assert_close(b, a, 1e-12)
+
+
 @pytest.mark.parametrize("arch", list(GRADCHECK))
 def test_device_models_pass_a_finite_difference_gradient_check(arch):
     """Perturbing the device parameters themselves (float64; MSE loss, as the adding problem): one
