@@ -204,15 +204,41 @@ print(inspect.getsource(cuda_kernels._gemm_kernel).split("@cuda.jit")[1])
 from numba import cuda  # noqa: E402
 
 A, Bm = rng.standard_normal((7, 5)), rng.standard_normal((5, 9))
+# (`cuda_kernels.gemm` runs cuBLAS on a GPU; the teaching kernel is `tiled_gemm`.)
 with cuda_launch_config(gemm_tile=4):
-    C = cuda_kernels.gemm(cuda.to_device(A), cuda.to_device(Bm)).copy_to_host()
+    C = cuda_kernels.tiled_gemm(cuda.to_device(A), cuda.to_device(Bm), out=cuda.device_array((7, 9)))
+    C = C.copy_to_host()
 np.testing.assert_allclose(C, A @ Bm, rtol=1e-12)
 with cuda_launch_config(gemm_tile=4):
-    Ct = cuda_kernels.gemm(
-        cuda.to_device(A.T.copy()), cuda.to_device(Bm), trans_a=True, splits=2
+    Ct = cuda_kernels.tiled_gemm(
+        cuda.to_device(A.T.copy()), cuda.to_device(Bm), trans_a=True, out=cuda.device_array((7, 9)), splits=2
     ).copy_to_host()
 np.testing.assert_allclose(Ct, A @ Bm, rtol=1e-12)
 print("7x5 @ 5x9 with 4x4 tiles: matches A @ B, also with A stored transposed and K split in two")
+
+# %% [markdown]
+# ## 5. A training step that stays on the device
+#
+# `to_device` moves a model's parameters (and batch-norm statistics) to the
+# GPU once; every layer then runs CUDA kernels on device arrays: the GEMMs,
+# the recurrence, batch norm, the loss, the fused Adam update with the u
+# projection. The host sends the batch and gets back one small array a step:
+# the loss and each gradient's two sums of squares, which decide the
+# norm clipping and whether the step was finite.
+
+# %%
+from indrnn_np.nn import Adam, build_indrnn, to_device  # noqa: E402
+from indrnn_np.ops.device import is_device  # noqa: E402
+from indrnn_np.train import train_step  # noqa: E402
+
+net = to_device(build_indrnn(5, 2, 1, hidden=4, bn="time", dtype=np.float32))
+opt = Adam(net.params, lr=1e-2, u_max=2 ** (1 / 5), backend="cuda")
+xb, yb = rng.random((5, 3, 2)).astype(np.float32), rng.random((3, 1)).astype(np.float32)
+with cuda_launch_config(threads_per_block=32, gemm_tile=4):
+    losses = [train_step(net, opt, xb, yb, clip_value=10.0).loss for _ in range(3)]
+print("parameters on the device:", all(is_device(v) for v in net.params.values()))
+print("losses of three steps on one batch:", np.round(losses, 4))
+assert losses[-1] < losses[0]
 
 # %%
 import matplotlib.pyplot as plt  # noqa: E402
