@@ -8,6 +8,14 @@ Axis glossary: T time steps, B batch, M input features, N hidden units.
 Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 """
 
+from .backend import (
+    BACKENDS,
+    CUDA_HELP,
+    CudaUnavailableError,
+    backend_kernels,
+    cuda_available,
+    require_cuda,
+)
 from .baselines import LSTMGrads, RNNGrads, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 from .basic import (
     BatchNormGrads,
@@ -26,24 +34,18 @@ from .basic import (
     softmax_cross_entropy_forward,
 )
 from .indrnn import (
-    BACKENDS,
-    CUDA_HELP,
-    CudaUnavailableError,
     IndRNNCache,
     IndRNNGrads,
     IndRNNStepCache,
     IndRNNStepGrads,
     RecurrenceCache,
     RecurrenceGrads,
-    backend_kernels,
-    cuda_available,
     indrnn_backward,
     indrnn_forward,
     indrnn_recurrence_backward,
     indrnn_recurrence_forward,
     indrnn_step_backward,
     indrnn_step_forward,
-    require_cuda,
 )
 from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
 

@@ -26,7 +26,7 @@ from .._checks import is_device_array
 
 
 def _ck():
-    from .indrnn import require_cuda
+    from .backend import require_cuda
 
     return require_cuda()
 

@@ -11,15 +11,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_array, check_choice, check_same_dtype, check_shape, is_device_array
-from ..errors import UserError
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
 from . import buffers, device
+from .backend import BACKENDS, backend_kernels, require_cuda
 from .basic import matmul
-
-#: The backends ``indrnn_forward`` accepts.
-BACKENDS = ("numpy", "cpu", "cuda")
 
 
 class IndRNNCache(NamedTuple):
@@ -70,52 +67,6 @@ class IndRNNStepGrads(NamedTuple):
     du: np.ndarray  # (N,)
     db: np.ndarray  # (N,)
     dh_prev: np.ndarray  # (B, N)
-
-
-class CudaUnavailableError(UserError, RuntimeError):
-    """The ``cuda`` backend was asked for but no CUDA target can run here."""
-
-
-CUDA_HELP = (
-    "To use backend='cuda', install the CUDA target and its toolkit "
-    "(pip install 'indrnn-np[cuda]') on a machine with an NVIDIA GPU and driver, "
-    "or run the kernels on the CPU in Numba's simulator by setting "
-    "NUMBA_ENABLE_CUDASIM=1 before numba is imported (slow: tiny shapes only)."
-)
-
-
-def require_cuda():
-    """The CUDA kernel module, or CudaUnavailableError saying how to get one."""
-    try:
-        from ..kernels import cuda as cuda_kernels
-    except ImportError as exc:
-        raise CudaUnavailableError(f"the CUDA backend cannot be loaded ({exc}). {CUDA_HELP}") from exc
-    reason = cuda_kernels.unavailable_reason()
-    if reason:
-        raise CudaUnavailableError(f"no CUDA device is usable ({reason}). {CUDA_HELP}")
-    return cuda_kernels
-
-
-def cuda_available() -> bool:
-    """True when ``backend="cuda"`` can run here (a GPU, or the simulator)."""
-    try:
-        require_cuda()
-    except CudaUnavailableError:
-        return False
-    return True
-
-
-def backend_kernels(backend: str):
-    """The kernel module of a backend; imported lazily so numba loads only when used."""
-    if backend == "numpy":
-        return _reference
-    if backend == "cpu":
-        from .. import threads
-        from ..kernels import cpu
-
-        threads.before_numba_kernel()
-        return cpu
-    return require_cuda()
 
 
 def _check_recurrent_params(u, b, h0, B, N, allow_device=False):

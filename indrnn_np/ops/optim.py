@@ -42,7 +42,7 @@ def update_kernels(backend: str):
 def _kernels_for(p, backend):
     """The CUDA kernels for a device parameter; otherwise the backend's."""
     if is_device_array(p):
-        from .indrnn import require_cuda
+        from .backend import require_cuda
 
         return require_cuda()
     return update_kernels(backend)
@@ -113,7 +113,7 @@ def grad_sumsq_into(g, clip, out) -> None:
     (no copy to the host: the training step copies every parameter's pair and the loss at once)."""
     if not is_device_array(g) or not is_device_array(out) or tuple(out.shape) != (2,):
         raise TypeError("grad_sumsq_into takes a device gradient and a (2,) device array out")
-    from .indrnn import require_cuda
+    from .backend import require_cuda
 
     require_cuda().grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
 
