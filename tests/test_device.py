@@ -293,3 +293,10 @@ def test_train_and_resume_on_the_device_match_the_cpu(tmp_path):
         assert all(isinstance(npz[k], np.ndarray) for k in npz.files)
     gpu = resume(tmp_path / "gpu", steps=4, progress=False, log=lambda *a: None)
     assert gpu["test_mse"] == pytest.approx(cpu["test_mse"], rel=1e-4)
+    # a run trained on the device is evaluated there, and read on the host for the neuron analysis
+    from indrnn_np.experiments.neurons import neuron_report
+    from indrnn_np.train import evaluate_run
+
+    assert evaluate_run(tmp_path / "gpu")["test_mse"] == pytest.approx(gpu["test_mse"], rel=1e-5)
+    report = neuron_report(tmp_path / "gpu", tmp_path / "neurons", fit_size=20, log=lambda *a: None)
+    assert report["T"] == 3 and 0 <= report["neuron"] < 3

@@ -30,8 +30,9 @@ class AnalysisError(UserError):
 
 
 def load_run(run_dir):
-    """``(model, cfg, task)`` of a run folder's checkpoint."""
-    return load_model(RunDir(run_dir))[:3]
+    """``(model, cfg, task)`` of a run folder's checkpoint, on the host (a run trained on the GPU too:
+    the analysis reads and slices the arrays with NumPy)."""
+    return load_model(RunDir(run_dir), backend="cpu")[:3]
 
 
 def indrnn_states(model: Sequential, x) -> list[tuple[str, np.ndarray]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..dynamics import relu_u_max
@@ -153,10 +155,16 @@ def restore(model, opt, task, arrays: dict, meta: dict, where) -> None:
         ) from None
 
 
-def load_model(run) -> tuple:
-    """``(model, cfg, task, step)`` of a run folder's checkpoint (``run``: a RunDir)."""
+def load_model(run, *, backend: str | None = None) -> tuple:
+    """``(model, cfg, task, step)`` of a run folder's checkpoint (``run``: a RunDir).
+
+    ``backend``: build the model for this backend instead of the run's (a run trained on the GPU
+    read on the host with ``"cpu"``); the returned cfg says which was used.
+    """
     arrays, meta = run.load_checkpoint()
     cfg = meta["config"]
+    if backend is not None:
+        cfg = dataclasses.replace(cfg, backend=backend)
     task = task_of(cfg)
     model = model_of(cfg, task)
     restore(model, optimizer_of(cfg, model), task, arrays, meta, run.file(run.CHECKPOINT))
