@@ -21,19 +21,15 @@ PARTS = {
 }
 
 
-def adding_step(T=1000, B=50, layers=2, hidden=128, backend="cpu", dtype="float32", seed=0):
-    """One training step of the adding network as a function of no arguments (data generation marked
-    as the timing part ``"data"``), with the project's defaults: Adam, clamp ±10, u projection."""
-    cfg = TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, backend=backend, dtype=dtype, test_size=1)
-    cfg.validate()
-    task = task_of(cfg)
+def _step(cfg: TrainConfig, task, batch):
+    """One training step of ``cfg``'s model on ``task`` as a function of no arguments; ``batch()``
+    gives (x, y) and is timed as the part ``"data"``."""
     model = model_of(cfg, task)
     opt = optimizer_of(cfg, model)
-    rng = np.random.default_rng(seed)
 
     def one_step():
         with section("data"):
-            x, y = task.train_batch(rng, B)
+            x, y = batch()
         train_step(
             model,
             opt,
@@ -47,6 +43,16 @@ def adding_step(T=1000, B=50, layers=2, hidden=128, backend="cpu", dtype="float3
     return one_step
 
 
+def adding_step(T=1000, B=50, layers=2, hidden=128, backend="cpu", dtype="float32", seed=0):
+    """One training step of the adding network as a function of no arguments (data generation marked
+    as the timing part ``"data"``), with the project's defaults: Adam, clamp ±10, u projection."""
+    cfg = TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, backend=backend, dtype=dtype, test_size=1)
+    cfg.validate()
+    task = task_of(cfg)
+    rng = np.random.default_rng(seed)
+    return _step(cfg, task, lambda: task.train_batch(rng, B))
+
+
 def classify_step(T=784, B=32, layers=6, hidden=128, backend="cpu", dtype="float32", seed=0):
     """One training step of the pixel-MNIST network (``layers`` x ``hidden`` IndRNN with batch norm over
     time, softmax head, Adam, the recipe's clamp) on random pixels and labels, as a function of no
@@ -56,25 +62,16 @@ def classify_step(T=784, B=32, layers=6, hidden=128, backend="cpu", dtype="float
     )
     cfg.validate()
     cfg = dataclasses.replace(cfg, T=T)  # any length: the speed of a step, not the task
-    task = SimpleNamespace(inputs=1, outputs=10, head="last")
-    model = model_of(cfg, task)
-    opt = optimizer_of(cfg, model)
+    task = SimpleNamespace(
+        inputs=1,
+        outputs=10,
+        head="last",
+        loss_forward=softmax_cross_entropy_forward,
+        loss_backward=softmax_cross_entropy_backward,
+    )
     rng = np.random.default_rng(seed)
-    x = rng.random((T, B, 1)).astype(dtype)
-    labels = rng.integers(0, 10, B)
-
-    def one_step():
-        train_step(
-            model,
-            opt,
-            x,
-            labels,
-            loss_forward=softmax_cross_entropy_forward,
-            loss_backward=softmax_cross_entropy_backward,
-            clip_value=cfg.clip_value,
-        )
-
-    return one_step
+    x, labels = rng.random((T, B, 1)).astype(dtype), rng.integers(0, 10, B)
+    return _step(cfg, task, lambda: (x, labels))
 
 
 def bench_train(T=1000, B=50, layers=2, hidden=128, steps=20, backend="cpu", dtype="float32") -> dict:

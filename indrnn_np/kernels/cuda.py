@@ -40,6 +40,7 @@ long, is split over K (:func:`split_k`) and summed in a fixed order.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from types import SimpleNamespace
@@ -124,9 +125,23 @@ def split_k(K: int, R: int, S: int, tile: int) -> int:
 # whole column's arithmetic into double precision (the simulator would not show it: it computes in
 # NumPy). tests/test_cuda.py compiles every float32 kernel to PTX and finds no .f64 instruction.
 
-_REC_CACHE: dict = {}
+
+def _once_per_dtype(build):
+    """Cache ``build(dtype)`` by the NumPy dtype, so that ``"float32"`` and ``np.float32`` share one set
+    of compiled kernels."""
+    cache: dict = {}
+
+    @functools.wraps(build)
+    def kernels(dtype):
+        key = np.dtype(dtype)
+        if key not in cache:
+            cache[key] = build(key)
+        return cache[key]
+
+    return kernels
 
 
+@_once_per_dtype
 def recurrence_kernels(dtype):
     """The recurrence kernels of one dtype (compiled lazily by Numba, built once per dtype).
 
@@ -135,10 +150,7 @@ def recurrence_kernels(dtype):
     SimpleNamespace
         ``forward``, ``backward``, ``backward_atomic``, ``reduce_rows``, ``sum_splits``, ``fill``.
     """
-    key = np.dtype(dtype)
-    if key in _REC_CACHE:
-        return _REC_CACHE[key]
-    nb = _DTYPES[key]
+    nb = _DTYPES[dtype]
     ZERO, ONE = nb(0), nb(1)
 
     @cuda.jit(device=True, inline=True)
@@ -241,7 +253,7 @@ def recurrence_kernels(dtype):
         for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
             a[i] = value
 
-    kernels = SimpleNamespace(
+    return SimpleNamespace(
         forward=forward,
         backward=backward,
         backward_atomic=backward_atomic,
@@ -249,8 +261,6 @@ def recurrence_kernels(dtype):
         sum_splits=sum_splits,
         fill=fill,
     )
-    _REC_CACHE[key] = kernels
-    return kernels
 
 
 def _blocks(n_threads: int) -> tuple[int, int]:
@@ -452,14 +462,10 @@ def cublas_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out):
 # With a model on the device (indrnn_np.nn.to_device) they update its parameters and the optimizer's
 # state where they live.
 
-_OPT_CACHE: dict = {}
 
-
+@_once_per_dtype
 def _optimizer_kernels(dtype):
-    key = np.dtype(dtype)
-    if key in _OPT_CACHE:
-        return _OPT_CACHE[key]
-    nb = _DTYPES[key]
+    nb = _DTYPES[dtype]
     ZERO, ONE = nb(0), nb(1)
 
     @cuda.jit(device=True, inline=True)
@@ -508,9 +514,7 @@ def _optimizer_kernels(dtype):
         part[t, 0] = raw
         part[t, 1] = clipped
 
-    kernels = SimpleNamespace(adam=adam, sgd=sgd, sumsq=sumsq)
-    _OPT_CACHE[key] = kernels
-    return kernels
+    return SimpleNamespace(adam=adam, sgd=sgd, sumsq=sumsq)
 
 
 def adam_update(p, g, m, v, clip, scale, wd, lr, beta1, beta2, eps, c1, c2, lo, hi):
@@ -542,8 +546,7 @@ def grad_sumsq_into(g, clip, out):
     device array and copies that once a step. The sums: per-thread partials over a fixed
     grid, then the partials added in order (reproducible).
     """
-    tpb = config.CUDA_THREADS_PER_BLOCK
-    grid, tpb = launch_1d(min(g.size, REDUCTION_THREADS), tpb)
+    grid, tpb = reduction_launch(g.size)
     part = cuda.device_array((grid * tpb, 2), dtype=g.dtype)
     _optimizer_kernels(g.dtype).sumsq[grid, tpb](g, _DTYPES[np.dtype(g.dtype)](clip), part)
     reduce_rows(part, out)
@@ -557,9 +560,8 @@ def grad_sumsq_into(g, clip, out):
 # are compensated (Kahan) sums in the array's dtype: a float32 kernel stays float32 and still sums
 # 32,000 rows to about float32's precision, in a fixed order (reproducible run to run).
 
-_TRAIN_CACHE: dict = {}
 
-
+@_once_per_dtype
 def training_kernels(dtype):
     """The kernels of device-resident training of one dtype (built once per dtype).
 
@@ -570,10 +572,7 @@ def training_kernels(dtype):
         ``batchnorm_inference``, ``running_update``, ``squared_error``, ``softmax_xent``, ``sum_into``,
         ``concat_last``, ``split_last``; see their twins in :mod:`indrnn_np.kernels.reference`.
     """
-    key = np.dtype(dtype)
-    if key in _TRAIN_CACHE:
-        return _TRAIN_CACHE[key]
-    nb = _DTYPES[key]
+    nb = _DTYPES[dtype]
     ZERO, ONE = nb(0), nb(1)
 
     @cuda.jit(device=True, inline=True)
@@ -732,7 +731,7 @@ def training_kernels(dtype):
             else:
                 right[r, j - C] = d[r, j]
 
-    kernels = SimpleNamespace(
+    return SimpleNamespace(
         bias_add=bias_add,
         add=add,
         scale_rows=scale_rows,
@@ -746,8 +745,6 @@ def training_kernels(dtype):
         concat_last=concat_last,
         split_last=split_last,
     )
-    _TRAIN_CACHE[key] = kernels
-    return kernels
 
 
 def launch(kernel, n_items: int, *args) -> None:
@@ -760,12 +757,20 @@ def launch(kernel, n_items: int, *args) -> None:
 REDUCTION_THREADS = 4096
 
 
+def reduction_launch(n_items: int) -> tuple[int, int]:
+    """(blocks, threads per block) of a reduction's first stage over ``n_items``: at most
+    :data:`REDUCTION_THREADS` threads, each summing its share of a grid-stride loop into one
+    partial sum (``blocks * threads`` of them)."""
+    return launch_1d(min(n_items, REDUCTION_THREADS), config.CUDA_THREADS_PER_BLOCK)
+
+
 # --------------------------------------------------------------------------
 # The layer on the device
 # --------------------------------------------------------------------------
 
 
-def _to_device(a):
+def to_device(a):
+    """A C-contiguous device array of ``a``: a NumPy array is copied in, a device array returned as it is."""
     if is_device_array(a):
         if not a.is_c_contiguous():
             raise ValueError("device arrays must be C-contiguous; copy them with .copy_to_host() first")
@@ -786,8 +791,8 @@ def layer_forward(x, W, u, b, h0, act):
     T, B, M = x.shape
     N = W.shape[1]
     host = not is_device_array(x)
-    x_d, W_d, u_d, b_d = (_to_device(a) for a in (x, W, u, b))
-    h0_d = zeros((B, N), x.dtype) if h0 is None else _to_device(h0)
+    x_d, W_d, u_d, b_d = (to_device(a) for a in (x, W, u, b))
+    h0_d = zeros((B, N), x.dtype) if h0 is None else to_device(h0)
     xw = gemm(x_d.reshape(T * B, M), W_d).reshape(T, B, N)  # W x_t for all t: one GEMM
     h_d = cuda.device_array((T, B, N), dtype=x.dtype)
     recurrence_forward(xw, u_d, b_d, h0_d, act, h_d)
@@ -800,7 +805,7 @@ def layer_backward(dh, x, W, u, h0, h, act, need_dx=True):
     T, B, M = x.shape
     N = W.shape[1]
     host = not is_device_array(dh)
-    da, du, db, dh0 = recurrence_backward_sums(_to_device(dh), h, u, h0, act)
+    da, du, db, dh0 = recurrence_backward_sums(to_device(dh), h, u, h0, act)
     da2d = da.reshape(T * B, N)
     splits = split_k(T * B, M, N, config.CUDA_GEMM_TILE)
     dW = gemm(x.reshape(T * B, M), da2d, trans_a=True, splits=splits)  # (M, N) = xᵀ ∂J/∂a

@@ -106,7 +106,7 @@ class _Stateful:
 
     def _keep(self, h):
         if self.stateful:
-            self.state = dev.copy(h[-1]) if dev.is_device(h) else np.ascontiguousarray(h[-1]).copy()
+            self.state = dev.copy(h[-1])
 
     @property
     def buffers(self):
@@ -499,11 +499,11 @@ class Residual(_Wrapper):
 
     def forward(self, x, train=True):
         y, cache = self.body.forward(x, train)
-        return (dev.add(x, y) if dev.is_device(x) else x + y), cache
+        return dev.add(x, y), cache
 
     def backward(self, dy, cache):
         dx, grads = self.body.backward(dy, cache)
-        return (dev.add(dy, dx) if dev.is_device(dy) else dy + dx), grads
+        return dev.add(dy, dx), grads
 
 
 class DenseConnection(_Wrapper):
@@ -516,15 +516,10 @@ class DenseConnection(_Wrapper):
 
     def forward(self, x, train=True):
         y, cache = self.body.forward(x, train)
-        if dev.is_device(x):
-            return dev.concat_last(x, y), (tuple(x.shape)[-1], cache)
-        return np.concatenate([x, y], axis=-1), (tuple(x.shape)[-1], cache)
+        return dev.concat_last(x, y), (tuple(x.shape)[-1], cache)
 
     def backward(self, dout, cache):
         C, body_cache = cache
-        if dev.is_device(dout):
-            left, right = dev.split_last(dout, C)
-            dx, grads = self.body.backward(right, body_cache)
-            return dev.add(left, dx), grads
-        dx, grads = self.body.backward(np.ascontiguousarray(dout[..., C:]), body_cache)
-        return dout[..., :C] + dx, grads
+        left, right = dev.split_last(dout, C)
+        dx, grads = self.body.backward(right, body_cache)
+        return dev.add(left, dx), grads

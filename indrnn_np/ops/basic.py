@@ -293,9 +293,10 @@ def dropout_forward(x, p: float, rng: np.random.Generator):
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be in [0, 1); got {p}")
     check_array("x", x, 3, allow_device=True)
-    if is_device_array(x):  # the mask is drawn here, copied in, and applied on the device
-        return device.dropout_forward(x, p, rng)
-    mask = (rng.random(x.shape[1:]) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
+    mask = (rng.random(tuple(x.shape[1:])) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
+    if is_device_array(x):  # the same draws, copied in and applied on the device
+        mask = device.to_device(mask)
+        return device.scale_rows(x, mask), mask
     return x * mask, mask
 
 

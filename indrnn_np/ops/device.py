@@ -5,9 +5,9 @@ device-array input to the function of the same name here, which launches the
 kernels of :func:`indrnn_np.kernels.cuda.training_kernels` (twins of the
 functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
 device arrays: nothing is copied to the host. The exceptions, each a small
-copy the caller asks for: :func:`to_host`, and a dropout mask, drawn on the
-host from the layer's own generator (the same masks as the CPU backend) and
-copied to the device.
+copy the caller asks for: :func:`to_host`, and a dropout mask, which
+:func:`indrnn_np.ops.dropout_forward` draws on the host from the layer's own
+generator (the same masks as the CPU backend) and copies to the device.
 
 Losses on the device return the loss as a ``(1,)`` device array, not a float:
 the training step gathers it with the gradient norms and copies them in one
@@ -45,16 +45,13 @@ def _f(dtype):
 # --------------------------------------------------------------------------
 
 
-def is_device(a) -> bool:
-    """True for a Numba CUDA device array (real or simulated)."""
-    return is_device_array(a)
+#: True for a Numba CUDA device array (real or simulated).
+is_device = is_device_array
 
 
 def to_device(a):
-    """A device array of ``a`` (copied, C-contiguous); a device array is returned as it is."""
-    if is_device_array(a):
-        return a
-    return _ck().cuda.to_device(np.ascontiguousarray(a))
+    """A C-contiguous device array of ``a``: a NumPy array is copied in, a device array returned as it is."""
+    return a if is_device_array(a) and a.is_c_contiguous() else _ck().to_device(a)
 
 
 def to_host(a):
@@ -82,9 +79,9 @@ def zeros_like(a):
 
 
 def copy(a):
-    """A copy of ``a`` where it lives (a device-to-device copy for a device array)."""
+    """A C-contiguous copy of ``a`` where it lives (a device-to-device copy for a device array)."""
     if not is_device_array(a):
-        return np.array(a, copy=True)
+        return np.array(a, copy=True, order="C")
     out = empty(a.shape, a.dtype)
     out.copy_to_device(a)
     return out
@@ -109,7 +106,10 @@ def _launch(kernel, n, *args):
 
 
 def add(a, b):
-    """``a + b`` of two device arrays of one shape and dtype (residual connections)."""
+    """``a + b`` where the arrays live (residual connections): on the device, two device arrays of
+    one shape and dtype."""
+    if not is_device_array(a):
+        return a + b
     if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
         raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
     out = empty(a.shape, a.dtype)
@@ -118,7 +118,9 @@ def add(a, b):
 
 
 def concat_last(x, y):
-    """``concat([x, y], axis=-1)``: x (..., C), y (..., K) -> (..., C + K)."""
+    """``concat([x, y], axis=-1)`` where the arrays live: x (..., C), y (..., K) -> (..., C + K)."""
+    if not is_device_array(x):
+        return np.concatenate([x, y], axis=-1)
     R, C, K = _rows(x), tuple(x.shape)[-1], tuple(y.shape)[-1]
     out = empty((*x.shape[:-1], C + K), x.dtype)
     _launch(_k(x.dtype).concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
@@ -126,7 +128,10 @@ def concat_last(x, y):
 
 
 def split_last(d, C: int):
-    """``(d[..., :C], d[..., C:])`` as two C-contiguous device arrays."""
+    """``(d[..., :C], d[..., C:])`` where d lives: on the device two C-contiguous device arrays; on the
+    host a view and a C-contiguous copy (the part a body's backward takes)."""
+    if not is_device_array(d):
+        return d[..., :C], np.ascontiguousarray(d[..., C:])
     R, W = _rows(d), tuple(d.shape)[-1]
     left, right = empty((*d.shape[:-1], C), d.dtype), empty((*d.shape[:-1], W - C), d.dtype)
     _launch(_k(d.dtype).split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
@@ -247,15 +252,8 @@ def running_update(rm, rv, mean, var, momentum, unbias) -> None:
 
 
 # --------------------------------------------------------------------------
-# Dropout, one mask per sequence
+# Dropout's mask, the same at every step
 # --------------------------------------------------------------------------
-
-
-def dropout_forward(x, p, rng):
-    """Inverted dropout of x (T, B, N) on the device; the (B, N) mask is drawn on the host from
-    ``rng`` (the CPU backend's draws) and copied in. Returns ``(y, mask)``."""
-    mask = to_device((rng.random(tuple(x.shape[1:])) >= p).astype(x.dtype) / _f(x.dtype)(1.0 - p))
-    return scale_rows(x, mask), mask
 
 
 def scale_rows(x, mask):
@@ -287,7 +285,7 @@ def mse_forward(pred, target):
     P = pred.size
     f = _f(pred.dtype)
     dpred = empty(pred.shape, pred.dtype)
-    grid, tpb = ck.launch_1d(min(P, ck.REDUCTION_THREADS), ck.config.CUDA_THREADS_PER_BLOCK)
+    grid, tpb = ck.reduction_launch(P)
     part = empty(grid * tpb, pred.dtype)
     _k(pred.dtype).squared_error[grid, tpb](
         pred.reshape(P), target.reshape(P), f(2.0 / P), dpred.reshape(P), part
@@ -337,7 +335,6 @@ __all__ = [
     "batchnorm_inference",
     "concat_last",
     "copy",
-    "dropout_forward",
     "empty",
     "is_device",
     "last_step_backward",

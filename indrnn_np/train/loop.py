@@ -17,7 +17,7 @@ import numpy as np
 
 from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
-from ..ops.device import to_device, to_host
+from ..ops.device import to_host
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig
@@ -80,9 +80,9 @@ def train_step(
     (:func:`indrnn_np.nn.optim.device_step_stats`), which decide the clipping
     factor and whether to update.
     """
-    on_device = getattr(model, "on_device", False)
+    on_device = getattr(model, "on_device", False)  # its forward copies x in
     with np.errstate(over="ignore", invalid="ignore"):
-        pred, caches = model.forward(to_device(x) if on_device else x, train=True)
+        pred, caches = model.forward(x, train=True)
         loss, lcache = loss_forward(pred, y)
         _, grads = model.backward(loss_backward(1.0, lcache), caches, input_grad=False)
     with section("optimizer"):
