@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 
 from indrnn_np.cli import main
-from indrnn_np.experiments.neurons import accumulator_scores, neuron_report, planted_accumulator
+from indrnn_np.experiments.neurons import (
+    accumulator_scores,
+    neuron_report,
+    planted_accumulator,
+    pre_activation_gradients,
+)
 from indrnn_np.experiments.study import MODELS, paper_lr, study_runs, verdict
-from indrnn_np.nn import Adam, build_baseline, indrnn_regressor
+from indrnn_np.nn import Adam, Dense, IndRNN, LastStep, Sequential, build_baseline, indrnn_regressor
 from indrnn_np.train import ConfigError, RunDir, TrainConfig
 
 
@@ -145,8 +150,51 @@ def test_neuron_analysis_in_chunks_gives_the_same_report(tmp_path, monkeypatch):
     monkeypatch.setattr(neurons, "CHUNK", 7)
     chunked = neuron_report(run, tmp_path / "chunked", seq=5, fit_size=50, log=lambda *a: None)
     assert chunked.keys() == whole.keys()
+    peaks = whole.pop("max_pre_activation_gradient")
+    assert chunked.pop("max_pre_activation_gradient") == pytest.approx(peaks, rel=1e-5)  # float32 sums
+    assert set(peaks) == {"indrnn1", "indrnn2"} and all(v > 0 for v in peaks.values())
     for k, v in whole.items():
         assert chunked[k] == (pytest.approx(v, rel=1e-9, abs=1e-12) if isinstance(v, float) else v), k
+
+
+def test_pre_activation_gradients_match_finite_differences():
+    """∂J/∂a_t read per step: layer 1 against J's derivative by x (W1 = I makes them equal),
+    layer 2 summed over steps and sequences against J's derivative by its bias."""
+    rng = np.random.default_rng(3)
+    T, B, N = 7, 2, 3
+    l1 = IndRNN.from_arrays(np.eye(N), rng.uniform(0.5, 1.2, N), np.full(N, 0.1))
+    l2 = IndRNN.from_arrays(rng.uniform(0.1, 0.5, (N, N)), rng.uniform(0.5, 1.2, N), np.full(N, 0.1))
+    model = Sequential(
+        [("a", l1), ("b", l2), ("last", LastStep()), ("head", Dense.from_arrays(rng.uniform(0.5, 1, (N, 1)), [0.0]))]
+    )
+    x, y = rng.uniform(0.5, 1.0, (T, B, N)), rng.uniform(0, 1, (B, 1))
+
+    def J():
+        from indrnn_np.ops import mse_forward
+
+        return mse_forward(model.forward(x, train=False)[0], y)[0]
+
+    da = pre_activation_gradients(model, x, y)
+    assert list(da) == ["a", "b"] and da["a"].shape == (T, B, N)
+    eps = 1e-6
+    fd = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        x[idx] += eps
+        hi = J()
+        x[idx] -= 2 * eps
+        lo = J()
+        x[idx] += eps
+        fd[idx] = (hi - lo) / (2 * eps)
+    np.testing.assert_allclose(da["a"], fd, rtol=1e-6, atol=1e-10)
+    assert np.abs(da["a"][0]).max() > 0.1 * np.abs(da["a"]).max()  # the early steps are not all zero
+    b = l2.params["b"]
+    for n in range(N):
+        b[n] += eps
+        hi = J()
+        b[n] -= 2 * eps
+        lo = J()
+        b[n] += eps
+        assert da["b"][..., n].sum() == pytest.approx((hi - lo) / (2 * eps), rel=1e-6)
 
 
 def test_neurons_command_errors(tmp_path):

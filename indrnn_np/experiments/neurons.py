@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
-from ..ops import mse_forward
+from ..kernels import ACTIVATIONS, reference
+from ..ops import mse_backward, mse_forward
 from ..report import check_writable_dir, check_writable_file
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
@@ -84,6 +85,43 @@ def _check_two_layer(model: Sequential, cfg):
             f"(model indrnn, --layers 2, no BN, not residual); got model {cfg.model}, layers {names}, "
             f"bn {cfg.bn}, residual {cfg.residual}"
         )
+
+
+def pre_activation_gradients(model: Sequential, x, y) -> dict[str, np.ndarray]:
+    """∂J/∂a_t of every IndRNN layer for the MSE loss on (x, y): the gradient at each step's pre-activation.
+
+    ``a_t = W x_t + u ⊙ h_{t-1} + b``; ∂J/∂a_t is what backpropagation through
+    time carries from step to step (``∂J/∂a_{t-1} = σ'(a_{t-1}) ⊙ (u ⊙ ∂J/∂a_t
+    + ...)``), and what the official Lasagne code's ``grad_clipping=10``
+    clamps at every step, where this project's ``--clip-value`` clamps the
+    parameters' summed gradients instead. Read with the NumPy reference
+    recurrence, on the host.
+
+    Parameters
+    ----------
+    model : Sequential
+        On the host, ending in a regression output (B, 1).
+    x : ndarray, (T, B, M)
+    y : ndarray, (B, 1)
+
+    Returns
+    -------
+    dict
+        IndRNN layer name -> ∂J/∂a, (T, B, N), in the model's dtype.
+    """
+    pred, caches = model.forward(x, train=True)
+    dout = mse_backward(1.0, mse_forward(pred, y)[1])
+    out = {}
+    for (name, layer), cache in zip(reversed(model.layers), reversed(caches), strict=True):
+        if isinstance(layer, IndRNN):
+            da = np.empty_like(cache.h)
+            parts = [np.empty_like(cache.h0) for _ in range(3)]  # dh0, du, db per column
+            reference.recurrence_backward(
+                np.ascontiguousarray(dout), cache.h, cache.u, cache.h0, ACTIVATIONS[cache.activation], da, *parts
+            )
+            out[name] = da
+        dout, _ = layer.backward(dout, cache)
+    return dict(reversed(out.items()))
 
 
 def one_neuron_model(model: Sequential, neuron: int) -> Sequential:
@@ -159,7 +197,16 @@ def planted_accumulator(T: int, N: int = 4, neuron: int = 2, dtype=np.float32) -
 
 
 def analyse_neurons(
-    model: Sequential, T: int, x, y, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print
+    model: Sequential,
+    T: int,
+    x,
+    y,
+    out_dir=None,
+    *,
+    seq: int = 0,
+    fit_size: int = 2000,
+    batch: int = 32,
+    log=print,
 ) -> dict:
     """Find the layer-2 accumulator of a 2-layer IndRNN and test the one-neuron second layer.
 
@@ -180,12 +227,22 @@ def analyse_neurons(
     out_dir : path, optional
         Where to write ``neurons_layer1.png``, ``neurons_layer2.png`` and
         ``neurons.json`` (nothing is written when None).
+    seq : int
+        The test sequence whose trajectories are plotted.
+    fit_size : int
+        Fresh sequences for refitting the one-neuron model's output layer.
+    batch : int
+        The training batch size the step-gradient peaks are scaled to (the
+        loss is a mean over a batch).
 
     Returns
     -------
     dict with ``T``, ``neuron``, ``r2`` (its R²), ``runner_up_r2``,
     ``full_test_mse``, ``one_neuron_test_mse_before`` (trained head weight
-    kept) and ``one_neuron_test_mse`` (output layer fine-tuned).
+    kept), ``one_neuron_test_mse`` (output layer fine-tuned) and
+    ``max_pre_activation_gradient`` (layer -> the largest |∂J/∂a_t| of
+    :func:`pre_activation_gradients` over the test set, for a loss that is
+    a mean over ``batch`` sequences as in training).
     """
     names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
     if names != ["indrnn1", "indrnn2"]:
@@ -201,6 +258,13 @@ def analyse_neurons(
     scores = accumulator_scores(np.concatenate(last), y)
     neuron = int(np.argmax(scores))
     full_mse = mse_forward(_predict(model, x), y)[0]
+    # the largest |∂J/∂a_t| over all steps, sequences and neurons of each layer, each sequence's
+    # share scaled to a mean over a training batch of `batch` (so chunks change nothing)
+    peaks = {}
+    for c in _chunks(x.shape[1]):
+        scale = (c.stop - c.start) / batch
+        for name, da in pre_activation_gradients(model, x[:, c], y[c]).items():
+            peaks[name] = max(peaks.get(name, 0.0), float(np.abs(da).max()) * scale)
     small = one_neuron_model(model, neuron)
     before = mse_forward(_predict(small, x), y)[0]
     fx, fy, _ = adding_batch(T, fit_size, np.random.default_rng(777), x.dtype.type)
@@ -215,6 +279,7 @@ def analyse_neurons(
         full_test_mse=float(full_mse),
         one_neuron_test_mse_before=float(before),
         one_neuron_test_mse=float(after),
+        max_pre_activation_gradient=peaks,
         test_size=int(x.shape[1]),
         markers=markers.tolist(),
     )
@@ -225,6 +290,11 @@ def analyse_neurons(
     log(
         f"test MSE: full model {full_mse:.5f}; one neuron in layer 2, trained head weight {before:.5f}, "
         f"output layer fine-tuned {after:.5f}."
+    )
+    log(
+        "largest |∂J/∂a_t| at any step (what the official code's grad_clipping clamps): "
+        + ", ".join(f"{k} {v:.3g}" for k, v in peaks.items())
+        + f" (loss a mean over {batch} sequences, as in a training batch)."
     )
     if out_dir is not None:
         from ..plots import plot_neurons
@@ -270,7 +340,15 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
     model, cfg, task = load_run(run_dir)
     _check_two_layer(model, cfg)
     return analyse_neurons(
-        model, cfg.T, task.test_x, task.test_y, out_dir or run_dir, seq=seq, fit_size=fit_size, log=log
+        model,
+        cfg.T,
+        task.test_x,
+        task.test_y,
+        out_dir or run_dir,
+        seq=seq,
+        fit_size=fit_size,
+        batch=cfg.batch,
+        log=log,
     )
 
 
@@ -282,4 +360,5 @@ __all__ = [
     "load_run",
     "neuron_report",
     "one_neuron_model",
+    "pre_activation_gradients",
 ]

@@ -61,7 +61,8 @@ def train_step(
         A loss pair, ``(loss, cache) = loss_forward(pred, y)``,
         ``dpred = loss_backward(1.0, cache)``.
     clip_value : float, optional
-        Element-wise clamp of every gradient (the official code's ±10).
+        Element-wise clamp of every parameter gradient
+        (:func:`indrnn_np.nn.optim.clip_grad_elementwise`).
     clip_norm : float, optional
         Then rescale the whole (clamped) gradient to at most this global norm.
     update : bool
