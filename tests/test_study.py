@@ -165,7 +165,12 @@ def test_pre_activation_gradients_match_finite_differences():
     l1 = IndRNN.from_arrays(np.eye(N), rng.uniform(0.5, 1.2, N), np.full(N, 0.1))
     l2 = IndRNN.from_arrays(rng.uniform(0.1, 0.5, (N, N)), rng.uniform(0.5, 1.2, N), np.full(N, 0.1))
     model = Sequential(
-        [("a", l1), ("b", l2), ("last", LastStep()), ("head", Dense.from_arrays(rng.uniform(0.5, 1, (N, 1)), [0.0]))]
+        [
+            ("a", l1),
+            ("b", l2),
+            ("last", LastStep()),
+            ("head", Dense.from_arrays(rng.uniform(0.5, 1, (N, 1)), [0.0])),
+        ]
     )
     x, y = rng.uniform(0.5, 1.0, (T, B, N)), rng.uniform(0, 1, (B, 1))
 

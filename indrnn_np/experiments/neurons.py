@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
 from ..kernels import ACTIVATIONS, reference
+from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
 from ..ops import mse_backward, mse_forward
 from ..report import check_writable_dir, check_writable_file
 from ..tasks.adding import adding_batch
@@ -117,7 +117,13 @@ def pre_activation_gradients(model: Sequential, x, y) -> dict[str, np.ndarray]:
             da = np.empty_like(cache.h)
             parts = [np.empty_like(cache.h0) for _ in range(3)]  # dh0, du, db per column
             reference.recurrence_backward(
-                np.ascontiguousarray(dout), cache.h, cache.u, cache.h0, ACTIVATIONS[cache.activation], da, *parts
+                np.ascontiguousarray(dout),
+                cache.h,
+                cache.u,
+                cache.h0,
+                ACTIVATIONS[cache.activation],
+                da,
+                *parts,
             )
             out[name] = da
         dout, _ = layer.backward(dout, cache)
