@@ -106,6 +106,18 @@ def cmd_neurons(a) -> int:
     return 0
 
 
+def cmd_curves(a) -> int:
+    from .experiments.curves import compare_runs
+
+    for r in compare_runs(a.runs, a.out, labels=a.labels, title=a.title or ""):
+        print(
+            f"{r['label']}: {r['task']} T={r['T']}, {r['metric']} {r['last']:.4g} at step {r['last_step']} "
+            f"(best {r['best']:.4g})"
+        )
+    print(f"wrote {a.out}")
+    return 0
+
+
 def cmd_bench_layer(a) -> int:
     from .bench.report import cuda_layer_report, layer_report
 
@@ -291,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     ne.add_argument("--out", help="where to write the plots (default: the run folder)")
     ne.add_argument("--seq", type=int, default=0, help="which test sequence to plot (default 0)")
     ne.set_defaults(func=cmd_neurons)
+    cu = sub.add_parser("curves", help="several runs' test metric against the step, on one figure")
+    cu.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    cu.add_argument("--out", required=True, help="the figure to write (.png)")
+    cu.add_argument("--labels", nargs="+", help="one label per run (default: the folders' names)")
+    cu.add_argument("--title", help="the figure's title")
+    cu.set_defaults(func=cmd_curves)
     _bench_parser(sub)
     return p
 

@@ -96,46 +96,40 @@ def plot_clipping_training(path, runs, u_max, T):
     fig.savefig(path, dpi=110)
 
 
-def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
-    """A test metric against the training step, log scale, with the baseline line."""
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.subplots()
-    ax.plot(steps, _abs_for_log(values), lw=2, label=metric)
-    if baseline is not None:
-        ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel(metric)
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def plot_curves(path, curves, *, ylabel, title="", baseline=None):
+    """Curves against the training step on one log-scale figure, with the baseline line.
 
-
-def plot_study(path, T, curves, baseline):
-    """Test MSE against step for every model at one T (the paper's Fig. 2).
-
-    ``curves``: (label, steps, mse) or (label, steps, mean, low, high); the
-    band between low and high (the seeds' spread) is shaded.
+    ``curves``: (label, steps, values) or (label, steps, values, low, high);
+    the band between low and high (e.g. the seeds' spread) is shaded.
     """
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for label, steps, mse, *band in curves:
-        (line,) = ax.plot(steps, _abs_for_log(mse), lw=2, label=label)
+    for label, steps, values, *band in curves:
+        (line,) = ax.plot(steps, _abs_for_log(values), lw=2, label=label)
         if band and not np.array_equal(band[0], band[1]):
             ax.fill_between(
                 steps, _abs_for_log(band[0]), _abs_for_log(band[1]), color=line.get_color(), alpha=0.2
             )
-    ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
     ax.set_yscale("log")
     ax.set_xlabel("training step")
-    ax.set_ylabel("test MSE")
-    ax.set_title(f"Adding problem, T = {T}")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
+    """One run's test metric against the training step (the run folder's curve.png)."""
+    plot_curves(path, [(metric, steps, values)], ylabel=metric, title=title, baseline=baseline)
+
+
+def plot_study(path, T, curves, baseline):
+    """Test MSE against step for every model at one T (the paper's Fig. 2); see :func:`plot_curves`."""
+    plot_curves(path, curves, ylabel="test MSE", title=f"Adding problem, T = {T}", baseline=baseline)
 
 
 def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):

@@ -249,6 +249,7 @@ def test_interrupted_run_resumes_to_its_own_steps_bit_for_bit(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted after step" in err, err
+    assert (part / "curve.png").stat().st_size > 5000  # the curve so far, drawn at the interrupt
     assert main(["train", "adding", "--resume", str(part), "--quiet"]) == 0
     from indrnn_np.train import RunDir
 
@@ -265,3 +266,34 @@ def test_depth_networks_of_the_cli_are_the_experiments():
     from indrnn_np.experiments.depth import NETWORKS
 
     assert tuple(NETWORKS) == _DEPTH_NETWORKS
+
+
+def test_curves_draws_several_runs_and_reports_them(adding_run, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert main(["train", "adding", *FAST, "--steps", "30", "--seed", "1", "--out", str(other)]) == 0
+    out = tmp_path / "both.png"
+    capsys.readouterr()
+    assert main(["curves", str(adding_run), str(other), "--out", str(out), "--labels", "a", "b"]) == 0
+    text = capsys.readouterr().out
+    assert "a: adding T=20, test_mse" in text and "at step 20" in text and "at step 30" in text
+    assert out.stat().st_size > 5000
+    from indrnn_np.experiments.curves import compare_runs
+    from indrnn_np.train import RunDir
+
+    rows = compare_runs([adding_run, other], tmp_path / "again.png")
+    m = RunDir(other).read_metrics()
+    assert [r["label"] for r in rows] == ["run", "other"]
+    assert rows[1]["last"] == m["test_mse"][-1] and rows[1]["best"] == m["test_mse"].min()
+
+
+def test_curves_errors_are_one_line(adding_run, tmp_path, copy_run):
+    out = str(tmp_path / "x.png")
+    _one_line_error(
+        _run_cli("curves", str(adding_run), "--out", out, "--labels", "a", "b"), "one label per run"
+    )
+    _one_line_error(_run_cli("curves", str(tmp_path / "missing"), "--out", out), "missing")
+    other = copy_run(adding_run, tmp_path / "other")  # the same run, said to measure a test error
+    metrics = other / "metrics.csv"
+    metrics.write_text(metrics.read_text().replace("test_mse", "test_error", 1))
+    _one_line_error(_run_cli("curves", str(adding_run), str(other), "--out", out), "different things")
+    assert not (tmp_path / "x.png").exists()

@@ -330,6 +330,7 @@ def _loop(s: _Run, progress: bool, log) -> dict:
                 s.run.save_checkpoint(model=s.model, opt=s.opt, meta=s.meta(step, elapsed))
                 s.saved = step
             if interrupted:
+                _plot_curve(s)  # the folder shows the curve so far
                 raise TrainingInterrupted(
                     f"interrupted after step {step}: checkpoint saved to {s.run.file(s.run.CHECKPOINT)}; "
                     f"continue with --resume {s.run.path}"
@@ -414,6 +415,8 @@ def _plot_curve(s: _Run) -> None:
     from ..plots import plot_curve
 
     m = s.run.read_metrics(s.columns)
+    if not len(m["step"]):
+        return
     cfg = s.cfg
     plot_curve(
         s.run.curve_path(),
