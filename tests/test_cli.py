@@ -297,3 +297,13 @@ def test_curves_errors_are_one_line(adding_run, tmp_path, copy_run):
     metrics.write_text(metrics.read_text().replace("test_mse", "test_error", 1))
     _one_line_error(_run_cli("curves", str(adding_run), str(other), "--out", out), "different things")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_metric_of_columns_inverts_metric_columns():
+    from indrnn_np.train import RunDirError
+    from indrnn_np.train.rundir import metric_columns, metric_of_columns
+
+    for metric in ("test_mse", "test_error", "test_bpc"):
+        assert metric_of_columns(metric_columns(metric)) == metric
+    with pytest.raises(RunDirError, match="columns"):
+        metric_of_columns(["step", "train_loss", "test_mse"])  # a truncated header

@@ -12,6 +12,7 @@ from ..errors import UserError
 from ..report import check_writable_file
 from ..tasks.adding import BASELINE_MSE
 from ..train import RunDir
+from ..train.rundir import metric_of_columns
 
 
 class CurvesError(UserError):
@@ -59,7 +60,7 @@ def compare_runs(runs, out, *, labels=None, title: str = "") -> list[dict]:
         run = RunDir(path)
         cfg = run.load_checkpoint()[1]["config"]
         m = run.read_metrics()
-        metric = next(k for k in m if k.startswith("test_"))
+        metric = metric_of_columns(m)
         if not len(m["step"]):
             raise CurvesError(f"{path}: no evaluation in its metrics yet")
         label = labels[i] if labels is not None else path.name

@@ -54,6 +54,14 @@ def metric_columns(metric: str) -> list[str]:
     return ["step", "train_loss", metric, "lr", "max_abs_u", "grad_norm", "elapsed_s"]
 
 
+def metric_of_columns(columns) -> str:
+    """The test metric named by metrics.csv's columns (the inverse of :func:`metric_columns`)."""
+    columns = list(columns)
+    if len(columns) < 3 or metric_columns(columns[2]) != columns:
+        raise RunDirError(f"metrics.csv columns {columns} are not {metric_columns('<metric>')}")
+    return columns[2]
+
+
 #: The checkpoint's metadata: key -> allowed JSON types.
 _META = {
     "format": (int,),
