@@ -46,6 +46,22 @@ def test_adding_data_as_the_paper_describes():
         adding_batch(1, 4, np.random.default_rng(0))
 
 
+def test_adding_evaluation_does_not_depend_on_its_chunk_size():
+    from indrnn_np.tasks.adding import AddingTask
+
+    task = AddingTask(30, test_size=250, dtype=np.float64)
+    model = indrnn_regressor(30, hidden=8, seed=3, dtype=np.float64)
+    model.params["indrnn1.W"][...] = np.random.default_rng(1).normal(0, 0.5, model.params["indrnn1.W"].shape)
+    full = task.evaluate(model, batch=250)["test_mse"]
+    pred, _ = model.forward(task.test_x, train=False)
+    assert full == pytest.approx(np.mean((pred - task.test_y) ** 2), rel=1e-12)
+    for batch in (1, 7, 100, 1000):  # uneven last chunk, default, larger than the set
+        assert task.evaluate(model, batch=batch)["test_mse"] == pytest.approx(full, rel=1e-12)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="batch must be an int >= 1"):
+            task.evaluate(model, batch=bad)
+
+
 # ---------------------------------------------------------------- the loop
 
 

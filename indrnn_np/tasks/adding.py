@@ -89,11 +89,22 @@ class AddingTask:
     loss_forward = staticmethod(mse_forward)
     loss_backward = staticmethod(mse_backward)
 
-    def evaluate(self, model, *, full: bool = True, batch: int = 1000) -> dict:
+    def evaluate(self, model, *, full: bool = True, batch: int = 100) -> dict:
         """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout).
 
-        The whole test set is used every time; ``full`` is accepted so that every task evaluates alike.
+        The whole test set is used every time, ``batch`` sequences at a time
+        (the result does not depend on it); ``full`` is accepted so that every
+        task evaluates alike.
+
+        Chunks of 100 rather than the whole set at once: at T = 5000 the
+        1000-sequence forward holds 2.6 GB per (T, B, N) array, and inside a
+        training run (fresh pages at every evaluation) it took about 22 s
+        against 4 s in chunks of 100, a fifth of the run's wall time with an
+        evaluation every 200 steps (measured 2026-11-29, one thread; at
+        T = 1000 and 100, 2.5 s against 0.9 s and 0.14 s against 0.04 s).
         """
+        if not isinstance(batch, int | np.integer) or batch < 1:
+            raise ValueError(f"batch must be an int >= 1; got {batch!r}")
         preds = []
         for i in range(0, self.test_x.shape[1], batch):
             p, _ = model.forward(self.test_x[:, i : i + batch], train=False)
