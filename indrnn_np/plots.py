@@ -132,19 +132,46 @@ def plot_study(path, T, curves, baseline):
     plot_curves(path, curves, ylabel="test MSE", title=f"Adding problem, T = {T}", baseline=baseline)
 
 
-def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
+#: Time columns a neuron heat map draws at most; longer sequences are shown as the maximum over bins.
+HEATMAP_COLUMNS = 500
+
+
+def bin_max(h, columns: int = HEATMAP_COLUMNS):
+    """h (T, N) as (ceil(T / k), N) maxima over bins of k = ceil(T / columns) steps, and k.
+
+    A heat map of 5000 steps drawn on a few hundred pixels by nearest
+    sampling drops most single steps, and with them a neuron that fires only
+    at the two marked steps; the bin maximum keeps every spike.
+    """
+    T = h.shape[0]
+    k = -(-T // columns)
+    if k == 1:
+        return h, 1
+    pad = (-T) % k
+    hp = np.concatenate([h, np.full((pad, h.shape[1]), -np.inf, h.dtype)]) if pad else h
+    return hp.reshape(-1, k, h.shape[1]).max(axis=1), k
+
+
+def plot_neurons(
+    path, h, markers, title, highlight=None, running_sum=None, highlight_title="The accumulator: neuron {}"
+):
     """Every neuron's activation over one sequence: a heat map (neurons x time), markers drawn.
 
     With ``highlight``, a second panel shows that neuron's trace (and, if
-    given, the running sum of the marked numbers, for comparison).
+    given, the running sum of the marked numbers, for comparison), titled
+    ``highlight_title.format(highlight)``. Beyond :data:`HEATMAP_COLUMNS`
+    steps the heat map shows the maximum over bins of steps (:func:`bin_max`).
     """
     T, N = h.shape
     rows = 2 if highlight is not None else 1
     fig = Figure(figsize=(10, 3.2 * rows + 1))
     axes = fig.subplots(rows, 1, squeeze=False)
     ax = axes[0, 0]
+    shown, k = bin_max(h)
+    if k > 1:
+        title += f", max over every {k} steps"
     im = ax.imshow(
-        h.T,
+        shown.T,
         aspect="auto",
         origin="lower",
         cmap="viridis",
@@ -169,7 +196,7 @@ def plot_neurons(path, h, markers, title, highlight=None, running_sum=None):
             ax2.axvline(m, color="red", lw=1, ls="--")
         ax2.set_xlabel("time step")
         ax2.set_ylabel("activation")
-        ax2.set_title(f"The accumulator: neuron {highlight}")
+        ax2.set_title(highlight_title.format(highlight))
         ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

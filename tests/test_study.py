@@ -136,9 +136,44 @@ def test_neurons_finds_the_planted_accumulator(tmp_path):
     assert rep["r2"] > 0.999 and rep["runner_up_r2"] < 0.9
     assert rep["full_test_mse"] < 1e-8  # the hand-built network solves the task exactly
     assert rep["one_neuron_test_mse"] < 1e-8  # and so does its one-neuron second layer
+    assert rep["marker_neurons"] == [0] and rep["layer1_active"] == 1  # the planted marker neuron
     for name in ("neurons_layer1.png", "neurons_layer2.png"):
         assert (run / name).stat().st_size > 5000
     assert json.loads((run / "neurons.json").read_text())["neuron"] == 2
+
+
+def test_marker_neurons_fire_only_at_the_marked_steps():
+    from indrnn_np.experiments.neurons import marker_neurons, marker_sums
+
+    T, B = 50, 6
+    marked = np.zeros((T, B), bool)
+    marked[[3, 40], :] = True
+    h = np.zeros((T, B, 5))
+    h[:, :, 0][marked] = 0.3  # fires at every marker, nowhere else
+    h[:, :, 1][marked] = 0.9  # stronger at the markers ...
+    h[10, 0, 1] = 0.001  # ... with a trace elsewhere under 1 % of its activation
+    h[:, :, 2] = 0.2  # active everywhere: not a marker neuron
+    h[3, :, 3] = 0.5  # fires at only half the markers
+    sums = marker_sums(h[:, :3], marked[:, :3]) + marker_sums(h[:, 3:], marked[:, 3:])  # chunks add up
+    np.testing.assert_allclose(sums, marker_sums(h, marked))
+    assert marker_neurons(sums, int(marked.sum())).tolist() == [1, 0]  # most activation first
+    assert marker_neurons(sums, int(marked.sum()), fire=0.5).tolist() == [1, 0, 3]
+    assert marker_neurons(sums, int(marked.sum()), share=1.0).tolist() == [0]
+    with pytest.raises(ValueError, match=r"need h \(T, B, N\) and marked \(T, B\)"):
+        marker_sums(h, marked[:, :2])
+
+
+def test_long_heat_maps_keep_single_step_spikes():
+    from indrnn_np.plots import bin_max
+
+    h = np.zeros((5003, 3), np.float32)
+    h[2078, 1] = 0.25
+    h[5002, 2] = 1.0  # in the padded last bin
+    shown, k = bin_max(h, columns=1000)
+    assert k == 6 and shown.shape == (834, 3) and shown.dtype == np.float32
+    assert shown[2078 // 6, 1] == 0.25 and shown[-1, 2] == 1.0 and shown.sum() == pytest.approx(1.25)
+    same, k1 = bin_max(h[:1000], columns=1000)
+    assert k1 == 1 and same is not None and np.array_equal(same, h[:1000])
 
 
 def test_neuron_analysis_in_chunks_gives_the_same_report(tmp_path, monkeypatch):

@@ -71,6 +71,60 @@ def accumulator_scores(h_last, y) -> np.ndarray:
     return r**2
 
 
+def marker_sums(h, marked) -> np.ndarray:
+    """Per-neuron sums that :func:`marker_neurons` reads; they add up over chunks of sequences.
+
+    Parameters
+    ----------
+    h : ndarray, (T, B, N)
+        A layer's activations (ReLU: >= 0).
+    marked : ndarray, (T, B)
+        True at the marked steps of each sequence.
+
+    Returns
+    -------
+    ndarray, (3, N), float64
+        Activation summed over the marked steps, activation summed over all
+        steps, and the number of marked steps at which the neuron is active (h > 0).
+    """
+    h = np.asarray(h)
+    marked = np.asarray(marked, bool)
+    if h.ndim != 3 or marked.shape != h.shape[:2]:
+        raise ValueError(f"need h (T, B, N) and marked (T, B); got {h.shape} and {marked.shape}")
+    at = h[marked]  # (marked steps, N)
+    return np.stack(
+        [at.sum(axis=0, dtype=np.float64), h.sum(axis=(0, 1), dtype=np.float64), (at > 0).sum(axis=0)]
+    ).astype(np.float64)
+
+
+def marker_neurons(sums, n_marked: int, *, share: float = 0.99, fire: float = 0.9) -> np.ndarray:
+    """The neurons that fire at the marked steps and (almost) nowhere else: the paper's Fig. 3, layer 1.
+
+    A neuron qualifies when at least ``share`` of its activation over all
+    steps falls on the marked steps and it is active at at least ``fire`` of
+    them (a marked number near 0 may leave it off).
+
+    Parameters
+    ----------
+    sums : ndarray, (3, N)
+        :func:`marker_sums`, added over all test sequences.
+    n_marked : int
+        The number of marked steps those sums cover (2 per sequence).
+
+    Returns
+    -------
+    ndarray of int
+        The qualifying neurons, the one with the most activation at the markers first.
+    """
+    at, total, active = np.asarray(sums, np.float64)
+    if n_marked < 1:
+        raise ValueError(f"n_marked must be >= 1; got {n_marked}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = (total > 0) & (at >= share * total) & (active >= fire * n_marked)
+    found = np.flatnonzero(ok)
+    return found[np.argsort(-at[found], kind="stable")]
+
+
 def _check_two_layer(model: Sequential, cfg):
     names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
     if (
@@ -248,17 +302,22 @@ def analyse_neurons(
     kept), ``one_neuron_test_mse`` (output layer fine-tuned) and
     ``max_pre_activation_gradient`` (layer -> the largest |∂J/∂a_t| of
     :func:`pre_activation_gradients` over the test set, for a loss that is
-    a mean over ``batch`` sequences as in training).
+    a mean over ``batch`` sequences as in training), ``marker_neurons``
+    (layer-1 neurons that fire only at the marked steps,
+    :func:`marker_neurons`) and ``layer1_active`` (layer-1 neurons active
+    anywhere on the test set).
     """
     names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
     if names != ["indrnn1", "indrnn2"]:
         raise AnalysisError(f"the neuron analysis needs IndRNN layers indrnn1, indrnn2; got {names}")
     # the states in chunks of sequences: the final layer-2 states of all, both layers' whole
     # trajectories of the plotted sequence only
-    last, h1, h2 = [], None, None
+    last, h1, h2, sums = [], None, None, 0.0
+    marked = x[:, :, 1] > 0
     for c in _chunks(x.shape[1]):
         (_, a1), (_, a2) = indrnn_states(model, x[:, c])[:2]
         last.append(a2[-1])
+        sums = sums + marker_sums(a1, marked[:, c])
         if c.start <= seq < c.stop:
             h1, h2 = a1[:, [seq - c.start]], a2[:, [seq - c.start]]
     scores = accumulator_scores(np.concatenate(last), y)
@@ -277,6 +336,7 @@ def analyse_neurons(
     fine_tune_output(small, fx, fy)
     after = mse_forward(_predict(small, x), y)[0]
     markers = np.nonzero(x[:, seq, 1])[0]
+    firing = marker_neurons(sums, int(marked.sum()))
     report = dict(
         T=T,
         neuron=neuron,
@@ -288,6 +348,12 @@ def analyse_neurons(
         max_pre_activation_gradient=peaks,
         test_size=int(x.shape[1]),
         markers=markers.tolist(),
+        marker_neurons=firing.tolist(),
+        layer1_active=int(np.count_nonzero(sums[1] > 0)),
+    )
+    log(
+        f"layer 1: {firing.size} of the {report['layer1_active']} neurons active on the test set fire only "
+        f"at the marked steps (>= 99 % of their activation there): {firing.tolist()}."
     )
     log(
         f"T = {T}: layer-2 neuron {neuron} carries the sum (R² {scores[neuron]:.4f}; next best "
@@ -308,7 +374,12 @@ def analyse_neurons(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         plot_neurons(
-            out / "neurons_layer1.png", h1[:, 0, :], markers, f"Layer 1, all {h1.shape[2]} neurons, T = {T}"
+            out / "neurons_layer1.png",
+            h1[:, 0, :],
+            markers,
+            f"Layer 1, all {h1.shape[2]} neurons, T = {T}",
+            highlight=int(firing[0]) if firing.size else None,
+            highlight_title="A marker neuron: neuron {}",
         )
         running_sum = np.cumsum(x[:, seq, 0] * x[:, seq, 1])
         plot_neurons(
@@ -364,6 +435,8 @@ __all__ = [
     "fine_tune_output",
     "indrnn_states",
     "load_run",
+    "marker_neurons",
+    "marker_sums",
     "neuron_report",
     "one_neuron_model",
     "pre_activation_gradients",
