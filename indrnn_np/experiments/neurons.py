@@ -356,7 +356,7 @@ def analyse_neurons(
         f"at the marked steps (>= 99 % of their activation there): {firing.tolist()}."
     )
     log(
-        f"T = {T}: layer-2 neuron {neuron} carries the sum (R² {scores[neuron]:.4f}; next best "
+        f"T = {T}: layer-2 neuron {neuron} predicts the sum best (R² {scores[neuron]:.4f}; next best "
         f"{report['runner_up_r2']:.4f})."
     )
     log(
