@@ -94,7 +94,7 @@ def marker_sums(h, marked) -> np.ndarray:
     at = h[marked]  # (marked steps, N)
     return np.stack(
         [at.sum(axis=0, dtype=np.float64), h.sum(axis=(0, 1), dtype=np.float64), (at > 0).sum(axis=0)]
-    ).astype(np.float64)
+    )
 
 
 def marker_neurons(sums, n_marked: int, *, share: float = 0.99, fire: float = 0.9) -> np.ndarray:
@@ -119,9 +119,7 @@ def marker_neurons(sums, n_marked: int, *, share: float = 0.99, fire: float = 0.
     at, total, active = np.asarray(sums, np.float64)
     if n_marked < 1:
         raise ValueError(f"n_marked must be >= 1; got {n_marked}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ok = (total > 0) & (at >= share * total) & (active >= fire * n_marked)
-    found = np.flatnonzero(ok)
+    found = np.flatnonzero((total > 0) & (at >= share * total) & (active >= fire * n_marked))
     return found[np.argsort(-at[found], kind="stable")]
 
 
