@@ -22,9 +22,15 @@ from collections.abc import Iterator
 #: Run the column loops of the CPU kernels in parallel (``numba.prange``).
 CPU_PARALLEL: bool = os.environ.get("INDRNN_CPU_PARALLEL", "1") != "0"
 
-#: Apply :mod:`indrnn_np.threads`' policy (passive OpenMP wait, OpenBLAS workers released before each
-#: parallel Numba kernel) at the first kernel call. ``INDRNN_THREAD_POLICY=0`` turns it off.
+#: Apply :mod:`indrnn_np.threads`' policy (passive OpenMP wait, OpenBLAS's idle workers released before
+#: each parallel Numba kernel while no other Python thread exists) at the first kernel call.
+#: ``INDRNN_THREAD_POLICY=0`` turns it off.
 CPU_THREAD_POLICY: bool = os.environ.get("INDRNN_THREAD_POLICY", "1") != "0"
+
+#: Let the training loop choose its BLAS and Numba thread counts from measured step times
+#: (:class:`indrnn_np.threads.ThreadTuner`), so that another busy program on the machine does not
+#: slow training several-fold. ``INDRNN_THREAD_TUNING=0`` keeps the counts the process starts with.
+CPU_THREAD_TUNING: bool = os.environ.get("INDRNN_THREAD_TUNING", "1") != "0"
 
 #: fastmath flags for the CPU kernels. ``nnan`` and ``ninf`` are deliberately
 #: left out: a NaN or inf produced by an exploding recurrence must stay a NaN

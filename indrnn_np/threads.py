@@ -1,51 +1,56 @@
-"""How BLAS and Numba share the cores: the policy, chosen by measurement and applied at first use.
+"""How BLAS and Numba share the cores: safe by default, tuned by measurement while training.
 
 A training step alternates GEMMs (OpenBLAS, its own worker threads) and the
-Numba recurrence kernels (Numba's OpenMP pool). Both pools keep their idle
-threads spinning for a while after each call, and on a 2-core machine a
-spinning thread of one pool takes a core from the other's next call.
-Measured on 2 cores (adding network, 2x128, batch 50, float32; median step;
-NumPy imported before indrnn_np):
+Numba recurrence kernels (Numba's OpenMP pool). Two things decide its speed
+on a small machine, and neither has one right answer:
 
-======================================  =========  ==========
-policy                                  T = 100    T = 1000
-======================================  =========  ==========
-neither pool told anything              30.5 ms    95.2 ms
-BLAS limited to 1 thread                 8.7 ms    87.1 ms
-Numba limited to 1 thread                7.5 ms    75.5 ms
-Numba's workqueue layer (no OpenMP)      7.7 ms    76.5 ms
-passive OpenMP wait                      7.6 ms    75.7 ms
-passive OpenMP wait + BLAS workers
-released before each Numba kernel        7.3 ms    61.6 ms
-======================================  =========  ==========
+* **Idle pools spin.** After each call both pools keep their threads spinning
+  for a while, and on 2 cores a spinning thread of one pool takes a core
+  from the other's next call. So, by default (:func:`before_numba_kernel`):
 
-So the policy is the last row, and both pools keep all cores for their own
-calls:
+  - OpenMP (libgomp) is told to wait passively (``OMP_WAIT_POLICY=PASSIVE``,
+    set just before Numba starts its pool, unless the variable is set already
+    or an OpenMP runtime is loaded already);
+  - OpenBLAS's idle workers are released before each parallel Numba kernel
+    (``blas_thread_shutdown_``, exported by OpenBLAS, which it calls itself
+    at ``fork``; the next GEMM starts them again, about 0.1 ms). Releasing
+    them while another thread is inside a BLAS call hangs that call, so it
+    is done **only while no other Python thread exists** (tqdm's monitor,
+    which never calls BLAS, aside): :func:`release_is_safe`. With other
+    threads about (a threaded server, Dask's threaded scheduler, a notebook
+    kernel, several training threads), the workers are left alone, and any
+    number of threads may call the ops, a model or a training step at once
+    (tested with 2 and 4 threads).
 
-* **OpenMP** (libgomp) reads its wait policy once, when Numba first starts
-  its pool (the first parallel kernel call, not ``import numpy``).
-  :func:`before_numba_kernel` sets ``OMP_WAIT_POLICY=PASSIVE`` just before
-  that, unless the variable is set already or an OpenMP runtime is loaded
-  already (then :func:`policy` reports it as not applied).
-* **OpenBLAS** keeps no setting for its spin time that can be changed after
-  it is loaded, so its idle workers are released instead: before each
-  parallel Numba kernel, when OpenBLAS runs more than one thread,
-  ``blas_thread_shutdown_`` (exported by OpenBLAS, and what it calls itself
-  at ``fork``) ends them; the next GEMM starts them again (about 0.1 ms).
-  The library is found through threadpoolctl, whichever package loaded it.
+* **Another program on the machine.** With one busy process on the other
+  core, every multi-threaded call waits for its thread on the busy core: the
+  adding step at T = 100 went from 7.7 ms (one thread everywhere) to 26 ms
+  (all cores) when measured, and on a quiet machine one BLAS thread is the
+  slowest setting at T = 1000. No fixed setting is right for both, so the
+  training loop times its steps and chooses: :class:`ThreadTuner` tries each
+  :data:`SETTINGS` entry for a few steps, keeps the fastest, and tries them
+  again when the step time drifts or after a while. It sets the counts per
+  call through threadpoolctl (BLAS, process-wide) and
+  ``numba.set_num_threads`` (Numba, per calling thread).
 
-Nothing happens at import. ``config.CPU_THREAD_POLICY = False`` (or
-``INDRNN_THREAD_POLICY=0``) turns the policy off; do that when other threads
-of the same process call BLAS while a Numba kernel starts.
+Nothing happens at import. ``INDRNN_THREAD_POLICY=0`` (``config.CPU_THREAD_POLICY``)
+turns off the wait policy and the release; ``INDRNN_THREAD_TUNING=0``
+(``config.CPU_THREAD_TUNING``) keeps the training loop on the library defaults.
 """
 
 from __future__ import annotations
 
+import collections
 import os
+import statistics
+import threading
+import time
+from typing import NamedTuple
 
 from . import config
 
-_STATE = {"openmp": None, "blas_release": None, "looked_up": False}
+_STATE = {"openmp": None, "blas_release": None, "blas": [], "looked_up": False}
+_LOOKUP_LOCK = threading.Lock()
 
 
 def _openmp_loaded() -> bool:
@@ -55,22 +60,47 @@ def _openmp_loaded() -> bool:
 
 
 def _lookup() -> None:
-    """Once: decide the OpenMP wait policy and find OpenBLAS's thread release."""
-    _STATE["looked_up"] = True
-    if "OMP_WAIT_POLICY" in os.environ:
-        _STATE["openmp"] = f"left as set: OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
-    elif _openmp_loaded():
-        _STATE["openmp"] = "not applied: an OpenMP runtime was loaded before the first Numba kernel"
-    else:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        _STATE["openmp"] = "passive"
-    from threadpoolctl import ThreadpoolController
+    """Once per process: decide the OpenMP wait policy, find the BLAS libraries and OpenBLAS's release."""
+    with _LOOKUP_LOCK:
+        if _STATE["looked_up"]:
+            return
+        if "OMP_WAIT_POLICY" in os.environ:
+            _STATE["openmp"] = f"left as set: OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+        elif _openmp_loaded():
+            _STATE["openmp"] = "not applied: an OpenMP runtime was loaded before the first Numba kernel"
+        else:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            _STATE["openmp"] = "passive"
+        from threadpoolctl import ThreadpoolController
 
-    for lib in ThreadpoolController().select(internal_api="openblas").lib_controllers:
-        fn = getattr(lib.dynlib, "blas_thread_shutdown_", None)
-        if fn is not None:
-            _STATE["blas_release"] = (lib, fn)
-            break
+        blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        _STATE["blas"] = blas
+        for lib in blas:
+            fn = getattr(lib.dynlib, "blas_thread_shutdown_", None) if lib.internal_api == "openblas" else None
+            if fn is not None:
+                _STATE["blas_release"] = (lib, fn)
+                break
+        _STATE["looked_up"] = True
+
+
+def _harmless(thread: threading.Thread) -> bool:
+    """Threads known never to call BLAS: tqdm's monitor (it only reads progress bars)."""
+    return type(thread).__name__ == "TMonitor" and type(thread).__module__.startswith("tqdm")
+
+
+def release_is_safe() -> bool:
+    """True when no other Python thread exists that could be inside a BLAS call.
+
+    OpenBLAS's ``blas_thread_shutdown_`` tears down the worker pool that a
+    GEMM in another thread may be using, and that GEMM then waits forever.
+    With a single Python thread (tqdm's monitor aside) no other Python code
+    runs, so no BLAS call from Python can be in flight. BLAS calls from
+    native threads that Python does not know of are not seen.
+    """
+    if threading.active_count() == 1:
+        return True
+    me = threading.current_thread()
+    return all(t is me or _harmless(t) for t in threading.enumerate())
 
 
 def before_numba_kernel() -> None:
@@ -80,7 +110,7 @@ def before_numba_kernel() -> None:
     if not _STATE["looked_up"]:
         _lookup()
     release = _STATE["blas_release"]
-    if release is not None and release[0].num_threads > 1:
+    if release is not None and release[0].num_threads > 1 and release_is_safe():
         release[1]()
 
 
@@ -91,3 +121,228 @@ def policy() -> dict:
         "openmp": _STATE["openmp"],
         "blas_release": None if _STATE["blas_release"] is None else _STATE["blas_release"][0].filepath,
     }
+
+
+# --------------------------------------------------------------------------
+# Thread counts chosen by measurement
+# --------------------------------------------------------------------------
+
+
+class Setting(NamedTuple):
+    """Thread counts for BLAS and Numba (``None``: the count the process started with)."""
+
+    name: str
+    blas: int | None
+    numba: int | None
+
+
+#: The settings a :class:`ThreadTuner` tries: every core for both pools (the OpenBLAS release as
+#: :func:`before_numba_kernel` allows), one BLAS thread beside all of Numba's, one thread for both.
+SETTINGS = (Setting("all", None, None), Setting("blas1", 1, None), Setting("serial", 1, 1))
+
+
+def current_counts() -> tuple[int, int]:
+    """(BLAS threads, Numba threads of the calling thread) as they are now."""
+    _lookup()
+    import numba
+
+    blas = max((lib.num_threads for lib in _STATE["blas"]), default=1)
+    return blas, numba.get_num_threads()
+
+
+def apply_counts(blas: int, numba_threads: int) -> None:
+    """Set BLAS's thread count (every BLAS library loaded; process-wide) and Numba's (this thread's)."""
+    _lookup()
+    import numba
+
+    for lib in _STATE["blas"]:
+        if lib.num_threads != blas:
+            lib.set_num_threads(blas)
+    if numba.get_num_threads() != numba_threads:
+        numba.set_num_threads(numba_threads)
+
+
+class ThreadTuner:
+    """Choose the thread setting of repeated steps (a training loop's) from their measured times.
+
+    Use it around each step::
+
+        tuner = ThreadTuner()
+        try:
+            for _ in range(steps):
+                with tuner.step():
+                    train_step(...)
+        finally:
+            tuner.close()  # the thread counts the process had
+
+    The first ``warmup`` steps (kernel compilation) run with the starting
+    counts and are not timed. Then each of ``settings`` runs
+    ``probe_steps`` steps, ``rounds`` times in turn, and the setting with the
+    lowest median step time is kept. The settings are tried again when the
+    median of the last ``window`` steps moves by more than a factor ``drift``
+    from the probed median (another program started or stopped), and after
+    ``revisit_s`` seconds; each revisit that keeps the same setting doubles
+    that interval, up to ``max_revisit_s``.
+
+    Parameters
+    ----------
+    settings : sequence of Setting
+        The candidates; ``None`` counts mean the process's starting count.
+        Settings that come out the same on this machine are tried once.
+    probe_steps, rounds, warmup, window : int
+    drift : float
+        Greater than 1.
+    revisit_s, max_revisit_s : float
+        Seconds.
+    clock : callable
+        Seconds, monotonic (tests pass their own).
+    enabled : bool, optional
+        False: every step runs with the starting counts (``config.CPU_THREAD_TUNING`` by default).
+
+    Notes
+    -----
+    BLAS's count is process-wide: while a tuner runs, BLAS calls of other
+    threads run with its setting too (their results do not change, only
+    their speed). :meth:`close` puts the starting counts back.
+    """
+
+    def __init__(
+        self,
+        settings=SETTINGS,
+        *,
+        probe_steps: int = 3,
+        rounds: int = 2,
+        warmup: int = 1,
+        window: int = 10,
+        drift: float = 1.3,
+        revisit_s: float = 15.0,
+        max_revisit_s: float = 60.0,
+        clock=time.perf_counter,
+        enabled: bool | None = None,
+    ):
+        for name, value in (("probe_steps", probe_steps), ("rounds", rounds), ("window", window)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        if not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup must be an int >= 0; got {warmup!r}")
+        if not drift > 1:
+            raise ValueError(f"drift must be greater than 1; got {drift!r}")
+        if not 0 < revisit_s <= max_revisit_s:
+            raise ValueError(f"need 0 < revisit_s <= max_revisit_s; got {revisit_s!r}, {max_revisit_s!r}")
+        self.enabled = config.CPU_THREAD_TUNING if enabled is None else bool(enabled)
+        self.probe_steps, self.rounds, self.warmup = probe_steps, rounds, warmup
+        self.drift, self.base_revisit_s, self.max_revisit_s = drift, revisit_s, max_revisit_s
+        self.clock = clock
+        self._settings = tuple(settings)
+        if not self._settings:
+            raise ValueError("settings must not be empty")
+        self._start = None  # (blas, numba) at the first step
+        self.candidates: list[tuple[str, int, int]] = []
+        self.current: tuple[str, int, int] | None = None
+        self.history: list[tuple[int, str]] = []  # (step index, setting chosen), for tests and reports
+        self._recent = collections.deque(maxlen=window)
+        self._plan: list[tuple[str, int, int]] = []
+        self._probe: dict[str, list[float]] = {}
+        self._reference = None
+        self._revisit_s = revisit_s
+        self._chosen_at = 0.0
+        self.medians: dict[str, float] = {}
+        self.steps = 0
+
+    # -- the plan ------------------------------------------------------------
+
+    def _resolve(self) -> None:
+        self._start = current_counts()
+        seen = {}
+        for s in self._settings:
+            blas = self._start[0] if s.blas is None else min(s.blas, self._start[0])
+            nb = self._start[1] if s.numba is None else min(s.numba, self._start[1])
+            seen.setdefault((blas, nb), (s.name, blas, nb))
+        self.candidates = list(seen.values())
+        self.current = self.candidates[0]
+        self._start_probe()
+
+    def _start_probe(self) -> None:
+        self._probe = {c[0]: [] for c in self.candidates}
+        self._plan = [c for _ in range(self.rounds) for c in self.candidates for _ in range(self.probe_steps)]
+        self._recent.clear()
+
+    def _choose(self, now: float) -> None:
+        medians = {name: statistics.median(ts) for name, ts in self._probe.items() if ts}
+        best = min(self.candidates, key=lambda c: medians.get(c[0], float("inf")))
+        if self.history and best == self.current:
+            self._revisit_s = min(2 * self._revisit_s, self.max_revisit_s)
+        else:
+            self._revisit_s = self.base_revisit_s
+        self.current, self._reference, self._chosen_at = best, medians[best[0]], now
+        self.history.append((self.steps, best[0]))
+        self.medians = medians
+
+    def _next(self) -> tuple[str, int, int]:
+        """The setting of the next step."""
+        if self.steps < self.warmup or len(self.candidates) < 2:
+            return self.current
+        if self._plan:
+            return self._plan[0]
+        return self.current
+
+    def record(self, setting: tuple[str, int, int], seconds: float) -> None:
+        """Count one step of ``setting`` that took ``seconds`` (what :meth:`step` does after each step)."""
+        self.steps += 1
+        if self.steps <= self.warmup or len(self.candidates) < 2:
+            return
+        now = self.clock()
+        if self._plan:
+            self._plan.pop(0)
+            self._probe[setting[0]].append(seconds)
+            if not self._plan:
+                self._choose(now)
+            return
+        self._recent.append(seconds)
+        moved = False
+        if len(self._recent) == self._recent.maxlen:
+            m = statistics.median(self._recent)
+            moved = m > self.drift * self._reference or m * self.drift < self._reference
+        if moved or now - self._chosen_at > self._revisit_s:
+            self._start_probe()
+
+    def step(self):
+        """A context manager: the block runs with the tuner's next setting, and is timed."""
+        return _TunedStep(self)
+
+    def close(self) -> None:
+        """Put back the thread counts the process had before the first step."""
+        if self._start is not None:
+            apply_counts(*self._start)
+
+    def report(self) -> str:
+        """One line: the setting in use and the medians it was chosen on."""
+        if self.current is None:
+            return "thread tuning: no step yet"
+        if not self.history:
+            return f"thread tuning: {self.current[0]} (BLAS {self.current[1]}, Numba {self.current[2]})"
+        ms = ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in self.medians.items())
+        return f"thread tuning: {self.current[0]} (BLAS {self.current[1]}, Numba {self.current[2]}); medians {ms}"
+
+
+class _TunedStep:
+    __slots__ = ("tuner", "setting", "t0")
+
+    def __init__(self, tuner: ThreadTuner):
+        self.tuner = tuner
+
+    def __enter__(self):
+        tuner = self.tuner
+        if not tuner.enabled:
+            self.setting = None
+            return None
+        if tuner._start is None:
+            tuner._resolve()
+        self.setting = tuner._next()
+        apply_counts(self.setting[1], self.setting[2])
+        self.t0 = tuner.clock()
+        return self.setting
+
+    def __exit__(self, exc_type, *exc):
+        if self.setting is not None and exc_type is None:
+            self.tuner.record(self.setting, self.tuner.clock() - self.t0)

@@ -48,3 +48,230 @@ def test_a_users_own_setting_is_left_alone():
     assert proc.returncode == 0, proc.stderr[-2000:]
     p = json.loads(proc.stdout.strip().splitlines()[-1])
     assert p["openmp"] == "left as set: OMP_WAIT_POLICY=ACTIVE" and p["env"] == "ACTIVE"
+
+
+# --------------------------------------------------------------------------
+# Several Python threads at once
+# --------------------------------------------------------------------------
+
+_CONCURRENT = textwrap.dedent(
+    """
+    import sys, threading
+    import numpy as np
+    from indrnn_np import indrnn_backward, indrnn_forward
+    from indrnn_np.threads import ThreadTuner
+    from indrnn_np.train import TrainConfig, model_of, optimizer_of, task_of, train_step
+
+    n_threads, tuned = int(sys.argv[1]), sys.argv[2] == "tuned"
+    rng = np.random.default_rng(0)
+    # sizes at which OpenBLAS runs its GEMMs on its worker threads
+    x = rng.standard_normal((200, 32, 64)).astype(np.float32)
+    W = (0.1 * rng.standard_normal((64, 128))).astype(np.float32)
+    u = rng.uniform(0, 1, 128).astype(np.float32)
+    b = np.zeros(128, np.float32)
+    dh = rng.standard_normal((200, 32, 128)).astype(np.float32)
+    cfg = TrainConfig(T=200, batch=32, hidden=128, test_size=1)
+    cfg.validate()
+
+    def op():
+        h, cache = indrnn_forward(x, W, u, b)
+        g = indrnn_backward(dh, cache)
+        return [h.copy(), g.dx.copy(), g.dW.copy(), g.du.copy()]
+
+    def training(steps=6):
+        task = task_of(cfg)
+        model = model_of(cfg, task)
+        opt = optimizer_of(cfg, model)
+        data = np.random.default_rng(1)
+        # tuned: the thread counts change between steps (and with BLAS's, the GEMMs' last bits)
+        tuner = ThreadTuner(probe_steps=1, rounds=1, enabled=tuned)
+        try:
+            for _ in range(steps):
+                xb, yb = task.train_batch(data, cfg.batch)
+                with tuner.step():
+                    train_step(model, opt, xb, yb, loss_forward=task.loss_forward,
+                               loss_backward=task.loss_backward, clip_value=cfg.clip_value)
+        finally:
+            tuner.close()
+        pred, _ = model.forward(xb, train=False)
+        return [p.copy() for p in model.params.values()] + [pred]
+
+    def work():
+        return [op(), training(), op()]
+
+    serial = work()
+    results = [None] * n_threads
+
+    def run(i):
+        results[i] = work()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    for r in results:
+        assert r is not None, "a thread failed"
+        for got_part, want_part in zip(r, serial, strict=True):
+            for got, want in zip(got_part, want_part, strict=True):
+                if tuned:
+                    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+                else:
+                    assert np.array_equal(got, want), "a thread's result differs from the serial one"
+    print("ok", n_threads)
+    """
+)
+
+
+@pytest.mark.parametrize("tuned", ["fixed", "tuned"])
+@pytest.mark.parametrize("n_threads", [2, 4])
+def test_threads_calling_the_ops_and_training_at_once_get_the_serial_result(n_threads, tuned):
+    """Ops, a model and training steps from several threads at once: nothing hangs, and each thread gets
+    the serial result: the same bits with the default policy, the same to rounding while thread tuners
+    (one per training thread) change the counts between steps."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_", "INDRNN_THREAD"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT, str(n_threads), tuned],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,  # a hang fails the test instead of stopping the suite
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", str(n_threads)]
+
+
+def test_release_only_while_no_other_python_thread_exists():
+    import threading
+
+    from indrnn_np.threads import release_is_safe
+
+    assert release_is_safe()
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert not release_is_safe()
+    finally:
+        stop.set()
+        t.join()
+    assert release_is_safe()
+
+
+def test_tqdms_monitor_thread_does_not_stop_the_release():
+    from tqdm import tqdm
+
+    from indrnn_np.threads import release_is_safe
+
+    with tqdm(total=2, disable=False, mininterval=60, file=open(os.devnull, "w")) as bar:  # noqa: SIM115
+        bar.update(1)
+        assert tqdm.monitor is not None and tqdm.monitor.is_alive()
+        assert release_is_safe()
+
+
+# --------------------------------------------------------------------------
+# The tuner
+# --------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _tuner(**kw):
+    from indrnn_np.threads import ThreadTuner, current_counts
+
+    if min(current_counts()) < 2:
+        pytest.skip("needs 2 BLAS and 2 Numba threads (a machine with 2 cores or more)")
+    clock = _Clock()
+    return ThreadTuner(clock=clock, enabled=True, **kw), clock
+
+
+def _run(tuner, clock, cost, steps):
+    for _ in range(steps):
+        with tuner.step() as setting:
+            clock.t += cost[setting[0]]
+
+
+def test_tuner_keeps_the_fastest_setting_and_puts_the_counts_back():
+    from indrnn_np.threads import current_counts
+
+    start = current_counts()
+    tuner, clock = _tuner(probe_steps=3, rounds=2, warmup=1)
+    try:
+        _run(tuner, clock, {"all": 0.010, "blas1": 0.005, "serial": 0.008}, 1 + 2 * 3 * 3)
+        assert [c[0] for c in tuner.candidates] == ["all", "blas1", "serial"]
+        assert tuner.current[0] == "blas1" and tuner.history == [(19, "blas1")]
+        assert tuner.medians == pytest.approx({"all": 0.010, "blas1": 0.005, "serial": 0.008})
+        with tuner.step():
+            assert current_counts() == (1, start[1])  # one BLAS thread, every Numba thread
+            clock.t += 0.005
+    finally:
+        tuner.close()
+    assert current_counts() == start
+
+
+def test_tuner_tries_again_when_the_step_time_moves():
+    tuner, clock = _tuner(probe_steps=2, rounds=1, warmup=0, window=4, drift=1.3)
+    try:
+        _run(tuner, clock, {"all": 0.004, "blas1": 0.006, "serial": 0.009}, 6)
+        assert tuner.history == [(6, "all")]
+        # another program starts: "all" slows down 4x, the others less
+        slow = {"all": 0.016, "blas1": 0.007, "serial": 0.009}
+        _run(tuner, clock, slow, 4)  # the window fills: its median is 4x the probed one
+        _run(tuner, clock, slow, 6)  # the second probe
+        assert tuner.history == [(6, "all"), (16, "blas1")]
+        # steady: no new probe until revisit_s has passed
+        _run(tuner, clock, slow, 20)
+        assert len(tuner.history) == 2
+    finally:
+        tuner.close()
+
+
+def test_tuner_revisits_after_a_while_and_backs_off_when_nothing_changed():
+    tuner, clock = _tuner(probe_steps=1, rounds=1, warmup=0, revisit_s=1.0, max_revisit_s=4.0)
+    cost = {"all": 0.1, "blas1": 0.2, "serial": 0.3}
+    try:
+        _run(tuner, clock, cost, 3)
+        assert tuner._revisit_s == 1.0
+        _run(tuner, clock, cost, 11 + 3)  # 1.1 s later: probed again, same choice
+        assert [h[1] for h in tuner.history] == ["all", "all"] and tuner._revisit_s == 2.0
+        _run(tuner, clock, cost, 21 + 3 + 41 + 3)
+        assert [h[1] for h in tuner.history] == ["all"] * 4 and tuner._revisit_s == 4.0
+    finally:
+        tuner.close()
+
+
+def test_a_disabled_tuner_changes_nothing():
+    from indrnn_np.threads import ThreadTuner, current_counts
+
+    start = current_counts()
+    tuner = ThreadTuner(enabled=False)
+    for _ in range(30):
+        with tuner.step() as setting:
+            assert setting is None and current_counts() == start
+    tuner.close()
+    assert tuner.history == [] and current_counts() == start
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"probe_steps": 0}, "probe_steps must be a positive int"),
+        ({"rounds": 1.5}, "rounds must be a positive int"),
+        ({"warmup": -1}, "warmup must be an int >= 0"),
+        ({"drift": 1.0}, "drift must be greater than 1"),
+        ({"revisit_s": 10.0, "max_revisit_s": 5.0}, "need 0 < revisit_s <= max_revisit_s"),
+        ({"settings": ()}, "settings must not be empty"),
+    ],
+)
+def test_tuner_arguments_are_checked(kw, message):
+    from indrnn_np.threads import ThreadTuner
+
+    with pytest.raises(ValueError, match=message):
+        ThreadTuner(**kw)

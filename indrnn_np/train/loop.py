@@ -18,6 +18,7 @@ import numpy as np
 from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
 from ..ops.device import to_host
+from ..threads import ThreadTuner
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig
@@ -316,11 +317,13 @@ def _loop(s: _Run, progress: bool, log) -> dict:
             log(text.format(getattr(s.task, attr)))
     bar = Progress(progress, s.step + 1, cfg.steps, s.task.metric, log)
     t0, metric, interrupted = time.perf_counter(), None, []
+    tuner = ThreadTuner(enabled=None if cfg.backend == "cpu" else False)
     previous = _catch_sigint(interrupted)
     try:
         for step in range(s.step + 1, cfg.steps + 1):
             bar.before_step(step)
-            res = _one_step(s, step)
+            with tuner.step():
+                res = _one_step(s, step)
             elapsed = s.elapsed0 + time.perf_counter() - t0
             evaluated = step % cfg.eval_every == 0 or step == cfg.steps
             if evaluated:
@@ -337,6 +340,7 @@ def _loop(s: _Run, progress: bool, log) -> dict:
                 )
     finally:
         bar.close()
+        tuner.close()
         _restore_sigint(previous)
     return _finish(s, metric, s.elapsed0 + time.perf_counter() - t0, log)
 
