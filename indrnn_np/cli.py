@@ -155,6 +155,17 @@ def cmd_bench_compare(a) -> int:
     return 0
 
 
+def cmd_bench_contention(a) -> int:
+    from .bench.report import contention_report
+
+    print(
+        contention_report(
+            a.out, rounds=a.rounds, quick_start_runs=a.quick_start_runs, quick=a.quick, progress=_stderr
+        )
+    )
+    return 0
+
+
 #: The depth command's networks (names only: the CLI imports no experiment to build its parser).
 _DEPTH_NETWORKS = ("indrnn-bn", "res-indrnn", "dense-indrnn", "lstm", "rnn-tanh")
 
@@ -216,6 +227,22 @@ def _bench_parser(sub) -> None:
     )
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
     bc.set_defaults(func=cmd_bench_compare)
+    bk = b.add_parser(
+        "contention", help="training steps quiet and beside one busy process: default, one thread, JAX"
+    )
+    bk.add_argument("--out", required=True, help="folder for contention.md and contention.json")
+    bk.add_argument("--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes")
+    bk.add_argument(
+        "--quick-start-runs",
+        dest="quick_start_runs",
+        type=int,
+        choices=range(0, 6),
+        metavar="{0..5}",
+        default=1,
+        help="times to run the 3000-step quick start in each condition (0: none)",
+    )
+    bk.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bk.set_defaults(func=cmd_bench_contention)
     bn = b.add_parser(
         "batchnorm", help="batch norm over time: NumPy reference vs Numba, alone and in a network"
     )

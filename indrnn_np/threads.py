@@ -76,7 +76,9 @@ def _lookup() -> None:
         blas = ThreadpoolController().select(user_api="blas").lib_controllers
         _STATE["blas"] = blas
         for lib in blas:
-            fn = getattr(lib.dynlib, "blas_thread_shutdown_", None) if lib.internal_api == "openblas" else None
+            fn = (
+                getattr(lib.dynlib, "blas_thread_shutdown_", None) if lib.internal_api == "openblas" else None
+            )
             if fn is not None:
                 _STATE["blas_release"] = (lib, fn)
                 break

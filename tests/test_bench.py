@@ -105,3 +105,33 @@ def test_bench_batchnorm_switches_every_batch_norm_of_the_network(tmp_path, monk
     assert rows[1]["bn_speedup"] == pytest.approx(rows[0]["bn_total_s"] / rows[1]["bn_total_s"])
     # cpu: 1 + 3 calls on the bare array, and per network pass (1 warm-up + 2 timed) 3 BNs (2 layers + head)
     assert len(calls) == 4 + 3 * 3
+
+
+@pytest.mark.slow
+def test_bench_contention_command_quick(tmp_path, capsys):
+    """Quiet and loaded, default, one thread and JAX, each in fresh processes; the quick start timed whole."""
+    assert main(["bench", "contention", "--quick", "--quick-start-runs", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| T | implementation | quiet median | quiet p90 | loaded median | loaded p90 |" in out
+    data = json.loads((tmp_path / "contention.json").read_text())
+    got = {(r["T"], r["condition"], r["impl"]) for r in data["rows"]}
+    for cond in ("quiet", "loaded"):
+        for impl in ("default", "one thread"):
+            assert (10, cond, impl) in got
+        assert (10, cond, "jax") in got or any(m.startswith("jax") for m in data["missing"])
+    for r in data["rows"]:
+        assert r["steps"] == 5 and 0 < r["median_ms"] <= r["p90_ms"]
+    walls = {(w["condition"], w["impl"]): w["wall_s"] for w in data["quick_start"]}
+    assert set(walls) == {(c, i) for c in ("quiet", "loaded") for i in ("default", "one thread")}
+    assert all(w > 0 for w in walls.values())
+    assert (tmp_path / "contention.md").read_text().startswith("Machine: ")
+
+
+def test_busy_process_runs_only_inside_the_block():
+    from indrnn_np.bench.contention import busy_process
+
+    with busy_process(False) as none:
+        assert none is None
+    with busy_process(True) as proc:
+        assert proc.poll() is None  # spinning
+    assert proc.poll() is not None  # ended with the block

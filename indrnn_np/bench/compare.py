@@ -19,6 +19,7 @@ after it (the import order must not matter).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -41,13 +42,17 @@ class BenchError(RuntimeError):
     """A worker process failed."""
 
 
-def ask(request: dict, timeout: float = 1800) -> dict:
-    """Run one request of :mod:`indrnn_np.bench.worker` in a fresh Python process; its JSON answer."""
+def ask(request: dict, timeout: float = 1800, env: dict | None = None) -> dict:
+    """Run one request of :mod:`indrnn_np.bench.worker` in a fresh Python process; its JSON answer.
+
+    ``env``: variables to set in that process (on top of this one's).
+    """
     proc = subprocess.run(
         [sys.executable, "-m", "indrnn_np.bench.worker", json.dumps(request)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:

@@ -293,3 +293,60 @@ def compare_report(out_dir, *, rounds: int, repeats: int, peers: bool, quick: bo
         f"one layer, B={scaling['B']}, M={scaling['M']}, N={scaling['N']}",
     )
     return text + f"\n\nwrote {out_dir}/compare.md, compare.json, scaling.png"
+
+
+def render_contention(res: dict, walls: list[dict], machine: str) -> str:
+    """Markdown: the step table (median and 90th percentile, quiet and loaded) and the quick start's walls."""
+    lines = [
+        f"Machine: {machine}. Fresh processes, {res['rounds']} interleaved rounds; 'loaded': one other "
+        "process spinning a core throughout. Every step after each process's first counts; milliseconds.",
+        "",
+        "Training step of the adding network (2 x 128 IndRNN, batch 50, Adam, clamp ±10):",
+        "",
+        "| T | implementation | quiet median | quiet p90 | loaded median | loaded p90 | loaded / quiet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    by = {(r["T"], r["condition"], r["impl"]): r for r in res["rows"]}
+    for T in sorted({r["T"] for r in res["rows"]}):
+        for impl in dict.fromkeys(r["impl"] for r in res["rows"]):
+            q, ld = by.get((T, "quiet", impl)), by.get((T, "loaded", impl))
+            if q is None or ld is None:
+                continue
+            lines.append(
+                f"| {T} | {impl} | {q['median_ms']:.2f} | {q['p90_ms']:.2f} | {ld['median_ms']:.2f} | "
+                f"{ld['p90_ms']:.2f} | {ld['median_ms'] / q['median_ms']:.2f} |"
+            )
+    for key, reports in res.get("tuner", {}).items():
+        lines.append(f"\nTuner, {key}: " + "; ".join(reports))
+    if walls:
+        lines += [
+            "",
+            f"The quick start (`python -m indrnn_np train adding`, {walls[0]['steps']} steps), "
+            "whole-process wall seconds:",
+            "",
+        ]
+        lines += ["| condition | implementation | wall (s) |", "|---|---|---|"]
+        lines += [f"| {w['condition']} | {w['impl']} | {w['wall_s']:.1f} |" for w in walls]
+    if res.get("missing"):
+        lines += ["", "Not measured: " + "; ".join(res["missing"])]
+    return "\n".join(lines)
+
+
+def contention_report(out_dir, *, rounds: int, quick_start_runs: int, quick: bool, progress=None) -> str:
+    """``bench contention``: steps quiet and beside one busy process; writes contention.md and .json."""
+    from .contention import STEPS, bench_contention, quick_start_walls
+    from .layer import machine_description
+
+    check_writable_dir(out_dir)
+    if quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
+        res = bench_contention(rounds=1, Ts=(10,), steps={10: 5}, progress=progress)
+        walls = quick_start_walls(runs=quick_start_runs, steps=30, progress=progress)
+    else:
+        res = bench_contention(rounds=rounds, steps=STEPS, progress=progress)
+        walls = quick_start_walls(runs=quick_start_runs, progress=progress)
+    machine = machine_description()
+    text = render_contention(res, walls, machine)
+    with open(os.path.join(out_dir, "contention.md"), "w") as fh:
+        fh.write(text + "\n")
+    write_json({"machine": machine, **res, "quick_start": walls}, os.path.join(out_dir, "contention.json"))
+    return text + f"\n\nwrote {out_dir}/contention.md, contention.json"

@@ -22,6 +22,10 @@ Requests (``"what"``):
   ``indrnn`` (this project), ``jax`` (the whole step under one ``jit``),
   ``torch-loop`` (a per-step PyTorch loop with autograd, as the official
   code runs on a CPU).
+* ``"steps"``: ``n`` consecutive training steps of the adding network, each
+  timed, as a training loop runs them (``impl`` ``indrnn``: inside the
+  loop's :class:`indrnn_np.threads.ThreadTuner`, its probing steps included;
+  ``jax``); answers ``times_s``, one per step after the first.
 * ``"bound"``: the machine's limits at the request's shapes: copy bandwidth,
   and each GEMM of the layer (``"layer"``) or of the step (``"step"``) timed
   alone through NumPy's BLAS.
@@ -145,6 +149,12 @@ def _step_init(T, M, N):
 
 
 def step_jax(req):
+    run = step_jax_fn(req)
+    return {"compile_s": _first_call(run), "median_s": _median(run, req["repeats"])}
+
+
+def step_jax_fn(req):
+    """The adding network's training step under one ``jax.jit``, as a function of no arguments."""
     import jax
     import jax.numpy as jnp
 
@@ -199,7 +209,7 @@ def step_jax(req):
         state.update(p=p, m=m, v=v)
         float(loss)  # the step is done when its loss is on the host, as in the training loop
 
-    return {"compile_s": _first_call(run), "median_s": _median(run, req["repeats"])}
+    return run
 
 
 def step_torch_loop(req):
@@ -241,6 +251,34 @@ def step_torch_loop(req):
         sync()
 
     return {"compile_s": _first_call(run), "median_s": _median(run, req["repeats"], warmup=1)}
+
+
+def steps_timed(req):
+    """``req["n"]`` steps after the first (compile), each timed; ours inside the training loop's tuner."""
+    if req["impl"] == "jax":
+        run = step_jax_fn(req)
+        tuner = None
+    else:
+        from indrnn_np.bench.train import adding_step
+        from indrnn_np.threads import ThreadTuner
+
+        run = adding_step(req["T"], req["B"], hidden=req["N"])
+        tuner = ThreadTuner()
+    times = []
+    try:
+        for i in range(req["n"] + 1):
+            t0 = time.perf_counter()
+            if tuner is None:
+                run()
+            else:
+                with tuner.step():
+                    run()
+            if i:
+                times.append(time.perf_counter() - t0)
+    finally:
+        if tuner is not None:
+            tuner.close()
+    return {"times_s": times, "tuner": None if tuner is None else tuner.report()}
 
 
 # --------------------------------------------------------------------------
@@ -306,6 +344,8 @@ def run(req: dict) -> dict:
         return fn(req, inp)
     if what == "step":
         return {"indrnn": step_ours, "jax": step_jax, "torch-loop": step_torch_loop}[impl](req)
+    if what == "steps":
+        return steps_timed(req)
     raise ValueError(f"unknown request {what!r}")
 
 
