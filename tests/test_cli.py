@@ -231,8 +231,13 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
         assert err.strip().splitlines()[-1].startswith("interrupted"), err
 
 
-def test_interrupted_run_resumes_to_its_own_steps_bit_for_bit(tmp_path):
-    """The scenario of a new user: Ctrl-C, then `--resume DIR` with no other option."""
+def test_interrupted_run_resumes_to_its_own_steps_bit_for_bit(tmp_path, monkeypatch):
+    """The scenario of a new user: Ctrl-C, then `--resume DIR` with no other option (thread counts fixed,
+    as bit-for-bit needs: INDRNN_THREAD_TUNING=0)."""
+    from indrnn_np import config
+
+    monkeypatch.setattr(config, "CPU_THREAD_TUNING", False)
+    monkeypatch.setenv("INDRNN_THREAD_TUNING", "0")
     args = ["train", "adding", "--T", "30", "--hidden", "16", "--steps", "300", "--eval-every", "20"]
     args += ["--checkpoint-every", "1000", "--test-size", "50"]
     assert main([*args, "--quiet", "--out", str(tmp_path / "full")]) == 0

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from indrnn_np import config
 from indrnn_np.cli import main
 from indrnn_np.nn import ReduceOnPlateau, indrnn_regressor
 from indrnn_np.tasks.adding import BASELINE_MSE, adding_batch, adding_test_set
@@ -106,7 +107,8 @@ def test_plateau_schedule_follows_the_training_loss_not_the_test_set(tmp_path, m
     [dict(), dict(bn="time", dropout=0.2, layers=3, residual=True)],
     ids=["basic", "residual-bn-dropout"],
 )
-def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, kw):
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, kw, monkeypatch):
+    monkeypatch.setattr(config, "CPU_THREAD_TUNING", False)  # fixed thread counts: the same bits
     full = tmp_path / "full"
     part = tmp_path / "part"
     train(_cfg(steps=60, **kw), full, **QUIET)
@@ -120,6 +122,19 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, kw):
     assert pa.keys() == pb.keys()
     for k in pa:
         np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+def test_with_thread_tuning_a_resumed_run_agrees_to_rounding(tmp_path, monkeypatch):
+    """The tuner changes BLAS's thread count between steps, and with it the GEMMs' last bits: at the
+    quick start's sizes a resumed run then agrees with an uninterrupted one to float32 rounding."""
+    monkeypatch.setattr(config, "CPU_THREAD_TUNING", True)
+    kw = dict(T=100, hidden=128, batch=50, steps=60, eval_every=20, test_size=200)
+    train(_cfg(**kw), tmp_path / "full", **QUIET)
+    train(_cfg(**{**kw, "steps": 40}), tmp_path / "part", **QUIET)
+    resume(tmp_path / "part", steps=60, **QUIET)
+    a, b = RunDir(tmp_path / "full").read_metrics(), RunDir(tmp_path / "part").read_metrics()
+    for col in ("step", "train_loss", "test_mse", "lr", "max_abs_u"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-5, err_msg=col)
 
 
 def test_resume_from_a_mid_run_checkpoint_drops_later_rows(tmp_path):
