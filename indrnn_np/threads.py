@@ -20,7 +20,10 @@ on a small machine, and neither has one right answer:
     threads about (a threaded server, Dask's threaded scheduler, a notebook
     kernel, several training threads), the workers are left alone, and any
     number of threads may call the ops, a model or a training step at once
-    (tested with 2 and 4 threads).
+    (tested with 2 and 4 threads). Numba's own pool must be thread-safe for
+    that too: OpenMP (``omp``, the Linux wheels' layer) and TBB are, the
+    ``workqueue`` fallback is not, and there the kernel calls go one at a
+    time (:class:`OneAtATime`).
 
 * **Another program on the machine.** With one busy process on the other
   core, every multi-threaded call waits for its thread on the busy core: the
@@ -49,8 +52,9 @@ from typing import NamedTuple
 
 from . import config
 
-_STATE = {"openmp": None, "blas_release": None, "blas": [], "looked_up": False}
+_STATE = {"openmp": None, "blas_release": None, "blas": [], "looked_up": False, "layer_safe": False}
 _LOOKUP_LOCK = threading.Lock()
+_KERNEL_LOCK = threading.Lock()
 
 
 def _openmp_loaded() -> bool:
@@ -114,6 +118,50 @@ def before_numba_kernel() -> None:
     release = _STATE["blas_release"]
     if release is not None and release[0].num_threads > 1 and release_is_safe():
         release[1]()
+
+
+def _note_layer() -> None:
+    """Once Numba has started its pool: is its threading layer safe to enter from several threads?"""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return
+    _STATE["layer_safe"] = layer in ("tbb", "omp")
+
+
+def kernels_threadsafe() -> bool:
+    """True once Numba's threading layer is known to be thread-safe (``tbb`` or ``omp``), or when the
+    kernels are not parallel (``INDRNN_CPU_PARALLEL=0``)."""
+    return _STATE["layer_safe"] or not config.CPU_PARALLEL
+
+
+class OneAtATime:
+    """A kernel module whose functions run one call at a time, process-wide.
+
+    Numba's ``workqueue`` threading layer (what Numba falls back to without
+    OpenMP or TBB, as on some macOS installs) ends the whole process when two
+    threads launch parallel kernels at once. Until the first kernel has shown
+    which layer Numba chose, and for good where it chose ``workqueue``, the ops
+    call the kernels through this wrapper (:func:`indrnn_np.ops.backend.backend_kernels`).
+    """
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+        if not callable(fn):
+            return fn
+
+        def one_at_a_time(*args, **kw):
+            with _KERNEL_LOCK:
+                out = fn(*args, **kw)
+                _note_layer()
+            return out
+
+        return one_at_a_time
 
 
 def policy() -> dict:

@@ -142,6 +142,22 @@ def test_threads_calling_the_ops_and_training_at_once_get_the_serial_result(n_th
     assert proc.stdout.split() == ["ok", str(n_threads)]
 
 
+def test_threads_are_safe_with_numbas_workqueue_layer_too():
+    """Numba's workqueue layer ends the process when two threads launch parallel kernels at once
+    ('Concurrent access has been detected'); the ops then call the kernels one at a time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_", "INDRNN_THREAD"))}
+    env["NUMBA_THREADING_LAYER"] = "workqueue"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT, "4", "fixed"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", "4"]
+
+
 def test_release_only_while_no_other_python_thread_exists():
     import threading
 

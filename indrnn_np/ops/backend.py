@@ -47,7 +47,13 @@ def cuda_available() -> bool:
 
 
 def backend_kernels(backend: str):
-    """The kernel module of a backend; imported lazily so numba loads only when used."""
+    """The kernel module of a backend; imported lazily so numba loads only when used.
+
+    For ``cpu``, :mod:`indrnn_np.threads`' policy is applied first, and while
+    Numba's threading layer is not known to be thread-safe the module comes
+    wrapped so that its kernels run one call at a time
+    (:class:`indrnn_np.threads.OneAtATime`).
+    """
     if backend == "numpy":
         return _reference
     if backend == "cpu":
@@ -55,5 +61,5 @@ def backend_kernels(backend: str):
         from ..kernels import cpu
 
         threads.before_numba_kernel()
-        return cpu
+        return cpu if threads.kernels_threadsafe() else threads.OneAtATime(cpu)
     return require_cuda()

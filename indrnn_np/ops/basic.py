@@ -202,11 +202,9 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
             f"(axes (1,) of a (T, B, N) array); got axes {axes} for shape {tuple(x.shape)}"
         )
     if backend == "cpu" and axes == tuple(range(x.ndim - 1)) and x.size > 0:
-        from .. import threads
-        from ..kernels import cpu
+        from .backend import backend_kernels
 
-        threads.before_numba_kernel()
-
+        cpu = backend_kernels("cpu")
         x = np.ascontiguousarray(x)
         x2 = x.reshape(-1, N)
         y = buffers.empty(x2.shape, x2.dtype)
@@ -237,11 +235,9 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
         check_shape("dy", dy, cache[0].shape, "x's shape")
         return BatchNormGrads(*device.batchnorm_backward(device.to_device(dy), cache))
     if cache.backend == "cpu":
-        from .. import threads
-        from ..kernels import cpu
+        from .backend import backend_kernels
 
-        threads.before_numba_kernel()
-
+        cpu = backend_kernels("cpu")
         x = cache.a
         check_array("dy", dy, x.ndim)
         check_shape("dy", dy, x.shape, "x's shape")

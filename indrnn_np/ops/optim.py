@@ -34,9 +34,9 @@ def update_kernels(backend: str):
         raise ValueError(f"backend must be one of {', '.join(UPDATE_BACKENDS)}; got {backend!r}")
     if backend == "numpy":
         return _reference
-    from ..kernels import cpu
+    from .backend import backend_kernels
 
-    return cpu
+    return backend_kernels("cpu")
 
 
 def _kernels_for(p, backend):
