@@ -155,3 +155,24 @@ def test_resume_continues_to_the_runs_own_steps(done_run, tmp_path, copy_run):
     summary = resume(run, **QUIET)
     assert summary["steps"] == 30
     assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_run_files_follow_the_umask_like_the_curve(tmp_path, umask):
+    """Atomic writes create their temporary file as open() does: 0o666 less the umask, not mkstemp's 0o600."""
+    old = os.umask(umask)
+    try:
+        train(TrainConfig(steps=10, **FAST), tmp_path / "r", **QUIET)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir()}
+    assert set(modes) == {"checkpoint.npz", "metrics.csv", "summary.json", "curve.png"}
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_a_rewritten_run_file_keeps_its_mode(done_run, tmp_path, copy_run):
+    run = RunDir(copy_run(done_run, tmp_path / "r"))
+    os.chmod(run.file(run.SUMMARY), 0o600)
+    run.write_summary({"steps": 20})
+    assert run.file(run.SUMMARY).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []

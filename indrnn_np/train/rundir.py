@@ -17,7 +17,8 @@ A run lives in one directory:
 Every file is written atomically (a temporary file in the same directory,
 flushed and fsynced, then renamed over the old one), so a crash or Ctrl-C
 while saving leaves the previous version intact; a failed command changes
-nothing a user saved.
+nothing a user saved. The files get the user's usual permissions (0o666 less
+the umask, as ``open()`` gives), like ``curve.png``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from pathlib import Path
 
@@ -78,13 +80,29 @@ _ACC = {"loss_sum": (int, float), "count": (int,)}
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``.
+
+    The temporary file is created as ``open()`` creates a file, mode 0o666 less the umask (not
+    :func:`tempfile.mkstemp`'s 0o600), so the run's files get the user's usual permissions; a file
+    that is replaced keeps its own mode, as ``open(path, "w")`` would leave it.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
