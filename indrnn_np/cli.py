@@ -18,6 +18,16 @@ class CliError(UserError):
     """Options that do not go together."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line, ``error: <command>: <message>``, exit status 2 (the usage
+    is what ``--help`` is for). Subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        command = self.prog.removeprefix("python -m indrnn_np").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"error: {where}{message} ({self.prog} --help lists the options)\n")
+
+
 def cmd_gradcheck(a) -> int:
     from .gradcheck import gradcheck_report
 
@@ -173,6 +183,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _train_parser(sub) -> None:
     from .tasks import TASKS
     from .train import recipe
@@ -233,13 +253,13 @@ def _bench_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
+    p = _Parser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")
     g.add_argument(
         "--backend", action="append", choices=["numpy", "cpu", "cuda"], help="default: all that run here"
     )
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_nonnegative_int, default=0)
     g.set_defaults(func=cmd_gradcheck)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
     d.add_argument("--out", required=True, help="folder for the plots and dynamics.json")

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..report import check_writable_dir, check_writable_file, format_table, write_json
+from ..report import check_writable_dir, check_writable_file, format_table, make_dir, write_json
 
 
 def _add_ms(rows, keys) -> None:
@@ -283,6 +283,7 @@ def compare_report(out_dir, *, rounds: int, repeats: int, peers: bool, quick: bo
         scaling = bench_scaling(repeats=max(3, repeats // 2))
     machine = machine_description()
     text = render_compare(res, scaling, machine)
+    make_dir(out_dir)
     with open(os.path.join(out_dir, "compare.md"), "w") as fh:
         fh.write(text + "\n")
     with open(os.path.join(out_dir, "compare.json"), "w") as fh:

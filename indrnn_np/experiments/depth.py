@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn import LSTM, RNN, IndRNN, Recurrence, leaf_layers
-from ..report import check_writable_dir, format_table
+from ..report import check_writable_dir, format_table, make_dir
 from ..train import RunDir, complete_run, load_model, model_label, model_of, recipe, task_of
 from ..train.config import ConfigError
 
@@ -127,6 +127,7 @@ def _write(out: Path, steps, quick, results) -> dict:
     from ..plots import plot_depth_curves, plot_gradient_vs_layer
 
     payload = {"steps": steps, "quick": quick, "networks": results}
+    make_dir(out)
     (out / "depth.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_gradient_vs_layer(
         out / "gradient_vs_layer.png",

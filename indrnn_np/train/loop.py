@@ -206,10 +206,13 @@ def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dic
     cfg.validate()
     run = RunDir(out_dir)
     run.check_new()
-    state = _build(cfg, run)
     run.check_writable()
+    state = _build(cfg, run)
+    artifacts = getattr(state.task, "artifacts", dict)()
+    run.check_new(also=artifacts)
+    run.make()
     run.start_metrics(state.columns)
-    for name, array in getattr(state.task, "artifacts", dict)().items():
+    for name, array in artifacts.items():
         run.save_array(name, array)
     return _loop(state, progress, log)
 
@@ -289,6 +292,7 @@ def evaluate_run(out_dir) -> dict:
     from .build import load_model
 
     run = RunDir(out_dir)
+    run.read_meta()  # a folder without a readable checkpoint is refused first
     run.check_writable(run.EVALUATION)
     model, cfg, task, step = load_model(run)
     ((metric, value),) = task.evaluate(model, full=True).items()
