@@ -69,12 +69,16 @@ def weight_gradient_norms(model, task, batch: int, *, batches: int = 4, seed: in
     names = [k for k in model.params if k.endswith(".W") and not k.startswith("head.")]
     total = np.zeros(len(names))
     for _ in range(batches):
-        x, y = task.train_batch(rng, batch)
-        pred, caches = model.forward(x, train=True)
-        _, lcache = task.loss_forward(pred, y)
-        _, grads = model.backward(task.loss_backward(1.0, lcache), caches, input_grad=False)
-        total += [float(np.sum(np.asarray(grads[k], np.float64) ** 2)) for k in names]
+        total += _squared_norms(model, task, *task.train_batch(rng, batch), names)
     return np.sqrt(total / batches).tolist()
+
+
+def _squared_norms(model, task, x, y, names) -> list[float]:
+    """‖∂J/∂W‖² of ``names`` on one batch (a function: the batch's caches go when it returns)."""
+    pred, caches = model.forward(x, train=True)
+    _, lcache = task.loss_forward(pred, y)
+    _, grads = model.backward(task.loss_backward(1.0, lcache), caches, input_grad=False)
+    return [float(np.sum(np.asarray(grads[k], np.float64) ** 2)) for k in names]
 
 
 def run_depth(
