@@ -266,6 +266,23 @@ def planted_accumulator(T: int, N: int = 4, neuron: int = 2, dtype=np.float32) -
     return model
 
 
+def _chunk_states(model: Sequential, x, marked, i: int):
+    """One chunk of sequences: the final layer-2 states (B, N2), the layer-1 :func:`marker_sums`, and
+    both layers' trajectories of sequence ``i`` of the chunk ((T, 1, N) each; None when it is not in
+    the chunk). A function, so that the chunk's (T, B, N) states go when it returns."""
+    (_, a1), (_, a2) = indrnn_states(model, x)[:2]
+    trajectories = (a1[:, [i]], a2[:, [i]]) if 0 <= i < x.shape[1] else None
+    return a2[-1].copy(), marker_sums(a1, marked), trajectories
+
+
+def _gradient_peaks(model: Sequential, x, y) -> dict[str, float]:
+    """The largest |∂J/∂a_t| of each IndRNN layer on one chunk (no |∂J/∂a| array is made)."""
+    return {
+        name: max(float(da.max()), -float(da.min()))
+        for name, da in pre_activation_gradients(model, x, y).items()
+    }
+
+
 def analyse_neurons(
     model: Sequential,
     T: int,
@@ -326,11 +343,11 @@ def analyse_neurons(
     last, h1, h2, sums = [], None, None, 0.0
     marked = x[:, :, 1] > 0
     for c in _chunks(x.shape[1]):
-        (_, a1), (_, a2) = indrnn_states(model, x[:, c])[:2]
-        last.append(a2[-1])
-        sums = sums + marker_sums(a1, marked[:, c])
-        if c.start <= seq < c.stop:
-            h1, h2 = a1[:, [seq - c.start]], a2[:, [seq - c.start]]
+        final, chunk_sums, trajectories = _chunk_states(model, x[:, c], marked[:, c], seq - c.start)
+        last.append(final)
+        sums = sums + chunk_sums
+        if trajectories is not None:
+            h1, h2 = trajectories
     scores = accumulator_scores(np.concatenate(last), y)
     neuron = int(np.argmax(scores))
     full_mse = mse_forward(_predict(model, x), y)[0]
@@ -338,9 +355,8 @@ def analyse_neurons(
     # share scaled to a mean over a training batch of `batch` (so chunks change nothing)
     peaks = {}
     for c in _chunks(x.shape[1]):
-        scale = (c.stop - c.start) / batch
-        for name, da in pre_activation_gradients(model, x[:, c], y[c]).items():
-            peaks[name] = max(peaks.get(name, 0.0), float(np.abs(da).max()) * scale)
+        for name, peak in _gradient_peaks(model, x[:, c], y[c]).items():
+            peaks[name] = max(peaks.get(name, 0.0), peak * ((c.stop - c.start) / batch))
     small = one_neuron_model(model, neuron)
     before = mse_forward(_predict(small, x), y)[0]
     fx, fy, _ = adding_batch(T, fit_size, np.random.default_rng(777), x.dtype.type)
