@@ -46,6 +46,7 @@ def cmd_dynamics(a) -> int:
 def cmd_train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
+    from .train.memory import describe, estimate_training
 
     given = given_options(a)
     try:
@@ -53,9 +54,15 @@ def cmd_train(a) -> int:
             drop = fixed_on_resume(given) + (["--out"] if a.out else [])
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
+            if a.dry_run:
+                print(describe(estimate_training(RunDir(a.resume).read_meta()["config"], resume=True)))
+                return 0
             resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
         else:
             cfg = recipe(a.task, **given)
+            if a.dry_run:
+                print(describe(estimate_training(cfg)))
+                return 0
             train(cfg, a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path, progress=not a.quiet)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -207,6 +214,13 @@ def _train_parser(sub) -> None:
         p.add_argument("--out", help="run folder (default runs/<task>_T<T>, never an existing run's)")
         p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (--steps may extend it)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--dry-run",
+            dest="dry_run",
+            action="store_true",
+            help="print the run's estimated peak memory, part by part, and what is available; "
+            "train nothing, write nothing",
+        )
         add_train_options(p, recipe(name))
         p.set_defaults(func=cmd_train)
 

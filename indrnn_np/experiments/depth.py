@@ -24,6 +24,7 @@ from ..nn import LSTM, RNN, IndRNN, Recurrence, leaf_layers
 from ..report import check_writable_dir, format_table, make_dir
 from ..train import RunDir, complete_run, load_model, model_label, model_of, recipe, task_of
 from ..train.config import ConfigError
+from ..train.memory import check_fits, estimate_training
 
 #: name -> (label, overrides of the row-MNIST recipe). Each has 21 or 22 recurrent layers and 21 input
 #: weight matrices below the head.
@@ -108,6 +109,8 @@ def run_depth(
         ``best_test_error``, ``steps``, ``wall_s``, ``diverged``.
     """
     configs = network_configs(steps, quick, names, data)
+    for cfg in configs.values():  # a second model is kept beside each run (its gradients at initialisation)
+        check_fits(estimate_training(cfg, extra_models=1))
     check_writable_dir(out_dir)
     out = Path(out_dir)
     results = {}

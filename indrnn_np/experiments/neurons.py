@@ -21,6 +21,7 @@ from ..ops import mse_backward, mse_forward
 from ..report import check_writable_dir, check_writable_file, make_dir
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
+from ..train.memory import check_fits, estimate_neurons
 
 #: The files :func:`analyse_neurons` writes.
 NEURON_FILES = ("neurons_layer1.png", "neurons_layer2.png", "neurons.json")
@@ -435,12 +436,15 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
         The run cannot be read.
     AnalysisError
         The run is not a 2-layer IndRNN on the adding problem, or ``seq`` is not one of its test sequences.
+    MemoryTooLarge
+        The analysis's estimated peak memory exceeds what is available.
     OutputError
         The output folder or one of its files cannot be written.
     """
     cfg = RunDir(run_dir).read_meta()["config"]
     _check_two_layer(cfg)
     check_seq(seq, cfg.test_size)
+    check_fits(estimate_neurons(cfg, fit_size))
     target = Path(out_dir or run_dir)
     check_writable_dir(target)
     if target.is_dir():
