@@ -226,7 +226,9 @@ def _train_parser(sub) -> None:
 
 
 def _bench_parser(sub) -> None:
-    b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    b = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_command", required=True, metavar="BENCHMARK"
+    )
     backends = dict(
         action="append", choices=["numpy", "cpu", "cuda"], help="repeatable; default numpy and cpu"
     )

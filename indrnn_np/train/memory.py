@@ -922,7 +922,9 @@ def estimate_layer_bench(T: int, B: int, M: int, N: int, itemsize: int) -> Memor
         h.drop(layer.bwd(h, inputs[1], cache, True), *h.grads)
         h.drop_all(previous)
         previous = [out, cache]
-    return _estimate(f"bench layer, T = {T}, B = {B}, M = {M}, N = {N}", run)
+    return dataclasses.replace(
+        _estimate(f"bench layer, T = {T}, B = {B}, M = {M}, N = {N}", run), levers=("--T", "--B", "--N")
+    )
 
 
 def estimate_batchnorm_bench(T: int, B: int, N: int, layers: int) -> MemoryEstimate:
@@ -939,7 +941,9 @@ def estimate_batchnorm_bench(T: int, B: int, N: int, layers: int) -> MemoryEstim
         h.new((T, B, N), "batch")
     run.model(optimizer=False)
     run.step()
-    return _estimate(f"bench batchnorm, T = {T}, B = {B}, N = {N}", run)
+    return dataclasses.replace(
+        _estimate(f"bench batchnorm, T = {T}, B = {B}, N = {N}", run), levers=("--T", "--B", "--N")
+    )
 
 
 def estimate_step_bench(cfg: TrainConfig) -> MemoryEstimate:
@@ -950,7 +954,9 @@ def estimate_step_bench(cfg: TrainConfig) -> MemoryEstimate:
     run.model()
     run.step()
     run.step()
-    return _estimate(f"bench train, {_label(cfg)}", run)
+    return dataclasses.replace(
+        _estimate(f"bench train, {_label(cfg)}", run), levers=("--T", "--B", "--hidden")
+    )
 
 
 def param_count(cfg: TrainConfig) -> int:
