@@ -1,7 +1,8 @@
 """A run's peak memory, estimated from its configuration before anything is allocated, and the memory there is.
 
 Every command that trains or loads a model (``train``, ``evaluate``,
-``neurons``, ``depth``, and the ``bench`` commands) asks here first and
+``neurons``, ``depth``, and ``bench layer``, ``batchnorm`` and ``train`` on
+the CPU) asks here first and
 refuses, in one line, a size that cannot fit; ``train ... --dry-run`` prints
 the estimate. Nothing is built: the network is mirrored by a few lines per
 layer kind (:class:`_Net`, checked against the real models by the tests:
