@@ -18,6 +18,16 @@ class CliError(UserError):
     """Options that do not go together."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line, ``error: <command>: <message>``, exit status 2 (the usage
+    is what ``--help`` is for). Subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        command = self.prog.removeprefix("python -m indrnn_np").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"error: {where}{message} ({self.prog} --help lists the options)\n")
+
+
 def cmd_gradcheck(a) -> int:
     from .gradcheck import gradcheck_report
 
@@ -36,6 +46,7 @@ def cmd_dynamics(a) -> int:
 def cmd_train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
+    from .train.memory import describe, estimate_training
 
     given = given_options(a)
     try:
@@ -43,9 +54,15 @@ def cmd_train(a) -> int:
             drop = fixed_on_resume(given) + (["--out"] if a.out else [])
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
+            if a.dry_run:
+                print(describe(estimate_training(RunDir(a.resume).read_meta()["config"], resume=True)))
+                return 0
             resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
         else:
             cfg = recipe(a.task, **given)
+            if a.dry_run:
+                print(describe(estimate_training(cfg)))
+                return 0
             train(cfg, a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path, progress=not a.quiet)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -184,6 +201,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _train_parser(sub) -> None:
     from .tasks import TASKS
     from .train import recipe
@@ -198,12 +225,21 @@ def _train_parser(sub) -> None:
         p.add_argument("--out", help="run folder (default runs/<task>_T<T>, never an existing run's)")
         p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (--steps may extend it)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--dry-run",
+            dest="dry_run",
+            action="store_true",
+            help="print the run's estimated peak memory, part by part, and what is available; "
+            "train nothing, write nothing",
+        )
         add_train_options(p, recipe(name))
         p.set_defaults(func=cmd_train)
 
 
 def _bench_parser(sub) -> None:
-    b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    b = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_command", required=True, metavar="BENCHMARK"
+    )
     backends = dict(
         action="append", choices=["numpy", "cpu", "cuda"], help="repeatable; default numpy and cpu"
     )
@@ -260,13 +296,13 @@ def _bench_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
+    p = _Parser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")
     g.add_argument(
         "--backend", action="append", choices=["numpy", "cpu", "cuda"], help="default: all that run here"
     )
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=_nonnegative_int, default=0)
     g.set_defaults(func=cmd_gradcheck)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
     d.add_argument("--out", required=True, help="folder for the plots and dynamics.json")

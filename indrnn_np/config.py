@@ -57,6 +57,10 @@ CPU_MAX_CHUNK: int = 1024
 #: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
 BUFFER_POOL_BYTES: int = int(float(os.environ.get("INDRNN_BUFFER_POOL_MB", "1024")) * 2**20)
 
+#: Refuse a run whose estimated peak memory exceeds what the machine has available
+#: (:mod:`indrnn_np.train.memory`); ``INDRNN_MEMORY_CHECK=0`` turns the refusal off.
+MEMORY_CHECK: bool = os.environ.get("INDRNN_MEMORY_CHECK", "1") != "0"
+
 #: Rows per block of the CPU batch-norm sums (BN over time: rows are (t, b)
 #: pairs). Fixed, not per thread, so results do not depend on the thread count.
 CPU_BN_ROWS: int = 256

@@ -7,8 +7,27 @@ selects none and leaves the caller's (a notebook's inline backend, say) alone.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from matplotlib.figure import Figure
+
+
+def check_figure_file(path) -> None:
+    """OutputError unless ``path`` names a figure matplotlib can write (``.png``, ``.pdf``, ``.svg``, ...)
+    and the file can be written; checked before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .report import OutputError, check_writable_file
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if suffix not in formats:
+        raise OutputError(
+            f"cannot write the figure {path}: its name must end in a figure format "
+            f"({', '.join('.' + f for f in sorted(formats))}); got {'.' + suffix if suffix else 'no suffix'}"
+        )
+    check_writable_file(path)
 
 
 def _abs_for_log(a):

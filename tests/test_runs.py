@@ -122,6 +122,8 @@ def test_folder_states(done_run, tmp_path, copy_run):
 def test_a_folder_with_no_completed_step_can_start_again(tmp_path):
     run = RunDir(tmp_path / "r")
     run.check_writable()
+    assert not run.path.exists()  # a check creates nothing
+    run.make()
     run.start_metrics(["step", "train_loss", "test_mse", "lr", "max_abs_u", "grad_norm", "elapsed_s"])
     assert not run.holds_run()
     train(TrainConfig(steps=10, **FAST), run.path, **QUIET)
@@ -155,3 +157,49 @@ def test_resume_continues_to_the_runs_own_steps(done_run, tmp_path, copy_run):
     summary = resume(run, **QUIET)
     assert summary["steps"] == 30
     assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_run_files_follow_the_umask_like_the_curve(tmp_path, umask):
+    """Atomic writes create their temporary file as open() does: 0o666 less the umask, not mkstemp's 0o600."""
+    old = os.umask(umask)
+    try:
+        train(TrainConfig(steps=10, **FAST), tmp_path / "r", **QUIET)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir()}
+    assert set(modes) == {"checkpoint.npz", "metrics.csv", "summary.json", "curve.png"}
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_a_rewritten_run_file_keeps_its_mode(done_run, tmp_path, copy_run):
+    run = RunDir(copy_run(done_run, tmp_path / "r"))
+    os.chmod(run.file(run.SUMMARY), 0o600)
+    run.write_summary({"steps": 20})
+    assert run.file(run.SUMMARY).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in run.path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("name", [*RunDir.FILES, "permutation.npy"])
+def test_a_folder_that_is_not_a_run_is_never_written_over(tmp_path, name, fake_mnist):
+    """A user's file where a run would write its own (a curve.png, say) refuses the run; nothing changes."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / name).write_bytes(b"the user's")
+    (folder / "notes.txt").write_bytes(b"notes")
+    if name == "permutation.npy":  # a task's file: pmnist saves its permutation
+        cfg = TrainConfig(task="pmnist", data=str(fake_mnist), steps=10, **{**FAST, "T": 784})
+    else:
+        cfg = TrainConfig(steps=10, **FAST)
+    # a checkpoint, a summary or a divergence record already say "a run" (another message)
+    said = {"checkpoint.npz": "already holds a run", "summary.json": "holds metrics of a run"}
+    said["diverged.json"] = "diverged.json: cannot be read"
+    with pytest.raises(RunDirError, match=said.get(name, f"is not a run's folder and holds {name}")):
+        train(cfg, folder, **QUIET)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {name: b"the user's", "notes.txt": b"notes"}
+    if name != "permutation.npy":
+        assert RunDir.first_free(folder).path == tmp_path / "mine-2"  # a default goes on to the next name
+    notes_only = tmp_path / "notes"
+    notes_only.mkdir()
+    (notes_only / "notes.txt").write_bytes(b"notes")
+    RunDir(notes_only).check_new()  # other files are no obstacle

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..report import check_writable_dir, check_writable_file, format_table, write_json
+from ..report import check_writable_dir, check_writable_file, format_table, make_dir, write_json
 
 
 def _add_ms(rows, keys) -> None:
@@ -22,11 +22,13 @@ def layer_report(backends, Ts, B, M, N, dtype, repeats, json_path=None) -> str:
     """``bench layer``: one IndRNN layer's forward+backward per backend (CPU backends)."""
     import numpy as np
 
+    from ..train.memory import check_fits, estimate_layer_bench
     from .layer import bench_layer, machine_description
 
+    dtype = np.dtype(dtype)
+    check_fits(estimate_layer_bench(max(Ts), B, M, N, dtype.itemsize))
     if json_path:
         check_writable_file(json_path)
-    dtype = np.dtype(dtype)
     rows = []
     for T in Ts:
         rows += bench_layer(backends, T=T, B=B, M=M, N=N, dtype=dtype, repeats=repeats)
@@ -104,8 +106,10 @@ def cuda_layer_report(Ts, B, M, N, dtype, repeats, json_path=None) -> str:
 
 def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:
     """``bench batchnorm``: NumPy reference against the Numba batch norm, alone and in a network."""
+    from ..train.memory import check_fits, estimate_batchnorm_bench
     from .layer import bench_batchnorm, machine_description
 
+    check_fits(estimate_batchnorm_bench(T, B, N, layers))
     if json_path:
         check_writable_file(json_path)
     rows = bench_batchnorm(T=T, B=B, N=N, layers=layers, repeats=repeats)
@@ -138,9 +142,12 @@ def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:
 
 def train_report(T, B, layers, hidden, steps, backend, dtype, json_path=None) -> str:
     """``bench train``: a training step of the adding network and its parts."""
+    from ..train import TrainConfig
+    from ..train.memory import check_fits, estimate_step_bench
     from .layer import machine_description
     from .train import PARTS, bench_train
 
+    check_fits(estimate_step_bench(TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, dtype=dtype)))
     if json_path:
         check_writable_file(json_path)
     r = bench_train(T=T, B=B, layers=layers, hidden=hidden, steps=steps, backend=backend, dtype=dtype)
@@ -283,6 +290,7 @@ def compare_report(out_dir, *, rounds: int, repeats: int, peers: bool, quick: bo
         scaling = bench_scaling(repeats=max(3, repeats // 2))
     machine = machine_description()
     text = render_compare(res, scaling, machine)
+    make_dir(out_dir)
     with open(os.path.join(out_dir, "compare.md"), "w") as fh:
         fh.write(text + "\n")
     with open(os.path.join(out_dir, "compare.json"), "w") as fh:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UserError
-from ..report import check_writable_file
 from ..tasks.adding import BASELINE_MSE
 from ..train import RunDir
 from ..train.rundir import metric_of_columns
@@ -27,7 +26,7 @@ def compare_runs(runs, out, *, labels=None, title: str = "") -> list[dict]:
     runs : sequence of paths
         Run folders of ``train`` (each with a checkpoint and ``metrics.csv``).
     out : path
-        The figure to write (checked for writing before anything is read).
+        The figure to write, ``.png`` or another format matplotlib writes (checked before anything is read).
     labels : sequence of str, optional
         One per run; default the folders' names.
     title : str
@@ -47,14 +46,14 @@ def compare_runs(runs, out, *, labels=None, title: str = "") -> list[dict]:
     OutputError
         ``out`` cannot be written.
     """
-    from ..plots import plot_curves
+    from ..plots import check_figure_file, plot_curves
 
     runs = [Path(r) for r in runs]
     if not runs:
         raise CurvesError("give at least one run folder")
     if labels is not None and len(labels) != len(runs):
         raise CurvesError(f"give one label per run: {len(runs)} runs, {len(labels)} labels")
-    check_writable_file(out)
+    check_figure_file(out)
     rows, curves = [], []
     for i, path in enumerate(runs):
         run = RunDir(path)

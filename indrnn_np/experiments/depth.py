@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from ..nn import LSTM, RNN, IndRNN, Recurrence, leaf_layers
-from ..report import check_writable_dir, format_table
+from ..report import check_writable_dir, format_table, make_dir
 from ..train import RunDir, complete_run, load_model, model_label, model_of, recipe, task_of
 from ..train.config import ConfigError
+from ..train.memory import check_fits, estimate_training
 
 #: name -> (label, overrides of the row-MNIST recipe). Each has 21 or 22 recurrent layers and 21 input
 #: weight matrices below the head.
@@ -69,12 +70,16 @@ def weight_gradient_norms(model, task, batch: int, *, batches: int = 4, seed: in
     names = [k for k in model.params if k.endswith(".W") and not k.startswith("head.")]
     total = np.zeros(len(names))
     for _ in range(batches):
-        x, y = task.train_batch(rng, batch)
-        pred, caches = model.forward(x, train=True)
-        _, lcache = task.loss_forward(pred, y)
-        _, grads = model.backward(task.loss_backward(1.0, lcache), caches, input_grad=False)
-        total += [float(np.sum(np.asarray(grads[k], np.float64) ** 2)) for k in names]
+        total += _squared_norms(model, task, *task.train_batch(rng, batch), names)
     return np.sqrt(total / batches).tolist()
+
+
+def _squared_norms(model, task, x, y, names) -> list[float]:
+    """‖∂J/∂W‖² of ``names`` on one batch (a function: the batch's caches go when it returns)."""
+    pred, caches = model.forward(x, train=True)
+    _, lcache = task.loss_forward(pred, y)
+    _, grads = model.backward(task.loss_backward(1.0, lcache), caches, input_grad=False)
+    return [float(np.sum(np.asarray(grads[k], np.float64) ** 2)) for k in names]
 
 
 def run_depth(
@@ -104,6 +109,8 @@ def run_depth(
         ``best_test_error``, ``steps``, ``wall_s``, ``diverged``.
     """
     configs = network_configs(steps, quick, names, data)
+    for cfg in configs.values():  # a second model is kept beside each run (its gradients at initialisation)
+        check_fits(estimate_training(cfg, extra_models=1))
     check_writable_dir(out_dir)
     out = Path(out_dir)
     results = {}
@@ -127,6 +134,7 @@ def _write(out: Path, steps, quick, results) -> dict:
     from ..plots import plot_depth_curves, plot_gradient_vs_layer
 
     payload = {"steps": steps, "quick": quick, "networks": results}
+    make_dir(out)
     (out / "depth.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_gradient_vs_layer(
         out / "gradient_vs_layer.png",

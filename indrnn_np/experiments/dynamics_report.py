@@ -13,6 +13,7 @@ Three demonstrations of Eq. 4, each from this project's own code:
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from ..dynamics import (
 )
 from ..errors import UserError
 from ..nn import Adam, indrnn_regressor
-from ..report import check_writable_dir
+from ..report import check_writable_dir, make_dir
 from ..tasks.adding import BASELINE_MSE, adding_batch
 from ..train import mse_train_step
 
@@ -155,11 +156,12 @@ def write_report(
     """
     from ..plots import plot_clipping_training, plot_gradient_vs_time, plot_rnn_vs_indrnn
 
-    if not 0 < epsilon < gamma:
-        raise DynamicsError(f"need 0 < epsilon < gamma; got epsilon={epsilon}, gamma={gamma}")
+    if not (0 < epsilon < gamma and math.isfinite(gamma)):
+        raise DynamicsError(f"need 0 < epsilon < gamma < inf; got epsilon={epsilon}, gamma={gamma}")
     if not (isinstance(train_steps, int) and train_steps >= 1):
         raise DynamicsError(f"train_steps must be a positive integer; got {train_steps!r}")
     check_writable_dir(out_dir)
+    make_dir(out_dir)
     out = Path(out_dir)
     bound = relu_u_max(T_plot, gamma)
 

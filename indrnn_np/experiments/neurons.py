@@ -18,9 +18,10 @@ from ..errors import UserError
 from ..kernels import ACTIVATIONS, reference
 from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
 from ..ops import mse_backward, mse_forward
-from ..report import check_writable_dir, check_writable_file
+from ..report import check_writable_dir, check_writable_file, make_dir
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
+from ..train.memory import check_fits, estimate_neurons
 
 #: The files :func:`analyse_neurons` writes.
 NEURON_FILES = ("neurons_layer1.png", "neurons_layer2.png", "neurons.json")
@@ -123,20 +124,32 @@ def marker_neurons(sums, n_marked: int, *, share: float = 0.99, fire: float = 0.
     return found[np.argsort(-at[found], kind="stable")]
 
 
-def _check_two_layer(model: Sequential, cfg):
-    names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
+def _check_two_layer(cfg) -> None:
+    """AnalysisError unless ``cfg`` builds the basic 2-layer IndRNN on the adding problem (read from the
+    run's configuration, before its model is loaded)."""
+    layers = len(cfg.layer_widths()) if cfg.dense_blocks is None else None
     if (
         cfg.model != "indrnn"
         or cfg.task != "adding"
-        or names != ["indrnn1", "indrnn2"]
+        or layers != 2
         or cfg.bn != "none"
         or cfg.residual
+        or cfg.dense_blocks is not None
     ):
         raise AnalysisError(
             "the neuron analysis needs a run of the basic 2-layer IndRNN on the adding problem "
-            f"(model indrnn, --layers 2, no BN, not residual); got model {cfg.model}, layers {names}, "
-            f"bn {cfg.bn}, residual {cfg.residual}"
+            f"(model indrnn, --layers 2, no BN, not residual); got task {cfg.task}, model {cfg.model}, "
+            f"{layers or 'dense'} layers, bn {cfg.bn}, residual {cfg.residual}"
         )
+
+
+def check_seq(seq, test_size: int) -> int:
+    """``seq`` if it is a test sequence of a set of ``test_size`` (0 to test_size - 1), else AnalysisError."""
+    if not isinstance(seq, int | np.integer) or isinstance(seq, bool) or not 0 <= seq < test_size:
+        raise AnalysisError(
+            f"seq must be a sequence of the run's test set, 0 to {test_size - 1}; got {seq!r}"
+        )
+    return int(seq)
 
 
 def pre_activation_gradients(model: Sequential, x, y) -> dict[str, np.ndarray]:
@@ -254,6 +267,23 @@ def planted_accumulator(T: int, N: int = 4, neuron: int = 2, dtype=np.float32) -
     return model
 
 
+def _chunk_states(model: Sequential, x, marked, i: int):
+    """One chunk of sequences: the final layer-2 states (B, N2), the layer-1 :func:`marker_sums`, and
+    both layers' trajectories of sequence ``i`` of the chunk ((T, 1, N) each; None when it is not in
+    the chunk). A function, so that the chunk's (T, B, N) states go when it returns."""
+    (_, a1), (_, a2) = indrnn_states(model, x)[:2]
+    trajectories = (a1[:, [i]], a2[:, [i]]) if 0 <= i < x.shape[1] else None
+    return a2[-1].copy(), marker_sums(a1, marked), trajectories
+
+
+def _gradient_peaks(model: Sequential, x, y) -> dict[str, float]:
+    """The largest |∂J/∂a_t| of each IndRNN layer on one chunk (no |∂J/∂a| array is made)."""
+    return {
+        name: max(float(da.max()), -float(da.min()))
+        for name, da in pre_activation_gradients(model, x, y).items()
+    }
+
+
 def analyse_neurons(
     model: Sequential,
     T: int,
@@ -308,16 +338,17 @@ def analyse_neurons(
     names = [n for n, layer in model.layers if isinstance(layer, IndRNN)]
     if names != ["indrnn1", "indrnn2"]:
         raise AnalysisError(f"the neuron analysis needs IndRNN layers indrnn1, indrnn2; got {names}")
+    seq = check_seq(seq, x.shape[1])
     # the states in chunks of sequences: the final layer-2 states of all, both layers' whole
     # trajectories of the plotted sequence only
     last, h1, h2, sums = [], None, None, 0.0
     marked = x[:, :, 1] > 0
     for c in _chunks(x.shape[1]):
-        (_, a1), (_, a2) = indrnn_states(model, x[:, c])[:2]
-        last.append(a2[-1])
-        sums = sums + marker_sums(a1, marked[:, c])
-        if c.start <= seq < c.stop:
-            h1, h2 = a1[:, [seq - c.start]], a2[:, [seq - c.start]]
+        final, chunk_sums, trajectories = _chunk_states(model, x[:, c], marked[:, c], seq - c.start)
+        last.append(final)
+        sums = sums + chunk_sums
+        if trajectories is not None:
+            h1, h2 = trajectories
     scores = accumulator_scores(np.concatenate(last), y)
     neuron = int(np.argmax(scores))
     full_mse = mse_forward(_predict(model, x), y)[0]
@@ -325,9 +356,8 @@ def analyse_neurons(
     # share scaled to a mean over a training batch of `batch` (so chunks change nothing)
     peaks = {}
     for c in _chunks(x.shape[1]):
-        scale = (c.stop - c.start) / batch
-        for name, da in pre_activation_gradients(model, x[:, c], y[c]).items():
-            peaks[name] = max(peaks.get(name, 0.0), float(np.abs(da).max()) * scale)
+        for name, peak in _gradient_peaks(model, x[:, c], y[c]).items():
+            peaks[name] = max(peaks.get(name, 0.0), peak * ((c.stop - c.start) / batch))
     small = one_neuron_model(model, neuron)
     before = mse_forward(_predict(small, x), y)[0]
     fx, fy, _ = adding_batch(T, fit_size, np.random.default_rng(777), x.dtype.type)
@@ -370,7 +400,7 @@ def analyse_neurons(
         from ..plots import plot_neurons
 
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         plot_neurons(
             out / "neurons_layer1.png",
             h1[:, 0, :],
@@ -397,29 +427,36 @@ def analyse_neurons(
 def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
     """:func:`analyse_neurons` for the model and test set of a ``train adding`` run folder.
 
-    Writes into ``out_dir`` (default ``run_dir``), which is checked for writing before any work.
+    Writes into ``out_dir`` (default ``run_dir``). Everything is checked before the model is loaded
+    and before anything is written: the run's configuration, ``seq``, the output folder and files.
 
     Raises
     ------
-    OutputError
-        The output folder or one of its files cannot be written (checked first).
     RunDirError
         The run cannot be read.
     AnalysisError
-        The run is not a 2-layer IndRNN on the adding problem.
+        The run is not a 2-layer IndRNN on the adding problem, or ``seq`` is not one of its test sequences.
+    MemoryTooLarge
+        The analysis's estimated peak memory exceeds what is available.
+    OutputError
+        The output folder or one of its files cannot be written.
     """
+    cfg = RunDir(run_dir).read_meta()["config"]
+    _check_two_layer(cfg)
+    check_seq(seq, cfg.test_size)
+    check_fits(estimate_neurons(cfg, fit_size))
     target = Path(out_dir or run_dir)
     check_writable_dir(target)
-    for name in NEURON_FILES:
-        check_writable_file(target / name)
+    if target.is_dir():
+        for name in NEURON_FILES:
+            check_writable_file(target / name)
     model, cfg, task = load_run(run_dir)
-    _check_two_layer(model, cfg)
     return analyse_neurons(
         model,
         cfg.T,
         task.test_x,
         task.test_y,
-        out_dir or run_dir,
+        target,
         seq=seq,
         fit_size=fit_size,
         batch=cfg.batch,
@@ -430,6 +467,7 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
 __all__ = [
     "AnalysisError",
     "accumulator_scores",
+    "check_seq",
     "fine_tune_output",
     "indrnn_states",
     "load_run",

@@ -19,13 +19,14 @@ finished run is read back, never trained twice.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..report import check_writable_dir
+from ..report import check_writable_dir, make_dir
 from ..tasks.adding import BASELINE_MSE
 from ..train import ConfigError, RunDir, TrainConfig, complete_run, model_label
 
@@ -88,8 +89,8 @@ def study_runs(preset: str = "default", steps_scale: float = 1.0, models=MODELS,
         raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    if not steps_scale > 0:
-        raise ConfigError(f"steps_scale must be > 0; got {steps_scale}")
+    if not 0 < steps_scale < math.inf:
+        raise ConfigError(f"steps_scale must be a finite number > 0; got {steps_scale}")
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"models must be among {', '.join(MODELS)}; got {unknown[0]!r}")
@@ -176,6 +177,7 @@ def run_study(
         rows = [study_task(*t, progress=progress, log=log) for t in tasks]
     else:
         rows = _run_on_dask(tasks, scheduler, workers, log)
+    make_dir(out)  # there already, unless there were no runs
     for T in sorted({r["T"] for r in rows}):
         plot_study(out / f"adding_T{T}.png", T, _curves(rows, T), BASELINE_MSE)
     write_table(out / "study.md", rows, preset, steps_scale)
@@ -209,7 +211,7 @@ def _run_on_dask(tasks, scheduler: str, workers: int | None, log) -> list[dict]:
         log(f"Dask LocalCluster: {n} single-threaded worker processes")
     try:
         client = Client(cluster if cluster is not None else scheduler, timeout="20s")
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: not an address (no port, say)
         raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     try:
         futures = {

@@ -109,6 +109,7 @@ class AddingTask:
             raise ValueError(f"batch must be an int >= 1; got {batch!r}")
         preds = []
         for i in range(0, self.test_x.shape[1], batch):
-            p, _ = model.forward(self.test_x[:, i : i + batch], train=False)
+            # [0]: the caches (every layer's states) go now, not when the next chunk's forward has made its own
+            p = model.forward(self.test_x[:, i : i + batch], train=False)[0]
             preds.append(to_host(p))  # one copy per evaluation batch when the model is on the GPU
         return {"test_mse": mse_forward(np.concatenate(preds), self.test_y)[0]}

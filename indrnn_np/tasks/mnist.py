@@ -106,7 +106,8 @@ class MNISTTask:
         n = len(self.test_y) if full else self.test_size
         wrong = 0
         for i in range(0, n, batch):
-            logits, _ = model.forward(self.sequences(self.test_x[i : min(i + batch, n)]), train=False)
+            # [0]: this chunk's caches are dropped before the next chunk's forward
+            logits = model.forward(self.sequences(self.test_x[i : min(i + batch, n)]), train=False)[0]
             logits = to_host(logits)  # one copy per evaluation batch when the model is on the GPU
             wrong += int(np.sum(np.argmax(logits, axis=-1) != self.test_y[i : min(i + batch, n)]))
         return {"test_error": wrong / n}

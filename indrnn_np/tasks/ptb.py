@@ -97,7 +97,7 @@ class PTBCharTask:
         try:
             for s in range(0, L, self.T):
                 x = self.one_hot(inputs[s : s + self.T])
-                logits, _ = model.forward(x, train=False)
+                logits = model.forward(x, train=False)[0]  # the caches go before the next chunk
                 logits = to_host(logits)  # one copy per evaluation chunk when the model is on the GPU
                 loss, _ = softmax_cross_entropy_forward(logits, targets[s : s + self.T])
                 nats += loss * targets[s : s + self.T].size

@@ -22,6 +22,7 @@ from ..threads import ThreadTuner
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig
+from .memory import check_fits, estimate_evaluation, estimate_training
 from .progress import Progress
 from .rundir import RunDir, RunDirError, metric_columns
 
@@ -194,8 +195,12 @@ def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dic
     ------
     ConfigError, DataError, CudaUnavailableError
         Before anything is written.
+    MemoryTooLarge
+        The run's estimated peak memory exceeds what is available
+        (:mod:`indrnn_np.train.memory`); before anything is built or written.
     RunDirError
-        ``out_dir`` holds a run already.
+        ``out_dir`` holds a run already, or is a folder that is not a run's and
+        holds a file the run would write.
     OutputError
         ``out_dir`` cannot be created or written.
     TrainingDiverged
@@ -205,12 +210,16 @@ def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dic
         Ctrl-C (a checkpoint of the last completed step was written).
     """
     cfg.validate()
+    check_fits(estimate_training(cfg))
     run = RunDir(out_dir)
     run.check_new()
-    state = _build(cfg, run)
     run.check_writable()
+    state = _build(cfg, run)
+    artifacts = getattr(state.task, "artifacts", dict)()
+    run.check_new(also=artifacts)
+    run.make()
     run.start_metrics(state.columns)
-    for name, array in getattr(state.task, "artifacts", dict)().items():
+    for name, array in artifacts.items():
         run.save_array(name, array)
     return _loop(state, progress, log)
 
@@ -237,9 +246,12 @@ def resume(
     RunDirError, CheckpointError
         No checkpoint, an unreadable one, a diverged run, another task, or
         ``steps`` below the checkpoint's step; nothing in the folder is changed.
+    MemoryTooLarge
+        The run no longer fits in the memory available (checked before the checkpoint's arrays are read).
     """
     run = RunDir(out_dir)
     run.check_not_diverged()
+    check_fits(estimate_training(run.read_meta()["config"], resume=True))
     arrays, meta = run.load_checkpoint()
     cfg = meta["config"]
     if task is not None and task != cfg.task:
@@ -284,12 +296,15 @@ def evaluate_run(out_dir) -> dict:
     ------
     RunDirError, CheckpointError
         The folder holds no readable checkpoint.
+    MemoryTooLarge
+        The evaluation's estimated peak memory exceeds what is available.
     OutputError
         evaluation.json cannot be written there (checked before the evaluation runs).
     """
     from .build import load_model
 
     run = RunDir(out_dir)
+    check_fits(estimate_evaluation(run.read_meta()["config"]))  # no readable checkpoint: refused first
     run.check_writable(run.EVALUATION)
     model, cfg, task, step = load_model(run)
     ((metric, value),) = task.evaluate(model, full=True).items()

@@ -17,7 +17,8 @@ A run lives in one directory:
 Every file is written atomically (a temporary file in the same directory,
 flushed and fsynced, then renamed over the old one), so a crash or Ctrl-C
 while saving leaves the previous version intact; a failed command changes
-nothing a user saved.
+nothing a user saved. The files get the user's usual permissions (0o666 less
+the umask, as ``open()`` gives), like ``curve.png``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import io
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from pathlib import Path
 
@@ -35,7 +37,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..ops.device import to_host
-from ..report import check_writable_dir, check_writable_file
+from ..report import check_writable_dir, check_writable_file, make_dir
 from .config import ConfigError, TrainConfig
 
 CHECKPOINT_FORMAT = 1
@@ -78,13 +80,29 @@ _ACC = {"loss_sum": (int, float), "count": (int,)}
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``.
+
+    The temporary file is created as ``open()`` creates a file, mode 0o666 less the umask (not
+    :func:`tempfile.mkstemp`'s 0o600), so the run's files get the user's usual permissions; a file
+    that is replaced keeps its own mode, as ``open(path, "w")`` would leave it.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -107,6 +125,8 @@ class RunDir:
     DIVERGED = "diverged.json"
     CURVE = "curve.png"
     EVALUATION = "evaluation.json"
+    #: Every file a run writes, besides its task's (:meth:`check_new` takes those).
+    FILES = (CHECKPOINT, METRICS, SUMMARY, DIVERGED, CURVE, EVALUATION)
 
     def __init__(self, path):
         self.path = Path(path)
@@ -119,12 +139,16 @@ class RunDir:
 
     @classmethod
     def first_free(cls, base) -> RunDir:
-        """``base``, or the first of ``base-2``, ``base-3``, ... that holds no run: a default never reuses one."""
+        """``base``, or the first of ``base-2``, ``base-3``, ... where a new run may start (:meth:`check_new`):
+        a default never reuses a run nor writes over a file that is not a run's."""
         run, k = cls(base), 1
-        while run.holds_run():
-            k += 1
-            run = cls(f"{base}-{k}")
-        return run
+        while True:
+            try:
+                run.check_new()
+                return run
+            except RunDirError:
+                k += 1
+                run = cls(f"{base}-{k}")
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -163,8 +187,14 @@ class RunDir:
                 "continued; start over in another folder (train ... --out NEW_DIR), e.g. with a lower --lr"
             )
 
-    def check_new(self) -> None:
-        """Raise RunDirError unless a new run may start here (a folder with no completed step may)."""
+    def check_new(self, also=()) -> None:
+        """Raise RunDirError unless a new run may start here.
+
+        A folder that does not exist may, and so may a run's folder with no completed step (a
+        header-only metrics.csv: the files there are its own). Any other folder that holds a
+        file the run would write (:data:`FILES`, or ``also``: the task's files) is refused
+        rather than written over: the file is the user's.
+        """
         self.check_not_diverged()
         if self.has_checkpoint():
             raise RunDirError(
@@ -175,12 +205,34 @@ class RunDir:
                 f"{self.path} holds metrics of a run but no checkpoint to continue it from; "
                 "choose another --out, or delete the folder to start over there"
             )
+        if not self.path.is_dir() or self._started():
+            return
+        for name in (*self.FILES, *also):
+            if self.file(name).exists():
+                raise RunDirError(
+                    f"{self.path} is not a run's folder and holds {name}, which a run would write over; "
+                    "choose another --out (a new or empty folder)"
+                )
+
+    def _started(self) -> bool:
+        """True when metrics.csv is a run's header and nothing more (a run stopped before its first step)."""
+        try:
+            header, body = self._rows(None)
+            metric_of_columns(header)
+        except RunDirError:
+            return False
+        return not body
 
     def check_writable(self, name: str | None = None) -> None:
-        """Create the folder if needed; OutputError when it (or the file ``name`` in it) cannot be written."""
+        """OutputError unless the folder can be created or written (and the file ``name`` in it, when
+        the folder exists); creates nothing (:meth:`make` does)."""
         check_writable_dir(self.path)
-        if name is not None:
+        if name is not None and self.path.is_dir():
             check_writable_file(self.file(name))
+
+    def make(self) -> None:
+        """Create the folder (and its parents) if needed; OutputError when it cannot be."""
+        make_dir(self.path)
 
     # ------------------------------------------------------------------
     # Metrics
@@ -275,10 +327,24 @@ class RunDir:
             Missing, unreadable, or with metadata that is not what this
             version writes; the message names the file and the key.
         """
+        arrays = self._read_checkpoint(lambda npz: {k: npz[k] for k in npz.files})
+        return arrays, self._meta(arrays.pop("meta", None))
+
+    def read_meta(self) -> dict:
+        """The checkpoint's metadata alone (config validated), without reading its arrays: what a
+        command checks before it loads a model. Raises CheckpointError as :meth:`load_checkpoint`."""
+        return self._meta(self._read_checkpoint(lambda npz: npz["meta"] if "meta" in npz.files else None))
+
+    def _read_checkpoint(self, read):
         path = self.file(self.CHECKPOINT)
+        if self.path.exists() and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a file, not a run folder")
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+            npz = np.load(path, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy array
+                raise ValueError("a single array, not an archive")
+            with npz:
+                return read(npz)
         except FileNotFoundError:
             raise CheckpointError(f"{path}: no checkpoint there") from None
         except (zipfile.BadZipFile, EOFError, OSError, ValueError):
@@ -286,14 +352,17 @@ class RunDir:
             raise CheckpointError(
                 f"{path}: not a readable indrnn-np checkpoint (not an .npz archive of plain arrays, or truncated)"
             ) from None
-        if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].ndim != 0:
+
+    def _meta(self, text) -> dict:
+        path = self.file(self.CHECKPOINT)
+        if text is None or text.dtype.kind != "U" or text.ndim != 0:
             raise CheckpointError(f"{path}: not an indrnn-np checkpoint (no metadata text)")
         try:
-            meta = json.loads(str(arrays.pop("meta")))
+            meta = json.loads(str(text))
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{path}: the metadata is not JSON ({exc.msg})") from None
         _check_meta(meta, path)
-        return arrays, meta
+        return meta
 
     # ------------------------------------------------------------------
     # Summary, divergence, evaluation and other files
