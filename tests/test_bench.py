@@ -110,10 +110,11 @@ def test_bench_batchnorm_switches_every_batch_norm_of_the_network(tmp_path, monk
 @pytest.mark.slow
 def test_bench_contention_command_quick(tmp_path, capsys):
     """Quiet and loaded, default, one thread and JAX, each in fresh processes; the quick start timed whole."""
-    assert main(["bench", "contention", "--quick", "--quick-start-runs", "1", "--out", str(tmp_path)]) == 0
+    out_dir = tmp_path / "new"  # made when the results are written
+    assert main(["bench", "contention", "--quick", "--quick-start-runs", "1", "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     assert "| T | implementation | quiet median | quiet p90 | loaded median | loaded p90 |" in out
-    data = json.loads((tmp_path / "contention.json").read_text())
+    data = json.loads((out_dir / "contention.json").read_text())
     got = {(r["T"], r["condition"], r["impl"]) for r in data["rows"]}
     for cond in ("quiet", "loaded"):
         for impl in ("default", "one thread"):
@@ -124,7 +125,7 @@ def test_bench_contention_command_quick(tmp_path, capsys):
     walls = {(w["condition"], w["impl"]): w["wall_s"] for w in data["quick_start"]}
     assert set(walls) == {(c, i) for c in ("quiet", "loaded") for i in ("default", "one thread")}
     assert all(w > 0 for w in walls.values())
-    assert (tmp_path / "contention.md").read_text().startswith("Machine: ")
+    assert (out_dir / "contention.md").read_text().startswith("Machine: ")
 
 
 def test_busy_process_runs_only_inside_the_block():

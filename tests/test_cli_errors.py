@@ -126,6 +126,12 @@ CASES = [
     (["bench", "compare", "--out", "{places}/notes.txt/c", "--quick", "--no-peers"], "notes.txt is a file"),
     (["bench", "compare", "--out", "/proc/c", "--quick", "--no-peers"], "/proc/c"),
     (["bench", "compare", "--out", "{tmp}/c", "--rounds", "0"], "--rounds"),
+    (["bench", "contention"], "--out"),
+    (["bench", "contention", "--out", "{tmp}/c", "--rounds", "0"], "--rounds"),
+    (["bench", "contention", "--out", "{tmp}/c", "--quick-start-runs", "9"], "--quick-start-runs"),
+    (["bench", "contention", "--out", "{tmp}/c", "--quick-start-runs", "x"], "--quick-start-runs"),
+    (["bench", "contention", "--out", "{places}/notes.txt/c", "--quick"], "notes.txt is a file"),
+    (["bench", "contention", "--out", "/proc/c", "--quick"], "/proc/c"),
 ]
 
 

@@ -354,6 +354,7 @@ def contention_report(out_dir, *, rounds: int, quick_start_runs: int, quick: boo
         walls = quick_start_walls(runs=quick_start_runs, progress=progress)
     machine = machine_description()
     text = render_contention(res, walls, machine)
+    make_dir(out_dir)
     with open(os.path.join(out_dir, "contention.md"), "w") as fh:
         fh.write(text + "\n")
     write_json({"machine": machine, **res, "quick_start": walls}, os.path.join(out_dir, "contention.json"))
