@@ -135,10 +135,16 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
 
 
 def device_name() -> str:
-    """The GPU's name, or "Numba's CUDA simulator"."""
-    from numba import cuda
+    """The GPU's name, or "Numba's CUDA simulator".
 
-    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
+    The simulator is asked nothing: plain numba's simulator has no ``get_current_device`` (numba-cuda's
+    has), so only what both simulators provide is used there.
+    """
+    from ..kernels import cuda as ck
+
+    if ck.simulator_enabled():
+        return "Numba's CUDA simulator"
+    name = ck.cuda.get_current_device().name
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
