@@ -1,14 +1,83 @@
 """Progress of a training run, shown with tqdm (a widget when a notebook runs it).
 
-The first step of a process compiles the Numba kernels (or loads them from
-Numba's on-disk cache): it gets a line of its own and is kept out of the
-bar's rate and ETA, which start from the second step.
+The first step of a process compiles the Numba kernels or loads them from
+Numba's on-disk cache: it is kept out of the bar's rate and ETA, which start
+from the second step. When it compiles (a cache miss, not a load), a line
+says so as the compilation starts (:class:`CompileWatch`).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 import time
+
+#: The first step's line when Numba starts compiling, by backend: the CPU kernels are kept in Numba's
+#: on-disk cache (config.CPU_CACHE), the CUDA kernels are not.
+COMPILE_LINES = {
+    "cpu": "step {step}: compiling the kernels (first run on a machine only; later runs load Numba's cache)",
+    "cuda": "step {step}: compiling the kernels (the CUDA kernels at every start: they are not cached on disk)",
+}
+
+
+class CompileWatch:
+    """Calls ``on_compile()`` once, when Numba starts compiling a function inside the ``with`` block.
+
+    Numba broadcasts a ``"numba:compile"`` event when a dispatcher compiles a signature it has
+    neither in memory nor in its on-disk cache; a cache hit broadcasts nothing. The CPU dispatchers
+    broadcast through ``numba.core.event``, numba-cuda's CUDA dispatchers through its own copy,
+    ``numba.cuda.core.event``, which is watched too with ``cuda=True`` (when numba-cuda is installed).
+
+    Parameters
+    ----------
+    on_compile : callable
+        Called with no arguments, from the compiling thread, before the first compilation starts.
+    cuda : bool
+        Also watch numba-cuda's dispatchers.
+    """
+
+    def __init__(self, on_compile, cuda: bool = False):
+        self.on_compile, self.cuda = on_compile, cuda
+        self.compiled = False
+        self._installed = []
+
+    def _event_modules(self):
+        modules = [importlib.import_module("numba.core.event")]
+        if self.cuda and importlib.util.find_spec("numba_cuda") is not None:
+            try:
+                cuda_events = importlib.import_module("numba.cuda.core.event")
+            except ImportError:  # the simulator: it compiles nothing
+                cuda_events = None
+            if cuda_events is not None and cuda_events is not modules[0]:
+                modules.append(cuda_events)
+        return modules
+
+    def _started(self) -> None:
+        if not self.compiled:
+            self.compiled = True
+            self.on_compile()
+
+    def __enter__(self) -> CompileWatch:
+        watch = self
+        for events in self._event_modules():
+
+            class Listener(events.Listener):
+                def on_start(self, event):
+                    watch._started()
+
+                def on_end(self, event):
+                    pass
+
+            listener = Listener()
+            events.register("numba:compile", listener)
+            self._installed.append((events, listener))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        while self._installed:
+            events, listener = self._installed.pop()
+            events.unregister("numba:compile", listener)
 
 
 class Progress:
@@ -23,24 +92,29 @@ class Progress:
     metric : str
         Name of the task's test metric, shown beside the loss.
     log : callable
-        Where the one-off lines go (the first step's time).
+        Where the one-off lines go (the compile line, the first step's time).
+    backend : str
+        The run's backend: ``numpy`` compiles nothing and is not watched (Numba is not even imported).
     """
 
-    def __init__(self, enabled: bool, first: int, last: int, metric: str, log=print):
+    def __init__(self, enabled: bool, first: int, last: int, metric: str, log=print, backend: str = "cpu"):
         self.enabled, self.first, self.last, self.metric, self.log = enabled, first, last, metric, log
+        self.backend = backend
         self.bar = None
         self.t0 = None
+        self.watch = None
 
     def before_step(self, step: int) -> None:
         if self.enabled and step == self.first:
-            self.log(
-                f"step {step}: compiling the kernels (first run on a machine only; later runs load Numba's cache)"
-            )
+            if self.backend in COMPILE_LINES:
+                line = COMPILE_LINES[self.backend].format(step=step)
+                self.watch = CompileWatch(lambda: self.log(line), cuda=self.backend == "cuda").__enter__()
             self.t0 = time.perf_counter()
 
     def after_step(self, step: int, loss: float, metric: float | None, evaluated: bool) -> None:
         if not self.enabled:
             return
+        self._unwatch()
         if self.bar is None:
             self.log(f"step {step} took {time.perf_counter() - self.t0:.2f} s")
             if step < self.last:
@@ -68,7 +142,13 @@ class Progress:
 
         self.bar = tqdm(total=self.last, initial=done, unit="step", dynamic_ncols=True, file=sys.stderr)
 
+    def _unwatch(self) -> None:
+        if self.watch is not None:
+            self.watch.__exit__(None, None, None)
+            self.watch = None
+
     def close(self) -> None:
+        self._unwatch()
         if self.bar:
             self.bar.close()
             self.bar = None
