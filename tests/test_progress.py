@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from indrnn_np.train.progress import CompileWatch, Progress
+from indrnn_np.compiling import CompileWatch
+from indrnn_np.train.progress import Progress
 
 COMPILE_LINE = "compiling the kernels"
 TINY = "--T 20 --hidden 8 --batch 8 --steps 2 --eval-every 1 --test-size 16".split()

@@ -3,81 +3,22 @@
 The first step of a process compiles the Numba kernels or loads them from
 Numba's on-disk cache: it is kept out of the bar's rate and ETA, which start
 from the second step. When it compiles (a cache miss, not a load), a line
-says so as the compilation starts (:class:`CompileWatch`).
+says so as the compilation starts (:class:`indrnn_np.compiling.CompileWatch`).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sys
 import time
+
+from ..compiling import CompileWatch
 
 #: The first step's line when Numba starts compiling, by backend: the CPU kernels are kept in Numba's
 #: on-disk cache (config.CPU_CACHE), the CUDA kernels are not.
 COMPILE_LINES = {
     "cpu": "step {step}: compiling the kernels (first run on a machine only; later runs load Numba's cache)",
-    "cuda": "step {step}: compiling the kernels (the CUDA kernels at every start: they are not cached on disk)",
+    "cuda": "step {step}: compiling the kernels (the CUDA kernels in every new process: not cached on disk)",
 }
-
-
-class CompileWatch:
-    """Calls ``on_compile()`` once, when Numba starts compiling a function inside the ``with`` block.
-
-    Numba broadcasts a ``"numba:compile"`` event when a dispatcher compiles a signature it has
-    neither in memory nor in its on-disk cache; a cache hit broadcasts nothing. The CPU dispatchers
-    broadcast through ``numba.core.event``, numba-cuda's CUDA dispatchers through its own copy,
-    ``numba.cuda.core.event``, which is watched too with ``cuda=True`` (when numba-cuda is installed).
-
-    Parameters
-    ----------
-    on_compile : callable
-        Called with no arguments, from the compiling thread, before the first compilation starts.
-    cuda : bool
-        Also watch numba-cuda's dispatchers.
-    """
-
-    def __init__(self, on_compile, cuda: bool = False):
-        self.on_compile, self.cuda = on_compile, cuda
-        self.compiled = False
-        self._installed = []
-
-    def _event_modules(self):
-        modules = [importlib.import_module("numba.core.event")]
-        if self.cuda and importlib.util.find_spec("numba_cuda") is not None:
-            try:
-                cuda_events = importlib.import_module("numba.cuda.core.event")
-            except ImportError:  # the simulator: it compiles nothing
-                cuda_events = None
-            if cuda_events is not None and cuda_events is not modules[0]:
-                modules.append(cuda_events)
-        return modules
-
-    def _started(self) -> None:
-        if not self.compiled:
-            self.compiled = True
-            self.on_compile()
-
-    def __enter__(self) -> CompileWatch:
-        watch = self
-        for events in self._event_modules():
-
-            class Listener(events.Listener):
-                def on_start(self, event):
-                    watch._started()
-
-                def on_end(self, event):
-                    pass
-
-            listener = Listener()
-            events.register("numba:compile", listener)
-            self._installed.append((events, listener))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        while self._installed:
-            events, listener = self._installed.pop()
-            events.unregister("numba:compile", listener)
 
 
 class Progress:
