@@ -21,7 +21,7 @@ class CliError(UserError):
 def cmd_gradcheck(a) -> int:
     from .gradcheck import gradcheck_report
 
-    text, failed = gradcheck_report(a.backend, seed=a.seed)
+    text, failed = gradcheck_report(a.backend, seed=a.seed, progress=sys.stderr)
     print(text)
     return 1 if failed else 0
 

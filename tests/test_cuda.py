@@ -291,6 +291,35 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 
+def test_compile_watch_sees_a_cuda_kernel_compile():
+    """The training loop's compile line for backend cuda: numba-cuda's kernels broadcast their compiler
+    passes in numba-cuda's own event system, which ``CompileWatch(cuda=True)`` listens to."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    missing = ptx_compile_missing(env)
+    if missing:
+        pytest.skip(missing)
+    code = textwrap.dedent(
+        """
+        from numba import cuda
+        from indrnn_np.compiling import CompileWatch
+
+        def kernel(a):
+            i = cuda.grid(1)
+            if i < a.size:
+                a[i] += 1
+
+        seen = []
+        with CompileWatch(lambda: seen.append("float32"), cuda=True) as watch:
+            cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+            cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+        print(watch.compiled, seen)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "['float32']"]  # seen, and told once
+
+
 def test_launch_arithmetic_fits_any_size():
     """Pure functions: sizes no test could launch (T·B past 2^20 rows, 10^9 columns)."""
     from indrnn_np.kernels import cuda as ck
@@ -393,6 +422,26 @@ def test_bench_cuda_command_in_the_simulator(tmp_path, capsys):
     assert (row["T"], row["B"], row["M"], row["N"]) == (3, 2, 2, 3)
     # the bandwidth figure is the bytes of the recurrence over its time, as documented
     assert row["recurrence_GBps"] == pytest.approx(5 * 3 * 2 * 3 * 4 / row["recurrence_s"] / 1e9)
+
+
+@pytest.mark.slow
+def test_gradcheck_command_in_the_simulator_is_simulator_sized_and_shows_progress():
+    """The command the no-GPU error recommends: it finishes (simulator-sized shapes) and says what it does."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}  # set before numba is imported: a fresh process
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "gradcheck", "--backend", "cuda"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "checked at T=3 B=2 M=2 N=3 with 4 threads a block" in proc.stdout
+    for activation in ("relu", "tanh", "identity"):
+        for array in ("x", "W", "u", "b", "h0"):
+            assert f"| cuda | {activation} | {array} |" in proc.stdout
+        assert f"cuda {activation}: x W u b h0 (" in proc.stderr  # progress, as each check runs
+    assert "backend cuda (T=3):" in proc.stdout and proc.stdout.rstrip().endswith("16 passed, 0 failed")
 
 
 def test_bench_cuda_refuses_mixed_backends():
