@@ -444,6 +444,27 @@ def test_gradcheck_command_in_the_simulator_is_simulator_sized_and_shows_progres
     assert "backend cuda (T=3):" in proc.stdout and proc.stdout.rstrip().endswith("16 passed, 0 failed")
 
 
+@pytest.mark.slow
+def test_bench_cuda_command_in_the_simulator_defaults_to_simulator_sizes():
+    """With no sizes, the simulator runs toy sizes (the GPU's would take hours), says so, and shows progress."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}  # set before numba is imported: a fresh process
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "bench", "layer", "--backend", "cuda"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "on Numba's CUDA simulator" in proc.stdout and "| 3 | 2 | 2 | 3 |" in proc.stdout
+    assert "these times say nothing about a GPU" in proc.stdout
+    assert proc.stderr.splitlines() == [
+        "measuring the device copy bandwidth",
+        "T=3 B=2 M=2 N=3: the recurrence kernels, 2 calls",
+        "T=3 B=2 M=2 N=3: the whole layer, 3 calls",
+    ]
+
+
 def test_bench_cuda_refuses_mixed_backends():
     from indrnn_np.cli import main
 
