@@ -194,6 +194,8 @@ def _train_parser(sub) -> None:
 
 
 def _bench_parser(sub) -> None:
+    from .bench.report import LAYER_SIZES, SIMULATOR_LAYER_SIZES
+
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     backends = dict(
         action="append", choices=["numpy", "cpu", "cuda"], help="repeatable; default numpy and cpu"
@@ -201,8 +203,6 @@ def _bench_parser(sub) -> None:
     json_opt = dict(help="also write the result to this JSON file (checked before the work)")
     bl = b.add_parser("layer", help="forward+backward time of one IndRNN layer")
     bl.add_argument("--backend", **backends)
-    from .bench.report import LAYER_SIZES, SIMULATOR_LAYER_SIZES
-
     for name, default in LAYER_SIZES.items():
         in_sim = SIMULATOR_LAYER_SIZES[name]
         text = (
