@@ -42,6 +42,21 @@ def test_numpy_backend_never_watches_and_still_reports_the_first_step():
     assert len(lines) == 1 and lines[0].startswith("step 1 took"), lines
 
 
+@pytest.mark.cudasim
+def test_cuda_backend_in_the_simulator_says_that_steps_are_slow():
+    from indrnn_np import cuda_available
+
+    if not cuda_available():  # pragma: no cover - the tests run with NUMBA_ENABLE_CUDASIM=1 (conftest)
+        pytest.skip("the CUDA backend cannot be loaded here")
+    lines = []
+    bar = Progress(True, 1, 1, "test_mse", log=lines.append, backend="cuda")
+    bar.before_step(1)
+    bar.after_step(1, 0.5, 0.4, True)
+    bar.close()
+    assert lines[0].startswith("step 1: backend cuda runs in Numba's CUDA simulator"), lines
+    assert lines[1].startswith("step 1 took") and len(lines) == 2, lines  # nothing compiled here
+
+
 def _train(tmp_path, name, cache, *extra):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "INDRNN_NUMBA_CACHE": "1"}
     proc = subprocess.run(
