@@ -119,7 +119,8 @@ def cmd_curves(a) -> int:
 
 
 def cmd_bench_layer(a) -> int:
-    from .bench.report import LAYER_SIZES, cuda_layer_report, layer_report
+    from .bench.report import cuda_layer_report, layer_report
+    from .bench.sizes import LAYER_SIZES
 
     backends = a.backend or ["numpy", "cpu"]
     if "cuda" in backends and backends != ["cuda"]:
@@ -194,7 +195,7 @@ def _train_parser(sub) -> None:
 
 
 def _bench_parser(sub) -> None:
-    from .bench.report import LAYER_SIZES, SIMULATOR_LAYER_SIZES
+    from .bench.sizes import LAYER_SIZES, SIMULATOR_LAYER_SIZES
 
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
     backends = dict(

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..report import check_writable_dir, check_writable_file, format_table, write_json
+from .sizes import LAYER_SIZES, SIMULATOR_LAYER_SIZES
 
 
 def _add_ms(rows, keys) -> None:
@@ -56,13 +57,6 @@ def layer_report(backends, Ts, B, M, N, dtype, repeats, json_path=None) -> str:
             ),
         ]
     )
-
-
-#: ``bench layer``'s sizes when none are given: on the CPU backends and a GPU, and in Numba's CUDA simulator,
-#: where every GPU thread is a Python thread (a whole layer's forward+backward at the simulator's sizes
-#: took about 2 s on 2 cores).
-LAYER_SIZES = dict(T=[1000], B=50, M=128, N=128, repeats=7)
-SIMULATOR_LAYER_SIZES = dict(T=[3], B=2, M=2, N=3, repeats=1)
 
 
 def cuda_layer_report(
