@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 def cmd_gradcheck(a) -> int:
     from .gradcheck import gradcheck_report
 
-    text, failed = gradcheck_report(a.backend, seed=a.seed)
+    text, failed = gradcheck_report(a.backend, seed=a.seed, progress=sys.stderr)
     print(text)
     return 1 if failed else 0
 
@@ -137,14 +137,17 @@ def cmd_curves(a) -> int:
 
 def cmd_bench_layer(a) -> int:
     from .bench.report import cuda_layer_report, layer_report
+    from .bench.sizes import LAYER_SIZES
 
     backends = a.backend or ["numpy", "cpu"]
     if "cuda" in backends and backends != ["cuda"]:
         raise CliError("--backend cuda runs on its own (it has its own table); leave out the CPU backends")
-    if backends == ["cuda"]:
-        print(cuda_layer_report(a.T, a.B, a.M, a.N, a.dtype, a.repeats, json_path=a.json))
+    if backends == ["cuda"]:  # sizes not given: the report's, smaller in the simulator
+        print(cuda_layer_report(a.T, a.B, a.M, a.N, a.dtype, a.repeats, json_path=a.json, progress=_stderr))
     else:
-        print(layer_report(backends, a.T, a.B, a.M, a.N, a.dtype, a.repeats, json_path=a.json))
+        size = {k: LAYER_SIZES[k] if getattr(a, k) is None else getattr(a, k) for k in LAYER_SIZES}
+        T, B, M, N, repeats = (size[k] for k in ("T", "B", "M", "N", "repeats"))
+        print(layer_report(backends, T, B, M, N, a.dtype, repeats, json_path=a.json))
     return 0
 
 
@@ -237,6 +240,8 @@ def _train_parser(sub) -> None:
 
 
 def _bench_parser(sub) -> None:
+    from .bench.sizes import LAYER_SIZES, SIMULATOR_LAYER_SIZES
+
     b = sub.add_parser("bench", help="benchmarks").add_subparsers(
         dest="bench_command", required=True, metavar="BENCHMARK"
     )
@@ -246,9 +251,16 @@ def _bench_parser(sub) -> None:
     json_opt = dict(help="also write the result to this JSON file (checked before the work)")
     bl = b.add_parser("layer", help="forward+backward time of one IndRNN layer")
     bl.add_argument("--backend", **backends)
-    bl.add_argument("--T", type=_positive_int, nargs="+", default=[1000])
-    for name, default in (("B", 50), ("M", 128), ("N", 128), ("repeats", 7)):
-        bl.add_argument(f"--{name}", type=_positive_int, default=default)
+    for name, default in LAYER_SIZES.items():
+        in_sim = SIMULATOR_LAYER_SIZES[name]
+        text = (
+            f"default {' '.join(map(str, default)) if name == 'T' else default}"
+            f" ({' '.join(map(str, in_sim)) if name == 'T' else in_sim} in Numba's CUDA simulator)"
+        )
+        if name == "T":
+            bl.add_argument("--T", type=_positive_int, nargs="+", help="sequence lengths: " + text)
+        else:
+            bl.add_argument(f"--{name}", type=_positive_int, help=text)
     bl.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     bl.add_argument("--json", **json_opt)
     bl.set_defaults(func=cmd_bench_layer)

@@ -105,6 +105,7 @@ def check_gradients(
     dout=None,
     eps: float = 1e-6,
     seed: int = 0,
+    on_array: Callable[[str], None] | None = None,
 ) -> list[GradCheckResult]:
     """Check ``backward`` against finite differences of ``forward``.
 
@@ -129,6 +130,8 @@ def check_gradients(
         Finite-difference step.
     seed : int
         Seed of the random ``dout``.
+    on_array : callable, optional
+        Called with each name of ``wrt`` before its finite differences start (progress).
 
     Returns
     -------
@@ -147,6 +150,8 @@ def check_gradients(
     grads = backward(dout, cache)
     results = []
     for name in wrt:
+        if on_array is not None:
+            on_array(name)
         analytic = np.asarray(_grad_of(grads, name), dtype=np.float64)
         numeric = numerical_gradient(lambda: forward(**inputs)[0], inputs[name], dout, eps)
         results.append(_result(name, analytic, numeric))
@@ -215,8 +220,12 @@ def check_indrnn(
     N: int = 5,
     seed: int = 0,
     eps: float = 1e-6,
+    on_array: Callable[[str], None] | None = None,
 ) -> list[GradCheckResult]:
-    """Gradient-check every input of one IndRNN layer (x, W, u, b, h0) in float64."""
+    """Gradient-check every input of one IndRNN layer (x, W, u, b, h0) in float64.
+
+    ``on_array`` (optional) is called with each array's name before its finite differences start.
+    """
     from .ops import indrnn_backward, indrnn_forward
 
     inputs = indrnn_check_inputs(T, B, M, N, activation=activation, seed=seed)
@@ -225,7 +234,13 @@ def check_indrnn(
         return indrnn_forward(**kw, backend=backend)
 
     return check_gradients(
-        forward, indrnn_backward, inputs, wrt=["x", "W", "u", "b", "h0"], eps=eps, seed=seed + 1
+        forward,
+        indrnn_backward,
+        inputs,
+        wrt=["x", "W", "u", "b", "h0"],
+        eps=eps,
+        seed=seed + 1,
+        on_array=on_array,
     )
 
 
@@ -333,6 +348,19 @@ def check_model_gradients(
 #: Eq. 4's closed form against BPTT: both are exact, so only rounding separates them.
 CLOSED_FORM_TOLERANCE = 1e-12
 
+#: The layer's shape in the report's checks.
+REPORT_SHAPE = dict(T=12, B=3, M=4, N=5)
+
+#: The shape of backend ``cuda`` in Numba's CUDA simulator, where every GPU thread is a Python thread and
+#: every checked element costs two simulated forward passes: at :data:`REPORT_SHAPE` one simulated
+#: forward pass took about 1 s on 2 cores and the report needs over a thousand; at this shape an
+#: activation's check took 4-7 s.
+SIMULATOR_SHAPE = dict(T=3, B=2, M=2, N=3)
+
+#: Launch sizes in the simulator: few Python threads a block, and still two blocks of the recurrence
+#: (B·N = 6 columns) and partial GEMM tiles at :data:`SIMULATOR_SHAPE`.
+SIMULATOR_LAUNCH = dict(threads_per_block=4, gemm_tile=4)
+
 
 def available_backends() -> list[str]:
     """The backends that can run here: numpy and cpu always, cuda when a target is found."""
@@ -341,13 +369,34 @@ def available_backends() -> list[str]:
     return ["numpy", "cpu"] + (["cuda"] if cuda_available() else [])
 
 
-def gradcheck_report(backends=None, seed: int = 0) -> tuple[str, int]:
+def _shape_text(shape) -> str:
+    return " ".join(f"{k}={v}" for k, v in shape.items())
+
+
+def _in_simulator(backend: str) -> bool:
+    if backend != "cuda":
+        return False
+    from .ops import require_cuda
+
+    return require_cuda().simulator_enabled()
+
+
+def gradcheck_report(backends=None, seed: int = 0, progress=None) -> tuple[str, int]:
     """Every gradient of the IndRNN layer on each backend, and Eq. 4 three ways.
+
+    Backend ``cuda`` in Numba's CUDA simulator is checked at :data:`SIMULATOR_SHAPE` with
+    :data:`SIMULATOR_LAUNCH`; every other backend at :data:`REPORT_SHAPE`.
 
     Parameters
     ----------
     backends : list of str, optional
         Default: every backend that can run here.
+    seed : int
+        Seed of the inputs.
+    progress : text file, optional
+        Where to write what is being checked as it goes (``sys.stderr`` on the command line): a
+        line per backend and activation, the arrays' names as their finite differences start, a
+        note when Numba compiles, and each line's seconds.
 
     Returns
     -------
@@ -359,45 +408,93 @@ def gradcheck_report(backends=None, seed: int = 0) -> tuple[str, int]:
     CudaUnavailableError
         ``"cuda"`` asked for where no CUDA target can run (before any check).
     """
+    import contextlib
+    import time
+
+    from .compiling import CompileWatch
+    from .config import cuda_launch_config
     from .ops import require_cuda
     from .report import format_table
 
     backends = list(backends or available_backends())
     if "cuda" in backends:
         require_cuda()
-    rows = [
-        dict(
-            backend=backend,
-            activation=act,
-            array=r.name,
-            rel_error=r.rel_error,
-            result="pass" if r.passed else "FAIL",
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress.write(text)
+            progress.flush()
+
+    def checked(backend: str, label: str, run):
+        """``run(on_array)`` with the progress line ``label: x W u b h0 (seconds)`` around it."""
+        say(f"{label}:")
+        t0 = time.perf_counter()
+        watch = CompileWatch(lambda: say(" compiling the kernels..."), cuda=backend == "cuda")
+        launch = (
+            cuda_launch_config(**SIMULATOR_LAUNCH) if _in_simulator(backend) else contextlib.nullcontext()
         )
-        for backend in backends
-        for act in ("relu", "tanh", "identity")
-        for r in check_indrnn(backend, act, seed=seed)
+        with watch, launch:
+            out = run(lambda name: say(f" {name}"))
+        say(f" ({time.perf_counter() - t0:.1f} s)\n")
+        return out
+
+    shapes = {b: SIMULATOR_SHAPE if _in_simulator(b) else REPORT_SHAPE for b in backends}
+    notes = [
+        f"backend cuda runs in Numba's CUDA simulator, where every GPU thread is a Python thread: checked at "
+        f"{_shape_text(SIMULATOR_SHAPE)} with {SIMULATOR_LAUNCH['threads_per_block']} threads a block and "
+        f"GEMM tiles of {SIMULATOR_LAUNCH['gemm_tile']}."
+        for b in backends
+        if _in_simulator(b)
     ]
+    say(f"gradient check of {', '.join(backends)}, 3 activations each, then Eq. 4 three ways\n")
+    for note in notes:
+        say(note + "\n")
+    rows = []
+    for backend in backends:
+        for act in ("relu", "tanh", "identity"):
+            results = checked(
+                backend,
+                f"{backend} {act}",
+                lambda on_array, backend=backend, act=act: check_indrnn(
+                    backend, act, seed=seed, on_array=on_array, **shapes[backend]
+                ),
+            )
+            rows += [
+                dict(
+                    backend=backend,
+                    activation=act,
+                    array=r.name,
+                    rel_error=r.rel_error,
+                    result="pass" if r.passed else "FAIL",
+                )
+                for r in results
+            ]
     failed = sum(r["result"] != "pass" for r in rows)
     cols = [("backend", "backend", "s"), ("activation", "activation", "s"), ("array", "array", "s")]
     cols += [("rel_error", "max rel. error", ".2e"), ("result", "result", "s")]
     lines = [
-        "IndRNN layer gradient check: float64, T=12 B=3 M=4 N=5, centered differences (eps=1e-6),",
+        f"IndRNN layer gradient check: float64, {_shape_text(REPORT_SHAPE)}, centered differences (eps=1e-6),",
         f"normwise relative error max|a-n| / (max|a| + max|n|), pass below {DEFAULT_TOLERANCE:g}.",
+        *notes,
         "",
         format_table(rows, cols),
         "",
-        "Eq. 4 three ways: identity activation, ∂J/∂h_T = 1 at the last step only (T=12),",
+        "Eq. 4 three ways: identity activation, ∂J/∂h_T = 1 at the last step only,",
         "so the closed form is ∂J/∂h_0 = u^T for every neuron (batch row 0 shown).",
         "",
     ]
     cf_cols = [("neuron", "neuron", "d"), ("u", "u", ".6f"), ("closed_form", "closed form u^T", ".12e")]
     cf_cols += [("bptt", "BPTT dh0", ".12e"), ("finite_difference", "finite difference", ".12e")]
     for backend in backends:
-        cf_rows, e = closed_form_check(backend, seed=seed)
+        cf_rows, e = checked(
+            backend,
+            f"{backend} Eq. 4",
+            lambda on_array, backend=backend: closed_form_check(backend, seed=seed, **shapes[backend]),
+        )
         ok = e["bptt_vs_closed_form"] < CLOSED_FORM_TOLERANCE and e["fd_vs_closed_form"] < DEFAULT_TOLERANCE
         failed += not ok
         lines += [
-            f"backend {backend}:",
+            f"backend {backend} (T={shapes[backend]['T']}):",
             format_table(cf_rows, cf_cols),
             f"rel. error: BPTT vs closed form {e['bptt_vs_closed_form']:.2e}, finite difference vs closed form "
             f"{e['fd_vs_closed_form']:.2e}, finite difference vs BPTT {e['fd_vs_bptt']:.2e}: "

@@ -6,6 +6,7 @@ GPU, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest -m "cudasim or gpu"`` runs the
 same tests on the device, plus the ``gpu``-marked ones at larger sizes.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -173,12 +174,66 @@ def test_no_gpu_and_no_simulator_gives_one_clear_error():
     assert "NUMBA_ENABLE_CUDASIM=1" in proc.stdout
 
 
+#: The smallest kernel shaped like the project's (an inline device function called from a kernel),
+#: compiled to PTX. Exit 3: NVVM cannot be loaded; exit 4: the compile asked for a CUDA driver.
+PTX_PROBE = textwrap.dedent(
+    """
+    import sys
+    from numba import cuda
+    from numba.cuda.cudadrv import nvvm
+    from numba.cuda.cudadrv.error import CudaSupportError
+
+    try:
+        nvvm.NVVM()
+    except Exception as exc:
+        print(type(exc).__name__, exc, file=sys.stderr)
+        sys.exit(3)
+
+    @cuda.jit(device=True, inline=True)
+    def twice(v):
+        return 2 * v
+
+    def kernel(a):
+        i = cuda.grid(1)
+        if i < a.size:
+            a[i] = twice(a[i])
+
+    try:
+        cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+    except CudaSupportError as exc:
+        print(type(exc).__name__, exc, file=sys.stderr)
+        sys.exit(4)
+    """
+)
+
+
+def ptx_compile_missing(env) -> str | None:
+    """Why the kernels cannot be compiled to PTX here (naming what the machine lacks), or None.
+
+    Two known gaps, each a skip: no NVVM (no CUDA toolkit and no toolkit wheels), and plain numba's
+    CUDA target without a driver (it asks the driver for the compute capability when it compiles a
+    device function; numba-cuda does not). Any other failure of the probe is left to the test to report.
+    """
+    proc = subprocess.run([sys.executable, "-c", PTX_PROBE], capture_output=True, text=True, env=env)
+    if proc.returncode == 3:
+        return (
+            "NVVM (the CUDA toolkit's compiler library) not found: "
+            "pip install 'indrnn-np[cuda-kernels]' brings numba-cuda with the toolkit wheels"
+        )
+    if proc.returncode == 4 and importlib.util.find_spec("numba_cuda") is None:
+        return (
+            "plain numba's CUDA target needs a CUDA driver to compile device functions to PTX and none was "
+            "found: pip install 'indrnn-np[cuda-kernels]' (numba-cuda compiles without a driver)"
+        )
+    return None
+
+
 def test_kernels_compile_to_ptx_and_float32_stays_float32():
     """Compile every kernel for an H100/H200 (sm_90; no driver needed, NVVM is); the float32 PTX has no .f64."""
-    probe = "from numba.cuda.cudadrv import nvvm; nvvm.NVVM()"
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
-    if subprocess.run([sys.executable, "-c", probe], capture_output=True, env=env).returncode != 0:
-        pytest.skip("NVVM (the CUDA toolkit's compiler library) not found: pip install 'indrnn-np[cuda]'")
+    missing = ptx_compile_missing(env)
+    if missing:
+        pytest.skip(missing)
     code = textwrap.dedent(
         """
         import json, re
@@ -234,6 +289,35 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
     assert len(counts) == 2 * 22  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
+
+
+def test_compile_watch_sees_a_cuda_kernel_compile():
+    """The training loop's compile line for backend cuda: numba-cuda's kernels broadcast their compiler
+    passes in numba-cuda's own event system, which ``CompileWatch(cuda=True)`` listens to."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    missing = ptx_compile_missing(env)
+    if missing:
+        pytest.skip(missing)
+    code = textwrap.dedent(
+        """
+        from numba import cuda
+        from indrnn_np.compiling import CompileWatch
+
+        def kernel(a):
+            i = cuda.grid(1)
+            if i < a.size:
+                a[i] += 1
+
+        seen = []
+        with CompileWatch(lambda: seen.append("float32"), cuda=True) as watch:
+            cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+            cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+        print(watch.compiled, seen)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "['float32']"]  # seen, and told once
 
 
 def test_launch_arithmetic_fits_any_size():
@@ -338,6 +422,47 @@ def test_bench_cuda_command_in_the_simulator(tmp_path, capsys):
     assert (row["T"], row["B"], row["M"], row["N"]) == (3, 2, 2, 3)
     # the bandwidth figure is the bytes of the recurrence over its time, as documented
     assert row["recurrence_GBps"] == pytest.approx(5 * 3 * 2 * 3 * 4 / row["recurrence_s"] / 1e9)
+
+
+@pytest.mark.slow
+def test_gradcheck_command_in_the_simulator_is_simulator_sized_and_shows_progress():
+    """The command the no-GPU error recommends: it finishes (simulator-sized shapes) and says what it does."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}  # set before numba is imported: a fresh process
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "gradcheck", "--backend", "cuda"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "checked at T=3 B=2 M=2 N=3 with 4 threads a block" in proc.stdout
+    for activation in ("relu", "tanh", "identity"):
+        for array in ("x", "W", "u", "b", "h0"):
+            assert f"| cuda | {activation} | {array} |" in proc.stdout
+        assert f"cuda {activation}: x W u b h0 (" in proc.stderr  # progress, as each check runs
+    assert "backend cuda (T=3):" in proc.stdout and proc.stdout.rstrip().endswith("16 passed, 0 failed")
+
+
+@pytest.mark.slow
+def test_bench_cuda_command_in_the_simulator_defaults_to_simulator_sizes():
+    """With no sizes, the simulator runs toy sizes (the GPU's would take hours), says so, and shows progress."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}  # set before numba is imported: a fresh process
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "bench", "layer", "--backend", "cuda"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "on Numba's CUDA simulator" in proc.stdout and "| 3 | 2 | 2 | 3 |" in proc.stdout
+    assert "these times say nothing about a GPU" in proc.stdout
+    assert proc.stderr.splitlines() == [
+        "measuring the device copy bandwidth",
+        "T=3 B=2 M=2 N=3: the recurrence kernels, 2 calls",
+        "T=3 B=2 M=2 N=3: the whole layer, 3 calls",
+    ]
 
 
 def test_bench_cuda_refuses_mixed_backends():

@@ -103,3 +103,20 @@ def test_closed_form_bptt_and_finite_differences_agree(backend):
         assert r["closed_form"] == pytest.approx(r["u"] ** 20, rel=1e-12, abs=1e-300)
     assert errors["bptt_vs_closed_form"] < 1e-12
     assert errors["fd_vs_closed_form"] < 1e-6 and errors["fd_vs_bptt"] < 1e-6
+
+
+def test_report_writes_its_progress_as_it_goes():
+    """A line per backend and activation, each array's name as its finite differences start, and seconds."""
+    import io
+
+    from indrnn_np.gradcheck import gradcheck_report
+
+    progress = io.StringIO()
+    text, failed = gradcheck_report(["numpy"], progress=progress)
+    assert failed == 0 and "16 passed, 0 failed" in text
+    lines = progress.getvalue().splitlines()
+    assert lines[0] == "gradient check of numpy, 3 activations each, then Eq. 4 three ways"
+    for line, act in zip(lines[1:4], ("relu", "tanh", "identity"), strict=True):
+        assert line.startswith(f"numpy {act}: x W u b h0 (") and line.endswith(" s)"), line
+    assert lines[4].startswith("numpy Eq. 4: (") and len(lines) == 5
+    assert "simulator" not in text  # the simulator's note only when cuda runs there

@@ -170,7 +170,9 @@ except ValueError as exc:
 # tiny shapes only.
 
 # %%
-assert cuda_available(), "numba-cuda is needed for this part: pip install 'indrnn-np[test]'"
+assert cuda_available(), (
+    "this part needs Numba's simulator (NUMBA_ENABLE_CUDASIM=1) or a GPU: pip install 'indrnn-np[cuda]'"
+)
 Ts, Bs, Ms, Ns = 6, 3, 4, 5
 xs = rng.standard_normal((Ts, Bs, Ms))
 Ws = rng.standard_normal((Ms, Ns))

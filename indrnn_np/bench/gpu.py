@@ -76,8 +76,12 @@ def _torch_gpu_times(T, B, M, N, repeats, dtype):
     return res
 
 
-def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32, repeats=10, peers=True):
+def bench_cuda_layer(
+    Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32, repeats=10, peers=True, progress=None
+):
     """The CUDA backend at the paper's speed-test sizes, with PyTorch on the same GPU as ratios.
+
+    ``progress`` (optional) is called with a line before each part is measured.
 
     Returns one dict per T: ``recurrence_s`` (forward+backward recurrence
     kernels alone), ``layer_s`` (the whole layer on device arrays: tiled GEMMs
@@ -91,10 +95,16 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
 
     from ..kernels import cuda as ck
 
+    def say(line):
+        if progress is not None:
+            progress(line)
+
+    say("measuring the device copy bandwidth")
     copy_bw = device_copy_bandwidth(1 << 20 if ck.simulator_enabled() else 1 << 30)
     rng = np.random.default_rng(0)
     rows = []
     for T in Ts:
+        say(f"T={T} B={B} M={M} N={N}: the recurrence kernels, {1 + repeats} calls")
         x = rng.standard_normal((T, B, M)).astype(dtype)
         W = (rng.standard_normal((M, N)) / np.sqrt(M)).astype(dtype)
         u = rng.uniform(0, 1, N).astype(dtype)
@@ -108,6 +118,7 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
             indrnn_backward(dhd, cache)
             cuda.synchronize()
 
+        say(f"T={T} B={B} M={M} N={N}: the whole layer, {2 + repeats} calls")
         layer_s = float(np.median(time_call(layer, repeats, warmup=2)))
         nbytes = recurrence_bytes(T, B, N, np.dtype(dtype).itemsize)
         row = dict(
@@ -127,6 +138,7 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
             if note:
                 row["torch_note"] = note
             else:
+                say(f"T={T}: PyTorch on the same GPU")
                 row.update(_torch_gpu_times(T, B, M, N, repeats, dtype))
                 row["torch_loop_over_layer"] = row["torch_loop_s"] / layer_s
                 row["torch_lstm_over_layer"] = row["torch_lstm_s"] / layer_s
@@ -135,10 +147,16 @@ def bench_cuda_layer(Ts=(256, 1024, 4096), B=128, M=512, N=512, dtype=np.float32
 
 
 def device_name() -> str:
-    """The GPU's name, or "Numba's CUDA simulator"."""
-    from numba import cuda
+    """The GPU's name, or "Numba's CUDA simulator".
 
-    name = getattr(cuda.get_current_device(), "name", "Numba's CUDA simulator")
+    The simulator is asked nothing: plain numba's simulator has no ``get_current_device`` (numba-cuda's
+    has), so only what both simulators provide is used there.
+    """
+    from ..kernels import cuda as ck
+
+    if ck.simulator_enabled():
+        return "Numba's CUDA simulator"
+    name = ck.cuda.get_current_device().name
     return name.decode() if isinstance(name, bytes) else str(name)
 
 

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..report import check_writable_dir, check_writable_file, format_table, make_dir, write_json
+from .sizes import LAYER_SIZES, SIMULATOR_LAYER_SIZES
 
 
 def _add_ms(rows, keys) -> None:
@@ -60,25 +61,59 @@ def layer_report(backends, Ts, B, M, N, dtype, repeats, json_path=None) -> str:
     )
 
 
-def cuda_layer_report(Ts, B, M, N, dtype, repeats, json_path=None) -> str:
-    """``bench layer --backend cuda``: the CUDA layer against the device's copy bandwidth and PyTorch."""
+def cuda_layer_report(
+    Ts=None, B=None, M=None, N=None, dtype="float32", repeats=None, json_path=None, progress=None
+):
+    """``bench layer --backend cuda``: the CUDA layer against the device's copy bandwidth and PyTorch.
+
+    A size left as None takes its value from :data:`LAYER_SIZES`, or in Numba's CUDA simulator from
+    :data:`SIMULATOR_LAYER_SIZES`. ``progress`` (optional) is called with a line before each part.
+    """
     import numpy as np
 
     from ..ops import require_cuda
     from .gpu import bench_cuda_layer, device_name
     from .layer import machine_description
 
-    require_cuda()
+    simulator = require_cuda().simulator_enabled()
     if json_path:
         check_writable_file(json_path)
+    given = dict(T=Ts, B=B, M=M, N=N, repeats=repeats)
+    default = SIMULATOR_LAYER_SIZES if simulator else LAYER_SIZES
+    size = {k: default[k] if v is None else v for k, v in given.items()}
+    notes = []
+    if simulator:
+        notes.append(
+            "Numba's CUDA simulator runs every GPU thread as a Python thread: these times say nothing about "
+            "a GPU (sizes not given: " + " ".join(f"--{k} {v}" for k, v in _flat(SIMULATOR_LAYER_SIZES)) + ")"
+        )
+        larger = [
+            k for k in ("T", "B", "M", "N") if max(_list(size[k])) > max(_list(SIMULATOR_LAYER_SIZES[k]))
+        ]
+        if larger and progress is not None:
+            progress(
+                f"Numba's CUDA simulator runs every GPU thread as a Python thread: {', '.join(larger)} above its "
+                f"sizes ({' '.join(f'--{k} {v}' for k, v in _flat(SIMULATOR_LAYER_SIZES))}, about 2 s a layer "
+                "call) take longer"
+            )
     dtype = np.dtype(dtype)
-    rows = bench_cuda_layer(Ts=Ts, B=B, M=M, N=N, dtype=dtype, repeats=repeats)
+    rows = bench_cuda_layer(
+        Ts=size["T"],
+        B=size["B"],
+        M=size["M"],
+        N=size["N"],
+        dtype=dtype,
+        repeats=size["repeats"],
+        progress=progress,
+    )
+    repeats = size["repeats"]
     _add_ms(rows, ("recurrence_s", "layer_s", "torch_loop_s", "torch_lstm_s"))
     if json_path:
         write_json(rows, json_path)
     lines = [
         f"IndRNN layer forward+backward on {device_name()}, {dtype.name}, ReLU, median of {repeats} runs",
         f"host: {machine_description()}",
+        *notes,
         "",
         format_table(
             rows,
@@ -102,6 +137,15 @@ def cuda_layer_report(Ts, B, M, N, dtype, repeats, json_path=None) -> str:
     ]
     lines += sorted({r["torch_note"] for r in rows if "torch_note" in r})
     return "\n".join(lines)
+
+
+def _list(v) -> list:
+    return list(v) if isinstance(v, list | tuple) else [v]
+
+
+def _flat(sizes: dict):
+    """(option, text) pairs of a sizes dict, lists as space-separated values."""
+    return [(k, " ".join(str(x) for x in _list(v))) for k, v in sizes.items()]
 
 
 def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:

@@ -330,7 +330,7 @@ def _loop(s: _Run, progress: bool, log) -> dict:
     for attr, text in (("description", "data: {}"), ("baseline", "baseline (a constant prediction): {:.3f}")):
         if hasattr(s.task, attr):
             log(text.format(getattr(s.task, attr)))
-    bar = Progress(progress, s.step + 1, cfg.steps, s.task.metric, log)
+    bar = Progress(progress, s.step + 1, cfg.steps, s.task.metric, log, backend=cfg.backend)
     t0, metric, interrupted = time.perf_counter(), None, []
     tuner = ThreadTuner(enabled=None if cfg.backend == "cpu" else False)
     previous = _catch_sigint(interrupted)

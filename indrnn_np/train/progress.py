@@ -1,14 +1,38 @@
 """Progress of a training run, shown with tqdm (a widget when a notebook runs it).
 
-The first step of a process compiles the Numba kernels (or loads them from
-Numba's on-disk cache): it gets a line of its own and is kept out of the
-bar's rate and ETA, which start from the second step.
+The first step of a process compiles the Numba kernels or loads them from
+Numba's on-disk cache: it is kept out of the bar's rate and ETA, which start
+from the second step. When it compiles (a cache miss, not a load), a line
+says so as the compilation starts (:class:`indrnn_np.compiling.CompileWatch`).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+
+from ..compiling import CompileWatch
+
+#: The first step's line when Numba starts compiling, by backend: the CPU kernels are kept in Numba's
+#: on-disk cache (config.CPU_CACHE), the CUDA kernels are not.
+COMPILE_LINES = {
+    "cpu": "step {step}: compiling the kernels (first run on a machine only; later runs load Numba's cache)",
+    "cuda": "step {step}: compiling the kernels (the CUDA kernels in every new process: not cached on disk)",
+}
+
+#: Said before the first step with backend cuda in Numba's CUDA simulator (measured on a busy 2-core machine).
+SIMULATOR_LINE = (
+    "step {step}: backend cuda runs in Numba's CUDA simulator, every GPU thread a Python thread: a step of "
+    "--T 5 --batch 2 --hidden 4 took 8 s, and the default sizes' first step had not ended after 90 s"
+)
+
+
+def _in_simulator(backend: str) -> bool:
+    if backend != "cuda":
+        return False
+    from ..ops import require_cuda
+
+    return require_cuda().simulator_enabled()
 
 
 class Progress:
@@ -23,24 +47,31 @@ class Progress:
     metric : str
         Name of the task's test metric, shown beside the loss.
     log : callable
-        Where the one-off lines go (the first step's time).
+        Where the one-off lines go (the compile line, the first step's time).
+    backend : str
+        The run's backend: ``numpy`` compiles nothing and is not watched (Numba is not even imported).
     """
 
-    def __init__(self, enabled: bool, first: int, last: int, metric: str, log=print):
+    def __init__(self, enabled: bool, first: int, last: int, metric: str, log=print, backend: str = "cpu"):
         self.enabled, self.first, self.last, self.metric, self.log = enabled, first, last, metric, log
+        self.backend = backend
         self.bar = None
         self.t0 = None
+        self.watch = None
 
     def before_step(self, step: int) -> None:
         if self.enabled and step == self.first:
-            self.log(
-                f"step {step}: compiling the kernels (first run on a machine only; later runs load Numba's cache)"
-            )
+            if _in_simulator(self.backend):
+                self.log(SIMULATOR_LINE.format(step=step))
+            if self.backend in COMPILE_LINES:
+                line = COMPILE_LINES[self.backend].format(step=step)
+                self.watch = CompileWatch(lambda: self.log(line), cuda=self.backend == "cuda").__enter__()
             self.t0 = time.perf_counter()
 
     def after_step(self, step: int, loss: float, metric: float | None, evaluated: bool) -> None:
         if not self.enabled:
             return
+        self._unwatch()
         if self.bar is None:
             self.log(f"step {step} took {time.perf_counter() - self.t0:.2f} s")
             if step < self.last:
@@ -68,7 +99,13 @@ class Progress:
 
         self.bar = tqdm(total=self.last, initial=done, unit="step", dynamic_ncols=True, file=sys.stderr)
 
+    def _unwatch(self) -> None:
+        if self.watch is not None:
+            self.watch.__exit__(None, None, None)
+            self.watch = None
+
     def close(self) -> None:
+        self._unwatch()
         if self.bar:
             self.bar.close()
             self.bar = None
