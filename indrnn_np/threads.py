@@ -227,8 +227,11 @@ class ThreadTuner:
 
     The first ``warmup`` steps (kernel compilation) run with the starting
     counts and are not timed. Then each of ``settings`` runs
-    ``probe_steps`` steps, ``rounds`` times in turn, and the setting with the
-    lowest median step time is kept. The settings are tried again when the
+    ``probe_steps`` steps, ``rounds`` times in turn (the setting in use
+    first), and the setting with the lowest median step time is kept; a
+    setting whose step takes ``abandon`` times the best step so far gives up
+    the rest of its turn, so that a setting that is slow under load costs
+    one step a round. The settings are tried again when the
     median of the last ``window`` steps moves by more than a factor ``drift``
     from the probed median (another program started or stopped), and after
     ``revisit_s`` seconds; each revisit that keeps the same setting doubles
@@ -240,7 +243,7 @@ class ThreadTuner:
         The candidates; ``None`` counts mean the process's starting count.
         Settings that come out the same on this machine are tried once.
     probe_steps, rounds, warmup, window : int
-    drift : float
+    drift, abandon : float
         Greater than 1.
     revisit_s, max_revisit_s : float
         Seconds.
@@ -264,7 +267,8 @@ class ThreadTuner:
         rounds: int = 2,
         warmup: int = 1,
         window: int = 10,
-        drift: float = 1.3,
+        drift: float = 1.5,
+        abandon: float = 2.0,
         revisit_s: float = 15.0,
         max_revisit_s: float = 60.0,
         clock=time.perf_counter,
@@ -277,11 +281,14 @@ class ThreadTuner:
             raise ValueError(f"warmup must be an int >= 0; got {warmup!r}")
         if not drift > 1:
             raise ValueError(f"drift must be greater than 1; got {drift!r}")
+        if not abandon > 1:
+            raise ValueError(f"abandon must be greater than 1; got {abandon!r}")
         if not 0 < revisit_s <= max_revisit_s:
             raise ValueError(f"need 0 < revisit_s <= max_revisit_s; got {revisit_s!r}, {max_revisit_s!r}")
         self.enabled = config.CPU_THREAD_TUNING if enabled is None else bool(enabled)
         self.probe_steps, self.rounds, self.warmup = probe_steps, rounds, warmup
-        self.drift, self.base_revisit_s, self.max_revisit_s = drift, revisit_s, max_revisit_s
+        self.drift, self.abandon = drift, abandon
+        self.base_revisit_s, self.max_revisit_s = revisit_s, max_revisit_s
         self.clock = clock
         self._settings = tuple(settings)
         if not self._settings:
@@ -313,9 +320,18 @@ class ThreadTuner:
         self._start_probe()
 
     def _start_probe(self) -> None:
+        # the setting in use first: the others are then measured against it and given up early
+        order = [self.current] + [c for c in self.candidates if c != self.current]
         self._probe = {c[0]: [] for c in self.candidates}
-        self._plan = [c for _ in range(self.rounds) for c in self.candidates for _ in range(self.probe_steps)]
+        self._plan = [c for _ in range(self.rounds) for c in order for _ in range(self.probe_steps)]
         self._recent.clear()
+
+    def _give_up_early(self, setting, seconds: float) -> None:
+        """A probe step ``abandon`` times slower than the best step so far ends that setting's turn."""
+        best = min((min(ts) for ts in self._probe.values() if ts), default=seconds)
+        if seconds > self.abandon * best:
+            while self._plan and self._plan[0] == setting:
+                self._plan.pop(0)
 
     def _choose(self, now: float) -> None:
         medians = {name: statistics.median(ts) for name, ts in self._probe.items() if ts}
@@ -345,6 +361,7 @@ class ThreadTuner:
         if self._plan:
             self._plan.pop(0)
             self._probe[setting[0]].append(seconds)
+            self._give_up_early(setting, seconds)
             if not self._plan:
                 self._choose(now)
             return

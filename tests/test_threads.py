@@ -236,9 +236,9 @@ def test_tuner_keeps_the_fastest_setting_and_puts_the_counts_back():
 
 
 def test_tuner_tries_again_when_the_step_time_moves():
-    tuner, clock = _tuner(probe_steps=2, rounds=1, warmup=0, window=4, drift=1.3)
+    tuner, clock = _tuner(probe_steps=2, rounds=1, warmup=0, window=4, drift=1.5)
     try:
-        _run(tuner, clock, {"all": 0.004, "blas1": 0.006, "serial": 0.009}, 6)
+        _run(tuner, clock, {"all": 0.004, "blas1": 0.006, "serial": 0.007}, 6)
         assert tuner.history == [(6, "all")]
         # another program starts: "all" slows down 4x, the others less
         slow = {"all": 0.016, "blas1": 0.007, "serial": 0.009}
@@ -248,6 +248,17 @@ def test_tuner_tries_again_when_the_step_time_moves():
         # steady: no new probe until revisit_s has passed
         _run(tuner, clock, slow, 20)
         assert len(tuner.history) == 2
+    finally:
+        tuner.close()
+
+
+def test_a_setting_much_slower_than_the_best_gives_up_its_turn_after_one_step():
+    tuner, clock = _tuner(probe_steps=3, rounds=2, warmup=0, abandon=2.0)
+    try:
+        # all 3 steps, blas1 1 (4x the best), serial 3; again: 3 + 1 + 3
+        _run(tuner, clock, {"all": 0.010, "blas1": 0.040, "serial": 0.012}, 14)
+        assert tuner.history == [(14, "all")]
+        assert tuner.medians == pytest.approx({"all": 0.010, "blas1": 0.040, "serial": 0.012})
     finally:
         tuner.close()
 
@@ -285,6 +296,7 @@ def test_a_disabled_tuner_changes_nothing():
         ({"rounds": 1.5}, "rounds must be a positive int"),
         ({"warmup": -1}, "warmup must be an int >= 0"),
         ({"drift": 1.0}, "drift must be greater than 1"),
+        ({"abandon": 0.5}, "abandon must be greater than 1"),
         ({"revisit_s": 10.0, "max_revisit_s": 5.0}, "need 0 < revisit_s <= max_revisit_s"),
         ({"settings": ()}, "settings must not be empty"),
     ],

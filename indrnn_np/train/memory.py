@@ -27,7 +27,7 @@ array by array, on a simulated heap (:class:`_Heap`):
   matplotlib (:data:`RUNTIME_BYTES`).
 
 Measured against reality: peak RSS from ``/usr/bin/time -v`` of the command,
-2 cores, float32, 2026-12-01, against the estimate of the same configuration
+2 cores, float32, 2026-11-30, against the estimate of the same configuration
 (estimate / measured, MiB)::
 
     train adding --T 1000 (batch 50, 2 x 128), 20 steps, 2 evaluations    533 /  486  1.10
