@@ -221,7 +221,7 @@ def test_tuner_keeps_the_fastest_setting_and_puts_the_counts_back():
     from indrnn_np.threads import current_counts
 
     start = current_counts()
-    tuner, clock = _tuner(probe_steps=3, rounds=2, warmup=1)
+    tuner, clock = _tuner(probe_steps=3, rounds=2, warmup=1, abandon=10.0)
     try:
         _run(tuner, clock, {"all": 0.010, "blas1": 0.005, "serial": 0.008}, 1 + 2 * 3 * 3)
         assert [c[0] for c in tuner.candidates] == ["all", "blas1", "serial"]
@@ -236,7 +236,7 @@ def test_tuner_keeps_the_fastest_setting_and_puts_the_counts_back():
 
 
 def test_tuner_tries_again_when_the_step_time_moves():
-    tuner, clock = _tuner(probe_steps=2, rounds=1, warmup=0, window=4, drift=1.5)
+    tuner, clock = _tuner(probe_steps=2, rounds=1, warmup=0, window=4, drift=1.5, abandon=10.0)
     try:
         _run(tuner, clock, {"all": 0.004, "blas1": 0.006, "serial": 0.007}, 6)
         assert tuner.history == [(6, "all")]

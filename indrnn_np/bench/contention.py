@@ -9,6 +9,8 @@ the measurement and ended after it). Implementations:
 
 * ``default``: this project as the training loop runs it (the thread policy
   and :class:`indrnn_np.threads.ThreadTuner`, its probing steps included);
+* ``tuning off``: the thread policy alone, the counts the process starts
+  with (``INDRNN_THREAD_TUNING=0``: how training ran before the tuner);
 * ``one thread``: this project with ``OMP_NUM_THREADS``,
   ``OPENBLAS_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` at 1 and the tuner off;
 * ``jax``: the same step under one ``jax.jit`` (as ``bench compare``).
@@ -39,6 +41,7 @@ STEPS = {100: 300, 1000: 60}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 IMPLS = {
     "default": ("indrnn", {}),
+    "tuning off": ("indrnn", {"INDRNN_THREAD_TUNING": "0"}),
     "one thread": ("indrnn", {**ONE_THREAD, "INDRNN_THREAD_TUNING": "0"}),
     "jax": ("jax", {}),
 }
