@@ -104,16 +104,8 @@ def bench_contention(*, rounds=3, Ts=TS, steps=None, impls=IMPLS, B=50, N=128, p
 def time_quick_start(*, loaded: bool, env: dict, steps: int | None = None) -> float:
     """Wall seconds of ``python -m indrnn_np train adding`` (the quick start) in a fresh process and folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "indrnn_np",
-            "train",
-            "adding",
-            "--quiet",
-            "--out",
-            os.path.join(tmp, "r"),
-        ]
+        cmd = [sys.executable, "-m", "indrnn_np", "train", "adding", "--quiet"]
+        cmd += ["--out", os.path.join(tmp, "r")]
         if steps is not None:
             cmd += ["--steps", str(steps)]
         with busy_process(loaded):

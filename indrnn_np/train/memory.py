@@ -1005,26 +1005,24 @@ def _read_int(path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _meminfo(key: str) -> int | None:
+def _kib_field(path: str, key: str) -> int | None:
+    """Bytes of a ``key:  N kB`` line of a /proc file (meminfo, status); None when absent or unreadable."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _meminfo(key: str) -> int | None:
+    return _kib_field("/proc/meminfo", key)
 
 
 def _status(key: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return _kib_field("/proc/self/status", key)
 
 
 def _cgroup_paths():
