@@ -36,6 +36,7 @@ _EXPORTS = {
             "IndRNNStepCache",
             "IndRNNStepGrads",
             "cuda_available",
+            "final_states",
             "indrnn_backward",
             "indrnn_forward",
             "indrnn_step_backward",

@@ -64,3 +64,32 @@ def check_same_dtype(reference_name: str, dtype, arrays: dict) -> np.dtype:
                 "Convert explicitly: mixed precision is never upcast silently."
             )
     return dtype
+
+
+def check_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray:
+    """Validate sequence lengths for a padded (T, B, ...) batch; return them as an int64 array (B,).
+
+    ``lengths[b]`` is how many leading steps of sequence b are real (1 <= lengths[b] <= T); the
+    steps after it are padding.
+
+    Raises
+    ------
+    TypeError
+        Not integers (floats, booleans, objects).
+    ValueError
+        Not of shape (B,), or a length outside [1, T].
+    """
+    if is_device_array(lengths):
+        lengths = lengths.copy_to_host()
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of shape (B,) = ({B},); got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"{name} must have shape (B,) = ({B},); got {arr.shape}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        bad = int(np.flatnonzero((arr < 1) | (arr > T))[0])
+        raise ValueError(
+            f"{name} must be in [1, T] = [1, {T}]; got {name}[{bad}] = {int(arr[bad])} "
+            f"(values from {int(arr.min())} to {int(arr.max())})"
+        )
+    return arr.astype(np.int64, copy=False)

@@ -292,7 +292,16 @@ def closed_form_check(
 
 
 def check_model_gradients(
-    model, x, y, loss_forward, loss_backward, *, names=None, eps: float = 1e-6, check_input: bool = True
+    model,
+    x,
+    y,
+    loss_forward,
+    loss_backward,
+    *,
+    names=None,
+    eps: float = 1e-6,
+    check_input: bool = True,
+    lengths=None,
 ) -> list[GradCheckResult]:
     """Gradient-check a whole model (a :class:`indrnn_np.models.Sequential`) end to end.
 
@@ -305,18 +314,23 @@ def check_model_gradients(
     copied back before every forward pass, and the device loss and gradients
     are copied to the host to be compared.
 
+    ``lengths`` (B,): x is a padded batch of variable-length sequences; the
+    model and the loss get them (``loss_forward(pred, y, lengths=lengths)``).
+
     Returns
     -------
     list of GradCheckResult, one per parameter (and ``"x"`` when ``check_input``).
     """
     from .ops.device import assign, is_device, to_host
 
-    def loss_of():
-        pred, _ = model.forward(x, train=True)
-        return float(np.asarray(to_host(loss_forward(pred, y)[0])).reshape(-1)[0])
+    kw = {} if lengths is None else {"lengths": lengths}
 
-    pred, caches = model.forward(x, train=True)
-    _, lcache = loss_forward(pred, y)
+    def loss_of():
+        pred, _ = model.forward(x, train=True, **kw)
+        return float(np.asarray(to_host(loss_forward(pred, y, **kw)[0])).reshape(-1)[0])
+
+    pred, caches = model.forward(x, train=True, **kw)
+    _, lcache = loss_forward(pred, y, **kw)
     dx, grads = model.backward(loss_backward(1.0, lcache), caches)
     targets = dict(model.params)
     if names is not None:

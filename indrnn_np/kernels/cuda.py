@@ -570,7 +570,8 @@ def training_kernels(dtype):
     SimpleNamespace
         ``bias_add``, ``add``, ``scale_rows``, ``batchnorm_forward``, ``batchnorm_backward``,
         ``batchnorm_inference``, ``running_update``, ``squared_error``, ``softmax_xent``, ``sum_into``,
-        ``concat_last``, ``split_last``; see their twins in :mod:`indrnn_np.kernels.reference`.
+        ``concat_last``, ``split_last``, and for padded batches ``mask_steps``, ``reverse_steps``,
+        ``gather_steps``, ``scatter_steps``; see their twins in :mod:`indrnn_np.kernels.reference`.
     """
     nb = _DTYPES[dtype]
     ZERO, ONE = nb(0), nb(1)
@@ -731,7 +732,47 @@ def training_kernels(dtype):
             else:
                 right[r, j - C] = d[r, j]
 
+    # Variable lengths (twins in the reference): a (T, B, K) padded batch, lengths/steps (B,) int64.
+
+    @cuda.jit
+    def mask_steps(a, lengths):
+        T, B, K = a.shape
+        for i in range(cuda.grid(1), T * B * K, cuda.gridsize(1)):
+            t = i // (B * K)
+            b = (i // K) % B
+            if t >= lengths[b]:
+                a[t, b, i % K] = ZERO
+
+    @cuda.jit
+    def reverse_steps(x, lengths, out):
+        T, B, K = x.shape
+        for i in range(cuda.grid(1), T * B * K, cuda.gridsize(1)):
+            t = i // (B * K)
+            b = (i // K) % B
+            k = i % K
+            src = lengths[b] - 1 - t
+            out[t, b, k] = x[src, b, k] if src >= 0 else ZERO
+
+    @cuda.jit
+    def gather_steps(x, steps, out):
+        B, K = out.shape
+        for i in range(cuda.grid(1), B * K, cuda.gridsize(1)):
+            b = i // K
+            out[b, i % K] = x[steps[b], b, i % K]
+
+    @cuda.jit
+    def scatter_steps(dy, steps, dx):
+        T, B, K = dx.shape
+        for i in range(cuda.grid(1), T * B * K, cuda.gridsize(1)):
+            t = i // (B * K)
+            b = (i // K) % B
+            dx[t, b, i % K] = dy[b, i % K] if t == steps[b] else ZERO
+
     return SimpleNamespace(
+        mask_steps=mask_steps,
+        reverse_steps=reverse_steps,
+        gather_steps=gather_steps,
+        scatter_steps=scatter_steps,
         bias_add=bias_add,
         add=add,
         scale_rows=scale_rows,

@@ -1,8 +1,8 @@
 """Layer 3: thin parameter holders around the functional ops.
 
 A layer owns its parameters (``params``, a dict of arrays) and, for batch
-norm, its running statistics (``buffers``); ``forward(x, train)`` returns the
-output and a cache, ``backward(dy, cache)`` takes the cache back and returns
+norm, its running statistics (``buffers``); ``forward(x, train, lengths=None)``
+returns the output and a cache, ``backward(dy, cache)`` takes the cache back and returns
 the input gradient and a dict of parameter gradients. Backward never reads
 anything but its cache, so the same model can run several forward passes
 before their backward passes (as gradient checks do).
@@ -11,6 +11,15 @@ A :class:`Sequential` names its layers, and every parameter, gradient and
 buffer is visible by ``"<layer>.<param>"``: ``model.params["indrnn1.u"]``,
 ``model.params["res1.bn1.gamma"]``. The names that end in ``.u`` are the
 recurrent weights that the optimizer projects.
+
+Variable lengths: ``model.forward(x, train, lengths=lengths)`` takes a padded
+batch x (T, B, M) and lengths (B,) (:mod:`indrnn_np.ops.sequences`). Every
+layer then ignores the padding: the recurrent layers neither read it nor
+advance their state through it (and output 0 there), batch norm takes its
+statistics over the real steps, :class:`LastStep` reads each sequence's own
+last step and :class:`Bidirectional` reverses each sequence's real steps.
+Whatever the padding holds, the real steps' outputs and every gradient equal
+those of each sequence run alone.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import json
 
 import numpy as np
 
+from .._checks import check_lengths
 from ..ops import (
     batchnorm_backward,
     batchnorm_forward,
@@ -38,6 +48,7 @@ from ..ops import (
     rnn_forward,
 )
 from ..ops import device as dev
+from ..ops.sequences import final_states, mask_padding, put_steps, reverse_padded, take_steps
 
 #: Batch-norm kinds of :func:`indrnn_np.nn.models.build_indrnn`: none, over time, frame-wise.
 BN_MODES = ("none", "time", "frame")
@@ -65,7 +76,7 @@ class Layer:
         """
         return {}
 
-    def forward(self, x, train: bool = True):  # pragma: no cover - interface
+    def forward(self, x, train: bool = True, lengths=None):  # pragma: no cover - interface
         raise NotImplementedError
 
     def backward(self, dy, cache):  # pragma: no cover - interface
@@ -100,13 +111,19 @@ class _Stateful:
     state = None
 
     def _h0(self, B):
-        if self.stateful and self.state is not None and self.state.shape[0] == B:
-            return self.state
-        return None
+        if not self.stateful or self.state is None:
+            return None
+        if self.state.shape[0] != B:
+            raise ValueError(
+                f"this stateful layer carries a state for a batch of {self.state.shape[0]} sequences; got x "
+                f"with a batch of {B}. Reset it first (indrnn_np.nn.set_recurrent_states(model, None)) "
+                "to start every sequence from zeros"
+            )
+        return self.state
 
-    def _keep(self, h):
-        if self.stateful:
-            self.state = dev.copy(h[-1])
+    def _keep(self, h, lengths=None):
+        if self.stateful:  # each sequence's last real state (padding does not advance it)
+            self.state = dev.copy(final_states(h, lengths))
 
     @property
     def buffers(self):
@@ -160,12 +177,19 @@ class IndRNN(_Stateful, Layer):
         layer.params = {"W": W, "u": u, "b": b}
         return layer
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
         p = self.params
         h, cache = indrnn_forward(
-            x, p["W"], p["u"], p["b"], self._h0(x.shape[1]), activation=self.activation, backend=self.backend
+            x,
+            p["W"],
+            p["u"],
+            p["b"],
+            self._h0(x.shape[1]),
+            activation=self.activation,
+            backend=self.backend,
+            lengths=lengths,
         )
-        self._keep(h)
+        self._keep(h, lengths)
         return h, cache
 
     def backward(self, dh, cache):
@@ -184,12 +208,18 @@ class Recurrence(_Stateful, Layer):
         self.activation, self.backend = activation, backend
         self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
         p = self.params
         h, cache = indrnn_recurrence_forward(
-            x, p["u"], p["b"], self._h0(x.shape[1]), activation=self.activation, backend=self.backend
+            x,
+            p["u"],
+            p["b"],
+            self._h0(x.shape[1]),
+            activation=self.activation,
+            backend=self.backend,
+            lengths=lengths,
         )
-        self._keep(h)
+        self._keep(h, lengths)
         return h, cache
 
     def backward(self, dh, cache):
@@ -217,7 +247,7 @@ class Dense(Layer):
         layer.params = {"W": W} if b is None else {"W": W, "b": np.array(b, copy=True)}
         return layer
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
         return linear_forward(x, self.params["W"], self.params.get("b"))
 
     def backward(self, dy, cache):
@@ -271,10 +301,16 @@ class BatchNorm(Layer):
     def buffers(self):
         return self._buffers
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
         p, buf = self.params, self.buffers
         if self.mode == "frame" and len(x.shape) != 3:
             raise ValueError(f"frame-wise batch norm needs x of shape (T, B, N); got shape {tuple(x.shape)}")
+        if lengths is not None and len(x.shape) != 3:
+            lengths = None  # a (B, N) input (after the last step) has no padding
+        if train:
+            self._check_values_per_statistic(x, lengths)
+        if lengths is not None and train:
+            return self._forward_masked(x, lengths)
         if self.backend == "cuda":
             return self._forward_cuda(x, train)
         if not train:
@@ -295,6 +331,61 @@ class BatchNorm(Layer):
         rm += self.momentum * mean
         rv *= 1 - self.momentum
         rv += self.momentum * unbiased
+        return y, cache
+
+    def _check_values_per_statistic(self, x, lengths):
+        # As PyTorch: a variance of one value is 0, and the running variance would decay to 0
+        shape = tuple(x.shape)
+        if self.mode == "time":
+            n = int(np.sum(lengths)) if lengths is not None else int(np.prod(shape[:-1]))
+            where = f"x of shape {shape}" + ("" if lengths is None else f" with {n} real steps in all")
+        else:
+            counts = (
+                np.full(shape[0], shape[1])
+                if lengths is None
+                else (np.arange(shape[0])[:, None] < np.asarray(lengths)).sum(axis=1)
+            )
+            present = counts[counts > 0]
+            n = int(present.min()) if present.size else 0
+            where = f"x of shape {shape}" + (
+                ""
+                if lengths is None
+                else f": step {int(np.flatnonzero(counts == n)[0])} has only {n} real sequence(s)"
+            )
+        if n < 2:
+            raise ValueError(
+                f"batch norm in training needs more than one value per statistic; got {where}. "
+                "Use a batch of at least 2 sequences"
+                + (
+                    ""
+                    if self.mode == "time"
+                    else " that share every step, or batch norm over time (bn='time')"
+                )
+            )
+
+    def _forward_masked(self, x, lengths):
+        """Training-mode batch norm of a padded batch: statistics over the real steps only."""
+        p, buf = self.params, self.buffers
+        axes = (0, 1) if self.mode == "time" else (1,)
+        y, cache, mean, var = batchnorm_forward(
+            x, p["gamma"], p["beta"], axes, self.eps, self.backend, lengths=lengths
+        )
+        T = x.shape[0]
+        counts = (np.arange(T)[:, None] < np.asarray(lengths)[None, :]).sum(axis=1)  # real sequences per step
+        rm, rv = buf["running_mean"], buf["running_var"]
+        host_rm, host_rv = dev.to_host(rm), dev.to_host(rv)  # the buffers themselves on the host
+        mean, var = dev.to_host(mean), dev.to_host(var)
+        if self.mode == "time":
+            m = int(counts.sum())
+            _running(host_rm, host_rv, mean, var, self.momentum, m / (m - 1))
+        else:  # each step's statistics move only when some sequence has that step
+            for t in range(min(T, host_rm.shape[0])):
+                c = int(counts[t])
+                if c > 0:
+                    _running(host_rm[t], host_rv[t], mean[t], var[t], self.momentum, c / max(c - 1, 1))
+        if dev.is_device(rm):
+            dev.assign(rm, host_rm)
+            dev.assign(rv, host_rv)
         return y, cache
 
     def _forward_cuda(self, x, train):
@@ -318,6 +409,14 @@ class BatchNorm(Layer):
         return g.dx, {"gamma": g.dgamma, "beta": g.dbeta}
 
 
+def _running(rm, rv, mean, var, momentum, unbias):
+    """Running averages in place: ``r ← (1 - momentum) r + momentum · batch`` (the variance unbiased)."""
+    rm *= 1 - momentum
+    rm += momentum * mean
+    rv *= 1 - momentum
+    rv += momentum * (var * unbias)
+
+
 class Dropout(Layer):
     """Dropout with one mask per sequence, shared over time (the paper's choice); identity at inference."""
 
@@ -328,7 +427,7 @@ class Dropout(Layer):
         self.params = {}
         self.rng = np.random.default_rng(seed)
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
         if not train or self.p == 0.0:
             return x, None
         return dropout_forward(x, self.p, self.rng)
@@ -344,15 +443,50 @@ class Dropout(Layer):
 
 
 class LastStep(Layer):
-    """Keep only the last step: (T, B, N) -> (B, N). No parameters."""
+    """Keep only the last step: (T, B, N) -> (B, N). No parameters.
 
-    def __init__(self):
+    With lengths, each sequence's own last real step ``x[lengths[b] - 1, b]``.
+
+    Parameters
+    ----------
+    split : int, optional
+        For the output of a :class:`Bidirectional` layer (concatenated): the
+        features from ``split`` on are the backward direction's, whose final
+        state is at step 0 (it read the sequence in reverse); they are read
+        there. None: every feature at the last step.
+    """
+
+    def __init__(self, split: int | None = None):
         self.params = {}
+        self.split = split
 
-    def forward(self, x, train=True):
-        return x[-1], x.shape
+    def forward(self, x, train=True, lengths=None):
+        shape = tuple(x.shape)
+        if lengths is None and self.split is None:
+            return x[-1], shape
+        T, B = shape[0], shape[1]
+        last = np.full(B, T - 1, np.int64) if lengths is None else np.asarray(lengths, np.int64) - 1
+        if self.split is None:
+            return take_steps(x, last), (shape, last)
+        C = self.split
+        fwd, bwd = dev.split_last(x, C)
+        y = dev.concat_last(take_steps(dev.copy(fwd), last), take_steps(bwd, np.zeros(B, np.int64)))
+        return y, (shape, last)
 
-    def backward(self, dy, shape):
+    def backward(self, dy, cache):
+        if isinstance(cache[0], tuple):  # lengths or split
+            shape, last = cache
+            if self.split is None:
+                return put_steps(dy, last, shape), {}
+            C = self.split
+            d_fwd, d_bwd = dev.split_last(dy, C)
+            B = shape[1]
+            dx = dev.concat_last(
+                put_steps(dev.copy(d_fwd), last, (*shape[:2], C)),
+                put_steps(d_bwd, np.zeros(B, np.int64), (*shape[:2], shape[2] - C)),
+            )
+            return dx, {}
+        shape = cache
         if dev.is_device(dy):
             return dev.last_step_backward(dy, shape), {}
         dx = buffers.zeros(shape, dy.dtype)
@@ -379,7 +513,9 @@ class RNN(Layer):
             W, U, b = rng.uniform(-k, k, (M, N)), rng.uniform(-k, k, (N, N)), rng.uniform(-k, k, N)
         self.params = {"W": W.astype(dtype), "U": U.astype(dtype), "b": b.astype(dtype)}
 
-    def forward(self, x, train=True):
+    def forward(self, x, train=True, lengths=None):
+        # causal: the real steps' outputs never read the padding, and the layers and losses that
+        # take lengths send no gradient to it; the padding's outputs are left as computed
         p = self.params
         return rnn_forward(x, p["W"], p["U"], p["b"], activation=self.activation)
 
@@ -403,8 +539,8 @@ class LSTM(Layer):
             "b": b.astype(dtype),
         }
 
-    def forward(self, x, train=True):
-        p = self.params
+    def forward(self, x, train=True, lengths=None):
+        p = self.params  # with lengths: as RNN.forward
         return lstm_forward(x, p["W"], p["U"], p["b"])
 
     def backward(self, dh, cache):
@@ -444,13 +580,34 @@ class Sequential(Layer):
     def num_params(self) -> int:
         return int(sum(v.size for v in self.params.values()))
 
-    def forward(self, x, train: bool = True):
-        """Returns ``(output, caches)``; on the device, a device-array output."""
+    def forward(self, x, train: bool = True, lengths=None):
+        """Returns ``(output, caches)``; on the device, a device-array output.
+
+        Parameters
+        ----------
+        x : ndarray, (T, B, M)
+        train : bool
+            Training mode (batch statistics, dropout) or inference.
+        lengths : int array, (B,), optional
+            A padded batch of sequences of different lengths (1 <= lengths[b] <= T): every
+            layer ignores the padding (see the module's docstring); x's padding values may be
+            anything (they are replaced by zeros first).
+        """
         if self.on_device and not dev.is_device(x):
             x = dev.to_device(x)
+        if lengths is not None:
+            if len(x.shape) != 3:
+                raise ValueError(f"x with lengths must have shape (T, B, M); got {tuple(x.shape)}")
+            lengths = check_lengths(lengths, x.shape[0], x.shape[1])
+            x = mask_padding(x, lengths)
+        return self._run(x, train, lengths)
+
+    def _run(self, x, train, lengths):
         caches = []
         for _, layer in self.layers:
-            x, cache = layer.forward(x, train)
+            x, cache = (
+                layer.forward(x, train, lengths=lengths) if lengths is not None else layer.forward(x, train)
+            )
             caches.append(cache)
         return x, caches
 
@@ -497,8 +654,8 @@ class _Wrapper(Layer):
 class Residual(_Wrapper):
     """``x + F(x)`` with an identity shortcut; F is a :class:`Sequential`. Shapes in = out."""
 
-    def forward(self, x, train=True):
-        y, cache = self.body.forward(x, train)
+    def forward(self, x, train=True, lengths=None):
+        y, cache = self.body._run(x, train, lengths)
         return dev.add(x, y), cache
 
     def backward(self, dy, cache):
@@ -514,8 +671,8 @@ class DenseConnection(_Wrapper):
     the two add.
     """
 
-    def forward(self, x, train=True):
-        y, cache = self.body.forward(x, train)
+    def forward(self, x, train=True, lengths=None):
+        y, cache = self.body._run(x, train, lengths)
         return dev.concat_last(x, y), (tuple(x.shape)[-1], cache)
 
     def backward(self, dout, cache):
@@ -523,3 +680,70 @@ class DenseConnection(_Wrapper):
         left, right = dev.split_last(dout, C)
         dx, grads = self.body.backward(right, body_cache)
         return dev.add(left, dx), grads
+
+
+class Bidirectional(_Wrapper):
+    """A bidirectional layer: one direction reads each sequence forward, the other in reverse.
+
+    ``forward_layer`` sees x as it is; ``backward_layer`` sees each sequence's
+    real steps in reverse order (:func:`indrnn_np.ops.reverse_padded`; with no
+    lengths, ``x[::-1]``), and its output is reversed back, so that at step t
+    both outputs belong to step t. Merged by concatenating the features
+    (``merge="concat"``: (T, B, N_f + N_b)) or summing them (``"sum"``: one
+    width). The two directions have their own parameters, named
+    ``"fwd.<name>"`` and ``"bwd.<name>"``.
+
+    The backward direction's final state (having read the whole sequence) is
+    at step 0: a last-step head reads it with ``LastStep(split=N_f)`` on the
+    concatenated output (:func:`indrnn_np.nn.build_indrnn` with
+    ``bidirectional=True`` does this).
+
+    Parameters
+    ----------
+    forward_layer, backward_layer : Layer
+        Each (T, B, M) -> (T, B, N): an :class:`IndRNN`, or a
+        :class:`Sequential` such as Dense → BatchNorm → Recurrence.
+    merge : {"concat", "sum"}
+    """
+
+    def __init__(self, forward_layer: Layer, backward_layer: Layer, *, merge: str = "concat"):
+        if merge not in ("concat", "sum"):
+            raise ValueError(f"merge must be 'concat' or 'sum'; got {merge!r}")
+        super().__init__(Sequential([("fwd", forward_layer), ("bwd", backward_layer)]))
+        self.merge = merge
+
+    @property
+    def directions(self) -> tuple[Layer, Layer]:
+        return self.body.layers[0][1], self.body.layers[1][1]
+
+    def _reverse(self, a, lengths):
+        if lengths is None:
+            return (
+                dev.copy(a[::-1])
+                if not dev.is_device(a)
+                else reverse_padded(a, np.full(a.shape[1], a.shape[0]))
+            )
+        return reverse_padded(a, lengths)
+
+    def forward(self, x, train=True, lengths=None):
+        f, b = self.directions
+        kw = {} if lengths is None else {"lengths": lengths}
+        hf, cf = f.forward(x, train, **kw)
+        hb_rev, cb = b.forward(self._reverse(x, lengths), train, **kw)
+        hb = self._reverse(hb_rev, lengths)
+        y = dev.concat_last(hf, hb) if self.merge == "concat" else dev.add(hf, hb)
+        return y, (cf, cb, tuple(hf.shape)[-1], lengths)
+
+    def backward(self, dy, cache):
+        cf, cb, C, lengths = cache
+        f, b = self.directions
+        if self.merge == "concat":
+            d_f, d_b = dev.split_last(dy, C)
+            d_f = dev.copy(d_f)
+        else:
+            d_f, d_b = dy, dy
+        dx_f, g_f = f.backward(d_f, cf)
+        dx_b_rev, g_b = b.backward(self._reverse(d_b, lengths), cb)
+        grads = {f"fwd.{k}": v for k, v in g_f.items()}
+        grads.update({f"bwd.{k}": v for k, v in g_b.items()})
+        return dev.add(dx_f, self._reverse(dx_b_rev, lengths)), grads

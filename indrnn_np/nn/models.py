@@ -21,6 +21,7 @@ from .layers import (
     LSTM,
     RNN,
     BatchNorm,
+    Bidirectional,
     Dense,
     DenseConnection,
     Dropout,
@@ -49,6 +50,7 @@ def build_indrnn(
     backend: str = "cpu",
     gamma: float = 2.0,
     w_std: float | None = 0.001,
+    bidirectional: bool = False,
     seed: int = 0,
     dtype=np.float32,
 ) -> Sequential:
@@ -87,6 +89,16 @@ def build_indrnn(
     reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
     IndRNN input weights ~ N(0, w_std²) (0.001 in the adding code; None gives
     U(±1/√M)).
+
+    ``bidirectional=True``: every recurrent unit (the IndRNN layer, or the
+    Weight → BN → IndRec of ``bn_position="before"``, or the IndRec of a
+    residual block) becomes a :class:`~indrnn_np.nn.layers.Bidirectional` pair
+    of the same unit, one reading each sequence forward and one in reverse,
+    their outputs concatenated (twice the width). In the residual form the
+    stream is ``2 * hidden`` wide and each block's Weight maps the pair's
+    output back to it. A last-step head reads the forward direction at each
+    sequence's last step and the backward direction at step 0 (where it has
+    read the whole sequence).
     """
     widths = _widths(hidden, layers)
     layers = len(widths)
@@ -108,9 +120,14 @@ def build_indrnn(
     u_hidden = (0.0, u_max)
     u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
     kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+    k = 2 if bidirectional else 1  # a pair's output is twice its width
 
-    def norm(width=hidden):
+    def norm(width):
         return BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)
+
+    def pair(make):
+        """One recurrent unit, or a bidirectional pair of two built alike."""
+        return Bidirectional(make(), make()) if bidirectional else make()
 
     stack: list[tuple[str, Layer]] = []
     drop_seed = seed + 1000
@@ -122,49 +139,63 @@ def build_indrnn(
     if not residual:
         for i in range(1, layers + 1):
             u_init = u_last if i == layers else u_hidden
-            m_in, width = (M if i == 1 else widths[i - 2]), widths[i - 1]
+            m_in, width = (M if i == 1 else k * widths[i - 2]), widths[i - 1]
             if bn != "none" and bn_position == "before":
-                stack += [
-                    (f"dense{i}", Dense(m_in, width, bias=False, rng=rng, dtype=dtype)),
-                    (f"bn{i}", norm(width)),
-                    (f"indrec{i}", Recurrence(width, u_init=u_init, **kw)),
-                ]
+
+                def unit(m_in=m_in, width=width, u_init=u_init):
+                    return [
+                        ("dense", Dense(m_in, width, bias=False, rng=rng, dtype=dtype)),
+                        ("bn", norm(width)),
+                        ("indrec", Recurrence(width, u_init=u_init, **kw)),
+                    ]
+
+                if bidirectional:
+                    stack.append((f"bi{i}", pair(lambda unit=unit: Sequential(unit()))))
+                else:  # the names of the unidirectional stack, as saved runs have them
+                    stack += [(f"{name}{i}", layer) for name, layer in unit()]
             else:
-                stack.append((f"indrnn{i}", IndRNN(m_in, width, u_init=u_init, w_std=w_std, **kw)))
+                make = lambda m_in=m_in, width=width, u_init=u_init: IndRNN(  # noqa: E731
+                    m_in, width, u_init=u_init, w_std=w_std, **kw
+                )
+                stack.append((f"indrnn{i}", pair(make)))
                 if bn != "none":
-                    stack.append((f"bn{i}", norm(width)))
+                    stack.append((f"bn{i}", norm(k * width)))
             add_dropout(i)
+        out_width = k * widths[-1]
     else:
-        stack.append(("indrnn1", IndRNN(M, hidden, u_init=u_hidden, w_std=w_std, **kw)))
+        C = k * hidden  # the residual stream's width
+        stack.append(("indrnn1", pair(lambda: IndRNN(M, hidden, u_init=u_hidden, w_std=w_std, **kw))))
         add_dropout(1)
         for i in range(2, layers + 1):
             body: list[tuple[str, Layer]] = []
             for j in (1, 2):
                 if bn != "none":
-                    body.append((f"bn{j}", norm()))
+                    body.append((f"bn{j}", norm(C)))
                 # dense1 feeds bn2, which removes any constant: it gets no bias
                 body += [
-                    (f"indrec{j}", Recurrence(hidden, u_init=u_hidden, **kw)),
+                    (f"indrec{j}", pair(lambda: Recurrence(C, u_init=u_hidden, **kw))),
                     (
                         f"dense{j}",
-                        Dense(hidden, hidden, bias=not (j == 1 and bn != "none"), rng=rng, dtype=dtype),
+                        Dense(k * C, C, bias=not (j == 1 and bn != "none"), rng=rng, dtype=dtype),
                     ),
                 ]
             stack.append((f"res{i}", Residual(Sequential(body))))
             add_dropout(i)
         if bn != "none":
-            stack.append(("bn_out", norm()))
-        stack.append(("indrec_out", Recurrence(hidden, u_init=u_last, **kw)))
+            stack.append(("bn_out", norm(C)))
+        stack.append(("indrec_out", pair(lambda: Recurrence(C, u_init=u_last, **kw))))
+        out_width = k * C
     # The last recurrent layer would otherwise reach the head unnormalised: with u near 1 it
     # sums its input over T steps (784 for pixel MNIST), and the head starts with huge logits.
     bn_head = bn != "none" and (residual or bn_position == "before")
     if head == "last":
-        stack.append(("last", LastStep()))
+        # a bidirectional pair's backward half has read the whole sequence at step 0
+        stack.append(("last", LastStep(split=out_width // 2 if bidirectional else None)))
         if bn_head:  # statistics over the batch of the one step the head reads
-            stack.append(("bn_head", BatchNorm(hidden, mode="time", backend=backend, dtype=dtype)))
+            stack.append(("bn_head", BatchNorm(out_width, mode="time", backend=backend, dtype=dtype)))
     elif bn_head:
-        stack.append(("bn_head", norm()))
-    stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
+        stack.append(("bn_head", norm(out_width)))
+    stack.append(("head", Dense(out_width, outputs, rng=rng, dtype=dtype)))
     return Sequential(stack)
 
 
@@ -314,11 +345,10 @@ def build_baseline(
 
 def leaf_layers(model):
     """Every layer of a model that holds no other layers, in order, Residual and dense bodies included."""
-    layers = (
-        model.body.layers if isinstance(model, Residual | DenseConnection) else getattr(model, "layers", [])
-    )
+    wrappers = Residual | DenseConnection | Bidirectional
+    layers = model.body.layers if isinstance(model, wrappers) else getattr(model, "layers", [])
     for _, layer in layers:
-        if isinstance(layer, Residual | DenseConnection | Sequential):
+        if isinstance(layer, wrappers | Sequential):
             yield from leaf_layers(layer)
         else:
             yield layer

@@ -48,8 +48,15 @@ from .indrnn import (
     indrnn_step_forward,
 )
 from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
+from .sequences import final_states, mask_padding, put_steps, reverse_padded, step_mask, take_steps
 
 __all__ = [
+    "final_states",
+    "mask_padding",
+    "put_steps",
+    "reverse_padded",
+    "step_mask",
+    "take_steps",
     "UPDATE_BACKENDS",
     "adam_update",
     "grad_sumsq",

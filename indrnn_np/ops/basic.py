@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_same_dtype, check_shape, is_device_array
+from .._checks import check_array, check_lengths, check_same_dtype, check_shape, is_device_array
 from ..timing import section
 from . import buffers, device
 
@@ -89,12 +89,17 @@ def linear_backward(dy, cache, *, need_dx: bool = True) -> LinearGrads:
     )
 
 
-def mse_forward(pred, target):
+def mse_forward(pred, target, lengths=None):
     """Mean squared error ``J = mean((pred - target)²)`` over every element.
 
     Parameters
     ----------
     pred, target : ndarray, same shape
+    lengths : int array, (B,), optional
+        With per-step predictions ``(T, B, ...)``: a padded batch; the mean is
+        over the real steps only (the padding's values of pred and target are
+        ignored, and ∂J/∂pred is 0 there). Ignored for any other pred (a
+        last-step head's (B, K) already reads each sequence's own last step).
 
     Returns
     -------
@@ -103,24 +108,41 @@ def mse_forward(pred, target):
         copies it once, with the gradient norms).
     cache : tuple (diff,), or (∂J/∂pred,) on the device
     """
+    per_step = lengths is not None and len(pred.shape) >= 3
+    if per_step:
+        from .sequences import mask_padding
+
+        lengths = check_lengths(lengths, pred.shape[0], pred.shape[1])
+        count = int(lengths.sum()) * int(np.prod(pred.shape[2:]))
     if is_device_array(pred):
         check_array("pred", pred, None, allow_device=True)
-        return device.mse_forward(pred, target)
+        if not per_step:
+            return device.mse_forward(pred, target)
+        target = (
+            device.to_device(np.asarray(target, dtype=pred.dtype)) if not is_device_array(target) else target
+        )
+        if tuple(target.shape) != tuple(pred.shape):
+            raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
+        return device.mse_forward(mask_padding(pred, lengths), mask_padding(target, lengths), count=count)
     check_array("pred", pred, None)
     if not isinstance(target, np.ndarray) or target.shape != pred.shape:
         raise ValueError(
             f"target must be an array of pred's shape {pred.shape}; got {getattr(target, 'shape', type(target).__name__)}"
         )
     diff = pred - target.astype(pred.dtype, copy=False)
-    return float(np.mean(diff * diff)), (diff,)
+    if per_step:
+        mask_padding(diff, lengths, copy=False)  # NaN padding in the target is ignored too
+        return float(np.sum(diff * diff) / count), (diff, count)
+    return float(np.mean(diff * diff)), (diff, diff.size)
 
 
 def mse_backward(dloss, cache):
-    """∂J/∂pred = 2 (pred - target) / size, times the upstream scalar ``dloss``."""
+    """∂J/∂pred = 2 (pred - target) / count, times the upstream scalar ``dloss`` (count: the values
+    the mean ran over)."""
     if is_device_array(cache[0]):
         return device.loss_backward(dloss, cache)
-    (diff,) = cache
-    return (2.0 * float(dloss) / diff.size) * diff
+    diff, count = cache
+    return (2.0 * float(dloss) / count) * diff
 
 
 # --------------------------------------------------------------------------
@@ -135,15 +157,18 @@ class BatchNormGrads(NamedTuple):
 
 
 class BatchNormCache(NamedTuple):
-    backend: str  # "numpy" or "cpu"
-    a: np.ndarray  # numpy: x̂; cpu: x (C-contiguous)
+    backend: str  # "numpy", "cpu" or "masked" (with lengths)
+    a: np.ndarray  # numpy, masked: x̂; cpu: x (C-contiguous)
     mean: np.ndarray | None  # cpu: μ, (N,) float64
-    inv_std: np.ndarray  # 1/σ, broadcastable against x (numpy) or (N,) float64 (cpu)
+    inv_std: np.ndarray  # 1/σ, broadcastable against x (numpy, masked) or (N,) float64 (cpu)
     gamma: np.ndarray
     axes: tuple
+    mask: np.ndarray | None = None  # masked: (T, B, 1), 1 on real steps
+    count: np.ndarray | None = None  # masked: values per statistic, broadcastable against x
+    on_device: bool = False  # masked: x came as a device array (computed on the host)
 
 
-def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "cpu"):
+def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "cpu", lengths=None):
     """Training-mode batch normalisation: ``y = γ (x - μ) / √(σ² + ε) + β``.
 
     The statistics are taken over ``axes``:
@@ -171,6 +196,13 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
         :mod:`indrnn_np.kernels.cpu` (one pass per statistic, parallel,
         float64 sums); frame-wise BN stays in NumPy. ``"numpy"``: always the
         NumPy expressions below (the reference).
+    lengths : int array, (B,), optional
+        Variable lengths of a padded (T, B, N) batch (:mod:`indrnn_np.ops.sequences`):
+        the statistics use the real steps only (over time: every real step of
+        every sequence; frame-wise, at step t: the sequences that have it), and
+        y is 0 in the padding. Computed with NumPy on any backend (a device x is
+        copied to the host and y back). A frame-wise step that no sequence has
+        gets mean 0 and variance 1.
 
     Returns
     -------
@@ -192,6 +224,8 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
     axes = tuple(a % x.ndim for a in axes)
     if x.ndim - 1 in axes:
         raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
+    if lengths is not None:
+        return _batchnorm_masked(x, gamma, beta, axes, eps, lengths)
     if dev:
         if axes == tuple(range(x.ndim - 1)):
             return device.batchnorm_forward(x, gamma, beta, "time", eps)
@@ -222,14 +256,68 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
     return y, cache, np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
 
 
+def _batchnorm_masked(x, gamma, beta, axes, eps, lengths):
+    """Batch norm of a padded (T, B, N) batch over its real steps; see :func:`batchnorm_forward`."""
+    if x.ndim != 3 or axes not in ((0, 1), (1,)):
+        raise ValueError(
+            f"batch norm with lengths needs x of shape (T, B, N) and axes (0, 1) (over time) or (1,) "
+            f"(frame-wise); got shape {tuple(x.shape)} and axes {axes}"
+        )
+    on_device = is_device_array(x)
+    x, gamma, beta = (device.to_host(a) for a in (x, gamma, beta))
+    T, B, _ = x.shape
+    real = (np.arange(T)[:, None] < check_lengths(lengths, T, B)[None, :])[..., None]  # (T, B, 1)
+    m = real.astype(x.dtype)
+    x = np.where(real, x, 0)  # whatever the padding holds (NaN included) is never read
+    count = m.sum(axis=axes, keepdims=True)  # values per statistic
+    safe = np.maximum(count, 1)
+    mean = (x * m).sum(axis=axes, keepdims=True) / safe
+    xc = (x - mean) * m  # 0 in the padding
+    var = (xc * xc).sum(axis=axes, keepdims=True) / safe
+    var = np.where(count > 0, var, 1)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = xc * inv_std
+    y = gamma * xhat + beta * m
+    cache = BatchNormCache("masked", xhat, None, inv_std, gamma, axes, m, safe, on_device)
+    mean, var = np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
+    if on_device:
+        return device.to_device(y), cache, device.to_device(mean), device.to_device(var)
+    return y, cache, mean, var
+
+
 def batchnorm_backward(dy, cache) -> BatchNormGrads:
     """Backward of :func:`batchnorm_forward`.
 
     With m values per statistic, ``x̂ = (x - μ) / σ`` and ``g = ∂J/∂x̂ = γ ∂J/∂y``:
     ``∂J/∂x = (g - mean(g) - x̂ · mean(g x̂)) / σ`` (means over the
     normalisation axes), ``∂J/∂γ = Σ ∂J/∂y x̂`` and ``∂J/∂β = Σ ∂J/∂y`` over
-    every axis but the last.
+    every axis but the last. With lengths, the means and sums run over the real
+    steps and ∂J/∂x is 0 in the padding.
     """
+    if isinstance(cache, BatchNormCache) and cache.backend == "masked":
+        xhat, inv_std, gamma, axes, m, count = (
+            cache.a,
+            cache.inv_std,
+            cache.gamma,
+            cache.axes,
+            cache.mask,
+            cache.count,
+        )
+        check_array("dy", dy, 3, allow_device=cache.on_device)
+        check_shape("dy", dy, xhat.shape, "x's shape")
+        dy = np.where(m > 0, device.to_host(dy), 0)
+        g = dy * gamma
+        dx = (
+            inv_std
+            * (
+                g
+                - g.sum(axis=axes, keepdims=True) / count
+                - xhat * (g * xhat).sum(axis=axes, keepdims=True) / count
+            )
+            * m
+        )
+        grads = (dx, (dy * xhat).sum(axis=(0, 1)), dy.sum(axis=(0, 1)))
+        return BatchNormGrads(*(device.to_device(a) for a in grads) if cache.on_device else grads)
     if not isinstance(cache, BatchNormCache):  # the cuda backend's cache
         check_array("dy", dy, cache[0].ndim, allow_device=True)
         check_shape("dy", dy, cache[0].shape, "x's shape")
@@ -308,14 +396,18 @@ def dropout_backward(dy, mask):
 # --------------------------------------------------------------------------
 
 
-def softmax_cross_entropy_forward(logits, labels):
+def softmax_cross_entropy_forward(logits, labels, lengths=None):
     """Mean cross-entropy of integer ``labels`` under ``softmax(logits)``, in nats.
 
     Parameters
     ----------
     logits : ndarray, (..., C)
     labels : ndarray of int, (...)
-        Values in [0, C).
+        Values in [0, C) (in the padding, with ``lengths``: any integer).
+    lengths : int array, (B,), optional
+        With per-step logits ``(T, B, C)``: a padded batch; the mean is over
+        the real steps, and ∂J/∂logits is 0 in the padding. Ignored for any
+        other shape.
 
     Returns
     -------
@@ -324,9 +416,16 @@ def softmax_cross_entropy_forward(logits, labels):
     cache : tuple
         On device logits, the loss is a (1,) device array and the cache holds ∂J/∂logits.
     """
+    mask = None
+    if lengths is not None and len(logits.shape) == 3:  # per step: a padded batch
+        lengths = check_lengths(lengths, logits.shape[0], logits.shape[1])
+        mask = np.arange(logits.shape[0])[:, None] < lengths[None, :]  # (T, B)
+        labels = np.asarray(device.to_host(labels))
+        if labels.shape == mask.shape and labels.dtype.kind in "iu":
+            labels = np.where(mask, labels, 0)  # the padding's labels, whatever they are, ignored
     if is_device_array(logits):
         check_array("logits", logits, None, allow_device=True)
-        return device.softmax_cross_entropy_forward(logits, labels)
+        return device.softmax_cross_entropy_forward(logits, labels, None if mask is None else lengths)
     check_array("logits", logits, None)
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
@@ -342,14 +441,19 @@ def softmax_cross_entropy_forward(logits, labels):
     log_z = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     log_p = shifted - log_z
     picked = np.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0]
-    return float(-picked.mean()), (log_p, labels)
+    if mask is None:
+        return float(-picked.mean()), (log_p, labels, None, labels.size)
+    count = int(mask.sum())
+    return float(-np.sum(picked, where=mask) / count), (log_p, labels, mask, count)
 
 
 def softmax_cross_entropy_backward(dloss, cache):
-    """∂J/∂logits = (softmax(logits) - onehot(labels)) / count, times ``dloss``."""
+    """∂J/∂logits = (softmax(logits) - onehot(labels)) / count, times ``dloss`` (0 in a padding)."""
     if is_device_array(cache[0]):
         return device.loss_backward(dloss, cache)
-    log_p, labels = cache
+    log_p, labels, mask, count = cache
     d = np.exp(log_p)
     np.put_along_axis(d, labels[..., None], np.take_along_axis(d, labels[..., None], axis=-1) - 1, axis=-1)
-    return d * (float(dloss) / labels.size)
+    if mask is not None:
+        d *= mask[..., None]
+    return d * (float(dloss) / count)

@@ -276,25 +276,34 @@ def _reduce(part, scale, out=None):
     return out
 
 
-def mse_forward(pred, target):
-    """``mean((pred - target)²)`` on the device: ``(loss (1,), cache)``; the cache holds ∂J/∂pred."""
+def mse_forward(pred, target, count=None):
+    """``mean((pred - target)²)`` on the device: ``(loss (1,), cache)``; the cache holds ∂J/∂pred.
+
+    ``count``: divide the sum by this instead of pred's size (a padded batch whose padding the
+    caller has zeroed in both arrays: the mean over the real values).
+    """
     ck = _ck()
     target = to_device(np.asarray(target, dtype=pred.dtype) if not is_device_array(target) else target)
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
     P = pred.size
+    n = P if count is None else count
     f = _f(pred.dtype)
     dpred = empty(pred.shape, pred.dtype)
     grid, tpb = ck.reduction_launch(P)
     part = empty(grid * tpb, pred.dtype)
     _k(pred.dtype).squared_error[grid, tpb](
-        pred.reshape(P), target.reshape(P), f(2.0 / P), dpred.reshape(P), part
+        pred.reshape(P), target.reshape(P), f(2.0 / n), dpred.reshape(P), part
     )
-    return _reduce(part, 1.0 / P), (dpred,)
+    return _reduce(part, 1.0 / n), (dpred,)
 
 
-def softmax_cross_entropy_forward(logits, labels):
-    """Mean cross-entropy on the device: ``(loss (1,), cache)``; labels (...) integers, host or device."""
+def softmax_cross_entropy_forward(logits, labels, lengths=None):
+    """Mean cross-entropy on the device: ``(loss (1,), cache)``; labels (...) integers, host or device.
+
+    ``lengths`` (B,): logits (T, B, C) is a padded batch; its padding rows (whose labels the caller
+    has set to any valid class) count nothing, and the mean is over the real rows.
+    """
     C = tuple(logits.shape)[-1]
     R = _rows(logits)
     if not is_device_array(labels):
@@ -308,12 +317,19 @@ def softmax_cross_entropy_forward(logits, labels):
         raise ValueError(
             f"labels must have shape logits.shape[:-1] = {tuple(logits.shape[:-1])}; got {tuple(labels.shape)}"
         )
+    n = R if lengths is None else int(np.sum(lengths))
     dlogits, loss_rows = empty(logits.shape, logits.dtype), empty(R, logits.dtype)
     _launch(
         _k(logits.dtype).softmax_xent, R, logits.reshape(R, C), labels.reshape(R),
-        _f(logits.dtype)(1.0 / R), dlogits.reshape(R, C), loss_rows,
+        _f(logits.dtype)(1.0 / n), dlogits.reshape(R, C), loss_rows,
     )  # fmt: skip
-    return _reduce(loss_rows, 1.0 / R), (dlogits,)
+    if lengths is not None:
+        from .sequences import mask_padding
+
+        T, B = logits.shape[0], logits.shape[1]
+        mask_padding(dlogits, lengths, copy=False)
+        mask_padding(loss_rows.reshape(T, B, 1), lengths, copy=False)
+    return _reduce(loss_rows, 1.0 / n), (dlogits,)
 
 
 def loss_backward(dloss, cache):

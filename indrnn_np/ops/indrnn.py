@@ -10,13 +10,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_choice, check_same_dtype, check_shape, is_device_array
+from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape, is_device_array
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
 from . import buffers, device
 from .backend import BACKENDS, backend_kernels, require_cuda
 from .basic import matmul
+from .sequences import mask_padding
 
 
 class IndRNNCache(NamedTuple):
@@ -36,6 +37,7 @@ class IndRNNCache(NamedTuple):
     h: np.ndarray  # (T, B, N)
     activation: str
     backend: str
+    lengths: np.ndarray | None = None  # (B,): x and h are zero in the padding
 
 
 class IndRNNGrads(NamedTuple):
@@ -81,7 +83,7 @@ def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
 
 
 def _check_layer_args(x, W, u, b, h0, activation, backend):
-    """Validate indrnn_forward's arguments; return (T, B, M, N, dtype)."""
+    """Validate indrnn_forward's arguments (lengths aside); return (T, B, M, N, dtype)."""
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, tuple(ACTIVATIONS))
     dev = backend == "cuda"
@@ -96,7 +98,7 @@ def _check_layer_args(x, W, u, b, h0, activation, backend):
     return T, B, M, N, dtype
 
 
-def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
+def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", lengths=None):
     """Run one IndRNN layer over a whole sequence.
 
     ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)`` (Eq. 2 of Li et al., 2018): u is a
@@ -126,33 +128,51 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
         CUDA kernels; takes NumPy arrays (copied to the GPU and back: the
         outputs are NumPy arrays) or Numba device arrays (kept on the GPU:
         the outputs are device arrays).
+    lengths : int array, (B,), optional
+        Variable lengths in a padded batch: sequence b's real steps are
+        ``0 .. lengths[b] - 1`` (1 <= lengths[b] <= T) and the steps after are
+        padding. Padding never advances the state: h is 0 there, so sequence
+        b's final state is ``h[lengths[b] - 1, b]``
+        (:func:`indrnn_np.ops.final_states`), the values of x there are
+        ignored (the cache keeps a copy of x with them zeroed), and so is
+        their ``dh`` in :func:`indrnn_backward`. The result equals running
+        each sequence alone, unpadded.
 
     Returns
     -------
     h : ndarray, (T, B, N)
         Hidden state of every step.
     cache : IndRNNCache
-        For :func:`indrnn_backward`. It references x (not a copy): do not
-        modify x in place before calling backward.
+        For :func:`indrnn_backward`. It references x (not a copy, unless
+        ``lengths`` is given): do not modify x in place before calling backward.
 
     Raises
     ------
     ValueError
-        Unknown activation or backend, or a shape that does not fit.
+        Unknown activation or backend, a shape that does not fit, or lengths
+        outside [1, T].
     TypeError
         Non-array or non-float input, or mixed dtypes.
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
     T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
+    if lengths is not None:
+        lengths = check_lengths(lengths, T, B)
     act = ACTIVATIONS[activation]
     if backend == "cuda":
         cuda_kernels = require_cuda()
-        h, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(x, W, u, b, h0, act)
+        host = not is_device_array(x)
+        if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
+            x = mask_padding(device.to_device(x), lengths, copy=not host)
+        _, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(device.to_device(x), W, u, b, h0, act)
+        if lengths is not None:
+            mask_padding(h_d, lengths, copy=False)
         # The cache keeps the device copies, so backward reads them without a second transfer.
-        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend)
+        h = h_d.copy_to_host() if host else h_d
+        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend, lengths)
 
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x) if lengths is None else mask_padding(x, lengths)
     u = np.ascontiguousarray(u)
     b = np.ascontiguousarray(b)
     h0 = np.zeros((B, N), dtype) if h0 is None else np.ascontiguousarray(h0)
@@ -164,7 +184,9 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu"):
     h = buffers.empty(xw.shape, xw.dtype)
     with section("recurrence"):
         backend_kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
-    return h, IndRNNCache(x, W, u, h0, h, activation, backend)
+    if lengths is not None:
+        mask_padding(h, lengths, copy=False)
+    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths)
 
 
 def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
@@ -180,7 +202,8 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     dh : ndarray, (T, B, N)
         ``∂J/∂h_t`` from whatever consumes h (the loss or the next layer); the
         part that flows through time is added here. Same dtype as the forward
-        inputs; a device array when the forward pass used device arrays.
+        inputs; a device array when the forward pass used device arrays. With
+        ``lengths`` in the forward pass, its padding steps are ignored.
     cache : IndRNNCache
         From :func:`indrnn_forward`.
     need_dx : bool
@@ -194,13 +217,15 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     """
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
-    x, W, u, h0, h, activation, backend = cache
+    x, W, u, h0, h, activation, backend, lengths = cache
     T, B, M = x.shape
     N = W.shape[1]
     check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, (T, B, N), "(T, B, N)")
     check_same_dtype("the forward inputs", x.dtype, {"dh": dh})
     act = ACTIVATIONS[activation]
+    if lengths is not None:  # padding sends nothing back: with dh 0 there, so is ∂J/∂a
+        dh = mask_padding(dh, lengths)
     if backend == "cuda":
         return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act, need_dx))
 
@@ -225,6 +250,7 @@ class RecurrenceCache(NamedTuple):
     h: np.ndarray  # (T, B, N)
     activation: str
     backend: str
+    lengths: np.ndarray | None = None
 
 
 class RecurrenceGrads(NamedTuple):
@@ -234,7 +260,7 @@ class RecurrenceGrads(NamedTuple):
     dh0: np.ndarray  # (B, N)
 
 
-def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu"):
+def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu", lengths=None):
     """The recurrence alone: ``h_t = σ(xw_t + u ⊙ h_{t-1} + b)``.
 
     For architectures that put something between the input projection and
@@ -250,6 +276,8 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     h0 : ndarray, (B, N), optional
     activation, backend : as :func:`indrnn_forward` (with ``"cuda"``, device arrays
         stay on the device; NumPy arrays are copied there, and h back).
+    lengths : int array, (B,), optional
+        As :func:`indrnn_forward`: padding steps of xw are ignored, h is 0 there.
 
     Returns
     -------
@@ -263,6 +291,8 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     T, B, N = xw.shape
     _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
+    if lengths is not None:
+        lengths = check_lengths(lengths, T, B)
     if dev:
         ck = require_cuda()
         host = not is_device_array(xw)
@@ -270,13 +300,17 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
         h0 = ck.zeros((B, N), xw.dtype) if h0 is None else device.to_device(h0)
         h = device.empty(xw.shape, xw.dtype)
         ck.recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
-        return (h.copy_to_host() if host else h), RecurrenceCache(u, h0, h, activation, backend)
+        if lengths is not None:  # the padding's h computed from whatever xw held there, then zeroed
+            mask_padding(h, lengths, copy=False)
+        return (h.copy_to_host() if host else h), RecurrenceCache(u, h0, h, activation, backend, lengths)
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
     h = buffers.empty(xw.shape, xw.dtype)
     with section("recurrence"):
         backend_kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
-    return h, RecurrenceCache(u, h0, h, activation, backend)
+    if lengths is not None:
+        mask_padding(h, lengths, copy=False)
+    return h, RecurrenceCache(u, h0, h, activation, backend, lengths)
 
 
 def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
@@ -285,10 +319,12 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
         raise TypeError(
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
-    u, h0, h, activation, backend = cache
+    u, h0, h, activation, backend, lengths = cache
     check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
+    if lengths is not None:
+        dh = mask_padding(dh, lengths)
     if backend == "cuda":
         host = not is_device_array(dh)
         grads = require_cuda().recurrence_backward_sums(

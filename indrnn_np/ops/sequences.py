@@ -1,0 +1,103 @@
+"""Layer 2: padded batches of sequences of different lengths.
+
+A batch of B sequences whose lengths differ is stored padded to the longest,
+time-major ``(T, B, K)``, with ``lengths`` (B,): sequence b's real steps are
+``0 .. lengths[b] - 1`` and the steps after are padding. The ops of this
+package that take ``lengths`` ignore the padding (its values never reach a
+real output or a gradient) and write zeros there.
+
+Each function works where its array lives: NumPy arrays through the kernels of
+:mod:`indrnn_np.kernels.reference`, Numba CUDA device arrays through their
+twins in :func:`indrnn_np.kernels.cuda.training_kernels` (lengths are copied
+to the device, B integers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_lengths, is_device_array
+from ..kernels import reference as _reference
+from . import device
+
+
+def _device_ints(a):
+    return device.to_device(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def step_mask(lengths, T: int) -> np.ndarray:
+    """``(T, B)`` bool, True on real steps: ``mask[t, b] = t < lengths[b]``."""
+    return np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+
+
+def mask_padding(a, lengths, *, copy: bool = True):
+    """``a`` (T, B, ...) with its padding steps set to 0: a copy, or ``a`` itself with ``copy=False``."""
+    T, B = a.shape[0], a.shape[1]
+    lengths = check_lengths(lengths, T, B)
+    out = device.copy(a) if copy else a
+    if is_device_array(out):
+        flat = out.reshape(T, B, out.size // (T * B))
+        device._launch(device._k(out.dtype).mask_steps, out.size, flat, _device_ints(lengths))
+    else:
+        _reference.mask_steps(out.reshape(T, B, -1), lengths)
+    return out
+
+
+def reverse_padded(x, lengths):
+    """Every sequence's real steps in reverse order, padding 0: ``y[t, b] = x[lengths[b] - 1 - t, b]``.
+
+    Its own inverse on the real steps (the backward direction of a bidirectional
+    layer reads its input through it, and its output and gradients go back
+    through it).
+
+    Parameters
+    ----------
+    x : ndarray or device array, (T, B, K)
+    lengths : int array, (B,)
+
+    Returns
+    -------
+    ndarray or device array, (T, B, K)
+        Where x lives.
+    """
+    T, B = x.shape[0], x.shape[1]
+    lengths = check_lengths(lengths, T, B)
+    if is_device_array(x):
+        out = device.empty(x.shape, x.dtype)
+        device._launch(device._k(x.dtype).reverse_steps, x.size, x, _device_ints(lengths), out)
+        return out
+    out = np.empty_like(x)
+    _reference.reverse_steps(x, lengths, out)
+    return out
+
+
+def take_steps(x, steps):
+    """One step of each sequence: ``y[b] = x[steps[b], b]``; x (T, B, K) -> y (B, K), where x lives."""
+    steps = np.asarray(steps, dtype=np.int64)
+    B, K = x.shape[1], x.shape[2]
+    if is_device_array(x):
+        out = device.empty((B, K), x.dtype)
+        device._launch(device._k(x.dtype).gather_steps, B * K, x, _device_ints(steps), out)
+        return out
+    out = np.empty((B, K), x.dtype)
+    _reference.gather_steps(x, steps, out)
+    return out
+
+
+def put_steps(dy, steps, shape):
+    """The backward of :func:`take_steps`: zeros of ``shape`` (T, B, K) with ``dy[b]`` at ``(steps[b], b)``."""
+    steps = np.asarray(steps, dtype=np.int64)
+    if is_device_array(dy):
+        dx = device.empty(shape, dy.dtype)
+        device._launch(device._k(dy.dtype).scatter_steps, dx.size, dy, _device_ints(steps), dx)
+        return dx
+    dx = np.empty(shape, dy.dtype)
+    _reference.scatter_steps(dy, steps, dx)
+    return dx
+
+
+def final_states(h, lengths=None):
+    """Each sequence's last real state ``h[lengths[b] - 1, b]`` (B, N); ``h[-1]`` without lengths."""
+    if lengths is None:
+        return h[-1]
+    return take_steps(h, check_lengths(lengths, h.shape[0], h.shape[1]) - 1)
