@@ -8,12 +8,14 @@ from indrnn_np.nn import (
     Adam,
     ReduceOnPlateau,
     StepDecay,
+    build_indrnn,
     clip_grad_elementwise,
     clip_grad_norm,
     global_norm,
     indrnn_regressor,
     project_u,
 )
+from indrnn_np.nn.optim import default_no_decay
 from indrnn_np.tasks.adding import adding_batch
 from indrnn_np.train import mse_train_step
 
@@ -54,6 +56,23 @@ def test_weight_decay_skips_u_and_biases():
     np.testing.assert_allclose(p["l.W"], 0.9)
     np.testing.assert_array_equal(p["l.u"], 1.0)
     np.testing.assert_array_equal(p["l.b"], 1.0)
+
+
+def test_weight_decay_skips_every_bias_and_batch_norm_parameter():
+    model = build_indrnn(10, 3, 2, hidden=4, bn="time", residual=True, layers=2, dtype=np.float64)
+    before = {k: v.copy() for k, v in model.params.items()}
+    skipped = {k for k in model.params if k.rsplit(".", 1)[-1] in ("u", "b", "beta", "gamma")}
+    assert any(k.endswith(".gamma") for k in skipped) and any(k.endswith(".beta") for k in skipped)
+    opt = SGD(model.params, lr=0.1, weight_decay=1.0, u_max=None)
+    opt.step({k: np.zeros_like(v) for k, v in model.params.items()})
+    for k, v in model.params.items():
+        if k in skipped:
+            np.testing.assert_array_equal(v, before[k], err_msg=k)
+        else:
+            np.testing.assert_allclose(v, 0.9 * before[k], err_msg=k)
+    assert [default_no_decay(n) for n in ("a.W", "a.U", "bn.gamma", "bn.beta", "a.b", "a.u", "u")] == [
+        False, False, True, True, True, True, False
+    ]  # fmt: skip
 
 
 def test_schedules():

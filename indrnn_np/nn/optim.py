@@ -3,7 +3,8 @@
 Every optimizer updates a dict of parameter arrays in place from a dict of
 gradients with the same names, then projects each recurrent weight (names
 ending in ``.u``) into its allowed range, as the official code does after
-every step. Weight decay skips u and the biases.
+every step. Weight decay skips u, every bias and batch norm's β and γ
+(:func:`default_no_decay`).
 """
 
 from __future__ import annotations
@@ -172,9 +173,25 @@ def is_recurrent(name: str) -> bool:
     return name.endswith(".u")
 
 
+#: Parameter names (after the last ``.``) that weight decay skips: the recurrent weights, the
+#: biases, and batch norm's shift β and scale γ (as the official code and common PyTorch practice).
+NO_DECAY_NAMES = ("u", "b", "beta", "gamma")
+
+
 def default_no_decay(name: str) -> bool:
-    """Weight decay skips the recurrent weights u and every bias b."""
-    return is_recurrent(name) or name.endswith(".b")
+    """Whether weight decay skips parameter ``name``: u, every bias b, and batch norm's β and γ.
+
+    Parameters
+    ----------
+    name : str
+        A parameter's name, ``"<layer>.<param>"`` (``"res2.bn1.gamma"``).
+
+    Returns
+    -------
+    bool
+        True when ``name`` ends in ``"." + n`` for an ``n`` of :data:`NO_DECAY_NAMES`.
+    """
+    return name.endswith(tuple("." + n for n in NO_DECAY_NAMES))
 
 
 class Optimizer:
