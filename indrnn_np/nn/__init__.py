@@ -35,6 +35,7 @@ from .models import (
     set_recurrent_states,
     set_stateful,
     to_device,
+    u_bounds_of,
 )
 from .optim import (
     SGD,
@@ -42,6 +43,7 @@ from .optim import (
     Optimizer,
     ReduceOnPlateau,
     StepDecay,
+    UnprojectedUWarning,
     clip_grad_elementwise,
     clip_grad_norm,
     global_norm,
@@ -72,6 +74,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "StepDecay",
+    "UnprojectedUWarning",
     "build_baseline",
     "build_dense_indrnn",
     "build_indrnn",
@@ -88,5 +91,6 @@ __all__ = [
     "set_recurrent_states",
     "set_stateful",
     "to_device",
+    "u_bounds_of",
     "NoCudaKernelError",
 ]

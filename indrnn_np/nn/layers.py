@@ -113,6 +113,19 @@ class _Stateful:
         return {"state": self.state} if self.stateful and self.state is not None else {}
 
 
+def _u_bounds(u_bounds) -> tuple[float, float] | None:
+    """Check a layer's ``u_bounds``: None, or finite ``(lo, hi)`` with ``lo <= hi``, as floats."""
+    if u_bounds is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in u_bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"u_bounds must be None or a pair (lo, hi) of numbers; got {u_bounds!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"u_bounds must be finite with lo <= hi; got {u_bounds!r}")
+    return lo, hi
+
+
 class IndRNN(_Stateful, Layer):
     """One IndRNN layer, ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``; x (T, B, M) -> h (T, B, N).
 
@@ -127,17 +140,38 @@ class IndRNN(_Stateful, Layer):
     u_init : (float, float)
         u ~ U(low, high). The paper: (0, u_max) for hidden layers, and
         (u_min, u_max) for the last IndRNN layer when only the last step is used.
+    u_bounds : (float, float) or None
+        The range ``[lo, hi]`` an optimizer built on the model projects u into after
+        every step (:class:`indrnn_np.nn.Optimizer` with its default ``u_max="auto"``),
+        e.g. ``(-u_max, u_max)`` with ``u_max = relu_u_max(T, gamma)``, as the model
+        builders set it. None: no bound known (the optimizer warns and leaves u free).
     w_std : float or None
         Input weights W ~ N(0, w_std²) (the official adding code: 0.001);
         None: U(±1/√M).
     rng : numpy.random.Generator
     dtype : float32 or float64
+
+    Raises
+    ------
+    ValueError
+        ``u_bounds`` not None nor a pair ``lo <= hi`` of finite numbers.
     """
 
     def __init__(
-        self, M, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), w_std=0.001, rng, dtype=np.float32
+        self,
+        M,
+        N,
+        *,
+        activation="relu",
+        backend="cpu",
+        u_init=(0.0, 1.0),
+        u_bounds=None,
+        w_std=0.001,
+        rng,
+        dtype=np.float32,
     ):
         self.activation, self.backend = activation, backend
+        self.u_bounds = _u_bounds(u_bounds)
         if w_std is None:
             W = rng.uniform(-1 / np.sqrt(M), 1 / np.sqrt(M), (M, N))
         else:
@@ -149,13 +183,18 @@ class IndRNN(_Stateful, Layer):
         }
 
     @classmethod
-    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu") -> IndRNN:
-        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype."""
+    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu", u_bounds=None) -> IndRNN:
+        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; ``u_bounds`` as above."""
         W, u, b = (np.array(a, copy=True) for a in (W, u, b))
         if W.ndim != 2 or u.shape != (W.shape[1],) or b.shape != (W.shape[1],):
             raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}")
         layer = cls(
-            W.shape[0], W.shape[1], activation=activation, backend=backend, rng=np.random.default_rng(0)
+            W.shape[0],
+            W.shape[1],
+            activation=activation,
+            backend=backend,
+            u_bounds=u_bounds,
+            rng=np.random.default_rng(0),
         )
         layer.params = {"W": W, "u": u, "b": b}
         return layer
@@ -178,10 +217,16 @@ class IndRNN(_Stateful, Layer):
 
 
 class Recurrence(_Stateful, Layer):
-    """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N)."""
+    """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N).
 
-    def __init__(self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), rng, dtype=np.float32):
+    Parameters as :class:`IndRNN` (``u_bounds`` included), without M and W.
+    """
+
+    def __init__(
+        self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), u_bounds=None, rng, dtype=np.float32
+    ):
         self.activation, self.backend = activation, backend
+        self.u_bounds = _u_bounds(u_bounds)
         self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
     def forward(self, x, train=True):

@@ -82,6 +82,9 @@ def build_indrnn(
     over the 200 steps 55 nats and 82 % test error without it; 2.17 nats and
     75 % with it).
 
+    Every recurrent layer's ``u_bounds`` is ``(-u_max, u_max)``: an optimizer built
+    on the model (``Adam(model, ...)``) projects u into it after every step.
+
     Initialisation (Deep IndRNN paper and official code): u ~ U(0, u_max) in
     hidden layers and U(u_min, u_max) in the last recurrent layer when the head
     reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
@@ -107,7 +110,7 @@ def build_indrnn(
     u_max = relu_u_max(T, gamma)
     u_hidden = (0.0, u_max)
     u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
-    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+    kw = dict(activation=activation, backend=backend, u_bounds=(-u_max, u_max), rng=rng, dtype=dtype)
 
     def norm(width=hidden):
         return BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)
@@ -209,7 +212,8 @@ def build_dense_indrnn(
     * BN (of ``bn``'s kind) and a dense head, as the other deep networks.
 
     Recurrent layers: ``1 + 2 * sum(blocks) + len(blocks) - 1``: 21 for
-    the default (3, 3, 3). u ~ U(0, γ^{1/T}) in every layer.
+    the default (3, 3, 3). u ~ U(0, γ^{1/T}) in every layer, and every layer's
+    ``u_bounds`` is ``(-γ^{1/T}, γ^{1/T})`` (the optimizer's projection).
 
     Parameters
     ----------
@@ -233,8 +237,9 @@ def build_dense_indrnn(
     if bn not in BN_MODES or head not in HEADS or not 0.0 <= dropout < 1.0:
         raise ValueError(f"bad bn {bn!r}, head {head!r} or dropout {dropout}")
     rng = np.random.default_rng(seed)
-    u_init = (0.0, relu_u_max(T, gamma))
-    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+    u_max = relu_u_max(T, gamma)
+    u_init = (0.0, u_max)
+    kw = dict(activation=activation, backend=backend, u_bounds=(-u_max, u_max), rng=rng, dtype=dtype)
 
     def unit(m_in, width):
         layers = [("dense", Dense(m_in, width, bias=bn == "none", rng=rng, dtype=dtype))]
@@ -327,6 +332,28 @@ def leaf_layers(model):
 def recurrent_layers(model):
     """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
     return (layer for layer in leaf_layers(model) if isinstance(layer, IndRNN | Recurrence))
+
+
+def u_bounds_of(model) -> dict[str, tuple[float, float] | None]:
+    """Each recurrent weight's projection range, by parameter name, as its layer states it.
+
+    Parameters
+    ----------
+    model : Layer
+        A :class:`Sequential` (any nesting of Residual and DenseConnection bodies).
+
+    Returns
+    -------
+    dict of str to (float, float) or None
+        One entry per parameter of ``model.params`` whose name ends in ``.u``: the
+        ``u_bounds`` of the layer that holds it (None where the layer states none).
+    """
+    by_array = {
+        id(layer.params["u"]): getattr(layer, "u_bounds", None)
+        for layer in leaf_layers(model)
+        if "u" in layer.params
+    }
+    return {name: by_array.get(id(p)) for name, p in model.params.items() if name.endswith(".u")}
 
 
 def set_stateful(model, batch: int) -> None:
