@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
 from ..ops import device as dev
 from ..ops import require_cuda
@@ -90,11 +91,23 @@ def build_indrnn(
     reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
     IndRNN input weights ~ N(0, w_std²) (0.001 in the adding code; None gives
     U(±1/√M)).
+
+    Returns
+    -------
+    Sequential
+        x (T, B, M) -> (B, outputs) with ``head="last"``, (T, B, outputs) with ``"all"``.
+
+    Raises
+    ------
+    TypeError
+        T, M, outputs, layers or a width of ``hidden`` not an integer (None, 2.5, True).
+    ValueError
+        One of them below 1, widths that differ in a residual network, or an unknown
+        ``bn``, ``bn_position``, ``head``, or ``dropout`` outside [0, 1).
     """
+    T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
     widths = _widths(hidden, layers)
     layers = len(widths)
-    if outputs < 1:
-        raise ValueError(f"outputs must be >= 1; got {outputs}")
     if residual and len(set(widths)) != 1:
         raise ValueError(f"a residual network's layers all have one width; got hidden={list(widths)}")
     hidden = widths[-1]
@@ -228,12 +241,20 @@ def build_dense_indrnn(
     -------
     Sequential
         x (T, B, M) -> (B, outputs) with ``head="last"``, (T, B, outputs) with ``"all"``.
+
+    Raises
+    ------
+    TypeError
+        T, M, outputs, growth, hidden or a block's size not an integer (None, 2.5, True).
+    ValueError
+        One of them below 1, no blocks, or a bad ``bn``, ``head`` or ``dropout``.
     """
-    blocks = [int(b) for b in blocks]
-    if not blocks or any(b < 1 for b in blocks) or growth < 1 or outputs < 1:
-        raise ValueError(
-            f"need blocks >= 1 each, growth >= 1, outputs >= 1; got {blocks}, {growth}, {outputs}"
-        )
+    T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
+    growth = check_int("growth", growth)
+    hidden = None if hidden is None else check_int("hidden", hidden)
+    blocks = [check_int(f"blocks[{i}]", b) for i, b in enumerate(blocks)]
+    if not blocks:
+        raise ValueError("blocks must hold at least one block; got an empty sequence")
     if bn not in BN_MODES or head not in HEADS or not 0.0 <= dropout < 1.0:
         raise ValueError(f"bad bn {bn!r}, head {head!r} or dropout {dropout}")
     rng = np.random.default_rng(seed)
@@ -271,10 +292,13 @@ def build_dense_indrnn(
 
 
 def _widths(hidden, layers: int) -> list[int]:
-    widths = [hidden] * layers if isinstance(hidden, int | np.integer) else list(hidden)
-    if layers < 1 or not widths or any(int(w) < 1 for w in widths):
-        raise ValueError(f"layers and every width must be >= 1; got layers={layers}, hidden={hidden}")
-    return [int(w) for w in widths]
+    """Each layer's width from ``hidden`` (one int, or a sequence of them) and ``layers``."""
+    layers = check_int("layers", layers)
+    if (isinstance(hidden, Sequence) and not isinstance(hidden, str)) or isinstance(hidden, np.ndarray):
+        if len(hidden) == 0:
+            raise ValueError("hidden must be an integer >= 1 or a non-empty sequence of them; got []")
+        return [check_int(f"hidden[{i}]", w) for i, w in enumerate(hidden)]
+    return [check_int("hidden", hidden)] * layers
 
 
 def build_baseline(
@@ -298,6 +322,7 @@ def build_baseline(
     """
     if model not in MODELS[1:]:
         raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
+    M, outputs = check_int("M", M), check_int("outputs", outputs)
     widths = _widths(hidden, layers)
     rng = np.random.default_rng(seed)
     stack: list[tuple[str, Layer]] = []
