@@ -446,3 +446,25 @@ def test_dense_connection_concatenates_and_splits_the_gradient():
     dx, grads = layer.backward(dy, cache)
     np.testing.assert_allclose(dx, dy[:, :3] + dy[:, 3:] @ layer.params["d.W"].T)
     np.testing.assert_allclose(grads["d.W"], x.T @ dy[:, 3:])
+
+
+def test_a_batch_of_another_dtype_than_the_model_is_named_at_the_entry(rng):
+    from indrnn_np.nn import build_dense_indrnn
+
+    for model in (
+        build_indrnn(5, 2, 1, hidden=3, residual=True, layers=2, bn="time"),
+        build_dense_indrnn(5, 2, 1, blocks=(1,), growth=2),
+        build_baseline("lstm", 2, 1, hidden=3),
+    ):
+        x = rng.standard_normal((5, 4, 2))
+        with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "x has dtype float64 but the model's parameters are float32: cast the batch with "
+                "x.astype(np.float32), or build the model with dtype=np.float64"
+            ),
+        ):
+            model.forward(x)
+        with pytest.raises(TypeError, match=r"x has dtype int64 .* x\.astype\(np\.float32\)$"):
+            model.forward(x.astype(np.int64))
+        assert model.forward(x.astype(np.float32), train=False)[0].dtype == np.float32

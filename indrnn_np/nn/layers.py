@@ -490,7 +490,11 @@ class Sequential(Layer):
         return int(sum(v.size for v in self.params.values()))
 
     def forward(self, x, train: bool = True):
-        """Returns ``(output, caches)``; on the device, a device-array output."""
+        """Returns ``(output, caches)``; on the device, a device-array output.
+
+        Raises TypeError naming ``x`` when its dtype is not the parameters' (:meth:`check_input`).
+        """
+        self.check_input(x)
         if self.on_device and not dev.is_device(x):
             x = dev.to_device(x)
         caches = []
@@ -498,6 +502,31 @@ class Sequential(Layer):
             x, cache = layer.forward(x, train)
             caches.append(cache)
         return x, caches
+
+    def check_input(self, x) -> None:
+        """Check the batch a model is given, once at its entry, before any layer sees it.
+
+        Parameters
+        ----------
+        x : ndarray or device array
+            The model's input.
+
+        Raises
+        ------
+        TypeError
+            ``x`` has another dtype than the model's parameters (float64 data for a
+            float32 model): mixed precision is never cast silently.
+        """
+        dtype = next((p.dtype for _, layer in self.layers for p in layer.params.values()), None)
+        x_dtype = getattr(x, "dtype", None)
+        if dtype is None or x_dtype is None or np.dtype(x_dtype) == np.dtype(dtype):
+            return
+        x_dtype, dtype = np.dtype(x_dtype), np.dtype(dtype)
+        rebuild = f", or build the model with dtype=np.{x_dtype}" if x_dtype.kind == "f" else ""
+        raise TypeError(
+            f"x has dtype {x_dtype} but the model's parameters are {dtype}: "
+            f"cast the batch with x.astype(np.{dtype}){rebuild}"
+        )
 
     def backward(self, dout, caches, *, input_grad: bool = True):
         """Returns ``(dx, grads)`` with ``grads`` keyed like :attr:`params`.
