@@ -26,6 +26,23 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
+def check_int(name: str, value, *, low: int = 1) -> int:
+    """Return ``value`` as an int, checking that it is an integer ``>= low``.
+
+    Raises
+    ------
+    TypeError
+        Not an integer: None, a float (even 2.0), a bool, a string.
+    ValueError
+        Below ``low``.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer >= {low}; got {value!r} ({type(value).__name__})")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value}")
+    return int(value)
+
+
 def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
     """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions (any when None).
 

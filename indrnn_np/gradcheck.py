@@ -22,6 +22,7 @@ than ε moves them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -29,6 +30,29 @@ import numpy as np
 
 #: Relative error above which a check fails (float64).
 DEFAULT_TOLERANCE = 1e-6
+
+
+class LowPrecisionGradCheckWarning(UserWarning):
+    """A gradient check of arrays in less than float64, where rounding swamps the finite differences."""
+
+
+def _warn_low_precision(where: str, arrays: Mapping, fix: str) -> None:
+    """Warn when any float array of ``arrays`` is not float64 (float32: errors near 1e-1 for right gradients)."""
+    low = {
+        name: np.dtype(a.dtype)
+        for name, a in arrays.items()
+        if hasattr(a, "dtype") and np.dtype(a.dtype).kind == "f" and np.dtype(a.dtype) != np.float64
+    }
+    if low:
+        listed = ", ".join(f"{name} ({dtype})" for name, dtype in list(low.items())[:3])
+        listed += f" and {len(low) - 3} more" if len(low) > 3 else ""
+        warnings.warn(
+            f"{where} on {listed}: centered differences in less than float64 are dominated by "
+            "rounding (correct float32 gradients show relative errors near 1e-1), so the results "
+            f"do not tell right from wrong; {fix}",
+            LowPrecisionGradCheckWarning,
+            stacklevel=3,
+        )
 
 
 class GradCheckResult(NamedTuple):
@@ -136,7 +160,17 @@ def check_gradients(
     Returns
     -------
     list of GradCheckResult, in the order of ``wrt``.
+
+    Warns
+    -----
+    LowPrecisionGradCheckWarning
+        A float array of ``inputs`` is not float64 (the check is only meaningful in float64).
     """
+    _warn_low_precision(
+        "check_gradients",
+        {k: v for k, v in inputs.items() if isinstance(v, np.ndarray)},
+        "cast the inputs with .astype(np.float64)",
+    )
     inputs = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in inputs.items()}
     if wrt is None:
         wrt = [k for k, v in inputs.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
@@ -320,8 +354,19 @@ def check_model_gradients(
     Returns
     -------
     list of GradCheckResult, one per parameter (and ``"x"`` when ``check_input``).
+
+    Warns
+    -----
+    LowPrecisionGradCheckWarning
+        ``x`` or a parameter is not float64: build the model with ``dtype=np.float64``.
     """
     from .ops.device import assign, is_device, to_host
+
+    _warn_low_precision(
+        "check_model_gradients",
+        {"x": x, **model.params},
+        "build the model with dtype=np.float64 and cast x with x.astype(np.float64)",
+    )
 
     kw = {} if lengths is None else {"lengths": lengths}
 

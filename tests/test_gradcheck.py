@@ -55,6 +55,29 @@ def test_check_gradients_scalar_output(rng):
     assert res[0].passed
 
 
+def test_float32_checks_warn_and_point_to_float64(rng):
+    import warnings
+
+    from indrnn_np.gradcheck import LowPrecisionGradCheckWarning, check_model_gradients
+    from indrnn_np.nn import build_indrnn
+    from indrnn_np.ops import mse_backward, mse_forward
+
+    x = rng.standard_normal((2, 3))
+    right = {"x": x.astype(np.float32), "scale": 1.5}
+    backward = lambda dout, cache: {"dx": 2 * cache[1] * cache[0] * dout}  # noqa: E731
+    with pytest.warns(LowPrecisionGradCheckWarning, match=r"on x \(float32\).*\.astype\(np\.float64\)"):
+        res = check_gradients(_square_forward, backward, right)
+    assert not res[0].passed  # a right gradient that float32 cannot confirm: hence the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_gradients(_square_forward, backward, {"x": x, "scale": 1.5})[0].passed
+
+    model = build_indrnn(3, 2, 1, hidden=2, dtype=np.float32)
+    x32, y32 = rng.standard_normal((3, 2, 2)).astype(np.float32), np.zeros((2, 1), np.float32)
+    with pytest.warns(LowPrecisionGradCheckWarning, match=r"x \(float32\).*dtype=np\.float64"):
+        check_model_gradients(model, x32, y32, mse_forward, mse_backward, names=["head.b"])
+
+
 def test_check_gradients_rejects_unknown_wrt(rng):
     with pytest.raises(ValueError, match="wrt names 'y'"):
         check_gradients(

@@ -1,5 +1,7 @@
 """Batch norm, dropout, cross-entropy, the recurrence op, and whole networks: gradient-checked in float64."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -353,12 +355,61 @@ def test_per_layer_widths_and_stacked_baselines_gradient_check(build):
 
 
 def test_width_errors():
-    with pytest.raises(ValueError, match="every width must be >= 1"):
+    with pytest.raises(ValueError, match=r"hidden\[1\] must be an integer >= 1; got 0"):
         build_indrnn(8, 3, 2, hidden=[5, 0])
     with pytest.raises(ValueError, match="one width"):
         build_indrnn(8, 3, 2, hidden=[5, 4], residual=True)
     with pytest.raises(ValueError, match="model must be one of"):
         build_baseline("gru", 3, 2)
+
+
+@pytest.mark.parametrize(
+    "args, kw, error, message",
+    [
+        ((None, 2, 1), {}, TypeError, "T must be an integer >= 1; got None (NoneType)"),
+        ((0, 2, 1), {}, ValueError, "T must be an integer >= 1; got 0"),
+        ((2.5, 2, 1), {}, TypeError, "T must be an integer >= 1; got 2.5 (float)"),
+        ((10.0, 2, 1), {}, TypeError, "T must be an integer >= 1; got 10.0 (float)"),
+        ((True, 2, 1), {}, TypeError, "T must be an integer >= 1; got True (bool)"),
+        ((10, 0, 1), {}, ValueError, "M must be an integer >= 1; got 0"),
+        ((10, None, 1), {}, TypeError, "M must be an integer >= 1; got None"),
+        ((10, 2, 0), {}, ValueError, "outputs must be an integer >= 1; got 0"),
+        ((10, 2, 1.0), {}, TypeError, "outputs must be an integer >= 1; got 1.0"),
+        ((10, 2, 1), {"hidden": 0}, ValueError, "hidden must be an integer >= 1; got 0"),
+        ((10, 2, 1), {"hidden": 8.0}, TypeError, "hidden must be an integer >= 1; got 8.0"),
+        ((10, 2, 1), {"hidden": [8, False]}, TypeError, "hidden[1] must be an integer >= 1; got False"),
+        ((10, 2, 1), {"hidden": []}, ValueError, "hidden must be an integer >= 1 or a non-empty sequence"),
+        ((10, 2, 1), {"layers": 0}, ValueError, "layers must be an integer >= 1; got 0"),
+        ((10, 2, 1), {"layers": 2.0}, TypeError, "layers must be an integer >= 1; got 2.0"),
+    ],
+)
+def test_build_time_errors_name_the_argument(args, kw, error, message):
+    from indrnn_np.nn import build_dense_indrnn, indrnn_regressor
+
+    with pytest.raises(error, match=re.escape(message)):
+        build_indrnn(*args, **kw)
+    if "hidden" not in kw and "layers" not in kw:
+        with pytest.raises(error, match=re.escape(message)):
+            build_dense_indrnn(*args, blocks=(1,), growth=2)
+    if "M" not in message:
+        T, _, outputs = args
+        with pytest.raises(error, match=re.escape(message)):
+            indrnn_regressor(T, outputs=outputs, **kw)
+
+
+def test_build_time_errors_of_the_dense_network_and_baselines():
+    from indrnn_np.nn import build_dense_indrnn
+
+    with pytest.raises(TypeError, match=re.escape("growth must be an integer >= 1; got 1.5")):
+        build_dense_indrnn(10, 2, 1, growth=1.5)
+    with pytest.raises(ValueError, match=re.escape("blocks[1] must be an integer >= 1; got 0")):
+        build_dense_indrnn(10, 2, 1, blocks=(2, 0))
+    with pytest.raises(ValueError, match="blocks must hold at least one block"):
+        build_dense_indrnn(10, 2, 1, blocks=())
+    with pytest.raises(TypeError, match=re.escape("M must be an integer >= 1; got 2.0")):
+        build_baseline("lstm", 2.0, 1)
+    # NumPy integers are integers
+    assert build_indrnn(np.int64(10), np.int32(2), 1, hidden=np.array([3, 4])).num_params() > 0
 
 
 @pytest.mark.parametrize("bn", ["time", "frame", "none"])
@@ -395,3 +446,25 @@ def test_dense_connection_concatenates_and_splits_the_gradient():
     dx, grads = layer.backward(dy, cache)
     np.testing.assert_allclose(dx, dy[:, :3] + dy[:, 3:] @ layer.params["d.W"].T)
     np.testing.assert_allclose(grads["d.W"], x.T @ dy[:, 3:])
+
+
+def test_a_batch_of_another_dtype_than_the_model_is_named_at_the_entry(rng):
+    from indrnn_np.nn import build_dense_indrnn
+
+    for model in (
+        build_indrnn(5, 2, 1, hidden=3, residual=True, layers=2, bn="time"),
+        build_dense_indrnn(5, 2, 1, blocks=(1,), growth=2),
+        build_baseline("lstm", 2, 1, hidden=3),
+    ):
+        x = rng.standard_normal((5, 4, 2))
+        with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "x has dtype float64 but the model's parameters are float32: cast the batch with "
+                "x.astype(np.float32), or build the model with dtype=np.float64"
+            ),
+        ):
+            model.forward(x)
+        with pytest.raises(TypeError, match=r"x has dtype int64 .* x\.astype\(np\.float32\)$"):
+            model.forward(x.astype(np.int64))
+        assert model.forward(x.astype(np.float32), train=False)[0].dtype == np.float32

@@ -82,7 +82,9 @@ def test_padded_layer_equals_each_sequence_alone(backend, activation):
     )
     g = indrnn_backward(_garbage_padding(dh, LENGTHS), cache)
     dW = du = db = 0
-    for i, (n, (h_i, g_i)) in enumerate(zip(LENGTHS, _alone(backend, x, W, u, b, dh, h0, activation))):
+    for i, (n, (h_i, g_i)) in enumerate(
+        zip(LENGTHS, _alone(backend, x, W, u, b, dh, h0, activation), strict=True)
+    ):
         np.testing.assert_allclose(h[:n, i : i + 1], h_i, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(g.dx[:n, i : i + 1], g_i.dx, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(g.dh0[i : i + 1], g_i.dh0, rtol=1e-12, atol=1e-14)
@@ -366,3 +368,12 @@ def test_losses_with_lengths_skip_the_padding():
     alone, _ = softmax_cross_entropy_forward(pred[real], labels[real])
     assert loss == pytest.approx(alone, rel=1e-12)
     assert np.all(softmax_cross_entropy_backward(1.0, cache)[~real] == 0)
+
+
+def test_optimizer_on_model_params_projects_u_as_on_the_model():
+    from indrnn_np.nn import Adam
+
+    model = build_indrnn(T, M, 1, hidden=N, bidirectional=True, gamma=2.0)
+    by_params, by_model = Adam(model.params, lr=1.0), Adam(model, lr=1.0)
+    assert by_params.u_bounds == by_model.u_bounds
+    assert {"indrnn1.fwd.u", "indrnn1.bwd.u", "indrnn2.fwd.u", "indrnn2.bwd.u"} <= set(by_params.u_bounds)

@@ -8,12 +8,14 @@ from indrnn_np.nn import (
     Adam,
     ReduceOnPlateau,
     StepDecay,
+    build_indrnn,
     clip_grad_elementwise,
     clip_grad_norm,
     global_norm,
     indrnn_regressor,
     project_u,
 )
+from indrnn_np.nn.optim import default_no_decay
 from indrnn_np.tasks.adding import adding_batch
 from indrnn_np.train import mse_train_step
 
@@ -54,6 +56,23 @@ def test_weight_decay_skips_u_and_biases():
     np.testing.assert_allclose(p["l.W"], 0.9)
     np.testing.assert_array_equal(p["l.u"], 1.0)
     np.testing.assert_array_equal(p["l.b"], 1.0)
+
+
+def test_weight_decay_skips_every_bias_and_batch_norm_parameter():
+    model = build_indrnn(10, 3, 2, hidden=4, bn="time", residual=True, layers=2, dtype=np.float64)
+    before = {k: v.copy() for k, v in model.params.items()}
+    skipped = {k for k in model.params if k.rsplit(".", 1)[-1] in ("u", "b", "beta", "gamma")}
+    assert any(k.endswith(".gamma") for k in skipped) and any(k.endswith(".beta") for k in skipped)
+    opt = SGD(model.params, lr=0.1, weight_decay=1.0, u_max=None)
+    opt.step({k: np.zeros_like(v) for k, v in model.params.items()})
+    for k, v in model.params.items():
+        if k in skipped:
+            np.testing.assert_array_equal(v, before[k], err_msg=k)
+        else:
+            np.testing.assert_allclose(v, 0.9 * before[k], err_msg=k)
+    assert [default_no_decay(n) for n in ("a.W", "a.U", "bn.gamma", "bn.beta", "a.b", "a.u", "u")] == [
+        False, False, True, True, True, True, False
+    ]  # fmt: skip
 
 
 def test_schedules():
@@ -235,3 +254,109 @@ def test_train_step_clips_as_elementwise_then_global_norm():
         runs.append({k: v.copy() for k, v in model.params.items()})
     for k in runs[0]:
         np.testing.assert_allclose(runs[0][k], runs[1][k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+# --------------------------------------------------------------------------
+# The u bound lives with the layer: an optimizer built on a model projects by default
+# --------------------------------------------------------------------------
+
+
+def _max_abs_u(model):
+    return max(float(np.abs(u).max()) for name, u in model.params.items() if name.endswith(".u"))
+
+
+@pytest.mark.parametrize("opt_cls", [Adam, SGD])
+def test_an_optimizer_built_on_a_model_projects_u_by_default(opt_cls):
+    T = 80
+    u_max = 2 ** (1 / T)  # 1.0087, the bound of the user's run that reached max|u| = 1.146
+    runs = {}
+    for kw in ({}, {"u_max": None}):  # the default, and training unconstrained on purpose
+        model = indrnn_regressor(T, hidden=16, seed=0)
+        opt = opt_cls(model, lr=0.5, **kw)  # a huge lr pushes u far out
+        rng = np.random.default_rng(0)
+        peak = 0.0
+        for _ in range(10):
+            x, y, _ = adding_batch(T, 8, rng)
+            mse_train_step(model, opt, x, y, clip_value=10.0)
+            peak = max(peak, _max_abs_u(model))
+        runs["default" if not kw else "none"] = peak
+    assert runs["default"] == pytest.approx(u_max, rel=1e-6)  # reached and held, float32
+    assert runs["none"] > 1.05 * u_max  # the same steps without the projection leave the bound
+
+
+def test_each_layer_keeps_its_own_u_bound_and_nonnegative_raises_the_floor():
+    from indrnn_np.nn import IndRNN, Recurrence, Sequential, u_bounds_of
+
+    rng = np.random.default_rng(0)
+    model = Sequential(
+        [
+            ("a", IndRNN(2, 3, u_bounds=(-0.5, 0.5), rng=rng, dtype=np.float64)),
+            ("b", Recurrence(3, u_bounds=(-2.0, 0.25), rng=rng, dtype=np.float64)),
+        ]
+    )
+    assert u_bounds_of(model) == {"a.u": (-0.5, 0.5), "b.u": (-2.0, 0.25)}
+    big = {k: np.full_like(v, -1e3 if k == "a.u" else 1e3) for k, v in model.params.items()}
+    opt = SGD(model, lr=1.0)
+    opt.step(big)
+    np.testing.assert_array_equal(model.params["a.u"], 0.5)
+    np.testing.assert_array_equal(model.params["b.u"], -2.0)
+    opt = SGD(model, lr=1.0, u_nonnegative=True)
+    assert opt.u_bounds == {"a.u": (0.0, 0.5), "b.u": (0.0, 0.25)}
+    opt.step({k: -g for k, g in big.items()})
+    np.testing.assert_array_equal(model.params["a.u"], 0.0)
+    np.testing.assert_array_equal(model.params["b.u"], 0.25)
+    # an explicit u_max overrides the layers' bounds, as before
+    assert SGD(model, lr=1.0, u_max=0.1).u_bounds == {"a.u": (-0.1, 0.1), "b.u": (-0.1, 0.1)}
+
+
+def test_the_builders_set_every_layer_u_bound_from_T_and_gamma():
+    from indrnn_np.dynamics import relu_u_max
+    from indrnn_np.nn import build_dense_indrnn, u_bounds_of
+
+    models = [
+        build_indrnn(50, 2, 1, hidden=4, gamma=3.0),
+        build_indrnn(50, 2, 1, hidden=4, layers=3, residual=True, bn="time", gamma=3.0),
+        build_indrnn(50, 2, 1, hidden=4, bn="frame", bn_position="before", gamma=3.0),
+        build_dense_indrnn(50, 2, 1, blocks=(1,), growth=2, gamma=3.0),
+        indrnn_regressor(50, hidden=4, gamma=3.0),
+    ]
+    hi = relu_u_max(50, 3.0)
+    for model in models:
+        bounds = u_bounds_of(model)
+        assert bounds and set(bounds.values()) == {(-hi, hi)}
+        assert Adam(model).u_bounds == bounds
+
+
+def test_a_bare_dict_of_params_warns_that_u_is_left_free():
+    import warnings
+
+    from indrnn_np.nn import UnprojectedUWarning
+
+    model = indrnn_regressor(20, hidden=4)
+    bare = dict(model.params)  # a plain dict: it no longer knows its model
+    with pytest.warns(UnprojectedUWarning, match=r"'indrnn1.u', 'indrnn2.u'.*Adam\(model, ...\)"):
+        opt = Adam(bare, lr=0.1)
+    assert opt.u_bounds == {}
+    assert Adam(model.params, lr=0.1).u_bounds == Adam(model, lr=0.1).u_bounds != {}  # model.params remembers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Adam(model.params, lr=0.1, u_max=None).u_bounds == {}
+        assert Adam(model.params, lr=0.1, u_max=1.5).u_bounds["indrnn2.u"] == (-1.5, 1.5)
+        Adam({"w.W": np.ones(2)}, lr=0.1)  # nothing recurrent: nothing to say
+        Adam(model, lr=0.1)
+
+
+def test_optimizer_argument_errors():
+    from indrnn_np.nn import IndRNN
+
+    with pytest.raises(TypeError, match="params must be a model .* got list"):
+        Adam([np.ones(2)], lr=0.1)
+    with pytest.raises(ValueError, match="u_max must be 'auto', a number >= 0 or None; got 'layer'"):
+        Adam({}, lr=0.1, u_max="layer")
+    with pytest.raises(ValueError, match="u_max must be 'auto', a number >= 0 or None; got -1"):
+        Adam({}, lr=0.1, u_max=-1)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"u_bounds must be finite with lo <= hi; got \(1.0, 0.5\)"):
+        IndRNN(2, 3, u_bounds=(1.0, 0.5), rng=rng)
+    with pytest.raises(ValueError, match="u_bounds must be None or a pair"):
+        IndRNN(2, 3, u_bounds=1.0, rng=rng)

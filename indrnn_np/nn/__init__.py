@@ -36,6 +36,7 @@ from .models import (
     set_recurrent_states,
     set_stateful,
     to_device,
+    u_bounds_of,
 )
 from .optim import (
     SGD,
@@ -43,6 +44,7 @@ from .optim import (
     Optimizer,
     ReduceOnPlateau,
     StepDecay,
+    UnprojectedUWarning,
     clip_grad_elementwise,
     clip_grad_norm,
     global_norm,
@@ -74,6 +76,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "StepDecay",
+    "UnprojectedUWarning",
     "build_baseline",
     "build_dense_indrnn",
     "build_indrnn",
@@ -90,5 +93,6 @@ __all__ = [
     "set_recurrent_states",
     "set_stateful",
     "to_device",
+    "u_bounds_of",
     "NoCudaKernelError",
 ]

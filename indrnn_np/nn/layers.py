@@ -130,6 +130,19 @@ class _Stateful:
         return {"state": self.state} if self.stateful and self.state is not None else {}
 
 
+def _u_bounds(u_bounds) -> tuple[float, float] | None:
+    """Check a layer's ``u_bounds``: None, or finite ``(lo, hi)`` with ``lo <= hi``, as floats."""
+    if u_bounds is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in u_bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"u_bounds must be None or a pair (lo, hi) of numbers; got {u_bounds!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"u_bounds must be finite with lo <= hi; got {u_bounds!r}")
+    return lo, hi
+
+
 class IndRNN(_Stateful, Layer):
     """One IndRNN layer, ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``; x (T, B, M) -> h (T, B, N).
 
@@ -144,17 +157,38 @@ class IndRNN(_Stateful, Layer):
     u_init : (float, float)
         u ~ U(low, high). The paper: (0, u_max) for hidden layers, and
         (u_min, u_max) for the last IndRNN layer when only the last step is used.
+    u_bounds : (float, float) or None
+        The range ``[lo, hi]`` an optimizer built on the model projects u into after
+        every step (:class:`indrnn_np.nn.Optimizer` with its default ``u_max="auto"``),
+        e.g. ``(-u_max, u_max)`` with ``u_max = relu_u_max(T, gamma)``, as the model
+        builders set it. None: no bound known (the optimizer warns and leaves u free).
     w_std : float or None
         Input weights W ~ N(0, w_std²) (the official adding code: 0.001);
         None: U(±1/√M).
     rng : numpy.random.Generator
     dtype : float32 or float64
+
+    Raises
+    ------
+    ValueError
+        ``u_bounds`` not None nor a pair ``lo <= hi`` of finite numbers.
     """
 
     def __init__(
-        self, M, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), w_std=0.001, rng, dtype=np.float32
+        self,
+        M,
+        N,
+        *,
+        activation="relu",
+        backend="cpu",
+        u_init=(0.0, 1.0),
+        u_bounds=None,
+        w_std=0.001,
+        rng,
+        dtype=np.float32,
     ):
         self.activation, self.backend = activation, backend
+        self.u_bounds = _u_bounds(u_bounds)
         if w_std is None:
             W = rng.uniform(-1 / np.sqrt(M), 1 / np.sqrt(M), (M, N))
         else:
@@ -166,13 +200,18 @@ class IndRNN(_Stateful, Layer):
         }
 
     @classmethod
-    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu") -> IndRNN:
-        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype."""
+    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu", u_bounds=None) -> IndRNN:
+        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; ``u_bounds`` as above."""
         W, u, b = (np.array(a, copy=True) for a in (W, u, b))
         if W.ndim != 2 or u.shape != (W.shape[1],) or b.shape != (W.shape[1],):
             raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}")
         layer = cls(
-            W.shape[0], W.shape[1], activation=activation, backend=backend, rng=np.random.default_rng(0)
+            W.shape[0],
+            W.shape[1],
+            activation=activation,
+            backend=backend,
+            u_bounds=u_bounds,
+            rng=np.random.default_rng(0),
         )
         layer.params = {"W": W, "u": u, "b": b}
         return layer
@@ -202,10 +241,16 @@ class IndRNN(_Stateful, Layer):
 
 
 class Recurrence(_Stateful, Layer):
-    """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N)."""
+    """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N).
 
-    def __init__(self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), rng, dtype=np.float32):
+    Parameters as :class:`IndRNN` (``u_bounds`` included), without M and W.
+    """
+
+    def __init__(
+        self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), u_bounds=None, rng, dtype=np.float32
+    ):
         self.activation, self.backend = activation, backend
+        self.u_bounds = _u_bounds(u_bounds)
         self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
     def forward(self, x, train=True, lengths=None):
@@ -548,6 +593,18 @@ class LSTM(Layer):
         return g.dx, {"W": g.dW, "U": g.dU, "b": g.db}
 
 
+class Parameters(dict):
+    """A model's parameters by name (a plain dict) that also remembers the model they belong to.
+
+    ``model.params`` returns one; :class:`indrnn_np.nn.Optimizer` reads the layers' u bounds
+    through :attr:`model`, so ``Adam(model.params, ...)`` projects u as ``Adam(model, ...)`` does.
+    """
+
+    def __init__(self, items, model=None):
+        super().__init__(items)
+        self.model = model
+
+
 class Sequential(Layer):
     """Named layers applied in order; parameters, gradients and buffers keyed ``"<layer>.<name>"``."""
 
@@ -561,9 +618,13 @@ class Sequential(Layer):
         self.layers = layers
 
     @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Every parameter array by name (the arrays themselves: updating them updates the model)."""
-        return {f"{n}.{k}": v for n, layer in self.layers for k, v in layer.params.items()}
+    def params(self) -> Parameters:
+        """Every parameter array by name (the arrays themselves: updating them updates the model).
+
+        A :class:`Parameters` dict that remembers this model, so that an optimizer given
+        ``model.params`` finds each layer's u bound as one given ``model`` does.
+        """
+        return Parameters({f"{n}.{k}": v for n, layer in self.layers for k, v in layer.params.items()}, self)
 
     @property
     def buffers(self) -> dict[str, np.ndarray]:
@@ -592,7 +653,15 @@ class Sequential(Layer):
             A padded batch of sequences of different lengths (1 <= lengths[b] <= T): every
             layer ignores the padding (see the module's docstring); x's padding values may be
             anything (they are replaced by zeros first).
+
+        Raises
+        ------
+        TypeError
+            x's dtype is not the parameters' (:meth:`check_input`), naming ``x``.
+        ValueError
+            lengths of the wrong shape or outside [1, T].
         """
+        self.check_input(x)
         if self.on_device and not dev.is_device(x):
             x = dev.to_device(x)
         if lengths is not None:
@@ -610,6 +679,31 @@ class Sequential(Layer):
             )
             caches.append(cache)
         return x, caches
+
+    def check_input(self, x) -> None:
+        """Check the batch a model is given, once at its entry, before any layer sees it.
+
+        Parameters
+        ----------
+        x : ndarray or device array
+            The model's input.
+
+        Raises
+        ------
+        TypeError
+            ``x`` has another dtype than the model's parameters (float64 data for a
+            float32 model): mixed precision is never cast silently.
+        """
+        dtype = next((p.dtype for _, layer in self.layers for p in layer.params.values()), None)
+        x_dtype = getattr(x, "dtype", None)
+        if dtype is None or x_dtype is None or np.dtype(x_dtype) == np.dtype(dtype):
+            return
+        x_dtype, dtype = np.dtype(x_dtype), np.dtype(dtype)
+        rebuild = f", or build the model with dtype=np.{x_dtype}" if x_dtype.kind == "f" else ""
+        raise TypeError(
+            f"x has dtype {x_dtype} but the model's parameters are {dtype}: "
+            f"cast the batch with x.astype(np.{dtype}){rebuild}"
+        )
 
     def backward(self, dout, caches, *, input_grad: bool = True):
         """Returns ``(dx, grads)`` with ``grads`` keyed like :attr:`params`.

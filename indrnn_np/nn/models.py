@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
 from ..ops import device as dev
 from ..ops import require_cuda
@@ -84,6 +85,9 @@ def build_indrnn(
     over the 200 steps 55 nats and 82 % test error without it; 2.17 nats and
     75 % with it).
 
+    Every recurrent layer's ``u_bounds`` is ``(-u_max, u_max)``: an optimizer built
+    on the model (``Adam(model, ...)``) projects u into it after every step.
+
     Initialisation (Deep IndRNN paper and official code): u ~ U(0, u_max) in
     hidden layers and U(u_min, u_max) in the last recurrent layer when the head
     reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
@@ -99,11 +103,23 @@ def build_indrnn(
     output back to it. A last-step head reads the forward direction at each
     sequence's last step and the backward direction at step 0 (where it has
     read the whole sequence).
+
+    Returns
+    -------
+    Sequential
+        x (T, B, M) -> (B, outputs) with ``head="last"``, (T, B, outputs) with ``"all"``.
+
+    Raises
+    ------
+    TypeError
+        T, M, outputs, layers or a width of ``hidden`` not an integer (None, 2.5, True).
+    ValueError
+        One of them below 1, widths that differ in a residual network, or an unknown
+        ``bn``, ``bn_position``, ``head``, or ``dropout`` outside [0, 1).
     """
+    T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
     widths = _widths(hidden, layers)
     layers = len(widths)
-    if outputs < 1:
-        raise ValueError(f"outputs must be >= 1; got {outputs}")
     if residual and len(set(widths)) != 1:
         raise ValueError(f"a residual network's layers all have one width; got hidden={list(widths)}")
     hidden = widths[-1]
@@ -121,6 +137,8 @@ def build_indrnn(
     u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
     kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
     k = 2 if bidirectional else 1  # a pair's output is twice its width
+
+    kw = dict(activation=activation, backend=backend, u_bounds=(-u_max, u_max), rng=rng, dtype=dtype)
 
     def norm(width):
         return BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)
@@ -240,7 +258,8 @@ def build_dense_indrnn(
     * BN (of ``bn``'s kind) and a dense head, as the other deep networks.
 
     Recurrent layers: ``1 + 2 * sum(blocks) + len(blocks) - 1``: 21 for
-    the default (3, 3, 3). u ~ U(0, γ^{1/T}) in every layer.
+    the default (3, 3, 3). u ~ U(0, γ^{1/T}) in every layer, and every layer's
+    ``u_bounds`` is ``(-γ^{1/T}, γ^{1/T})`` (the optimizer's projection).
 
     Parameters
     ----------
@@ -255,17 +274,26 @@ def build_dense_indrnn(
     -------
     Sequential
         x (T, B, M) -> (B, outputs) with ``head="last"``, (T, B, outputs) with ``"all"``.
+
+    Raises
+    ------
+    TypeError
+        T, M, outputs, growth, hidden or a block's size not an integer (None, 2.5, True).
+    ValueError
+        One of them below 1, no blocks, or a bad ``bn``, ``head`` or ``dropout``.
     """
-    blocks = [int(b) for b in blocks]
-    if not blocks or any(b < 1 for b in blocks) or growth < 1 or outputs < 1:
-        raise ValueError(
-            f"need blocks >= 1 each, growth >= 1, outputs >= 1; got {blocks}, {growth}, {outputs}"
-        )
+    T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
+    growth = check_int("growth", growth)
+    hidden = None if hidden is None else check_int("hidden", hidden)
+    blocks = [check_int(f"blocks[{i}]", b) for i, b in enumerate(blocks)]
+    if not blocks:
+        raise ValueError("blocks must hold at least one block; got an empty sequence")
     if bn not in BN_MODES or head not in HEADS or not 0.0 <= dropout < 1.0:
         raise ValueError(f"bad bn {bn!r}, head {head!r} or dropout {dropout}")
     rng = np.random.default_rng(seed)
-    u_init = (0.0, relu_u_max(T, gamma))
-    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
+    u_max = relu_u_max(T, gamma)
+    u_init = (0.0, u_max)
+    kw = dict(activation=activation, backend=backend, u_bounds=(-u_max, u_max), rng=rng, dtype=dtype)
 
     def unit(m_in, width):
         layers = [("dense", Dense(m_in, width, bias=bn == "none", rng=rng, dtype=dtype))]
@@ -297,10 +325,13 @@ def build_dense_indrnn(
 
 
 def _widths(hidden, layers: int) -> list[int]:
-    widths = [hidden] * layers if isinstance(hidden, int | np.integer) else list(hidden)
-    if layers < 1 or not widths or any(int(w) < 1 for w in widths):
-        raise ValueError(f"layers and every width must be >= 1; got layers={layers}, hidden={hidden}")
-    return [int(w) for w in widths]
+    """Each layer's width from ``hidden`` (one int, or a sequence of them) and ``layers``."""
+    layers = check_int("layers", layers)
+    if (isinstance(hidden, Sequence) and not isinstance(hidden, str)) or isinstance(hidden, np.ndarray):
+        if len(hidden) == 0:
+            raise ValueError("hidden must be an integer >= 1 or a non-empty sequence of them; got []")
+        return [check_int(f"hidden[{i}]", w) for i, w in enumerate(hidden)]
+    return [check_int("hidden", hidden)] * layers
 
 
 def build_baseline(
@@ -324,6 +355,7 @@ def build_baseline(
     """
     if model not in MODELS[1:]:
         raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
+    M, outputs = check_int("M", M), check_int("outputs", outputs)
     widths = _widths(hidden, layers)
     rng = np.random.default_rng(seed)
     stack: list[tuple[str, Layer]] = []
@@ -357,6 +389,28 @@ def leaf_layers(model):
 def recurrent_layers(model):
     """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
     return (layer for layer in leaf_layers(model) if isinstance(layer, IndRNN | Recurrence))
+
+
+def u_bounds_of(model) -> dict[str, tuple[float, float] | None]:
+    """Each recurrent weight's projection range, by parameter name, as its layer states it.
+
+    Parameters
+    ----------
+    model : Layer
+        A :class:`Sequential` (any nesting of Residual and DenseConnection bodies).
+
+    Returns
+    -------
+    dict of str to (float, float) or None
+        One entry per parameter of ``model.params`` whose name ends in ``.u``: the
+        ``u_bounds`` of the layer that holds it (None where the layer states none).
+    """
+    by_array = {
+        id(layer.params["u"]): getattr(layer, "u_bounds", None)
+        for layer in leaf_layers(model)
+        if "u" in layer.params
+    }
+    return {name: by_array.get(id(p)) for name, p in model.params.items() if name.endswith(".u")}
 
 
 def set_stateful(model, batch: int) -> None:

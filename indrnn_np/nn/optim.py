@@ -3,17 +3,28 @@
 Every optimizer updates a dict of parameter arrays in place from a dict of
 gradients with the same names, then projects each recurrent weight (names
 ending in ``.u``) into its allowed range, as the official code does after
-every step. Weight decay skips u and the biases.
+every step. Built on a model (``Adam(model, lr=...)``), the range is each
+layer's ``u_bounds`` (set by the model builders from T and γ); built on a bare
+dict of arrays, it must be given (``u_max``), or a warning says u is left free. Weight decay skips u, every bias and batch norm's β and γ
+(:func:`default_no_decay`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ..ops import device as dev
 from ..ops.optim import adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
+from .layers import Layer
+from .models import u_bounds_of
+
+
+class UnprojectedUWarning(UserWarning):
+    """Recurrent weights (``*.u``) that an optimizer will not project, because no bound is known."""
+
 
 # --------------------------------------------------------------------------
 # Projection of u and gradient clipping (applied by the optimizer and the training step)
@@ -172,9 +183,25 @@ def is_recurrent(name: str) -> bool:
     return name.endswith(".u")
 
 
+#: Parameter names (after the last ``.``) that weight decay skips: the recurrent weights, the
+#: biases, and batch norm's shift β and scale γ (as the official code and common PyTorch practice).
+NO_DECAY_NAMES = ("u", "b", "beta", "gamma")
+
+
 def default_no_decay(name: str) -> bool:
-    """Weight decay skips the recurrent weights u and every bias b."""
-    return is_recurrent(name) or name.endswith(".b")
+    """Whether weight decay skips parameter ``name``: u, every bias b, and batch norm's β and γ.
+
+    Parameters
+    ----------
+    name : str
+        A parameter's name, ``"<layer>.<param>"`` (``"res2.bn1.gamma"``).
+
+    Returns
+    -------
+    bool
+        True when ``name`` ends in ``"." + n`` for an ``n`` of :data:`NO_DECAY_NAMES`.
+    """
+    return name.endswith(tuple("." + n for n in NO_DECAY_NAMES))
 
 
 class Optimizer:
@@ -187,41 +214,83 @@ class Optimizer:
 
     Parameters
     ----------
-    params : mapping of str to ndarray
-        Updated in place; C-contiguous.
+    params : Layer or mapping of str to ndarray
+        A model (a :class:`indrnn_np.nn.Sequential`): its ``params`` are updated, and
+        each recurrent weight's range is its layer's ``u_bounds``. Or a mapping of name
+        to array (``model.params``), updated in place; C-contiguous.
     lr : float
     weight_decay : float
         L2 coefficient added to the gradient of every parameter for which
         ``no_decay(name)`` is false.
-    u_max : float, optional
-        After each step, every ``*.u`` is clamped into ``[-u_max, u_max]``
-        (or ``[0, u_max]`` with ``u_nonnegative``). None: no projection.
+    u_max : "auto", float or None
+        The projection of every ``*.u`` after each step:
+
+        * ``"auto"`` (default): into its layer's ``u_bounds``, known when ``params``
+          is a model whose layers state it (the builders of :mod:`indrnn_np.nn.models`
+          do). A ``*.u`` whose bound is unknown (any of a bare mapping) is not
+          projected, and :class:`UnprojectedUWarning` says so once, at construction.
+        * a float: into ``[-u_max, u_max]`` (``[0, u_max]`` with ``u_nonnegative``),
+          whatever the layers say (e.g. ``relu_u_max(T, gamma)``).
+        * None: no projection (training u unconstrained, on purpose).
     u_nonnegative : bool
+        Raise every lower bound to 0: ``[0, u_max]``, or ``[max(lo, 0), hi]`` with ``"auto"``.
     no_decay : callable
+        ``no_decay(name) -> bool``; default :func:`default_no_decay` (u, biases, β, γ).
     backend : str
         ``"cpu"`` (Numba, the default), ``"numpy"`` (the reference) or
         ``"cuda"``: device-array parameters (a model moved by
         :func:`indrnn_np.nn.to_device`) and their state are updated on the GPU;
         host parameters by the ``cpu`` kernels.
+
+    Attributes
+    ----------
+    u_bounds : dict of str to (float, float)
+        The range each projected parameter is clamped into after every step.
+
+    Raises
+    ------
+    TypeError
+        ``params`` neither a model nor a mapping.
+    ValueError
+        ``lr <= 0``, ``weight_decay < 0``, ``u_max`` negative or another string than
+        ``"auto"``, or a parameter that cannot be updated in place.
+
+    Warns
+    -----
+    UnprojectedUWarning
+        ``u_max="auto"`` and some ``*.u`` has no known bound.
     """
 
     def __init__(
         self,
-        params: Mapping[str, np.ndarray],
+        params: Layer | Mapping[str, np.ndarray],
         lr: float,
         *,
         weight_decay=0.0,
-        u_max=None,
+        u_max="auto",
         u_nonnegative=False,
         no_decay: Callable[[str], bool] = default_no_decay,
         backend: str = "cpu",
     ):
+        if isinstance(params, Layer):
+            layer_bounds, params = u_bounds_of(params), params.params
+        elif isinstance(params, Mapping):  # model.params remembers its model (nn.layers.Parameters)
+            owner = getattr(params, "model", None)
+            layer_bounds = u_bounds_of(owner) if isinstance(owner, Layer) else {}
+        else:
+            raise TypeError(
+                "params must be a model (an indrnn_np.nn.Layer, e.g. Sequential) or a mapping of "
+                f"name to array; got {type(params).__name__}"
+            )
         if lr <= 0:
             raise ValueError(f"lr must be > 0; got {lr}")
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
-        if u_max is not None and u_max < 0:
-            raise ValueError(f"u_max must be >= 0 or None; got {u_max}")
+        if isinstance(u_max, str):
+            if u_max != "auto":
+                raise ValueError(f"u_max must be 'auto', a number >= 0 or None; got {u_max!r}")
+        elif u_max is not None and not u_max >= 0:
+            raise ValueError(f"u_max must be 'auto', a number >= 0 or None; got {u_max}")
         update_kernels(backend)  # checks the name
         self.params = dict(params)
         for name, p in self.params.items():
@@ -241,12 +310,35 @@ class Optimizer:
         self.u_nonnegative = u_nonnegative
         self.no_decay = no_decay
         self.backend = backend
+        self.u_bounds = self._projection(layer_bounds)
         self.t = 0
 
+    def _projection(self, layer_bounds) -> dict[str, tuple[float, float]]:
+        recurrent = [name for name in self.params if is_recurrent(name)]
+        if self.u_max is None:
+            return {}
+        if not isinstance(self.u_max, str):  # one bound for every u
+            return {name: ((0.0 if self.u_nonnegative else -self.u_max), self.u_max) for name in recurrent}
+        free = [name for name in recurrent if layer_bounds.get(name) is None]
+        if free:
+            cls = type(self).__name__
+            shown = ", ".join(map(repr, free[:3])) + (f" and {len(free) - 3} more" if len(free) > 3 else "")
+            warnings.warn(
+                f"no u bound is known for {shown}, so {cls} will not project "
+                f"{'it' if len(free) == 1 else 'them'}: pass the model itself ({cls}(model, ...); "
+                "the model builders set each layer's u_bounds from T and gamma), "
+                "u_max=relu_u_max(T, gamma) for one bound, or u_max=None to train u unconstrained "
+                "without this warning",
+                UnprojectedUWarning,
+                stacklevel=4,
+            )
+        bounds = {name: layer_bounds[name] for name in recurrent if name not in free}
+        if self.u_nonnegative:
+            bounds = {name: (max(lo, 0.0), hi) for name, (lo, hi) in bounds.items()}
+        return bounds
+
     def _bounds(self, name):
-        if self.u_max is None or not is_recurrent(name):
-            return None
-        return (0.0 if self.u_nonnegative else -self.u_max), self.u_max
+        return self.u_bounds.get(name)
 
     def _decay(self, name):
         return self.weight_decay if self.weight_decay and not self.no_decay(name) else 0.0
