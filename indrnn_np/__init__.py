@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
+    "IndRNNClassifier": "estimators",
+    "IndRNNRegressor": "estimators",
     "check_gradients": "gradcheck",
     "numerical_gradient": "gradcheck",
     "rel_error": "gradcheck",

@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "pmnist": "permuted pixel MNIST (one fixed permutation)",
     "rowmnist": "row-by-row MNIST, 28 steps of 28 pixels",
     "ptb-char": "char-level Penn Treebank, stateful language modelling",
+    "arrays": "your own sequences from an .npz file (x, y, optional lengths and test arrays)",
 }
 
 #: Tasks whose sequence length is fixed by the data.
@@ -42,7 +43,8 @@ def make_task(name: str, *, T: int, batch: int, test_size: int, shift: int = 0, 
     shift : int
         MNIST only: random translation of training images, in pixels.
     data : path, optional
-        Folder of the data files (MNIST IDX, PTB text).
+        Folder of the data files (MNIST IDX, PTB text); for ``arrays``, the ``.npz`` file
+        (:func:`indrnn_np.tasks.arrays.task_from_npz`).
     dtype : float32 or float64
 
     Raises
@@ -63,4 +65,8 @@ def make_task(name: str, *, T: int, batch: int, test_size: int, shift: int = 0, 
         from .ptb import PTBCharTask
 
         return PTBCharTask(T, batch, data=data, test_chars=test_size, dtype=dtype)
+    if name == "arrays":
+        from .arrays import task_from_npz
+
+        return task_from_npz(data, dtype=dtype)
     raise ValueError(f"task must be one of {', '.join(TASKS)}; got {name!r}")

@@ -96,6 +96,7 @@ def model_of(cfg: TrainConfig, task):
             layers=len(widths),
             residual=cfg.residual,
             bn_position=cfg.bn_position,
+            bidirectional=cfg.bidirectional,
             **shared,
         )
     if cfg.task in STATEFUL:

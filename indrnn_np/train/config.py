@@ -95,6 +95,11 @@ class TrainConfig:
         "replaces --hidden and --layers (not with --residual)",
     )
     residual: bool = option(False, "residual IndRNN (pre-activation blocks)")
+    bidirectional: bool = option(
+        False,
+        "bidirectional IndRNN: each recurrent layer also reads every sequence in reverse (outputs "
+        "concatenated)",
+    )
     dense_blocks: str | None = option(
         None,
         "dense IndRNN: dense layers of each block, comma-separated, e.g. 3,3,3 (21 recurrent layers); "
@@ -184,6 +189,21 @@ class TrainConfig:
             "backend cuda trains the IndRNN networks only: the baselines (LSTM, RNN) have no "
             f"CUDA kernels; got model {self.model}",
         )
+        _need(
+            not self.bidirectional or (self.model == "indrnn" and self.dense_blocks is None),
+            "bidirectional is an option of the IndRNN networks (plain, residual, with batch norm): "
+            f"not of --dense-blocks or a baseline model; got model {self.model}"
+            + (f", dense_blocks {self.dense_blocks}" if self.dense_blocks is not None else ""),
+        )
+        _need(
+            not self.bidirectional or self.task not in STATEFUL,
+            f"{self.task} carries its state forward from batch to batch: a bidirectional network "
+            "cannot read its future",
+        )
+        _need(
+            self.task != "arrays" or self.data is not None,
+            "task arrays trains on your own arrays: give the .npz file with --data FILE.npz",
+        )
         if self.dense_blocks is not None:
             parse_widths(self.dense_blocks, "dense_blocks")
             _need(
@@ -234,7 +254,14 @@ class TrainConfig:
 
 #: Options added after runs of this project were saved, with the value that behaves as before they existed
 #: (the committed study runs predate ``data`` and ``shift``).
-ADDED_OPTIONS = {"data": None, "shift": 0, "widths": None, "dense_blocks": None, "growth": 16}
+ADDED_OPTIONS = {
+    "data": None,
+    "shift": 0,
+    "widths": None,
+    "dense_blocks": None,
+    "growth": 16,
+    "bidirectional": False,
+}
 
 
 def parse_widths(text: str, name: str = "widths") -> list[int]:

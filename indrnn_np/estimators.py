@@ -1,0 +1,551 @@
+"""Layer 5: IndRNN classifiers and regressors in scikit-learn's conventions.
+
+:class:`IndRNNClassifier` and :class:`IndRNNRegressor` take sequences samples
+first, X ``(n, T, M)`` with optional ``lengths`` (n,), or a list of ``(T_i, M)``
+arrays of different lengths (padded for you), and follow scikit-learn's
+estimator rules: the constructor only stores its keywords (named as the
+``train`` command's options, with its defaults), ``fit`` learns attributes
+ending in ``_``, and ``clone``, ``cross_val_score`` and ``GridSearchCV`` work.
+With scikit-learn installed (``pip install 'indrnn-np[sklearn]'``) they are
+true scikit-learn estimators; without it they keep the same methods.
+
+For scikit-learn's model selection, give variable-length X as a list of
+sequences: its splitters index a list, and ``score`` takes no lengths.
+
+Under the hood, ``fit`` is a run of the training loop
+(:func:`indrnn_np.train.train` on objects): the network of
+:func:`indrnn_np.nn.build_indrnn`, Adam with u projected into each layer's
+bound ``γ^{1/T}``, and with ``run_dir`` the run folder's checkpoints, metrics,
+curve, Ctrl-C and resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .ops.device import assign
+from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, predict
+from .train.build import model_of, optimizer_of, schedule_of
+from .train.config import TrainConfig
+
+try:  # scikit-learn's bases when it is installed: tags, repr, clone, and its checks
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+except ImportError:  # the same methods without it
+
+    class BaseEstimator:
+        """``get_params`` / ``set_params`` from the constructor's keywords, as scikit-learn's."""
+
+        @classmethod
+        def _get_param_names(cls):
+            sig = inspect.signature(cls.__init__)
+            return sorted(p.name for p in sig.parameters.values() if p.name != "self")
+
+        def get_params(self, deep=True):
+            return {k: getattr(self, k) for k in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for k, v in params.items():
+                if k not in valid:
+                    raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {valid}")
+                setattr(self, k, v)
+            return self
+
+        def __repr__(self):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+            return f"{type(self).__name__}({args})"
+
+    class ClassifierMixin:
+        _estimator_type = "classifier"
+
+    class RegressorMixin:
+        _estimator_type = "regressor"
+
+
+_D = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+#: Format of :meth:`save` files.
+SAVE_FORMAT = 1
+
+
+try:
+    from sklearn.exceptions import NotFittedError
+except ImportError:
+
+    class NotFittedError(ValueError, AttributeError):
+        """``predict`` or ``save`` before ``fit`` (scikit-learn's exception of the same name, when installed)."""
+
+
+class _IndRNNEstimator(BaseEstimator):
+    """The shared machinery of :class:`IndRNNClassifier` and :class:`IndRNNRegressor`."""
+
+    _kind = ""
+
+    def __init__(
+        self,
+        *,
+        hidden=_D["hidden"],
+        layers=_D["layers"],
+        widths=_D["widths"],
+        residual=_D["residual"],
+        bidirectional=_D["bidirectional"],
+        bn=_D["bn"],
+        bn_position=_D["bn_position"],
+        dropout=_D["dropout"],
+        activation=_D["activation"],
+        steps=_D["steps"],
+        batch=_D["batch"],
+        optimizer=_D["optimizer"],
+        lr=_D["lr"],
+        momentum=_D["momentum"],
+        weight_decay=_D["weight_decay"],
+        schedule=_D["schedule"],
+        decay_every=_D["decay_every"],
+        plateau_patience=_D["plateau_patience"],
+        u_constraint=_D["u_constraint"],
+        gamma=_D["gamma"],
+        clip_value=_D["clip_value"],
+        clip_norm=_D["clip_norm"],
+        eval_every=_D["eval_every"],
+        checkpoint_every=_D["checkpoint_every"],
+        validation_fraction=0.2,
+        backend=_D["backend"],
+        dtype=_D["dtype"],
+        random_state=0,
+        run_dir=None,
+        progress=False,
+        verbose=False,
+    ):
+        self.hidden = hidden
+        self.layers = layers
+        self.widths = widths
+        self.residual = residual
+        self.bidirectional = bidirectional
+        self.bn = bn
+        self.bn_position = bn_position
+        self.dropout = dropout
+        self.activation = activation
+        self.steps = steps
+        self.batch = batch
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.decay_every = decay_every
+        self.plateau_patience = plateau_patience
+        self.u_constraint = u_constraint
+        self.gamma = gamma
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.eval_every = eval_every
+        self.checkpoint_every = checkpoint_every
+        self.validation_fraction = validation_fraction
+        self.backend = backend
+        self.dtype = dtype
+        self.random_state = random_state
+        self.run_dir = run_dir
+        self.progress = progress
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    def _config(self, T: int) -> TrainConfig:
+        """The keywords as the ``train`` command's configuration, validated (ConfigError names the option)."""
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        kw = {k: v for k, v in self.get_params().items() if k in names}
+        kw["widths"] = None if self.widths is None else ",".join(map(str, np.atleast_1d(self.widths)))
+        seed = self.random_state
+        if seed is None:  # a fresh seed each fit, as scikit-learn's random_state=None
+            seed = int(np.random.default_rng().integers(2**31))
+        elif not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"random_state must be an integer >= 0 or None; got {seed!r}")
+        for k in ("hidden", "layers", "steps", "batch", "decay_every", "plateau_patience", "eval_every"):
+            if isinstance(kw[k], np.integer):
+                kw[k] = int(kw[k])
+        cfg = TrainConfig(task="arrays", T=int(T), seed=int(seed), data="<arrays given to fit>", **kw)
+        cfg.checkpoint_every = int(self.checkpoint_every)
+        return cfg.validate()
+
+    def _check_fraction(self):
+        f = self.validation_fraction
+        if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f < 1:
+            raise ValueError(f"validation_fraction must be a number in [0, 1); got {f!r}")
+
+    def _fit(self, X, y, lengths, kind):
+        from .train import train
+
+        self._check_fraction()
+        dtype = np.dtype(self.dtype).type if self.dtype in ("float32", "float64") else np.float32
+        task = arrays_task(
+            X,
+            y,
+            lengths,
+            kind=kind,
+            outputs=getattr(self, "_n_outputs_hint", None),
+            test_fraction=self.validation_fraction,
+            seed=0 if self.random_state is None else int(self.random_state),
+            names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
+            source=f"the arrays given to {type(self).__name__}.fit",
+            dtype=dtype,
+        )
+        cfg = self._config(task.T)
+        if cfg.bn == "frame" and len(set(task.lengths.tolist())) > 1:
+            raise ValueError(
+                "bn='frame' takes statistics per step over the sequences that have it, and sequences of "
+                "different lengths leave a step with one value: use bn='time' for variable lengths"
+            )
+        model = model_of(cfg, task)
+        opt = optimizer_of(cfg, model)
+        quiet = lambda *a: None  # noqa: E731
+        summary = train(
+            model,
+            opt,
+            task,
+            self.run_dir,
+            steps=cfg.steps,
+            batch=cfg.batch,
+            schedule=schedule_of(cfg),
+            clip_value=cfg.clip_value,
+            clip_norm=cfg.clip_norm,
+            eval_every=cfg.eval_every,
+            checkpoint_every=cfg.checkpoint_every,
+            seed=cfg.seed + 1,
+            resume=self.run_dir is not None,
+            progress=self.progress,
+            log=print if self.verbose else quiet,
+        )
+        self.model_, self.config_, self.summary_ = model, cfg, summary
+        self.n_features_in_ = task.inputs
+        self.max_length_ = task.T
+        self.head_ = task.head
+        self.n_outputs_ = task.outputs
+        return task
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X, y) first")
+
+    def _forward(self, X, lengths):
+        """The network's outputs for X, samples first, and ``(lengths, was_list)``."""
+        self._check_fitted()
+        x, lens = pad_sequences(X, lengths, name="X", dtype=np.dtype(self.config_.dtype).type)
+        if x.shape[2] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[2]} features per step, but this {type(self).__name__} was fitted with "
+                f"{self.n_features_in_}"
+            )
+        return predict(self.model_, x, lens, head=self.head_), lens, isinstance(X, list | tuple)
+
+    @staticmethod
+    def _per_sequence(out, lens, was_list):
+        """Per-step outputs (n, T, ...) of list input back as a list of (T_i, ...) arrays."""
+        return [out[i, :n] for i, n in enumerate(lens)] if was_list else out
+
+    # ------------------------------------------------------------------
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to ``path`` (an ``.npz``: the keywords, the fitted attributes and
+        the network's arrays). An existing file is refused unless ``overwrite``.
+
+        Returns
+        -------
+        Path
+            The file written (``.npz`` appended when missing).
+        """
+        self._check_fitted()
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
+        params = {k: v for k, v in self.get_params().items() if k != "run_dir"}
+        params["run_dir"] = None if self.run_dir is None else str(self.run_dir)
+        meta = {
+            "format": SAVE_FORMAT,
+            "class": type(self).__name__,
+            "params": _jsonable(params),
+            "config": self.config_.to_dict(),
+            "n_features_in_": int(self.n_features_in_),
+            "max_length_": int(self.max_length_),
+            "head_": self.head_,
+            "n_outputs_": int(self.n_outputs_),
+        }
+        arrays = {f"param/{k}": _host(v) for k, v in self.model_.params.items()}
+        arrays.update({f"buffer/{k}": _host(v) for k, v in self.model_.buffers.items()})
+        arrays.update(self._extra_arrays())
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        tmp.replace(path)
+        return path
+
+    def _extra_arrays(self) -> dict:
+        return {}
+
+    @classmethod
+    def load(cls, path):
+        """An estimator written by :meth:`save`, ready to predict (and to fit again).
+
+        Raises
+        ------
+        ValueError
+            Not a file :meth:`save` wrote, or one of another class.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such file") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"{path}: not a saved estimator ({exc})") from None
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+            if meta.get("format") != SAVE_FORMAT or meta.get("class") != cls.__name__:
+                raise ValueError(f"holds a {meta.get('class')} of format {meta.get('format')}")
+            est = cls(**meta["params"])
+            cfg = TrainConfig.from_dict(meta["config"], where=f"{path}: config")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a saved {cls.__name__} ({exc})") from None
+        shape = _TaskShape(meta["n_features_in_"], meta["n_outputs_"], meta["head_"])
+        model = model_of(cfg, shape)
+        for prefix, target in (("param/", model.params), ("buffer/", model.buffers)):
+            for name, arr in target.items():
+                key = prefix + name
+                if key not in arrays or arrays[key].shape != tuple(arr.shape):
+                    raise ValueError(f"{path}: {key} missing or of the wrong shape")
+                assign(arr, arrays[key])
+        est.model_, est.config_, est.summary_ = model, cfg, None
+        est.n_features_in_, est.max_length_ = meta["n_features_in_"], meta["max_length_"]
+        est.head_, est.n_outputs_ = meta["head_"], meta["n_outputs_"]
+        est._load_extra(arrays)
+        return est
+
+    def _load_extra(self, arrays) -> None:
+        pass
+
+
+@dataclasses.dataclass
+class _TaskShape:
+    """What the model builder needs of a task: its inputs, outputs and head."""
+
+    inputs: int
+    outputs: int
+    head: str
+
+
+def _host(a):
+    from .ops.device import to_host
+
+    return np.asarray(to_host(a))
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, np.integer):
+            v = int(v)
+        elif isinstance(v, np.floating):
+            v = float(v)
+        elif isinstance(v, tuple | list | np.ndarray):
+            v = [int(w) for w in v]
+        out[k] = v
+    return out
+
+
+class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
+    """An IndRNN network that classifies sequences (or every step of them).
+
+    Parameters
+    ----------
+    hidden, layers, widths, residual, bidirectional, bn, bn_position, dropout, activation
+        The network, as :func:`indrnn_np.nn.build_indrnn` and the ``train``
+        command's options of the same names (``widths``: a list of layer widths).
+    steps, batch, optimizer, lr, momentum, weight_decay, schedule, decay_every, plateau_patience
+        The training, as the ``train`` command's options.
+    u_constraint, gamma
+        u projected into ``[-γ^{1/T}, γ^{1/T}]`` (``"symmetric"``), ``[0, γ^{1/T}]``
+        or not at all, T the longest training sequence.
+    clip_value, clip_norm
+        Gradient clipping (element-wise clamp, global norm).
+    eval_every, checkpoint_every
+        Steps between evaluations of the held-out error and between checkpoints.
+    validation_fraction : float
+        The fraction of the training sequences held out (seeded by ``random_state``) for the
+        error that ``summary_`` and the run's metrics report; 0: measured on the training data.
+    backend : {"cpu", "numpy", "cuda"}
+    dtype : {"float32", "float64"}
+    random_state : int or None
+        Seeds the weights, the held-out split, the batches and dropout.
+    run_dir : path, optional
+        A run folder: metrics.csv, checkpoints, curve.png, summary.json; a later ``fit`` with the
+        same folder, data and keywords resumes it (to a larger ``steps``, say); Ctrl-C leaves a
+        checkpoint there. None: nothing is written.
+    progress, verbose : bool
+        A progress bar; the loop's start and end lines.
+
+    Attributes
+    ----------
+    classes_ : ndarray (C,)
+        The labels seen in ``fit``, sorted; ``predict`` returns them.
+    model_ : indrnn_np.nn.Sequential
+    config_ : TrainConfig
+        The run's full configuration.
+    summary_ : dict
+        The run's summary (the held-out error as ``test_error``).
+    n_features_in_, max_length_ : int
+        M, and the longest training sequence.
+
+    Examples
+    --------
+    >>> clf = IndRNNClassifier(hidden=32, steps=300, bidirectional=True)
+    >>> clf.fit(sequences, labels)            # sequences: a list of (T_i, M) arrays
+    >>> clf.predict(more_sequences)
+    """
+
+    _kind = "classify"
+
+    def fit(self, X, y, lengths=None):
+        """Train on X (n, T, M) with ``lengths``, or a list of (T_i, M) arrays, and labels y.
+
+        Parameters
+        ----------
+        X : array (n, T, M) or (n, T), or list of (T_i, M) arrays
+        y : array-like (n,), or per step (n, T) (a list of (T_i,) arrays with a list X)
+            Any labels (strings included); ``classes_`` keeps them.
+        lengths : int array (n,), optional
+            Real steps of each row of an array X.
+
+        Returns
+        -------
+        self
+        """
+        if isinstance(y, list | tuple) and isinstance(X, list | tuple) and y and np.ndim(y[0]) >= 1:
+            # per-step labels of a list of sequences: one array of labels per sequence
+            self.classes_ = np.unique(np.concatenate([np.asarray(a).reshape(-1) for a in y]))
+            y_enc = [np.searchsorted(self.classes_, np.asarray(a)) for a in y]
+        else:
+            y_arr = np.asarray(y)
+            if y_arr.ndim == 0:
+                raise ValueError(f"y must have one label per sequence; got {y!r}")
+            real = np.ones(y_arr.shape, bool)
+            if y_arr.ndim == 2 and lengths is not None and len(np.shape(lengths)) == 1:
+                # per-step labels of a padded array: the padding's labels are not classes
+                if len(lengths) == len(y_arr):
+                    real = np.arange(y_arr.shape[1])[None, :] < np.asarray(lengths)[:, None]
+            self.classes_ = np.unique(y_arr[real])
+            y_enc = np.where(real, np.searchsorted(self.classes_, np.where(real, y_arr, self.classes_[0])), 0)
+        self._n_outputs_hint = len(self.classes_)
+        try:
+            self._fit(X, y_enc, lengths, "classify")
+        finally:
+            del self._n_outputs_hint
+        return self
+
+    def predict_proba(self, X, lengths=None):
+        """Class probabilities: (n, C), or per step (n, T, C) (0 in the padding; a list for list X)."""
+        logits, lens, was_list = self._forward(X, lengths)
+        z = logits - logits.max(axis=-1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=-1, keepdims=True)
+        if self.head_ == "all":
+            p[np.arange(p.shape[1])[None, :] >= lens[:, None]] = 0
+            return self._per_sequence(p, lens, was_list)
+        return p
+
+    def predict(self, X, lengths=None):
+        """The most probable label: (n,), or per step (n, T) (padding: ``classes_[0]``; a list for list X)."""
+        logits, lens, was_list = self._forward(X, lengths)
+        labels = self.classes_[np.argmax(logits, axis=-1)]
+        return self._per_sequence(labels, lens, was_list) if self.head_ == "all" else labels
+
+    def score(self, X, y, lengths=None, sample_weight=None):
+        """Accuracy: the fraction of sequences (or of real steps) labelled right."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported")
+        pred = self.predict(X, lengths)
+        if self.head_ == "all":
+            pred = np.concatenate([np.asarray(p).reshape(-1) for p in _rows(pred, X, lengths)])
+            y = np.concatenate([np.asarray(t).reshape(-1) for t in _rows(y, X, lengths)])
+        return float(np.mean(np.asarray(pred) == np.asarray(y)))
+
+    def _extra_arrays(self):
+        return {"classes_": self.classes_}
+
+    def _load_extra(self, arrays):
+        if "classes_" not in arrays:
+            raise ValueError("the saved classifier has no classes_")
+        self.classes_ = arrays["classes_"]
+
+
+class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
+    """An IndRNN network that regresses a target per sequence, or per step.
+
+    Parameters as :class:`IndRNNClassifier`; the loss is the mean squared
+    error (over real steps), ``summary_["test_mse"]`` the held-out MSE.
+
+    Targets: y (n,) (``predict`` returns (n,)), (n, K), or per step (n, T, K)
+    (a list of (T_i, K) arrays with a list X; ``predict`` answers alike, 0 in
+    the padding of an array).
+    """
+
+    _kind = "regress"
+
+    def fit(self, X, y, lengths=None):
+        """Train on X (n, T, M) with ``lengths``, or a list of (T_i, M) arrays, and targets y.
+
+        Returns
+        -------
+        self
+        """
+        per_seq_1d = not isinstance(y, list | tuple) and np.ndim(y) == 1
+        per_seq_1d = per_seq_1d or (isinstance(y, list | tuple) and y and np.ndim(y[0]) == 0)
+        self._y_1d = bool(per_seq_1d)
+        self._fit(X, y, lengths, "regress")
+        self.y_1d_ = self._y_1d
+        del self._y_1d
+        return self
+
+    def predict(self, X, lengths=None):
+        """Predictions: (n,) or (n, K) per sequence, (n, T, K) per step (a list for list X)."""
+        out, lens, was_list = self._forward(X, lengths)
+        if self.head_ == "all":
+            return self._per_sequence(out, lens, was_list)
+        return out[:, 0] if getattr(self, "y_1d_", False) else out
+
+    def score(self, X, y, lengths=None, sample_weight=None):
+        """R², the coefficient of determination, over every real value (averaged over the K targets)."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported")
+        pred = self.predict(X, lengths)
+        if self.head_ == "all":
+            pred = np.concatenate([np.asarray(p).reshape(len(p), -1) for p in _rows(pred, X, lengths)])
+            y = np.concatenate([np.asarray(t).reshape(len(t), -1) for t in _rows(y, X, lengths)])
+        pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
+        y = np.asarray(y, np.float64).reshape(len(y), -1)
+        ss_res = ((y - pred) ** 2).sum(axis=0)
+        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
+        return float(np.mean(r2))
+
+    def _extra_arrays(self):
+        return {"y_1d_": np.array(bool(getattr(self, "y_1d_", False)))}
+
+    def _load_extra(self, arrays):
+        self.y_1d_ = bool(arrays.get("y_1d_", False))
+
+
+def _rows(values, X, lengths):
+    """Per-step values as one array per sequence, real steps only."""
+    if isinstance(values, list | tuple):
+        return [np.asarray(v) for v in values]
+    values = np.asarray(values)
+    if lengths is None:
+        return list(values)
+    return [values[i, :n] for i, n in enumerate(np.asarray(lengths))]
+
+
+__all__ = ["ArrayDataError", "IndRNNClassifier", "IndRNNRegressor", "NotFittedError"]
