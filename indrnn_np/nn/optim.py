@@ -198,11 +198,13 @@ class Optimizer:
         (or ``[0, u_max]`` with ``u_nonnegative``). None: no projection.
     u_nonnegative : bool
     no_decay : callable
-    backend : str
-        ``"cpu"`` (Numba, the default), ``"numpy"`` (the reference) or
-        ``"cuda"``: device-array parameters (a model moved by
-        :func:`indrnn_np.nn.to_device`) and their state are updated on the GPU;
-        host parameters by the ``cpu`` kernels.
+    backend : str, optional
+        The model's backend (:attr:`indrnn_np.nn.Sequential.backend`): ``"cpu"``
+        (Numba), ``"numpy"`` (the reference) or ``"cuda"``: device-array
+        parameters (a model on the GPU) and their state are updated on the GPU;
+        host parameters by the ``cpu`` kernels. Default: where the parameters
+        live (``"cuda"`` for device arrays, else ``"cpu"``), so a model's own
+        choice needs no repeating.
     """
 
     def __init__(
@@ -214,7 +216,7 @@ class Optimizer:
         u_max=None,
         u_nonnegative=False,
         no_decay: Callable[[str], bool] = default_no_decay,
-        backend: str = "cpu",
+        backend: str | None = None,
     ):
         if lr <= 0:
             raise ValueError(f"lr must be > 0; got {lr}")
@@ -222,8 +224,10 @@ class Optimizer:
             raise ValueError(f"weight_decay must be >= 0; got {weight_decay}")
         if u_max is not None and u_max < 0:
             raise ValueError(f"u_max must be >= 0 or None; got {u_max}")
-        update_kernels(backend)  # checks the name
         self.params = dict(params)
+        if backend is None:  # decided where the model was built: its parameters' placement says it
+            backend = "cuda" if any(dev.is_device(p) for p in self.params.values()) else "cpu"
+        update_kernels(backend)  # checks the name
         for name, p in self.params.items():
             if dev.is_device(p):
                 if backend != "cuda" or not p.is_c_contiguous():
