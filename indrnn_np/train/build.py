@@ -156,10 +156,11 @@ def load_model(run, *, backend: str | None = None) -> tuple:
     """``(model, cfg, task, step)`` of a run folder's checkpoint (``run``: a RunDir).
 
     ``backend``: build the model for this backend instead of the run's (a run trained on the GPU
-    read on the host with ``"cpu"``); the returned cfg says which was used.
+    read on the host with ``"cpu"``); the returned cfg says which was used. RunDirError for a run
+    trained from objects (no TrainConfig to build from).
     """
     arrays, meta = run.load_checkpoint()
-    cfg = meta["config"]
+    cfg = run.config_of(meta)  # RunDirError for a run of objects
     if backend is not None:
         cfg = dataclasses.replace(cfg, backend=backend)
     task = task_of(cfg)
