@@ -55,7 +55,7 @@ def cmd_train(a) -> int:
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
             if a.dry_run:
-                print(describe(estimate_training(RunDir(a.resume).read_meta()["config"], resume=True)))
+                print(describe(estimate_training(RunDir(a.resume).read_config(), resume=True)))
                 return 0
             resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
         else:

@@ -57,7 +57,7 @@ def compare_runs(runs, out, *, labels=None, title: str = "") -> list[dict]:
     rows, curves = [], []
     for i, path in enumerate(runs):
         run = RunDir(path)
-        cfg = run.load_checkpoint()[1]["config"]
+        cfg = run.read_config()
         m = run.read_metrics()
         metric = metric_of_columns(m)
         if not len(m["step"]):

@@ -441,7 +441,7 @@ def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, 
     OutputError
         The output folder or one of its files cannot be written.
     """
-    cfg = RunDir(run_dir).read_meta()["config"]
+    cfg = RunDir(run_dir).read_config()
     _check_two_layer(cfg)
     check_seq(seq, cfg.test_size)
     check_fits(estimate_neurons(cfg, fit_size))

@@ -608,8 +608,15 @@ class Parameters(dict):
 class Sequential(Layer):
     """Named layers applied in order; parameters, gradients and buffers keyed ``"<layer>.<name>"``."""
 
-    #: Set by :func:`indrnn_np.nn.to_device`: forward copies a host input to the device first.
-    on_device = False
+    #: The model's backend, ``"numpy"``, ``"cpu"`` or ``"cuda"``: chosen once, by the builder
+    #: (:func:`indrnn_np.nn.build_indrnn` and the others) or :func:`indrnn_np.nn.to_device`; the
+    #: optimizer and the training loop ask the model for it rather than being told.
+    backend = "cpu"
+
+    @property
+    def on_device(self) -> bool:
+        """True when the model lives on the GPU (``backend == "cuda"``): forward copies a host input there first."""
+        return self.backend == "cuda"
 
     def __init__(self, layers: list[tuple[str, Layer]]):
         names = [n for n, _ in layers]

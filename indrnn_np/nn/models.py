@@ -13,8 +13,8 @@ import numpy as np
 
 from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
+from ..ops import BACKENDS, require_cuda
 from ..ops import device as dev
-from ..ops import require_cuda
 from .layers import (
     BN_MODES,
     BN_POSITIONS,
@@ -104,6 +104,10 @@ def build_indrnn(
     sequence's last step and the backward direction at step 0 (where it has
     read the whole sequence).
 
+    ``backend`` is the model's (:attr:`Sequential.backend`), decided here once: every layer computes
+    with it, and with ``"cuda"`` the model is built on the GPU (:func:`to_device`), so its
+    parameters are device arrays. ``CudaUnavailableError`` when no CUDA target can run.
+
     Returns
     -------
     Sequential
@@ -118,6 +122,7 @@ def build_indrnn(
         ``bn``, ``bn_position``, ``head``, or ``dropout`` outside [0, 1).
     """
     T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
+    _check_backend(backend)
     widths = _widths(hidden, layers)
     layers = len(widths)
     if residual and len(set(widths)) != 1:
@@ -214,7 +219,7 @@ def build_indrnn(
     elif bn_head:
         stack.append(("bn_head", norm(out_width)))
     stack.append(("head", Dense(out_width, outputs, rng=rng, dtype=dtype)))
-    return Sequential(stack)
+    return _placed(Sequential(stack), backend)
 
 
 def indrnn_regressor(
@@ -270,6 +275,9 @@ def build_dense_indrnn(
     hidden : int, optional
         Width of the input unit.
 
+    backend : {"cpu", "numpy", "cuda"}
+        The model's, as :func:`build_indrnn`.
+
     Returns
     -------
     Sequential
@@ -282,6 +290,7 @@ def build_dense_indrnn(
     ValueError
         One of them below 1, no blocks, or a bad ``bn``, ``head`` or ``dropout``.
     """
+    _check_backend(backend)
     T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
     growth = check_int("growth", growth)
     hidden = None if hidden is None else check_int("hidden", hidden)
@@ -321,7 +330,22 @@ def build_dense_indrnn(
     elif bn != "none":
         stack.append(("bn_head", BatchNorm(C, mode=bn, T_max=T, backend=backend, dtype=dtype)))
     stack.append(("head", Dense(C, outputs, rng=rng, dtype=dtype)))
-    return Sequential(stack)
+    return _placed(Sequential(stack), backend)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "cuda":
+        require_cuda()  # before anything is built
+
+
+def _placed(model: Sequential, backend: str) -> Sequential:
+    """Give a new model its backend: on the GPU for ``"cuda"`` (:func:`to_device`), else on the host."""
+    if backend == "cuda":
+        return to_device(model)
+    model.backend = backend
+    return model
 
 
 def _widths(hidden, layers: int) -> list[int]:
@@ -344,6 +368,7 @@ def build_baseline(
     head: str = "last",
     seed: int = 0,
     dtype=np.float32,
+    backend: str = "cpu",
 ) -> Sequential:
     """The paper's baselines with a dense head: ``"rnn-tanh"``, ``"irnn"`` or ``"lstm"``, stacked ``layers`` deep.
 
@@ -352,6 +377,8 @@ def build_baseline(
     (M = 2, 128 units, 1 output): RNN 16,897 and LSTM 67,201, the paper's
     ≈16K and ≈67K. Layers are named ``lstm``, ``lstm2``, ``lstm3``, ... (the
     first keeps the single-layer name, so saved one-layer runs load).
+    ``backend``: the model's (:attr:`Sequential.backend`): the optimizer's update kernels and the
+    training loop's thread tuning follow it; ``"cuda"`` raises :class:`NoCudaKernelError`.
     """
     if model not in MODELS[1:]:
         raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
@@ -372,7 +399,7 @@ def build_baseline(
     if head == "last":
         stack.append(("last", LastStep()))
     stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
-    return Sequential(stack)
+    return _placed(Sequential(stack), backend)
 
 
 def leaf_layers(model):
@@ -414,10 +441,12 @@ def u_bounds_of(model) -> dict[str, tuple[float, float] | None]:
 
 
 def set_stateful(model, batch: int) -> None:
-    """Make every recurrent layer carry its state across batches, starting from zeros of (batch, N)."""
+    """Make every recurrent layer carry its state across batches, starting from zeros of (batch, N)
+    (on the GPU for a model there)."""
+    zeros = dev.zeros if model.on_device else np.zeros
     for layer in recurrent_layers(model):
         layer.stateful = True
-        layer.state = np.zeros((batch, layer.params["u"].size), layer.params["u"].dtype)
+        layer.state = zeros((batch, layer.params["u"].size), layer.params["u"].dtype)
 
 
 def recurrent_states(model) -> list:
@@ -439,10 +468,10 @@ class NoCudaKernelError(ValueError):
 def to_device(model: Sequential) -> Sequential:
     """Move a model's parameters, buffers (batch-norm statistics) and carried states to the GPU.
 
-    Afterwards every layer computes on device arrays (its backend is ``"cuda"``), the model's
-    ``params`` are device arrays (an :class:`indrnn_np.nn.Optimizer` with ``backend="cuda"``
-    updates them there), and ``model.forward`` copies a host input to the device and returns a
-    device array. In place; returns the model.
+    Afterwards the model's backend (:attr:`Sequential.backend`) and every layer's is ``"cuda"``,
+    the model's ``params`` are device arrays (an :class:`indrnn_np.nn.Optimizer` updates them
+    there), and ``model.forward`` copies a host input to the device and returns a device array.
+    :func:`build_indrnn` with ``backend="cuda"`` calls this itself. In place; returns the model.
 
     Raises
     ------
@@ -467,5 +496,5 @@ def to_device(model: Sequential) -> Sequential:
             layer._buffers = {k: dev.to_device(v) for k, v in layer._buffers.items()}
         if getattr(layer, "state", None) is not None:
             layer.state = dev.to_device(layer.state)
-    model.on_device = True
+    model.backend = "cuda"
     return model

@@ -236,11 +236,13 @@ class Optimizer:
         Raise every lower bound to 0: ``[0, u_max]``, or ``[max(lo, 0), hi]`` with ``"auto"``.
     no_decay : callable
         ``no_decay(name) -> bool``; default :func:`default_no_decay` (u, biases, β, γ).
-    backend : str
-        ``"cpu"`` (Numba, the default), ``"numpy"`` (the reference) or
-        ``"cuda"``: device-array parameters (a model moved by
-        :func:`indrnn_np.nn.to_device`) and their state are updated on the GPU;
-        host parameters by the ``cpu`` kernels.
+    backend : str, optional
+        The model's backend (:attr:`indrnn_np.nn.Sequential.backend`): ``"cpu"``
+        (Numba), ``"numpy"`` (the reference) or ``"cuda"``: device-array
+        parameters (a model on the GPU) and their state are updated on the GPU;
+        host parameters by the ``cpu`` kernels. Default: where the parameters
+        live (``"cuda"`` for device arrays, else ``"cpu"``), so a model's own
+        choice needs no repeating.
 
     Attributes
     ----------
@@ -270,7 +272,7 @@ class Optimizer:
         u_max="auto",
         u_nonnegative=False,
         no_decay: Callable[[str], bool] = default_no_decay,
-        backend: str = "cpu",
+        backend: str | None = None,
     ):
         if isinstance(params, Layer):
             layer_bounds, params = u_bounds_of(params), params.params
@@ -291,8 +293,10 @@ class Optimizer:
                 raise ValueError(f"u_max must be 'auto', a number >= 0 or None; got {u_max!r}")
         elif u_max is not None and not u_max >= 0:
             raise ValueError(f"u_max must be 'auto', a number >= 0 or None; got {u_max}")
-        update_kernels(backend)  # checks the name
         self.params = dict(params)
+        if backend is None:  # decided where the model was built: its parameters' placement says it
+            backend = "cuda" if any(dev.is_device(p) for p in self.params.values()) else "cpu"
+        update_kernels(backend)  # checks the name
         for name, p in self.params.items():
             if dev.is_device(p):
                 if backend != "cuda" or not p.is_c_contiguous():

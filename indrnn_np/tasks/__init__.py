@@ -1,14 +1,88 @@
-"""Layer 4: data, losses and metrics for the paper's tasks.
+"""Layer 4: data, losses and metrics for the paper's tasks, and the protocol every task follows.
 
-Every task object has ``inputs``, ``outputs``, ``head`` ("last" or "all"),
-``metric`` (the name of its test metric), ``train_batch(rng, B) -> (x, y)``
-with x of shape (T, B, inputs), ``loss_forward`` / ``loss_backward`` and
-``evaluate(model, full=False) -> {metric: value}``.
+What the training loop asks of a task is :class:`Task`. The paper's tasks
+(:class:`~indrnn_np.tasks.adding.AddingTask`, :class:`~indrnn_np.tasks.mnist.MNISTTask`,
+:class:`~indrnn_np.tasks.ptb.PTBCharTask`) follow it, and add ``inputs``,
+``outputs`` and ``head`` ("last" or "all"), which the command line's model
+builder reads.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What :func:`indrnn_np.train.train` asks of a task: training batches, a loss, an evaluation.
+
+    Any object with these members is a task; nothing needs to inherit from this class.
+
+    Attributes
+    ----------
+    metric : str
+        The name of the test metric, the key of :meth:`evaluate`'s result and a column of the run's
+        metrics.csv (:func:`indrnn_np.train.metric_columns`). **Lower is better** (an error, an
+        MSE, bits per character): comparisons of runs take the minimum as the best, so report an
+        error rather than an accuracy.
+
+    Optional members, used when present:
+
+    * ``name`` (str) and ``description`` (str): logged at the start and stored in the
+      checkpoint and summary of a run of objects;
+    * ``baseline`` (float): the metric of a trivial predictor, logged and drawn on the curve;
+    * ``state_dict() -> dict`` / ``load_state_dict(dict)``: JSON-able state the task changes
+      while training (a position in a text), saved in each checkpoint and restored on resume;
+      batches drawn only from the ``rng`` the loop passes need none, as the loop saves that;
+    * ``artifacts() -> {file name: ndarray}``: arrays saved once into the run folder at its start
+      (pmnist's permutation).
+    """
+
+    metric: str
+
+    def train_batch(self, rng: np.random.Generator, batch: int) -> tuple:
+        """One training batch.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The loop's data generator (saved in checkpoints: a resumed run draws the same batches).
+        batch : int
+            B, the batch size.
+
+        Returns
+        -------
+        (x, y) or (x, y, lengths)
+            ``x`` (T, B, M) time-major; ``y`` the targets as :meth:`loss_forward` takes them;
+            ``lengths`` an int array (B,) of each sequence's valid steps, or None (all T).
+        """
+        ...
+
+    def loss_forward(self, pred, y, lengths=None) -> tuple:
+        """``(loss, cache)`` of the model's output ``pred`` against ``y`` (the mean over the batch);
+        ``lengths`` is passed only when :meth:`train_batch` gave one (e.g.
+        :func:`indrnn_np.ops.mse_forward`, :func:`indrnn_np.ops.softmax_cross_entropy_forward`)."""
+        ...
+
+    def loss_backward(self, dloss, cache):
+        """``dpred``, the gradient of the loss for the model's output, from ``cache``
+        (e.g. :func:`indrnn_np.ops.mse_backward`)."""
+        ...
+
+    def evaluate(self, model, full: bool = False) -> dict:
+        """``{metric: value}`` on held-out data, in inference mode (``model.forward(x, train=False)``).
+
+        ``full=False`` (during training) may use a part of the test set for speed; ``full=True``
+        (``evaluate`` of a finished run) the whole of it. A model on the GPU returns device arrays:
+        :func:`indrnn_np.ops.device.to_host` brings them back.
+        """
+        ...
+
+
+#: The members every task has (:class:`Task`); the loop refuses an object without one.
+TASK_MEMBERS = ("metric", "train_batch", "loss_forward", "loss_backward", "evaluate")
 
 #: Task name -> what it is.
 TASKS: dict[str, str] = {

@@ -1,5 +1,7 @@
 """Layer 4: training. Options declared once (``config``), per-task recipes (``recipes``),
-the run folder (``rundir``), the objects of a run (``build``) and the loop (``loop``).
+the run folder (``rundir``), the objects of a run (``build``) and the loop (``loop``):
+``train(cfg, out_dir)`` from a configuration, or ``train(model, optimizer, task, run_dir,
+steps=..., batch=...)`` on objects (a task as :class:`indrnn_np.tasks.Task` describes).
 """
 
 from .build import load_model, model_label, model_of, optimizer_of, restore, schedule_of, task_of
@@ -13,6 +15,8 @@ from .loop import (
     mse_train_step,
     resume,
     train,
+    train_config,
+    train_objects,
     train_step,
 )
 from .recipes import RECIPES, recipe
@@ -42,5 +46,7 @@ __all__ = [
     "schedule_of",
     "task_of",
     "train",
+    "train_config",
+    "train_objects",
     "train_step",
 ]

@@ -16,9 +16,7 @@ from ..nn import (
     build_dense_indrnn,
     build_indrnn,
     set_stateful,
-    to_device,
 )
-from ..ops import require_cuda
 from ..ops.device import assign
 from ..tasks import STATEFUL, make_task
 from .config import TrainConfig, parse_widths
@@ -51,15 +49,14 @@ def task_of(cfg: TrainConfig):
 
 
 def model_of(cfg: TrainConfig, task):
-    """The model of a config for ``task``; with ``backend="cuda"`` on the GPU (:func:`indrnn_np.nn.to_device`).
+    """The model of a config for ``task``, built for ``cfg.backend`` (the model keeps it:
+    :attr:`indrnn_np.nn.Sequential.backend`; with ``"cuda"`` it is built on the GPU).
 
     Raises
     ------
     CudaUnavailableError
         ``backend="cuda"`` where no CUDA target can run (before anything is built).
     """
-    if cfg.backend == "cuda":
-        require_cuda()
     dtype = np.dtype(cfg.dtype).type
     if cfg.model != "indrnn":
         return build_baseline(
@@ -70,6 +67,7 @@ def model_of(cfg: TrainConfig, task):
             head=task.head,
             seed=cfg.seed,
             dtype=dtype,
+            backend=cfg.backend,
         )
     shared = dict(
         bn=cfg.bn,
@@ -100,20 +98,19 @@ def model_of(cfg: TrainConfig, task):
             **shared,
         )
     if cfg.task in STATEFUL:
-        set_stateful(model, cfg.batch)
-    if cfg.backend == "cuda":  # parameters, statistics, states and then the optimizer live on the GPU
-        to_device(model)
+        set_stateful(model, cfg.batch)  # states where the model lives
     return model
 
 
 def optimizer_of(cfg: TrainConfig, model):
-    """SGD or Adam over the model's parameters, projecting u into the config's range."""
+    """SGD or Adam over the model's parameters, projecting u into the config's range; the update
+    kernels are the model's backend's (:attr:`indrnn_np.nn.Sequential.backend`)."""
     u_max = None if cfg.u_constraint == "none" else relu_u_max(cfg.T, cfg.gamma)
     kw = dict(
         weight_decay=cfg.weight_decay,
         u_max=u_max,
         u_nonnegative=cfg.u_constraint == "nonnegative",
-        backend=cfg.backend,
+        backend=model.backend,
     )
     if cfg.optimizer == "adam":
         return Adam(model.params, lr=cfg.lr, **kw)
@@ -160,10 +157,11 @@ def load_model(run, *, backend: str | None = None) -> tuple:
     """``(model, cfg, task, step)`` of a run folder's checkpoint (``run``: a RunDir).
 
     ``backend``: build the model for this backend instead of the run's (a run trained on the GPU
-    read on the host with ``"cpu"``); the returned cfg says which was used.
+    read on the host with ``"cpu"``); the returned cfg says which was used. RunDirError for a run
+    trained from objects (no TrainConfig to build from).
     """
     arrays, meta = run.load_checkpoint()
-    cfg = meta["config"]
+    cfg = run.config_of(meta)  # RunDirError for a run of objects
     if backend is not None:
         cfg = dataclasses.replace(cfg, backend=backend)
     task = task_of(cfg)

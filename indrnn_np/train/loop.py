@@ -8,6 +8,7 @@ metrics rows, checkpoints, Ctrl-C and divergence.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import signal
 import threading
 import time
@@ -18,13 +19,14 @@ import numpy as np
 from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
 from ..ops.device import to_host
+from ..tasks import TASK_MEMBERS
 from ..threads import ThreadTuner
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig
 from .memory import check_fits, estimate_evaluation, estimate_training
 from .progress import Progress
-from .rundir import RunDir, RunDirError, metric_columns
+from .rundir import CheckpointError, MemoryRun, RunDir, RunDirError, metric_columns
 
 # --------------------------------------------------------------------------
 # One step
@@ -43,6 +45,7 @@ def train_step(
     x,
     y,
     *,
+    lengths=None,
     loss_forward=mse_forward,
     loss_backward=mse_backward,
     clip_value=None,
@@ -59,6 +62,9 @@ def train_step(
     x : ndarray, (T, B, M)
     y : ndarray
         Targets as ``loss_forward`` takes them.
+    lengths : ndarray of int, (B,), optional
+        Each sequence's valid steps; given, it is passed on as ``lengths=`` to
+        ``model.forward`` and ``loss_forward`` (None: neither is given it).
     loss_forward, loss_backward : callables
         A loss pair, ``(loss, cache) = loss_forward(pred, y)``,
         ``dpred = loss_backward(1.0, cache)``.
@@ -77,23 +83,24 @@ def train_step(
 
     Notes
     -----
-    A model on the GPU (:func:`indrnn_np.nn.to_device`) takes the whole step
-    there: x is copied in (and y by the loss), and the one copy back to the
-    host is the loss with the gradients' sums of squares
+    The model's backend (:attr:`indrnn_np.nn.Sequential.backend`) decides
+    where the step runs. A model on the GPU takes the whole step there: x is
+    copied in (and y by the loss), and the one copy back to the host is the loss with the gradients' sums of squares
     (:func:`indrnn_np.nn.optim.device_step_stats`), which decide the clipping
     factor and whether to update.
     """
-    on_device = getattr(model, "on_device", False)  # its forward copies x in
+    backend = getattr(model, "backend", "cpu")  # the model's, decided where it was built
+    kw = {} if lengths is None else {"lengths": lengths}
     with np.errstate(over="ignore", invalid="ignore"):
-        pred, caches = model.forward(x, train=True)
-        loss, lcache = loss_forward(pred, y)
+        pred, caches = model.forward(x, train=True, **kw)  # on the GPU, its forward copies x in
+        loss, lcache = loss_forward(pred, y, **kw)
         _, grads = model.backward(loss_backward(1.0, lcache), caches, input_grad=False)
     with section("optimizer"):
         # one read of each gradient for both norms, then one pass over each parameter
-        if on_device:
+        if backend == "cuda":
             loss, norm, clipped_norm = device_step_stats(loss, grads, clip_value)
         else:
-            norm, clipped_norm = grad_norms(grads, clip_value, opt.backend)
+            norm, clipped_norm = grad_norms(grads, clip_value, backend)
         finite = bool(np.isfinite(loss) and np.isfinite(norm))
         if update and finite:
             scale = 1.0 if clip_norm is None else norm_scale(clipped_norm, clip_norm)
@@ -138,25 +145,44 @@ class TrainingInterrupted(Exception):
 
 @dataclasses.dataclass
 class _Run:
-    cfg: TrainConfig
     run: RunDir
     task: object
     model: object
     opt: object
     schedule: object
-    data_rng: np.random.Generator
+    settings: dict  # steps, batch, clip_value, clip_norm, eval_every, checkpoint_every, seed, task
+    cfg: TrainConfig | None = None  # None: a run of objects
     step: int = 0  # the last completed step
     saved: int | None = None  # the step of the last checkpoint written or resumed from
     elapsed0: float = 0.0  # seconds spent before this process
     acc: dict = dataclasses.field(default_factory=lambda: {"loss_sum": 0.0, "count": 0})
+    data_rng: np.random.Generator = None
+
+    def __post_init__(self):
+        if self.data_rng is None:
+            self.data_rng = np.random.default_rng(self.settings["seed"])
+
+    steps = property(lambda self: self.settings["steps"])
+    batch = property(lambda self: self.settings["batch"])
+    clip_value = property(lambda self: self.settings["clip_value"])
+    clip_norm = property(lambda self: self.settings["clip_norm"])
+    eval_every = property(lambda self: self.settings["eval_every"])
+    checkpoint_every = property(lambda self: self.settings["checkpoint_every"])
 
     @property
     def columns(self) -> list[str]:
         return metric_columns(self.task.metric)
 
+    @property
+    def backend(self) -> str:
+        return getattr(self.model, "backend", "cpu")
+
+    def config(self) -> dict | None:
+        return self.cfg.to_dict() if self.cfg is not None else None
+
     def meta(self, step: int, elapsed: float) -> dict:
-        return {
-            "config": self.cfg.to_dict(),
+        meta = {
+            "config": self.config(),
             "step": step,
             "elapsed_s": elapsed,
             "data_rng": self.data_rng.bit_generator.state,
@@ -164,13 +190,80 @@ class _Run:
             "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "task": self.task.state_dict() if hasattr(self.task, "state_dict") else {},
         }
+        if self.cfg is None:  # a run of objects: what is known of it (its config is None)
+            meta["run"] = dict(self.settings)
+        return meta
+
+    def names(self) -> tuple[str, str, str]:
+        """(the model, the task, the optimizer) in words, for the first log line and the curve's title."""
+        if self.cfg is not None:
+            cfg = self.cfg
+            return model_label(cfg), f"{cfg.task}, T = {cfg.T}", f"{cfg.optimizer} lr {cfg.lr:g}"
+        layers = getattr(self.model, "layers", None)
+        model = type(self.model).__name__ + (f" of {len(layers)} layers" if layers is not None else "")
+        return model, self.settings["task"]["name"], f"{type(self.opt).__name__} lr {self.opt.lr:g}"
+
+    def resume_hint(self) -> str:
+        if self.cfg is not None:
+            return f"--resume {self.run.path}"
+        return f"train(model, optimizer, task, {str(self.run.path)!r}, ..., resume=True)"
+
+
+def _settings(task, *, steps, batch, clip_value, clip_norm, eval_every, checkpoint_every, seed) -> dict:
+    """The loop's settings, checked, as stored in a run's checkpoint (``run``) and summary."""
+    for name, value, low in (
+        ("steps", steps, 1),
+        ("batch", batch, 1),
+        ("eval_every", eval_every, 1),
+        ("checkpoint_every", checkpoint_every, 1),
+        ("seed", seed, 0),
+    ):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+    for name, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+        if value is not None and not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a number > 0 or None; got {value!r}")
+    missing = [m for m in TASK_MEMBERS if not hasattr(task, m)]
+    if missing:
+        raise TypeError(
+            f"the task {type(task).__name__} lacks {', '.join(missing)}: a task needs "
+            f"{', '.join(TASK_MEMBERS)} (see indrnn_np.tasks.Task)"
+        )
+    described = {"name": str(getattr(task, "name", type(task).__name__)), "metric": str(task.metric)}
+    if hasattr(task, "description"):
+        described["description"] = str(task.description)
+    return {
+        "steps": int(steps),
+        "batch": int(batch),
+        "clip_value": None if clip_value is None else float(clip_value),
+        "clip_norm": None if clip_norm is None else float(clip_norm),
+        "eval_every": int(eval_every),
+        "checkpoint_every": int(checkpoint_every),
+        "seed": int(seed),
+        "task": described,
+    }
+
+
+def _config_settings(cfg: TrainConfig, task) -> dict:
+    # the config's seed seeds the model; the batches come from seed + 1, as always (the
+    # checkpoint of a config run keeps its config, not these settings)
+    return _settings(
+        task,
+        steps=cfg.steps,
+        batch=cfg.batch,
+        clip_value=cfg.clip_value,
+        clip_norm=cfg.clip_norm,
+        eval_every=cfg.eval_every,
+        checkpoint_every=cfg.checkpoint_every,
+        seed=cfg.seed + 1,
+    )
 
 
 def _build(cfg: TrainConfig, run: RunDir) -> _Run:
     task = task_of(cfg)
     model = model_of(cfg, task)
     opt = optimizer_of(cfg, model)
-    return _Run(cfg, run, task, model, opt, schedule_of(cfg), np.random.default_rng(cfg.seed + 1))
+    return _Run(run, task, model, opt, schedule_of(cfg), _config_settings(cfg, task), cfg)
 
 
 # --------------------------------------------------------------------------
@@ -178,13 +271,33 @@ def _build(cfg: TrainConfig, run: RunDir) -> _Run:
 # --------------------------------------------------------------------------
 
 
-def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dict:
+def train(*args, **kwargs) -> dict:
+    """Train a new run: ``train(cfg, out_dir, ...)`` from a configuration, or
+    ``train(model, optimizer, task, run_dir, *, steps, batch, ...)`` on objects.
+
+    The first form builds the task, model, optimizer and schedule from ``cfg``
+    (:func:`train_config`); the second trains the objects given
+    (:func:`train_objects`), which the first wraps. Dispatch is on the first
+    argument's type: a :class:`TrainConfig`, or anything else (a model).
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``summary.json``).
+    """
+    if args and isinstance(args[0], TrainConfig) or isinstance(kwargs.get("cfg"), TrainConfig):
+        return train_config(*args, **kwargs)
+    return train_objects(*args, **kwargs)
+
+
+def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dict:
     """Start a new run in ``out_dir`` and train it to ``cfg.steps``.
 
     Writes metrics, checkpoints (every ``cfg.checkpoint_every`` steps, at the
     end and on Ctrl-C), the summary and the curve (see :class:`RunDir`).
     Everything that can fail before training (the config, the data, the
-    backend, the folder) fails before anything is written.
+    backend, the folder) fails before anything is written. The loop is
+    :func:`train_objects`'s, given the objects ``cfg`` builds.
 
     Returns
     -------
@@ -214,7 +327,125 @@ def train(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print) -> dic
     run = RunDir(out_dir)
     run.check_new()
     run.check_writable()
-    state = _build(cfg, run)
+    return _start(_build(cfg, run), progress, log)
+
+
+def train_objects(
+    model,
+    optimizer,
+    task,
+    run_dir,
+    *,
+    steps: int,
+    batch: int,
+    schedule=None,
+    clip_value: float | None = None,
+    clip_norm: float | None = None,
+    eval_every: int = 100,
+    checkpoint_every: int = 1000,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Train ``model`` with ``optimizer`` on ``task`` for ``steps`` steps, with the run folder's machinery.
+
+    The loop of every run (:func:`train` from a TrainConfig wraps it): at each
+    step a batch ``task.train_batch(rng, batch)``, :func:`train_step` (forward,
+    the task's loss, backward, clipping, the optimizer's update); every
+    ``eval_every`` steps and at the end ``task.evaluate(model)`` and a row of
+    ``metrics.csv``; a checkpoint every ``checkpoint_every`` steps, at the end
+    and on Ctrl-C; ``summary.json`` and ``curve.png`` at the end; ``diverged.json``
+    when the loss, a gradient or the metric is not finite; a progress bar; and,
+    for a model on the ``cpu`` backend, thread counts tuned to the machine's load
+    (:class:`indrnn_np.threads.ThreadTuner`). Where the step runs is the model's
+    backend (:attr:`indrnn_np.nn.Sequential.backend`).
+
+    Parameters
+    ----------
+    model : Sequential
+        E.g. from :func:`indrnn_np.nn.build_indrnn`; trained in place.
+    optimizer : Optimizer
+        Over ``model.params`` (e.g. :class:`indrnn_np.nn.Adam`); its ``lr`` is the schedule's.
+    task : Task
+        Batches, loss and evaluation (the protocol :class:`indrnn_np.tasks.Task`).
+    run_dir : path or None
+        The run folder (:class:`RunDir`): new, or with ``resume=True`` the folder of this run.
+        None: no folder (:class:`MemoryRun`): nothing is written, the metrics rows are in the
+        summary's ``history``, and Ctrl-C keeps nothing.
+    steps : int
+        The total number of steps (with ``resume``, may extend the run).
+    batch : int
+        Sequences per step.
+    schedule : optional
+        :class:`indrnn_np.nn.StepDecay` (``lr_at(step)``), :class:`indrnn_np.nn.ReduceOnPlateau`
+        (``observe(train_loss)`` at each evaluation) or None (the optimizer's lr throughout).
+    clip_value : float, optional
+        Element-wise clamp of every gradient.
+    clip_norm : float, optional
+        Then rescale the whole gradient to at most this global norm.
+    eval_every, checkpoint_every : int
+    seed : int
+        Seeds the generator of training batches (``numpy.random.default_rng(seed)``); the model
+        and optimizer are seeded where they are built.
+    resume : bool
+        Continue the run in ``run_dir`` from its checkpoint, into these objects, which must be built
+        as the first time (same architecture, optimizer and task; their state is loaded): the
+        result equals an uninterrupted run bit for bit (``elapsed_s`` aside; with
+        ``INDRNN_THREAD_TUNING=0``). ``batch``, ``clip_value``, ``clip_norm`` and ``seed`` must be
+        the run's. A folder without a checkpoint starts a new run; a run that has reached
+        ``steps`` returns its summary.
+    progress : bool
+        A progress bar (tqdm) on stderr.
+    log : callable
+        Where the start and end lines go.
+
+    Returns
+    -------
+    dict
+        The summary (also ``summary.json``): the metric, ``steps``, ``wall_s``, ``params``,
+        ``baseline``, ``config`` (None) and ``run`` (these settings and the task's name,
+        metric and description).
+
+    Raises
+    ------
+    TypeError
+        ``task`` lacks a member of the protocol.
+    ValueError
+        A setting out of range.
+    RunDirError, CheckpointError
+        ``run_dir`` holds a run already (without ``resume``); with ``resume``, a checkpoint that
+        does not fit these objects or settings, or a diverged run; nothing is written.
+    TrainingDiverged, TrainingInterrupted
+        As :func:`train`.
+
+    Notes
+    -----
+    A run of objects stores no TrainConfig: the command line's ``--resume``, ``evaluate`` and
+    :func:`load_model` cannot rebuild it and say so in one line.
+    """
+    settings = _settings(
+        task,
+        steps=steps,
+        batch=batch,
+        clip_value=clip_value,
+        clip_norm=clip_norm,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+    )
+    run = MemoryRun() if run_dir is None else RunDir(run_dir)
+    state = _Run(run, task, model, optimizer, schedule, settings)
+    if resume and run.has_checkpoint():
+        return _continue(state, steps, progress, log)
+    run.check_new()
+    run.check_writable()
+    return _start(state, progress, log)
+
+
+def _start(state: _Run, progress: bool, log) -> dict:
+    """A new run: the folder, the header of metrics.csv and the task's files, then the loop."""
+    run = state.run
     artifacts = getattr(state.task, "artifacts", dict)()
     run.check_new(also=artifacts)
     run.make()
@@ -232,7 +463,8 @@ def resume(
     A resumed run reproduces an uninterrupted one with the same seed bit for
     bit (``elapsed_s`` aside): the metrics past the checkpoint's step are
     dropped and recomputed. A run that has reached its steps already returns
-    its summary.
+    its summary. A run of objects is continued by
+    ``train(model, optimizer, task, run_dir, ..., resume=True)`` instead.
 
     Parameters
     ----------
@@ -244,25 +476,38 @@ def resume(
     Raises
     ------
     RunDirError, CheckpointError
-        No checkpoint, an unreadable one, a diverged run, another task, or
-        ``steps`` below the checkpoint's step; nothing in the folder is changed.
+        No checkpoint, an unreadable one, a diverged run, another task, a run of
+        objects (no TrainConfig), or ``steps`` below the checkpoint's step;
+        nothing in the folder is changed.
     MemoryTooLarge
         The run no longer fits in the memory available (checked before the checkpoint's arrays are read).
     """
     run = RunDir(out_dir)
     run.check_not_diverged()
-    check_fits(estimate_training(run.read_meta()["config"], resume=True))
-    arrays, meta = run.load_checkpoint()
-    cfg = meta["config"]
+    cfg = run.read_config()  # RunDirError for a run of objects
+    check_fits(estimate_training(cfg, resume=True))
     if task is not None and task != cfg.task:
         raise RunDirError(
             f"{run.path} holds a run of task {cfg.task}, not {task}: resume it with `train {cfg.task} --resume {run.path}`"
         )
+    return _continue(_build(cfg, run), steps, progress, log)
+
+
+def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
+    """Load the folder's checkpoint into ``state``'s objects and train on to ``steps`` (None: the run's own)."""
+    run = state.run
+    run.check_not_diverged()
+    arrays, meta = run.load_checkpoint()
+    stored = meta.get("run")
+    if state.cfg is None:
+        _check_same_settings(run, stored, state.settings)
     if steps is not None:
         if steps < meta["step"]:
-            raise RunDirError(f"--steps {steps} is below the step the run has reached ({meta['step']})")
-        cfg.steps = steps
-    state = _build(cfg, run)
+            given = f"--steps {steps}" if state.cfg is not None else f"steps={steps}"
+            raise RunDirError(f"{given} is below the step the run has reached ({meta['step']})")
+        state.settings["steps"] = int(steps)
+        if state.cfg is not None:
+            state.cfg.steps = int(steps)
     restore(state.model, state.opt, state.task, arrays, meta, run.file(run.CHECKPOINT))
     try:
         state.data_rng.bit_generator.state = meta["data_rng"]
@@ -276,12 +521,36 @@ def resume(
     state.saved = state.step
     run.read_metrics(state.columns)  # every row checked before anything is changed
     summary = run.read_summary()
-    if state.step >= cfg.steps and summary is not None and summary.get("steps") == state.step:
-        log(f"{run.path}: the run is complete ({state.step} steps); pass --steps to extend it")
+    if state.step >= state.steps and summary is not None and summary.get("steps") == state.step:
+        more = "--steps" if state.cfg is not None else "a larger steps="
+        log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
         return summary
     run.check_writable()
     run.truncate_metrics(state.step, state.columns)
     return _loop(state, progress, log)
+
+
+#: Settings a resumed run of objects must share with its checkpoint (the batches and steps depend on them).
+_SAME_ON_RESUME = ("batch", "clip_value", "clip_norm", "seed")
+
+
+def _check_same_settings(run: RunDir, stored, given: dict) -> None:
+    where = run.file(run.CHECKPOINT)
+    if not isinstance(stored, dict):
+        raise CheckpointError(
+            f"{where}: no loop settings ('run') in its metadata, so it cannot be resumed here"
+        )
+    for key in _SAME_ON_RESUME:
+        if stored.get(key) != given[key]:
+            raise RunDirError(
+                f"{where}: the run has {key}={stored.get(key)!r}, not {given[key]!r}; "
+                "a resumed run keeps its own (pass the run's value)"
+            )
+    if stored.get("task", {}).get("metric") != given["task"]["metric"]:
+        raise RunDirError(
+            f"{where}: the run's task measures {stored.get('task', {}).get('metric')!r}, "
+            f"this task {given['task']['metric']!r}: another task"
+        )
 
 
 def evaluate_run(out_dir) -> dict:
@@ -295,7 +564,8 @@ def evaluate_run(out_dir) -> dict:
     Raises
     ------
     RunDirError, CheckpointError
-        The folder holds no readable checkpoint.
+        The folder holds no readable checkpoint, or holds a run of objects (no TrainConfig to
+        rebuild its task from).
     MemoryTooLarge
         The evaluation's estimated peak memory exceeds what is available.
     OutputError
@@ -304,7 +574,7 @@ def evaluate_run(out_dir) -> dict:
     from .build import load_model
 
     run = RunDir(out_dir)
-    check_fits(estimate_evaluation(run.read_meta()["config"]))  # no readable checkpoint: refused first
+    check_fits(estimate_evaluation(run.read_config()))  # no readable checkpoint: refused first
     run.check_writable(run.EVALUATION)
     model, cfg, task, step = load_model(run)
     ((metric, value),) = task.evaluate(model, full=True).items()
@@ -322,36 +592,43 @@ def evaluate_run(out_dir) -> dict:
 
 
 def _loop(s: _Run, progress: bool, log) -> dict:
-    cfg = s.cfg
+    model, task, opt = s.names()
+    if s.cfg is not None:
+        task = f"{s.cfg.task} (T={s.cfg.T})"
     log(
-        f"training {model_label(cfg)} on {cfg.task} (T={cfg.T}): {s.model.num_params():,} parameters, "
-        f"{cfg.optimizer} lr {cfg.lr:g}, batch {cfg.batch}, steps {s.step + 1}..{cfg.steps} -> {s.run.path}"
+        f"training {model} on {task}: {s.model.num_params():,} parameters, "
+        f"{opt}, batch {s.batch}, steps {s.step + 1}..{s.steps} -> {s.run.path or 'no run folder'}"
     )
     for attr, text in (("description", "data: {}"), ("baseline", "baseline (a constant prediction): {:.3f}")):
         if hasattr(s.task, attr):
             log(text.format(getattr(s.task, attr)))
-    bar = Progress(progress, s.step + 1, cfg.steps, s.task.metric, log, backend=cfg.backend)
+    bar = Progress(progress, s.step + 1, s.steps, s.task.metric, log, backend=s.backend)
     t0, metric, interrupted = time.perf_counter(), None, []
-    tuner = ThreadTuner(enabled=None if cfg.backend == "cpu" else False)
+    tuner = ThreadTuner(enabled=None if s.backend == "cpu" else False)  # the model's backend decides
     previous = _catch_sigint(interrupted)
     try:
-        for step in range(s.step + 1, cfg.steps + 1):
+        for step in range(s.step + 1, s.steps + 1):
             bar.before_step(step)
             with tuner.step():
                 res = _one_step(s, step)
             elapsed = s.elapsed0 + time.perf_counter() - t0
-            evaluated = step % cfg.eval_every == 0 or step == cfg.steps
+            evaluated = step % s.eval_every == 0 or step == s.steps
             if evaluated:
                 metric = _evaluate(s, step, res, elapsed)
             bar.after_step(step, res.loss, metric, evaluated)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or interrupted:
+            if s.run.persistent and (step % s.checkpoint_every == 0 or step == s.steps or interrupted):
                 s.run.save_checkpoint(model=s.model, opt=s.opt, meta=s.meta(step, elapsed))
                 s.saved = step
+            if interrupted and not s.run.persistent:
+                raise TrainingInterrupted(
+                    f"interrupted after step {step}: without a run folder nothing was saved "
+                    "(give a run folder to keep checkpoints)"
+                )
             if interrupted:
                 _plot_curve(s)  # the folder shows the curve so far
                 raise TrainingInterrupted(
                     f"interrupted after step {step}: checkpoint saved to {s.run.file(s.run.CHECKPOINT)}; "
-                    f"continue with --resume {s.run.path}"
+                    f"continue with {s.resume_hint()}"
                 )
     finally:
         bar.close()
@@ -365,16 +642,17 @@ def _one_step(s: _Run, step: int) -> StepResult:
     if hasattr(s.schedule, "lr_at"):
         s.opt.lr = s.schedule.lr_at(step - 1)
     with section("data"):
-        x, y = s.task.train_batch(s.data_rng, s.cfg.batch)
+        x, y, lengths = _batch(s.task.train_batch(s.data_rng, s.batch))
     res = train_step(
         s.model,
         s.opt,
         x,
         y,
+        lengths=lengths,
         loss_forward=s.task.loss_forward,
         loss_backward=s.task.loss_backward,
-        clip_value=s.cfg.clip_value,
-        clip_norm=s.cfg.clip_norm,
+        clip_value=s.clip_value,
+        clip_norm=s.clip_norm,
     )
     if not res.finite:
         what, value = ("loss", res.loss) if not np.isfinite(res.loss) else ("gradient norm", res.grad_norm)
@@ -382,6 +660,16 @@ def _one_step(s: _Run, step: int) -> StepResult:
     s.acc["loss_sum"] += res.loss
     s.acc["count"] += 1
     return res
+
+
+def _batch(batch) -> tuple:
+    """``(x, y, lengths)`` of what ``train_batch`` returned: ``(x, y)`` or ``(x, y, lengths)``."""
+    if not isinstance(batch, tuple | list) or len(batch) not in (2, 3):
+        raise TypeError(
+            f"train_batch must return (x, y) or (x, y, lengths); got {type(batch).__name__}"
+            + (f" of {len(batch)}" if isinstance(batch, tuple | list) else "")
+        )
+    return (*batch, None) if len(batch) == 2 else tuple(batch)
 
 
 def _evaluate(s: _Run, step: int, res: StepResult, elapsed: float) -> float:
@@ -409,7 +697,10 @@ def _diverged(s: _Run, step: int, what: str):
     )
     message = f"step {step}: {what}; training stopped; {kept}"
     params = s.model.num_params()
-    s.run.mark_diverged({"step": step, "params": params, "message": message, "config": s.cfg.to_dict()})
+    record = {"step": step, "params": params, "message": message, "config": s.config()}
+    if s.cfg is None:
+        record["run"] = dict(s.settings)
+    s.run.mark_diverged(record)
     raise TrainingDiverged(message, step=step, params=params)
 
 
@@ -418,32 +709,39 @@ def _finish(s: _Run, metric, wall: float, log) -> dict:
         metric = float(s.task.evaluate(s.model)[s.task.metric])
     summary = {
         s.task.metric: metric,
-        "steps": s.cfg.steps,
+        "steps": s.steps,
         "wall_s": wall,
         "params": s.model.num_params(),
         "baseline": getattr(s.task, "baseline", None),
-        "config": s.cfg.to_dict(),
+        "config": s.config(),
     }
+    if s.cfg is None:
+        summary["run"] = dict(s.settings)
+    if not s.run.persistent:  # no metrics.csv to read them from
+        summary["history"] = s.run.read_metrics()
     s.run.write_summary(summary)
     _plot_curve(s)
-    log(f"done: {s.task.metric} {metric:.5f} after {s.cfg.steps} steps in {wall:.1f} s; wrote {s.run.path}")
+    wrote = f"wrote {s.run.path}" if s.run.persistent else "no run folder, nothing written"
+    log(f"done: {s.task.metric} {metric:.5f} after {s.steps} steps in {wall:.1f} s; {wrote}")
     return summary
 
 
 def _plot_curve(s: _Run) -> None:
     from ..plots import plot_curve
 
+    if not s.run.persistent:
+        return
     m = s.run.read_metrics(s.columns)
     if not len(m["step"]):
         return
-    cfg = s.cfg
+    model, task, opt = s.names()
     plot_curve(
         s.run.curve_path(),
         m["step"],
         m[s.task.metric],
         metric=s.task.metric,
         baseline=getattr(s.task, "baseline", None),
-        title=f"{cfg.task}, T = {cfg.T}: {model_label(cfg)}, {cfg.optimizer} lr {cfg.lr:g}",
+        title=f"{task}: {model}, {opt}",
     )
 
 

@@ -8,7 +8,8 @@ A run lives in one directory:
   Arrays and one JSON text (``meta``), read with ``allow_pickle=False``;
   every metadata key and type is checked when it is read;
 * ``summary.json``: the final metric, steps, wall time, parameter count and
-  the configuration;
+  the configuration (``config``; None for a run of objects, whose settings are
+  under ``run``: see :func:`indrnn_np.train.train_objects`);
 * ``diverged.json``: written instead when the loss or a gradient became
   NaN or inf (the step, the parameter count and the message);
 * ``curve.png``, ``evaluation.json`` and task files such as
@@ -52,7 +53,11 @@ class CheckpointError(RunDirError):
 
 
 def metric_columns(metric: str) -> list[str]:
-    """The columns of metrics.csv for a task whose test metric is ``metric``."""
+    """The columns of metrics.csv for a task whose test metric is ``metric``.
+
+    Every test metric is read as lower-is-better (an error, an MSE, bits per character): the
+    ``best`` of :func:`indrnn_np.experiments.curves.compare_runs` is the column's minimum.
+    """
     return ["step", "train_loss", metric, "lr", "max_abs_u", "grad_norm", "elapsed_s"]
 
 
@@ -64,10 +69,11 @@ def metric_of_columns(columns) -> str:
     return columns[2]
 
 
-#: The checkpoint's metadata: key -> allowed JSON types.
+#: The checkpoint's metadata: key -> allowed JSON types. ``config`` is None (JSON null) for a run
+#: of objects (:func:`indrnn_np.train.train_objects`), which no TrainConfig can rebuild.
 _META = {
     "format": (int,),
-    "config": (dict,),
+    "config": (dict, type(None)),
     "step": (int,),
     "elapsed_s": (int, float),
     "data_rng": (dict,),
@@ -76,7 +82,17 @@ _META = {
     "task": (dict,),
     "rng_layers": (dict,),
 }
+#: Keys a checkpoint may hold: ``run``, the loop's settings of a run of objects (steps, batch,
+#: clipping, seed, the task's name, metric and description), which has no config.
+_OPTIONAL = {"run": (dict,)}
 _ACC = {"loss_sum": (int, float), "count": (int,)}
+
+#: What a command says when it is pointed at a run of objects.
+OBJECT_RUN = (
+    "{path} holds a run trained from Python objects (train(model, optimizer, task, run_dir, ...)): "
+    "it has no TrainConfig to rebuild its task and model from; continue it from Python with the "
+    "same objects and resume=True, or read its checkpoint with RunDir.load_checkpoint()"
+)
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -118,6 +134,9 @@ class RunDir:
     path : path
         The folder (it need not exist yet).
     """
+
+    #: The run's files outlive it (:class:`MemoryRun`: a run without a folder).
+    persistent = True
 
     CHECKPOINT = "checkpoint.npz"
     METRICS = "metrics.csv"
@@ -335,6 +354,22 @@ class RunDir:
         command checks before it loads a model. Raises CheckpointError as :meth:`load_checkpoint`."""
         return self._meta(self._read_checkpoint(lambda npz: npz["meta"] if "meta" in npz.files else None))
 
+    def read_config(self) -> TrainConfig:
+        """The run's TrainConfig, from the checkpoint's metadata (:meth:`config_of`)."""
+        return self.config_of(self.read_meta())
+
+    def config_of(self, meta: dict) -> TrainConfig:
+        """``meta["config"]``, the TrainConfig that rebuilds the run's task and model.
+
+        Raises
+        ------
+        RunDirError
+            The run was trained from objects (:func:`indrnn_np.train.train_objects`): it has none.
+        """
+        if meta["config"] is None:
+            raise RunDirError(OBJECT_RUN.format(path=self.path))
+        return meta["config"]
+
     def _read_checkpoint(self, read):
         path = self.file(self.CHECKPOINT)
         if self.path.exists() and not self.path.is_dir():
@@ -417,7 +452,13 @@ def _check_meta(meta, path) -> None:
                 f"{path}: metadata key {key!r} must be {' or '.join(t.__name__ for t in types)}; "
                 f"got {type(meta[key]).__name__}"
             )
-    unknown = sorted(set(meta) - set(_META))
+    for key, types in _OPTIONAL.items():
+        if key in meta and not isinstance(meta[key], types):
+            raise CheckpointError(
+                f"{path}: metadata key {key!r} must be {' or '.join(t.__name__ for t in types)}; "
+                f"got {type(meta[key]).__name__}"
+            )
+    unknown = sorted(set(meta) - set(_META) - set(_OPTIONAL))
     if unknown:
         raise CheckpointError(f"{path}: the metadata has an unknown key {unknown[0]!r}")
     if meta["format"] != CHECKPOINT_FORMAT:
@@ -430,7 +471,62 @@ def _check_meta(meta, path) -> None:
         v = meta["acc"].get(key)
         if not isinstance(v, types) or isinstance(v, bool):
             raise CheckpointError(f"{path}: metadata key 'acc.{key}' missing or not a number")
+    if meta["config"] is None:  # a run of objects
+        return
     try:
         meta["config"] = TrainConfig.from_dict(meta["config"], where="the config")
     except ConfigError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+
+
+class MemoryRun:
+    """A run without a folder: the loop's metrics rows kept in memory, nothing written.
+
+    What :func:`indrnn_np.train.train` uses when ``run_dir`` is None (an estimator's ``fit``
+    without ``run_dir``, say): no checkpoint, so Ctrl-C keeps nothing and a run cannot be
+    resumed. The same methods as :class:`RunDir` that a new run calls.
+    """
+
+    persistent = False
+    path = None
+
+    def __init__(self):
+        self.rows: list[list] = []
+        self.columns: list[str] = []
+
+    def __str__(self) -> str:
+        return "no run folder"
+
+    def has_checkpoint(self) -> bool:
+        return False
+
+    def check_new(self, also=None) -> None:
+        pass
+
+    def check_writable(self, *names) -> None:
+        pass
+
+    def make(self) -> None:
+        pass
+
+    def start_metrics(self, columns: list[str]) -> None:
+        self.columns = list(columns)
+
+    def save_array(self, name: str, array) -> None:
+        pass
+
+    def append_metrics(self, row: list) -> None:
+        self.rows.append(list(row))
+
+    def read_metrics(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The rows so far as columns of floats, as :meth:`RunDir.read_metrics`."""
+        return {c: np.array([r[i] for r in self.rows], dtype=np.float64) for i, c in enumerate(self.columns)}
+
+    def save_checkpoint(self, **kw) -> None:
+        pass
+
+    def mark_diverged(self, record: dict) -> None:
+        pass
+
+    def write_summary(self, summary: dict) -> None:
+        pass
