@@ -215,8 +215,8 @@ _nonnegative_int = _int_at_least(0, "an integer >= 0")
 
 def _train_parser(sub) -> None:
     from .tasks import TASKS
-    from .train import recipe
     from .train.config import add_train_options
+    from .train.recipes import FROM_DATA, defaults
 
     t = sub.add_parser("train", help="train a network on a task (progress, metrics, checkpoints, resume)")
     tasks = t.add_subparsers(dest="task", required=True, metavar="TASK", title="tasks")
@@ -234,7 +234,7 @@ def _train_parser(sub) -> None:
             help="print the run's estimated peak memory, part by part, and what is available; "
             "train nothing, write nothing",
         )
-        add_train_options(p, recipe(name))
+        add_train_options(p, defaults(name), FROM_DATA.get(name))
         p.set_defaults(func=cmd_train)
 
 

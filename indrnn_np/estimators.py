@@ -4,7 +4,7 @@
 first, X ``(n, T, M)`` with optional ``lengths`` (n,), or a list of ``(T_i, M)``
 arrays of different lengths (padded for you), and follow scikit-learn's
 estimator rules: the constructor only stores its keywords (named as the
-``train`` command's options, with its defaults), ``fit`` learns attributes
+``train`` command's options, with ``train arrays``'s defaults), ``fit`` learns attributes
 ending in ``_``, and ``clone``, ``cross_val_score`` and ``GridSearchCV`` work.
 With scikit-learn installed (``pip install 'indrnn-np[sklearn]'``) they are
 true scikit-learn estimators; without it they keep the same methods.
@@ -32,6 +32,7 @@ from .ops.device import assign
 from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, predict
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
+from .train.recipes import RECIPES
 
 try:  # scikit-learn's bases when it is installed: tags, repr, clone, and its checks
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -67,7 +68,12 @@ except ImportError:  # the same methods without it
         _estimator_type = "regressor"
 
 
-_D = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+#: The keywords' defaults: the ``train arrays`` recipe's over TrainConfig's (T and the data file come from X).
+_D = {
+    k: v
+    for k, v in {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **RECIPES["arrays"]}.items()
+    if k not in ("T", "data")
+}
 
 #: Format of :meth:`save` files.
 SAVE_FORMAT = 1

@@ -3,11 +3,13 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from indrnn_np.cli import build_parser
 from indrnn_np.train import RECIPES, ConfigError, TrainConfig, recipe
 from indrnn_np.train.config import fixed_on_resume, flag, given_options, options
+from indrnn_np.train.recipes import defaults
 
 
 def test_every_field_is_declared_with_help():
@@ -87,7 +89,8 @@ def test_from_dict_is_strict():
 
 def test_recipes_are_valid_and_overridable():
     for task in RECIPES:
-        assert recipe(task).task == task
+        if task != "arrays":  # its data decide T: below
+            assert recipe(task).task == task
     assert recipe("mnist", steps=5).steps == 5 and recipe("mnist").steps == 10000
     with pytest.raises(ConfigError, match="unexpected keyword argument 'colour'"):
         recipe("adding", colour=1)
@@ -147,3 +150,19 @@ def test_a_dense_indrnn_on_a_stateful_task_carries_its_state():
     model = model_of(cfg, SimpleNamespace(inputs=5, outputs=5, head="all"))
     layers = list(recurrent_layers(model))
     assert layers and all(layer.stateful and layer.state.shape[0] == 3 for layer in layers)
+
+
+def test_the_arrays_recipe_takes_T_from_its_data(tmp_path, capsys):
+    x = np.zeros((6, 9, 2), np.float32)
+    np.savez(
+        tmp_path / "d.npz", x=x, y=np.arange(6) % 2, x_test=np.zeros((3, 12, 2)), y_test=np.zeros(3, int)
+    )
+    cfg = recipe("arrays", data=str(tmp_path / "d.npz"))
+    assert cfg.T == 12 and cfg.steps == RECIPES["arrays"]["steps"] and cfg.schedule == "none"
+    assert recipe("arrays", data=str(tmp_path / "d.npz"), T=12).T == 12
+    with pytest.raises(ConfigError, match="T comes from the data for task arrays: .* up to 12 steps"):
+        recipe("arrays", data=str(tmp_path / "d.npz"), T=100)
+    with pytest.raises(ConfigError, match="--data FILE.npz"):
+        recipe("arrays")
+    assert defaults("arrays").lr == RECIPES["arrays"]["lr"]  # what --help shows, without a file
+    assert "(default: the data's longest sequence)" in _train_help("arrays", capsys)

@@ -21,6 +21,7 @@ naming the array as the caller named it (``X``, ``y`` for the estimators;
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -473,7 +474,10 @@ def task_from_npz(path, *, dtype=np.float32) -> ArrayTask:
     ``y`` holds integers. Without ``x_test``, a seeded fifth is held out for testing (seed 0)."""
     if path is None:
         raise ArrayDataError("task arrays needs its .npz file (--data FILE.npz)")
-    a = read_npz(path)
+    return _task_of(path, read_npz(path), dtype)
+
+
+def _task_of(path, a: dict, dtype) -> ArrayTask:
     return arrays_task(
         a["x"],
         a["y"],
@@ -485,6 +489,81 @@ def task_from_npz(path, *, dtype=np.float32) -> ArrayTask:
         source=str(path),
         dtype=dtype,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class NpzShape:
+    """What a ``train arrays`` data file makes: the sizes a configuration and a memory estimate need.
+
+    Attributes
+    ----------
+    T : int
+        The longest sequence: the padded length of ``x`` or ``x_test``, whichever is longer
+        (:attr:`ArrayTask.T`).
+    inputs, outputs, head, kind, metric
+        As the :class:`ArrayTask` of the file.
+    train, test : (n, T)
+        Sequences and padded length of the training and test sets (after a held-out split).
+    y_size : int
+        Values of ``y`` per sequence (1 for labels, K, T * K per step).
+    y_itemsize : int
+        Bytes of each (int64 labels, or the float dtype of the targets as float32).
+    file_bytes : int
+        Bytes of the file's arrays once read.
+    """
+
+    T: int
+    inputs: int
+    outputs: int
+    head: str
+    kind: str
+    metric: str
+    train: tuple
+    test: tuple
+    y_size: int
+    y_itemsize: int
+    file_bytes: int
+
+
+_SHAPES: dict = {}
+
+
+def npz_shape(path) -> NpzShape:
+    """The sizes of the task a ``.npz`` data file makes (every array checked, as :func:`task_from_npz`).
+
+    Remembered for a file of the same path, size and modification time, so that a configuration,
+    its memory estimate and the run read a large file's arrays once each at most. Raises
+    ArrayDataError as :func:`task_from_npz`.
+    """
+    if path is None:
+        raise ArrayDataError("task arrays needs its .npz file (--data FILE.npz)")
+    try:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None  # read_npz says what is wrong
+    if key is not None and key in _SHAPES:
+        return _SHAPES[key]
+    a = read_npz(path)
+    task = _task_of(path, a, np.float32)
+    shape = NpzShape(
+        T=int(task.T),
+        inputs=int(task.inputs),
+        outputs=int(task.outputs),
+        head=task.head,
+        kind=task.kind,
+        metric=task.metric,
+        train=tuple(int(d) for d in task.x.shape[:2]),
+        test=tuple(int(d) for d in task.x_test.shape[:2]),
+        y_size=int(task.y[0].size),
+        y_itemsize=int(task.y.itemsize),
+        file_bytes=int(sum(v.nbytes for v in a.values())),
+    )
+    if key is not None:
+        if len(_SHAPES) >= 8:
+            _SHAPES.clear()
+        _SHAPES[key] = shape
+    return shape
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ..nn import (
 )
 from ..ops.device import assign
 from ..tasks import STATEFUL, make_task
-from .config import TrainConfig, parse_widths
+from .config import ConfigError, TrainConfig, parse_widths
 from .rundir import CheckpointError
 
 _NAMES = {"indrnn": "IndRNN", "rnn-tanh": "RNN (tanh)", "irnn": "IRNN", "lstm": "LSTM"}
@@ -36,8 +36,12 @@ def model_label(cfg: TrainConfig) -> str:
 
 
 def task_of(cfg: TrainConfig):
-    """The task object of a config (loads its data)."""
-    return make_task(
+    """The task object of a config (loads its data).
+
+    Raises ConfigError when task ``arrays``'s data file no longer has the config's T (its longest
+    sequence: the model's u bound and batch norm's steps were sized for it).
+    """
+    task = make_task(
         cfg.task,
         T=cfg.T,
         batch=cfg.batch,
@@ -46,6 +50,12 @@ def task_of(cfg: TrainConfig):
         data=cfg.data,
         dtype=np.dtype(cfg.dtype).type,
     )
+    if cfg.task == "arrays" and task.T != cfg.T:
+        raise ConfigError(
+            f"T comes from the data for task arrays: {cfg.data} has sequences of up to {task.T} steps; "
+            f"the configuration has T = {cfg.T}"
+        )
+    return task
 
 
 def model_of(cfg: TrainConfig, task):

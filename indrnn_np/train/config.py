@@ -158,8 +158,9 @@ class TrainConfig:
     )
     data: str | None = option(
         None,
-        "folder of the data files (MNIST IDX files or PTB text); default: $INDRNN_MNIST_DIR / "
-        "$INDRNN_PTB_DIR, else the copies in the data extra",
+        "folder of the data files (MNIST IDX files or PTB text), default $INDRNN_MNIST_DIR / "
+        "$INDRNN_PTB_DIR, else the copies in the data extra; for task arrays the .npz file (keys x, y, "
+        "optional lengths, x_test, y_test, lengths_test)",
     )
 
     # ------------------------------------------------------------------
@@ -344,8 +345,11 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_train_options(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
-    """Add one ``--flag`` per declared option, its help showing ``defaults``' value.
+def add_train_options(
+    parser: argparse.ArgumentParser, defaults: TrainConfig, shown: dict | None = None
+) -> None:
+    """Add one ``--flag`` per declared option, its help showing ``defaults``' value (or ``shown[name]``,
+    for an option the task's data decide).
 
     Options not given on the command line are absent from the parsed
     namespace (``argparse.SUPPRESS``), so :func:`given_options` tells what
@@ -356,8 +360,8 @@ def add_train_options(parser: argparse.ArgumentParser, defaults: TrainConfig) ->
             continue
         kind, _ = _field_type(f)
         default = getattr(defaults, f.name)
-        shown = "off" if default is None else default
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=f"{opt.help} (default: {shown})")
+        text = (shown or {}).get(f.name, "off" if default is None else default)
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=f"{opt.help} (default: {text})")
         if kind is bool:
             parser.add_argument(flag(f.name), action="store_const", const=True, **kw)
             continue
