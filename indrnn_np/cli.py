@@ -116,6 +116,15 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+def cmd_predict(a) -> int:
+    from .train.predict import predict_run
+
+    r = predict_run(a.run, a.data, a.out)
+    what = ("class of each step" if r["per_step"] else "class") if r["kind"] == "classes" else "values"
+    print(f"predicted {r['n']} sequences with {a.run} ({r['task']}, step {r['step']}): {what} -> {r['out']}")
+    return 0
+
+
 def cmd_neurons(a) -> int:
     from .experiments.neurons import neuron_report
 
@@ -370,6 +379,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="the test metric of a run's checkpoint on the full test set")
     ev.add_argument("--run", required=True, help="a run folder")
     ev.set_defaults(func=cmd_evaluate)
+    pr = sub.add_parser(
+        "predict", help="a run's predictions for the sequences of an .npz file (x, optional lengths)"
+    )
+    pr.add_argument("--run", required=True, help="a run folder")
+    pr.add_argument(
+        "--data", required=True, help=".npz file: x (n, T, M) samples first, or (n, T); optional lengths (n,)"
+    )
+    pr.add_argument(
+        "--out",
+        required=True,
+        help="a new .npy or .csv file (never overwritten): class indices, or values, per sequence or per step",
+    )
+    pr.set_defaults(func=cmd_predict)
     ne = sub.add_parser(
         "neurons", help="plot a trained 2-layer IndRNN's neurons; the one-neuron second layer"
     )

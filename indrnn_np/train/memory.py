@@ -68,6 +68,7 @@ from ..errors import UserError
 from ..ops import buffers
 from ..tasks import FIXED_T, STATEFUL
 from ..tasks.adding import AddingTask
+from ..tasks.arrays import npz_shape
 from ..tasks.mnist import VARIANTS, MNISTTask
 from .config import TrainConfig, parse_widths
 
@@ -93,6 +94,8 @@ PTB_VOCAB = 51
 #: Sequences per evaluation chunk: the adding task's and MNIST's ``evaluate`` defaults, PTB's streams.
 ADDING_EVAL_CHUNK = 100
 MNIST_EVAL_CHUNK = 500
+#: Sequences per forward pass of :func:`indrnn_np.tasks.arrays.predict` (ArrayTask.evaluate, ``predict``).
+ARRAYS_EVAL_CHUNK = 256
 PTB_EVAL_STREAMS = 8
 #: Sequences per chunk of the neuron analysis (:data:`indrnn_np.experiments.neurons.CHUNK`).
 NEURONS_CHUNK = 250
@@ -109,7 +112,7 @@ PARTS = {
     "params": "parameters and batch-norm statistics",
     "opt": "optimizer state",
     "checkpoint": "checkpoint arrays being loaded",
-    "data": "data set: MNIST images or PTB text",
+    "data": "data set: MNIST images, PTB text or your arrays",
     "runtime": "the interpreter and its libraries",
 }
 
@@ -152,6 +155,9 @@ class _Heap:
         self.grads: list[_Array] = []
         #: Not None: every IndRNN backward also keeps a copy of its ∂J/∂a here (the neuron analysis).
         self.extra: list[_Array] | None = None
+        #: Batches come with lengths (task arrays, predict): the padding is masked in copies, the last
+        #: step gathered, batch norm's statistics taken over the real steps.
+        self.lengths = False
 
     def new(self, shape, part, *, pooled=False, itemsize=None, key_shape=None) -> _Array:
         shape = tuple(int(d) for d in shape)
@@ -254,7 +260,7 @@ class _IndRNN(_Layer):
         self.params = ((M, N), (N,), (N,))
 
     def fwd(self, h, x):
-        xc = _contiguous(h, x, "act")
+        xc = h.new(x.shape, "act") if h.lengths else _contiguous(h, x, "act")  # with lengths: x masked
         xw = h.new((_rows(x.shape), self.N), "work", pooled=True)  # W x_t for every t
         out = h.new((*x.shape[:-1], self.N), "act", pooled=True)
         h.drop(xw)
@@ -264,10 +270,11 @@ class _IndRNN(_Layer):
         x = cache[0]
         if h.extra is not None:
             h.extra.append(h.new(dy.shape, "work"))
+        masked = h.new(dy.shape, "work") if h.lengths else None  # ∂J/∂h with its padding zeroed
         da = h.new(dy.shape, "work", pooled=True)
         self.grads(h)
         dx = h.new(x.shape, "work", pooled=True, key_shape=(_rows(x.shape), self.M)) if need_dx else None
-        h.drop(da)
+        h.drop(da, masked)
         return dx
 
 
@@ -282,8 +289,11 @@ class _Recurrence(_Layer):
         return out, [h.ref(out)]
 
     def bwd(self, h, dy, cache, need_dx):
+        masked = h.new(dy.shape, "work") if h.lengths else None  # ∂J/∂h with its padding zeroed
         self.grads(h)
-        return h.new(dy.shape, "work", pooled=True)  # ∂J/∂a, the input's gradient
+        da = h.new(dy.shape, "work", pooled=True)  # ∂J/∂a, the input's gradient
+        h.drop(masked)
+        return da
 
 
 class _Dense(_Layer):
@@ -326,6 +336,8 @@ class _BatchNorm(_Layer):
             y = h.new(x.shape, "act")
             h.drop(c)
             return y, []
+        if h.lengths and len(x.shape) == 3:  # statistics over the real steps: NumPy, with a mask
+            return self._fwd_masked(h, x)
         if not self.numpy:  # the Numba kernels: the output only; the cache keeps x
             return h.new(x.shape, "act", pooled=True, key_shape=(_rows(x.shape), x.shape[-1])), [h.ref(x)]
         xc = h.new(x.shape, "work")  # x - mean
@@ -337,8 +349,38 @@ class _BatchNorm(_Layer):
         h.drop(t, xc)
         return y, [xhat]
 
+    def _fwd_masked(self, h, x):
+        a = h.new(x.shape, "work")  # x with its padding zeroed
+        t = h.new(x.shape, "work")  # x * mask, summed
+        h.drop(t)
+        t = h.new(x.shape, "work")  # x - mean
+        xc = h.new(x.shape, "work")
+        h.drop(t)
+        t = h.new(x.shape, "work")  # xc * xc, summed
+        h.drop(t)
+        xhat = h.new(x.shape, "act")
+        t1, t2 = h.new(x.shape, "work"), h.new(x.shape, "work")  # gamma * xhat, beta * mask
+        y = h.new(x.shape, "act")
+        h.drop(t1, t2, a, xc)
+        return y, [xhat, "masked"]
+
     def bwd(self, h, dy, cache, need_dx):
         self.grads(h)
+        if len(cache) == 2:  # masked: the NumPy expression, temporary by temporary
+            d, g = h.new(dy.shape, "work"), h.new(dy.shape, "work")
+            t1 = h.new(dy.shape, "work")
+            t = h.new(dy.shape, "work")  # g * xhat, summed
+            h.drop(t)
+            t2 = h.new(dy.shape, "work")
+            t3 = h.new(dy.shape, "work")
+            h.drop(t1, t2)
+            t4 = h.new(dy.shape, "work")
+            h.drop(t3)
+            dx = h.new(dy.shape, "work")
+            h.drop(t4)
+            t = h.new(dy.shape, "work")  # dy * xhat, summed
+            h.drop(t, d, g)
+            return dx
         if not self.numpy:
             return h.new(dy.shape, "work", pooled=True)
         g = h.new(dy.shape, "work")  # the NumPy expression of batchnorm_backward, temporary by temporary
@@ -370,11 +412,32 @@ class _Dropout(_Layer):
 class _LastStep(_Layer):
     kind = "LastStep"
 
+    def __init__(self, split: int | None = None):
+        self.split = split
+
     def fwd(self, h, x):
+        if self.split is not None:  # each direction's final state: both halves copied, then gathered
+            C = self.split
+            halves = [h.new((*x.shape[:-1], C), "work"), h.new((*x.shape[:-1], x.shape[-1] - C), "work")]
+            steps = [h.new(x.shape[1:-1] + (k.shape[-1],), "work") for k in halves]
+            y = h.new(x.shape[1:], "act")
+            h.drop(*halves, *steps)
+            return y, [x.shape]
+        if h.lengths:  # each sequence's own last step, gathered
+            return h.new(x.shape[1:], "act"), [x.shape]
         return h.view(x, x.shape[1:]), [x.shape]
 
     def bwd(self, h, dy, cache, need_dx):
-        return h.new(cache[0], "work", pooled=True)
+        shape = cache[0]
+        if self.split is not None:
+            C = self.split
+            halves = [h.new((*shape[:-1], C), "work"), h.new((*shape[:-1], shape[-1] - C), "work")]
+            dx = h.new(shape, "work")
+            h.drop(*halves)
+            return dx
+        if h.lengths:
+            return h.new(shape, "work")
+        return h.new(shape, "work", pooled=True)
 
 
 class _RNN(_Layer):
@@ -447,15 +510,17 @@ def _step_temporaries(h: _Heap, shape, n: int) -> None:
 class _Seq(_Layer):
     kind = "Sequential"
 
-    def __init__(self, layers):
+    def __init__(self, layers, *, masks: bool = True):
         self.layers = list(layers)
+        #: Called as a model (``forward``), not as a body (``_run``): with lengths it masks a copy of x.
+        self.masks = masks
 
     def leaves(self):
         for layer in self.layers:
             yield from layer.leaves() if hasattr(layer, "leaves") else (layer,)
 
     def fwd(self, h, x):
-        cur, caches = h.ref(x), []
+        cur, caches = (h.new(x.shape, "work") if h.lengths and self.masks else h.ref(x)), []
         for layer in self.layers:
             y, cache = layer.fwd(h, cur)
             caches.append(cache)
@@ -517,15 +582,50 @@ class _DenseConnection(_Layer):
         return out
 
 
+class _Bidirectional(_Layer):
+    """Two directions of one unit; the backward one reads (and sends back) reversed copies."""
+
+    kind = "Bidirectional"
+
+    def __init__(self, make):
+        self.f, self.b = make(), make()
+
+    def leaves(self):
+        for d in (self.f, self.b):
+            yield from d.leaves() if hasattr(d, "leaves") else (d,)
+
+    def fwd(self, h, x):
+        yf, cf = self.f.fwd(h, x)
+        xr = h.new(x.shape, "work")  # x reversed
+        yr, cb = self.b.fwd(h, xr)
+        h.drop(xr)
+        yb = h.new(yr.shape, "work")  # its output reversed back
+        y = h.new((*yf.shape[:-1], yf.shape[-1] + yb.shape[-1]), "act")  # concatenated
+        h.drop(yf, yr, yb)
+        return y, [cf, cb, yf.shape[-1]]
+
+    def bwd(self, h, dy, cache, need_dx):
+        cf, cb, C = cache
+        d_b = h.new((*dy.shape[:-1], dy.shape[-1] - C), "work")  # split: the right half copied
+        d_f = h.new((*dy.shape[:-1], C), "work")  # and the left
+        dx_f = self.f.bwd(h, d_f, cf, True)
+        rev = h.new(d_b.shape, "work")
+        dx_r = self.b.bwd(h, rev, cb, True)
+        dx_b = h.new(dx_r.shape, "work")
+        dx = h.new(dx_r.shape, "work")  # the sum
+        h.drop(d_b, d_f, dx_f, rev, dx_r, dx_b)
+        return dx
+
+
 class _Net(_Seq):
     """The mirror of the model :func:`indrnn_np.train.build.model_of` builds for a configuration."""
 
     def __init__(self, cfg: TrainConfig, M: int, outputs: int, head: str):
         self.head = head
         if cfg.model != "indrnn":
-            layers, N = _baseline(cfg, M)
+            layers, N = _baseline(cfg, M, head)
         elif cfg.dense_blocks is not None:
-            layers, N = _dense(cfg, M)
+            layers, N = _dense(cfg, M, head)
         else:
             layers, N = _indrnn(cfg, M, head)
         layers.append(_Dense(N, outputs))
@@ -539,46 +639,55 @@ class _Net(_Seq):
 
 
 def _indrnn(cfg: TrainConfig, M: int, head: str):
-    """build_indrnn's layers."""
+    """build_indrnn's layers (``bidirectional``: each recurrent unit a pair, its output twice as wide)."""
     widths = cfg.layer_widths()
     bn, T, backend = cfg.bn, cfg.T, cfg.backend
+    k = 2 if cfg.bidirectional else 1
 
     def norm(width):
         return _BatchNorm(width, bn, T, backend)
 
+    def pair(make):
+        return _Bidirectional(make) if cfg.bidirectional else make()
+
     layers: list[_Layer] = []
     if not cfg.residual:
         for i, width in enumerate(widths):
-            m_in = M if i == 0 else widths[i - 1]
+            m_in = M if i == 0 else k * widths[i - 1]
             if bn != "none" and cfg.bn_position == "before":
-                layers += [_Dense(m_in, width, bias=False), norm(width), _Recurrence(width)]
+
+                def unit(m_in=m_in, width=width):
+                    return [_Dense(m_in, width, bias=False), norm(width), _Recurrence(width)]
+
+                layers += [_Bidirectional(lambda unit=unit: _Seq(unit()))] if cfg.bidirectional else unit()
             else:
-                layers.append(_IndRNN(m_in, width))
+                layers.append(pair(lambda m_in=m_in, width=width: _IndRNN(m_in, width)))
                 if bn != "none":
-                    layers.append(norm(width))
+                    layers.append(norm(k * width))
             if cfg.dropout > 0:
                 layers.append(_Dropout())
+        N = k * widths[-1]
     else:
-        N = widths[-1]
-        layers.append(_IndRNN(M, N))
+        C = k * widths[-1]  # the residual stream
+        layers.append(pair(lambda: _IndRNN(M, widths[-1])))
         if cfg.dropout > 0:
             layers.append(_Dropout())
         for _ in range(2, len(widths) + 1):
             body: list[_Layer] = []
             for j in (1, 2):
                 if bn != "none":
-                    body.append(norm(N))
-                body += [_Recurrence(N), _Dense(N, N, bias=not (j == 1 and bn != "none"))]
-            layers.append(_Residual(_Seq(body)))
+                    body.append(norm(C))
+                body += [pair(lambda: _Recurrence(C)), _Dense(k * C, C, bias=not (j == 1 and bn != "none"))]
+            layers.append(_Residual(_Seq(body, masks=False)))
             if cfg.dropout > 0:
                 layers.append(_Dropout())
         if bn != "none":
-            layers.append(norm(N))
-        layers.append(_Recurrence(N))
-    N = widths[-1]
+            layers.append(norm(C))
+        layers.append(pair(lambda: _Recurrence(C)))
+        N = k * C
     bn_head = bn != "none" and (cfg.residual or cfg.bn_position == "before")
     if head == "last":
-        layers.append(_LastStep())
+        layers.append(_LastStep(split=N // 2 if cfg.bidirectional else None))
         if bn_head:
             layers.append(_BatchNorm(N, "time", T, backend))
     elif bn_head:
@@ -586,8 +695,8 @@ def _indrnn(cfg: TrainConfig, M: int, head: str):
     return layers, N
 
 
-def _dense(cfg: TrainConfig, M: int):
-    """build_dense_indrnn's layers (head "last", as every task that trains it)."""
+def _dense(cfg: TrainConfig, M: int, head: str = "last"):
+    """build_dense_indrnn's layers."""
     bn, T, backend, k = cfg.bn, cfg.T, cfg.backend, cfg.growth
 
     def unit(m_in, width):
@@ -602,23 +711,26 @@ def _dense(cfg: TrainConfig, M: int):
     for i, n_layers in enumerate(blocks, start=1):
         for _ in range(n_layers):
             body = unit(C, 4 * k) + unit(4 * k, k) + ([_Dropout()] if cfg.dropout > 0 else [])
-            layers.append(_DenseConnection(_Seq(body), C, k))
+            layers.append(_DenseConnection(_Seq(body, masks=False), C, k))
             C += k
         if i < len(blocks):
             layers.append(_Seq(unit(C, C // 2)))
             C //= 2
-    layers.append(_LastStep())
-    if bn != "none":
-        layers.append(_BatchNorm(C, "time", T, backend))
+    if head == "last":
+        layers.append(_LastStep())
+        if bn != "none":
+            layers.append(_BatchNorm(C, "time", T, backend))
+    elif bn != "none":
+        layers.append(_BatchNorm(C, bn, T, backend))
     return layers, C
 
 
-def _baseline(cfg: TrainConfig, M: int):
-    """build_baseline's layers (head "last")."""
+def _baseline(cfg: TrainConfig, M: int, head: str = "last"):
+    """build_baseline's layers."""
     widths = cfg.layer_widths()
     kind = _LSTM if cfg.model == "lstm" else _RNN
     layers: list[_Layer] = [kind(M if i == 0 else widths[i - 1], w) for i, w in enumerate(widths)]
-    return [*layers, _LastStep()], widths[-1]
+    return [*layers, *([_LastStep()] if head == "last" else [])], widths[-1]
 
 
 # --------------------------------------------------------------------------
@@ -627,7 +739,11 @@ def _baseline(cfg: TrainConfig, M: int):
 
 
 def task_shape(cfg: TrainConfig) -> tuple[int, int, str]:
-    """``(inputs, outputs, head)`` of the task's network, without reading its data (PTB: :data:`PTB_VOCAB`)."""
+    """``(inputs, outputs, head)`` of the task's network, without reading its data (PTB: :data:`PTB_VOCAB`;
+    ``arrays``: from the ``.npz`` file, :func:`indrnn_np.tasks.arrays.npz_shape`)."""
+    if cfg.task == "arrays":
+        s = npz_shape(cfg.data)
+        return s.inputs, s.outputs, s.head
     if cfg.task == "adding":
         return AddingTask.inputs, AddingTask.outputs, AddingTask.head
     if cfg.task in VARIANTS:
@@ -655,6 +771,8 @@ class _Run:
         self.h = _Heap(np.dtype(cfg.dtype).itemsize, pool)
         self.P = self.net.param_count()
         self.test = self.loaded = None
+        self.arrays = npz_shape(cfg.data) if cfg.task == "arrays" else None
+        self.h.lengths = self.arrays is not None  # the arrays task's batches come with lengths
 
     def phase(self, name: str) -> None:
         self.h.phase = name
@@ -665,10 +783,26 @@ class _Run:
         self.phase("reading the data and building the test set")
         if cfg.task == "adding":
             self.test = _adding_set(h, cfg.T, cfg.test_size, "test")
+        elif self.arrays is not None:
+            self._array_data()
         elif cfg.task in VARIANTS:
             h.new((MNIST_DATA_BYTES,), "data", itemsize=1)
         else:
             h.new((PTB_DATA_BYTES,), "data", itemsize=1)
+
+    def _array_data(self) -> None:
+        """task_from_npz: the file's arrays read; x as float64, then padded in the model's dtype (the
+        training and test sets, or a held-out part copied out of one); the file's arrays let go."""
+        h, s = self.h, self.arrays
+        raw = h.new((s.file_bytes,), "data", itemsize=1)
+        kept = []
+        for (n, T), part in ((s.train, "data"), (s.test, "test")):
+            as_float = h.new((n, T, s.inputs), part, itemsize=8)
+            kept.append(h.new((n, T, s.inputs), part))
+            kept.append(h.new((n * s.y_size,), part, itemsize=s.y_itemsize))
+            kept.append(h.new((n,), part, itemsize=8))  # lengths
+            h.drop(as_float)
+        h.drop(raw)
 
     def model(self, *, optimizer=True, checkpoint=False) -> None:
         """Parameters (each drawn in float64 first), buffers, the optimizer's state; a checkpoint's arrays."""
@@ -701,6 +835,11 @@ class _Run:
         h, cfg, T, M = self.h, self.cfg, self.cfg.T, self.M
         if view_of is not None:
             return h.view(view_of, (T, B, M), contiguous=False)
+        if h.lengths:  # x[idx, :T_b], samples first, then time-major (train_batch, predict)
+            first = h.new((B, T, M), part)
+            x = h.new((T, B, M), part)
+            h.drop(first)
+            return x
         if cfg.task == "adding":
             return _adding_set(h, T, B, part)
         if cfg.task in VARIANTS:  # the images as floats, scaled (and permuted), then time-major
@@ -747,6 +886,10 @@ class _Run:
         h, cfg = self.h, self.cfg
         h.train = False
         self.phase("evaluation")
+        if self.arrays is not None:
+            h.drop(self._predict(self.arrays.test[0], ARRAYS_EVAL_CHUNK))
+            h.train = True
+            return
         if cfg.task == "adding":
             n = n or cfg.test_size
             chunk = chunk or ADDING_EVAL_CHUNK
@@ -763,6 +906,26 @@ class _Run:
             h.drop(out, x)
             h.drop_all(caches)
         h.train = True
+
+    def _predict(self, n: int, chunk: int, part: str = "evaluation") -> _Array:
+        """tasks.arrays.predict over n sequences, ``chunk`` at a time: the outputs (n, K) or (n, T, K),
+        each chunk as long as its longest sequence (the first has the longest: T)."""
+        h, T, K = self.h, self.cfg.T, self.O
+        per_step = self.head == "all"
+        out = None
+        for b in [chunk] * min(2, n // chunk) + ([n % chunk] if n % chunk else []):
+            x = self.batch(b, "evaluation")
+            y, caches = self.net.fwd(h, x)
+            h.drop_all(caches)
+            if per_step:  # (B, T, K) with its padding zeroed
+                masked = h.new(y.shape, "evaluation")
+                h.drop(masked)
+            if out is None:
+                out = h.new((n, T, K) if per_step else (n, K), part)
+            h.drop(y, x)
+        if per_step:  # the real steps' outputs gathered for the metric
+            h.drop(h.new((n, T, K), "evaluation"))
+        return out
 
     def runtime(self) -> None:
         self.h.live["runtime"] += RUNTIME_BYTES
@@ -810,7 +973,7 @@ class MemoryEstimate:
 
 
 def _levers(cfg: TrainConfig, parts: dict) -> tuple:
-    T = () if cfg.task in FIXED_T else ("--T",)
+    T = () if cfg.task in FIXED_T or cfg.task == "arrays" else ("--T",)  # arrays: T is the data's
     width = ("--growth",) if cfg.dense_blocks else ("--widths",) if cfg.widths else ("--hidden",)
     depth = () if cfg.widths else ("--layers",)
     by_part = {
@@ -820,7 +983,7 @@ def _levers(cfg: TrainConfig, parts: dict) -> tuple:
         "grads": (*width, *depth),
         "evaluation": (*T, *width),
         "batch": ("--batch", *T),
-        "test": ("--test-size", *T),
+        "test": (*(() if cfg.task == "arrays" else ("--test-size",)), *T),
         "params": (*width, *depth),
         "opt": (*width, *depth),
         "checkpoint": (*width, *depth),
@@ -881,6 +1044,24 @@ def estimate_evaluation(cfg: TrainConfig) -> MemoryEstimate:
     run.done_loading()
     run.evaluate()
     return _estimate(f"evaluating {_label(cfg)}", run)
+
+
+def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int) -> MemoryEstimate:
+    """The peak memory of ``predict``: the file's x (n, T, M) read and padded, the run's checkpoint and
+    task loaded, the n sequences predicted :data:`ARRAYS_EVAL_CHUNK` at a time, the predictions kept."""
+    run = _Run(dataclasses.replace(cfg, T=T))
+    h = run.h
+    run.runtime()
+    run.phase("reading the sequences")
+    h.new((n, T, M), "data", itemsize=8)  # as read (at most float64)
+    h.new((n, T, M), "data")  # padded, in the model's dtype
+    run.data()
+    run.model(checkpoint=True, optimizer=True)
+    run.done_loading()
+    h.lengths, h.train = True, False
+    run.phase("prediction")
+    run._predict(n, ARRAYS_EVAL_CHUNK, "evaluation")
+    return _estimate(f"predicting {n} sequences of up to {T} steps with a {cfg.task} run", run)
 
 
 def estimate_neurons(cfg: TrainConfig, fit_size: int = 2000) -> MemoryEstimate:

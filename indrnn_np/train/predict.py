@@ -1,0 +1,158 @@
+"""A trained run's predictions for new sequences, written to ``.npy`` or ``.csv`` (``python -m indrnn_np predict``).
+
+Any run folder trained from a configuration works: ``train arrays`` runs and
+the paper's tasks. The sequences come from a ``.npz`` file whose ``x`` is
+what the network reads, samples first ``(n, T, M)`` (or ``(n, T)`` for one
+feature), with optional ``lengths`` (n,): for the adding problem the
+(value, marker) pairs, for pixel MNIST the scaled pixels ``(n, 784)``. Other
+keys of a ``train arrays`` file (``y``, the test arrays) are read as that
+file's and ignored here.
+
+What is written, in the order of ``x``:
+
+* classification (a run whose metric is the test error): predicted class
+  indices, ``(n,)`` per sequence or ``(n, T)`` per step (-1 in the padding);
+* regression: the predicted values, ``(n, K)`` per sequence or ``(n, T, K)``
+  per step (NaN in the padding), the K axis dropped when K = 1.
+
+A ``.csv`` file has one row per sequence (``sequence,class`` or
+``sequence,value`` / ``sequence,y0,y1,...``), or for per-step outputs one row
+per real step (``sequence,step,...``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..report import check_writable_file
+from ..tasks import STATEFUL
+from ..tasks.arrays import ArrayDataError, pad_sequences, predict, read_npz
+from .build import load_model
+from .memory import check_fits, estimate_prediction
+from .rundir import RunDir
+
+#: The formats ``predict`` writes.
+FORMATS = (".npy", ".csv")
+
+
+class PredictError(UserError):
+    """An output that cannot be written (an existing file, an unknown format) or a run that cannot predict."""
+
+
+def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
+    """Predict the sequences of the ``.npz`` file ``data`` with the run's checkpoint; write ``out``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder trained from a configuration (``train TASK``).
+    data : path
+        A ``.npz`` file with ``x`` (n, T, M) or (n, T) and optional ``lengths`` (n,).
+    out : path
+        A new ``.npy`` or ``.csv`` file (an existing one is never overwritten).
+    batch : int
+        Sequences per forward pass.
+
+    Returns
+    -------
+    dict
+        ``{"n": sequences, "out": path, "kind": "classes" | "values", "per_step": bool,
+        "task": ..., "step": the checkpoint's step}``.
+
+    Raises
+    ------
+    PredictError
+        ``out`` exists or is not ``.npy`` / ``.csv``; a stateful (ptb-char) run.
+    OutputError
+        ``out`` cannot be written.
+    ArrayDataError
+        A bad data file (missing ``x``, wrong shapes, NaN in a real step, lengths out of range,
+        an unknown key), or ``x`` with another feature count than the run's model; named by key.
+    RunDirError, CheckpointError
+        No readable checkpoint, or a run of objects (no configuration to rebuild the model from).
+    MemoryTooLarge
+        The prediction's estimated peak memory exceeds what is available.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise PredictError(f"--out {out}: its name must end in .npy or .csv")
+    if os.path.lexists(out):
+        raise PredictError(f"{out} exists: predict never overwrites a file; choose another --out")
+    check_writable_file(out)
+    run = RunDir(run_dir)
+    cfg = run.read_config()  # RunDirError for a run of objects or no checkpoint
+    if cfg.task in STATEFUL:
+        raise PredictError(
+            f"{run.path} holds a {cfg.task} run: a stateful language model carries its state from batch "
+            "to batch, so predict (whole sequences) does not apply"
+        )
+    a = read_npz(data, need_y=False)
+    x, lengths = pad_sequences(
+        a["x"],
+        a.get("lengths"),
+        name=f"{data}: x",
+        lengths_name=f"{data}: lengths",
+        dtype=np.dtype(cfg.dtype).type,
+    )
+    check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2]))
+    model, cfg, task, step = load_model(run)
+    if x.shape[2] != task.inputs:
+        raise ArrayDataError(
+            f"{data}: x must have M = {task.inputs} features per step, as the run's {cfg.task} model reads; "
+            f"got {x.shape[2]} (x has shape {a['x'].shape})"
+        )
+    pred = predict(model, x, lengths, batch=batch, head=task.head)
+    per_step = task.head == "all"
+    classes = task.metric == "test_error"
+    real = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    if classes:
+        values = np.argmax(pred, axis=-1).astype(np.int64)
+        if per_step:
+            values[~real] = -1
+    else:
+        values = pred
+        if per_step:
+            values[~real] = np.nan
+        if values.shape[-1] == 1:
+            values = values[..., 0]
+    _write(out, values, lengths, per_step, classes)
+    return {
+        "n": int(x.shape[0]),
+        "out": str(out),
+        "kind": "classes" if classes else "values",
+        "per_step": per_step,
+        "task": cfg.task,
+        "step": int(step),
+    }
+
+
+def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool) -> None:
+    """Write ``values`` to a new file (created exclusively: nothing is overwritten, even in a race)."""
+    try:
+        with open(out, "xb") as fh:
+            if out.suffix.lower() == ".npy":
+                np.save(fh, values, allow_pickle=False)
+            else:
+                fh.write(_csv(values, lengths, per_step, classes).encode())
+    except FileExistsError:
+        raise PredictError(f"{out} exists: predict never overwrites a file; choose another --out") from None
+    except OSError as exc:
+        raise PredictError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _csv(values: np.ndarray, lengths, per_step: bool, classes: bool) -> str:
+    """One row per sequence, or per real step: ``sequence[,step],class|value|y0,y1,...``."""
+    width = 1 if values.ndim == (2 if per_step else 1) else values.shape[-1]
+    names = ["class"] if classes else ["value"] if width == 1 else [f"y{k}" for k in range(width)]
+    lines = [",".join(["sequence", *(["step"] if per_step else []), *names])]
+    fmt = "{:d}" if classes else "{:.9g}"
+    for i in range(values.shape[0]):
+        rows = [(t, values[i, t]) for t in range(int(lengths[i]))] if per_step else [(None, values[i])]
+        for t, v in rows:
+            cells = [fmt.format(c.item()) for c in np.atleast_1d(v)]
+            lines.append(",".join([str(i), *([str(t)] if per_step else []), *cells]))
+    return "\n".join(lines) + "\n"
