@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from indrnn_np.cli import main
@@ -312,3 +313,114 @@ def test_metric_of_columns_inverts_metric_columns():
         assert metric_of_columns(metric_columns(metric)) == metric
     with pytest.raises(RunDirError, match="columns"):
         metric_of_columns(["step", "train_loss", "test_mse"])  # a truncated header
+
+
+def _marker_file(path, n=120):
+    """Variable-length sequences (5 to 30 steps) of the marker task, padded, saved as x, y, lengths; a NaN
+    in the padding (never read)."""
+    from indrnn_np.tasks.arrays import marker_sequences, pad_sequences
+
+    X, y = marker_sequences(n, min_length=5, max_length=30)
+    x, lengths = pad_sequences(X)
+    x[np.argmin(lengths), -1, 0] = np.nan
+    np.savez(path, x=x, y=y, lengths=lengths)
+    return x, y, lengths
+
+
+def test_train_arrays_evaluate_predict_and_resume_from_the_command_line(tmp_path, capsys):
+    x, y, lengths = _marker_file(tmp_path / "f.npz")
+    run, data = tmp_path / "run", str(tmp_path / "f.npz")
+    small = ["--hidden", "8", "--eval-every", "30", "--quiet"]
+    assert main(["train", "arrays", "--data", data, "--steps", "60", *small, "--out", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 60 and summary["config"]["T"] == x.shape[1] == int(lengths.max())
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "arrays at step 60, test_error = " in out and "test accuracy = " in out
+    assert main(["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "p.npy")]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"predicted 120 sequences with {run} (arrays, step 60): class -> {tmp_path / 'p.npy'}\n"
+    )
+    classes = np.load(tmp_path / "p.npy")
+    assert classes.shape == (120,) and classes.dtype == np.int64 and set(classes) <= set(range(4))
+    assert main(["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "p.csv")]) == 0
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0] == "sequence,class" and rows[1:] == [f"{i},{c}" for i, c in enumerate(classes)]
+    assert main(["train", "arrays", "--resume", str(run), "--steps", "80", "--quiet"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 80
+    bi = tmp_path / "bi"
+    argv = ["train", "arrays", "--data", data, "--steps", "20", "--bidirectional", *small, "--out", str(bi)]
+    assert main(argv) == 0
+    assert json.loads((bi / "summary.json").read_text())["config"]["bidirectional"] is True
+    assert main(["predict", "--run", str(bi), "--data", data, "--out", str(tmp_path / "bi.npy")]) == 0
+    assert np.load(tmp_path / "bi.npy").shape == (120,)
+
+
+def test_predict_per_step_values_and_a_paper_task(tmp_path, adding_run, capsys):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 13, 40)
+    x = rng.standard_normal((40, 12, 2)).astype(np.float32)
+    np.savez(tmp_path / "s.npz", x=x, y=rng.standard_normal((40, 12, 2)).astype(np.float32), lengths=lengths)
+    run = tmp_path / "s"
+    argv = ["train", "arrays", "--data", str(tmp_path / "s.npz"), "--steps", "10", "--hidden", "8", "--quiet"]
+    assert main([*argv, "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "s.npy"),
+            ]
+        )
+        == 0
+    )
+    values = np.load(tmp_path / "s.npy")
+    real = np.arange(12)[None, :] < lengths[:, None]
+    assert values.shape == (40, 12, 2) and np.isfinite(values[real]).all() and np.isnan(values[~real]).all()
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(tmp_path / "s.npz"),
+                "--out",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
+    rows = (tmp_path / "s.csv").read_text().splitlines()
+    assert rows[0] == "sequence,step,y0,y1" and len(rows) == 1 + lengths.sum()
+    assert rows[1].startswith("0,0,") and float(rows[1].split(",")[2]) == pytest.approx(
+        values[0, 0, 0], rel=1e-6
+    )
+    # the adding problem: x is its (value, marker) pairs, samples first; one value per sequence
+    from indrnn_np.tasks.adding import adding_batch
+
+    xa = adding_batch(20, 7, np.random.default_rng(1))[0]
+    np.savez(tmp_path / "a.npz", x=np.swapaxes(xa, 0, 1))
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(adding_run),
+                "--data",
+                str(tmp_path / "a.npz"),
+                "--out",
+                str(tmp_path / "a.csv"),
+            ]
+        )
+        == 0
+    )
+    assert "predicted 7 sequences" in capsys.readouterr().out
+    rows = (tmp_path / "a.csv").read_text().splitlines()
+    assert rows[0] == "sequence,value" and len(rows) == 8

@@ -6,6 +6,7 @@ The tests run as root, so permissions cannot deny a write: unwritable places are
 file and /proc. Commands run in-process (``main``), from a scratch working folder.
 """
 
+import numpy as np
 import pytest
 
 from indrnn_np.cli import main
@@ -23,7 +24,35 @@ def places(tmp_path_factory):
     (root / "notes.txt").write_text("not a run\n")
     (root / "mine").mkdir()
     (root / "mine" / "curve.png").write_bytes(b"the user's figure")
+    (root / "old.npy").write_bytes(b"the user's predictions")
+    _bad_files(root)
     return root
+
+
+def _bad_files(root) -> None:
+    """``.npz`` files for ``train arrays`` and ``predict``: a good one (M = 2, as the adding runs) and
+    one wrong in each way a file can be."""
+    x = np.random.default_rng(0).standard_normal((8, 6, 2)).astype(np.float32)
+    y, lengths = np.arange(8) % 2, np.array([6, 5, 4, 3, 6, 5, 4, 3])
+    nan = x.copy()
+    nan[2, 1, 0] = np.nan
+    files = {
+        "good": dict(x=x, y=y, lengths=lengths),
+        "no_y": dict(x=x),
+        "no_x": dict(y=y),
+        "x_4d": dict(x=x[..., None], y=y),
+        "y_short": dict(x=x, y=y[:5]),
+        "nan": dict(x=nan, y=y),
+        "long": dict(x=x, y=y, lengths=lengths + 1),
+        "zero": dict(x=x, y=y, lengths=lengths * 0),
+        "float_lengths": dict(x=x, y=y, lengths=lengths.astype(float)),
+        "unknown": dict(x=x, y=y, weights=y),
+        "test_alone": dict(x=x, y=y, x_test=x),
+        "test_M": dict(x=x, y=y, x_test=x[..., :1], y_test=y),
+        "M3": dict(x=np.zeros((4, 6, 3), np.float32)),
+    }
+    for name, arrays in files.items():
+        np.savez(root / f"{name}.npz", **arrays)
 
 
 CASES = [
@@ -66,6 +95,85 @@ CASES = [
     (["train", "adding", "--resume", "{places}/run", "--lr", "1"], "drop --lr"),
     (["train", "adding", "--resume", "{places}/run", "--steps", "5"], "--steps 5 is below"),
     (["train", "rowmnist", "--resume", "{places}/run"], "not rowmnist"),
+    # train arrays: its .npz file, one line naming the key
+    (["train", "arrays"], "--data FILE.npz"),
+    (["train", "arrays", "--data", "{tmp}/none.npz"], "none.npz: no such file"),
+    (["train", "arrays", "--data", "{places}/notes.txt"], "notes.txt: not a readable .npz file"),
+    (["train", "arrays", "--data", "{places}/no_y.npz"], "no_y.npz: missing key 'y'"),
+    (["train", "arrays", "--data", "{places}/no_x.npz"], "no_x.npz: missing key 'x'"),
+    (["train", "arrays", "--data", "{places}/x_4d.npz"], "x_4d.npz: x must be (n, T, M)"),
+    (
+        ["train", "arrays", "--data", "{places}/y_short.npz"],
+        "y_short.npz: y must have one entry per sequence",
+    ),
+    (
+        ["train", "arrays", "--data", "{places}/nan.npz"],
+        "nan.npz: x has a NaN or infinite value in a real step",
+    ),
+    (["train", "arrays", "--data", "{places}/long.npz"], "long.npz: lengths must be in [1, T] = [1, 6]"),
+    (["train", "arrays", "--data", "{places}/zero.npz"], "zero.npz: lengths must be in [1, T]"),
+    (
+        ["train", "arrays", "--data", "{places}/float_lengths.npz"],
+        "float_lengths.npz: lengths must be integers",
+    ),
+    (["train", "arrays", "--data", "{places}/unknown.npz"], "unknown.npz: unknown key 'weights'"),
+    (["train", "arrays", "--data", "{places}/test_alone.npz"], "key 'x_test' without 'y_test'"),
+    (["train", "arrays", "--data", "{places}/test_M.npz"], "test_M.npz: x_test must have M = 2 features"),
+    (["train", "arrays", "--data", "{places}/good.npz", "--T", "9"], "T comes from the data for task arrays"),
+    (
+        ["train", "arrays", "--data", "{places}/good.npz", "--bidirectional", "--model", "lstm"],
+        "bidirectional",
+    ),
+    # predict
+    (["predict", "--run", "{places}/run", "--data", "{places}/good.npz"], "--out"),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/good.npz", "--out", "{places}/old.npy"],
+        "old.npy exists",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/good.npz", "--out", "{tmp}/p.txt"],
+        "p.txt: its name must end in .npy or .csv",
+    ),
+    (
+        [
+            "predict",
+            "--run",
+            "{places}/run",
+            "--data",
+            "{places}/good.npz",
+            "--out",
+            "{places}/notes.txt/p.npy",
+        ],
+        "notes.txt is a file",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/M3.npz", "--out", "{tmp}/p.npy"],
+        "M3.npz: x must have M = 2 features",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/no_x.npz", "--out", "{tmp}/p.npy"],
+        "no_x.npz: missing key 'x'",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/nan.npz", "--out", "{tmp}/p.npy"],
+        "nan.npz: x has a NaN",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/long.npz", "--out", "{tmp}/p.npy"],
+        "long.npz: lengths must be in [1, T]",
+    ),
+    (
+        ["predict", "--run", "{places}/run", "--data", "{places}/unknown.npz", "--out", "{tmp}/p.npy"],
+        "unknown key 'weights'",
+    ),
+    (
+        ["predict", "--run", "{places}/notes.txt", "--data", "{places}/good.npz", "--out", "{tmp}/p.npy"],
+        "not a run folder",
+    ),
+    (
+        ["predict", "--run", "{tmp}/none", "--data", "{places}/good.npz", "--out", "{tmp}/p.npy"],
+        "no checkpoint",
+    ),
     # study
     (["study", "adding", "--out", "{tmp}/s", "--quick", "--steps-scale", "0"], "steps_scale"),
     (["study", "adding", "--out", "{tmp}/s", "--quick", "--steps-scale", "inf"], "steps_scale"),

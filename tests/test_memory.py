@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tracemalloc
 
+import numpy as np
 import pytest
 
 from indrnn_np.cli import main
@@ -33,16 +34,55 @@ CONFIGS = {
     "rnn-tanh x 2": dict(T=60, model="rnn-tanh", layers=2),
     "irnn": dict(T=100, model="irnn", layers=1),
     "float64": dict(T=300, dtype="float64"),
+    "bidirectional": dict(T=200, bidirectional=True),
+    "bidirectional, bn before": dict(T=200, bidirectional=True, bn="time"),
+    "bidirectional, bn after, dropout": dict(
+        T=200, bidirectional=True, bn="frame", bn_position="after", dropout=0.2
+    ),
+    "bidirectional residual, bn": dict(T=100, bidirectional=True, residual=True, layers=3, bn="time"),
 }
+
+#: Task arrays (batches with lengths) on the files of ``array_files``: its name -> (file, options).
+ARRAY_CONFIGS = {
+    "arrays": ("labels", {}),
+    "arrays, bn time": ("labels", dict(bn="time", residual=True, layers=3)),
+    "arrays, bn frame": ("labels", dict(bn="frame")),
+    "arrays, bidirectional, bn before": ("labels", dict(bidirectional=True, bn="time")),
+    "arrays per step, bidirectional": ("per step", dict(bidirectional=True)),
+}
+
+
+@pytest.fixture(scope="module")
+def array_files(tmp_path_factory):
+    """Two .npz files of 300 sequences of 3 features, lengths 5 to 40 (half of them 40 long, so that a
+    batch is as long as the estimate takes it): 5 classes, and 2 targets per step."""
+    root = tmp_path_factory.mktemp("arrays")
+    rng = np.random.default_rng(0)
+    n, T = 300, 40
+    lengths = np.where(rng.random(n) < 0.5, T, rng.integers(5, T + 1, n))
+    x = rng.standard_normal((n, T, 3)).astype(np.float32)
+    np.savez(root / "labels.npz", x=x, y=rng.integers(0, 5, n), lengths=lengths)
+    np.savez(root / "per step.npz", x=x, y=rng.standard_normal((n, T, 2)).astype(np.float32), lengths=lengths)
+    return root
+
+
+def _named(name, fake_mnist, array_files, **kw):
+    """The configuration a test's name stands for."""
+    if name in CONFIGS:
+        return _cfg(**CONFIGS[name])
+    if name in ARRAY_CONFIGS:
+        file, options = ARRAY_CONFIGS[name]
+        return recipe("arrays", data=str(array_files / f"{file}.npz"), **options)
+    return recipe(name, data=str(fake_mnist), **kw)
 
 
 def _cfg(task="adding", **kw):
     return recipe(task, **{"test_size": 250, **kw})
 
 
-@pytest.mark.parametrize("name", [*CONFIGS, "rowmnist", "pmnist"])
-def test_the_mirror_has_the_models_parameters_and_layers(name, fake_mnist):
-    cfg = _cfg(**CONFIGS[name]) if name in CONFIGS else recipe(name, data=str(fake_mnist), hidden=16)
+@pytest.mark.parametrize("name", [*CONFIGS, "rowmnist", "pmnist", *ARRAY_CONFIGS])
+def test_the_mirror_has_the_models_parameters_and_layers(name, fake_mnist, array_files):
+    cfg = _named(name, fake_mnist, array_files, hidden=16)
     model = model_of(cfg, task_of(cfg))
     assert memory.param_count(cfg) == model.num_params()
     real = [type(layer).__name__ for layer in leaf_layers(model)]
@@ -83,11 +123,13 @@ def _simulated_phases(cfg):
     return peaks
 
 
-@pytest.mark.parametrize("name", [n for n in CONFIGS if n not in ("widths 16,1", "irnn")] + ["rowmnist"])
-def test_the_simulated_arrays_are_what_numpy_allocates(name, monkeypatch, fake_mnist):
+@pytest.mark.parametrize(
+    "name", [n for n in CONFIGS if n not in ("widths 16,1", "irnn")] + ["rowmnist", *ARRAY_CONFIGS]
+)
+def test_the_simulated_arrays_are_what_numpy_allocates(name, monkeypatch, fake_mnist, array_files):
     """Each phase's peak (a training step, an evaluation with the step's arrays in the pool, a step with
     the evaluation's) as tracemalloc sees NumPy allocate it: at most 10 % above, never 3 % below."""
-    cfg = _cfg(**CONFIGS[name]) if name in CONFIGS else recipe(name, data=str(fake_mnist), test_size=200)
+    cfg = _named(name, fake_mnist, array_files, test_size=200)
     real = _traced_phases(cfg, monkeypatch)
     simulated = _simulated_phases(cfg)
     for phase, r, s in zip(("step", "evaluation", "second step"), real, simulated, strict=True):
@@ -278,3 +320,35 @@ def test_the_estimate_is_a_little_above_the_measured_peak_rss(tmp_path, args):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == int(
         args[args.index("--steps") + 1]
     )
+
+
+def test_dry_run_of_train_arrays_takes_the_sizes_from_the_file(array_files, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "arrays", "--data", str(array_files / "labels.npz"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("training arrays, T = 40, batch 32: about ")
+    assert "data set: MNIST images, PTB text or your arrays" in out and "test set" in out
+    estimate = memory.estimate_training(recipe("arrays", data=str(array_files / "labels.npz")))
+    assert "--T" not in estimate.levers and "--test-size" not in estimate.levers  # the data decide them
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_checks_its_memory_the_same_way(small_run, array_files, tmp_path, monkeypatch, capsys):
+    np.savez(tmp_path / "x.npz", x=np.zeros((5, 20, 2), np.float32))
+    cfg = RunDir(small_run).read_config()
+    small, large = (memory.estimate_prediction(cfg, n, 20, 2) for n in (100, 10_000))
+    assert large.parts["evaluation"] > small.parts["evaluation"] and large.total > small.total
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
+    argv = [
+        "predict",
+        "--run",
+        str(small_run),
+        "--data",
+        str(tmp_path / "x.npz"),
+        "--out",
+        str(tmp_path / "p.npy"),
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: predicting 5 sequences") and "needs about" in err[0]
+    assert not (tmp_path / "p.npy").exists()

@@ -1,7 +1,7 @@
 """A run's peak memory, estimated from its configuration before anything is allocated, and the memory there is.
 
 Every command that trains or loads a model (``train``, ``evaluate``,
-``neurons``, ``depth``, and ``bench layer``, ``batchnorm`` and ``train`` on
+``predict``, ``neurons``, ``depth``, and ``bench layer``, ``batchnorm`` and ``train`` on
 the CPU) asks here first and
 refuses, in one line, a size that cannot fit; ``train ... --dry-run`` prints
 the estimate. Nothing is built: the network is mirrored by a few lines per
@@ -16,7 +16,13 @@ array by array, on a simulated heap (:class:`_Heap`):
   ``W x``), and the backward pass's work arrays (``∂J/∂a``, the input
   gradients, batch norm's temporaries), the gradients;
 * the evaluation (the adding test set 100 sequences at a time, MNIST 500
-  images at a time) and the test set itself;
+  images at a time, task ``arrays`` and ``predict`` 256 sequences at a time,
+  each batch copied samples first and then time-major) and the test set itself;
+* batches with lengths (task ``arrays``, ``predict``): the padding masked in
+  copies (the model's input, each IndRNN layer's input, ∂J/∂h in backward),
+  the last step gathered, batch norm's masked NumPy expressions;
+* a bidirectional unit: both directions, the reversed copies of its input,
+  output and gradients, the concatenation and its split;
 * parameters, the optimizer's state, a loaded checkpoint's arrays;
 * the work-array pool of :mod:`indrnn_np.ops.buffers`: arrays of one
   shape are handed out again, and the pool keeps up to
