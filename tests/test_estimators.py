@@ -1,0 +1,143 @@
+"""IndRNNClassifier and IndRNNRegressor: scikit-learn's conventions on variable-length sequences."""
+
+import numpy as np
+import pytest
+
+from indrnn_np import IndRNNClassifier, IndRNNRegressor
+from indrnn_np.estimators import NotFittedError
+from indrnn_np.tasks.arrays import ArrayDataError, marker_sequences, pad_sequences
+from indrnn_np.train import ConfigError
+
+FAST = dict(hidden=8, layers=1, steps=30, batch=16, eval_every=10, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def markers():
+    X, y = marker_sequences(120, min_length=5, max_length=30, seed=0)
+    return X, y
+
+
+def test_classifier_learns_marker_sequences_given_as_a_list(markers):
+    X, y = markers
+    Xt, yt = marker_sequences(200, min_length=5, max_length=30, seed=1)
+    clf = IndRNNClassifier(hidden=16, layers=2, steps=250, batch=32, lr=3e-3, bidirectional=True)
+    assert clf.fit(X, y) is clf
+    assert clf.n_features_in_ == 2 and clf.max_length_ == max(len(s) for s in X)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2, 3])
+    acc = clf.score(Xt, yt)
+    assert acc > 0.6, acc  # chance is 0.25
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (200, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert 0 <= clf.summary_["test_error"] <= 1
+
+
+def test_padded_array_with_lengths_equals_the_list(markers):
+    X, y = markers
+    x, lengths = pad_sequences(X)
+    x[np.arange(x.shape[1])[None, :] >= lengths[:, None]] = np.nan  # the padding is never read
+    a = IndRNNClassifier(**FAST).fit(X, y)
+    b = IndRNNClassifier(**FAST).fit(x, y, lengths=lengths)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(x, lengths))
+    np.testing.assert_array_equal(a.predict(X), b.predict(x, lengths=lengths))
+
+
+def test_string_labels_come_back_as_given(markers):
+    X, y = markers
+    names = np.array(["a", "b", "c", "d"])[y]
+    clf = IndRNNClassifier(**FAST).fit(X, names)
+    assert set(clf.predict(X[:10])) <= {"a", "b", "c", "d"}
+    np.testing.assert_array_equal(clf.classes_, ["a", "b", "c", "d"])
+
+
+def test_regressor_per_sequence_and_per_step():
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((n, 1)).astype(np.float32) for n in rng.integers(3, 20, 80)]
+    y_sum = np.array([s.sum() for s in X])
+    reg = IndRNNRegressor(hidden=16, steps=300, batch=16, lr=3e-3)
+    reg.fit(X, y_sum)
+    pred = reg.predict(X)
+    assert pred.shape == (80,)
+    assert reg.score(X, y_sum) > 0.5
+    y_step = [np.cumsum(s, axis=0) for s in X]  # a target at every step
+    reg2 = IndRNNRegressor(**FAST).fit(X, y_step)
+    out = reg2.predict(X)
+    assert isinstance(out, list) and [len(o) for o in out] == [len(s) for s in X]
+    assert out[0].shape == (len(X[0]), 1)
+    assert np.isfinite(reg2.score(X, y_step))
+
+
+def test_per_step_classification_with_padding_labels(markers):
+    X, _ = markers
+    y_step = [(s[:, 0] > 0).astype(int) for s in X]  # the sign of each step
+    clf = IndRNNClassifier(**FAST).fit(X, y_step)
+    out = clf.predict(X)
+    assert [len(o) for o in out] == [len(s) for s in X]
+    assert 0 <= clf.score(X, y_step) <= 1
+
+
+def test_save_and_load_predict_the_same(markers, tmp_path):
+    X, y = markers
+    clf = IndRNNClassifier(**FAST, bidirectional=True, bn="time").fit(X, y)
+    path = clf.save(tmp_path / "clf")
+    assert path.name == "clf.npz"
+    again = IndRNNClassifier.load(path)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert again.get_params() == clf.get_params()
+    with pytest.raises(FileExistsError, match="exists: pass overwrite=True"):
+        clf.save(path)
+    with pytest.raises(ValueError, match="not a saved IndRNNRegressor"):
+        IndRNNRegressor.load(path)
+
+
+def test_run_dir_keeps_checkpoints_and_a_later_fit_resumes(markers, tmp_path):
+    X, y = markers
+    run = tmp_path / "run"
+    first = IndRNNClassifier(**{**FAST, "steps": 20}, run_dir=run).fit(X, y)
+    for name in ("metrics.csv", "checkpoint.npz", "summary.json", "curve.png"):
+        assert (run / name).is_file(), name
+    longer = IndRNNClassifier(**{**FAST, "steps": 30}, run_dir=run).fit(X, y)  # resumes to 30
+    straight = IndRNNClassifier(**{**FAST, "steps": 30}).fit(X, y)
+    assert longer.summary_["steps"] == 30 and first.summary_["steps"] == 20
+    np.testing.assert_allclose(longer.predict_proba(X), straight.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_errors_name_the_argument(markers):
+    X, y = markers
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        IndRNNClassifier().predict(X)
+    with pytest.raises(ArrayDataError, match=r"X has a NaN or infinite value in a real step: X\[0, 1, 0\]"):
+        bad = [s.copy() for s in X]
+        bad[0][1, 0] = np.nan
+        IndRNNClassifier(**FAST).fit(bad, y)
+    with pytest.raises(ArrayDataError, match=r"y must have one entry per sequence, n = 120"):
+        IndRNNClassifier(**FAST).fit(X, y[:-1])
+    with pytest.raises(ConfigError, match="hidden must be >= 1"):
+        IndRNNClassifier(**{**FAST, "hidden": 0}).fit(X, y)
+    with pytest.raises(ValueError, match="bn='frame'.*use bn='time'"):
+        IndRNNClassifier(**FAST, bn="frame").fit(X, y)
+    clf = IndRNNClassifier(**FAST).fit(X, y)
+    with pytest.raises(
+        ValueError, match="X has 3 features per step, but this IndRNNClassifier was fitted with 2"
+    ):
+        clf.predict([np.zeros((4, 3))])
+    with pytest.raises(ArrayDataError, match=r"lengths must be in \[1, T\]"):
+        clf.predict(np.zeros((2, 5, 2)), lengths=np.array([5, 6]))
+
+
+def test_scikit_learn_clone_cross_validation_and_grid_search(markers):
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone, is_classifier, is_regressor
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    X, y = markers
+    clf = IndRNNClassifier(**FAST)
+    assert is_classifier(clf) and is_regressor(IndRNNRegressor())
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and not hasattr(twin, "model_")
+    scores = cross_val_score(clf, X, y, cv=3)
+    assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
+    grid = GridSearchCV(clf, {"hidden": [4, 8]}, cv=2).fit(X, y)
+    assert grid.best_params_["hidden"] in (4, 8)
+    assert len(grid.cv_results_["mean_test_score"]) == 2
+    assert sklearn.__version__
