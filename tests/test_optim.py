@@ -51,7 +51,7 @@ def test_optimizers_minimise_a_quadratic():
 
 def test_weight_decay_skips_u_and_biases():
     p = {"l.W": np.ones(3), "l.u": np.ones(3), "l.b": np.ones(3)}
-    opt = SGD(p, lr=0.1, weight_decay=1.0)
+    opt = SGD(p, lr=0.1, weight_decay=1.0, u_max=None)  # a bare dict: no bound to project u into
     opt.step({k: np.zeros(3) for k in p})
     np.testing.assert_allclose(p["l.W"], 0.9)
     np.testing.assert_array_equal(p["l.u"], 1.0)
