@@ -377,3 +377,40 @@ def test_optimizer_on_model_params_projects_u_as_on_the_model():
     by_params, by_model = Adam(model.params, lr=1.0), Adam(model, lr=1.0)
     assert by_params.u_bounds == by_model.u_bounds
     assert {"indrnn1.fwd.u", "indrnn1.bwd.u", "indrnn2.fwd.u", "indrnn2.bwd.u"} <= set(by_params.u_bounds)
+
+
+@pytest.mark.cudasim
+@pytest.mark.skipif(not cuda_available(), reason="the CUDA backend cannot load here")
+@pytest.mark.parametrize(
+    "kw, head",
+    [
+        ({"bidirectional": True, "bn": "time"}, "last"),
+        ({"bidirectional": True, "residual": True, "layers": 2}, "all"),
+    ],
+    ids=["bidirectional-bn-last", "residual-bidirectional-all"],
+)
+def test_model_with_lengths_on_the_device_equals_the_host(kw, head):
+    """Every layer's padded path on device arrays (Numba's simulator): the same outputs and gradients."""
+    from indrnn_np.ops.device import to_host
+
+    rng = np.random.default_rng(6)
+    Tn, Bn = 4, 3
+    lengths = np.array([4, 1, 3])
+    x = rng.standard_normal((Tn, Bn, 2))
+    y = rng.integers(0, 2, (Bn,) if head == "last" else (Tn, Bn))
+    out = {}
+    for backend in ("cpu", "cuda"):
+        model = build_indrnn(Tn, 2, 2, hidden=2, head=head, backend=backend, dtype=np.float64, seed=3, **kw)
+        pred, caches = model.forward(x, train=True, lengths=lengths)
+        loss, lc = softmax_cross_entropy_forward(pred, y, lengths=lengths)
+        _, grads = model.backward(softmax_cross_entropy_backward(1.0, lc), caches)
+        out[backend] = (
+            to_host(pred),
+            float(np.asarray(to_host(loss)).reshape(-1)[0]),
+            {k: to_host(g) for k, g in grads.items()},
+        )
+    (p_c, l_c, g_c), (p_d, l_d, g_d) = out["cpu"], out["cuda"]
+    np.testing.assert_allclose(p_d, p_c, rtol=1e-10, atol=1e-12)
+    assert l_d == pytest.approx(l_c, rel=1e-10)
+    for k in g_c:
+        np.testing.assert_allclose(g_d[k], g_c[k], rtol=1e-9, atol=1e-12, err_msg=k)
