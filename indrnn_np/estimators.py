@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .ops.device import assign
-from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, predict
+from .tasks.arrays import ArrayDataError, arrays_task, load_npz, pad_sequences, predict
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
 from .train.recipes import RECIPES
@@ -301,13 +301,9 @@ class _IndRNNEstimator(BaseEstimator):
             Not a file :meth:`save` wrote, or one of another class.
         """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such file") from None
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"{path}: not a saved estimator ({exc})") from None
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file")
+        arrays = load_npz(path, error=ValueError, what="a saved estimator")
         try:
             meta = json.loads(str(arrays.pop("meta")))
             if meta.get("format") != SAVE_FORMAT or meta.get("class") != cls.__name__:

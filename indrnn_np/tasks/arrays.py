@@ -360,6 +360,17 @@ def predict(model, x, lengths, *, batch: int = 256, head: str = "last") -> np.nd
 # --------------------------------------------------------------------------
 
 
+def load_npz(path, *, error=ArrayDataError, what: str = "a readable .npz file") -> dict:
+    """Every array of an ``.npz`` file (no pickles), or ``error`` naming the file: missing, or not ``what``."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise error(f"{path}: not {what} ({exc})") from None
+
+
 def read_npz(path, *, need_y: bool = True) -> dict:
     """The arrays of a ``.npz`` data file, checked; raises ArrayDataError naming the file and key.
 
@@ -368,13 +379,7 @@ def read_npz(path, *, need_y: bool = True) -> dict:
     refused (a misspelt key would otherwise be ignored).
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise ArrayDataError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise ArrayDataError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = load_npz(path)
     unknown = sorted(set(arrays) - set(NPZ_KEYS))
     if unknown:
         raise ArrayDataError(f"{path}: unknown key {unknown[0]!r}; the keys are {', '.join(NPZ_KEYS)}")
