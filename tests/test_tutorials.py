@@ -10,8 +10,8 @@ import pytest
 TUTORIALS = sorted((Path(__file__).parent.parent / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_seven_tutorials_in_percent_format():
-    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04", "05", "06", "07"]
+def test_there_are_eight_tutorials_in_percent_format():
+    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
     for p in TUTORIALS:
         text = p.read_text()
         assert text.startswith("# %% [markdown]"), p.name
