@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .ops.device import assign
-from .tasks.arrays import ArrayDataError, arrays_task, load_npz, pad_sequences, predict
+from .tasks.arrays import ArrayDataError, arrays_task, load_npz, pad_sequences, per_step_list, predict
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
+from .train.loop import TrainingInterrupted
 from .train.recipes import RECIPES
 
 try:  # scikit-learn's bases when it is installed: tags, repr, clone, and its checks
@@ -165,17 +166,29 @@ class _IndRNNEstimator(BaseEstimator):
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         kw = {k: v for k, v in self.get_params().items() if k in names}
         kw["widths"] = None if self.widths is None else ",".join(map(str, np.atleast_1d(self.widths)))
-        seed = self.random_state
+        seed = self._seed()
         if seed is None:  # a fresh seed each fit, as scikit-learn's random_state=None
             seed = int(np.random.default_rng().integers(2**31))
-        elif not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"random_state must be an integer >= 0 or None; got {seed!r}")
-        for k in ("hidden", "layers", "steps", "batch", "decay_every", "plateau_patience", "eval_every"):
-            if isinstance(kw[k], np.integer):
-                kw[k] = int(kw[k])
-        cfg = TrainConfig(task="arrays", T=int(T), seed=int(seed), data="<arrays given to fit>", **kw)
-        cfg.checkpoint_every = int(self.checkpoint_every)
+        for k, v in kw.items():  # NumPy scalars (a grid of np.arange, say) as Python numbers
+            if isinstance(v, np.integer | np.floating | np.bool_):
+                kw[k] = v.item()
+        cfg = TrainConfig(task="arrays", T=int(T), seed=seed, data="<arrays given to fit>", **kw)
         return cfg.validate()
+
+    def _seed(self) -> int | None:
+        """random_state, checked: an integer >= 0, or None (not with a run folder: a resumed fit must
+        draw the batches the first one drew)."""
+        seed = self.random_state
+        if seed is None:
+            if self.run_dir is not None:
+                raise ValueError(
+                    "random_state=None draws a new seed at every fit, so a fit with run_dir could never "
+                    "resume its run: give random_state an integer"
+                )
+            return None
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"random_state must be an integer >= 0 or None; got {seed!r}")
+        return int(seed)
 
     def _check_fraction(self):
         f = self.validation_fraction
@@ -186,6 +199,7 @@ class _IndRNNEstimator(BaseEstimator):
         from .train import train
 
         self._check_fraction()
+        seed = self._seed()
         dtype = np.dtype(self.dtype).type if self.dtype in ("float32", "float64") else np.float32
         task = arrays_task(
             X,
@@ -194,21 +208,32 @@ class _IndRNNEstimator(BaseEstimator):
             kind=kind,
             outputs=getattr(self, "_n_outputs_hint", None),
             test_fraction=self.validation_fraction,
-            seed=0 if self.random_state is None else int(self.random_state),
+            seed=0 if seed is None else seed,
             names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
             source=f"the arrays given to {type(self).__name__}.fit",
             dtype=dtype,
         )
         cfg = self._config(task.T)
-        if cfg.bn == "frame" and len(set(task.lengths.tolist())) > 1:
-            raise ValueError(
-                "bn='frame' takes statistics per step over the sequences that have it, and sequences of "
-                "different lengths leave a step with one value: use bn='time' for variable lengths"
-            )
-        model = model_of(cfg, task)
+        model = model_of(cfg, task)  # ConfigError: bn="frame" with sequences of different lengths
         opt = optimizer_of(cfg, model)
         quiet = lambda *a: None  # noqa: E731
-        summary = train(
+        try:
+            summary = self._train(train, model, opt, task, cfg, quiet)
+        except TrainingInterrupted as exc:
+            if self.run_dir is None:
+                raise
+            raise TrainingInterrupted(
+                f"{str(exc).split(';')[0]}; call fit again with the same run_dir to continue"
+            ) from None
+        self.model_, self.config_, self.summary_ = model, cfg, summary
+        self.n_features_in_ = task.inputs
+        self.max_length_ = task.T
+        self.head_ = task.head
+        self.n_outputs_ = task.outputs
+        return task
+
+    def _train(self, train, model, opt, task, cfg, quiet):
+        return train(
             model,
             opt,
             task,
@@ -225,12 +250,6 @@ class _IndRNNEstimator(BaseEstimator):
             progress=self.progress,
             log=print if self.verbose else quiet,
         )
-        self.model_, self.config_, self.summary_ = model, cfg, summary
-        self.n_features_in_ = task.inputs
-        self.max_length_ = task.T
-        self.head_ = task.head
-        self.n_outputs_ = task.outputs
-        return task
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -263,11 +282,11 @@ class _IndRNNEstimator(BaseEstimator):
             The file written (``.npz`` appended when missing).
         """
         self._check_fitted()
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
+        path = _npz_path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"{path}: no folder {path.parent} to write it in")
         params = {k: v for k, v in self.get_params().items() if k != "run_dir"}
         params["run_dir"] = None if self.run_dir is None else str(self.run_dir)
         meta = {
@@ -301,13 +320,16 @@ class _IndRNNEstimator(BaseEstimator):
             Not a file :meth:`save` wrote, or one of another class.
         """
         path = Path(path)
+        if not path.exists() and _npz_path(path).exists():  # saved as save(path) named it
+            path = _npz_path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
         arrays = load_npz(path, error=ValueError, what="a saved estimator")
         try:
             meta = json.loads(str(arrays.pop("meta")))
             if meta.get("format") != SAVE_FORMAT or meta.get("class") != cls.__name__:
-                raise ValueError(f"holds a {meta.get('class')} of format {meta.get('format')}")
+                what = meta.get("class") or "file that no estimator's save wrote (a run's checkpoint?)"
+                raise ValueError(f"holds a {what}")
             est = cls(**meta["params"])
             cfg = TrainConfig.from_dict(meta["config"], where=f"{path}: config")
         except (KeyError, TypeError, ValueError) as exc:
@@ -425,21 +447,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         -------
         self
         """
-        if isinstance(y, list | tuple) and isinstance(X, list | tuple) and y and np.ndim(y[0]) >= 1:
-            # per-step labels of a list of sequences: one array of labels per sequence
-            self.classes_ = np.unique(np.concatenate([np.asarray(a).reshape(-1) for a in y]))
-            y_enc = [np.searchsorted(self.classes_, np.asarray(a)) for a in y]
-        else:
-            y_arr = np.asarray(y)
-            if y_arr.ndim == 0:
-                raise ValueError(f"y must have one label per sequence; got {y!r}")
-            real = np.ones(y_arr.shape, bool)
-            if y_arr.ndim == 2 and lengths is not None and len(np.shape(lengths)) == 1:
-                # per-step labels of a padded array: the padding's labels are not classes
-                if len(lengths) == len(y_arr):
-                    real = np.arange(y_arr.shape[1])[None, :] < np.asarray(lengths)[:, None]
-            self.classes_ = np.unique(y_arr[real])
-            y_enc = np.where(real, np.searchsorted(self.classes_, np.where(real, y_arr, self.classes_[0])), 0)
+        self.classes_, y_enc = _encode_labels(y, X, lengths)
         self._n_outputs_hint = len(self.classes_)
         try:
             self._fit(X, y_enc, lengths, "classify")
@@ -469,10 +477,12 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported")
         pred = self.predict(X, lengths)
+        _check_same_count(pred, y)
         if self.head_ == "all":
             pred = np.concatenate([np.asarray(p).reshape(-1) for p in _rows(pred, X, lengths)])
             y = np.concatenate([np.asarray(t).reshape(-1) for t in _rows(y, X, lengths)])
-        return float(np.mean(np.asarray(pred) == np.asarray(y)))
+        _check_same_count(pred, y, "real steps")
+        return float(np.mean(np.asarray(pred) == _label_values(np.asarray(y), check=False)))
 
     def _extra_arrays(self):
         return {"classes_": self.classes_}
@@ -503,31 +513,37 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         -------
         self
         """
-        per_seq_1d = not isinstance(y, list | tuple) and np.ndim(y) == 1
-        per_seq_1d = per_seq_1d or (isinstance(y, list | tuple) and y and np.ndim(y[0]) == 0)
-        self._y_1d = bool(per_seq_1d)
+        if per_step_list(y, X):  # (T_i,) targets: one value per step, predicted back as (T_i,)
+            one = all(np.ndim(a) == 1 for a in y)
+        else:
+            one = np.ndim(y) == 1
         self._fit(X, y, lengths, "regress")
-        self.y_1d_ = self._y_1d
-        del self._y_1d
+        self.y_1d_ = bool(one)
         return self
 
     def predict(self, X, lengths=None):
         """Predictions: (n,) or (n, K) per sequence, (n, T, K) per step (a list for list X)."""
         out, lens, was_list = self._forward(X, lengths)
+        one = getattr(self, "y_1d_", False)
         if self.head_ == "all":
-            return self._per_sequence(out, lens, was_list)
-        return out[:, 0] if getattr(self, "y_1d_", False) else out
+            return self._per_sequence(out[..., 0] if one else out, lens, was_list)
+        return out[:, 0] if one else out
 
     def score(self, X, y, lengths=None, sample_weight=None):
         """R², the coefficient of determination, over every real value (averaged over the K targets)."""
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported")
         pred = self.predict(X, lengths)
+        _check_same_count(pred, y)
         if self.head_ == "all":
             pred = np.concatenate([np.asarray(p).reshape(len(p), -1) for p in _rows(pred, X, lengths)])
             y = np.concatenate([np.asarray(t).reshape(len(t), -1) for t in _rows(y, X, lengths)])
         pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
         y = np.asarray(y, np.float64).reshape(len(y), -1)
+        if y.shape != pred.shape:
+            raise ValueError(
+                f"y must hold {pred.shape[1]} target(s) per value, as the predictions; got {y.shape[1]}"
+            )
         ss_res = ((y - pred) ** 2).sum(axis=0)
         ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
@@ -538,6 +554,73 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
 
     def _load_extra(self, arrays):
         self.y_1d_ = bool(arrays.get("y_1d_", False))
+
+
+def _encode_labels(y, X, lengths):
+    """``(classes_, y as indices)``: the labels of the real steps, checked as scikit-learn checks them."""
+    if per_step_list(y, X):  # one array of labels per sequence
+        arrays = [np.asarray(a) for a in y]
+        flat = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.array([])
+    else:
+        arr = np.asarray(y)
+        if arr.ndim == 0:
+            raise ValueError(f"y must have one label per sequence; got {y!r}")
+        real = np.ones(arr.shape, bool)
+        if arr.ndim == 2:  # per step: the padding's labels are not classes
+            lens = [len(s) for s in X] if isinstance(X, list | tuple) else lengths
+            if lens is not None and len(lens) == len(arr):
+                real = np.arange(arr.shape[1])[None, :] < np.asarray(lens)[:, None]
+        flat = arr[real]
+    if flat.size == 0:
+        raise ArrayDataError("y is empty: a classifier needs a label for at least one sequence")
+    flat = _label_values(flat)
+    classes = np.unique(flat)
+    if len(classes) < 2:
+        raise ValueError(f"y has one class ({classes[0]!r}): a classifier needs at least 2")
+
+    def encode(a):
+        a = _label_values(np.asarray(a), check=False)
+        return np.searchsorted(classes, np.where(np.isin(a, classes), a, classes[0]))
+
+    if per_step_list(y, X):
+        return classes, [encode(a) for a in y]
+    return classes, np.where(real, encode(arr), 0)
+
+
+def _label_values(values, check: bool = True):
+    """Labels as one comparable dtype: strings (from objects too) or integers; continuous numbers,
+    NaN and labels of mixed types refused (as scikit-learn refuses them)."""
+    if values.dtype.kind == "O":
+        kinds = {type(v) for v in values.reshape(-1)}
+        if kinds <= {str, np.str_}:
+            return values.astype(str)
+        if all(issubclass(k, int | np.integer) and not issubclass(k, bool) for k in kinds):
+            return values.astype(np.int64)
+        if check:
+            names = ", ".join(sorted(k.__name__ for k in kinds))
+            raise ValueError(f"y mixes labels of several types ({names}): give one type")
+    if check and values.dtype.kind == "f":
+        if np.isnan(values).any():
+            raise ValueError("y has a NaN label")
+        if not np.all(values == np.round(values)):
+            bad = values[values != np.round(values)][0]
+            raise ValueError(
+                f"y holds continuous values (e.g. {bad!r}): IndRNNClassifier needs class labels; "
+                "IndRNNRegressor fits numbers"
+            )
+    return values
+
+
+def _npz_path(path) -> Path:
+    """``path`` with ``.npz`` appended unless it ends so (as :func:`numpy.savez` names its files)."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def _check_same_count(pred, y, what: str = "sequences") -> None:
+    n, m = len(pred), len(y)
+    if n != m:
+        raise ValueError(f"y must have one entry per {what[:-1]}: {n} {what}; got {m}")
 
 
 def _rows(values, X, lengths):

@@ -114,7 +114,7 @@ def test_errors_name_the_argument(markers):
         IndRNNClassifier(**FAST).fit(X, y[:-1])
     with pytest.raises(ConfigError, match="hidden must be >= 1"):
         IndRNNClassifier(**{**FAST, "hidden": 0}).fit(X, y)
-    with pytest.raises(ValueError, match="bn='frame'.*use bn='time'"):
+    with pytest.raises(ConfigError, match="bn frame .*use bn time for variable lengths"):
         IndRNNClassifier(**FAST, bn="frame").fit(X, y)
     clf = IndRNNClassifier(**FAST).fit(X, y)
     with pytest.raises(
@@ -141,3 +141,47 @@ def test_scikit_learn_clone_cross_validation_and_grid_search(markers):
     assert grid.best_params_["hidden"] in (4, 8)
     assert len(grid.cv_results_["mean_test_score"]) == 2
     assert sklearn.__version__
+
+
+def test_labels_are_checked_as_scikit_learn_checks_them(markers, tmp_path):
+    X, y = markers
+    with pytest.raises(ValueError, match=r"continuous values .*IndRNNRegressor fits numbers"):
+        IndRNNClassifier(**FAST).fit(X, np.random.default_rng(0).random(len(X)))
+    with pytest.raises(ValueError, match="one class .*needs at least 2"):
+        IndRNNClassifier(**FAST).fit(X, np.zeros(len(X), int))
+    with pytest.raises(ValueError, match=r"mixes labels of several types \(int, str\)"):
+        IndRNNClassifier(**FAST).fit(X, np.array([1, "a"] * 60, dtype=object))
+    with pytest.raises(ArrayDataError, match="y is empty"):
+        IndRNNClassifier(**FAST).fit([], [])
+    # labels from pandas come as objects: saved as strings, loaded back
+    names = np.array(["cat", "dog", "eel", "fox"], dtype=object)[y]
+    clf = IndRNNClassifier(**FAST).fit(X, names)
+    again = IndRNNClassifier.load(clf.save(tmp_path / "m"))  # also found as "m" (save added .npz)
+    np.testing.assert_array_equal(again.predict(X[:5]), clf.predict(X[:5]))
+    assert IndRNNClassifier.load(tmp_path / "m").classes_.dtype.kind == "U"
+    with pytest.raises(ValueError, match="one entry per sequence: 120 sequences; got 7"):
+        clf.score(X, names[:7])
+
+
+def test_per_step_targets_must_match_their_sequences(markers):
+    X, _ = markers
+    y = [(s[:, 0] > 0).astype(int) for s in X]
+    y[0] = y[0][:2]
+    with pytest.raises(ArrayDataError, match=r"y\[0\] must have one entry per step of X\[0\]"):
+        IndRNNClassifier(**FAST).fit(X, y)
+    targets = [np.cumsum(s[:, 0]) for s in X]  # (T_i,): one value per step
+    reg = IndRNNRegressor(**FAST).fit(X, targets)
+    assert reg.head_ == "all" and reg.n_outputs_ == 1
+    assert [p.shape for p in reg.predict(X[:3])] == [(len(s),) for s in X[:3]]
+
+
+def test_run_dir_refuses_other_data_and_a_random_seed(markers, tmp_path):
+    X, y = markers
+    run = tmp_path / "run"
+    IndRNNClassifier(**FAST, run_dir=run).fit(X, y)
+    with pytest.raises(Exception, match="trained on other data"):
+        IndRNNClassifier(**{**FAST, "steps": 40}, run_dir=run).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="random_state=None .*give random_state an integer"):
+        IndRNNClassifier(**FAST, run_dir=tmp_path / "other", random_state=None).fit(X, y)
+    with pytest.raises(ValueError, match="random_state must be an integer >= 0 or None; got 'x'"):
+        IndRNNClassifier(**FAST, random_state="x").fit(X, y)

@@ -46,7 +46,7 @@ CONFIGS = {
 ARRAY_CONFIGS = {
     "arrays": ("labels", {}),
     "arrays, bn time": ("labels", dict(bn="time", residual=True, layers=3)),
-    "arrays, bn frame": ("labels", dict(bn="frame")),
+    "arrays, bn frame": ("one length", dict(bn="frame")),  # frame-wise BN: sequences of one length
     "arrays, bidirectional, bn before": ("labels", dict(bidirectional=True, bn="time")),
     "arrays per step, bidirectional": ("per step", dict(bidirectional=True)),
 }
@@ -55,7 +55,8 @@ ARRAY_CONFIGS = {
 @pytest.fixture(scope="module")
 def array_files(tmp_path_factory):
     """Two .npz files of 300 sequences of 3 features, lengths 5 to 40 (half of them 40 long, so that a
-    batch is as long as the estimate takes it): 5 classes, and 2 targets per step."""
+    batch is as long as the estimate takes it): 5 classes, and 2 targets per step; and a third of the same
+    sequences all 40 long (frame-wise batch norm takes no variable lengths)."""
     root = tmp_path_factory.mktemp("arrays")
     rng = np.random.default_rng(0)
     n, T = 300, 40
@@ -63,6 +64,7 @@ def array_files(tmp_path_factory):
     x = rng.standard_normal((n, T, 3)).astype(np.float32)
     np.savez(root / "labels.npz", x=x, y=rng.integers(0, 5, n), lengths=lengths)
     np.savez(root / "per step.npz", x=x, y=rng.standard_normal((n, T, 2)).astype(np.float32), lengths=lengths)
+    np.savez(root / "one length.npz", x=x, y=rng.integers(0, 5, n))
     return root
 
 

@@ -22,6 +22,7 @@ naming the array as the caller named it (``X``, ``y`` for the estimators;
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -281,7 +282,10 @@ class ArrayTask:
             mean = _real(y, lengths, per_step).mean(axis=0)
             self.baseline = float(np.mean((_real(y_test, lengths_test, per_step) - mean) ** 2))
         spread = f"lengths {int(lengths.min())}..{int(lengths.max())}"
-        self.description = f"{source}: {split} sequences, {spread}, {self.inputs} features"
+        self.description = (
+            f"{source}: {split} sequences, {spread}, {self.inputs} features, "
+            f"data {_fingerprint(x, y, lengths, x_test, y_test, lengths_test)}"
+        )
 
     def _batch(self, x, y, lengths, idx):
         L = lengths[idx]
@@ -306,6 +310,16 @@ class ArrayTask:
         if self.kind == "classify":
             return {"test_error": float(np.mean(np.argmax(real_pred, axis=-1) != real_y))}
         return {"test_mse": float(np.mean((real_pred - real_y) ** 2))}
+
+
+def _fingerprint(*arrays) -> str:
+    """A short hash of the arrays' values (a resumed run checks that it still has its data)."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.shape, a.dtype.str)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:12]
 
 
 def _real(a, lengths, per_step: bool):
@@ -363,10 +377,17 @@ def predict(model, x, lengths, *, batch: int = 256, head: str = "last") -> np.nd
 def load_npz(path, *, error=ArrayDataError, what: str = "a readable .npz file") -> dict:
     """Every array of an ``.npz`` file (no pickles), or ``error`` naming the file: missing, or not ``what``."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        f = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        reason = "not a NumPy file" if "pickled" in str(exc) else str(exc)
+        raise error(f"{path}: not {what} ({reason})") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise error(f"{path}: not {what}: it holds one array (.npy), not named arrays (.npz)")
+    try:
+        with f:
+            return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as exc:
         raise error(f"{path}: not {what} ({exc})") from None
 
@@ -434,10 +455,15 @@ def arrays_task(
     """
     nx, ny, nl, nxt, nyt, nlt = names
     x, lens = pad_sequences(X, lengths, name=nx, lengths_name=nl, dtype=dtype)
-    if isinstance(y, list | tuple) and isinstance(X, list | tuple) and y and np.ndim(y[0]) >= 1:
-        y = pad_targets(y, x.shape[1], name=ny)  # per-step targets of a list of sequences
     if kind is None:
-        kind = "classify" if np.asarray(y).dtype.kind in "iu" else "regress"
+        first = np.asarray(y[0] if per_step_list(y, X) else y)
+        kind = "classify" if first.dtype.kind in "iub" else "regress"
+    if per_step_list(y, X):  # per-step targets of a list of sequences
+        y = pad_targets(y, lens, x.shape[1], kind=kind, name=ny, x_name=nx)
+    elif isinstance(X, list | tuple) and np.ndim(y) >= 2 and kind == "classify":
+        y = np.asarray(y)  # per-step labels padded by the caller: what the padding holds is not a label
+        if y.shape[:2] == x.shape[:2]:
+            y = np.where(np.arange(x.shape[1])[None, :] < lens[:, None], y, 0)
     y, _, _ = check_targets(y, len(x), x.shape[1], lens, kind=kind, name=ny, dtype=dtype)
     if (X_test is None) != (y_test is None):
         raise ArrayDataError(f"{nxt} and {nyt} go together: give both or neither")
@@ -445,8 +471,8 @@ def arrays_task(
         xt, lt = pad_sequences(X_test, lengths_test, name=nxt, lengths_name=nlt, dtype=dtype)
         if xt.shape[2] != x.shape[2]:
             raise ArrayDataError(f"{nxt} must have M = {x.shape[2]} features, as {nx}; got {xt.shape[2]}")
-        if isinstance(y_test, list | tuple) and isinstance(X_test, list | tuple) and np.ndim(y_test[0]) >= 1:
-            y_test = pad_targets(y_test, xt.shape[1], name=nyt)
+        if per_step_list(y_test, X_test):
+            y_test = pad_targets(y_test, lt, xt.shape[1], kind=kind, name=nyt, x_name=nxt)
         yt, _, _ = check_targets(y_test, len(xt), xt.shape[1], lt, kind=kind, name=nyt, dtype=dtype)
         if yt.ndim != y.ndim or (yt.ndim > 1 and kind == "regress" and yt.shape[-1] != y.shape[-1]):
             raise ArrayDataError(f"{nyt} must be shaped as {ny} (one target per sequence or per step)")
@@ -460,18 +486,35 @@ def arrays_task(
     )  # fmt: skip
 
 
-def pad_targets(ys, T: int, *, name: str = "y") -> np.ndarray:
-    """Per-step targets of a list of sequences, (T_i,) or (T_i, K) each, padded with zeros to (n, T[, K])."""
+def pad_targets(ys, lengths, T: int, *, kind: str, name: str = "y", x_name: str = "X") -> np.ndarray:
+    """Per-step targets of a list of sequences, padded with zeros to (n, T) labels or (n, T, K) values.
+
+    Each ``ys[i]`` has one entry per step of sequence i (``lengths[i]`` of them): labels (T_i,) for
+    ``kind="classify"``; values (T_i,) (one target, K = 1) or (T_i, K) for ``"regress"``.
+    """
     arrs = [np.asarray(a) for a in ys]
+    if len(arrs) != len(lengths):
+        raise ArrayDataError(f"{name} must have one entry per sequence, n = {len(lengths)}; got {len(arrs)}")
+    if kind == "regress":
+        arrs = [a[:, None] if a.ndim == 1 else a for a in arrs]
     first = arrs[0]
     out = np.zeros((len(arrs), T, *first.shape[1:]), first.dtype)
-    for i, a in enumerate(arrs):
-        if a.shape[1:] != first.shape[1:] or len(a) > T:
+    for i, (a, n) in enumerate(zip(arrs, lengths, strict=True)):
+        if a.ndim == 0 or len(a) != n:
             raise ArrayDataError(
-                f"{name}[{i}] must be ({len(a)},{' K' if a.ndim > 1 else ''}) as its sequence; got {a.shape}"
+                f"{name}[{i}] must have one entry per step of {x_name}[{i}] ({n} steps); got shape {a.shape}"
             )
-        out[i, : len(a)] = a
+        if a.shape[1:] != first.shape[1:]:
+            raise ArrayDataError(
+                f"{name}[{i}] must have the shape of {name}[0] after its steps, {first.shape[1:]}; got {a.shape}"
+            )
+        out[i, :n] = a
     return out
+
+
+def per_step_list(y, X) -> bool:
+    """A list X with a list y whose entries are arrays: per-step targets, one array per sequence."""
+    return isinstance(X, list | tuple) and isinstance(y, list | tuple) and len(y) > 0 and np.ndim(y[0]) >= 1
 
 
 def task_from_npz(path, *, dtype=np.float32) -> ArrayTask:
@@ -483,17 +526,20 @@ def task_from_npz(path, *, dtype=np.float32) -> ArrayTask:
 
 
 def _task_of(path, a: dict, dtype) -> ArrayTask:
-    return arrays_task(
-        a["x"],
-        a["y"],
-        a.get("lengths"),
-        X_test=a.get("x_test"),
-        y_test=a.get("y_test"),
-        lengths_test=a.get("lengths_test"),
-        names=tuple(f"{path}: {k}" for k in NPZ_KEYS),
-        source=str(path),
-        dtype=dtype,
-    )
+    try:
+        return arrays_task(
+            a["x"],
+            a["y"],
+            a.get("lengths"),
+            X_test=a.get("x_test"),
+            y_test=a.get("y_test"),
+            lengths_test=a.get("lengths_test"),
+            names=NPZ_KEYS,
+            source=str(path),
+            dtype=dtype,
+        )
+    except ArrayDataError as exc:  # the keys named once, after the file
+        raise ArrayDataError(f"{path}: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)

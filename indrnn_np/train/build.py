@@ -66,7 +66,15 @@ def model_of(cfg: TrainConfig, task):
     ------
     CudaUnavailableError
         ``backend="cuda"`` where no CUDA target can run (before anything is built).
+    ConfigError
+        ``bn="frame"`` for a task whose sequences differ in length.
     """
+    lengths = getattr(task, "lengths", None)
+    if cfg.bn == "frame" and lengths is not None and len(np.unique(lengths)) > 1:
+        raise ConfigError(
+            "bn frame takes statistics per step over the sequences that have it, and sequences of "
+            "different lengths leave a step with one value: use bn time for variable lengths"
+        )
     dtype = np.dtype(cfg.dtype).type
     if cfg.model != "indrnn":
         return build_baseline(

@@ -424,6 +424,12 @@ def train_objects(
     A run of objects stores no TrainConfig: the command line's ``--resume``, ``evaluate`` and
     :func:`load_model` cannot rebuild it and say so in one line.
     """
+    owned = {id(p) for p in getattr(optimizer, "params", {}).values()}
+    if {id(p) for p in model.params.values()} - owned:
+        raise ValueError(
+            "the optimizer does not hold this model's parameters (built on another model?): "
+            "build it on the model, e.g. Adam(model, lr=...)"
+        )
     settings = _settings(
         task,
         steps=steps,
@@ -551,6 +557,12 @@ def _check_same_settings(run: RunDir, stored, given: dict) -> None:
             f"{where}: the run's task measures {stored.get('task', {}).get('metric')!r}, "
             f"this task {given['task']['metric']!r}: another task"
         )
+    before, now = stored.get("task", {}).get("description"), given["task"].get("description")
+    if before is not None and now is not None and before != now:
+        raise RunDirError(
+            f"{where}: the run was trained on other data ({before}); this task has {now}. "
+            "Train it in another folder"
+        )
 
 
 def evaluate_run(out_dir) -> dict:
@@ -674,7 +686,7 @@ def _batch(batch) -> tuple:
 
 def _evaluate(s: _Run, step: int, res: StepResult, elapsed: float) -> float:
     """Evaluate on the test data, let a plateau schedule see the training loss, and append a metrics row."""
-    metric = float(s.task.evaluate(s.model)[s.task.metric])
+    metric = _test_metric(s)
     if not np.isfinite(metric):
         _diverged(s, step, f"the test metric {s.task.metric} became {metric}")
     train_loss = s.acc["loss_sum"] / s.acc["count"]  # the mean since the last evaluation
@@ -687,6 +699,17 @@ def _evaluate(s: _Run, step: int, res: StepResult, elapsed: float) -> float:
     s.run.append_metrics([step, train_loss, metric, s.opt.lr, max_u, res.grad_norm, round(elapsed, 3)])
     s.acc = {"loss_sum": 0.0, "count": 0}
     return metric
+
+
+def _test_metric(s: _Run) -> float:
+    """The task's test metric, by the name it declares."""
+    result = s.task.evaluate(s.model)
+    if not isinstance(result, dict) or s.task.metric not in result:
+        got = sorted(result) if isinstance(result, dict) else type(result).__name__
+        raise TypeError(
+            f"the task's evaluate(model) must return {{{s.task.metric!r}: value}} (its metric); got {got}"
+        )
+    return float(result[s.task.metric])
 
 
 def _diverged(s: _Run, step: int, what: str):
@@ -706,7 +729,7 @@ def _diverged(s: _Run, step: int, what: str):
 
 def _finish(s: _Run, metric, wall: float, log) -> dict:
     if metric is None:
-        metric = float(s.task.evaluate(s.model)[s.task.metric])
+        metric = _test_metric(s)
     summary = {
         s.task.metric: metric,
         "steps": s.steps,

@@ -99,7 +99,15 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
         dtype=np.dtype(cfg.dtype).type,
     )
     check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2]))
-    model, cfg, task, step = load_model(run)
+    try:
+        model, cfg, task, step = load_model(run)
+    except ArrayDataError as exc:
+        if cfg.task != "arrays":
+            raise
+        raise ArrayDataError(
+            f"{run.path} is a run of task arrays, whose network is rebuilt from its training file "
+            f"(its features, classes and head): {exc}"
+        ) from None
     if x.shape[2] != task.inputs:
         raise ArrayDataError(
             f"{data}: x must have M = {task.inputs} features per step, as the run's {cfg.task} model reads; "

@@ -81,7 +81,9 @@ RECIPES: dict[str, dict] = {
 }
 
 #: Options a task's data decide, with what ``train TASK --help`` shows as their default.
-FROM_DATA: dict[str, dict[str, str]] = {"arrays": {"T": "the data's longest sequence"}}
+FROM_DATA: dict[str, dict[str, str]] = {
+    "arrays": {"T": "the data's longest sequence; given, it must be that"}
+}
 
 
 def defaults(task: str) -> TrainConfig:
