@@ -165,4 +165,4 @@ def test_the_arrays_recipe_takes_T_from_its_data(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--data FILE.npz"):
         recipe("arrays")
     assert defaults("arrays").lr == RECIPES["arrays"]["lr"]  # what --help shows, without a file
-    assert "(default: the data's longest sequence)" in _train_help("arrays", capsys)
+    assert "(default: the data's longest sequence; given, it must be that)" in _train_help("arrays", capsys)
