@@ -264,3 +264,10 @@ class _DeviceSum(SumTask):
     def train_batch(self, rng, batch):
         x = rng.uniform(size=(3, batch, 1))
         return x, x.mean(axis=0)
+
+
+def test_an_object_run_on_a_used_folder_names_the_python_arguments(tmp_path):
+    model, opt = _objects()
+    train(model, opt, SumTask(), tmp_path / "run", steps=2, batch=4, **QUIET)
+    with pytest.raises(RunDirError, match=r"continue it with resume=True, or choose another run_dir"):
+        train(model, opt, SumTask(), tmp_path / "run", steps=2, batch=4, **QUIET)

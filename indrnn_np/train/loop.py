@@ -444,7 +444,7 @@ def train_objects(
     state = _Run(run, task, model, optimizer, schedule, settings)
     if resume and run.has_checkpoint():
         return _continue(state, steps, progress, log)
-    run.check_new()
+    run.check_new(python=True)
     run.check_writable()
     return _start(state, progress, log)
 
@@ -453,7 +453,7 @@ def _start(state: _Run, progress: bool, log) -> dict:
     """A new run: the folder, the header of metrics.csv and the task's files, then the loop."""
     run = state.run
     artifacts = getattr(state.task, "artifacts", dict)()
-    run.check_new(also=artifacts)
+    run.check_new(also=artifacts, python=state.cfg is None)
     run.make()
     run.start_metrics(state.columns)
     for name, array in artifacts.items():

@@ -206,23 +206,27 @@ class RunDir:
                 "continued; start over in another folder (train ... --out NEW_DIR), e.g. with a lower --lr"
             )
 
-    def check_new(self, also=()) -> None:
+    def check_new(self, also=(), *, python: bool = False) -> None:
         """Raise RunDirError unless a new run may start here.
 
         A folder that does not exist may, and so may a run's folder with no completed step (a
         header-only metrics.csv: the files there are its own). Any other folder that holds a
         file the run would write (:data:`FILES`, or ``also``: the task's files) is refused
-        rather than written over: the file is the user's.
+        rather than written over: the file is the user's. ``python``: the messages name the
+        Python call's arguments (``resume=True``, ``run_dir``) rather than the command's flags.
         """
         self.check_not_diverged()
+        resume, other = (
+            ("resume=True", "another run_dir") if python else (f"--resume {self.path}", "another --out")
+        )
         if self.has_checkpoint():
             raise RunDirError(
-                f"{self.path} already holds a run; continue it with --resume {self.path}, or choose another --out"
+                f"{self.path} already holds a run; continue it with {resume}, or choose {other}"
             )
         if self.holds_run():
             raise RunDirError(
                 f"{self.path} holds metrics of a run but no checkpoint to continue it from; "
-                "choose another --out, or delete the folder to start over there"
+                f"choose {other}, or delete the folder to start over there"
             )
         if not self.path.is_dir() or self._started():
             return
@@ -230,7 +234,7 @@ class RunDir:
             if self.file(name).exists():
                 raise RunDirError(
                     f"{self.path} is not a run's folder and holds {name}, which a run would write over; "
-                    "choose another --out (a new or empty folder)"
+                    f"choose {other} (a new or empty folder)"
                 )
 
     def _started(self) -> bool:
@@ -500,7 +504,7 @@ class MemoryRun:
     def has_checkpoint(self) -> bool:
         return False
 
-    def check_new(self, also=None) -> None:
+    def check_new(self, also=None, *, python: bool = False) -> None:
         pass
 
     def check_writable(self, *names) -> None:
