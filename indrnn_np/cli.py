@@ -44,6 +44,15 @@ def cmd_dynamics(a) -> int:
 
 
 def cmd_train(a) -> int:
+    from .train.config import ConfigError
+
+    try:
+        return _train(a)
+    except ConfigError as exc:  # the flag the user typed, not the configuration's field
+        raise CliError(exc.for_command_line()) from None
+
+
+def _train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
     from .train.memory import describe, estimate_training
@@ -195,6 +204,16 @@ def cmd_bench_contention(a) -> int:
     return 0
 
 
+#: What the bench commands' size options are.
+_LAYER_SIZE_HELP = {
+    "T": "sequence length(s)",
+    "B": "batch size",
+    "M": "input features",
+    "N": "neurons",
+    "repeats": "timed calls of each measurement (the median is reported)",
+}
+_DTYPE_HELP = "floating-point type (default: float32)"
+
 #: The depth command's networks (names only: the CLI imports no experiment to build its parser).
 _DEPTH_NETWORKS = ("indrnn-bn", "res-indrnn", "dense-indrnn", "lstm", "rnn-tanh")
 
@@ -227,14 +246,29 @@ def _train_parser(sub) -> None:
     from .train.config import add_train_options
     from .train.recipes import FROM_DATA, defaults
 
-    t = sub.add_parser("train", help="train a network on a task (progress, metrics, checkpoints, resume)")
+    t = sub.add_parser(
+        "train",
+        help="train a network on a task (progress, metrics, checkpoints, resume)",
+        description="Train a network on one of the tasks below, with that task's recipe as the defaults "
+        "(the paper's settings, sized for a CPU). The run folder holds the configuration, metrics.csv, "
+        "checkpoints and summary.json; --resume DIR continues it.",
+        epilog="Each task has its own options and defaults: python -m indrnn_np train TASK --help "
+        "(e.g. train adding --help). Example: python -m indrnn_np train adding --T 100 --steps 3000",
+    )
     tasks = t.add_subparsers(dest="task", required=True, metavar="TASK", title="tasks")
     for name, what in TASKS.items():
         p = tasks.add_parser(
             name, help=what, description=f"Train on {what}. Defaults are this task's recipe."
         )
-        p.add_argument("--out", help="run folder (default runs/<task>_T<T>, never an existing run's)")
-        p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (--steps may extend it)")
+        p.add_argument(
+            "--out",
+            help="run folder (default: runs/<task>_T<T>, or runs/<task>_T<T>-2, -3, ...: never an existing run)",
+        )
+        p.add_argument(
+            "--resume",
+            metavar="DIR",
+            help="continue the run in DIR with its own settings; --steps may extend it (default: a new run)",
+        )
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument(
             "--dry-run",
@@ -254,30 +288,38 @@ def _bench_parser(sub) -> None:
         dest="bench_command", required=True, metavar="BENCHMARK"
     )
     backends = dict(
-        action="append", choices=["numpy", "cpu", "cuda"], help="repeatable; default numpy and cpu"
+        action="append",
+        choices=["numpy", "cpu", "cuda"],
+        help="kernels to time, repeatable; cuda alone (default: numpy and cpu)",
     )
-    json_opt = dict(help="also write the result to this JSON file (checked before the work)")
+    json_opt = dict(help="also write the result to this JSON file, checked before the work (default: none)")
     bl = b.add_parser("layer", help="forward+backward time of one IndRNN layer")
     bl.add_argument("--backend", **backends)
     for name, default in LAYER_SIZES.items():
         in_sim = SIMULATOR_LAYER_SIZES[name]
         text = (
-            f"default {' '.join(map(str, default)) if name == 'T' else default}"
-            f" ({' '.join(map(str, in_sim)) if name == 'T' else in_sim} in Numba's CUDA simulator)"
+            f"(default: {' '.join(map(str, default)) if name == 'T' else default};"
+            f" {' '.join(map(str, in_sim)) if name == 'T' else in_sim} in Numba's CUDA simulator)"
         )
-        if name == "T":
-            bl.add_argument("--T", type=_positive_int, nargs="+", help="sequence lengths: " + text)
-        else:
-            bl.add_argument(f"--{name}", type=_positive_int, help=text)
-    bl.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+        bl.add_argument(
+            f"--{name}",
+            type=_positive_int,
+            nargs="+" if name == "T" else None,
+            help=f"{_LAYER_SIZE_HELP[name]} {text}",
+        )
+    bl.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=_DTYPE_HELP)
     bl.add_argument("--json", **json_opt)
     bl.set_defaults(func=cmd_bench_layer)
     bc = b.add_parser(
         "compare", help="this project against PyTorch and JAX, and against the machine's limits"
     )
     bc.add_argument("--out", required=True, help="folder for compare.md, compare.json and scaling.png")
-    bc.add_argument("--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes")
-    bc.add_argument("--repeats", type=_positive_int, default=5, help="timed calls in each process")
+    bc.add_argument(
+        "--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes (default: 3)"
+    )
+    bc.add_argument(
+        "--repeats", type=_positive_int, default=5, help="timed calls in each process (default: 5)"
+    )
     bc.add_argument(
         "--no-peers", dest="no_peers", action="store_true", help="only this project and the limits"
     )
@@ -287,7 +329,9 @@ def _bench_parser(sub) -> None:
         "contention", help="training steps quiet and beside one busy process: default, one thread, JAX"
     )
     bk.add_argument("--out", required=True, help="folder for contention.md and contention.json")
-    bk.add_argument("--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes")
+    bk.add_argument(
+        "--rounds", type=_positive_int, default=3, help="interleaved rounds of fresh processes (default: 3)"
+    )
     bk.add_argument(
         "--quick-start-runs",
         dest="quick_start_runs",
@@ -295,7 +339,7 @@ def _bench_parser(sub) -> None:
         choices=range(0, 6),
         metavar="{0..5}",
         default=1,
-        help="times to run the 3000-step quick start in each condition (0: none)",
+        help="times to run the 3000-step quick start in each condition, 0: none (default: 1)",
     )
     bk.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
     bk.set_defaults(func=cmd_bench_contention)
@@ -303,14 +347,25 @@ def _bench_parser(sub) -> None:
         "batchnorm", help="batch norm over time: NumPy reference vs Numba, alone and in a network"
     )
     for name, default in (("T", 784), ("B", 32), ("N", 128), ("layers", 6), ("repeats", 7)):
-        bn.add_argument(f"--{name}", type=_positive_int, default=default)
+        what = {"layers": "layers of the network timed with batch norm", **_LAYER_SIZE_HELP}[name]
+        bn.add_argument(f"--{name}", type=_positive_int, default=default, help=f"{what} (default: {default})")
     bn.add_argument("--json", **json_opt)
     bn.set_defaults(func=cmd_bench_batchnorm)
     bt = b.add_parser("train", help="a training step of the adding network, split into its parts")
+    sizes = {
+        **_LAYER_SIZE_HELP,
+        "layers": "IndRNN layers",
+        "hidden": "neurons per layer",
+        "steps": "timed training steps (after a warm-up step)",
+    }
     for name, default in (("T", 1000), ("B", 50), ("layers", 2), ("hidden", 128), ("steps", 20)):
-        bt.add_argument(f"--{name}", type=_positive_int, default=default)
-    bt.add_argument("--backend", choices=["cpu", "numpy"], default="cpu")
-    bt.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+        bt.add_argument(
+            f"--{name}", type=_positive_int, default=default, help=f"{sizes[name]} (default: {default})"
+        )
+    bt.add_argument(
+        "--backend", choices=["cpu", "numpy"], default="cpu", help="kernels of the recurrence (default: cpu)"
+    )
+    bt.add_argument("--dtype", choices=["float32", "float64"], default="float32", help=_DTYPE_HELP)
     bt.add_argument("--json", **json_opt)
     bt.set_defaults(func=cmd_bench_train)
 
@@ -320,55 +375,82 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")
     g.add_argument(
-        "--backend", action="append", choices=["numpy", "cpu", "cuda"], help="default: all that run here"
+        "--backend",
+        action="append",
+        choices=["numpy", "cpu", "cuda"],
+        help="backend to check, repeatable (default: all that run here)",
     )
-    g.add_argument("--seed", type=_nonnegative_int, default=0)
+    g.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=0,
+        help="random seed of the checked inputs and weights (default: 0)",
+    )
     g.set_defaults(func=cmd_gradcheck)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
     d.add_argument("--out", required=True, help="folder for the plots and dynamics.json")
-    d.add_argument("--epsilon", type=float, default=0.01, help="smallest useful gradient ε (default 0.01)")
-    d.add_argument("--gamma", type=float, default=2.0, help="largest tolerated gradient γ (default 2)")
+    d.add_argument("--epsilon", type=float, default=0.01, help="smallest useful gradient ε (default: 0.01)")
+    d.add_argument("--gamma", type=float, default=2.0, help="largest tolerated gradient γ (default: 2)")
     d.add_argument(
-        "--train-steps", type=_positive_int, default=300, help="steps of the training demonstration"
+        "--train-steps",
+        type=_positive_int,
+        default=300,
+        help="training demonstration: steps (at most) of each run, without and with the u projection (default: 300)",
     )
     d.set_defaults(func=cmd_dynamics)
     _train_parser(sub)
     st = sub.add_parser(
         "study", help="the paper's adding-problem study: RNN, IRNN, LSTM, IndRNN at several T"
     )
-    st.add_argument("task", choices=["adding"])
+    st.add_argument("task", choices=["adding"], help="the task (only adding)")
     st.add_argument("--out", required=True, help="study folder (runs inside it are reused or resumed)")
     st.add_argument(
-        "--quick", action="store_true", help="tiny CI-sized preset (seconds), not the hour-long one"
+        "--quick", action="store_true", help="tiny CI-sized preset (seconds), not the hour-long default"
     )
     st.add_argument(
-        "--steps-scale", dest="steps_scale", type=float, default=1.0, help="multiply every step budget"
+        "--steps-scale",
+        dest="steps_scale",
+        type=float,
+        default=1.0,
+        help="multiply every step budget by this (default: 1)",
     )
-    st.add_argument("--models", nargs="+", choices=["indrnn", "rnn-tanh", "irnn", "lstm"], help="default all")
-    st.add_argument("--seeds", type=_positive_int, default=1, help="runs of each configuration (default 1)")
     st.add_argument(
-        "--T", nargs="+", type=_positive_int, help="only these of the preset's sequence lengths (default all)"
+        "--models",
+        nargs="+",
+        choices=["indrnn", "rnn-tanh", "irnn", "lstm"],
+        help="models to run (default: all)",
+    )
+    st.add_argument("--seeds", type=_positive_int, default=1, help="runs of each configuration (default: 1)")
+    st.add_argument(
+        "--T",
+        nargs="+",
+        type=_positive_int,
+        help="only these of the preset's sequence lengths (default: all)",
     )
     st.add_argument(
         "--scheduler",
         default="local",
-        help="local (a Dask LocalCluster, the default), serial (one run after another, no Dask), "
-        "or the address of a Dask scheduler (tcp://host:8786)",
+        help="where the runs run: local (a Dask LocalCluster), serial (one run after another, no Dask), "
+        "or the address of a Dask scheduler, tcp://host:8786 (default: local)",
     )
     st.add_argument(
-        "--workers", type=_positive_int, help="worker processes of the local cluster (default: cores)"
+        "--workers", type=_positive_int, help="worker processes of the local cluster (default: the cores)"
     )
-    st.add_argument("--quiet", action="store_true", help="no progress bar (serial)")
+    st.add_argument("--quiet", action="store_true", help="no progress bar (with --scheduler serial)")
     st.set_defaults(func=cmd_study)
     dp = sub.add_parser(
         "depth",
         help="21-layer IndRNN (BN, residual, dense), LSTM and tanh RNN: gradient against layer, row-MNIST",
     )
     dp.add_argument("--out", required=True, help="folder (its runs/ are reused or resumed)")
-    dp.add_argument("--steps", type=_positive_int, default=15000, help="training steps of every network")
-    dp.add_argument("--networks", nargs="+", choices=list(_DEPTH_NETWORKS), help="default all")
+    dp.add_argument(
+        "--steps", type=_positive_int, default=15000, help="training steps of every network (default: 15000)"
+    )
+    dp.add_argument(
+        "--networks", nargs="+", choices=list(_DEPTH_NETWORKS), help="networks to run (default: all)"
+    )
     dp.add_argument("--quick", action="store_true", help="tiny sizes, to check that it runs")
-    dp.add_argument("--data", help="folder of the MNIST IDX files (default: as train rowmnist)")
+    dp.add_argument("--data", help="folder of the MNIST IDX files (default: as train rowmnist's)")
     dp.add_argument(
         "--report-only",
         dest="report_only",
@@ -397,13 +479,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ne.add_argument("--run", required=True, help="a run folder of `train adding` (2-layer IndRNN)")
     ne.add_argument("--out", help="where to write the plots (default: the run folder)")
-    ne.add_argument("--seq", type=int, default=0, help="which test sequence to plot (default 0)")
+    ne.add_argument("--seq", type=int, default=0, help="which test sequence to plot (default: 0)")
     ne.set_defaults(func=cmd_neurons)
     cu = sub.add_parser("curves", help="several runs' test metric against the step, on one figure")
     cu.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
     cu.add_argument("--out", required=True, help="the figure to write (.png)")
     cu.add_argument("--labels", nargs="+", help="one label per run (default: the folders' names)")
-    cu.add_argument("--title", help="the figure's title")
+    cu.add_argument("--title", help="the figure's title (default: none)")
     cu.set_defaults(func=cmd_curves)
     _bench_parser(sub)
     return p

@@ -130,11 +130,11 @@ def test_cuda_without_a_gpu_is_one_line_and_leaves_no_folder(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--seed", "-1"], "seed must be >= 0; got -1"),
-        (["--momentum", "-5"], "momentum must be >= 0"),
-        (["--lr", "inf"], "lr must be a finite number; got inf"),
-        (["--dropout", "2"], "dropout must be < 1"),
-        (["--T", "1"], "T must be >= 2 for the adding problem"),
+        (["--seed", "-1"], "--seed must be >= 0; got -1"),
+        (["--momentum", "-5"], "--momentum must be >= 0"),
+        (["--lr", "inf"], "--lr must be a finite number; got inf"),
+        (["--dropout", "2"], "--dropout must be < 1"),
+        (["--T", "1"], "--T must be >= 2 for the adding problem"),
         (["--out", "/proc/nope/run"], "cannot create the folder /proc/nope/run"),
     ],
 )
@@ -424,3 +424,63 @@ def test_predict_per_step_values_and_a_paper_task(tmp_path, adding_run, capsys):
     assert "predicted 7 sequences" in capsys.readouterr().out
     rows = (tmp_path / "a.csv").read_text().splitlines()
     assert rows[0] == "sequence,value" and len(rows) == 8
+
+
+def _subparsers(parser, path=()):
+    """(command path, parser) of every command and subcommand."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subparsers(sub, (*path, name))
+
+
+def test_every_option_has_a_help_line_with_its_default():
+    import argparse
+
+    from indrnn_np.cli import build_parser
+
+    checked, missing = 0, []
+    for path, parser in _subparsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            where = f"{' '.join(path)} {'/'.join(action.option_strings) or action.dest}"
+            if action.help == argparse.SUPPRESS:  # another task's option, refused if given
+                assert path[0] == "train", where
+                continue
+            flag_only = action.nargs == 0  # a switch: off unless given
+            if not action.help or (
+                action.option_strings
+                and not action.required
+                and not flag_only
+                and not ("(default: " in action.help or action.help.endswith("(required)"))
+            ):
+                missing.append(where)
+            checked += 1
+    assert not missing
+    assert checked > 250
+
+
+def test_train_help_says_how_to_see_a_tasks_options(capsys):
+    from indrnn_np.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "train TASK --help" in text and "adding the adding problem" in text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "adding", "--help"])
+    text = capsys.readouterr().out
+    assert "--shift" not in text and "--data" not in text  # MNIST's and the data tasks' options
+    assert "--eval-every" in text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "mnist", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--shift" in text and "folder of the MNIST IDX files" in text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "ptb-char", "--help"])
+    text = capsys.readouterr().out
+    assert "--shift" not in text and "PTB text files" in text

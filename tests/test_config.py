@@ -76,6 +76,29 @@ def test_validation_names_the_option(kw, message):
         TrainConfig(**kw).validate()
 
 
+def test_options_of_other_tasks_are_refused_and_errors_carry_the_field():
+    with pytest.raises(
+        ConfigError,
+        match="data is an option of tasks mnist, pmnist, rowmnist, ptb-char, arrays, not of adding",
+    ) as e:
+        TrainConfig(data="/nonexistent").validate()
+    assert e.value.option == "data"
+    assert e.value.for_command_line().startswith("--data is an option of tasks")
+    with pytest.raises(ConfigError, match="shift") as e:
+        recipe("ptb-char", shift=1)
+    assert e.value.option == "shift"
+    with pytest.raises(ConfigError, match="^eval_every must be >= 1; got 0$") as e:
+        TrainConfig(eval_every=0).validate()  # the Python API names the field
+    assert e.value.for_command_line() == "--eval-every must be >= 1; got 0"
+    assert (
+        ConfigError("task arrays trains on your own arrays", "data")
+        .for_command_line()
+        .startswith("task arrays")
+    )
+    assert ConfigError("T_max is 3", "T").for_command_line() == "T_max is 3"  # only the whole name
+    recipe("rowmnist", data="/some/folder", shift=1)  # where they apply, they are taken
+
+
 def test_from_dict_is_strict():
     d = TrainConfig().to_dict()
     assert TrainConfig.from_dict(d) == TrainConfig()

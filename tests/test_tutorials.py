@@ -1,5 +1,7 @@
-"""Every tutorial runs end to end as a script, with the fast switch, and its asserts pass."""
+"""Every tutorial runs end to end as a script, with the fast switch, and its asserts pass; it writes
+only into the folder the reader chose, and needs nothing beside it but the package."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,20 +21,103 @@ def test_there_are_eight_tutorials_in_percent_format():
     assert not list(TUTORIALS[0].parent.glob("*.ipynb"))
 
 
+def test_tutorials_need_no_file_beside_them():
+    # a converted notebook runs anywhere the package is installed: no helper module in tutorials/
+    assert not [p.name for p in TUTORIALS[0].parent.glob("*.py") if p not in TUTORIALS]
+    for p in TUTORIALS:
+        text = p.read_text()
+        assert "_common" not in text and "tempfile" not in text, p.name
+        assert "from indrnn_np.experiments.tutorial import" in text, p.name
+
+
+def _env(out, tmp):
+    return {
+        **os.environ,
+        "INDRNN_TUTORIAL_FAST": "1",
+        "INDRNN_TUTORIAL_OUT": str(out),
+        "MPLBACKEND": "Agg",
+        # anything written to the system's temporary folder would land here, and be seen
+        "TMPDIR": str(tmp),
+        # this checkout's package, even when an installed copy points elsewhere
+        "PYTHONPATH": os.pathsep.join([str(TUTORIALS[0].parent.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def test_tutorial_helpers_save_into_the_chosen_folder(tmp_path):
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "from indrnn_np.experiments.tutorial import FAST, OUT, output_dir, save\n"
+        "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
+        "print(save(fig, 'a.png'))\n"
+        "run = output_dir('run', fresh=True); (run / 'x').write_text('1')\n"
+        "print(sorted(p.name for p in output_dir('run', fresh=True).iterdir()), FAST, OUT)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(tmp_path / "out", tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "a.png").is_file()
+    assert f"[] True {tmp_path / 'out'}" in proc.stdout
+    # without INDRNN_TUTORIAL_OUT: tutorial_output/ in the working directory
+    env = _env(tmp_path, tmp_path)
+    del env["INDRNN_TUTORIAL_OUT"]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "tutorial_output" / "a.png").is_file()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path):
-    env = {
-        **os.environ,
-        "INDRNN_TUTORIAL_FAST": "1",
-        "INDRNN_TUTORIAL_OUT": str(tmp_path / "figures"),
-        "MPLBACKEND": "Agg",
-        # this checkout's package, even when an installed copy points elsewhere
-        "PYTHONPATH": os.pathsep.join([str(path.parent.parent), os.environ.get("PYTHONPATH", "")]),
-    }
+    (tmp_path / "tmp").mkdir()
     proc = subprocess.run(
-        [sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(path)],
+        cwd=path.parent,
+        env=_env(tmp_path / "figures", tmp_path / "tmp"),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     figures = list((tmp_path / "figures").rglob("*.png"))
     assert figures, "the tutorial saved no figure"
+    # nothing left in the system's temporary folder (run folders go into the chosen folder)
+    assert not list((tmp_path / "tmp").iterdir()), sorted(p.name for p in (tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("jupytext", "nbclient", "ipykernel")),
+    reason="executing a tutorial as a notebook needs jupytext, nbclient and ipykernel (the tutorials extra)",
+)
+@pytest.mark.parametrize("path", [TUTORIALS[4]], ids=[TUTORIALS[4].stem])
+def test_tutorial_as_a_notebook_shows_its_figures_inline(path, tmp_path):
+    import jupytext
+    from nbclient import NotebookClient
+
+    nb = jupytext.read(path)
+    env = _env(tmp_path / "unused", tmp_path)
+    del env["INDRNN_TUTORIAL_OUT"]  # a notebook's default: tutorial_output/ in its folder
+    del env["MPLBACKEND"]
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(images) >= 4  # both layers' figures of the planted and of the trained network
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tutorial_output"]

@@ -11,9 +11,9 @@
 
 # %%
 import numpy as np
-from _common import save
 
 import indrnn_np
+from indrnn_np.experiments.tutorial import save
 
 # one neuron, two input features, three time steps, ReLU
 w = np.array([0.5, -1.0])  # input weights of this neuron, (M,) = (2,)

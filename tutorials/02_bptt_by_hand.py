@@ -12,9 +12,9 @@
 
 # %%
 import numpy as np
-from _common import save
 
 from indrnn_np import check_gradients, indrnn_backward, indrnn_forward
+from indrnn_np.experiments.tutorial import save
 
 rng = np.random.default_rng(0)
 T = 8

@@ -11,7 +11,6 @@
 
 # %%
 import numpy as np
-from _common import FAST, save
 
 from indrnn_np import indrnn_backward, indrnn_forward
 from indrnn_np.dynamics import (
@@ -21,6 +20,7 @@ from indrnn_np.dynamics import (
     relu_u_max,
     rnn_gradient_through_time,
 )
+from indrnn_np.experiments.tutorial import FAST, save
 from indrnn_np.nn import project_u
 
 T = 1000

@@ -7,11 +7,9 @@
 # gives an MSE of 1/6 ≈ 0.167: that is the line to beat.
 
 # %%
-import tempfile
-
 import numpy as np
-from _common import FAST, save
 
+from indrnn_np.experiments.tutorial import FAST, output_dir, save
 from indrnn_np.nn import Adam, indrnn_regressor
 from indrnn_np.tasks.adding import BASELINE_MSE, adding_batch, adding_test_set
 from indrnn_np.train import RunDir, TrainConfig, mse_train_step, train
@@ -76,7 +74,7 @@ if FAST:
     cfg = TrainConfig(T=20, hidden=32, lr=5e-3, steps=800, eval_every=100, test_size=300)
 else:
     cfg = TrainConfig()  # T=100, 2 x 128, Adam 2e-4, 3000 steps
-run_dir = tempfile.mkdtemp(prefix="tutorial04_")
+run_dir = output_dir("04_run", fresh=True)  # in tutorial_output/ or $INDRNN_TUTORIAL_OUT
 summary = train(cfg, run_dir, progress=False)
 print(f"test MSE {summary['test_mse']:.5f} after {summary['steps']} steps ({summary['wall_s']:.1f} s)")
 assert summary["test_mse"] < 0.05 < BASELINE_MSE

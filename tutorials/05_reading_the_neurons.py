@@ -10,10 +10,7 @@
 # we train.
 
 # %%
-import tempfile
-
 import numpy as np
-from _common import FAST, OUT
 
 from indrnn_np.experiments.neurons import (
     accumulator_scores,
@@ -22,6 +19,7 @@ from indrnn_np.experiments.neurons import (
     neuron_report,
     planted_accumulator,
 )
+from indrnn_np.experiments.tutorial import FAST, output_dir, show_image
 from indrnn_np.tasks.adding import adding_test_set
 from indrnn_np.train import TrainConfig, train
 
@@ -38,8 +36,19 @@ from indrnn_np.train import TrainConfig, train
 T = 60
 model = planted_accumulator(T, N=4, neuron=2)
 x, y, _ = adding_test_set(T, 500)
-rep = analyse_neurons(model, T, x, y, out_dir=f"{OUT}/05_planted")
+planted_dir = output_dir("05_planted", fresh=True)  # in tutorial_output/ or $INDRNN_TUTORIAL_OUT
+rep = analyse_neurons(model, T, x, y, out_dir=planted_dir)
 assert rep["neuron"] == 2 and rep["full_test_mse"] < 1e-8 and rep["one_neuron_test_mse"] < 1e-8
+
+# %% [markdown]
+# The analysis draws every neuron of each layer over one test sequence (the
+# red lines are the marked steps): layer 1's marker neuron passes the value
+# through at the marks only; layer 2's neuron 2 climbs at each mark and holds
+# the running sum between them, while the decoy forgets.
+
+# %%
+show_image(planted_dir / "neurons_layer1.png")
+show_image(planted_dir / "neurons_layer2.png")
 
 # %% [markdown]
 # How the accumulator is found: for each layer-2 neuron, fit a straight line
@@ -64,11 +73,20 @@ cfg = (
     if FAST
     else TrainConfig()
 )
-run_dir = tempfile.mkdtemp(prefix="tutorial05_")
+run_dir = output_dir("05_run", fresh=True)
 summary = train(cfg, run_dir, progress=False)
-rep = neuron_report(run_dir, out_dir=f"{OUT}/05_trained")
+rep = neuron_report(run_dir)  # the figures go into the run folder
 print(rep)
 assert rep["full_test_mse"] < 0.05
 # the one-neuron model keeps a large part of what the full model learned
 print(f"one-neuron second layer: test MSE {rep['one_neuron_test_mse']:.4f} (baseline 0.167)")
 assert rep["one_neuron_test_mse"] < 0.167
+
+# %% [markdown]
+# The trained network's neurons, drawn the same way: in layer 1, neurons that
+# fire only at the marks; in layer 2, the accumulator's trace beside the
+# running sum of the marked numbers.
+
+# %%
+show_image(f"{run_dir}/neurons_layer1.png")
+show_image(f"{run_dir}/neurons_layer2.png")

@@ -12,8 +12,8 @@
 
 # %%
 import numpy as np
-from _common import FAST, save
 
+from indrnn_np.experiments.tutorial import FAST, save
 from indrnn_np.gradcheck import check_model_gradients
 from indrnn_np.nn import BatchNorm, build_indrnn
 from indrnn_np.ops import batchnorm_forward, mse_backward, mse_forward

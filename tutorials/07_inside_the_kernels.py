@@ -19,10 +19,10 @@ import inspect  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import FAST, save  # noqa: E402
 
 from indrnn_np import cuda_available, indrnn_backward, indrnn_forward  # noqa: E402
 from indrnn_np.config import cuda_launch_config  # noqa: E402
+from indrnn_np.experiments.tutorial import FAST, save  # noqa: E402
 from indrnn_np.kernels import RELU, cpu, reference  # noqa: E402
 
 # %% [markdown]

@@ -16,19 +16,19 @@
 #    (`train arrays`, `predict`);
 # 6. scikit-learn's model selection on top.
 #
-# Everything the tutorial writes (data files, runs, saved models) goes into a
-# temporary folder.
+# Everything the tutorial writes (data files, runs, saved models, figures)
+# goes into one folder: `tutorial_output/` in the working directory, or
+# `$INDRNN_TUTORIAL_OUT`.
 
 # %%
 import os
-import tempfile
 
 import numpy as np
-from _common import FAST, save
 
+from indrnn_np.experiments.tutorial import FAST, output_dir, save
 from indrnn_np.tasks.arrays import marker_sequences, pad_sequences
 
-work = tempfile.mkdtemp(prefix="tutorial08_")
+work = str(output_dir("08_work", fresh=True))
 print("files of this tutorial go to", work)
 
 # %% [markdown]

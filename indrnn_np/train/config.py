@@ -26,7 +26,24 @@ from ..tasks import FIXED_T, STATEFUL, TASKS
 
 
 class ConfigError(UserError, ValueError):
-    """A configuration value that is not allowed; the message names the option."""
+    """A configuration value that is not allowed; the message names the option.
+
+    ``option`` is the field the message starts with (None when it names none first): the command line
+    shows that field as the flag the user typed (:meth:`for_command_line`), the Python API as the field.
+    """
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+    def for_command_line(self) -> str:
+        """The message with its leading field name as the flag: ``eval_every must be >= 1`` ->
+        ``--eval-every must be >= 1``."""
+        text = str(self)
+        rest = text[len(self.option or "") :]
+        if self.option and text.startswith(self.option) and not (rest[:1].isalnum() or rest[:1] == "_"):
+            return flag(self.option) + rest
+        return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +64,12 @@ class Option:
         True: ``--resume`` may give it (only ``steps``, to extend a run).
     off_flag : str, optional
         A flag that sets the option to None (``--no-clip``).
+    tasks : tuple, optional
+        The tasks the option applies to (None: all). Other tasks' ``train TASK`` commands do not offer
+        it, and :meth:`TrainConfig.validate` refuses a value other than the default for them.
+    task_help : dict, optional
+        Task -> the whole help line, default included, for that task's ``train TASK --help`` (else
+        ``help`` and the task's default).
     """
 
     help: str
@@ -58,6 +81,11 @@ class Option:
     cli: bool = True
     on_resume: bool = False
     off_flag: str | None = None
+    tasks: tuple | None = None
+    task_help: dict | None = None
+
+    def applies_to(self, task: str) -> bool:
+        return self.tasks is None or task in self.tasks
 
 
 def option(default, help: str, **kw):
@@ -77,7 +105,8 @@ class TrainConfig:
     task: str = option("adding", "the task", choices=tuple(TASKS), cli=False)
     model: str = option(
         "indrnn",
-        "IndRNN, or a single-layer baseline: tanh RNN, IRNN (ReLU RNN, U = I), LSTM",
+        "the recurrent network: IndRNN, or a baseline (tanh RNN, IRNN: a ReLU RNN with U = I, LSTM), "
+        "stacked --layers deep",
         choices=MODELS,
     )
     T: int = option(100, "sequence length", low=1)
@@ -117,9 +146,10 @@ class TrainConfig:
     )
     shift: int = option(
         0,
-        "MNIST tasks: move each training image by up to this many whole pixels (0: no augmentation)",
+        "move each training image by up to this many whole pixels (0: no augmentation)",
         low=0,
         high=8,
+        tasks=("mnist", "pmnist", "rowmnist"),
     )
     activation: str = option("relu", "the recurrent activation", choices=tuple(ACTIVATIONS))
     optimizer: str = option("adam", "the optimizer", choices=("adam", "sgd"))
@@ -128,8 +158,9 @@ class TrainConfig:
     weight_decay: float = option(0.0, "L2 on weights, not on u or biases", low=0.0)
     schedule: str = option(
         "step",
-        "lr x0.1 every --decay-every steps, when the mean training loss between evaluations stops "
-        "falling (plateau; the test metric is never used), or none",
+        "learning-rate schedule: step multiplies lr by 0.1 every --decay-every steps; plateau "
+        "multiplies it by 0.1 when the mean training loss between evaluations has not fallen for "
+        "--plateau-patience evaluations (the test metric is never used); none keeps lr fixed",
         choices=("step", "plateau", "none"),
     )
     decay_every: int = option(20000, "steps between lr x0.1 of the step schedule (the paper: 20000)", low=1)
@@ -158,9 +189,18 @@ class TrainConfig:
     )
     data: str | None = option(
         None,
-        "folder of the data files (MNIST IDX files or PTB text), default $INDRNN_MNIST_DIR / "
-        "$INDRNN_PTB_DIR, else the copies in the data extra; for task arrays the .npz file (keys x, y, "
-        "optional lengths, x_test, y_test, lengths_test)",
+        "the data: a folder of data files, or for task arrays the .npz file",
+        tasks=("mnist", "pmnist", "rowmnist", "ptb-char", "arrays"),
+        task_help={
+            **dict.fromkeys(
+                ("mnist", "pmnist", "rowmnist"),
+                "folder of the MNIST IDX files (default: $INDRNN_MNIST_DIR, else the copy in the data extra)",
+            ),
+            "ptb-char": "folder of the PTB text files (default: $INDRNN_PTB_DIR, else the copy in the data "
+            "extra)",
+            "arrays": "the .npz file of your sequences: keys x, y, optional lengths, x_test, y_test, "
+            "lengths_test (required)",
+        },
     )
 
     # ------------------------------------------------------------------
@@ -172,15 +212,26 @@ class TrainConfig:
         for f, opt in options():
             _check_value(f.name, getattr(self, f.name), _field_type(f), opt)
         fixed_T = FIXED_T.get(self.task)
-        _need(self.task != "adding" or self.T >= 2, f"T must be >= 2 for the adding problem; got {self.T}")
+        _need(
+            self.task != "adding" or self.T >= 2, f"T must be >= 2 for the adding problem; got {self.T}", "T"
+        )
         _need(
             fixed_T is None or self.T == fixed_T,
             f"T is {fixed_T} for {self.task} (the image's sequence); got {self.T}",
+            "T",
         )
         _need(
             self.shift == 0 or fixed_T is not None,
             f"shift (random translation of training images) is for the MNIST tasks; got task {self.task}",
+            "shift",
         )
+        for f, opt in options():
+            _need(
+                opt.applies_to(self.task) or getattr(self, f.name) == f.default,
+                f"{f.name} is an option of task{'s' if len(opt.tasks or ()) > 1 else ''} "
+                f"{', '.join(opt.tasks or ())}, not of {self.task}; got {getattr(self, f.name)!r}",
+                f.name,
+            )
         _need(
             self.task not in STATEFUL or self.model == "indrnn",
             f"{self.task} trains stateful IndRNNs only; got model {self.model}",
@@ -189,12 +240,14 @@ class TrainConfig:
             self.backend != "cuda" or self.model == "indrnn",
             "backend cuda trains the IndRNN networks only: the baselines (LSTM, RNN) have no "
             f"CUDA kernels; got model {self.model}",
+            "backend",
         )
         _need(
             not self.bidirectional or (self.model == "indrnn" and self.dense_blocks is None),
             "bidirectional is an option of the IndRNN networks (plain, residual, with batch norm): "
             f"not of --dense-blocks or a baseline model; got model {self.model}"
             + (f", dense_blocks {self.dense_blocks}" if self.dense_blocks is not None else ""),
+            "bidirectional",
         )
         _need(
             not self.bidirectional or self.task not in STATEFUL,
@@ -210,6 +263,7 @@ class TrainConfig:
             _need(
                 self.model == "indrnn" and not self.residual and self.widths is None,
                 "dense_blocks builds a dense IndRNN: not with --residual, --widths or a baseline model",
+                "dense_blocks",
             )
         if self.widths is not None:
             widths = parse_widths(self.widths)
@@ -274,6 +328,7 @@ def parse_widths(text: str, name: str = "widths") -> list[int]:
     _need(
         len(widths) >= 1 and all(w >= 1 for w in widths),
         f"{name} must be positive integers separated by commas, e.g. 128,1; got {text!r}",
+        name,
     )
     return widths
 
@@ -299,40 +354,44 @@ def _field_type(f: dataclasses.Field):
     return hint, False
 
 
-def _need(cond: bool, message: str) -> None:
+def _need(cond: bool, message: str, option: str | None = None) -> None:
     if not cond:
-        raise ConfigError(message)
+        raise ConfigError(message, option)
 
 
 def _check_value(name: str, value, kind_nullable, opt: Option) -> None:
     kind, nullable = kind_nullable
     if value is None:
-        _need(nullable, f"{name} must be given; got None")
+        _need(nullable, f"{name} must be given; got None", name)
         return
     if kind is bool:
-        _need(isinstance(value, bool), f"{name} must be true or false; got {value!r}")
+        _need(isinstance(value, bool), f"{name} must be true or false; got {value!r}", name)
     elif kind is int:
         _need(
             isinstance(value, int) and not isinstance(value, bool),
             f"{name} must be an integer; got {value!r}",
+            name,
         )
     elif kind is float:
         _need(
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
             f"{name} must be a finite number; got {value!r}",
+            name,
         )
     elif kind is str:
-        _need(isinstance(value, str), f"{name} must be a string; got {value!r}")
+        _need(isinstance(value, str), f"{name} must be a string; got {value!r}", name)
     if opt.choices is not None:
         _need(
-            value in opt.choices, f"{name} must be one of {', '.join(map(str, opt.choices))}; got {value!r}"
+            value in opt.choices,
+            f"{name} must be one of {', '.join(map(str, opt.choices))}; got {value!r}",
+            name,
         )
     if opt.low is not None:
         ok = value > opt.low if opt.low_open else value >= opt.low
-        _need(ok, f"{name} must be {'>' if opt.low_open else '>='} {opt.low:g}; got {value!r}")
+        _need(ok, f"{name} must be {'>' if opt.low_open else '>='} {opt.low:g}; got {value!r}", name)
     if opt.high is not None:
         ok = value < opt.high if opt.high_open else value <= opt.high
-        _need(ok, f"{name} must be {'<' if opt.high_open else '<='} {opt.high:g}; got {value!r}")
+        _need(ok, f"{name} must be {'<' if opt.high_open else '<='} {opt.high:g}; got {value!r}", name)
 
 
 # --------------------------------------------------------------------------
@@ -349,19 +408,25 @@ def add_train_options(
     parser: argparse.ArgumentParser, defaults: TrainConfig, shown: dict | None = None
 ) -> None:
     """Add one ``--flag`` per declared option, its help showing ``defaults``' value (or ``shown[name]``,
-    for an option the task's data decide).
+    for an option the task's data decide). Options of other tasks than ``defaults.task`` are hidden.
 
     Options not given on the command line are absent from the parsed
     namespace (``argparse.SUPPRESS``), so :func:`given_options` tells what
     the user typed from what a recipe supplies.
     """
+    task = defaults.task
     for f, opt in options():
         if not opt.cli:
             continue
         kind, _ = _field_type(f)
         default = getattr(defaults, f.name)
         text = (shown or {}).get(f.name, "off" if default is None else default)
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=f"{opt.help} (default: {text})")
+        line = (opt.task_help or {}).get(task, f"{opt.help} (default: {text})")
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=line)
+        if not opt.applies_to(task):
+            # not offered (hidden from --help), but parsed, so that the configuration's check refuses it
+            # in one line naming the tasks it is for, rather than argparse's "unrecognized arguments"
+            kw["help"] = argparse.SUPPRESS
         if kind is bool:
             parser.add_argument(flag(f.name), action="store_const", const=True, **kw)
             continue
