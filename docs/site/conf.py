@@ -76,6 +76,20 @@ nb_execution_in_temp = True  # files a tutorial writes land in a temporary folde
 nb_execution_show_tb = True
 nb_merge_streams = True
 
+# --- Equations -------------------------------------------------------------------------------------
+# MathJax comes from its CDN by default. Offline (the browser test, a machine without a network),
+# INDRNN_DOCS_MATHJAX2 names a local MathJax 2 (Debian's libjs-mathjax:
+# /usr/share/javascript/mathjax/MathJax.js) that the pages load instead; the site then works on that
+# machine only.
+if os.environ.get("INDRNN_DOCS_MATHJAX2"):
+    mathjax_path = (
+        Path(os.environ["INDRNN_DOCS_MATHJAX2"]).resolve().as_uri() + "?config=TeX-AMS-MML_HTMLorMML"
+    )
+    mathjax2_config = {
+        "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True},
+        "messageStyle": "none",
+    }
+
 # --- API reference ----------------------------------------------------------------------------------
 autosummary_generate = True
 autodoc_typehints = "none"  # numpydoc's Parameters sections give the types
