@@ -38,7 +38,8 @@ indrnn_docs.link_tutorials(TUTORIALS, HERE / "tutorials")
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(TUTORIALS), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
 )
-os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+# (not setdefault: the test suite's conftest sets Agg, which would draw no figure under its cell)
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 project = "indrnn-np"
 author = "indrnn-np contributors"
