@@ -69,7 +69,7 @@ exclude_patterns = ["README.md", "conf.py", "_ext/**", "_build", "**/.ipynb_chec
 # --- MyST and myst-nb -------------------------------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
 myst_heading_anchors = 3
-nb_custom_formats = {".py": ["indrnn_docs.read_tutorial", {}, True]}
+nb_custom_formats = {".py": ["indrnn_docs.read_tutorial", {}, False]}  # False: full MyST (dollarmath)
 nb_execution_mode = os.environ.get("INDRNN_DOCS_EXECUTE", "force")
 nb_execution_timeout = 900
 nb_execution_raise_on_error = True  # a tutorial that fails fails the build
