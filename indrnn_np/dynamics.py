@@ -7,7 +7,7 @@ step t of neuron n is (Li et al. 2018, Eq. 4, bias ignored)
                 = ∂J/∂h_{n,T} · u_n^{T-t} · Π_{k=t+1}^{T} σ'_{n,k}
 
 a scalar power of u_n times the activation derivatives. With a linear
-activation it is exactly u_n^{T-t}: |u_n| > 1 explodes and |u_n| < 1 vanishes,
+activation it is exactly ``u_n^{T-t}``: ``|u_n| > 1`` explodes and ``|u_n| < 1`` vanishes,
 geometrically in T - t. A conventional RNN instead multiplies by
 ``diag(σ') Uᵀ`` at every step, whose growth follows U's spectrum and which
 mixes every neuron into every other.
@@ -157,7 +157,7 @@ def classify(magnitude: float, epsilon: float, gamma: float, rtol: float = 1e-9)
 def u_bounds(
     T: int, t: int = 0, *, epsilon: float = 0.0, gamma: float = 2.0, sigma_prime_product: float = 1.0
 ):
-    """The paper's range for |u_n| that keeps ∂J/∂h_t within [ε, γ] over T - t steps.
+    """The paper's range for ``|u_n|`` that keeps ∂J/∂h_t within [ε, γ] over T - t steps.
 
     ``[ (ε / Πσ')^{1/(T-t)}, (γ / Πσ')^{1/(T-t)} ]``: below the lower bound the
     gradient from T no longer reaches t with at least ε (memory is lost),

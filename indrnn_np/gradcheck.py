@@ -2,11 +2,11 @@
 
 The recipe (CS231n ``gradient_check``): draw a random upstream gradient
 ``dout``, define the scalar ``J = Σ forward(inputs) ⊙ dout``, and compare the
-backward pass's ``∂J/∂input`` with centered differences
+backward pass's ``∂J/∂input`` with centered differences::
 
     ∂J/∂x_i ≈ (J(x + ε e_i) - J(x - ε e_i)) / (2 ε)
 
-one element at a time, in float64. The error is reported normwise,
+one element at a time, in float64. The error is reported normwise::
 
     rel_error(a, n) = max_i |a_i - n_i| / max(1e-8, max_i |a_i| + max_i |n_i|),
 
@@ -214,7 +214,7 @@ def indrnn_check_inputs(
 
     x ~ N(0, 1), W ~ N(0, 1/M), u ~ U(-1, 1) (negative u too: the maths does
     not need u ≥ 0), b ~ N(0, 0.1²), h0 ~ N(0, 1). For ``relu``, inputs are
-    redrawn until every pre-activation a_t satisfies |a_t| ≥ ``margin``, so
+    redrawn until every pre-activation a_t satisfies ``|a_t| >= margin``, so
     that no finite difference of size ε ≪ margin crosses the kink at 0.
 
     Returns

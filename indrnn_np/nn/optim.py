@@ -45,7 +45,7 @@ def project_u(
     ----------
     u : ndarray, (N,)
     u_max : float
-        Upper bound on |u| (e.g. :func:`relu_u_max`).
+        Upper bound on ``|u|`` (e.g. :func:`relu_u_max`).
     u_min : float, optional
         Lower bound; default ``-u_max``, or 0 when ``nonnegative``.
     nonnegative : bool
@@ -70,7 +70,7 @@ def clip_grad_elementwise(grads, clip: float = 10.0):
 
     Not what the official code's ``grad_clipping=10`` does: that (Lasagne)
     clamps ∂J/∂a_t at every step inside backpropagation through time, a
-    bound the adding networks never reach (largest |∂J/∂a_t| for a batch-32
+    bound the adding networks never reach (largest ``|∂J/∂a_t|`` for a batch-32
     loss: 0.058 at T = 5000, 0.0022 at T = 1000, reported by ``neurons``),
     so the official runs are in effect unclipped. This clamp acts on the
     parameters' summed gradients, whose global norm in the T = 5000 run

@@ -1,0 +1,113 @@
+"""Sphinx configuration of the indrnn-np site.
+
+Build it (from the repository root, after ``pip install -e ".[docs]"``)::
+
+    INDRNN_TUTORIAL_FAST=1 python -m sphinx -W --keep-going -b html docs/site build/site
+
+``-W`` makes every warning an error (broken links and references fail); CI (``.ci/run``) builds it
+this way. ``INDRNN_TUTORIAL_FAST=1`` runs the tutorials' short versions (the whole build then takes a
+few minutes on 2 cores); leave it out for the full ones. ``INDRNN_DOCS_EXECUTE`` sets myst-nb's
+execution mode (``force`` by default; ``cache`` reuses outputs of unchanged tutorials, ``off`` skips
+execution).
+
+Why Sphinx: the tutorials are jupytext percent files, which myst-nb reads and executes at build, so
+prose, equations, code and output (figures inline) sit together; numpydoc and autodoc turn the
+library's numpydoc docstrings into the API reference; sphinx-argparse reads the command line's parser.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+TUTORIALS = ROOT / "tutorials"
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(ROOT))
+
+import indrnn_docs  # noqa: E402
+
+import indrnn_np  # noqa: E402
+
+# The tutorials as pages: a link to each tutorials/NN_*.py in docs/site/tutorials/ (git-ignored).
+indrnn_docs.link_tutorials(TUTORIALS, HERE / "tutorials")
+# The kernels that execute them inherit this environment: tutorials/ on the path (they may import
+# their helper beside them), no interactive backend, and Numba's compiled kernels cached.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(TUTORIALS), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
+# (not setdefault: the test suite's conftest sets Agg, which would draw no figure under its cell)
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+
+project = "indrnn-np"
+author = "indrnn-np contributors"
+copyright = "indrnn-np contributors"  # noqa: A001
+release = version = indrnn_np.__version__
+
+extensions = [
+    "indrnn_docs",  # the tutorials' reader; lets howto/ and results/ hold only their index
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinxarg.ext",
+    "sphinx_copybutton",
+    "sphinx_design",
+]
+
+source_suffix = {
+    ".rst": "restructuredtext",
+    ".md": "myst-nb",
+    ".py": "myst-nb",
+}  # .rst first: autosummary writes .rst
+exclude_patterns = ["README.md", "conf.py", "_ext/**", "_build", "**/.ipynb_checkpoints", "**/__pycache__"]
+
+# --- MyST and myst-nb -------------------------------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_heading_anchors = 3
+nb_custom_formats = {".py": ["indrnn_docs.read_tutorial", {}, False]}  # False: full MyST (dollarmath)
+nb_execution_mode = os.environ.get("INDRNN_DOCS_EXECUTE", "force")
+nb_execution_timeout = 900
+nb_execution_raise_on_error = True  # a tutorial that fails fails the build
+nb_execution_in_temp = True  # files a tutorial writes land in a temporary folder, not in the sources
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+# --- Equations -------------------------------------------------------------------------------------
+# MathJax comes from its CDN by default. Offline (the browser test, a machine without a network),
+# INDRNN_DOCS_MATHJAX2 names a local MathJax 2 (Debian's libjs-mathjax:
+# /usr/share/javascript/mathjax/MathJax.js) that the pages load instead; the site then works on that
+# machine only.
+if os.environ.get("INDRNN_DOCS_MATHJAX2"):
+    mathjax_path = (
+        Path(os.environ["INDRNN_DOCS_MATHJAX2"]).resolve().as_uri() + "?config=TeX-AMS-MML_HTMLorMML"
+    )
+    mathjax2_config = {
+        "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True},
+        "messageStyle": "none",
+    }
+
+# --- API reference ----------------------------------------------------------------------------------
+autosummary_generate = True
+autodoc_typehints = "none"  # numpydoc's Parameters sections give the types
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()
+
+# --- HTML -------------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = "indrnn-np"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_show_sourcelink = False
