@@ -86,8 +86,16 @@ if os.environ.get("INDRNN_DOCS_MATHJAX2"):
     mathjax_path = (
         Path(os.environ["INDRNN_DOCS_MATHJAX2"]).resolve().as_uri() + "?config=TeX-AMS-MML_HTMLorMML"
     )
+    # myst marks each page tex2jax_ignore/mathjax_ignore and its equations with the class "math" (the
+    # processHtmlClass of its MathJax 3 settings); MathJax 2 needs the same said in its own words
     mathjax2_config = {
-        "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True},
+        "tex2jax": {
+            "inlineMath": [["\\(", "\\)"]],
+            "displayMath": [["\\[", "\\]"]],
+            "processEscapes": True,
+            "processClass": "tex2jax_process|mathjax_process|math|output_area",
+            "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+        },
         "messageStyle": "none",
     }
 
