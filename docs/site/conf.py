@@ -47,7 +47,7 @@ copyright = "indrnn-np contributors"  # noqa: A001
 release = version = indrnn_np.__version__
 
 extensions = [
-    "indrnn_docs",  # the tutorials' reader; lets howto/ and results/ hold only their index
+    "indrnn_docs",  # the tutorials' reader
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
@@ -109,6 +109,9 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
 # --- HTML -------------------------------------------------------------------------------------------
+# quotes and ellipses only: "--resume" must not become an en dash on the command-line reference
+smartquotes_action = "qe"
+
 html_theme = "pydata_sphinx_theme"
 html_title = "indrnn-np"
 html_theme_options = {

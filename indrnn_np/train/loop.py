@@ -204,8 +204,8 @@ class _Run:
         return model, self.settings["task"]["name"], f"{type(self.opt).__name__} lr {self.opt.lr:g}"
 
     def resume_hint(self) -> str:
-        if self.cfg is not None:
-            return f"--resume {self.run.path}"
+        if self.cfg is not None:  # the whole command: --resume alone is no command
+            return f"python -m indrnn_np train {self.cfg.task} --resume {self.run.path}"
         return f"train(model, optimizer, task, {str(self.run.path)!r}, ..., resume=True)"
 
 

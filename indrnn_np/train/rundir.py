@@ -91,7 +91,8 @@ _ACC = {"loss_sum": (int, float), "count": (int,)}
 OBJECT_RUN = (
     "{path} holds a run trained from Python objects (train(model, optimizer, task, run_dir, ...)): "
     "it has no TrainConfig to rebuild its task and model from; continue it from Python with the "
-    "same objects and resume=True, or read its checkpoint with RunDir.load_checkpoint()"
+    "same objects and resume=True (an estimator's run_dir: fit again with it; predict with the "
+    "estimator, or save and load it), or read its checkpoint with RunDir.load_checkpoint()"
 )
 
 
