@@ -266,6 +266,18 @@ class _IndRNNEstimator(BaseEstimator):
             )
         return predict(self.model_, x, lens, head=self.head_), lens, isinstance(X, list | tuple)
 
+    def _scored(self, X, y, lengths, sample_weight, flat):
+        """``(predictions, y)`` to compare: per sequence as they are, per step the real steps of every
+        sequence stacked (``flat`` shapes each sequence's values)."""
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported")
+        pred = self.predict(X, lengths)
+        _check_same_count(pred, y)
+        if self.head_ == "all":
+            pred = np.concatenate([flat(np.asarray(p)) for p in _rows(pred, X, lengths)])
+            y = np.concatenate([flat(np.asarray(t)) for t in _rows(y, X, lengths)])
+        return pred, y
+
     @staticmethod
     def _per_sequence(out, lens, was_list):
         """Per-step outputs (n, T, ...) of list input back as a list of (T_i, ...) arrays."""
@@ -474,13 +486,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
 
     def score(self, X, y, lengths=None, sample_weight=None):
         """Accuracy: the fraction of sequences (or of real steps) labelled right."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
-        pred = self.predict(X, lengths)
-        _check_same_count(pred, y)
-        if self.head_ == "all":
-            pred = np.concatenate([np.asarray(p).reshape(-1) for p in _rows(pred, X, lengths)])
-            y = np.concatenate([np.asarray(t).reshape(-1) for t in _rows(y, X, lengths)])
+        pred, y = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(-1))
         _check_same_count(pred, y, "real steps")
         return float(np.mean(np.asarray(pred) == _label_values(np.asarray(y), check=False)))
 
@@ -531,13 +537,7 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
 
     def score(self, X, y, lengths=None, sample_weight=None):
         """R², the coefficient of determination, over every real value (averaged over the K targets)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
-        pred = self.predict(X, lengths)
-        _check_same_count(pred, y)
-        if self.head_ == "all":
-            pred = np.concatenate([np.asarray(p).reshape(len(p), -1) for p in _rows(pred, X, lengths)])
-            y = np.concatenate([np.asarray(t).reshape(len(t), -1) for t in _rows(y, X, lengths)])
+        pred, y = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(len(a), -1))
         pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
         y = np.asarray(y, np.float64).reshape(len(y), -1)
         if y.shape != pred.shape:
