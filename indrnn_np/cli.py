@@ -492,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
+    try:  # building the parser reads the INDRNN_* settings too: a bad one is a user's error
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,21 +16,48 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from .errors import UserError
+
+
+class EnvironmentSettingError(UserError, ValueError):
+    """An ``INDRNN_*`` environment variable with a value it does not take; the message names it."""
+
+
+def _switch(name: str, default: str = "1") -> bool:
+    """An on/off ``INDRNN_*`` switch: ``1`` on, ``0`` off; any other value is an error, not a guess."""
+    value = os.environ.get(name, default).strip()
+    if value not in ("0", "1"):
+        raise EnvironmentSettingError(f"{name} must be 1 (on) or 0 (off); got {value!r}")
+    return value == "1"
+
+
+def _megabytes(name: str, default: str) -> int:
+    """A size in megabytes (>= 0) from ``name``, in bytes."""
+    value = os.environ.get(name, default)
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0 or mb == float("inf"):
+        raise EnvironmentSettingError(f"{name} must be a number of megabytes >= 0; got {value!r}")
+    return int(mb * 2**20)
+
+
 # --------------------------------------------------------------------------
 # CPU (numba.njit)
 # --------------------------------------------------------------------------
 #: Run the column loops of the CPU kernels in parallel (``numba.prange``).
-CPU_PARALLEL: bool = os.environ.get("INDRNN_CPU_PARALLEL", "1") != "0"
+CPU_PARALLEL: bool = _switch("INDRNN_CPU_PARALLEL")
 
 #: Apply :mod:`indrnn_np.threads`' policy (passive OpenMP wait, OpenBLAS's idle workers released before
 #: each parallel Numba kernel while no other Python thread exists) at the first kernel call.
 #: ``INDRNN_THREAD_POLICY=0`` turns it off.
-CPU_THREAD_POLICY: bool = os.environ.get("INDRNN_THREAD_POLICY", "1") != "0"
+CPU_THREAD_POLICY: bool = _switch("INDRNN_THREAD_POLICY")
 
 #: Let the training loop choose its BLAS and Numba thread counts from measured step times
 #: (:class:`indrnn_np.threads.ThreadTuner`), so that another busy program on the machine does not
 #: slow training several-fold. ``INDRNN_THREAD_TUNING=0`` keeps the counts the process starts with.
-CPU_THREAD_TUNING: bool = os.environ.get("INDRNN_THREAD_TUNING", "1") != "0"
+CPU_THREAD_TUNING: bool = _switch("INDRNN_THREAD_TUNING")
 
 #: fastmath flags for the CPU kernels. ``nnan`` and ``ninf`` are deliberately
 #: left out: a NaN or inf produced by an exploding recurrence must stay a NaN
@@ -41,7 +68,7 @@ CPU_FASTMATH: frozenset[str] = frozenset({"nsz", "arcp", "contract", "afn"})
 #: paid once per machine rather than once per process. Numba has had bugs with
 #: ``cache=True`` on ``parallel=True`` functions when the thread count changes
 #: between runs; set ``INDRNN_NUMBA_CACHE=0`` if you hit one.
-CPU_CACHE: bool = os.environ.get("INDRNN_NUMBA_CACHE", "1") != "0"
+CPU_CACHE: bool = _switch("INDRNN_NUMBA_CACHE")
 
 #: About how many (b, n) columns one CPU task takes: a block of
 #: ``max(1, CPU_TASK_COLUMNS // N)`` batch rows. Big enough that each step of
@@ -55,11 +82,11 @@ CPU_MAX_CHUNK: int = 1024
 
 #: Most memory the ops' work-array pool keeps for reuse across calls (:mod:`indrnn_np.ops.buffers`);
 #: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
-BUFFER_POOL_BYTES: int = int(float(os.environ.get("INDRNN_BUFFER_POOL_MB", "1024")) * 2**20)
+BUFFER_POOL_BYTES: int = _megabytes("INDRNN_BUFFER_POOL_MB", "1024")
 
 #: Refuse a run whose estimated peak memory exceeds what the machine has available
 #: (:mod:`indrnn_np.train.memory`); ``INDRNN_MEMORY_CHECK=0`` turns the refusal off.
-MEMORY_CHECK: bool = os.environ.get("INDRNN_MEMORY_CHECK", "1") != "0"
+MEMORY_CHECK: bool = _switch("INDRNN_MEMORY_CHECK")
 
 #: Rows per block of the CPU batch-norm sums (BN over time: rows are (t, b)
 #: pairs). Fixed, not per thread, so results do not depend on the thread count.
@@ -83,7 +110,7 @@ CUDA_REDUCTIONS = ("two_stage", "atomic")
 def cuda_reduction() -> str:
     """:data:`CUDA_REDUCTION`, checked: a typo in ``INDRNN_CUDA_REDUCTION`` is an error, not a default."""
     if CUDA_REDUCTION not in CUDA_REDUCTIONS:
-        raise ValueError(
+        raise EnvironmentSettingError(
             f"INDRNN_CUDA_REDUCTION (config.CUDA_REDUCTION) must be one of {', '.join(CUDA_REDUCTIONS)}; "
             f"got {CUDA_REDUCTION!r}"
         )
@@ -102,7 +129,7 @@ CUDA_GEMMS = ("auto", "cublas", "tiled")
 def cuda_gemm(simulator: bool) -> str:
     """The GEMM to run (``"cublas"`` or ``"tiled"``) from :data:`CUDA_GEMM`, checked."""
     if CUDA_GEMM not in CUDA_GEMMS:
-        raise ValueError(
+        raise EnvironmentSettingError(
             f"INDRNN_CUDA_GEMM (config.CUDA_GEMM) must be one of {', '.join(CUDA_GEMMS)}; got {CUDA_GEMM!r}"
         )
     if CUDA_GEMM == "auto":

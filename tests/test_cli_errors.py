@@ -65,6 +65,7 @@ CASES = [
     (["dynamics", "--out", "{tmp}/d", "--epsilon", "0"], "epsilon"),
     (["dynamics", "--out", "{tmp}/d", "--gamma", "inf"], "gamma"),
     (["dynamics", "--out", "{tmp}/d", "--gamma", "nan"], "gamma"),
+    (["dynamics", "--out", "{tmp}/d", "--gamma", "0.5"], "1 <= gamma"),
     (["dynamics", "--out", "{tmp}/d", "--epsilon", "3", "--gamma", "2"], "epsilon"),
     (["dynamics", "--out", "{tmp}/d", "--train-steps", "0"], "--train-steps"),
     (["dynamics", "--out", "{places}/notes.txt"], "notes.txt: it is a file"),
@@ -278,3 +279,31 @@ def test_a_bad_value_is_one_line_exit_2_and_nothing_made(argv, says, places, tmp
     assert "Traceback" not in err
     assert says in lines[0], lines[0]
     assert _tree(tmp_path, places) == before
+
+
+@pytest.mark.parametrize(
+    "name, value, says",
+    [
+        (
+            "INDRNN_BUFFER_POOL_MB",
+            "abc",
+            "INDRNN_BUFFER_POOL_MB must be a number of megabytes >= 0; got 'abc'",
+        ),
+        ("INDRNN_BUFFER_POOL_MB", "-5", "INDRNN_BUFFER_POOL_MB must be a number of megabytes >= 0; got '-5'"),
+        ("INDRNN_THREAD_TUNING", "yes", "INDRNN_THREAD_TUNING must be 1 (on) or 0 (off); got 'yes'"),
+        ("INDRNN_MEMORY_CHECK", "off", "INDRNN_MEMORY_CHECK must be 1 (on) or 0 (off); got 'off'"),
+    ],
+)
+def test_a_bad_environment_setting_is_one_line_exit_2(name, value, says, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value}
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np", "train", "adding", "--steps", "1", "--out", str(tmp_path / "r")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"error: {says}"]
+    assert not (tmp_path / "r").exists()

@@ -150,14 +150,17 @@ def write_report(
     Raises
     ------
     DynamicsError
-        Not 0 < epsilon < gamma, or ``train_steps`` < 1 (before any work).
+        Not 0 < epsilon < gamma, gamma < 1, or ``train_steps`` < 1 (before any work).
     OutputError
         ``out_dir`` cannot be created or written.
     """
     from ..plots import plot_clipping_training, plot_gradient_vs_time, plot_rnn_vs_indrnn
 
-    if not (0 < epsilon < gamma and math.isfinite(gamma)):
-        raise DynamicsError(f"need 0 < epsilon < gamma < inf; got epsilon={epsilon}, gamma={gamma}")
+    if not (0 < epsilon < gamma and 1 <= gamma and math.isfinite(gamma)):
+        raise DynamicsError(
+            f"need 0 < epsilon < gamma and 1 <= gamma < inf (the bound gamma^(1/T) on u is then at "
+            f"least 1, above the initialisation's (1/gamma)^(1/T)); got epsilon={epsilon}, gamma={gamma}"
+        )
     if not (isinstance(train_steps, int) and train_steps >= 1):
         raise DynamicsError(f"train_steps must be a positive integer; got {train_steps!r}")
     check_writable_dir(out_dir)
