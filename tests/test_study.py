@@ -306,3 +306,14 @@ def test_study_scheduler_errors(tmp_path):
         run_study(tmp_path / "s", preset="quick", scheduler="tcp://127.0.0.1:1", log=lambda *a: None)
     with pytest.raises(ConfigError, match="seeds must be"):
         study_runs("quick", seeds=0)
+
+
+def test_neurons_on_a_one_neuron_second_layer(tmp_path, capsys):
+    """A 16,1 network: layer 2's only neuron has no runner-up to compare with."""
+    run = str(tmp_path / "run")
+    args = ["train", "adding", "--T", "12", "--widths", "16,1", "--steps", "5", "--quiet", "--out", run]
+    assert main(args) == 0
+    assert main(["neurons", "--run", run, "--out", str(tmp_path / "n")]) == 0
+    assert "it is the layer's only neuron" in capsys.readouterr().out
+    report = json.loads((tmp_path / "n" / "neurons.json").read_text())
+    assert report["runner_up_r2"] is None

@@ -383,9 +383,10 @@ def analyse_neurons(
         f"layer 1: {firing.size} of the {report['layer1_active']} neurons active on the test set fire only "
         f"at the marked steps (>= 99 % of their activation there): {firing.tolist()}."
     )
+    runner_up = report["runner_up_r2"]
     log(
-        f"T = {T}: layer-2 neuron {neuron} predicts the sum best (R² {scores[neuron]:.4f}; next best "
-        f"{report['runner_up_r2']:.4f})."
+        f"T = {T}: layer-2 neuron {neuron} predicts the sum best (R² {scores[neuron]:.4f}; "
+        + (f"next best {runner_up:.4f})." if runner_up is not None else "it is the layer's only neuron).")
     )
     log(
         f"test MSE: full model {full_mse:.5f}; one neuron in layer 2, trained head weight {before:.5f}, "
