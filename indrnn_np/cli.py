@@ -55,7 +55,7 @@ def cmd_train(a) -> int:
 def _train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
-    from .train.memory import describe, estimate_training
+    from .train.memory import describe, estimate_training, fits
 
     given = given_options(a)
     try:
@@ -64,14 +64,16 @@ def _train(a) -> int:
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
             if a.dry_run:
-                print(describe(estimate_training(RunDir(a.resume).read_config(), resume=True)))
-                return 0
+                estimate = estimate_training(RunDir(a.resume).read_config(), resume=True)
+                print(describe(estimate))
+                return 0 if fits(estimate) else 1
             resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
         else:
             cfg = recipe(a.task, **given)
             if a.dry_run:
-                print(describe(estimate_training(cfg)))
-                return 0
+                estimate = estimate_training(cfg)
+                print(describe(estimate))
+                return 0 if fits(estimate) else 1
             train(cfg, a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path, progress=not a.quiet)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -275,7 +277,7 @@ def _train_parser(sub) -> None:
             dest="dry_run",
             action="store_true",
             help="print the run's estimated peak memory, part by part, and what is available; "
-            "train nothing, write nothing",
+            "train nothing, write nothing; exit status 1 when it would not fit",
         )
         add_train_options(p, defaults(name), FROM_DATA.get(name))
         p.set_defaults(func=cmd_train)

@@ -1334,6 +1334,13 @@ def check_fits(estimate: MemoryEstimate, available: Available | None = None) -> 
     )
 
 
+def fits(estimate: MemoryEstimate, available: Available | None = None) -> bool:
+    """False when the estimated peak exceeds what is available (:func:`check_fits` would refuse it,
+    the check on); True when it fits or nothing is known of the memory."""
+    available = available or available_memory()
+    return available.bytes is None or estimate.total <= available.bytes + available.held
+
+
 def describe(estimate: MemoryEstimate, available: Available | None = None) -> str:
     """The estimate, part by part, and what is available: what ``train ... --dry-run`` prints."""
     available = available or available_memory()
