@@ -515,7 +515,7 @@ class LastStep(Layer):
             return take_steps(x, last), (shape, last)
         C = self.split
         fwd, bwd = dev.split_last(x, C)
-        y = dev.concat_last(take_steps(dev.copy(fwd), last), take_steps(bwd, np.zeros(B, np.int64)))
+        y = dev.concat_last(take_steps(fwd, last), take_steps(bwd, np.zeros(B, np.int64)))
         return y, (shape, last)
 
     def backward(self, dy, cache):
@@ -527,7 +527,7 @@ class LastStep(Layer):
             d_fwd, d_bwd = dev.split_last(dy, C)
             B = shape[1]
             dx = dev.concat_last(
-                put_steps(dev.copy(d_fwd), last, (*shape[:2], C)),
+                put_steps(d_fwd, last, (*shape[:2], C)),
                 put_steps(d_bwd, np.zeros(B, np.int64), (*shape[:2], shape[2] - C)),
             )
             return dx, {}
@@ -839,8 +839,7 @@ class Bidirectional(_Wrapper):
         cf, cb, C, lengths = cache
         f, b = self.directions
         if self.merge == "concat":
-            d_f, d_b = dev.split_last(dy, C)
-            d_f = dev.copy(d_f)
+            d_f, d_b = dev.split_last(dy, C)  # the ops below take a view (they copy what they keep)
         else:
             d_f, d_b = dy, dy
         dx_f, g_f = f.backward(d_f, cf)
