@@ -80,6 +80,17 @@ CPU_TASK_COLUMNS: int = 512
 #: chunks of at most this many neurons, so that B = 1 still runs in parallel.
 CPU_MAX_CHUNK: int = 1024
 
+#: The CPU scan (``indrnn_forward(..., algorithm="scan")``, :func:`indrnn_np.kernels.cpu.scan_forward`)
+#: cuts time into K chunks with K · B · N about this many lanes, so that even one column (B = N = 1)
+#: has K independent chains for the core's pipelines and every thread (never fewer chunks than
+#: ``CPU_SCAN_MIN_CHUNKS``, never fewer than ``CPU_SCAN_MIN_STEPS`` steps per chunk). K depends on the
+#: shape only, not on the thread count, so the results do not either.
+CPU_SCAN_LANES: int = 256
+CPU_SCAN_MIN_CHUNKS: int = 8
+CPU_SCAN_MIN_STEPS: int = 16
+#: The chunks are dealt out in this many tasks (groups of neighbouring chunks) over the threads.
+CPU_SCAN_TASKS: int = 16
+
 #: Most memory the ops' work-array pool keeps for reuse across calls (:mod:`indrnn_np.ops.buffers`);
 #: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
 BUFFER_POOL_BYTES: int = _megabytes("INDRNN_BUFFER_POOL_MB", "1024")
@@ -97,6 +108,12 @@ CPU_BN_ROWS: int = 256
 # --------------------------------------------------------------------------
 #: Threads per block for the recurrence kernels (one thread per (b, n) column).
 CUDA_THREADS_PER_BLOCK: int = 256
+
+#: The GPU scan (:func:`indrnn_np.kernels.cuda.scan_forward`) cuts time into K chunks so that
+#: K · B · N, its threads, is about this many (an H200 keeps about a quarter of a million threads
+#: resident), with at least ``CUDA_SCAN_MIN_STEPS`` steps per chunk.
+CUDA_SCAN_THREADS: int = 1 << 17
+CUDA_SCAN_MIN_STEPS: int = 8
 
 #: How the CUDA backward sums du and db over the batch: ``"two_stage"``
 #: (per-column partial sums, then one thread per neuron adds the B rows in a

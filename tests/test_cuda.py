@@ -252,6 +252,19 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
                 "reduce_rows": (k.reduce_rows, f"void({arr2}, {arr1})"),
                 "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
                 "fill": (k.fill, f"void({arr1}, {dt})"),
+                "scan_compose": (k.scan_compose, f"void({arr3}, {arr1}, {arr1}, int64, int64" + f", {arr2}" * 4 + ")"),
+                "scan_carry": (
+                    k.scan_carry, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64" + f", {arr2}" * 5 + ")"
+                ),
+                "scan_replay": (k.scan_replay, f"void({arr3}, {arr1}, {arr1}, int64, int64, {arr2}, {arr3})"),
+                "scan_compose_back": (k.scan_compose_back, f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2})"),
+                "scan_carry_back": (
+                    k.scan_carry_back, f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2}, {arr2})"
+                ),
+                "scan_replay_back": (
+                    k.scan_replay_back,
+                    f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, {arr2}, {arr3}, {arr2}, {arr2}, {arr2})",
+                ),
                 "gemm": (ck._gemm_kernel(16, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
                 "adam": (ck._optimizer_kernels(dt).adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
                 "sgd": (ck._optimizer_kernels(dt).sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
@@ -287,7 +300,7 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
     assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
-    assert len(counts) == 2 * 22  # every kernel, both dtypes
+    assert len(counts) == 2 * 28  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 

@@ -26,6 +26,11 @@ def one_of(x):
     return type(x)(1)
 
 
+def inf_of(x):
+    """+inf of ``x``'s floating type."""
+    return type(x)("inf")
+
+
 def _constant(value):
     def typer(x):
         if isinstance(x, types.Float):
@@ -39,3 +44,4 @@ def _constant(value):
 
 overload(zero_of, inline="always", target="generic")(_constant(0.0))
 overload(one_of, inline="always", target="generic")(_constant(1.0))
+overload(inf_of, inline="always", target="generic")(_constant(float("inf")))

@@ -148,10 +148,11 @@ def recurrence_kernels(dtype):
     Returns
     -------
     SimpleNamespace
-        ``forward``, ``backward``, ``backward_atomic``, ``reduce_rows``, ``sum_splits``, ``fill``.
+        ``forward``, ``backward``, ``backward_atomic``, ``reduce_rows``, ``sum_splits``, ``fill``,
+        and the scan's ``scan_compose``, ``scan_carry``, ``scan_replay`` and their ``*_back`` twins.
     """
     nb = _DTYPES[dtype]
-    ZERO, ONE = nb(0), nb(1)
+    ZERO, ONE, INF = nb(0), nb(1), nb(math.inf)
 
     @cuda.jit(device=True, inline=True)
     def activate(a, act):
@@ -253,6 +254,141 @@ def recurrence_kernels(dtype):
         for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
             a[i] = value
 
+    # ---- the scan (see the reference): three kernels each way, over (chunk, column) pairs --------
+    # Thread i takes chunk k = i // C and column j = i % C (C = B·N), so consecutive threads read
+    # consecutive columns of the same step: coalesced, as in ``forward``. The carries walk the K
+    # chunks of one column in one thread (K is at most a few thousand cheap steps).
+
+    @cuda.jit
+    def scan_compose(xw, u, b, act, L, Fa, Fc, Flo, Fhi):
+        T, B, N = xw.shape
+        K, C = Fa.shape
+        lower = ZERO if act == 1 else -INF
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k = i // C
+            j = i % C
+            bi = j // N
+            n = j % N
+            un = u[n]
+            a, c, lo, hi = ONE, ZERO, -INF, INF
+            for t in range(k * L, min((k + 1) * L, T)):
+                z = xw[t, bi, n] + b[n]
+                # F <- f_t o F: the ends of u·[lo, hi] + z (swapped for u < 0; both z for u = 0)
+                if un > ZERO:
+                    e1 = un * lo + z
+                    e2 = un * hi + z
+                elif un < ZERO:
+                    e1 = un * hi + z
+                    e2 = un * lo + z
+                else:
+                    e1 = z
+                    e2 = z
+                a = un * a
+                c = un * c + z
+                lo = e1 if e1 > lower else lower
+                hi = e2 if e2 > lower else lower
+            Fa[k, j], Fc[k, j], Flo[k, j], Fhi[k, j] = a, c, lo, hi
+
+    @cuda.jit
+    def scan_carry(xw, u, b, h0, act, L, Fa, Fc, Flo, Fhi, entering):
+        T, B, N = xw.shape
+        K, C = Fa.shape
+        for j in range(cuda.grid(1), C, cuda.gridsize(1)):
+            bi = j // N
+            n = j % N
+            state = h0[bi, n]
+            for k in range(K):
+                entering[k, j] = state
+                a = Fa[k, j]
+                if abs(a) < INF:
+                    v = a * state + Fc[k, j]
+                    if v < Flo[k, j]:
+                        v = Flo[k, j]
+                    if v > Fhi[k, j]:
+                        v = Fhi[k, j]
+                    state = v
+                else:  # Π u overflowed (|u| > 1): step through the chunk
+                    for t in range(k * L, min((k + 1) * L, T)):
+                        state = activate(xw[t, bi, n] + u[n] * state + b[n], act)
+
+    @cuda.jit
+    def scan_replay(xw, u, b, act, L, entering, h):
+        T, B, N = xw.shape
+        K, C = entering.shape
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k = i // C
+            j = i % C
+            bi = j // N
+            n = j % N
+            un = u[n]
+            bn = b[n]
+            h_prev = entering[k, j]
+            for t in range(k * L, min((k + 1) * L, T)):
+                # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
+                h_prev = activate(xw[t, bi, n] + un * h_prev + bn, act)
+                h[t, bi, n] = h_prev
+
+    @cuda.jit
+    def scan_compose_back(dh, h, u, act, L, A, Cc):
+        T, B, N = dh.shape
+        K, C = A.shape
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k = i // C
+            j = i % C
+            bi = j // N
+            n = j % N
+            un = u[n]
+            a, c = ONE, ZERO
+            for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
+                # δ_t = m_t u δ_{t+1} + m_t g_t, composed after the map so far
+                m = derivative(h[t, bi, n], act)
+                a = m * un * a
+                c = m * (un * c + dh[t, bi, n])
+            A[k, j], Cc[k, j] = a, c
+
+    @cuda.jit
+    def scan_carry_back(dh, h, u, act, L, A, Cc, after):
+        T, B, N = dh.shape
+        K, C = A.shape
+        for j in range(cuda.grid(1), C, cuda.gridsize(1)):
+            bi = j // N
+            n = j % N
+            d = ZERO
+            for k in range(K - 1, -1, -1):
+                after[k, j] = d
+                a = A[k, j]
+                if abs(a) < INF:
+                    d = a * d + Cc[k, j]
+                else:  # overflowed slope (|u| > 1): step through the chunk
+                    for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
+                        d = derivative(h[t, bi, n], act) * (dh[t, bi, n] + u[n] * d)
+
+    @cuda.jit
+    def scan_replay_back(dh, h, u, h0, act, L, after, da, du_k, db_k, dh0):
+        T, B, N = dh.shape
+        K, C = after.shape
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k = i // C
+            j = i % C
+            bi = j // N
+            n = j % N
+            un = u[n]
+            carry = un * after[k, j]  # u ⊙ ∂J/∂a_{t+1}
+            du_acc = ZERO
+            db_acc = ZERO
+            for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
+                # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
+                g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
+                da[t, bi, n] = g
+                h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
+                du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                db_acc += g  # ∂a_t/∂b = 1
+                carry = un * g  # ∂a_t/∂h_{t-1} = u
+            du_k[k, j] = du_acc
+            db_k[k, j] = db_acc
+            if k == 0:
+                dh0[bi, n] = carry
+
     return SimpleNamespace(
         forward=forward,
         backward=backward,
@@ -260,6 +396,12 @@ def recurrence_kernels(dtype):
         reduce_rows=reduce_rows,
         sum_splits=sum_splits,
         fill=fill,
+        scan_compose=scan_compose,
+        scan_carry=scan_carry,
+        scan_replay=scan_replay,
+        scan_compose_back=scan_compose_back,
+        scan_carry_back=scan_carry_back,
+        scan_replay_back=scan_replay_back,
     )
 
 
@@ -281,12 +423,21 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     recurrence_kernels(dh.dtype).backward[grid, tpb](dh, h, u, h0, act, da, dh0, du_part, db_part)
 
 
-def recurrence_backward_sums(dh, h, u, h0, act):
+def recurrence_backward_sums(dh, h, u, h0, act, algorithm="sequential"):
     """BPTT of the recurrence alone on device arrays: ``(da (T, B, N), du (N,), db (N,), dh0 (B, N))``,
-    the batch sums reduced as :data:`config.CUDA_REDUCTION` says."""
+    the batch sums reduced as :data:`config.CUDA_REDUCTION` says (``algorithm="scan"``: always the
+    two-stage sums, after the chunks' sums)."""
     T, B, N = dh.shape
     da = cuda.device_array((T, B, N), dtype=dh.dtype)
     dh0 = cuda.device_array((B, N), dtype=dh.dtype)
+    if algorithm == "scan":
+        du, db = cuda.device_array(N, dtype=dh.dtype), cuda.device_array(N, dtype=dh.dtype)
+        du_part = cuda.device_array((B, N), dtype=dh.dtype)
+        db_part = cuda.device_array((B, N), dtype=dh.dtype)
+        scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+        reduce_rows(du_part, du)
+        reduce_rows(db_part, db)
+        return da, du, db, dh0
     if config.cuda_reduction() == "atomic":
         du, db = zeros(N, dh.dtype), zeros(N, dh.dtype)
         grid, tpb = _blocks(B * N)
@@ -299,6 +450,49 @@ def recurrence_backward_sums(dh, h, u, h0, act):
     reduce_rows(du_part, du)
     reduce_rows(db_part, db)
     return da, du, db, dh0
+
+
+def scan_layout(T: int, C: int) -> tuple[int, int]:
+    """``(K, L)``: the GPU scan's chunks and steps per chunk for T steps of C = B·N columns.
+
+    K · C about :data:`config.CUDA_SCAN_THREADS` threads (K at most T // ``CUDA_SCAN_MIN_STEPS``).
+    """
+    K = max(1, -(-config.CUDA_SCAN_THREADS // C))
+    K = max(1, min(K, T // config.CUDA_SCAN_MIN_STEPS))
+    L = -(-T // K)
+    return -(-T // L), L
+
+
+def scan_forward(xw, u, b, h0, act, h):
+    """The forward recurrence as a chunked scan on the GPU (relu or identity); the same h as
+    :func:`recurrence_forward`. See :func:`indrnn_np.kernels.reference.scan_forward`."""
+    T, B, N = xw.shape
+    C = B * N
+    K, L = scan_layout(T, C)
+    kern = recurrence_kernels(xw.dtype)
+    Fa, Fc, Flo, Fhi, entering = (cuda.device_array((K, C), dtype=xw.dtype) for _ in range(5))
+    grid, tpb = _blocks(K * C)
+    kern.scan_compose[grid, tpb](xw, u, b, act, L, Fa, Fc, Flo, Fhi)
+    cgrid, ctpb = _blocks(C)
+    kern.scan_carry[cgrid, ctpb](xw, u, b, h0, act, L, Fa, Fc, Flo, Fhi, entering)
+    kern.scan_replay[grid, tpb](xw, u, b, act, L, entering, h)
+
+
+def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
+    """BPTT as a chunked scan on the GPU; the same outputs as :func:`recurrence_backward`
+    (per-column sums in du_part, db_part (B, N): the chunks' sums added in chunk order)."""
+    T, B, N = dh.shape
+    C = B * N
+    K, L = scan_layout(T, C)
+    kern = recurrence_kernels(dh.dtype)
+    A, Cc, after, du_k, db_k = (cuda.device_array((K, C), dtype=dh.dtype) for _ in range(5))
+    grid, tpb = _blocks(K * C)
+    kern.scan_compose_back[grid, tpb](dh, h, u, act, L, A, Cc)
+    cgrid, ctpb = _blocks(C)
+    kern.scan_carry_back[cgrid, ctpb](dh, h, u, act, L, A, Cc, after)
+    kern.scan_replay_back[grid, tpb](dh, h, u, h0, act, L, after, da, du_k, db_k, dh0)
+    reduce_rows(du_k, du_part.reshape(C))
+    reduce_rows(db_k, db_part.reshape(C))
 
 
 def reduce_rows(part, out):
@@ -819,8 +1013,8 @@ def to_device(a):
     return cuda.to_device(np.ascontiguousarray(a))
 
 
-def layer_forward(x, W, u, b, h0, act):
-    """The layer forward on the GPU.
+def layer_forward(x, W, u, b, h0, act, algorithm="sequential"):
+    """The layer forward on the GPU (``algorithm="scan"``: the recurrence as :func:`scan_forward`).
 
     Returns
     -------
@@ -836,17 +1030,17 @@ def layer_forward(x, W, u, b, h0, act):
     h0_d = zeros((B, N), x.dtype) if h0 is None else to_device(h0)
     xw = gemm(x_d.reshape(T * B, M), W_d).reshape(T, B, N)  # W x_t for all t: one GEMM
     h_d = cuda.device_array((T, B, N), dtype=x.dtype)
-    recurrence_forward(xw, u_d, b_d, h0_d, act, h_d)
+    (scan_forward if algorithm == "scan" else recurrence_forward)(xw, u_d, b_d, h0_d, act, h_d)
     return (h_d.copy_to_host() if host else h_d), x_d, W_d, u_d, h0_d, h_d
 
 
-def layer_backward(dh, x, W, u, h0, h, act, need_dx=True):
+def layer_backward(dh, x, W, u, h0, h, act, need_dx=True, algorithm="sequential"):
     """BPTT of the layer on the GPU; returns dx, dW, du, db, dh0 (NumPy when dh is NumPy; dx None
     without ``need_dx``)."""
     T, B, M = x.shape
     N = W.shape[1]
     host = not is_device_array(dh)
-    da, du, db, dh0 = recurrence_backward_sums(to_device(dh), h, u, h0, act)
+    da, du, db, dh0 = recurrence_backward_sums(to_device(dh), h, u, h0, act, algorithm)
     da2d = da.reshape(T * B, N)
     splits = split_k(T * B, M, N, config.CUDA_GEMM_TILE)
     dW = gemm(x.reshape(T * B, M), da2d, trans_a=True, splits=splits)  # (M, N) = xᵀ ∂J/∂a

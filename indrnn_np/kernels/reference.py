@@ -118,6 +118,231 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
 
 
 # --------------------------------------------------------------------------
+# The recurrence as a scan: parallel over time, exactly
+# --------------------------------------------------------------------------
+# One ReLU step is the map  h ↦ max(u h + z_t, 0)  with z_t = W x_t + b: a *clamped affine map*
+#
+#     f(h) = min(max(a h + c, lo), hi)                                     (a, c, lo, hi)
+#
+# with a = u, c = z_t, lo = 0, hi = +inf (identity: lo = -inf, hi = +inf). Clamped affine maps are
+# closed under composition (:func:`compose`), so h_t = f_t ∘ ... ∘ f_0 (h0) can be computed from
+# compositions of whole blocks of steps, each block independently of the others: that is a scan.
+# tanh is not a clamped affine map, and the composition of tanh steps has no such closed form: the
+# scan is for relu and identity only.
+#
+# The scan here is the chunked ("reduce, then scan, then replay") form, which is work-efficient
+# (about three times the sequential work) and keeps the numbers close to the sequential loop's:
+#
+#   1. the T steps are cut into K chunks of L steps; each chunk composes its L step maps into one
+#      map F_k (all chunks and columns at once: independent);
+#   2. the carries: the state entering each chunk, s_{k+1} = F_k(s_k) with s_0 = h0, K cheap steps;
+#   3. each chunk replays its L steps from its true entering state s_k (independent again),
+#      computing h exactly as the sequential loop does.
+#
+# Depth L + K + L instead of T: with K ≈ L ≈ √T, 3√T dependent steps (T = 100,000: about 950).
+# Backpropagation is the same in reverse: δ_t = m_t (g_t + u δ_{t+1}) (m_t = σ'(a_t), g_t = dh_t) is
+# the affine map δ ↦ (m_t u) δ + m_t g_t, composed per chunk, carried from the last chunk to the
+# first, and replayed. Because padding steps come after a sequence's real steps, they are never
+# composed into a real step's prefix: ``lengths`` is handled by the op layer exactly as for the
+# sequential loop (equivalently, padding steps are identity maps).
+
+
+def compose(first, second):
+    """The clamped affine map ``second ∘ first`` (apply ``first``, then ``second``).
+
+    A map is a tuple ``(a, c, lo, hi)`` of arrays (broadcastable), meaning
+    ``f(h) = min(max(a h + c, lo), hi)`` with ``lo <= hi`` (``±inf``: no bound).
+
+    Derivation. Let ``y = a1 h + c1``, so ``first(h) = clamp(y, lo1, hi1)``.
+
+    * Multiplying by ``a2`` and adding ``c2`` is monotone, so it moves the
+      clamp's bounds with it: ``a2 clamp(y, lo1, hi1) + c2 = clamp(a2 y + c2,
+      e1, e2)`` with the ends ``a2 lo1 + c2`` and ``a2 hi1 + c2``, in that
+      order when ``a2 >= 0`` and swapped when ``a2 < 0`` (``a2 = 0``: both
+      ends are ``c2``, whatever the bounds, also infinite).
+    * Two clamps in a row are one clamp: for ``e1 <= e2`` and
+      ``lo2 <= hi2``, ``clamp(clamp(z, e1, e2), lo2, hi2) = clamp(z,
+      clamp(e1, lo2, hi2), clamp(e2, lo2, hi2))`` (if the intervals overlap
+      this is their intersection; if ``[e1, e2]`` lies below ``lo2`` both new
+      bounds are ``lo2`` and every z maps to ``lo2``; above ``hi2``, to ``hi2``).
+    * And ``a2 y + c2 = (a2 a1) h + (a2 c1 + c2)``.
+
+    So ``second ∘ first = (a2 a1, a2 c1 + c2, clamp(e1, lo2, hi2), clamp(e2, lo2, hi2))``.
+    No sign of u is excluded, and a bound at ±inf stays ±inf or becomes finite as it should.
+
+    Parameters
+    ----------
+    first, second : tuple of 4 ndarrays
+        ``(a, c, lo, hi)`` each.
+
+    Returns
+    -------
+    tuple of 4 ndarrays
+    """
+    a1, c1, lo1, hi1 = first
+    a2, c2, lo2, hi2 = second
+    with np.errstate(invalid="ignore"):  # 0 · inf: replaced by c2 just below
+        end_lo, end_hi = a2 * lo1 + c2, a2 * hi1 + c2
+    flat = a2 == 0
+    end_lo, end_hi = np.where(flat, c2, end_lo), np.where(flat, c2, end_hi)
+    e1, e2 = np.where(a2 < 0, end_hi, end_lo), np.where(a2 < 0, end_lo, end_hi)
+    return a2 * a1, a2 * c1 + c2, np.clip(e1, lo2, hi2), np.clip(e2, lo2, hi2)
+
+
+def apply_map(f, h):
+    """``f(h) = min(max(a h + c, lo), hi)`` for the map ``f = (a, c, lo, hi)``."""
+    a, c, lo, hi = f
+    return np.minimum(np.maximum(a * h + c, lo), hi)
+
+
+def step_map(u, z, act):
+    """The map of one step, ``h ↦ σ(u h + z)``, for relu (lo = 0) or identity (no bound).
+
+    Parameters
+    ----------
+    u : ndarray, (N,)
+    z : ndarray, (B, N)
+        ``W x_t + b`` of the step.
+    act : int
+        ``RELU`` or ``IDENTITY``.
+    """
+    if act not in (RELU, IDENTITY):
+        raise ValueError(f"the scan needs act relu ({RELU}) or identity ({IDENTITY}); got {act!r}")
+    a = np.broadcast_to(u, z.shape)
+    lo = np.full_like(z, 0 if act == RELU else -np.inf)
+    return a, z, lo, np.full_like(z, np.inf)
+
+
+def identity_map(shape, dtype):
+    """``h ↦ h``: ``(1, 0, -inf, inf)``."""
+    return (
+        np.ones(shape, dtype),
+        np.zeros(shape, dtype),
+        np.full(shape, -np.inf, dtype),
+        np.full(shape, np.inf, dtype),
+    )
+
+
+def scan_chunks(T: int) -> int:
+    """K, the number of chunks of the reference scan: ``ceil(√T)`` (so ``K ≈ L ≈ √T``)."""
+    return max(1, int(np.ceil(np.sqrt(T))))
+
+
+def _chunk_bounds(T, K):
+    L = -(-T // K)  # steps per chunk (the last one may be shorter)
+    return [(k * L, min((k + 1) * L, T)) for k in range(-(-T // L))]
+
+
+def scan_forward(xw, u, b, h0, act, h):
+    """The forward recurrence as a chunked scan: the same ``h`` as :func:`recurrence_forward`.
+
+    Arguments as :func:`recurrence_forward` (relu or identity). Every phase
+    below is vectorised over all chunks or columns at once; the Python loops
+    run L + K + L ≈ 3√T times instead of T.
+    """
+    T, B, N = xw.shape
+    chunks = _chunk_bounds(T, scan_chunks(T))
+    K, L = len(chunks), chunks[0][1]
+    # 1. each chunk's map F_k = f_{t1-1} ∘ ... ∘ f_{t0}, all chunks at once: maps of shape (K, B, N)
+    F = identity_map((K, B, N), xw.dtype)
+    for s in range(L):  # (an overflowing slope Π u is dealt with in step 2)
+        live = np.array([t0 + s < t1 for t0, t1 in chunks])  # the last chunk may have fewer steps
+        t = np.array([min(t0 + s, T - 1) for t0, _ in chunks])
+        # f_t: h ↦ σ(u h + W x_t + b)
+        step = step_map(u, xw[t] + b, act)
+        step = tuple(
+            np.where(live[:, None, None], part, ident)
+            for part, ident in zip(step, identity_map((K, B, N), xw.dtype), strict=True)
+        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = compose(F, step)
+    # 2. the carries: s_0 = h0, s_{k+1} = F_k(s_k), the state entering each chunk
+    entering = np.empty((K, B, N), xw.dtype)
+    s_k = h0
+    for k, (t0, t1) in enumerate(chunks):
+        entering[k] = s_k
+        with np.errstate(invalid="ignore", over="ignore"):
+            nxt = apply_map(tuple(part[k] for part in F), s_k)
+        # a chunk whose slope a = Π u overflowed (|u|^L beyond the float range, possible only with
+        # |u| > 1) gives inf·0 = nan: those columns step through the chunk instead
+        bad = ~np.isfinite(F[0][k])
+        if bad.any():
+            for t in range(t0, t1):
+                s_k = activate(xw[t] + u * s_k + b, act)
+            nxt = np.where(bad, s_k, nxt)
+        s_k = nxt
+    # 3. every chunk replays its steps from its entering state, exactly as the sequential loop does
+    state = entering  # (K, B, N)
+    for s in range(L):
+        for k, (t0, t1) in enumerate(chunks):
+            if t0 + s < t1:
+                # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
+                h[t0 + s] = state[k] = activate(xw[t0 + s] + u * state[k] + b, act)
+
+
+def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
+    """BPTT as a chunked scan: the same outputs as :func:`recurrence_backward`.
+
+    ``δ_t = ∂J/∂a_t`` obeys ``δ_t = m_t (g_t + u δ_{t+1})`` (``m_t = σ'(a_t)``
+    from h_t, ``g_t = dh_t``, ``δ_T = 0``): the affine map
+    ``δ ↦ (m_t u) δ + m_t g_t`` applied in reverse time. Each chunk composes
+    its maps (from the δ after the chunk to the δ of its first step), the
+    carries run from the last chunk to the first, and each chunk replays its
+    steps with its true carry, accumulating its own du and db sums; the
+    chunks' sums are added in chunk order (a fixed order).
+    """
+    T, B, N = dh.shape
+    if act not in (RELU, IDENTITY):
+        raise ValueError(f"the scan needs act relu ({RELU}) or identity ({IDENTITY}); got {act!r}")
+    chunks = _chunk_bounds(T, scan_chunks(T))
+    K, L = len(chunks), chunks[0][1]
+    # 1. per chunk, δ_{t0} = A δ_{t1} + C: compose the steps t1-1 down to t0
+    A = np.ones((K, B, N), dh.dtype)
+    C = np.zeros((K, B, N), dh.dtype)
+    for s in range(L - 1, -1, -1):
+        for k, (t0, t1) in enumerate(chunks):
+            if t0 + s < t1:
+                m = activation_derivative(h[t0 + s], act)
+                # δ_t = m_t u δ_{t+1} + m_t g_t, composed after the map so far
+                with np.errstate(over="ignore", invalid="ignore"):
+                    A[k], C[k] = m * u * A[k], m * u * C[k] + m * dh[t0 + s]
+    # 2. the carries, last chunk first: δ after the last step is 0
+    after = np.empty((K, B, N), dh.dtype)  # δ of the step just after each chunk
+    d = np.zeros((B, N), dh.dtype)
+    for k in range(K - 1, -1, -1):
+        after[k] = d
+        with np.errstate(invalid="ignore", over="ignore"):
+            nxt = A[k] * d + C[k]
+        bad = ~np.isfinite(A[k])  # overflowed slope (|u| > 1): step through the chunk instead
+        if bad.any():
+            t0, t1 = chunks[k]
+            for t in range(t1 - 1, t0 - 1, -1):
+                d = activation_derivative(h[t], act) * (dh[t] + u * d)
+            nxt = np.where(bad, d, nxt)
+        d = nxt
+    # 3. replay each chunk in reverse with its carry, as recurrence_backward does
+    carry = u * after  # (K, B, N): u ⊙ ∂J/∂a_{t+1}
+    du_k = np.zeros((K, B, N), dh.dtype)
+    db_k = np.zeros((K, B, N), dh.dtype)
+    for s in range(L - 1, -1, -1):
+        for k, (t0, t1) in enumerate(chunks):
+            t = t0 + s
+            if t < t1:
+                # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
+                da[t] = (dh[t] + carry[k]) * activation_derivative(h[t], act)
+                h_prev = h[t - 1] if t > 0 else h0
+                du_k[k] += da[t] * h_prev  # ∂a_t/∂u = h_{t-1}
+                db_k[k] += da[t]  # ∂a_t/∂b = 1
+                carry[k] = u * da[t]  # ∂a_t/∂h_{t-1} = u
+    du_part[...] = 0
+    db_part[...] = 0
+    for k in range(K):  # the chunks' sums, in chunk order
+        du_part += du_k[k]
+        db_part += db_k[k]
+    dh0[...] = carry[0]
+
+
+# --------------------------------------------------------------------------
 # The optimizer update: one pass over each parameter
 # --------------------------------------------------------------------------
 # The training step's work after backpropagation, written as the fast kernels do it: first one

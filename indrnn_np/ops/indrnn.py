@@ -38,6 +38,7 @@ class IndRNNCache(NamedTuple):
     activation: str
     backend: str
     lengths: np.ndarray | None = None  # (B,): x and h are zero in the padding
+    algorithm: str = "sequential"  # how backward runs the time loop: "sequential" or "scan"
 
 
 class IndRNNGrads(NamedTuple):
@@ -82,6 +83,29 @@ def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
         check_shape("h0", h0, (B, N), "(B, N)")
 
 
+#: How the recurrence's time loop runs: one step after another, or as a scan over time.
+ALGORITHMS = ("sequential", "scan")
+
+
+def _check_algorithm(algorithm, activation):
+    """algorithm is one of :data:`ALGORITHMS`, and "scan" only for a scannable activation."""
+    check_choice("algorithm", algorithm, ALGORITHMS)
+    if algorithm == "scan" and activation == "tanh":
+        raise ValueError(
+            "algorithm='scan' needs activation 'relu' or 'identity'; got 'tanh': a relu or identity "
+            "step is a clamped affine map, and compositions of those are again clamped affine maps, "
+            "which is what the scan combines; compositions of tanh steps have no such closed form. "
+            "Use algorithm='sequential' for tanh."
+        )
+
+
+def _recurrence_kernels(kernels, algorithm):
+    """(forward, backward) kernels of one backend's module for the algorithm."""
+    if algorithm == "scan":
+        return kernels.scan_forward, kernels.scan_backward
+    return kernels.recurrence_forward, kernels.recurrence_backward
+
+
 def _check_layer_args(x, W, u, b, h0, activation, backend):
     """Validate indrnn_forward's arguments (lengths aside); return (T, B, M, N, dtype)."""
     check_choice("backend", backend, BACKENDS)
@@ -98,7 +122,9 @@ def _check_layer_args(x, W, u, b, h0, activation, backend):
     return T, B, M, N, dtype
 
 
-def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", lengths=None):
+def indrnn_forward(
+    x, W, u, b, h0=None, activation="relu", backend="cpu", lengths=None, algorithm="sequential"
+):
     """Run one IndRNN layer over a whole sequence.
 
     ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)`` (Eq. 2 of Li et al., 2018): u is a
@@ -137,6 +163,18 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", length
         ignored (the cache keeps a copy of x with them zeroed), and so is
         their ``dh`` in :func:`indrnn_backward`. The result equals running
         each sequence alone, unpadded.
+    algorithm : {"sequential", "scan"}
+        How the time loop runs. ``"sequential"``: one step after another (T
+        dependent steps per column). ``"scan"``: each step is a clamped affine
+        map ``h ↦ max(u h + z_t, 0)``, and these compose into maps of the same
+        form, so time is cut into chunks composed independently, then each
+        chunk is replayed from its true initial state
+        (:func:`indrnn_np.kernels.reference.scan_forward`): about 3√T
+        dependent steps, for about three times the work. The same results to
+        rounding (float64: 1e-12), for relu and identity only; backward
+        (:func:`indrnn_backward`) runs the same way. Pays off only where the
+        columns B·N are too few to fill the machine: see the crossover table
+        in the performance results.
 
     Returns
     -------
@@ -149,14 +187,15 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", length
     Raises
     ------
     ValueError
-        Unknown activation or backend, a shape that does not fit, or lengths
-        outside [1, T].
+        Unknown activation, backend or algorithm, a shape that does not fit,
+        lengths outside [1, T], or ``algorithm="scan"`` with tanh.
     TypeError
         Non-array or non-float input, or mixed dtypes.
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
     T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
+    _check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     act = ACTIVATIONS[activation]
@@ -165,12 +204,14 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", length
         host = not is_device_array(x)
         if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
             x = mask_padding(device.to_device(x), lengths, copy=not host)
-        _, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(device.to_device(x), W, u, b, h0, act)
+        _, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(
+            device.to_device(x), W, u, b, h0, act, algorithm
+        )
         if lengths is not None:
             mask_padding(h_d, lengths, copy=False)
         # The cache keeps the device copies, so backward reads them without a second transfer.
         h = h_d.copy_to_host() if host else h_d
-        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend, lengths)
+        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend, lengths, algorithm)
 
     x = np.ascontiguousarray(x) if lengths is None else mask_padding(x, lengths)
     u = np.ascontiguousarray(u)
@@ -182,11 +223,12 @@ def indrnn_forward(x, W, u, b, h0=None, activation="relu", backend="cpu", length
     # place: with the two aliased, the CPU kernel's loop no longer vectorises
     # (measured 4x slower). xw is freed on return.
     h = buffers.empty(xw.shape, xw.dtype)
+    forward, _ = _recurrence_kernels(backend_kernels(backend), algorithm)
     with section("recurrence"):
-        backend_kernels(backend).recurrence_forward(xw, u, b, h0, act, h)
+        forward(xw, u, b, h0, act, h)
     if lengths is not None:
         mask_padding(h, lengths, copy=False)
-    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths)
+    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
 
 
 def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
@@ -217,7 +259,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     """
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
-    x, W, u, h0, h, activation, backend, lengths = cache
+    x, W, u, h0, h, activation, backend, lengths, algorithm = cache
     T, B, M = x.shape
     N = W.shape[1]
     check_array("dh", dh, 3, allow_device=backend == "cuda")
@@ -227,15 +269,16 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     if lengths is not None:  # padding sends nothing back: with dh 0 there, so is ∂J/∂a
         dh = mask_padding(dh, lengths)
     if backend == "cuda":
-        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act, need_dx))
+        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
 
     dh = np.ascontiguousarray(dh)
     da = buffers.empty(h.shape, h.dtype)  # ∂J/∂a_t, (T, B, N)
     dh0 = np.empty_like(h0)
     du_part = np.empty_like(h0)  # (B, N) per-column sums over time
     db_part = np.empty_like(h0)
+    _, backward = _recurrence_kernels(backend_kernels(backend), algorithm)
     with section("recurrence"):
-        backend_kernels(backend).recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+        backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
     da2d = da.reshape(T * B, N)
     dW = matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
     dx = matmul(da2d, W.T).reshape(T, B, M) if need_dx else None  # (T, B, M)
@@ -251,6 +294,7 @@ class RecurrenceCache(NamedTuple):
     activation: str
     backend: str
     lengths: np.ndarray | None = None
+    algorithm: str = "sequential"
 
 
 class RecurrenceGrads(NamedTuple):
@@ -260,7 +304,9 @@ class RecurrenceGrads(NamedTuple):
     dh0: np.ndarray  # (B, N)
 
 
-def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu", lengths=None):
+def indrnn_recurrence_forward(
+    xw, u, b, h0=None, activation="relu", backend="cpu", lengths=None, algorithm="sequential"
+):
     """The recurrence alone: ``h_t = σ(xw_t + u ⊙ h_{t-1} + b)``.
 
     For architectures that put something between the input projection and
@@ -278,6 +324,8 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
         stay on the device; NumPy arrays are copied there, and h back).
     lengths : int array, (B,), optional
         As :func:`indrnn_forward`: padding steps of xw are ignored, h is 0 there.
+    algorithm : {"sequential", "scan"}
+        As :func:`indrnn_forward`.
 
     Returns
     -------
@@ -291,6 +339,7 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
     T, B, N = xw.shape
     _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
+    _check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     if dev:
@@ -299,18 +348,20 @@ def indrnn_recurrence_forward(xw, u, b, h0=None, activation="relu", backend="cpu
         xw, u, b = (device.to_device(a) for a in (xw, u, b))
         h0 = ck.zeros((B, N), xw.dtype) if h0 is None else device.to_device(h0)
         h = device.empty(xw.shape, xw.dtype)
-        ck.recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
+        _recurrence_kernels(ck, algorithm)[0](xw, u, b, h0, ACTIVATIONS[activation], h)
         if lengths is not None:  # the padding's h computed from whatever xw held there, then zeroed
             mask_padding(h, lengths, copy=False)
-        return (h.copy_to_host() if host else h), RecurrenceCache(u, h0, h, activation, backend, lengths)
+        cache = RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
+        return (h.copy_to_host() if host else h), cache
     xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
     h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
     h = buffers.empty(xw.shape, xw.dtype)
+    forward, _ = _recurrence_kernels(backend_kernels(backend), algorithm)
     with section("recurrence"):
-        backend_kernels(backend).recurrence_forward(xw, u, b, h0, ACTIVATIONS[activation], h)
+        forward(xw, u, b, h0, ACTIVATIONS[activation], h)
     if lengths is not None:
         mask_padding(h, lengths, copy=False)
-    return h, RecurrenceCache(u, h0, h, activation, backend, lengths)
+    return h, RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
 
 
 def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
@@ -319,7 +370,7 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
         raise TypeError(
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
-    u, h0, h, activation, backend, lengths = cache
+    u, h0, h, activation, backend, lengths, algorithm = cache
     check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
@@ -328,15 +379,14 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     if backend == "cuda":
         host = not is_device_array(dh)
         grads = require_cuda().recurrence_backward_sums(
-            device.to_device(dh), h, u, h0, ACTIVATIONS[activation]
+            device.to_device(dh), h, u, h0, ACTIVATIONS[activation], algorithm
         )
         return RecurrenceGrads(*(device.to_host(a) if host else a for a in grads))
     da = buffers.empty(h.shape, h.dtype)
     dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
+    _, backward = _recurrence_kernels(backend_kernels(backend), algorithm)
     with section("recurrence"):
-        backend_kernels(backend).recurrence_backward(
-            np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part
-        )
+        backward(np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part)
     return RecurrenceGrads(da, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 

@@ -1,0 +1,323 @@
+"""The recurrence as a scan over time: exactly the sequential loop's numbers, on every backend.
+
+``indrnn_forward(..., algorithm="scan")`` composes each chunk of steps into one clamped affine map,
+carries the states across the chunks and replays each chunk from its true initial state. These tests
+hold it to the sequential loop: float64 to 1e-12 (relative to max(1, |value|)) for h and every
+gradient, over random shapes (T = 1 included), u < 0 and u > 1, h0 != 0 and variable lengths, on the
+NumPy reference, the Numba CPU kernels and the CUDA kernels (in the simulator); float32 within a
+tolerance of float32's epsilon times log2 T; finite differences; the composition rule itself.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from indrnn_np import cuda_available, indrnn_backward, indrnn_forward
+from indrnn_np.gradcheck import check_gradients
+from indrnn_np.kernels import reference as ref
+from indrnn_np.ops import indrnn_recurrence_backward, indrnn_recurrence_forward
+
+HOST = ["numpy", "cpu"]
+CUDA = pytest.param(
+    "cuda",
+    marks=[
+        pytest.mark.cudasim,
+        pytest.mark.skipif(not cuda_available(), reason="the CUDA backend cannot load here"),
+    ],
+)
+
+
+@pytest.fixture
+def small_gpu_chunks(monkeypatch):
+    """In the simulator the shapes are tiny: a few threads' worth of chunks, so that every test
+    crosses chunk boundaries (the layout is read at each launch)."""
+    from indrnn_np import config
+
+    monkeypatch.setattr(config, "CUDA_SCAN_THREADS", 24)
+    monkeypatch.setattr(config, "CUDA_SCAN_MIN_STEPS", 2)
+
+
+def _case(rng, T, B, M, N, dtype=np.float64, u_range=(-1.2, 1.2)):
+    x = rng.standard_normal((T, B, M)).astype(dtype)
+    W = (rng.standard_normal((M, N)) / np.sqrt(M)).astype(dtype)
+    u = rng.uniform(*u_range, N).astype(dtype)
+    u[0] = -0.7  # always one neuron with u < 0 and, when there are two, one with u > 1
+    if N > 1:
+        u[1] = 1.1
+    b = (rng.standard_normal(N) * 0.2).astype(dtype)
+    h0 = (rng.standard_normal((B, N)) * 0.5).astype(dtype)
+    dh = rng.standard_normal((T, B, N)).astype(dtype)
+    return x, W, u, b, h0, dh
+
+
+def _both(backend, x, W, u, b, h0, dh, activation, lengths=None):
+    """(h, grads) of the sequential loop and of the scan."""
+    out = []
+    for algorithm in ("sequential", "scan"):
+        h, cache = indrnn_forward(x, W, u, b, h0, activation, backend, lengths=lengths, algorithm=algorithm)
+        assert cache.algorithm == algorithm
+        out.append((h, indrnn_backward(dh, cache)))
+    return out
+
+
+def _largest_difference(seq, scan):
+    """max over h and every gradient of |scan - seq| / max(1, max|seq|)."""
+    (h1, g1), (h2, g2) = seq, scan
+    worst = 0.0
+    for a, b in [(h1, h2), *zip(g1, g2, strict=True)]:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        worst = max(worst, float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(a)))))
+    return worst
+
+
+# T = 1, shorter than one chunk, and long enough for many chunks on each backend
+SHAPES = [(1, 1, 1, 1), (1, 3, 2, 4), (5, 2, 3, 2), (37, 1, 2, 1), (200, 3, 2, 5), (1001, 2, 3, 3)]
+
+
+@pytest.mark.parametrize("backend", HOST)
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_scan_equals_sequential_float64(backend, activation, shape):
+    rng = np.random.default_rng(hash(shape) % 2**32)
+    # identity with |u| > 1 grows as u^T: keep it in range so that both stay finite
+    u_range = (-1.2, 1.2) if activation == "relu" else (-1.0, 1.0)
+    x, W, u, b, h0, dh = _case(rng, *shape, u_range=u_range)
+    if activation == "identity" and shape[0] > 100:
+        u[1] = 1.0 + 0.5 / shape[0]
+    seq, scan = _both(backend, x, W, u, b, h0, dh, activation)
+    assert _largest_difference(seq, scan) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_scan_equals_sequential_with_lengths(backend):
+    rng = np.random.default_rng(5)
+    T, B = 300, 4
+    x, W, u, b, h0, dh = _case(rng, T, B, 2, 3)
+    lengths = np.array([300, 17, 1, 164])
+    x[200:, 1] = np.nan  # garbage in the padding
+    seq, scan = _both(backend, x, W, u, b, h0, dh, "relu", lengths=lengths)
+    assert _largest_difference(seq, scan) <= 1e-12
+    assert np.all(scan[0][17:, 1] == 0)
+
+
+@pytest.mark.parametrize("backend", [*HOST, CUDA])
+def test_recurrence_op_scan_equals_sequential(backend, small_gpu_chunks):
+    rng = np.random.default_rng(6)
+    T, B, N = (40, 2, 3) if backend == "cuda" else (500, 3, 4)
+    xw = rng.standard_normal((T, B, N))
+    u = np.array([-0.9, 1.05, 0.0, 0.5])[:N]
+    b = rng.standard_normal(N) * 0.1
+    h0 = rng.standard_normal((B, N))
+    dh = rng.standard_normal((T, B, N))
+    out = []
+    for algorithm in ("sequential", "scan"):
+        h, cache = indrnn_recurrence_forward(xw, u, b, h0, "relu", backend, algorithm=algorithm)
+        out.append((h, indrnn_recurrence_backward(dh, cache)))
+    assert _largest_difference(*out) <= 1e-12
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_cuda_scan_equals_sequential_in_the_simulator(activation, small_gpu_chunks):
+    if not cuda_available():
+        pytest.skip("the CUDA backend cannot load here")
+    rng = np.random.default_rng(7)
+    for shape in [(1, 1, 2, 2), (23, 2, 2, 3)]:
+        x, W, u, b, h0, dh = _case(rng, *shape, u_range=(-1.0, 1.0))
+        lengths = np.array([shape[0], 1])[: shape[1]]
+        seq, scan = _both("cuda", x, W, u, b, h0, dh, activation, lengths=lengths)
+        assert _largest_difference(seq, scan) <= 1e-12
+
+
+test_cuda_scan_equals_sequential_in_the_simulator = pytest.mark.cudasim(
+    test_cuda_scan_equals_sequential_in_the_simulator
+)
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_scan_float32_within_epsilon_times_log_t(backend):
+    """float32, against the float64 loop: each output of the scan within 16 ε log2(T) of max(1, |value|),
+    or no further than the float32 loop itself is (du, a sum over T steps, is where the loop's running
+    sum loses most: 250 ε at T = 20,000, where the scan's chunked sums lose 3-75 ε)."""
+    rng = np.random.default_rng(8)
+    eps = float(np.finfo(np.float32).eps)
+    for T in (10, 1000, 20000):
+        x, W, u, b, h0, dh = _case(rng, T, 2, 2, 8, dtype=np.float32, u_range=(-1.0, 1.0))
+        u[1] = np.float32(1.0 + 0.3 / T)
+        seq, scan = _both(backend, x, W, u, b, h0, dh, "relu")
+        assert scan[0].dtype == np.float32 and scan[1].du.dtype == np.float32
+        truth = _both("numpy", *(a.astype(np.float64) for a in (x, W, u, b, h0, dh)), "relu")[0]
+        tol = 16 * eps * math.log2(T)
+        for name, s32, q32, t64 in zip(
+            ("h", *scan[1]._fields),
+            (scan[0], *scan[1]),
+            (seq[0], *seq[1]),
+            (truth[0], *truth[1]),
+            strict=True,
+        ):
+            scale = max(1.0, float(np.max(np.abs(t64))))
+            err_scan = float(np.max(np.abs(s32 - t64))) / scale
+            err_loop = float(np.max(np.abs(q32 - t64))) / scale
+            assert err_scan <= max(tol, err_loop), (T, name, err_scan / eps, err_loop / eps)
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_scan_is_the_same_whatever_the_thread_count(backend):
+    import numba
+
+    rng = np.random.default_rng(9)
+    x, W, u, b, h0, dh = _case(rng, 3000, 1, 2, 2)
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, before):
+            numba.set_num_threads(threads)
+            h, cache = indrnn_forward(x, W, u, b, h0, "relu", backend, algorithm="scan")
+            runs.append((h, indrnn_backward(dh, cache)))
+    finally:
+        numba.set_num_threads(before)
+    assert _largest_difference(*runs) == 0.0
+
+
+def _kernels(backend):
+    if backend == "numpy":
+        return ref
+    if backend == "cpu":
+        from indrnn_np.kernels import cpu
+
+        return cpu
+    from indrnn_np.kernels import cuda
+
+    return cuda
+
+
+def _run_kernel(backend, fn, *args):
+    """Call one kernel of the backend on copies of the arrays; returns the arrays, back on the host."""
+    if backend != "cuda":
+        arrays = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        fn(*arrays)
+        return arrays
+    from numba import cuda
+
+    arrays = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
+    fn(*arrays)
+    return [a.copy_to_host() if hasattr(a, "copy_to_host") else a for a in arrays]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the simulator's scalars
+@pytest.mark.parametrize("backend", [*HOST, CUDA])
+def test_overflowing_chunk_slopes_step_through(backend, monkeypatch):
+    """|u| = 1e12: the product of u over a chunk overflows, yet the states and the gradient stay finite
+    (the relu holds h at 0; only the first step sends a gradient). Those chunks are stepped through, and
+    the scan still equals the loop, forward and backward."""
+    from indrnn_np import config
+
+    monkeypatch.setattr(config, "CUDA_SCAN_THREADS", 2)
+    monkeypatch.setattr(config, "CUDA_SCAN_MIN_STEPS", 30)  # two chunks of 30 steps: 1e360 overflows
+    k = _kernels(backend)
+    rng = np.random.default_rng(10)
+    T = 60 if backend == "cuda" else 4000
+    xw = rng.standard_normal((T, 1, 2)) - 6.0
+    u, b, h0 = np.array([1e12, -1e12]), np.zeros(2), np.array([[0.0, 1.0]])
+    h = np.zeros_like(xw)
+    h_seq = _run_kernel(backend, k.recurrence_forward, xw, u, b, h0, 1, h)[-1]
+    h_scan = _run_kernel(backend, k.scan_forward, xw, u, b, h0, 1, h)[-1]
+    assert np.all(np.isfinite(h_scan))
+    np.testing.assert_array_equal(h_scan, h_seq)
+    # backward: sigma' = 1 everywhere (identity), a gradient only at step 0: every delta after it is 0,
+    # while the chunks' slopes u^L are inf
+    dh = np.zeros_like(xw)
+    dh[0] = 1.0
+    outs = (np.zeros_like(xw), np.zeros_like(h0), np.zeros_like(h0), np.zeros_like(h0))
+    seq = _run_kernel(backend, k.recurrence_backward, dh, h_seq, u, h0, 0, *outs)[-4:]
+    scan = _run_kernel(backend, k.scan_backward, dh, h_seq, u, h0, 0, *outs)[-4:]
+    for name, a, b_ in zip(("da", "dh0", "du_part", "db_part"), seq, scan, strict=True):
+        assert np.all(np.isfinite(b_)), name
+        np.testing.assert_array_equal(b_, a, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", HOST)
+def test_a_nan_reaches_every_later_step_as_in_the_loop(backend):
+    """A NaN in the input must reach the last step, so the training loop sees the divergence."""
+    rng = np.random.default_rng(11)
+    x, W, u, b, h0, dh = _case(rng, 2000, 1, 1, 2, u_range=(0.5, 0.9))
+    u[:] = 0.9
+    x[3, 0, 0] = np.nan
+    for algorithm in ("sequential", "scan"):
+        h, _ = indrnn_forward(x, W, u, b, h0, "relu", backend, algorithm=algorithm)
+        assert np.all(np.isnan(h[3:])), algorithm
+
+
+@pytest.mark.parametrize("backend", HOST)
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_scan_gradients_against_finite_differences(backend, activation):
+    rng = np.random.default_rng(12)
+    x, W, u, b, h0, _ = _case(rng, 64, 2, 2, 3, u_range=(-0.9, 0.9))
+    results = check_gradients(
+        lambda **kw: indrnn_forward(**kw, activation=activation, backend=backend, algorithm="scan"),
+        indrnn_backward,
+        dict(x=x, W=W, u=u, b=b, h0=h0),
+    )
+    for r in results:
+        assert r.rel_error < 1e-6, (r.name, r.rel_error)
+
+
+def test_tanh_scan_is_refused_saying_why():
+    rng = np.random.default_rng(13)
+    x, W, u, b, h0, _ = _case(rng, 4, 1, 1, 2)
+    with pytest.raises(ValueError, match=r"algorithm='scan' needs activation 'relu' or 'identity'.*tanh"):
+        indrnn_forward(x, W, u, b, activation="tanh", algorithm="scan")
+    with pytest.raises(ValueError, match="algorithm"):
+        indrnn_forward(x, W, u, b, algorithm="parallel")
+    with pytest.raises(ValueError, match="tanh"):
+        indrnn_recurrence_forward(np.zeros((3, 1, 2)), u, b, activation="tanh", algorithm="scan")
+
+
+# --------------------------------------------------------------------------
+# The composition rule
+# --------------------------------------------------------------------------
+
+
+def _random_map(rng, n):
+    a = rng.standard_normal(n) * 1.5
+    a[rng.random(n) < 0.15] = 0.0  # flat maps
+    c = rng.standard_normal(n)
+    lo = np.where(rng.random(n) < 0.4, -np.inf, rng.standard_normal(n) - 1)
+    hi = np.where(rng.random(n) < 0.4, np.inf, np.maximum(lo, rng.standard_normal(n)) + rng.random(n))
+    hi = np.where(np.isneginf(lo) & np.isfinite(hi), hi, hi)
+    return a, c, lo, hi
+
+
+def test_composition_rule_equals_applying_one_map_after_the_other():
+    rng = np.random.default_rng(14)
+    n = 20000
+    first, second = _random_map(rng, n), _random_map(rng, n)
+    both = ref.compose(first, second)
+    assert np.all(both[2] <= both[3])
+    for h in (rng.standard_normal(n) * 3, np.zeros(n), np.full(n, 50.0), np.full(n, -50.0)):
+        np.testing.assert_allclose(
+            ref.apply_map(both, h), ref.apply_map(second, ref.apply_map(first, h)), rtol=1e-12, atol=1e-12
+        )
+
+
+def test_composition_is_associative_so_any_bracketing_scans():
+    rng = np.random.default_rng(15)
+    n = 5000
+    f, g, k = (_random_map(rng, n) for _ in range(3))
+    left, right = ref.compose(ref.compose(f, g), k), ref.compose(f, ref.compose(g, k))
+    for h in (rng.standard_normal(n) * 3, np.zeros(n)):
+        np.testing.assert_allclose(ref.apply_map(left, h), ref.apply_map(right, h), rtol=1e-12, atol=1e-12)
+
+
+def test_step_maps_compose_to_the_loop_for_one_neuron():
+    """The prefix compositions of one relu neuron's step maps, applied to h0, are its states."""
+    rng = np.random.default_rng(16)
+    T, u, h0 = 300, np.array([-0.95]), np.array([[0.7]])
+    z = rng.standard_normal((T, 1, 1))
+    h = np.empty_like(z)
+    ref.recurrence_forward(z, u, np.zeros(1), h0, 1, h)
+    prefix = ref.identity_map((1, 1), np.float64)
+    for t in range(T):
+        prefix = ref.compose(prefix, ref.step_map(u, z[t], 1))
+        assert_close(ref.apply_map(prefix, h0), h[t], 1e-12, f"h[{t}]")
