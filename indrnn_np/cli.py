@@ -195,6 +195,27 @@ def cmd_bench_compare(a) -> int:
     return 0
 
 
+def cmd_bench_scan(a) -> int:
+    from .bench import scan
+
+    if a.backend == "cuda":
+        from .ops import require_cuda
+
+        require_cuda()  # one line saying how to get a GPU target, before any process starts
+    Ts, columns = (scan.QUICK_TS, scan.QUICK_COLUMNS) if a.quick else (scan.TS, scan.COLUMNS)
+    print(
+        scan.crossover_report(
+            a.out,
+            backend=a.backend,
+            Ts=a.T or Ts,
+            columns=a.columns or columns,
+            budget_s=a.budget,
+            progress=_stderr,
+        )
+    )
+    return 0
+
+
 def cmd_bench_contention(a) -> int:
     from .bench.report import contention_report
 
@@ -241,6 +262,17 @@ def _int_at_least(minimum: int, what: str):
 
 _positive_int = _int_at_least(1, "a positive integer")
 _nonnegative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+    return value
 
 
 def _train_parser(sub) -> None:
@@ -327,6 +359,30 @@ def _bench_parser(sub) -> None:
     )
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
     bc.set_defaults(func=cmd_bench_compare)
+    bs = b.add_parser(
+        "scan", help="the recurrence's time loop against its scan over time, over T and B·N: the crossover"
+    )
+    bs.add_argument("--out", required=True, help="folder for scan.md and scan.json (scan-cuda.* on the GPU)")
+    bs.add_argument(
+        "--backend", choices=["cpu", "cuda"], default="cpu", help="kernels to time (default: cpu)"
+    )
+    bs.add_argument(
+        "--T", type=_positive_int, nargs="+", help="sequence lengths (default: 100 1000 10000 100000)"
+    )
+    bs.add_argument(
+        "--columns",
+        type=_positive_int,
+        nargs="+",
+        help="columns B·N, N = min(B·N, 128) (default: 1 16 128 1024 6400)",
+    )
+    bs.add_argument(
+        "--budget",
+        type=_positive_seconds,
+        default=4.0,
+        help="seconds of timed calls per size, both algorithms together (default: 4.0)",
+    )
+    bs.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bs.set_defaults(func=cmd_bench_scan)
     bk = b.add_parser(
         "contention", help="training steps quiet and beside one busy process: default, one thread, JAX"
     )

@@ -17,6 +17,7 @@ from conftest import assert_close
 from indrnn_np import cuda_available, indrnn_backward, indrnn_forward
 from indrnn_np.gradcheck import check_gradients
 from indrnn_np.kernels import reference as ref
+from indrnn_np.nn import IndRNN, Recurrence, build_indrnn
 from indrnn_np.ops import indrnn_recurrence_backward, indrnn_recurrence_forward
 
 HOST = ["numpy", "cpu"]
@@ -321,3 +322,42 @@ def test_step_maps_compose_to_the_loop_for_one_neuron():
     for t in range(T):
         prefix = ref.compose(prefix, ref.step_map(u, z[t], 1))
         assert_close(ref.apply_map(prefix, h0), h[t], 1e-12, f"h[{t}]")
+
+
+# --------------------------------------------------------------------------
+# Through the layers
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", [dict(), dict(bn="time"), dict(residual=True, bidirectional=True)])
+def test_a_model_built_with_the_scan_trains_as_the_sequential_one(form):
+    """build_indrnn(algorithm="scan"): the same loss and gradients as the sequential model (float64)."""
+    from indrnn_np.ops import mse_backward, mse_forward
+
+    rng = np.random.default_rng(17)
+    T, B = 120, 3
+    x = rng.standard_normal((T, B, 2))
+    y = rng.standard_normal((B, 1))
+    lengths = np.array([120, 40, 77])
+    out = []
+    for algorithm in ("sequential", "scan"):
+        model = build_indrnn(T, 2, 1, hidden=6, layers=2, algorithm=algorithm, dtype=np.float64, **form)
+        pred, caches = model.forward(x, lengths=lengths)
+        loss, lc = mse_forward(pred, y)
+        _, grads = model.backward(mse_backward(1.0, lc), caches)
+        out.append((loss, grads))
+    (l1, g1), (l2, g2) = out
+    assert abs(l1 - l2) <= 1e-12 * max(1.0, abs(l1))
+    assert g1.keys() == g2.keys()
+    for k in g1:
+        assert_close(g2[k], g1[k], 1e-12, k)
+
+
+def test_layers_refuse_an_algorithm_they_cannot_run():
+    rng = np.random.default_rng(18)
+    with pytest.raises(ValueError, match="tanh"):
+        IndRNN(2, 3, activation="tanh", algorithm="scan", rng=rng)
+    with pytest.raises(ValueError, match="algorithm"):
+        Recurrence(3, algorithm="fast", rng=rng)
+    with pytest.raises(ValueError, match="tanh"):
+        build_indrnn(10, 2, 1, activation="tanh", algorithm="scan")

@@ -21,7 +21,7 @@ Compilation flags come from :mod:`indrnn_np.config`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from .. import config
 from ._scalars import inf_of, one_of, zero_of
@@ -126,10 +126,14 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
 # --------------------------------------------------------------------------
 # The recurrence as a scan (see the reference for the composition rule and the three phases)
 # --------------------------------------------------------------------------
-# Columns are flattened, (T, B, N) -> (T, C) with C = B·N, and u, b are tiled to (C,), so each phase's
-# innermost loop runs over a contiguous row of C values. A task is a group of neighbouring chunks whose
-# steps it interleaves (step s of every chunk of the group, then step s + 1): with one column, the
-# chunks of a group are independent chains the core overlaps; with many, the row loop vectorises.
+# Columns are flattened, (T, B, N) -> T·C values with C = B·N, and u, b are tiled to (C,). A task is a
+# group of neighbouring chunks whose steps it interleaves (step s of every chunk of the group, then
+# step s + 1): with few columns, the group's chunks are independent chains that the core overlaps;
+# with many, the innermost loop runs over a contiguous row of C values. The arrays are indexed flat,
+# ``x[t·C + j]``, rather than through a row view per step (the scan is for few columns, where a view's
+# set-up per (step, chunk) costs more than the step's arithmetic), and with *unsigned* indices: Numba
+# then drops its negative-index wrap-around check, and the row loop vectorises (measured 3.3x faster
+# at C = 128 than the same loop with signed indices).
 
 
 @njit(inline="always")
@@ -172,48 +176,52 @@ def scan_forward(xw, u, b, h0, act, h):
     T, B, N = xw.shape
     C = B * N
     K, L, n_groups, per_group = _scan_layout(T, C)
-    x2, h2 = xw.reshape(T, C), h.reshape(T, C)
+    Cu = uint64(C)
+    x1, h1 = xw.reshape(T * C), h.reshape(T * C)
     uc, bc = _tiled(u, B), _tiled(b, B)
     zero, inf = zero_of(xw[0, 0, 0]), inf_of(xw[0, 0, 0])
     lower = zero if act == 1 else -inf  # the step's clamp: relu at 0, identity none
-    Fa, Fc = np.empty((K, C), xw.dtype), np.empty((K, C), xw.dtype)
-    Flo, Fhi = np.empty((K, C), xw.dtype), np.empty((K, C), xw.dtype)
+    # the chunk maps F_k (a, c, lo, hi), flat (K·C,)
+    Fa, Fc = np.empty(K * C, xw.dtype), np.empty(K * C, xw.dtype)
+    Flo, Fhi = np.empty(K * C, xw.dtype), np.empty(K * C, xw.dtype)
     # 1. each chunk composes its steps: F ← f_t ∘ F, f_t(h) = max(u h + z_t, lower), z_t = W x_t + b
     for g in prange(n_groups):
         k0, k1 = g * per_group, min((g + 1) * per_group, K)
-        for k in range(k0, k1):
-            Fa[k, :], Fc[k, :], Flo[k, :], Fhi[k, :] = one_of(zero), zero, -inf, inf
+        for i in range(k0 * C, k1 * C):
+            Fa[i], Fc[i], Flo[i], Fhi[i] = one_of(zero), zero, -inf, inf
         for s in range(L):
             for k in range(k0, k1):
                 t = k * L + s
                 if t < T:
-                    x_t, a_k, c_k, lo_k, hi_k = x2[t], Fa[k], Fc[k], Flo[k], Fhi[k]
-                    for j in range(C):
-                        un, z = uc[j], x_t[j] + bc[j]
+                    fk, xt = uint64(k * C), uint64(t * C)
+                    for j in range(Cu):
+                        i, un = fk + j, uc[j]
+                        z = x1[xt + j] + bc[j]
                         # the ends of u·[lo, hi] + z, swapped when u < 0; both z when u = 0
                         if un > zero:
-                            e1, e2 = un * lo_k[j] + z, un * hi_k[j] + z
+                            e1, e2 = un * Flo[i] + z, un * Fhi[i] + z
                         elif un < zero:
-                            e1, e2 = un * hi_k[j] + z, un * lo_k[j] + z
+                            e1, e2 = un * Fhi[i] + z, un * Flo[i] + z
                         else:
                             e1, e2 = z, z
-                        a_k[j] = un * a_k[j]
-                        c_k[j] = un * c_k[j] + z
-                        lo_k[j] = e1 if e1 > lower else lower
-                        hi_k[j] = e2 if e2 > lower else lower
+                        Fa[i] = un * Fa[i]
+                        Fc[i] = un * Fc[i] + z
+                        Flo[i] = e1 if e1 > lower else lower
+                        Fhi[i] = e2 if e2 > lower else lower
     # 2. the carries, serial over chunks: the state entering chunk k + 1 is F_k(state entering k)
-    entering = np.empty((K, C), xw.dtype)
+    entering = np.empty(K * C, xw.dtype)
     state = h0.reshape(C).copy()
     for k in range(K):
-        entering[k, :] = state
         for j in range(C):
-            a = Fa[k, j]
+            i = k * C + j
+            entering[i] = state[j]
+            a = Fa[i]
             if abs(a) < inf:
-                state[j] = _clamp(a * state[j] + Fc[k, j], Flo[k, j], Fhi[k, j])
+                state[j] = _clamp(a * state[j] + Fc[i], Flo[i], Fhi[i])
             else:  # Π u overflowed (|u| > 1): step through the chunk
                 v = state[j]
                 for t in range(k * L, min((k + 1) * L, T)):
-                    v = _activate(x2[t, j] + uc[j] * v + bc[j], act)
+                    v = _activate(x1[t * C + j] + uc[j] * v + bc[j], act)
                 state[j] = v
     # 3. every chunk replays its steps from its true entering state, as recurrence_forward does
     for g in prange(n_groups):
@@ -222,12 +230,13 @@ def scan_forward(xw, u, b, h0, act, h):
             for k in range(k0, k1):
                 t = k * L + s
                 if t < T:
-                    x_t, h_t, st = x2[t], h2[t], entering[k]
-                    for j in range(C):
+                    fk, xt = uint64(k * C), uint64(t * C)
+                    for j in range(Cu):
+                        i, o = fk + j, xt + j
                         # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
-                        v = _activate(x_t[j] + uc[j] * st[j] + bc[j], act)
-                        h_t[j] = v
-                        st[j] = v
+                        v = _activate(x1[o] + uc[j] * entering[i] + bc[j], act)
+                        h1[o] = v
+                        entering[i] = v
 
 
 @njit(**_JIT)
@@ -236,69 +245,74 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     T, B, N = dh.shape
     C = B * N
     K, L, n_groups, per_group = _scan_layout(T, C)
-    g2, h2, da2 = dh.reshape(T, C), h.reshape(T, C), da.reshape(T, C)
+    Cu = uint64(C)
+    g1, h1, da1 = dh.reshape(T * C), h.reshape(T * C), da.reshape(T * C)
     h0c = h0.reshape(C)
     uc = _tiled(u, B)
     zero, inf = zero_of(dh[0, 0, 0]), inf_of(dh[0, 0, 0])
-    A, Cc = np.empty((K, C), dh.dtype), np.empty((K, C), dh.dtype)
+    A, Cc = np.empty(K * C, dh.dtype), np.empty(K * C, dh.dtype)
     # 1. per chunk, δ_{t0} = A δ_{t1} + Cc, composing δ_t = m_t u δ_{t+1} + m_t g_t from t1 - 1 down to t0
     for g in prange(n_groups):
         k0, k1 = g * per_group, min((g + 1) * per_group, K)
-        for k in range(k0, k1):
-            A[k, :], Cc[k, :] = one_of(zero), zero
+        for i in range(k0 * C, k1 * C):
+            A[i], Cc[i] = one_of(zero), zero
         for s in range(L - 1, -1, -1):
             for k in range(k0, k1):
                 t = k * L + s
                 if t < T:
-                    g_t, h_t, a_k, c_k = g2[t], h2[t], A[k], Cc[k]
-                    for j in range(C):
-                        m = _derivative(h_t[j], act)
-                        a_k[j] = m * uc[j] * a_k[j]
-                        c_k[j] = m * (uc[j] * c_k[j] + g_t[j])
-    # 2. the carries, last chunk first: after[k] = δ of the step just after chunk k (0 after the last)
-    after = np.empty((K, C), dh.dtype)
+                    fk, xt = uint64(k * C), uint64(t * C)
+                    for j in range(Cu):
+                        i, o = fk + j, xt + j
+                        m = _derivative(h1[o], act)
+                        A[i] = m * uc[j] * A[i]
+                        Cc[i] = m * (uc[j] * Cc[i] + g1[o])
+    # 2. the carries, last chunk first: after = δ of the step just after chunk k (0 after the last)
+    after = np.empty(K * C, dh.dtype)
     d = np.zeros(C, dh.dtype)
     for k in range(K - 1, -1, -1):
-        after[k, :] = d
         for j in range(C):
-            a = A[k, j]
+            i = k * C + j
+            after[i] = d[j]
+            a = A[i]
             if abs(a) < inf:
-                d[j] = a * d[j] + Cc[k, j]
+                d[j] = a * d[j] + Cc[i]
             else:  # overflowed slope (|u| > 1): step through the chunk
                 v = d[j]
                 for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
-                    v = _derivative(h2[t, j], act) * (g2[t, j] + uc[j] * v)
+                    v = _derivative(h1[t * C + j], act) * (g1[t * C + j] + uc[j] * v)
                 d[j] = v
-    # 3. each chunk replays its steps in reverse from its carry, with its own du and db sums
-    carry = np.empty((K, C), dh.dtype)  # u ⊙ ∂J/∂a_{t+1}
-    du_k, db_k = np.zeros((K, C), dh.dtype), np.zeros((K, C), dh.dtype)
+    # 3. each chunk replays its steps in reverse from its carry, with its own du and db sums;
+    # ``after`` becomes the carry u ⊙ ∂J/∂a_{t+1}
+    du_k, db_k = np.zeros(K * C, dh.dtype), np.zeros(K * C, dh.dtype)
     for g in prange(n_groups):
         k0, k1 = g * per_group, min((g + 1) * per_group, K)
         for k in range(k0, k1):
-            carry[k, :] = uc * after[k]
+            for j in range(C):
+                after[k * C + j] = uc[j] * after[k * C + j]
         for s in range(L - 1, -1, -1):
             for k in range(k0, k1):
                 t = k * L + s
                 if t < T:
-                    g_t, h_t, da_t = g2[t], h2[t], da2[t]
-                    h_prev = h2[t - 1] if t > 0 else h0c
-                    cr, du_s, db_s = carry[k], du_k[k], db_k[k]
-                    for j in range(C):
+                    fk, xt = uint64(k * C), uint64(t * C)
+                    for j in range(Cu):
+                        i, o = fk + j, xt + j
+                        h_prev = h1[o - Cu] if t > 0 else h0c[j]  # h_{t-1}
                         # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
-                        v = (g_t[j] + cr[j]) * _derivative(h_t[j], act)
-                        da_t[j] = v
-                        du_s[j] += v * h_prev[j]  # ∂a_t/∂u = h_{t-1}
-                        db_s[j] += v  # ∂a_t/∂b = 1
-                        cr[j] = uc[j] * v  # ∂a_t/∂h_{t-1} = u
+                        v = (g1[o] + after[i]) * _derivative(h1[o], act)
+                        da1[o] = v
+                        du_k[i] += v * h_prev  # ∂a_t/∂u = h_{t-1}
+                        db_k[i] += v  # ∂a_t/∂b = 1
+                        after[i] = uc[j] * v  # ∂a_t/∂h_{t-1} = u
     # the chunks' sums in chunk order; dh0 = u δ_0, chunk 0's final carry
-    du2, db2 = du_part.reshape(C), db_part.reshape(C)
-    du2[:] = du_k[0]
-    db2[:] = db_k[0]
+    du2, db2, dh02 = du_part.reshape(C), db_part.reshape(C), dh0.reshape(C)
+    for j in range(C):
+        du2[j] = du_k[j]
+        db2[j] = db_k[j]
+        dh02[j] = after[j]
     for k in range(1, K):
         for j in range(C):
-            du2[j] += du_k[k, j]
-            db2[j] += db_k[k, j]
-    dh0.reshape(C)[:] = carry[0]
+            du2[j] += du_k[k * C + j]
+            db2[j] += db_k[k * C + j]
 
 
 # Batch norm over rows: one mean and variance per feature over every row of a

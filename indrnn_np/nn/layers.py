@@ -48,6 +48,7 @@ from ..ops import (
     rnn_forward,
 )
 from ..ops import device as dev
+from ..ops.indrnn import check_algorithm
 from ..ops.sequences import final_states, mask_padding, put_steps, reverse_padded, take_steps
 
 #: Batch-norm kinds of :func:`indrnn_np.nn.models.build_indrnn`: none, over time, frame-wise.
@@ -154,6 +155,9 @@ class IndRNN(_Stateful, Layer):
         ``"relu"`` (paper), ``"tanh"`` or ``"identity"``.
     backend : str
         ``"cpu"``, ``"numpy"`` or ``"cuda"`` (see :func:`indrnn_np.indrnn_forward`).
+    algorithm : str
+        ``"sequential"`` (the time loop) or ``"scan"`` (relu and identity only: the
+        recurrence as a scan over time, see :func:`indrnn_np.indrnn_forward`).
     u_init : (float, float)
         u ~ U(low, high). The paper: (0, u_max) for hidden layers, and
         (u_min, u_max) for the last IndRNN layer when only the last step is used.
@@ -171,7 +175,8 @@ class IndRNN(_Stateful, Layer):
     Raises
     ------
     ValueError
-        ``u_bounds`` not None nor a pair ``lo <= hi`` of finite numbers.
+        ``u_bounds`` not None nor a pair ``lo <= hi`` of finite numbers; an unknown
+        ``algorithm``, or ``"scan"`` with tanh.
     """
 
     def __init__(
@@ -181,13 +186,15 @@ class IndRNN(_Stateful, Layer):
         *,
         activation="relu",
         backend="cpu",
+        algorithm="sequential",
         u_init=(0.0, 1.0),
         u_bounds=None,
         w_std=0.001,
         rng,
         dtype=np.float32,
     ):
-        self.activation, self.backend = activation, backend
+        check_algorithm(algorithm, activation)
+        self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.u_bounds = _u_bounds(u_bounds)
         if w_std is None:
             W = rng.uniform(-1 / np.sqrt(M), 1 / np.sqrt(M), (M, N))
@@ -200,8 +207,10 @@ class IndRNN(_Stateful, Layer):
         }
 
     @classmethod
-    def from_arrays(cls, W, u, b, *, activation="relu", backend="cpu", u_bounds=None) -> IndRNN:
-        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; ``u_bounds`` as above."""
+    def from_arrays(
+        cls, W, u, b, *, activation="relu", backend="cpu", u_bounds=None, algorithm="sequential"
+    ) -> IndRNN:
+        """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; the keywords as above."""
         W, u, b = (np.array(a, copy=True) for a in (W, u, b))
         if W.ndim != 2 or u.shape != (W.shape[1],) or b.shape != (W.shape[1],):
             raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}")
@@ -210,6 +219,7 @@ class IndRNN(_Stateful, Layer):
             W.shape[1],
             activation=activation,
             backend=backend,
+            algorithm=algorithm,
             u_bounds=u_bounds,
             rng=np.random.default_rng(0),
         )
@@ -227,6 +237,7 @@ class IndRNN(_Stateful, Layer):
             activation=self.activation,
             backend=self.backend,
             lengths=lengths,
+            algorithm=self.algorithm,
         )
         self._keep(h, lengths)
         return h, cache
@@ -247,9 +258,19 @@ class Recurrence(_Stateful, Layer):
     """
 
     def __init__(
-        self, N, *, activation="relu", backend="cpu", u_init=(0.0, 1.0), u_bounds=None, rng, dtype=np.float32
+        self,
+        N,
+        *,
+        activation="relu",
+        backend="cpu",
+        algorithm="sequential",
+        u_init=(0.0, 1.0),
+        u_bounds=None,
+        rng,
+        dtype=np.float32,
     ):
-        self.activation, self.backend = activation, backend
+        check_algorithm(algorithm, activation)
+        self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.u_bounds = _u_bounds(u_bounds)
         self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
@@ -263,6 +284,7 @@ class Recurrence(_Stateful, Layer):
             activation=self.activation,
             backend=self.backend,
             lengths=lengths,
+            algorithm=self.algorithm,
         )
         self._keep(h, lengths)
         return h, cache

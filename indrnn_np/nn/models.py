@@ -15,6 +15,7 @@ from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
 from ..ops import BACKENDS, require_cuda
 from ..ops import device as dev
+from ..ops.indrnn import check_algorithm
 from .layers import (
     BN_MODES,
     BN_POSITIONS,
@@ -52,6 +53,7 @@ def build_indrnn(
     gamma: float = 2.0,
     w_std: float | None = 0.001,
     bidirectional: bool = False,
+    algorithm: str = "sequential",
     seed: int = 0,
     dtype=np.float32,
 ) -> Sequential:
@@ -108,6 +110,9 @@ def build_indrnn(
     with it, and with ``"cuda"`` the model is built on the GPU (:func:`to_device`), so its
     parameters are device arrays. ``CudaUnavailableError`` when no CUDA target can run.
 
+    ``algorithm``: how every recurrent layer runs its time loop, ``"sequential"`` or ``"scan"``
+    (relu and identity; see :func:`indrnn_np.indrnn_forward`): the same numbers to rounding.
+
     Returns
     -------
     Sequential
@@ -119,10 +124,12 @@ def build_indrnn(
         T, M, outputs, layers or a width of ``hidden`` not an integer (None, 2.5, True).
     ValueError
         One of them below 1, widths that differ in a residual network, or an unknown
-        ``bn``, ``bn_position``, ``head``, or ``dropout`` outside [0, 1).
+        ``bn``, ``bn_position``, ``head``, ``algorithm`` (or ``"scan"`` with tanh), or
+        ``dropout`` outside [0, 1).
     """
     T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
     _check_backend(backend)
+    check_algorithm(algorithm, activation)
     widths = _widths(hidden, layers)
     layers = len(widths)
     if residual and len(set(widths)) != 1:
@@ -140,10 +147,15 @@ def build_indrnn(
     u_max = relu_u_max(T, gamma)
     u_hidden = (0.0, u_max)
     u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
-    kw = dict(activation=activation, backend=backend, rng=rng, dtype=dtype)
     k = 2 if bidirectional else 1  # a pair's output is twice its width
-
-    kw = dict(activation=activation, backend=backend, u_bounds=(-u_max, u_max), rng=rng, dtype=dtype)
+    kw = dict(
+        activation=activation,
+        backend=backend,
+        algorithm=algorithm,
+        u_bounds=(-u_max, u_max),
+        rng=rng,
+        dtype=dtype,
+    )
 
     def norm(width):
         return BatchNorm(width, mode=bn, T_max=T, backend=backend, dtype=dtype)

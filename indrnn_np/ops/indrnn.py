@@ -87,8 +87,8 @@ def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
 ALGORITHMS = ("sequential", "scan")
 
 
-def _check_algorithm(algorithm, activation):
-    """algorithm is one of :data:`ALGORITHMS`, and "scan" only for a scannable activation."""
+def check_algorithm(algorithm, activation):
+    """ValueError unless algorithm is one of :data:`ALGORITHMS`, and "scan" goes with relu or identity."""
     check_choice("algorithm", algorithm, ALGORITHMS)
     if algorithm == "scan" and activation == "tanh":
         raise ValueError(
@@ -195,7 +195,7 @@ def indrnn_forward(
         ``backend="cuda"`` with no usable CUDA target.
     """
     T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
-    _check_algorithm(algorithm, activation)
+    check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     act = ACTIVATIONS[activation]
@@ -339,7 +339,7 @@ def indrnn_recurrence_forward(
     T, B, N = xw.shape
     _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
-    _check_algorithm(algorithm, activation)
+    check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     if dev:

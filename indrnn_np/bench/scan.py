@@ -1,0 +1,202 @@
+"""``bench scan``: the recurrence's time loop against its scan over time, over T and B·N.
+
+The sequential kernels are parallel over the B·N columns and walk the T steps one after another;
+the scan (``algorithm="scan"``, :func:`indrnn_np.kernels.reference.scan_forward`) cuts time into
+chunks as well, for about three times the work. So the scan can only win where the columns are too
+few to keep the machine busy. This benchmark finds where: one forward + backward of the recurrence
+op (:func:`indrnn_np.ops.indrnn_recurrence_forward` and ``_backward``, relu, float32, u ~ U(0, 1))
+for each T and each number of columns C = B·N (N = min(C, 128), B = C / N).
+
+Each size runs in a fresh process (``python -m indrnn_np.bench.scan '<json request>'`` prints one
+JSON line), and inside it the two algorithms take turns, call by call, so that both see the same
+machine; the numbers are the medians and 90th percentiles of those calls.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+#: The grid of the report: sequence lengths and columns B·N.
+TS = (100, 1_000, 10_000, 100_000)
+COLUMNS = (1, 16, 128, 1_024, 6_400)
+#: ``--quick``: toy sizes, to check that the command runs (and what the simulator can take).
+QUICK_TS = (20, 200)
+QUICK_COLUMNS = (1, 8)
+
+
+def shape_of(columns: int) -> tuple[int, int]:
+    """``(B, N)`` for C columns: N = min(C, 128), B = C // N (C a multiple of N when C > 128)."""
+    N = min(columns, 128)
+    if columns % N:
+        raise ValueError(f"columns above 128 must be a multiple of 128; got {columns}")
+    return columns // N, N
+
+
+def _repeats(first_s: float, budget_s: float) -> int:
+    """Calls per algorithm: as many as fit the budget, 5 to 21."""
+    return max(5, min(21, int(budget_s / max(first_s, 1e-6))))
+
+
+def measure(T: int, columns: int, backend: str = "cpu", budget_s: float = 4.0, seed: int = 0) -> dict:
+    """Time both algorithms at one size in this process, alternating call by call.
+
+    Returns
+    -------
+    dict
+        ``T, B, N, columns, backend, repeats`` and, per algorithm (``sequential``, ``scan``),
+        ``median_s``, ``p90_s`` and ``compile_s`` (the first call: Numba's compile or cache load).
+    """
+    import numpy as np
+
+    from indrnn_np.ops import indrnn_recurrence_backward, indrnn_recurrence_forward
+
+    B, N = shape_of(columns)
+    rng = np.random.default_rng(seed)
+    xw = rng.standard_normal((T, B, N), dtype=np.float32)
+    dh = rng.standard_normal((T, B, N), dtype=np.float32)
+    u = rng.uniform(0, 1, N).astype(np.float32)
+    b = np.zeros(N, np.float32)
+    sync = lambda: None  # noqa: E731
+    if backend == "cuda":
+        from numba import cuda
+
+        xw, dh, u, b = (cuda.to_device(a) for a in (xw, dh, u, b))
+        sync = cuda.synchronize
+
+    def call(algorithm):
+        h, cache = indrnn_recurrence_forward(xw, u, b, None, "relu", backend, algorithm=algorithm)
+        indrnn_recurrence_backward(dh, cache)
+        sync()
+
+    def timed(algorithm):
+        t0 = time.perf_counter()
+        call(algorithm)
+        return time.perf_counter() - t0
+
+    first = {a: timed(a) for a in ("sequential", "scan")}
+    second = {a: timed(a) for a in ("sequential", "scan")}  # warm: caches, pools, page faults
+    repeats = _repeats(max(second.values()), budget_s / 2)
+    times = {"sequential": [], "scan": []}
+    for r in range(repeats):
+        order = ("sequential", "scan") if r % 2 == 0 else ("scan", "sequential")
+        for a in order:
+            times[a].append(timed(a))
+    out = dict(T=T, B=B, N=N, columns=columns, backend=backend, repeats=repeats)
+    for a, ts in times.items():
+        out[a] = dict(median_s=float(np.median(ts)), p90_s=float(np.percentile(ts, 90)), compile_s=first[a])
+    out["speedup"] = out["sequential"]["median_s"] / out["scan"]["median_s"]
+    return out
+
+
+def ask(request: dict, timeout: float = 3600) -> dict:
+    """:func:`measure` in a fresh Python process; its JSON answer."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "indrnn_np.bench.scan", json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"bench scan failed at {request}: {proc.stderr.strip()[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def _ms(s: float) -> str:
+    ms = s * 1e3
+    return f"{ms:.3g}" if ms < 100 else f"{ms:,.0f}"
+
+
+def table(rows: list[dict]) -> str:
+    """The report's Markdown: speed-ups (sequential / scan), then the times, then the crossover."""
+    Ts = sorted({r["T"] for r in rows})
+    Cs = sorted({r["columns"] for r in rows})
+    at = {(r["T"], r["columns"]): r for r in rows}
+    head = "| T \\ B·N | " + " | ".join(f"{c:,}" for c in Cs) + " |\n|---|" + "---|" * len(Cs) + "\n"
+    speed = head + "".join(
+        f"| {T:,} | "
+        + " | ".join(
+            (f"**{at[T, c]['speedup']:.2f}x**" if at[T, c]["speedup"] > 1 else f"{at[T, c]['speedup']:.2f}x")
+            if (T, c) in at
+            else "-"
+            for c in Cs
+        )
+        + " |\n"
+        for T in Ts
+    )
+    times = head + "".join(
+        f"| {T:,} | "
+        + " | ".join(
+            f"{_ms(at[T, c]['sequential']['median_s'])} ({_ms(at[T, c]['sequential']['p90_s'])}) / "
+            f"{_ms(at[T, c]['scan']['median_s'])} ({_ms(at[T, c]['scan']['p90_s'])})"
+            if (T, c) in at
+            else "-"
+            for c in Cs
+        )
+        + " |\n"
+        for T in Ts
+    )
+    wins = [
+        f"T = {T:,}, B·N = {c:,} ({at[T, c]['speedup']:.2f}x)"
+        for T in Ts
+        for c in Cs
+        if at.get((T, c), {}).get("speedup", 0) > 1
+    ]
+    crossover = (
+        "The scan is faster at " + "; ".join(wins) + "."
+        if wins
+        else "The scan is faster at none of these sizes."
+    )
+    return (
+        "Speed-up of the scan (sequential median / scan median; > 1: the scan is faster, in bold):\n\n"
+        + speed
+        + "\nTimes in ms, median (90th percentile), sequential / scan:\n\n"
+        + times
+        + "\n"
+        + crossover
+        + "\n"
+    )
+
+
+def crossover_report(out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s=4.0, progress=None) -> str:
+    """Measure the grid (each size in a fresh process), write ``scan.json`` and ``scan.md`` into
+    ``out_dir`` (``scan-cuda.*`` for the GPU), and return the Markdown."""
+    import os
+    import platform
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "scan" if backend == "cpu" else f"scan-{backend}"
+    rows = []
+    for T in Ts:
+        for c in columns:
+            if progress:
+                progress(f"bench scan: T = {T}, B·N = {c} ({backend})")
+            rows.append(ask(dict(T=T, columns=c, backend=backend, budget_s=budget_s)))
+    machine = dict(
+        cpus=os.cpu_count(),
+        processor=platform.processor() or platform.machine(),
+        python=platform.python_version(),
+    )
+    when = time.strftime("%Y-%m-%d")
+    (out / f"{stem}.json").write_text(
+        json.dumps(dict(date=when, machine=machine, rows=rows), indent=2) + "\n"
+    )
+    cores = f"{machine['cpus']} CPU cores" if backend == "cpu" else backend
+    text = (
+        f"# The recurrence: sequential time loop against the scan ({backend}, {cores}, {when})\n\n"
+        f"`python -m indrnn_np bench scan --backend {backend} --out {out_dir}`: one forward + backward of "
+        "the recurrence op (relu, float32), each size in a fresh process, the two algorithms alternating "
+        "call by call.\n\n" + table(rows)
+    )
+    (out / f"{stem}.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    req = json.loads(sys.argv[1])
+    print(json.dumps(measure(req["T"], req["columns"], req.get("backend", "cpu"), req.get("budget_s", 4.0))))
