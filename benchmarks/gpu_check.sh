@@ -8,7 +8,9 @@
 #    device copy measured in the same run, and PyTorch (per-step IndRNN loop, cuDNN LSTM) on the GPU;
 # 3. training steps on the device: the adding network at T = 1000 (2 x 128, Adam) against a per-step
 #    PyTorch loop on the same GPU, and the pixel-MNIST network (6 x 128 with batch norm, T = 784);
-# 4. cuBLAS (CuPy) against the tiled teaching GEMM: agreement and speed.
+# 4. cuBLAS (CuPy) against the tiled teaching GEMM: agreement and speed;
+# 5. the recurrence's time loop against its scan over time (algorithm="scan") over T = 100..100,000 and
+#    B·N = 1..6,400, each size in a fresh process: OUTDIR/scan-cuda.md and .json, the crossover.
 # Needs numba, numba-cuda and (for the peers) a CUDA build of torch in the running Python.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ mkdir -p "$out"
 export NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider -m "cudasim or gpu or not slow" tests/test_cuda.py tests/test_device.py \
+    tests/test_scan.py tests/test_lengths.py \
     --junitxml "$out/tests.xml" 2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 python3 - "$out" <<'PY'
@@ -37,5 +40,7 @@ with open(f"{out}/gpu_check.json", "w") as fh:
 print(json.dumps(result, indent=2))
 PY
 bench=$?
-echo "tests exit $tests, bench exit $bench; wrote $out/gpu_check.json"
-exit $(( tests || bench ))
+python3 -m indrnn_np bench scan --backend cuda --budget 1 --out "$out" 2>&1 | tee "$out/scan.txt"
+scan=${PIPESTATUS[0]}
+echo "tests exit $tests, bench exit $bench, scan exit $scan; wrote $out/gpu_check.json and $out/scan-cuda.md"
+exit $(( tests || bench || scan ))

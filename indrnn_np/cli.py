@@ -203,6 +203,9 @@ def cmd_bench_scan(a) -> int:
 
         require_cuda()  # one line saying how to get a GPU target, before any process starts
     Ts, columns = (scan.QUICK_TS, scan.QUICK_COLUMNS) if a.quick else (scan.TS, scan.COLUMNS)
+    bad = [c for c in a.columns or () if c > 128 and c % 128]
+    if bad:
+        raise CliError(f"--columns above 128 must be multiples of 128 (B·N with N = 128); got {bad[0]}")
     print(
         scan.crossover_report(
             a.out,

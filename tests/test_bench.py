@@ -136,3 +136,17 @@ def test_busy_process_runs_only_inside_the_block():
     with busy_process(True) as proc:
         assert proc.poll() is None  # spinning
     assert proc.poll() is not None  # ended with the block
+
+
+def test_bench_scan_command_quick(tmp_path, capsys):
+    """The crossover grid: each size in a fresh process, both algorithms timed, the table written."""
+    assert main(["bench", "scan", "--quick", "--budget", "0.2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Speed-up of the scan" in out and "| T \\ B·N | 1 | 8 |" in out
+    data = json.loads((tmp_path / "scan.json").read_text())
+    assert [(r["T"], r["columns"]) for r in data["rows"]] == [(20, 1), (20, 8), (200, 1), (200, 8)]
+    for r in data["rows"]:
+        assert r["repeats"] >= 5
+        assert r["speedup"] == pytest.approx(r["sequential"]["median_s"] / r["scan"]["median_s"])
+        assert r["sequential"]["p90_s"] >= r["sequential"]["median_s"] > 0
+    assert (tmp_path / "scan.md").read_text().startswith("# The recurrence")

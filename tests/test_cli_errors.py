@@ -192,6 +192,10 @@ CASES = [
     (["study", "adding", "--out", "{places}/notes.txt/s", "--quick"], "notes.txt is a file"),
     (["study", "adding", "--out", "/proc/s", "--quick"], "/proc/s"),
     (["study", "adding", "--out", "{tmp}/s", "--quick", "--scheduler", "nowhere"], "nowhere"),
+    # bench scan
+    (["bench", "scan", "--out", "{tmp}/b", "--budget", "0"], "--budget"),
+    (["bench", "scan", "--out", "{tmp}/b", "--columns", "200"], "multiples of 128"),
+    (["bench", "scan", "--out", "{places}/notes.txt/b", "--quick"], "notes.txt is a file"),
     # depth
     (["depth"], "--out"),
     (["depth", "--out", "{tmp}/d", "--steps", "0"], "--steps"),

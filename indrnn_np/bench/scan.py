@@ -163,13 +163,23 @@ def table(rows: list[dict]) -> str:
 
 def crossover_report(out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s=4.0, progress=None) -> str:
     """Measure the grid (each size in a fresh process), write ``scan.json`` and ``scan.md`` into
-    ``out_dir`` (``scan-cuda.*`` for the GPU), and return the Markdown."""
-    import os
-    import platform
-    from pathlib import Path
+    ``out_dir`` (``scan-cuda.*`` for the GPU), and return the Markdown.
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Raises
+    ------
+    OutputError
+        ``out_dir`` cannot be created or written (checked before anything is measured).
+    ValueError
+        A column count above 128 that is not a multiple of 128.
+    """
+    import os
+
+    from ..report import check_writable_dir, make_dir
+    from .layer import machine_description
+
+    check_writable_dir(out_dir)
+    for c in columns:
+        shape_of(c)
     stem = "scan" if backend == "cpu" else f"scan-{backend}"
     rows = []
     for T in Ts:
@@ -177,23 +187,24 @@ def crossover_report(out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s
             if progress:
                 progress(f"bench scan: T = {T}, B·N = {c} ({backend})")
             rows.append(ask(dict(T=T, columns=c, backend=backend, budget_s=budget_s)))
-    machine = dict(
-        cpus=os.cpu_count(),
-        processor=platform.processor() or platform.machine(),
-        python=platform.python_version(),
-    )
+    machine = machine_description()
+    if backend == "cuda":
+        rows_device = rows[0].get("device")
+        machine = f"{rows_device}; host: {machine}" if rows_device else machine
     when = time.strftime("%Y-%m-%d")
-    (out / f"{stem}.json").write_text(
-        json.dumps(dict(date=when, machine=machine, rows=rows), indent=2) + "\n"
-    )
-    cores = f"{machine['cpus']} CPU cores" if backend == "cpu" else backend
     text = (
-        f"# The recurrence: sequential time loop against the scan ({backend}, {cores}, {when})\n\n"
+        f"# The recurrence: sequential time loop against the scan ({backend}, {when})\n\n"
+        f"Machine: {machine}.\n\n"
         f"`python -m indrnn_np bench scan --backend {backend} --out {out_dir}`: one forward + backward of "
         "the recurrence op (relu, float32), each size in a fresh process, the two algorithms alternating "
         "call by call.\n\n" + table(rows)
     )
-    (out / f"{stem}.md").write_text(text)
+    make_dir(out_dir)
+    with open(os.path.join(out_dir, f"{stem}.json"), "w") as fh:
+        json.dump(dict(date=when, machine=machine, rows=rows), fh, indent=2)
+        fh.write("\n")
+    with open(os.path.join(out_dir, f"{stem}.md"), "w") as fh:
+        fh.write(text)
     return text
 
 
