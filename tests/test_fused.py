@@ -197,12 +197,14 @@ def _kernel_modules():
 
 
 @pytest.mark.cudasim
+@pytest.mark.parametrize("N", [5, 20])
 @pytest.mark.parametrize("act", list(ACTIVATIONS.values()))
-def test_kernel_twins_agree_and_skip_dx(act):
+def test_kernel_twins_agree_and_skip_dx(act, N):
     """The three modules' kernels, called directly with the shared signature, dx None included.
 
-    T = 35 > FUSED_STEPS: the CUDA backward adds one full group of steps into dx and one partial."""
-    T, B, M, N = 35, 2, 3, 20
+    T = 35 > FUSED_STEPS: the CUDA backward adds one full group of steps into dx and one partial; in
+    8-thread blocks N = 5 is one chunk (dx written directly), N = 20 three (dx_part, then their sum)."""
+    T, B, M = 35, 2, 3
     x, W, u, b, h0, dh = _inputs(T, B, M, N, seed=8)
     results = []
     for k in _kernel_modules():
@@ -219,6 +221,21 @@ def test_kernel_twins_agree_and_skip_dx(act):
     for other in results[1:]:
         for a, r in zip(other, results[0], strict=True):
             assert_close(a, r, 1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_fused_larger_shapes(dtype):
+    """On a real GPU, default launch sizes: N = 130 is two chunks of FUSED_WIDTH (the second two
+    neurons wide), T = 300 many groups of FUSED_STEPS; against the CPU's GEMM path in float64."""
+    T, B, M, N = 300, 37, 2, 130
+    x, W, u, b, h0, dh = _inputs(T, B, M, N, seed=9)
+    u = np.clip(u, -1.0, 1.0)  # 300 steps: no growth
+    h_ref, g_ref = _layer("cpu", x, W, u, b, h0, dh, "relu", fused=False)
+    cast = [a.astype(dtype) for a in (x, W, u, b, h0, dh)]
+    h, cache = indrnn_forward(*cast[:5], activation="relu", backend="cuda")
+    g = indrnn_backward(cast[5], cache)
+    _assert_same((h, g), (h_ref, g_ref), 1e-11 if dtype == np.float64 else tolerance(np.float32, T * B))
 
 
 def test_fuse_max_m_chooses_the_path(monkeypatch):
