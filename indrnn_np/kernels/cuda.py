@@ -898,7 +898,8 @@ def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:
 # the chunk's neurons in order (deterministic, no atomics, two syncthreads per FUSED_STEPS steps rather
 # than a tree of them per step). A chunk's sums go to dx_part (chunks, T, B, M), added over the chunks
 # in order when N needs more than one. dW: each thread sums its column's x_t[b, m] ∂J/∂a_t[b, n] into
-# dW_part[b, m, n], reduced over the batch as du and db are.
+# dW_part[b, m, n], reduced over the batch as du and db are. Checked in the simulator and compiled to
+# PTX, not yet timed on a GPU (config.FUSE_MAX_M comes from CPU measurements).
 
 #: Steps of ∂J/∂a that a block of the fused backward keeps in shared memory before adding them into dx.
 FUSED_STEPS = 32
