@@ -111,6 +111,7 @@ def test_device_arrays_stay_on_the_device():
 
 
 def test_two_stage_and_atomic_reductions_agree(monkeypatch):
+    monkeypatch.setattr(config, "FUSE_MAX_M", 0)  # the atomic variant is the GEMM path's (M = 3 would fuse)
     T, B, M, N = 5, 4, 3, 6
     inp = _inputs(T, B, M, N, "relu", np.float64)
     dh = np.random.default_rng(3).standard_normal((T, B, N))
@@ -288,6 +289,12 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
                 "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
                 "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
             })
+            f, arr4 = ck.fused_kernels(dt), f"{dt}[:, :, :, ::1]"
+            sigs["fused_forward"] = (f.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})")
+            sigs["fused_backward"] = (
+                f.backward,
+                f"void({arr3}, {arr3}, {arr3}, {arr2}, {arr1}, {arr2}, int64, boolean, {arr4}, {arr3}, {arr2}, {arr2}, {arr2})",
+            )
             for name, (kernel, sig) in sigs.items():
                 ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
                 assert ".entry" in ptx
@@ -300,7 +307,8 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
     assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
-    assert len(counts) == 2 * 28  # every kernel, both dtypes
+    assert counts["fused_backward:float64"] > 0
+    assert len(counts) == 2 * 30  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 

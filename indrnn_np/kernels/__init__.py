@@ -27,6 +27,21 @@ Training on the GPU has more twins: the optimizer update (``adam_update``,
 :func:`indrnn_np.kernels.cuda.training_kernels` (bias add, dropout, batch
 norm, losses, concatenation), each with a NumPy twin of the same name and
 arguments in ``reference``.
+
+With few input features the layer skips the GEMMs: the fused kernels (at
+the end of each module; the op layer uses them for ``M <=
+config.FUSE_MAX_M``) compute ``W x_t`` inside the time loop, and ``dW`` and
+``dx`` inside the backward one, so that no (T, B, N) array of ``W x_t`` or
+of ``∂J/∂a`` is written:
+
+``fused_forward(x, W, u, b, h0, act, h)``
+    x : (T, B, M) input.  W : (M, N).  u, b, h0, act, h: as above.
+
+``fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0)``
+    dh, x, h, W, u, h0, act: as above.  dx : (T, B, M) output ``∂J/∂x_t``,
+    or None to skip it.  dW_part : (B, M, N) output, per batch row
+    ``Σ_t x_t[b, m] ∂J/∂a_t[b, n]``, which the op layer sums over the batch
+    as it does du_part.  du_part, db_part, dh0: as in ``recurrence_backward``.
 """
 
 from __future__ import annotations

@@ -390,6 +390,8 @@ def recurrence_kernels(dtype):
                 dh0[bi, n] = carry
 
     return SimpleNamespace(
+        activate=activate,  # the device functions, for fused_kernels() at the end of this module
+        derivative=derivative,
         forward=forward,
         backward=backward,
         backward_atomic=backward_atomic,
@@ -1075,3 +1077,191 @@ def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:
         run()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+# --------------------------------------------------------------------------
+# Fused small-input projection
+# --------------------------------------------------------------------------
+# Twins of reference.fused_forward and fused_backward (W x_t inside the recurrence; no (T, B, N) array
+# of W x_t or of ∂J/∂a). Forward keeps the recurrence's layout, one thread per (b, n) column, and adds
+# W x_t's M multiply-adds in the thread (x_t[b, m] is the same for every thread of a row: one broadcast
+# load). Backward also needs ∂J/∂x_t[b, m] = Σ_n ∂J/∂a_t[b, n] W[m, n], a sum across the threads of a
+# row, so a block takes one batch row and a chunk of at most FUSED_WIDTH neurons, one thread a neuron.
+# Each thread leaves its ∂J/∂a_t of the last FUSED_STEPS steps in shared memory; every FUSED_STEPS
+# steps the block synchronises once and its threads share out the (step, m) outputs, each summing over
+# the chunk's neurons in order (deterministic, no atomics, two syncthreads per FUSED_STEPS steps rather
+# than a tree of them per step). A chunk's sums go to dx_part (chunks, T, B, M), added over the chunks
+# in order when N needs more than one. dW: each thread sums its column's x_t[b, m] ∂J/∂a_t[b, n] into
+# dW_part[b, m, n], reduced over the batch as du and db are. Checked in the simulator and compiled to
+# PTX, not yet timed on a GPU (config.FUSE_MAX_M comes from CPU measurements).
+
+#: Steps of ∂J/∂a that a block of the fused backward keeps in shared memory before adding them into dx.
+FUSED_STEPS = 32
+#: Most neurons one block of the fused backward takes (its shared buffer's width).
+FUSED_WIDTH = 128
+
+
+@_once_per_dtype
+def fused_kernels(dtype):
+    """The fused kernels of one dtype (built once per dtype).
+
+    Returns
+    -------
+    SimpleNamespace
+        ``forward``, ``backward``.
+    """
+    nb = _DTYPES[dtype]
+    ZERO = nb(0)
+    rk = recurrence_kernels(dtype)
+    activate, derivative = rk.activate, rk.derivative
+    STEPS = FUSED_STEPS
+    PADDED = FUSED_WIDTH + 1  # compile-time constants, as shared array shapes must be
+
+    @cuda.jit
+    def forward(x, W, u, b, h0, act, h):
+        T, B, M = x.shape
+        N = W.shape[1]
+        for col in range(cuda.grid(1), B * N, cuda.gridsize(1)):
+            bi = col // N
+            n = col % N
+            un = u[n]
+            bn = b[n]
+            h_prev = h0[bi, n]
+            for t in range(T):
+                # W x_t: M multiply-adds
+                s = ZERO
+                for m in range(M):
+                    s += x[t, bi, m] * W[m, n]
+                # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
+                h_prev = activate(s + un * h_prev + bn, act)
+                h[t, bi, n] = h_prev
+
+    @cuda.jit
+    def backward(dh, x, h, W, u, h0, act, need_dx, dx_part, dW_part, du_part, db_part, dh0):
+        T, B, N = dh.shape
+        M = x.shape[2]
+        width = cuda.blockDim.x
+        chunks = (N + width - 1) // width
+        j = cuda.threadIdx.x
+        # ∂J/∂a of the block's neurons over the last FUSED_STEPS steps; rows padded by one (banks)
+        da_steps = cuda.shared.array((STEPS, PADDED), nb)
+        # one (row, chunk) a block, a grid-stride loop over them: every thread of a block takes the same path
+        for task in range(cuda.blockIdx.x, B * chunks, cuda.gridDim.x):
+            bi = task // chunks
+            chunk = task % chunks
+            n0 = chunk * width
+            n = n0 + j
+            live = n < N  # threads past N add zeros to the block's sums
+            un = u[n] if live else ZERO
+            carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
+            du_acc = ZERO
+            db_acc = ZERO
+            if live:
+                for m in range(M):
+                    dW_part[bi, m, n] = ZERO
+            for t in range(T - 1, -1, -1):
+                g = ZERO
+                if live:
+                    # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
+                    g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
+                    h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
+                    du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                    db_acc += g  # ∂a_t/∂b = 1
+                    carry = un * g  # ∂a_t/∂h_{t-1} = u
+                    for m in range(M):
+                        dW_part[bi, m, n] += x[t, bi, m] * g  # ∂a_t[n]/∂W[m, n] = x_t[m]
+                k = t % STEPS
+                da_steps[k, j] = g
+                if need_dx and k == 0:  # steps t .. t + filled - 1 are all in: add them into dx
+                    cuda.syncthreads()
+                    filled = min(STEPS, T - t)
+                    cols = min(width, N - n0)
+                    for o in range(j, filled * M, width):
+                        kk = o // M
+                        m = o % M
+                        # ∂J/∂x_t[m] = Σ_n ∂J/∂a_t[n] W[m, n], over this chunk's neurons in order
+                        s = ZERO
+                        for c in range(cols):
+                            s += da_steps[kk, c] * W[m, n0 + c]
+                        dx_part[chunk, t + kk, bi, m] = s
+                    cuda.syncthreads()  # all read before the next steps overwrite
+            if live:
+                dh0[bi, n] = carry
+                du_part[bi, n] = du_acc
+                db_part[bi, n] = db_acc
+
+    return SimpleNamespace(forward=forward, backward=backward)
+
+
+def fused_launch(B: int, N: int) -> tuple[int, int, int]:
+    """(blocks, threads per block, chunks) of the fused backward: a block per (batch row, chunk of
+    neurons), a chunk as wide as the block, the block at most the configured size and FUSED_WIDTH, and
+    no wider than N rounded up to a warp."""
+    width = min(config.CUDA_THREADS_PER_BLOCK, FUSED_WIDTH, max(32, -(-N // 32) * 32))
+    check_launch_config(width, 1)
+    chunks = max(1, -(-N // width))
+    return max(1, min(B * chunks, MAX_STRIDE_BLOCKS)), width, chunks
+
+
+def fused_forward(x, W, u, b, h0, act, h):
+    """The layer's forward with ``W x_t`` inside the recurrence, on the GPU; see the reference.
+    Device arrays (or host arrays, copied)."""
+    T, B, M = x.shape
+    N = W.shape[1]
+    grid, tpb = _blocks(B * N)
+    fused_kernels(x.dtype).forward[grid, tpb](x, W, u, b, h0, act, h)
+
+
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
+    """BPTT of :func:`fused_forward` on the GPU; see the reference. ``dx`` None skips ∂J/∂x."""
+    T, B, N = dh.shape
+    M = x.shape[2]
+    grid, width, chunks = fused_launch(B, N)
+    if dx is None:
+        dx_part = cuda.device_array((1, 1, 1, 1), dtype=dh.dtype)  # not written
+    elif chunks == 1:
+        dx_part = dx.reshape(1, T, B, M)
+    else:
+        dx_part = cuda.device_array((chunks, T, B, M), dtype=dh.dtype)
+    fused_kernels(dh.dtype).backward[grid, width](
+        dh, x, h, W, u, h0, act, dx is not None, dx_part, dW_part, du_part, db_part, dh0
+    )
+    if dx is not None and chunks > 1:  # the chunks' sums added in order
+        g, tpb = _blocks(T * B * M)
+        recurrence_kernels(dh.dtype).sum_splits[g, tpb](
+            dx_part.reshape(chunks, T * B, M), dx.reshape(T * B, M)
+        )
+
+
+def layer_forward_fused(x, W, u, b, h0, act):
+    """:func:`layer_forward` with :func:`fused_forward`: no GEMM and no (T, B, N) array of ``W x_t``.
+    Same arguments and returns."""
+    T, B, M = x.shape
+    N = W.shape[1]
+    host = not is_device_array(x)
+    x_d, W_d, u_d, b_d = (to_device(a) for a in (x, W, u, b))
+    h0_d = zeros((B, N), x.dtype) if h0 is None else to_device(h0)
+    h_d = cuda.device_array((T, B, N), dtype=x.dtype)
+    fused_forward(x_d, W_d, u_d, b_d, h0_d, act, h_d)
+    return (h_d.copy_to_host() if host else h_d), x_d, W_d, u_d, h0_d, h_d
+
+
+def layer_backward_fused(dh, x, W, u, h0, h, act, need_dx=True):
+    """:func:`layer_backward` with :func:`fused_backward`: dW and dx summed in the kernel, no (T, B, N)
+    array of ∂J/∂a; the batch sums of dW, du, db in two stages (the fused kernel has no atomic variant).
+    Same arguments and returns."""
+    T, B, M = x.shape
+    N = W.shape[1]
+    host = not is_device_array(dh)
+    dh = to_device(dh)
+    dx = cuda.device_array((T, B, M), dtype=dh.dtype) if need_dx else None
+    dW_part = cuda.device_array((B, M, N), dtype=dh.dtype)
+    dh0, du_part, db_part = (cuda.device_array((B, N), dtype=dh.dtype) for _ in range(3))
+    fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0)
+    dW = cuda.device_array((M, N), dtype=dh.dtype)
+    du, db = cuda.device_array(N, dtype=dh.dtype), cuda.device_array(N, dtype=dh.dtype)
+    reduce_rows(dW_part.reshape(B, M * N), dW.reshape(M * N))
+    reduce_rows(du_part, du)
+    reduce_rows(db_part, db)
+    out = (dx, dW, du, db, dh0)
+    return tuple(None if a is None else a.copy_to_host() for a in out) if host else out

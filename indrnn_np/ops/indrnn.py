@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import config
 from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape, is_device_array
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
@@ -132,6 +133,8 @@ def indrnn_forward(
 
     The input projection ``W x_t`` for all T steps is one GEMM
     ``(T*B, M) @ (M, N)``; only the element-wise recurrence runs in a kernel.
+    With few inputs (``M <= config.FUSE_MAX_M``) the kernel computes ``W x_t``
+    itself instead, step by step, and no (T, B, N) array of it is written.
 
     Parameters
     ----------
@@ -204,9 +207,11 @@ def indrnn_forward(
         host = not is_device_array(x)
         if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
             x = mask_padding(device.to_device(x), lengths, copy=not host)
-        _, x_d, W_d, u_d, h0_d, h_d = cuda_kernels.layer_forward(
-            device.to_device(x), W, u, b, h0, act, algorithm
-        )
+        if _fused(M, algorithm):
+            out = cuda_kernels.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
+        else:
+            out = cuda_kernels.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
+        _, x_d, W_d, u_d, h0_d, h_d = out
         if lengths is not None:
             mask_padding(h_d, lengths, copy=False)
         # The cache keeps the device copies, so backward reads them without a second transfer.
@@ -217,6 +222,8 @@ def indrnn_forward(
     u = np.ascontiguousarray(u)
     b = np.ascontiguousarray(b)
     h0 = np.zeros((B, N), dtype) if h0 is None else np.ascontiguousarray(h0)
+    if _fused(M, algorithm):
+        return _forward_fused(x, W, u, b, h0, activation, backend, lengths)
     # W x_t for every t: one GEMM over all T*B rows.
     xw = matmul(x.reshape(T * B, M), W).reshape(T, B, N)  # (T, B, N)
     # h gets its own buffer although the recurrence could overwrite xw in
@@ -237,7 +244,9 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     Runs the time loop in reverse, recomputing σ'(a_t) from the saved h_t, and
     accumulates du and db per (b, n) column before summing over the batch (a
     fixed order: results are reproducible run to run). dW and dx are GEMMs
-    over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``.
+    over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``; with
+    ``M <= config.FUSE_MAX_M`` the kernel sums them step by step instead, and
+    no (T, B, N) array of ∂J/∂a is written.
 
     Parameters
     ----------
@@ -269,9 +278,14 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     if lengths is not None:  # padding sends nothing back: with dh 0 there, so is ∂J/∂a
         dh = mask_padding(dh, lengths)
     if backend == "cuda":
-        return IndRNNGrads(*require_cuda().layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
+        cuda_kernels = require_cuda()
+        if _fused(M, algorithm):
+            return IndRNNGrads(*cuda_kernels.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
+        return IndRNNGrads(*cuda_kernels.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
 
     dh = np.ascontiguousarray(dh)
+    if _fused(M, algorithm):
+        return _backward_fused(dh, x, W, u, h0, h, act, backend, need_dx)
     da = buffers.empty(h.shape, h.dtype)  # ∂J/∂a_t, (T, B, N)
     dh0 = np.empty_like(h0)
     du_part = np.empty_like(h0)  # (B, N) per-column sums over time
@@ -283,6 +297,45 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     dW = matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
     dx = matmul(da2d, W.T).reshape(T, B, M) if need_dx else None  # (T, B, M)
     return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+
+
+def _fused(M: int, algorithm: str = "sequential") -> bool:
+    """Whether the layer computes ``W x_t`` inside the recurrence (the fused kernels): the sequential
+    time loop with 1 <= M <= :data:`indrnn_np.config.FUSE_MAX_M`, the same rule on every backend
+    (the scan reads a projected ``W x_t``)."""
+    return algorithm == "sequential" and 1 <= M <= config.FUSE_MAX_M
+
+
+def _forward_fused(x, W, u, b, h0, activation, backend, lengths):
+    """:func:`indrnn_forward` on the host with the fused kernel: no (T, B, N) array of ``W x_t``.
+
+    x (T, B, M) (its padding zeroed), u, b (N,), h0 (B, N): contiguous, as indrnn_forward prepares them.
+    """
+    T, B, _ = x.shape
+    N = W.shape[1]
+    h = buffers.empty((T, B, N), x.dtype)
+    with section("recurrence"):
+        backend_kernels(backend).fused_forward(
+            x, np.ascontiguousarray(W), u, b, h0, ACTIVATIONS[activation], h
+        )
+    if lengths is not None:
+        mask_padding(h, lengths, copy=False)
+    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths)
+
+
+def _backward_fused(dh, x, W, u, h0, h, act, backend, need_dx):
+    """:func:`indrnn_backward` on the host with the fused kernel: ∂J/∂a never leaves it, and dW, dx
+    are summed as it goes (dW per batch row, then over the rows here, in a fixed order)."""
+    T, B, M = x.shape
+    N = W.shape[1]
+    dx = buffers.empty((T, B, M), x.dtype) if need_dx else None
+    dW_part = np.empty((B, M, N), x.dtype)  # per row b: Σ_t x_t[b, m] ∂J/∂a_t[b, n]
+    dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
+    with section("recurrence"):
+        backend_kernels(backend).fused_backward(
+            dh, x, h, np.ascontiguousarray(W), u, h0, act, dx, dW_part, du_part, db_part, dh0
+        )
+    return IndRNNGrads(dx, dW_part.sum(axis=0), du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
 class RecurrenceCache(NamedTuple):

@@ -72,6 +72,7 @@ import numpy as np
 from .. import config
 from ..errors import UserError
 from ..ops import buffers
+from ..ops.indrnn import _fused as fused_path  # the layer op's rule: W x_t inside the kernel for small M
 from ..tasks import FIXED_T, STATEFUL
 from ..tasks.adding import AddingTask
 from ..tasks.arrays import npz_shape
@@ -267,19 +268,25 @@ class _IndRNN(_Layer):
 
     def fwd(self, h, x):
         xc = h.new(x.shape, "act") if h.lengths else _contiguous(h, x, "act")  # with lengths: x masked
-        xw = h.new((_rows(x.shape), self.N), "work", pooled=True)  # W x_t for every t
+        # W x_t for every t, unless the fused kernel computes it step by step (small M)
+        xw = None if fused_path(self.M) else h.new((_rows(x.shape), self.N), "work", pooled=True)
         out = h.new((*x.shape[:-1], self.N), "act", pooled=True)
         h.drop(xw)
         return out, [xc, h.ref(out)]
 
     def bwd(self, h, dy, cache, need_dx):
         x = cache[0]
+        fused = fused_path(self.M)
         if h.extra is not None:
             h.extra.append(h.new(dy.shape, "work"))
         masked = h.new(dy.shape, "work") if h.lengths else None  # ∂J/∂h with its padding zeroed
-        da = h.new(dy.shape, "work", pooled=True)
+        if fused:  # ∂J/∂a stays in the kernel; dW summed per batch row
+            da = h.new((dy.shape[-2], self.M, self.N), "work")
+        else:
+            da = h.new(dy.shape, "work", pooled=True)
         self.grads(h)
-        dx = h.new(x.shape, "work", pooled=True, key_shape=(_rows(x.shape), self.M)) if need_dx else None
+        key = None if fused else (_rows(x.shape), self.M)
+        dx = h.new(x.shape, "work", pooled=True, key_shape=key) if need_dx else None
         h.drop(da, masked)
         return dx
 
