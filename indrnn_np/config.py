@@ -31,6 +31,14 @@ def _switch(name: str, default: str = "1") -> bool:
     return value == "1"
 
 
+def _count(name: str, default: str) -> int:
+    """A whole number >= 0 from ``name``."""
+    value = os.environ.get(name, default).strip()
+    if not value.isdigit():
+        raise EnvironmentSettingError(f"{name} must be a whole number >= 0; got {value!r}")
+    return int(value)
+
+
 def _megabytes(name: str, default: str) -> int:
     """A size in megabytes (>= 0) from ``name``, in bytes."""
     value = os.environ.get(name, default)
@@ -221,4 +229,5 @@ def cuda_launch_config(threads_per_block: int | None = None, gemm_tile: int | No
 #: 13.4 / 22.3; M = 8: 15.6 / 21.5 and 18.5 / 23.5; M = 12: 18.8 / 22.2 and 18.7 / 23.7;
 #: M = 16: 24.6 / 24.5 and 21.1 / 24.0. Even at M = 16 the fused path was no slower; 8 keeps a margin
 #: for machines whose BLAS has more cores to use, and for the GPU, where it was not measured.
-FUSE_MAX_M: int = 8
+#: ``INDRNN_FUSE_MAX_M`` sets it (``bench compare`` times the M = 2 layer both ways with it).
+FUSE_MAX_M: int = _count("INDRNN_FUSE_MAX_M", "8")

@@ -296,6 +296,8 @@ def test_a_bad_value_is_one_line_exit_2_and_nothing_made(argv, says, places, tmp
         ("INDRNN_BUFFER_POOL_MB", "-5", "INDRNN_BUFFER_POOL_MB must be a number of megabytes >= 0; got '-5'"),
         ("INDRNN_THREAD_TUNING", "yes", "INDRNN_THREAD_TUNING must be 1 (on) or 0 (off); got 'yes'"),
         ("INDRNN_MEMORY_CHECK", "off", "INDRNN_MEMORY_CHECK must be 1 (on) or 0 (off); got 'off'"),
+        ("INDRNN_FUSE_MAX_M", "-1", "INDRNN_FUSE_MAX_M must be a whole number >= 0; got '-1'"),
+        ("INDRNN_FUSE_MAX_M", "2.5", "INDRNN_FUSE_MAX_M must be a whole number >= 0; got '2.5'"),
     ],
 )
 def test_a_bad_environment_setting_is_one_line_exit_2(name, value, says, tmp_path):

@@ -34,6 +34,9 @@ STEP_TS = (100, 1000)
 STEP_B, STEP_N = 50, 128
 
 LAYER_IMPLS = ("cpu", "numpy", "jax", "torch-rnn")
+#: Layers with at most this many inputs are also timed with the fused kernels off (``INDRNN_FUSE_MAX_M=0``):
+#: the default config.FUSE_MAX_M, fixed here so that the table does not depend on the environment.
+FUSED_M = 8
 STEP_IMPLS = ("indrnn", "jax", "torch-loop")
 PEERS = ("jax", "torch-rnn", "torch-loop")
 
@@ -72,6 +75,10 @@ def requests(
         out.append(("layer", key, dict(what="layer", impl="cpu", order="numpy-first", **shape)))
         out.append(("layer", key, dict(what="layer", impl="cpu", order="indrnn-first", **shape)))
         out.append(("layer", key, dict(what="layer", impl="numpy", **shape)))
+        if M <= FUSED_M:  # the same layer with W x_t by a GEMM, as before the fused kernels
+            out.append(
+                ("layer", key, dict(what="layer", impl="cpu", env={"INDRNN_FUSE_MAX_M": "0"}, **shape))
+            )
         if peers:
             out += [("layer", key, dict(what="layer", impl=i, **shape)) for i in ("jax", "torch-rnn")]
     for T in step_Ts:
@@ -94,6 +101,8 @@ def _label(req: dict) -> str:
     impl = req["impl"]
     if req.get("order") == "indrnn-first":
         impl += " (indrnn_np first)"
+    if req.get("env", {}).get("INDRNN_FUSE_MAX_M") == "0":
+        impl += " (unfused)"
     return impl
 
 
@@ -116,7 +125,7 @@ def bench_compare(
         for i, (table, key, req) in enumerate(reqs):
             if progress:
                 progress(f"round {r + 1}/{rounds}, {i + 1}/{len(reqs)}: {table} {key} {_label(req)}")
-            ans = ask(req)
+            ans = ask({k: v for k, v in req.items() if k != "env"}, env=req.get("env"))
             if "missing" in ans:
                 missing.add(f"{req['impl']}: {ans['missing']} not installed (pip install 'indrnn-np[bench]')")
                 continue

@@ -231,6 +231,7 @@ def render_compare(res: dict, scaling: dict, machine: str) -> str:
                 "size": f"({r['T']}, {r['B']}, {r['M']}, {r['N']})",
                 "cpu": _ms(r, "cpu_s"),
                 "cpu2": _ms(r, "cpu (indrnn_np first)_s"),
+                "unfused": _ms(r, "cpu (unfused)_s"),
                 "numpy": _ms(r, "numpy_s"),
                 "jax": _ms(r, "jax_s"),
                 "torch": _ms(r, "torch-rnn_s"),
@@ -268,6 +269,7 @@ def render_compare(res: dict, scaling: dict, machine: str) -> str:
                 ("size", "size", "s"),
                 ("cpu", "indrnn-np cpu", ms),
                 ("cpu2", "cpu, indrnn_np imported first", ms),
+                ("unfused", "cpu, W x_t by GEMM (unfused)†", ms),
                 ("numpy", "indrnn-np numpy reference", ms),
                 ("jax", "JAX lax.scan (jit)", ms),
                 ("torch", "torch.nn.RNN relu", ms),
@@ -299,6 +301,9 @@ def render_compare(res: dict, scaling: dict, machine: str) -> str:
         "*bound: each GEMM the computation needs, timed alone through NumPy's BLAS at its shape, plus the "
         "recurrence's minimum bytes (5 passes over a (T, B, N) array per layer) at the copy bandwidth "
         f"measured in the same rounds ({_bandwidth(res):.1f} GB/s read + write).",
+        "",
+        "†for M <= 8 the cpu column computes W x_t inside the recurrence (the fused kernels); this column is "
+        "the same layer with them off (INDRNN_FUSE_MAX_M=0): one GEMM into a (T, B, N) array read back.",
     ]
     for note in res["missing"]:
         lines.append(f"\nskipped: {note}")
