@@ -544,10 +544,24 @@ for T_, B_, N_ in [(100_000, 1, 1), (100_000, 1, 16), (10_000, 4, 32), (1000, 64
         assert K_ * B_ * N_ >= min(config.CPU_SCAN_LANES, (T_ // config.CPU_SCAN_MIN_STEPS) * B_ * N_)
 
 # %% [markdown]
-# **Measured crossover.** The table below is measured, not derived (see
-# `docs/bench/scan.md`, which also says on what machine):
+# **Measured crossover.** Measured, not derived: `python -m indrnn_np bench scan
+# --out docs/bench` on a 2-core Intel Xeon (2026-11-30; `docs/bench/scan.md` has the
+# times and their 90th percentiles). One forward + backward of the recurrence, relu,
+# float32, N = min(B·N, 128); the speed-up of the scan (sequential / scan, > 1: the
+# scan is faster, in bold):
 #
-# > CROSSOVER TABLE: filled from docs/bench/scan.md
+# | T \ B·N | 1 | 16 | 128 | 1,024 | 6,400 |
+# |---|---|---|---|---|---|
+# | 100 | 0.33x | 0.31x | 0.29x | 0.14x | 0.07x |
+# | 1,000 | 0.29x | 0.32x | 0.29x | 0.31x | 0.44x |
+# | 10,000 | 0.45x | 0.80x | 0.57x | 0.65x | 0.58x |
+# | 100,000 | **1.21x** | **1.99x** | 0.77x | 0.57x | 0.49x |
+#
+# On these two cores the scan wins only at T = 100,000 with one column (1.21×) or
+# 16 (1.99×); everywhere else, training sizes included, the loop is faster. On a
+# GPU, whose threads outnumber a training batch's columns by far, the balance
+# should move towards the scan; that has not been measured yet
+# (`benchmarks/gpu_check.sh` runs this grid with `--backend cuda`).
 #
 # To choose per layer: `indrnn_forward(..., algorithm="scan")`; the cache
 # remembers the choice, so `indrnn_backward` runs the backward scan too.
