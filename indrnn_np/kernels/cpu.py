@@ -149,16 +149,6 @@ def _scan_layout(T, C):
 
 
 @njit(inline="always")
-def _clamp(v, lo, hi):
-    # as the reference's min(max(v, lo), hi), and NaN stays NaN
-    if v < lo:
-        return lo
-    if v > hi:
-        return hi
-    return v
-
-
-@njit(inline="always")
 def _tiled(v, B):
     N = v.shape[0]
     out = np.empty(B * N, v.dtype)
@@ -217,7 +207,7 @@ def scan_forward(xw, u, b, h0, act, h):
             entering[i] = state[j]
             a = Fa[i]
             if abs(a) < inf:
-                state[j] = _clamp(a * state[j] + Fc[i], Flo[i], Fhi[i])
+                state[j] = _project(a * state[j] + Fc[i], Flo[i], Fhi[i])  # clamp, NaN kept
             else:  # Π u overflowed (|u| > 1): step through the chunk
                 v = state[j]
                 for t in range(k * L, min((k + 1) * L, T)):
@@ -443,7 +433,7 @@ def _effective(p, g, clip, scale, wd):
 
 @njit(inline="always")
 def _project(p, lo, hi):
-    # as np.clip: NaN stays NaN
+    # as np.clip (and the scan's clamp, the reference's min(max(p, lo), hi)): NaN stays NaN
     if p < lo:
         return lo
     if p > hi:

@@ -259,16 +259,19 @@ def recurrence_kernels(dtype):
     # consecutive columns of the same step: coalesced, as in ``forward``. The carries walk the K
     # chunks of one column in one thread (K is at most a few thousand cheap steps).
 
+    @cuda.jit(device=True, inline=True)
+    def chunk_column(i, C, N):
+        """Thread item i of K·C -> (chunk k, column j, its batch row, its neuron)."""
+        j = i % C
+        return i // C, j, j // N, j % N
+
     @cuda.jit
     def scan_compose(xw, u, b, act, L, Fa, Fc, Flo, Fhi):
         T, B, N = xw.shape
         K, C = Fa.shape
         lower = ZERO if act == 1 else -INF
         for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
-            k = i // C
-            j = i % C
-            bi = j // N
-            n = j % N
+            k, j, bi, n = chunk_column(i, C, N)
             un = u[n]
             a, c, lo, hi = ONE, ZERO, -INF, INF
             for t in range(k * L, min((k + 1) * L, T)):
@@ -316,10 +319,7 @@ def recurrence_kernels(dtype):
         T, B, N = xw.shape
         K, C = entering.shape
         for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
-            k = i // C
-            j = i % C
-            bi = j // N
-            n = j % N
+            k, j, bi, n = chunk_column(i, C, N)
             un = u[n]
             bn = b[n]
             h_prev = entering[k, j]
@@ -333,10 +333,7 @@ def recurrence_kernels(dtype):
         T, B, N = dh.shape
         K, C = A.shape
         for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
-            k = i // C
-            j = i % C
-            bi = j // N
-            n = j % N
+            k, j, bi, n = chunk_column(i, C, N)
             un = u[n]
             a, c = ONE, ZERO
             for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
@@ -368,10 +365,7 @@ def recurrence_kernels(dtype):
         T, B, N = dh.shape
         K, C = after.shape
         for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
-            k = i // C
-            j = i % C
-            bi = j // N
-            n = j % N
+            k, j, bi, n = chunk_column(i, C, N)
             un = u[n]
             carry = un * after[k, j]  # u ⊙ ∂J/∂a_{t+1}
             du_acc = ZERO
