@@ -545,7 +545,7 @@ for T_, B_, N_ in [(100_000, 1, 1), (100_000, 1, 16), (10_000, 4, 32), (1000, 64
 
 # %% [markdown]
 # **Measured crossover.** Measured, not derived: `python -m indrnn_np bench scan
-# --out docs/bench` on a 2-core Intel Xeon (2026-11-30; `docs/bench/scan.md` has the
+# --out docs/bench` on an AMD EPYC with 2 logical CPUs (2026-11-30; `docs/bench/scan.md` has the
 # times and their 90th percentiles). One forward + backward of the recurrence, relu,
 # float32, N = min(B·N, 128); the speed-up of the scan (sequential / scan, > 1: the
 # scan is faster, in bold):
