@@ -206,8 +206,8 @@ def cmd_bench_scan(a) -> int:
     bad = [c for c in a.columns or () if c > 128 and c % 128]
     if bad:
         raise CliError(f"--columns above 128 must be multiples of 128 (B·N with N = 128); got {bad[0]}")
-    print(
-        scan.crossover_report(
+    try:
+        text = scan.crossover_report(
             a.out,
             backend=a.backend,
             Ts=a.T or Ts,
@@ -215,7 +215,9 @@ def cmd_bench_scan(a) -> int:
             budget_s=a.budget,
             progress=_stderr,
         )
-    )
+    except RuntimeError as exc:
+        raise CliError(f"{exc}; the sizes measured before it are in {a.out}") from None
+    print(text)
     return 0
 
 
@@ -363,7 +365,14 @@ def _bench_parser(sub) -> None:
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
     bc.set_defaults(func=cmd_bench_compare)
     bs = b.add_parser(
-        "scan", help="the recurrence's time loop against its scan over time, over T and B·N: the crossover"
+        "scan",
+        help="the recurrence's time loop against its scan over time, over T and B·N: the crossover",
+        description=(
+            "Times one forward + backward of the recurrence (relu, float32) with algorithm='sequential' and "
+            "'scan' at each T and each B·N (N = min(B·N, 128)), each size in a fresh process, the two "
+            "alternating call by call; writes scan.md and scan.json (scan-cuda.* for --backend cuda) after "
+            "every size. Sizes whose arrays would not fit in the available memory are skipped and named."
+        ),
     )
     bs.add_argument("--out", required=True, help="folder for scan.md and scan.json (scan-cuda.* on the GPU)")
     bs.add_argument(
@@ -384,7 +393,11 @@ def _bench_parser(sub) -> None:
         default=4.0,
         help="seconds of timed calls per size, both algorithms together (default: 4.0)",
     )
-    bs.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bs.add_argument(
+        "--quick",
+        action="store_true",
+        help="toy sizes, to check the command runs: T = 20 200, B·N = 1 8 (--T and --columns override them)",
+    )
     bs.set_defaults(func=cmd_bench_scan)
     bk = b.add_parser(
         "contention", help="training steps quiet and beside one busy process: default, one thread, JAX"

@@ -34,7 +34,7 @@ def _switch(name: str, default: str = "1") -> bool:
 def _count(name: str, default: str) -> int:
     """A whole number >= 0 from ``name``."""
     value = os.environ.get(name, default).strip()
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise EnvironmentSettingError(f"{name} must be a whole number >= 0; got {value!r}")
     return int(value)
 

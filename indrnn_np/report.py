@@ -53,6 +53,8 @@ def check_writable_dir(path) -> None:
     Checked before any work and without leaving anything behind: folders that had to be created
     for the check are removed again (:func:`make_dir` creates them when the output is written).
     """
+    if not os.fspath(path):
+        raise OutputError("cannot write into '': the output folder's path is empty")
     path = os.path.abspath(os.fspath(path))
     missing = []
     existing = path

@@ -150,3 +150,13 @@ def test_bench_scan_command_quick(tmp_path, capsys):
         assert r["speedup"] == pytest.approx(r["sequential"]["median_s"] / r["scan"]["median_s"])
         assert r["sequential"]["p90_s"] >= r["sequential"]["median_s"] > 0
     assert (tmp_path / "scan.md").read_text().startswith("# The recurrence")
+
+
+def test_bench_scan_skips_a_size_that_cannot_fit_and_says_so(tmp_path, capsys):
+    assert main(["bench", "scan", "--T", "20", "100000000000", "--columns", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "scan.json").read_text())
+    assert [r["T"] for r in data["rows"]] == [20]
+    assert data["skipped"] and "T = 100,000,000,000" in data["skipped"][0] and "GiB" in data["skipped"][0]
+    md = (tmp_path / "scan.md").read_text()
+    assert "Not measured: T = 100,000,000,000" in md
+    assert "--T 20 100000000000 --columns 1" in md  # the command that made it

@@ -196,6 +196,7 @@ CASES = [
     (["bench", "scan", "--out", "{tmp}/b", "--budget", "0"], "--budget"),
     (["bench", "scan", "--out", "{tmp}/b", "--columns", "200"], "multiples of 128"),
     (["bench", "scan", "--out", "{places}/notes.txt/b", "--quick"], "notes.txt is a file"),
+    (["bench", "scan", "--out", "", "--quick"], "path is empty"),
     # depth
     (["depth"], "--out"),
     (["depth", "--out", "{tmp}/d", "--steps", "0"], "--steps"),

@@ -361,3 +361,26 @@ def test_layers_refuse_an_algorithm_they_cannot_run():
         Recurrence(3, algorithm="fast", rng=rng)
     with pytest.raises(ValueError, match="tanh"):
         build_indrnn(10, 2, 1, activation="tanh", algorithm="scan")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the loop's own 0 · inf
+@pytest.mark.parametrize("backend", [*HOST, CUDA])
+def test_an_infinite_input_is_a_constant_step_as_in_the_loop(backend, small_gpu_chunks):
+    """x = ±inf at one step: relu sends the state to 0 (or inf) there and the loop goes on finite; so must
+    the scan (the step is a constant map, not inf - inf)."""
+    T = 64 if backend == "cuda" else 5000
+    x = np.ones((T, 1, 1))
+    x[5, 0, 0] = np.inf
+    W = np.array([[-1.0, 1.0]])  # neuron 0 sees -inf at step 5, neuron 1 +inf
+    b = np.zeros(2)
+    for u in (0.0, 0.5, -0.5):
+        us = np.array([u, u])
+        outs = [
+            indrnn_forward(x, W, us, b, None, "relu", backend, algorithm=a)[0] for a in ("sequential", "scan")
+        ]
+        seq, scan = outs[0][:, 0], outs[1][:, 0]
+        assert not np.isnan(seq[:, 0]).any()  # -inf: h = 0 at step 5, finite after
+        np.testing.assert_allclose(scan[:, 0], seq[:, 0], rtol=1e-12, atol=0, err_msg=f"u={u}")
+        # +inf: h = inf at step 5; where the loop stays a number (u = 0 gives it 0·inf = nan), so does the scan
+        real = ~np.isnan(seq[:, 1])
+        np.testing.assert_allclose(scan[real, 1], seq[real, 1], rtol=1e-12, atol=0, err_msg=f"u={u}")

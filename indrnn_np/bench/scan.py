@@ -85,6 +85,11 @@ def measure(T: int, columns: int, backend: str = "cpu", budget_s: float = 4.0, s
         for a in order:
             times[a].append(timed(a))
     out = dict(T=T, B=B, N=N, columns=columns, backend=backend, repeats=repeats)
+    if backend == "cuda":
+        from numba import cuda
+
+        name = cuda.get_current_device().name
+        out["device"] = name.decode() if isinstance(name, bytes) else str(name)
     for a, ts in times.items():
         out[a] = dict(median_s=float(np.median(ts)), p90_s=float(np.percentile(ts, 90)), compile_s=first[a])
     out["speedup"] = out["sequential"]["median_s"] / out["scan"]["median_s"]
@@ -101,7 +106,8 @@ def ask(request: dict, timeout: float = 3600) -> dict:
     )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"bench scan failed at {request}: {proc.stderr.strip()[-1500:]}")
+        why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise RuntimeError(f"the size T = {request['T']}, B·N = {request['columns']} failed: {why}")
     return json.loads(lines[-1])
 
 
@@ -112,6 +118,8 @@ def _ms(s: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """The report's Markdown: speed-ups (sequential / scan), then the times, then the crossover."""
+    if not rows:
+        return "No size measured yet.\n"
     Ts = sorted({r["T"] for r in rows})
     Cs = sorted({r["columns"] for r in rows})
     at = {(r["T"], r["columns"]): r for r in rows}
@@ -161,9 +169,29 @@ def table(rows: list[dict]) -> str:
     )
 
 
-def crossover_report(out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s=4.0, progress=None) -> str:
+#: Bytes one size needs, in (T, B, N) float32 arrays: x W and dh (the inputs), h and ∂J/∂a, and the
+#: numbers' generation (float32 draws, one array at a time).
+ARRAYS_PER_SIZE = 5
+
+
+def needed_bytes(T: int, columns: int) -> int:
+    """About the memory one size's process needs (float32), for the skip before it starts."""
+    return ARRAYS_PER_SIZE * 4 * T * columns
+
+
+def crossover_report(
+    out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s=4.0, command=None, progress=None
+) -> str:
     """Measure the grid (each size in a fresh process), write ``scan.json`` and ``scan.md`` into
-    ``out_dir`` (``scan-cuda.*`` for the GPU), and return the Markdown.
+    ``out_dir`` (``scan-cuda.*`` for the GPU) after every size, and return the Markdown.
+
+    A size whose arrays would not fit in the memory available now (:func:`needed_bytes`) is skipped,
+    and the report says so; a size whose process fails ends the run with the sizes before it written.
+
+    Parameters
+    ----------
+    command : str, optional
+        The command line to quote in the report (default: the command with these arguments).
 
     Raises
     ------
@@ -171,40 +199,64 @@ def crossover_report(out_dir, *, backend="cpu", Ts=TS, columns=COLUMNS, budget_s
         ``out_dir`` cannot be created or written (checked before anything is measured).
     ValueError
         A column count above 128 that is not a multiple of 128.
+    RuntimeError
+        A size's process failed (the report holds the sizes measured before it).
     """
     import os
 
     from ..report import check_writable_dir, make_dir
+    from ..train.memory import available_memory
     from .layer import machine_description
 
     check_writable_dir(out_dir)
     for c in columns:
         shape_of(c)
+    if command is None:
+        command = (
+            f"python -m indrnn_np bench scan --backend {backend} --T {' '.join(map(str, Ts))} "
+            f"--columns {' '.join(map(str, columns))} --budget {budget_s:g} --out {out_dir}"
+        )
     stem = "scan" if backend == "cpu" else f"scan-{backend}"
-    rows = []
+    machine = machine_description()
+    when = time.strftime("%Y-%m-%d")
+    rows, skipped = [], []
+
+    def write():
+        device = next((r["device"] for r in rows if r.get("device")), None)
+        where = f"{device}; host: {machine}" if device else machine
+        notes = "".join(f"\nNot measured: {note}.\n" for note in skipped)
+        text = (
+            f"# The recurrence: sequential time loop against the scan ({backend}, {when})\n\n"
+            f"Machine: {where}.\n\n"
+            f"`{command}`: one forward + backward of the recurrence op (relu, float32), each size in a "
+            "fresh process, the two algorithms alternating call by call.\n\n" + table(rows) + notes
+        )
+        make_dir(out_dir)
+        record = dict(
+            date=when, machine=where, command=command, budget_s=budget_s, Ts=list(Ts), columns=list(columns)
+        )
+        with open(os.path.join(out_dir, f"{stem}.json"), "w") as fh:
+            json.dump(dict(record, rows=rows, skipped=skipped), fh, indent=2)
+            fh.write("\n")
+        with open(os.path.join(out_dir, f"{stem}.md"), "w") as fh:
+            fh.write(text)
+        return text
+
+    text = write()
     for T in Ts:
         for c in columns:
+            room = available_memory().bytes
+            if backend == "cpu" and room is not None and needed_bytes(T, c) > room:
+                skipped.append(
+                    f"T = {T:,}, B·N = {c:,} (needs about {needed_bytes(T, c) / 2**30:.1f} GiB, "
+                    f"{room / 2**30:.1f} GiB available)"
+                )
+                text = write()
+                continue
             if progress:
                 progress(f"bench scan: T = {T}, B·N = {c} ({backend})")
             rows.append(ask(dict(T=T, columns=c, backend=backend, budget_s=budget_s)))
-    machine = machine_description()
-    if backend == "cuda":
-        rows_device = rows[0].get("device")
-        machine = f"{rows_device}; host: {machine}" if rows_device else machine
-    when = time.strftime("%Y-%m-%d")
-    text = (
-        f"# The recurrence: sequential time loop against the scan ({backend}, {when})\n\n"
-        f"Machine: {machine}.\n\n"
-        f"`python -m indrnn_np bench scan --backend {backend} --out {out_dir}`: one forward + backward of "
-        "the recurrence op (relu, float32), each size in a fresh process, the two algorithms alternating "
-        "call by call.\n\n" + table(rows)
-    )
-    make_dir(out_dir)
-    with open(os.path.join(out_dir, f"{stem}.json"), "w") as fh:
-        json.dump(dict(date=when, machine=machine, rows=rows), fh, indent=2)
-        fh.write("\n")
-    with open(os.path.join(out_dir, f"{stem}.md"), "w") as fh:
-        fh.write(text)
+            text = write()
     return text
 
 

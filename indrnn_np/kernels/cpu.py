@@ -187,17 +187,21 @@ def scan_forward(xw, u, b, h0, act, h):
                     for j in range(Cu):
                         i, un = fk + j, uc[j]
                         z = x1[xt + j] + bc[j]
-                        # the ends of u·[lo, hi] + z, swapped when u < 0; both z when u = 0
-                        if un > zero:
-                            e1, e2 = un * Flo[i] + z, un * Fhi[i] + z
-                        elif un < zero:
-                            e1, e2 = un * Fhi[i] + z, un * Flo[i] + z
-                        else:
+                        # the ends of u·[lo, hi] + z, swapped when u < 0; both z when u = 0 or z = ±inf
+                        if un == zero or abs(z) == inf:
                             e1, e2 = z, z
-                        Fa[i] = un * Fa[i]
-                        Fc[i] = un * Fc[i] + z
-                        Flo[i] = e1 if e1 > lower else lower
-                        Fhi[i] = e2 if e2 > lower else lower
+                        elif un > zero:
+                            e1, e2 = un * Flo[i] + z, un * Fhi[i] + z
+                        else:
+                            e1, e2 = un * Fhi[i] + z, un * Flo[i] + z
+                        lo = e1 if not e1 < lower else lower  # max(e1, lower); NaN kept
+                        hi = e2 if not e2 < lower else lower
+                        Flo[i], Fhi[i] = lo, hi
+                        if lo == hi:  # a constant map: (0, lo, lo, lo), no infinite slope carried on
+                            Fa[i], Fc[i] = zero, lo
+                        else:
+                            Fa[i] = un * Fa[i]
+                            Fc[i] = un * Fc[i] + z
     # 2. the carries, serial over chunks: the state entering chunk k + 1 is F_k(state entering k)
     entering = np.empty(K * C, xw.dtype)
     state = h0.reshape(C).copy()

@@ -276,20 +276,24 @@ def recurrence_kernels(dtype):
             a, c, lo, hi = ONE, ZERO, -INF, INF
             for t in range(k * L, min((k + 1) * L, T)):
                 z = xw[t, bi, n] + b[n]
-                # F <- f_t o F: the ends of u·[lo, hi] + z (swapped for u < 0; both z for u = 0)
-                if un > ZERO:
-                    e1 = un * lo + z
-                    e2 = un * hi + z
-                elif un < ZERO:
-                    e1 = un * hi + z
-                    e2 = un * lo + z
-                else:
+                # F <- f_t o F: the ends of u·[lo, hi] + z (swapped for u < 0; both z for u = 0 or z = ±inf)
+                if un == ZERO or abs(z) == INF:
                     e1 = z
                     e2 = z
-                a = un * a
-                c = un * c + z
-                lo = e1 if e1 > lower else lower
-                hi = e2 if e2 > lower else lower
+                elif un > ZERO:
+                    e1 = un * lo + z
+                    e2 = un * hi + z
+                else:
+                    e1 = un * hi + z
+                    e2 = un * lo + z
+                lo = e1 if not e1 < lower else lower  # max(e1, lower); NaN kept
+                hi = e2 if not e2 < lower else lower
+                if lo == hi:  # a constant map: (0, lo, lo, lo), no infinite slope carried on
+                    a = ZERO
+                    c = lo
+                else:
+                    a = un * a
+                    c = un * c + z
             Fa[k, j], Fc[k, j], Flo[k, j], Fhi[k, j] = a, c, lo, hi
 
     @cuda.jit

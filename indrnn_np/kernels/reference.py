@@ -170,6 +170,14 @@ def compose(first, second):
     So ``second ∘ first = (a2 a1, a2 c1 + c2, clamp(e1, lo2, hi2), clamp(e2, lo2, hi2))``.
     No sign of u is excluded, and a bound at ±inf stays ±inf or becomes finite as it should.
 
+    Two cases of the arithmetic, exact for every finite input h:
+
+    * ``c2 = ±inf`` (an infinite input ``W x_t``): every finite value maps to ``c2``, so
+      both ends are ``c2`` (``a2 · ±inf + c2`` could be ``inf - inf``);
+    * a constant map (``lo == hi``, e.g. after a relu step that sends everything to 0)
+      is stored as ``(0, lo, lo, lo)``, so that no infinite slope or offset is carried
+      into the next composition.
+
     Parameters
     ----------
     first, second : tuple of 4 ndarrays
@@ -181,12 +189,15 @@ def compose(first, second):
     """
     a1, c1, lo1, hi1 = first
     a2, c2, lo2, hi2 = second
-    with np.errstate(invalid="ignore"):  # 0 · inf: replaced by c2 just below
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 · inf, inf - inf: replaced just below
         end_lo, end_hi = a2 * lo1 + c2, a2 * hi1 + c2
-    flat = a2 == 0
+        a, c = a2 * a1, a2 * c1 + c2
+    flat = (a2 == 0) | np.isinf(c2)  # every finite value maps to c2
     end_lo, end_hi = np.where(flat, c2, end_lo), np.where(flat, c2, end_hi)
     e1, e2 = np.where(a2 < 0, end_hi, end_lo), np.where(a2 < 0, end_lo, end_hi)
-    return a2 * a1, a2 * c1 + c2, np.clip(e1, lo2, hi2), np.clip(e2, lo2, hi2)
+    lo, hi = np.clip(e1, lo2, hi2), np.clip(e2, lo2, hi2)
+    constant = lo == hi
+    return np.where(constant, 0, a), np.where(constant, lo, c), lo, hi
 
 
 def apply_map(f, h):

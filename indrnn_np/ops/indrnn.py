@@ -133,8 +133,9 @@ def indrnn_forward(
 
     The input projection ``W x_t`` for all T steps is one GEMM
     ``(T*B, M) @ (M, N)``; only the element-wise recurrence runs in a kernel.
-    With few inputs (``M <= config.FUSE_MAX_M``) the kernel computes ``W x_t``
-    itself instead, step by step, and no (T, B, N) array of it is written.
+    With few inputs (``M <= config.FUSE_MAX_M``, default 8, ``INDRNN_FUSE_MAX_M``)
+    the sequential kernel computes ``W x_t`` itself instead, step by step, and no
+    (T, B, N) array of it is written (the scan reads the GEMM's).
 
     Parameters
     ----------
@@ -172,12 +173,14 @@ def indrnn_forward(
         map ``h ↦ max(u h + z_t, 0)``, and these compose into maps of the same
         form, so time is cut into chunks composed independently, then each
         chunk is replayed from its true initial state
-        (:func:`indrnn_np.kernels.reference.scan_forward`): about 3√T
-        dependent steps, for about three times the work. The same results to
-        rounding (float64: 1e-12), for relu and identity only; backward
-        (:func:`indrnn_backward`) runs the same way. Pays off only where the
-        columns B·N are too few to fill the machine: see the crossover table
-        in the performance results.
+        (:func:`indrnn_np.kernels.reference.scan_forward`): K chunks of L
+        steps take L + K + L dependent steps (about 3√T when K ≈ √T; the CPU
+        and GPU kernels choose K from B·N), for about three times the work.
+        The same results to rounding (float64: within 1e-12 of
+        max(1, |value|), h and every gradient), for relu and identity only;
+        backward (:func:`indrnn_backward`) runs the same way. Pays off only
+        where the columns B·N are too few to fill the machine: see the
+        crossover table in the performance results.
 
     Returns
     -------
@@ -241,7 +244,8 @@ def indrnn_forward(
 def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
     """Backpropagation through time for :func:`indrnn_forward`.
 
-    Runs the time loop in reverse, recomputing σ'(a_t) from the saved h_t, and
+    Runs the time loop in reverse (as a scan in reverse time when the forward
+    pass ran with ``algorithm="scan"``: the cache says which), recomputing σ'(a_t) from the saved h_t, and
     accumulates du and db per (b, n) column before summing over the batch (a
     fixed order: results are reproducible run to run). dW and dx are GEMMs
     over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``; with
