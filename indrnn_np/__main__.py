@@ -25,4 +25,12 @@ try:
 except KeyboardInterrupt:  # before the command's own handling
     print("interrupted", file=sys.stderr)
     code = 130
+if code == 130:
+    # A KeyboardInterrupt that escaped code run through CPython's PyRun_* API while a library loaded
+    # (numba's import does) sets the interpreter's "unhandled KeyboardInterrupt" flag even though it was
+    # caught above, and the process would then end by SIGINT (status -2) instead of 130. Running an empty
+    # statement through the same API clears the flag (CPython resets it before each such run).
+    import ctypes
+
+    ctypes.pythonapi.PyRun_SimpleString(b"pass")
 sys.exit(code)
