@@ -123,6 +123,12 @@ CUDA_THREADS_PER_BLOCK: int = 256
 CUDA_SCAN_THREADS: int = 1 << 17
 CUDA_SCAN_MIN_STEPS: int = 8
 
+#: The fused small-input backward on the GPU (:func:`indrnn_np.kernels.cuda.fused_kernels`): steps of
+#: ∂J/∂a a block keeps in shared memory before adding them into dx, and the most neurons one block
+#: takes (its shared buffer's width). Read when the kernels are built (once per dtype).
+CUDA_FUSED_STEPS: int = 32
+CUDA_FUSED_WIDTH: int = 128
+
 #: How the CUDA backward sums du and db over the batch: ``"two_stage"``
 #: (per-column partial sums, then one thread per neuron adds the B rows in a
 #: fixed order: bit-for-bit reproducible) or ``"atomic"`` (``cuda.atomic.add``

@@ -384,3 +384,18 @@ def test_an_infinite_input_is_a_constant_step_as_in_the_loop(backend, small_gpu_
         # +inf: h = inf at step 5; where the loop stays a number (u = 0 gives it 0·inf = nan), so does the scan
         real = ~np.isnan(seq[:, 1])
         np.testing.assert_allclose(scan[real, 1], seq[real, 1], rtol=1e-12, atol=0, err_msg=f"u={u}")
+
+
+def test_a_cache_edited_by_hand_is_refused_not_run_the_other_way():
+    rng = np.random.default_rng(19)
+    x, W, u, b, h0, dh = _case(rng, 6, 1, 1, 2)
+    _, cache = indrnn_forward(x, W, u, b, algorithm="scan")
+    with pytest.raises(ValueError, match="algorithm"):
+        indrnn_backward(dh, cache._replace(algorithm="Scan"))
+    with pytest.raises(ValueError, match="tanh"):
+        indrnn_backward(dh, cache._replace(activation="tanh"))
+    _, rcache = indrnn_recurrence_forward(x @ W, u, b, algorithm="scan")
+    with pytest.raises(ValueError, match="algorithm"):
+        indrnn_recurrence_backward(dh, rcache._replace(algorithm="parallel"))
+    with pytest.raises(ValueError, match="backend"):
+        IndRNN(2, 3, backend="gpu", rng=rng)

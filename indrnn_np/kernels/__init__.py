@@ -18,6 +18,12 @@ order:
     du_part, db_part : (B, N) outputs, the per-column sums over time; the op
     layer sums them over the batch, which keeps the reduction deterministic.
 
+The same two, computed as a scan over time (``algorithm="scan"``, relu and
+identity only; see the section "The recurrence as a scan" of ``reference``),
+with the same arguments and the same results to rounding:
+``scan_forward(xw, u, b, h0, act, h)`` and
+``scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)``.
+
 The GEMMs (``W x_t`` for all steps, ``dW``, ``dx``) are not in the CPU
 kernels: NumPy hands them to BLAS. The CUDA module has its own tiled GEMM
 and calls cuBLAS through CuPy.

@@ -1093,10 +1093,9 @@ def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:
 # dW_part[b, m, n], reduced over the batch as du and db are. Checked in the simulator and compiled to
 # PTX, not yet timed on a GPU (config.FUSE_MAX_M comes from CPU measurements).
 
-#: Steps of ∂J/∂a that a block of the fused backward keeps in shared memory before adding them into dx.
-FUSED_STEPS = 32
-#: Most neurons one block of the fused backward takes (its shared buffer's width).
-FUSED_WIDTH = 128
+#: The fused backward's shared-memory sizes, from the config module (compile-time constants).
+FUSED_STEPS = config.CUDA_FUSED_STEPS
+FUSED_WIDTH = config.CUDA_FUSED_WIDTH
 
 
 @_once_per_dtype

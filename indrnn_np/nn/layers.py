@@ -28,8 +28,9 @@ import json
 
 import numpy as np
 
-from .._checks import check_lengths
+from .._checks import check_choice, check_lengths
 from ..ops import (
+    BACKENDS,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
@@ -193,6 +194,7 @@ class IndRNN(_Stateful, Layer):
         rng,
         dtype=np.float32,
     ):
+        check_choice("backend", backend, BACKENDS)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.u_bounds = _u_bounds(u_bounds)
@@ -269,6 +271,7 @@ class Recurrence(_Stateful, Layer):
         rng,
         dtype=np.float32,
     ):
+        check_choice("backend", backend, BACKENDS)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.u_bounds = _u_bounds(u_bounds)

@@ -273,6 +273,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
     x, W, u, h0, h, activation, backend, lengths, algorithm = cache
+    check_algorithm(algorithm, activation)  # a cache edited by hand
     T, B, M = x.shape
     N = W.shape[1]
     check_array("dh", dh, 3, allow_device=backend == "cuda")
@@ -428,6 +429,7 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
     u, h0, h, activation, backend, lengths, algorithm = cache
+    check_algorithm(algorithm, activation)  # a cache edited by hand
     check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
