@@ -177,7 +177,7 @@ def indrnn_forward(
         steps take L + K + L dependent steps (about 3√T when K ≈ √T; the CPU
         and GPU kernels choose K from B·N), for about three times the work.
         The same results to rounding (float64: within 1e-12 of
-        max(1, |value|), h and every gradient), for relu and identity only;
+        ``max(1, |value|)``, h and every gradient), for relu and identity only;
         backward (:func:`indrnn_backward`) runs the same way. Pays off only
         where the columns B·N are too few to fill the machine: see the
         crossover table in the performance results.
