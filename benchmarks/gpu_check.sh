@@ -19,7 +19,7 @@ mkdir -p "$out"
 export NUMBA_ENABLE_CUDASIM=0 PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider -m "cudasim or gpu or not slow" tests/test_cuda.py tests/test_device.py \
-    tests/test_scan.py tests/test_lengths.py \
+    tests/test_scan.py tests/test_fused.py tests/test_lengths.py \
     --junitxml "$out/tests.xml" 2>&1 | tee "$out/tests.txt"
 tests=${PIPESTATUS[0]}
 python3 - "$out" <<'PY'
