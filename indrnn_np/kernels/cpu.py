@@ -188,20 +188,17 @@ def scan_forward(xw, u, b, h0, act, h):
                         i, un = fk + j, uc[j]
                         z = x1[xt + j] + bc[j]
                         # the ends of u·[lo, hi] + z, swapped when u < 0; both z when u = 0 or z = ±inf
-                        if un == zero or abs(z) == inf:
-                            e1, e2 = z, z
-                        elif un > zero:
-                            e1, e2 = un * Flo[i] + z, un * Fhi[i] + z
-                        else:
-                            e1, e2 = un * Fhi[i] + z, un * Flo[i] + z
+                        # (written as selects, not branches, so that the row loop still vectorises)
+                        flat = (un == zero) | (abs(z) == inf)
+                        end_lo, end_hi = un * Flo[i] + z, un * Fhi[i] + z
+                        e1 = z if flat else (end_lo if un > zero else end_hi)
+                        e2 = z if flat else (end_hi if un > zero else end_lo)
                         lo = e1 if not e1 < lower else lower  # max(e1, lower); NaN kept
                         hi = e2 if not e2 < lower else lower
+                        constant = lo == hi  # a constant map: (0, lo, lo, lo), no infinite slope carried on
+                        Fa[i] = zero if constant else un * Fa[i]
+                        Fc[i] = lo if constant else un * Fc[i] + z
                         Flo[i], Fhi[i] = lo, hi
-                        if lo == hi:  # a constant map: (0, lo, lo, lo), no infinite slope carried on
-                            Fa[i], Fc[i] = zero, lo
-                        else:
-                            Fa[i] = un * Fa[i]
-                            Fc[i] = un * Fc[i] + z
     # 2. the carries, serial over chunks: the state entering chunk k + 1 is F_k(state entering k)
     entering = np.empty(K * C, xw.dtype)
     state = h0.reshape(C).copy()
