@@ -557,15 +557,16 @@ for T_, B_, N_ in [(100_000, 1, 1), (100_000, 1, 16), (10_000, 4, 32), (1000, 64
 #
 # | T \ B·N | 1 | 16 | 128 | 1,024 | 6,400 |
 # |---|---|---|---|---|---|
-# | 100 | 0.33x | 0.31x | 0.29x | 0.14x | 0.07x |
-# | 1,000 | 0.29x | 0.32x | 0.29x | 0.31x | 0.44x |
-# | 10,000 | 0.45x | 0.80x | 0.57x | 0.65x | 0.58x |
-# | 100,000 | **1.21x** | **1.99x** | 0.77x | 0.57x | 0.49x |
+# | 100 | 0.32x | 0.32x | 0.31x | 0.15x | 0.07x |
+# | 1,000 | 0.30x | 0.30x | 0.31x | 0.41x | 0.55x |
+# | 10,000 | 0.36x | **1.19x** | 0.84x | 0.75x | 0.93x |
+# | 100,000 | **1.09x** | **2.49x** | **1.14x** | **1.04x** | 0.96x |
 #
-# On these two cores the scan wins only at T = 100,000 with one column (1.21×) or
-# 16 (1.99×); everywhere else, training sizes included, the loop is faster. On a
-# GPU, whose threads outnumber a training batch's columns by far, the balance
-# should move towards the scan; that has not been measured yet
+# On these two cores the scan wins for long sequences with few columns: at
+# T = 100,000 from one column to B·N = 1,024 (1.04–2.49×), and at T = 10,000 with
+# 16 columns; at training sizes (T ≤ 1000, or the adding network's 6,400 columns)
+# the loop is faster. On a GPU, whose threads outnumber a training batch's columns
+# by far, the balance should move towards the scan; that has not been measured yet
 # (`benchmarks/gpu_check.sh` runs this grid with `--backend cuda`).
 #
 # To choose per layer: `indrnn_forward(..., algorithm="scan")`; the cache
