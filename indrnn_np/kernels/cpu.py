@@ -114,13 +114,8 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
                 h_prev = h[t - 1, bi, n0:n1] if t > 0 else h0[bi, n0:n1]
                 dh_t, h_t, da_t = dh[t, bi, n0:n1], h[t, bi, n0:n1], da[t, bi, n0:n1]
                 carry, du_s, db_s = dh0[bi, n0:n1], du_part[bi, n0:n1], db_part[bi, n0:n1]
-                for j in range(n1 - n0):
-                    # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
-                    g = (dh_t[j] + carry[j]) * _derivative(h_t[j], act)
-                    da_t[j] = g
-                    du_s[j] += g * h_prev[j]  # ∂a_t/∂u = h_{t-1}
-                    db_s[j] += g  # ∂a_t/∂b = 1
-                    carry[j] = u_s[j] * g  # ∂a_t/∂h_{t-1} = u
+                # ∂J/∂a_t, du and db sums and the carry for this row segment (the fused backward's loop)
+                _backward_row(dh_t, h_t, h_prev, u_s, act, da_t, carry, du_s, db_s)
 
 
 # --------------------------------------------------------------------------
