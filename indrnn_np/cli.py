@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .errors import UserError
 
@@ -67,7 +68,14 @@ def _train(a) -> int:
                 estimate = estimate_training(RunDir(a.resume).read_config(), resume=True)
                 print(describe(estimate))
                 return 0 if fits(estimate) else 1
-            resume(a.resume, steps=given.get("steps"), task=a.task, progress=not a.quiet)
+            resume(
+                a.resume,
+                steps=given.get("steps"),
+                eval_every=given.get("eval_every"),
+                checkpoint_every=given.get("checkpoint_every"),
+                task=a.task,
+                progress=not a.quiet,
+            )
         else:
             cfg = recipe(a.task, **given)
             if a.dry_run:
@@ -545,7 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--out",
         required=True,
-        help="a new .npy or .csv file (never overwritten): class indices, or values, per sequence or per step",
+        help="a new .npy or .csv file (never overwritten): class indices (names for string labels), or values, "
+        "per sequence or per step",
     )
     pr.set_defaults(func=cmd_predict)
     ne = sub.add_parser(
@@ -566,6 +575,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command; its warnings print as one line each, ``warning: <message>``, on stderr."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings()
+        return _main(argv)
+
+
+def _one_line_warnings():
+    """A ``warnings.showwarning`` that prints each warning's message once, on one line of stderr."""
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = "warning: " + " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            print(text, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _main(argv) -> int:
     try:  # building the parser reads the INDRNN_* settings too: a bad one is a user's error
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -575,6 +604,16 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # a full disk, a quota or a file-size limit met outside the run's own files (Numba's cache of
+        # compiled kernels, say): one line too; the run's files were written whole or not at all
+        from .files import DISK_FULL, reason
+
+        if exc.errno not in DISK_FULL:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: a write failed{where}: {reason(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint. (Imported
         # here: the command line loads no training code until a command needs it.)

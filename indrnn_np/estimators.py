@@ -22,52 +22,19 @@ curve, Ctrl-C and resume.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 
+from .files import read_checked_npz, write_checked_npz
 from .ops.device import assign
-from .tasks.arrays import ArrayDataError, arrays_task, load_npz, pad_sequences, per_step_list, predict
+from .sklearn_bases import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin
+from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, per_step_list, predict
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
 from .train.recipes import RECIPES
-
-try:  # scikit-learn's bases when it is installed: tags, repr, clone, and its checks
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-except ImportError:  # the same methods without it
-
-    class BaseEstimator:
-        """``get_params`` / ``set_params`` from the constructor's keywords, as scikit-learn's."""
-
-        @classmethod
-        def _get_param_names(cls):
-            sig = inspect.signature(cls.__init__)
-            return sorted(p.name for p in sig.parameters.values() if p.name != "self")
-
-        def get_params(self, deep=True):
-            return {k: getattr(self, k) for k in self._get_param_names()}
-
-        def set_params(self, **params):
-            valid = self._get_param_names()
-            for k, v in params.items():
-                if k not in valid:
-                    raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {valid}")
-                setattr(self, k, v)
-            return self
-
-        def __repr__(self):
-            args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-            return f"{type(self).__name__}({args})"
-
-    class ClassifierMixin:
-        _estimator_type = "classifier"
-
-    class RegressorMixin:
-        _estimator_type = "regressor"
-
 
 #: The keywords' defaults: the ``train arrays`` recipe's over TrainConfig's (T and the data file come from X).
 _D = {
@@ -78,14 +45,6 @@ _D = {
 
 #: Format of :meth:`save` files.
 SAVE_FORMAT = 1
-
-
-try:
-    from sklearn.exceptions import NotFittedError
-except ImportError:
-
-    class NotFittedError(ValueError, AttributeError):
-        """``predict`` or ``save`` before ``fit`` (scikit-learn's exception of the same name, when installed)."""
 
 
 class _IndRNNEstimator(BaseEstimator):
@@ -195,7 +154,9 @@ class _IndRNNEstimator(BaseEstimator):
         if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f < 1:
             raise ValueError(f"validation_fraction must be a number in [0, 1); got {f!r}")
 
-    def _fit(self, X, y, lengths, kind):
+    def _fit(self, X, y, lengths, kind, outputs=None) -> dict:
+        """Train on the arrays; return the fitted attributes (set by the caller only when all went well:
+        a fit refused or interrupted leaves the estimator as it was)."""
         from .train import train
 
         self._check_fraction()
@@ -206,7 +167,7 @@ class _IndRNNEstimator(BaseEstimator):
             y,
             lengths,
             kind=kind,
-            outputs=getattr(self, "_n_outputs_hint", None),
+            outputs=outputs,
             test_fraction=self.validation_fraction,
             seed=0 if seed is None else seed,
             names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
@@ -225,12 +186,27 @@ class _IndRNNEstimator(BaseEstimator):
             raise TrainingInterrupted(
                 f"{str(exc).split(';')[0]}; call fit again with the same run_dir to continue"
             ) from None
-        self.model_, self.config_, self.summary_ = model, cfg, summary
-        self.n_features_in_ = task.inputs
-        self.max_length_ = task.T
-        self.head_ = task.head
-        self.n_outputs_ = task.outputs
-        return task
+        return {
+            "model_": model,
+            "config_": cfg,
+            "summary_": summary,
+            "n_features_in_": task.inputs,
+            "max_length_": task.T,
+            "head_": task.head,
+            "n_outputs_": task.outputs,
+        }
+
+    def _set_fitted(self, fitted: dict) -> None:
+        """Replace the fitted state as a whole (after a fit that succeeded)."""
+        for name, value in fitted.items():
+            setattr(self, name, value)
+
+    def _keywords(self) -> dict:
+        """The keywords that decide a fit's numbers, as a run folder records them (a later fit with the
+        same run_dir must give the same, ``steps`` and the cadences aside: the loop compares them)."""
+        return _jsonable(
+            {k: v for k, v in self.get_params().items() if k not in ("run_dir", "progress", "verbose")}
+        )
 
     def _train(self, train, model, opt, task, cfg, quiet):
         return train(
@@ -247,6 +223,7 @@ class _IndRNNEstimator(BaseEstimator):
             checkpoint_every=cfg.checkpoint_every,
             seed=cfg.seed + 1,
             resume=self.run_dir is not None,
+            settings=self._keywords(),
             progress=self.progress,
             log=print if self.verbose else quiet,
         )
@@ -314,9 +291,10 @@ class _IndRNNEstimator(BaseEstimator):
         arrays = {f"param/{k}": _host(v) for k, v in self.model_.params.items()}
         arrays.update({f"buffer/{k}": _host(v) for k, v in self.model_.buffers.items()})
         arrays.update(self._extra_arrays())
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(path)
+        try:  # whole or not at all, checksummed; never over a file unless overwrite
+            write_checked_npz(path, {"meta": np.array(json.dumps(meta)), **arrays}, exclusive=not overwrite)
+        except FileExistsError:
+            raise FileExistsError(f"{path} exists: pass overwrite=True to replace it") from None
         return path
 
     def _extra_arrays(self) -> dict:
@@ -329,14 +307,16 @@ class _IndRNNEstimator(BaseEstimator):
         Raises
         ------
         ValueError
-            Not a file :meth:`save` wrote, or one of another class.
+            Not a file :meth:`save` wrote, one of another class, or a damaged one (a flipped bit or a
+            truncation: :class:`indrnn_np.files.CorruptFile`, a ValueError); one line naming the file.
         """
         path = Path(path)
         if not path.exists() and _npz_path(path).exists():  # saved as save(path) named it
             path = _npz_path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file")
-        arrays = load_npz(path, error=ValueError, what="a saved estimator")
+        arrays = read_checked_npz(path, what="a file an estimator's save wrote")  # CorruptFile: a ValueError
+        arrays.pop("__checksum__")
         try:
             meta = json.loads(str(arrays.pop("meta")))
             if meta.get("format") != SAVE_FORMAT or meta.get("class") != cls.__name__:
@@ -459,12 +439,9 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         -------
         self
         """
-        self.classes_, y_enc = _encode_labels(y, X, lengths)
-        self._n_outputs_hint = len(self.classes_)
-        try:
-            self._fit(X, y_enc, lengths, "classify")
-        finally:
-            del self._n_outputs_hint
+        classes, y_enc = _encode_labels(y, X, lengths)
+        fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes))
+        self._set_fitted({**fitted, "classes_": classes})
         return self
 
     def predict_proba(self, X, lengths=None):
@@ -520,11 +497,13 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         self
         """
         if per_step_list(y, X):  # (T_i,) targets: one value per step, predicted back as (T_i,)
-            one = all(np.ndim(a) == 1 for a in y)
+            y = [np.asarray(a) for a in y]
+            one = all(a.ndim == 1 for a in y)
         else:
-            one = np.ndim(y) == 1
-        self._fit(X, y, lengths, "regress")
-        self.y_1d_ = bool(one)
+            y = np.asarray(y)  # array-likes (lists, pandas, ...) as one array first
+            one = y.ndim == 1
+        fitted = self._fit(X, y, lengths, "regress")
+        self._set_fitted({**fitted, "y_1d_": bool(one)})
         return self
 
     def predict(self, X, lengths=None):
@@ -567,7 +546,7 @@ def _encode_labels(y, X, lengths):
             raise ValueError(f"y must have one label per sequence; got {y!r}")
         real = np.ones(arr.shape, bool)
         if arr.ndim == 2:  # per step: the padding's labels are not classes
-            lens = [len(s) for s in X] if isinstance(X, list | tuple) else lengths
+            lens = _lengths_of(X, lengths)
             if lens is not None and len(lens) == len(arr):
                 real = np.arange(arr.shape[1])[None, :] < np.asarray(lens)[:, None]
         flat = arr[real]
@@ -623,11 +602,26 @@ def _check_same_count(pred, y, what: str = "sequences") -> None:
         raise ValueError(f"y must have one entry per {what[:-1]}: {n} {what}; got {m}")
 
 
+def _lengths_of(X, lengths):
+    """Each sequence's real steps: a list's own lengths, ``lengths``, or those NaN padding gives an
+    array X (:func:`indrnn_np.tasks.arrays.pad_sequences`); None when X cannot be read (its own
+    error comes later, naming it)."""
+    if isinstance(X, list | tuple):
+        return [len(s) for s in X]
+    if lengths is not None:
+        return lengths
+    try:
+        return pad_sequences(X)[1]
+    except (ValueError, TypeError):
+        return None
+
+
 def _rows(values, X, lengths):
     """Per-step values as one array per sequence, real steps only."""
     if isinstance(values, list | tuple):
         return [np.asarray(v) for v in values]
     values = np.asarray(values)
+    lengths = _lengths_of(X, lengths)
     if lengths is None:
         return list(values)
     return [values[i, :n] for i, n in enumerate(np.asarray(lengths))]

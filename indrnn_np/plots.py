@@ -12,6 +12,8 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from .files import save_figure
+
 
 def check_figure_file(path) -> None:
     """OutputError unless ``path`` names a figure matplotlib can write (``.png``, ``.pdf``, ``.svg``, ...)
@@ -56,7 +58,7 @@ def plot_gradient_vs_time(path, T, curves, epsilon, gamma, bound):
     ax.legend(loc="lower left")
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
@@ -83,7 +85,7 @@ def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
     ax2.legend(fontsize=8)
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_clipping_training(path, runs, u_max, T):
@@ -112,7 +114,7 @@ def plot_clipping_training(path, runs, u_max, T):
         ax.legend(fontsize=8)
     fig.suptitle(f"Adding problem, T = {T}: the same network and data, with and without the u constraint")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_curves(path, curves, *, ylabel, title="", baseline=None):
@@ -138,7 +140,7 @@ def plot_curves(path, curves, *, ylabel, title="", baseline=None):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_curve(path, steps, values, *, metric, baseline=None, title=""):
@@ -218,7 +220,7 @@ def plot_neurons(
         ax2.set_title(highlight_title.format(highlight))
         ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_scaling(path, rows, title):
@@ -254,7 +256,7 @@ def plot_scaling(path, rows, title):
     ax2.legend(fontsize=8)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_gradient_vs_layer(path, networks):
@@ -287,7 +289,7 @@ def plot_gradient_vs_layer(path, networks):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_depth_curves(path, curves):
@@ -303,4 +305,4 @@ def plot_depth_curves(path, curves):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)

@@ -7,6 +7,7 @@ import os
 import tempfile
 
 from .errors import UserError
+from .files import FileWriteError, write_text
 
 
 class OutputError(UserError):
@@ -100,7 +101,6 @@ def _try_folder(folder) -> None:
 def write_json(obj, path) -> None:
     """Write ``obj`` as indented JSON; OutputError (one line) when the file cannot be written."""
     try:
-        with open(path, "w") as fh:
-            json.dump(obj, fh, indent=2)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        write_text(path, json.dumps(obj, indent=2))
+    except FileWriteError as exc:
+        raise OutputError(str(exc)) from None

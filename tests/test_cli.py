@@ -191,8 +191,9 @@ def test_resume_with_a_bad_checkpoint(adding_run, tmp_path, change, message, cop
     with np.load(run / "checkpoint.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays["meta"] = np.array(json.dumps(change(json.loads(str(arrays["meta"])))))
-    with open(run / "checkpoint.npz", "wb") as fh:
-        np.savez(fh, **arrays)
+    from indrnn_np.files import write_checked_npz
+
+    write_checked_npz(run / "checkpoint.npz", arrays)  # whole, with its checksum: only the metadata is wrong
     before = _snapshot(run)
     _one_line_error(_run_cli("train", "adding", "--resume", str(run), "--steps", "40"), message)
     assert _snapshot(run) == before

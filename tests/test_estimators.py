@@ -1,12 +1,14 @@
 """IndRNNClassifier and IndRNNRegressor: scikit-learn's conventions on variable-length sequences."""
 
+import os
+
 import numpy as np
 import pytest
 
 from indrnn_np import IndRNNClassifier, IndRNNRegressor
 from indrnn_np.estimators import NotFittedError
 from indrnn_np.tasks.arrays import ArrayDataError, marker_sequences, pad_sequences
-from indrnn_np.train import ConfigError
+from indrnn_np.train import ConfigError, RunBusyError, RunChangedError, RunDir, TrainingInterrupted
 
 FAST = dict(hidden=8, layers=1, steps=30, batch=16, eval_every=10, lr=3e-3)
 
@@ -179,9 +181,151 @@ def test_run_dir_refuses_other_data_and_a_random_seed(markers, tmp_path):
     X, y = markers
     run = tmp_path / "run"
     IndRNNClassifier(**FAST, run_dir=run).fit(X, y)
-    with pytest.raises(Exception, match="trained on other data"):
+    with pytest.raises(RunChangedError, match="the data: the arrays given to IndRNNClassifier.fit: 96 train"):
         IndRNNClassifier(**{**FAST, "steps": 40}, run_dir=run).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="random_state=None .*give random_state an integer"):
         IndRNNClassifier(**FAST, run_dir=tmp_path / "other", random_state=None).fit(X, y)
     with pytest.raises(ValueError, match="random_state must be an integer >= 0 or None; got 'x'"):
         IndRNNClassifier(**FAST, random_state="x").fit(X, y)
+
+
+def test_a_changed_keyword_with_the_same_run_dir_is_refused_naming_each(markers, tmp_path):
+    X, y = markers
+    run = tmp_path / "run"
+    IndRNNClassifier(**FAST, run_dir=run).fit(X, y)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for change, said in (
+        (dict(lr=1e-3, activation="tanh"), ["activation: 'relu' in the run, 'tanh' now", "lr: 0.003 in the run, 0.001 now"]),
+        (dict(gamma=4.0, u_constraint="nonnegative"), ["u_constraint: 'symmetric' in the run, 'nonnegative' now",
+                                                       "gamma: 2.0 in the run, 4.0 now"]),
+        (dict(random_state=1), ["random_state: 0 in the run, 1 now"]),
+        (dict(dropout=0.1, optimizer="sgd"), ["dropout: 0.0 in the run, 0.1 now", "optimizer: 'adam' in the run, 'sgd' now"]),
+        (dict(weight_decay=1e-4, schedule="step"), ["weight_decay: 0.0 in the run, 0.0001 now",
+                                                   "schedule: 'none' in the run, 'step' now"]),
+    ):  # fmt: skip
+        with pytest.raises(RunChangedError) as info:
+            IndRNNClassifier(**{**FAST, **change}, run_dir=run).fit(X, y)
+        assert sorted(info.value.differences) == sorted(said), info.value.differences
+        assert "Fit with the run's values, or give another run_dir" in str(info.value)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # what may change: more steps, the cadence of evaluations and checkpoints, progress
+    more = IndRNNClassifier(**{**FAST, "steps": 40, "eval_every": 5, "checkpoint_every": 7}, run_dir=run).fit(
+        X, y
+    )
+    assert more.summary_["steps"] == 40
+
+
+def _fitted_state(clf, X):
+    return clf.classes_.copy(), clf.predict_proba(X), clf.config_.to_dict(), clf.n_features_in_, clf.model_
+
+
+def _same_state(a, b):
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[2:] == b[2:]
+
+
+def test_a_refused_or_interrupted_fit_leaves_the_fitted_estimator_as_it_was(markers, tmp_path, monkeypatch):
+    import signal
+
+    from indrnn_np.tasks.arrays import ArrayTask
+
+    X, y = markers
+    words = np.array(["walk", "run", "sit", "stand"])[y]
+    run = tmp_path / "run"
+    clf = IndRNNClassifier(**FAST, run_dir=run).fit(X, words)
+    state = _fitted_state(clf, X)
+    bad = [s.copy() for s in X]
+    bad[3][2, 1] = np.nan
+    with pytest.raises(ArrayDataError):  # bad input, with other labels
+        clf.fit(bad, np.array(["a", "b", "c", "d"])[y])
+    _same_state(_fitted_state(clf, X), state)
+    with pytest.raises(ArrayDataError):  # another number of classes
+        clf.fit(bad, np.array(["a", "b", "c", "c"])[y])
+    _same_state(_fitted_state(clf, X), state)
+    with RunDir(run).writing(python=True, log=lambda *a: None):  # the folder busy with another writer
+        with pytest.raises(RunBusyError, match="is being written by process"):
+            clf.set_params(steps=40).fit(X, words)
+    _same_state(_fitted_state(clf, X), state)
+    with pytest.raises(RunChangedError):  # a changed setting
+        clf.set_params(lr=1e-2).fit(X, words)
+    clf.set_params(lr=FAST["lr"])
+    _same_state(_fitted_state(clf, X), state)
+
+    def no_memory(*a, **kw):
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setattr(type(clf), "_train", no_memory)
+    with pytest.raises(MemoryError):  # memory
+        clf.fit(X, words)
+    monkeypatch.undo()
+    _same_state(_fitted_state(clf, X), state)
+
+    calls = []
+    real = ArrayTask.train_batch
+
+    def ctrl_c_at_step_25(self, rng, B):
+        calls.append(1)
+        if len(calls) == 5:  # the 5th step of this fit: 20 + 5
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, rng, B)
+
+    monkeypatch.setattr(ArrayTask, "train_batch", ctrl_c_at_step_25)
+    with pytest.raises(TrainingInterrupted, match="call fit again with the same run_dir"):  # Ctrl-C
+        clf.fit(X, words)
+    monkeypatch.undo()
+    _same_state(_fitted_state(clf, X), state)
+    clf.fit(X, words)  # again: resumes from the Ctrl-C checkpoint to 40 steps
+    straight = IndRNNClassifier(**{**FAST, "steps": 40}).fit(X, words)
+    np.testing.assert_allclose(clf.predict_proba(X), straight.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_cross_validation_in_one_run_dir_is_refused_not_mixed(markers, tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import cross_val_score
+
+    X, y = markers
+    run = tmp_path / "run"
+    with pytest.raises(RunChangedError, match="the data:"):
+        cross_val_score(IndRNNClassifier(**FAST, run_dir=run), X, y, cv=2, error_score="raise")
+    assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]  # the first fold's run, alone
+
+
+def test_a_damaged_saved_estimator_is_one_line(markers, tmp_path):
+    X, y = markers
+    path = IndRNNClassifier(**FAST).fit(X, y).save(tmp_path / "m")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"m.npz: damaged \(its checksum does not match"):
+        IndRNNClassifier.load(path)
+
+
+def test_regressor_converts_y_before_reading_its_shape():
+    class NotAnArray:  # what scikit-learn's check_regressor_data_not_an_array passes
+        def __init__(self, a):
+            self.a = a
+
+        def __array__(self, dtype=None, copy=None):
+            return np.asarray(self.a, dtype=dtype)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 6, 1)).astype(np.float32)
+    reg = IndRNNRegressor(**FAST).fit(x, NotAnArray(x.sum(axis=(1, 2))))
+    assert reg.predict(x).shape == (30,)
+
+
+def test_per_step_targets_of_a_nan_padded_x_leave_the_padding_out(markers):
+    X, _ = markers
+    x, lengths = pad_sequences(X)
+    pad = np.arange(x.shape[1])[None, :] >= lengths[:, None]
+    x[pad] = np.nan  # tslearn's padding: the lengths come from it
+    y = (x[..., 0] > 0).astype(int)
+    y[pad] = -1  # whatever the padding holds is not a class
+    clf = IndRNNClassifier(**FAST).fit(x, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    y_list = [(s[:, 0] > 0).astype(int) for s in X]
+    assert clf.score(x, y) == clf.score(X, y_list)
+    reg = IndRNNRegressor(**FAST).fit(x, np.where(pad, np.nan, x[..., 0])[..., None])
+    targets = [s[:, :1] for s in X]
+    assert reg.score(x, np.where(pad, np.nan, x[..., 0])[..., None]) == pytest.approx(reg.score(X, targets))

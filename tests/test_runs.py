@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from indrnn_np.files import write_checked_npz
 from indrnn_np.train import CheckpointError, RunDir, RunDirError, TrainConfig, resume, train
 
 FAST = dict(T=20, hidden=8, batch=8, lr=5e-3, eval_every=10, checkpoint_every=10, test_size=32)
@@ -27,8 +28,7 @@ def _rewrite_meta(run, change):
         arrays = {k: npz[k] for k in npz.files}
     meta = json.loads(str(arrays["meta"]))
     arrays["meta"] = np.array(json.dumps(change(meta)))
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    write_checked_npz(path, arrays)  # a whole file with its checksum: only the metadata is wrong
     return path.read_bytes()
 
 
@@ -46,7 +46,7 @@ def _without(key):
         (lambda m: {**m, "step": "20"}, "metadata key 'step' must be int; got str"),
         (lambda m: {**m, "step": True}, "metadata key 'step' must be int; got bool"),
         (lambda m: {**m, "acc": {}}, "metadata key 'acc.loss_sum' missing"),
-        (lambda m: {**m, "format": 7}, "checkpoint format 7, expected 1"),
+        (lambda m: {**m, "format": 7}, "checkpoint format 7, expected one of 1, 2"),
         (lambda m: {**m, "config": {**m["config"], "colour": "red"}}, "the config has unknown key 'colour'"),
         (lambda m: {**m, "config": {k: v for k, v in m["config"].items() if k != "lr"}}, "lacks key 'lr'"),
         (lambda m: {**m, "config": {**m["config"], "lr": "fast"}}, "lr must be a finite number"),
@@ -168,7 +168,7 @@ def test_run_files_follow_the_umask_like_the_curve(tmp_path, umask):
     finally:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "r").iterdir()}
-    assert set(modes) == {"checkpoint.npz", "metrics.csv", "summary.json", "curve.png"}
+    assert set(modes) == {"checkpoint.npz", "metrics.csv", "summary.json", "curve.png", "run.json"}
     assert set(modes.values()) == {0o666 & ~umask}, modes
 
 

@@ -163,7 +163,9 @@ def test_corrupt_checkpoint_is_a_clear_error_and_is_not_overwritten(tmp_path, da
     data = path.read_bytes()
     damaged = {"truncate": data[: len(data) // 2], "garbage": b"not a zip file" * 10, "empty": b""}[damage]
     path.write_bytes(damaged)
-    with pytest.raises(CheckpointError, match=r"checkpoint.npz: not a readable indrnn-np checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=r"checkpoint.npz: damaged or not a readable indrnn-np checkpoint"
+    ):
         RunDir(run).load_checkpoint()
     with pytest.raises(CheckpointError):
         resume(run, steps=40, **QUIET)

@@ -17,6 +17,7 @@ from indrnn_np.ops.device import to_host
 from indrnn_np.tasks import Task
 from indrnn_np.tasks.adding import AddingTask
 from indrnn_np.train import (
+    RunChangedError,
     RunDir,
     RunDirError,
     TrainConfig,
@@ -117,19 +118,37 @@ def test_resume_of_objects_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path,
         if k != "meta":
             np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
     # complete: resuming again trains nothing and returns the summary
-    again = train(*_objects(), SumTask(), tmp_path / "part", resume=True, **RUN, **QUIET)
+    again = train(*_objects(), SumTask(), tmp_path / "part", schedule=sched(), resume=True, **RUN, **QUIET)
     assert again["steps"] == 60
 
 
 def test_resume_of_objects_refuses_other_settings_and_starts_a_new_folder(tmp_path):
     train(*_objects(), SumTask(), tmp_path / "r", **{**RUN, "steps": 20}, **QUIET)
-    for change, name in (
-        (dict(batch=8), "batch"),
-        (dict(seed=6), "seed"),
-        (dict(clip_value=None), "clip_value"),
+    for change, said in (
+        (dict(batch=8), "batch: 16 in the run, 8 now"),
+        (dict(seed=6), "seed: 5 in the run, 6 now"),
+        (dict(clip_value=None), "clip_value: 10.0 in the run, off now"),
+        (dict(schedule=StepDecay(1e-2, every=25)), "the schedule: none in the run, StepDecay now"),
     ):
-        with pytest.raises(RunDirError, match=f"the run has {name}="):
+        with pytest.raises(RunChangedError) as info:
             train(*_objects(), SumTask(), tmp_path / "r", resume=True, **{**RUN, **change}, **QUIET)
+        assert info.value.differences == [said]
+    # the objects themselves: each layer's settings, the optimizer's
+    model, opt = _objects(dropout=0.3)
+    opt.lr = 2e-2
+    with pytest.raises(RunChangedError) as info:
+        train(model, opt, SumTask(), tmp_path / "r", resume=True, **RUN, **QUIET)
+    assert info.value.differences == [
+        "model layer 2 (Dropout) p: 0.2 in the run, 0.3 now",
+        "model layer 4 (Dropout) p: 0.2 in the run, 0.3 now",
+        "optimizer Adam lr: 0.01 in the run, 0.02 now",
+    ]
+    model = build_indrnn(T, 1, 1, hidden=8, dropout=0.2, seed=3, activation="tanh")
+    with pytest.raises(
+        RunChangedError, match=r"model layer 1 \(IndRNN\) activation: 'relu' in the run, 'tanh' now"
+    ):
+        train(model, Adam(model.params, lr=1e-2, u_max=2 ** (1 / T)), SumTask(), tmp_path / "r", resume=True,
+              **RUN, **QUIET)  # fmt: skip
     with pytest.raises(RunDirError, match="steps=10 is below the step the run has reached"):
         train(*_objects(), SumTask(), tmp_path / "r", resume=True, **{**RUN, "steps": 10}, **QUIET)
     # no checkpoint there yet: resume=True starts the run
@@ -271,3 +290,16 @@ def test_an_object_run_on_a_used_folder_names_the_python_arguments(tmp_path):
     train(model, opt, SumTask(), tmp_path / "run", steps=2, batch=4, **QUIET)
     with pytest.raises(RunDirError, match=r"continue it with resume=True, or choose another run_dir"):
         train(model, opt, SumTask(), tmp_path / "run", steps=2, batch=4, **QUIET)
+
+
+def test_a_bidirectional_model_cannot_be_made_stateful():
+    from indrnn_np.nn import set_stateful
+    from indrnn_np.nn.models import recurrent_layers
+
+    model = build_indrnn(T, 1, 1, hidden=4, layers=2, bidirectional=True, bn="time")
+    with pytest.raises(ValueError, match="a bidirectional model cannot be stateful"):
+        set_stateful(model, 3)
+    assert not any(layer.stateful for layer in recurrent_layers(model))  # refused: nothing changed
+    one_way = build_indrnn(T, 1, 1, hidden=4, layers=2)
+    set_stateful(one_way, 3)
+    assert all(layer.stateful for layer in recurrent_layers(one_way))

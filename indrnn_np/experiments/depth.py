@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_text
 from ..nn import LSTM, RNN, IndRNN, Recurrence, leaf_layers
 from ..report import check_writable_dir, format_table, make_dir
 from ..train import RunDir, complete_run, load_model, model_label, model_of, recipe, task_of
@@ -135,13 +136,13 @@ def _write(out: Path, steps, quick, results) -> dict:
 
     payload = {"steps": steps, "quick": quick, "networks": results}
     make_dir(out)
-    (out / "depth.json").write_text(json.dumps(payload, indent=2) + "\n")
+    write_text(out / "depth.json", json.dumps(payload, indent=2) + "\n")
     plot_gradient_vs_layer(
         out / "gradient_vs_layer.png",
         [(r["label"], r["grad_init"], r["grad_trained"]) for r in results.values()],
     )
     plot_depth_curves(out / "curves.png", [(r["label"], *r["curve"]) for r in results.values()])
-    (out / "depth.md").write_text(render_depth(payload) + "\n")
+    write_text(out / "depth.md", render_depth(payload) + "\n")
     return payload
 
 

@@ -28,6 +28,7 @@ from ..dynamics import (
     rnn_gradient_through_time,
 )
 from ..errors import UserError
+from ..files import write_text
 from ..nn import Adam, indrnn_regressor
 from ..report import check_writable_dir, make_dir
 from ..tasks.adding import BASELINE_MSE, adding_batch
@@ -230,8 +231,7 @@ def write_report(
         "table": table,
         "training": train,
     }
-    with open(out / "dynamics.json", "w") as fh:
-        json.dump(_json_safe(report), fh, indent=1)
+    write_text(out / "dynamics.json", json.dumps(_json_safe(report), indent=1))
     log(
         f"\nwrote {out / 'gradient_vs_time.png'}, {out / 'rnn_vs_indrnn.png'}, "
         f"{out / 'clipping_training.png'}, {out / 'dynamics.json'}"

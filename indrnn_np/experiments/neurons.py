@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_text
 from ..kernels import ACTIVATIONS, reference
 from ..nn import Dense, IndRNN, LastStep, Sequential, indrnn_regressor
 from ..ops import mse_backward, mse_forward
@@ -419,8 +420,7 @@ def analyse_neurons(
             highlight=neuron,
             running_sum=running_sum,
         )
-        with open(out / "neurons.json", "w") as fh:
-            json.dump(report, fh, indent=2)
+        write_text(out / "neurons.json", json.dumps(report, indent=2))
         log(f"wrote {out / 'neurons_layer1.png'}, {out / 'neurons_layer2.png'}, {out / 'neurons.json'}")
     return report
 

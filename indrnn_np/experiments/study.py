@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_text
 from ..report import check_writable_dir, make_dir
 from ..tasks.adding import BASELINE_MSE
 from ..train import ConfigError, RunDir, TrainConfig, complete_run, model_label
@@ -331,5 +332,4 @@ def write_table(path, rows, preset, steps_scale) -> None:
             f"{_mean([g['wall_s'] for g in group]):.0f} |"
         )
     lines.append("")
-    with open(path, "w") as fh:
-        fh.write("\n".join(lines))
+    write_text(path, "\n".join(lines))

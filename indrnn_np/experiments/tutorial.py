@@ -17,6 +17,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from ..files import save_figure
+
 FAST = os.environ.get("INDRNN_TUTORIAL_FAST") == "1"
 OUT = Path(os.environ.get("INDRNN_TUTORIAL_OUT", "tutorial_output"))
 
@@ -49,7 +51,7 @@ def save(fig, name: str) -> Path | None:
     path = None
     if not notebook or "INDRNN_TUTORIAL_OUT" in os.environ:
         path = output_dir() / name
-        fig.savefig(path, dpi=90, bbox_inches="tight")
+        save_figure(fig, path, dpi=90, bbox_inches="tight")
         print("saved", path)
     if notebook:
         _show_inline(fig)

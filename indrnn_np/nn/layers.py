@@ -132,6 +132,24 @@ class _Stateful:
         return {"state": self.state} if self.stateful and self.state is not None else {}
 
 
+def _check_batch_first(batch_first) -> bool:
+    if not isinstance(batch_first, bool | np.bool_):
+        raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
+    return bool(batch_first)
+
+
+def _refuse_batch_first(name: str, layer) -> None:
+    """ValueError naming the layer when it was built with ``batch_first=True``: a Sequential passes
+    time-major arrays from layer to layer (its lengths, batch norm, LastStep, Bidirectional and the
+    next layers read axis 0 as time)."""
+    if getattr(layer, "batch_first", False):
+        raise ValueError(
+            f"layer {name!r} ({type(layer).__name__}) has batch_first=True, but a Sequential passes "
+            "time-major arrays (T, B, ...) from layer to layer: build it with batch_first=False and "
+            "give the model x time-major (x.transpose(1, 0, 2) of a (B, T, M) batch)"
+        )
+
+
 def _u_bounds(u_bounds) -> tuple[float, float] | None:
     """Check a layer's ``u_bounds``: None, or finite ``(lo, hi)`` with ``lo <= hi``, as floats."""
     if u_bounds is None:
@@ -147,6 +165,9 @@ def _u_bounds(u_bounds) -> tuple[float, float] | None:
 
 class IndRNN(_Stateful, Layer):
     """One IndRNN layer, ``h_t = σ(W x_t + u ⊙ h_{t-1} + b)``; x (T, B, M) -> h (T, B, N).
+
+    Time-major (axis 0 is time), or with ``batch_first=True`` samples first: x (B, T, M) ->
+    h (B, T, N), and :meth:`backward` takes dh (B, T, N) and returns dx (B, T, M).
 
     Parameters
     ----------
@@ -172,12 +193,19 @@ class IndRNN(_Stateful, Layer):
         None: U(±1/√M).
     rng : numpy.random.Generator
     dtype : float32 or float64
+    batch_first : bool
+        The layer alone, on NumPy arrays, takes and returns samples-first arrays (PyTorch's
+        name; see :func:`indrnn_np.indrnn_forward`); ``lengths`` stays (B,). Not inside a
+        :class:`Sequential`, which passes time-major arrays from layer to layer (refused there,
+        naming the layer).
 
     Raises
     ------
     ValueError
         ``u_bounds`` not None nor a pair ``lo <= hi`` of finite numbers; an unknown
         ``algorithm``, or ``"scan"`` with tanh.
+    TypeError
+        ``batch_first`` not a bool.
     """
 
     def __init__(
@@ -193,10 +221,12 @@ class IndRNN(_Stateful, Layer):
         w_std=0.001,
         rng,
         dtype=np.float32,
+        batch_first=False,
     ):
         check_choice("backend", backend, BACKENDS)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
+        self.batch_first = _check_batch_first(batch_first)
         self.u_bounds = _u_bounds(u_bounds)
         if w_std is None:
             W = rng.uniform(-1 / np.sqrt(M), 1 / np.sqrt(M), (M, N))
@@ -210,7 +240,16 @@ class IndRNN(_Stateful, Layer):
 
     @classmethod
     def from_arrays(
-        cls, W, u, b, *, activation="relu", backend="cpu", u_bounds=None, algorithm="sequential"
+        cls,
+        W,
+        u,
+        b,
+        *,
+        activation="relu",
+        backend="cpu",
+        u_bounds=None,
+        algorithm="sequential",
+        batch_first=False,
     ) -> IndRNN:
         """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; the keywords as above."""
         W, u, b = (np.array(a, copy=True) for a in (W, u, b))
@@ -224,6 +263,7 @@ class IndRNN(_Stateful, Layer):
             algorithm=algorithm,
             u_bounds=u_bounds,
             rng=np.random.default_rng(0),
+            batch_first=batch_first,
         )
         layer.params = {"W": W, "u": u, "b": b}
         return layer
@@ -235,13 +275,14 @@ class IndRNN(_Stateful, Layer):
             p["W"],
             p["u"],
             p["b"],
-            self._h0(x.shape[1]),
+            self._h0(x.shape[0] if self.batch_first else x.shape[1]),
             activation=self.activation,
             backend=self.backend,
             lengths=lengths,
             algorithm=self.algorithm,
+            batch_first=self.batch_first,
         )
-        self._keep(h, lengths)
+        self._keep(cache.h if self.batch_first else h, lengths)  # the cache's h is time-major
         return h, cache
 
     def backward(self, dh, cache):
@@ -256,7 +297,9 @@ class IndRNN(_Stateful, Layer):
 class Recurrence(_Stateful, Layer):
     """The recurrence alone (IndRec), ``h_t = σ(x_t + u ⊙ h_{t-1} + b)``; (T, B, N) -> (T, B, N).
 
-    Parameters as :class:`IndRNN` (``u_bounds`` included), without M and W.
+    Parameters as :class:`IndRNN` (``u_bounds`` and ``batch_first`` included), without M and W:
+    time-major (axis 0 is time), or with ``batch_first=True`` (B, T, N) -> (B, T, N) and a
+    backward of dh (B, T, N) to (B, T, N); not inside a :class:`Sequential`.
     """
 
     def __init__(
@@ -270,10 +313,12 @@ class Recurrence(_Stateful, Layer):
         u_bounds=None,
         rng,
         dtype=np.float32,
+        batch_first=False,
     ):
         check_choice("backend", backend, BACKENDS)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
+        self.batch_first = _check_batch_first(batch_first)
         self.u_bounds = _u_bounds(u_bounds)
         self.params = {"u": rng.uniform(u_init[0], u_init[1], N).astype(dtype), "b": np.zeros(N, dtype)}
 
@@ -283,13 +328,14 @@ class Recurrence(_Stateful, Layer):
             x,
             p["u"],
             p["b"],
-            self._h0(x.shape[1]),
+            self._h0(x.shape[0] if self.batch_first else x.shape[1]),
             activation=self.activation,
             backend=self.backend,
             lengths=lengths,
             algorithm=self.algorithm,
+            batch_first=self.batch_first,
         )
-        self._keep(h, lengths)
+        self._keep(cache.h if self.batch_first else h, lengths)  # the cache's h is time-major
         return h, cache
 
     def backward(self, dh, cache):
@@ -647,6 +693,8 @@ class Sequential(Layer):
         names = [n for n, _ in layers]
         if len(set(names)) != len(names) or any("." in n for n in names):
             raise ValueError(f"layer names must be unique and contain no '.'; got {names}")
+        for name, layer in layers:
+            _refuse_batch_first(name, layer)
         self.layers = layers
 
     @property
@@ -705,7 +753,8 @@ class Sequential(Layer):
 
     def _run(self, x, train, lengths):
         caches = []
-        for _, layer in self.layers:
+        for name, layer in self.layers:
+            _refuse_batch_first(name, layer)  # set after the model was built
             x, cache = (
                 layer.forward(x, train, lengths=lengths) if lengths is not None else layer.forward(x, train)
             )

@@ -425,6 +425,16 @@ def leaf_layers(model):
             yield layer
 
 
+def _contains(model, kind) -> bool:
+    """True when ``model`` or any layer nested in it (Sequential, Residual, dense and bidirectional
+    bodies) is a ``kind``."""
+    if isinstance(model, kind):
+        return True
+    wrappers = Residual | DenseConnection | Bidirectional
+    layers = model.body.layers if isinstance(model, wrappers) else getattr(model, "layers", [])
+    return any(_contains(layer, kind) for _, layer in layers)
+
+
 def recurrent_layers(model):
     """Every IndRNN and Recurrence layer of a model, Residual bodies included."""
     return (layer for layer in leaf_layers(model) if isinstance(layer, IndRNN | Recurrence))
@@ -454,7 +464,19 @@ def u_bounds_of(model) -> dict[str, tuple[float, float] | None]:
 
 def set_stateful(model, batch: int) -> None:
     """Make every recurrent layer carry its state across batches, starting from zeros of (batch, N)
-    (on the GPU for a model there)."""
+    (on the GPU for a model there).
+
+    Raises
+    ------
+    ValueError
+        The model has a bidirectional layer: its backward direction reads each sequence from its
+        end, so there is no next chunk to carry its state into. Nothing is changed.
+    """
+    if _contains(model, Bidirectional):
+        raise ValueError(
+            "a bidirectional model cannot be stateful: its backward direction reads each sequence from "
+            "its end, so no state can be carried into the next chunk; build it without bidirectional"
+        )
     zeros = dev.zeros if model.on_device else np.zeros
     for layer in recurrent_layers(model):
         layer.stateful = True

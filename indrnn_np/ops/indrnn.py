@@ -1,7 +1,8 @@
 """The IndRNN layer op: forward and BPTT over a whole sequence, and one step.
 
 Axis glossary: T time steps, B batch, M input features, N hidden units.
-Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
+Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``; the sequence ops also take and return
+batch-first arrays, ``(B, T, M)`` and ``(B, T, N)``, with ``batch_first=True`` (PyTorch's name).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ class IndRNNCache(NamedTuple):
     backend: str
     lengths: np.ndarray | None = None  # (B,): x and h are zero in the padding
     algorithm: str = "sequential"  # how backward runs the time loop: "sequential" or "scan"
+    batch_first: bool = False  # the caller's layout: backward takes dh (B, T, N), returns dx (B, T, M)
 
 
 class IndRNNGrads(NamedTuple):
     """Gradients of the loss with respect to every input of :func:`indrnn_forward`."""
 
-    dx: np.ndarray  # (T, B, M)
+    dx: np.ndarray  # (T, B, M); (B, T, M) after a batch_first forward
     dW: np.ndarray  # (M, N)
     du: np.ndarray  # (N,)
     db: np.ndarray  # (N,)
@@ -100,6 +102,28 @@ def check_algorithm(algorithm, activation):
         )
 
 
+def _to_time_major(name: str, a, batch_first, backend: str):
+    """``a`` as time-major: with ``batch_first``, a (B, T, K) NumPy array as a C-contiguous (T, B, K)
+    copy, checked first (a 3-D float array, named ``name``); else ``a`` itself."""
+    if not isinstance(batch_first, bool | np.bool_):
+        raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
+    if not batch_first:
+        return a
+    if is_device_array(a):
+        raise TypeError(
+            f"batch_first=True takes NumPy arrays: {name} is a device array; give it time-major "
+            "(batch_first=False), as the model's layers on the device take it"
+        )
+    check_array(name, a, 3)
+    check_choice("backend", backend, BACKENDS)
+    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+
+
+def _batch_first_out(a):
+    """A time-major (T, B, K) result as batch-first (B, T, K): a view of the same array (on the host)."""
+    return None if a is None else np.swapaxes(device.to_host(a), 0, 1)
+
+
 def _recurrence_kernels(kernels, algorithm):
     """(forward, backward) kernels of one backend's module for the algorithm."""
     if algorithm == "scan":
@@ -124,7 +148,16 @@ def _check_layer_args(x, W, u, b, h0, activation, backend):
 
 
 def indrnn_forward(
-    x, W, u, b, h0=None, activation="relu", backend="cpu", lengths=None, algorithm="sequential"
+    x,
+    W,
+    u,
+    b,
+    h0=None,
+    activation="relu",
+    backend="cpu",
+    lengths=None,
+    algorithm="sequential",
+    batch_first=False,
 ):
     """Run one IndRNN layer over a whole sequence.
 
@@ -139,9 +172,10 @@ def indrnn_forward(
 
     Parameters
     ----------
-    x : ndarray, (T, B, M)
-        Input sequence, time-major. float32 or float64; every other array must
-        have the same dtype, and the outputs keep it.
+    x : ndarray, (T, B, M), or (B, T, M) with ``batch_first``
+        Input sequence, time-major (axis 0 is time) unless ``batch_first``.
+        float32 or float64; every other array must have the same dtype, and
+        the outputs keep it.
     W : ndarray, (M, N)
         Input weights.
     u : ndarray, (N,)
@@ -181,14 +215,23 @@ def indrnn_forward(
         backward (:func:`indrnn_backward`) runs the same way. Pays off only
         where the columns B·N are too few to fill the machine: see the
         crossover table in the performance results.
+    batch_first : bool
+        False (the default): x and h are time-major, ``(T, B, ·)``. True
+        (PyTorch's name): samples first, x ``(B, T, M)`` and h ``(B, T, N)``,
+        axis 1 is time; ``lengths`` is (B,) either way, and
+        :func:`indrnn_backward` then takes dh ``(B, T, N)`` and returns dx
+        ``(B, T, M)`` (the cache says so). x is copied time-major first; h is a
+        batch-first view of the time-major states. NumPy arrays only (a device
+        array is refused: give it time-major).
 
     Returns
     -------
-    h : ndarray, (T, B, N)
+    h : ndarray, (T, B, N), or (B, T, N) with ``batch_first``
         Hidden state of every step.
     cache : IndRNNCache
         For :func:`indrnn_backward`. It references x (not a copy, unless
-        ``lengths`` is given): do not modify x in place before calling backward.
+        ``lengths`` or ``batch_first`` is given): do not modify x in place
+        before calling backward.
 
     Raises
     ------
@@ -200,6 +243,15 @@ def indrnn_forward(
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
+    x = _to_time_major("x", x, batch_first, backend)
+    h, cache = _forward(x, W, u, b, h0, activation, backend, lengths, algorithm)
+    if batch_first:
+        return _batch_first_out(h), cache._replace(batch_first=True)
+    return h, cache
+
+
+def _forward(x, W, u, b, h0, activation, backend, lengths, algorithm):
+    """:func:`indrnn_forward` of a time-major x."""
     T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
     check_algorithm(algorithm, activation)
     if lengths is not None:
@@ -254,7 +306,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
 
     Parameters
     ----------
-    dh : ndarray, (T, B, N)
+    dh : ndarray, (T, B, N), or (B, T, N) when the forward pass was ``batch_first``
         ``∂J/∂h_t`` from whatever consumes h (the loss or the next layer); the
         part that flows through time is added here. Same dtype as the forward
         inputs; a device array when the forward pass used device arrays. With
@@ -268,12 +320,26 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     Returns
     -------
     IndRNNGrads
-        ``dx (T, B, M)``, ``dW (M, N)``, ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
+        ``dx (T, B, M)`` (``(B, T, M)`` after a ``batch_first`` forward pass), ``dW (M, N)``,
+        ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
     """
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
-    x, W, u, h0, h, activation, backend, lengths, algorithm = cache
+    x, W, u, h0, h, activation, backend, lengths, algorithm, batch_first = cache
     check_algorithm(algorithm, activation)  # a cache edited by hand
+    T, B, M = x.shape
+    N = W.shape[1]
+    if batch_first:
+        check_array("dh", dh, 3)
+        check_shape("dh", dh, (B, T, N), "(B, T, N) (batch_first)")
+        g = _backward(_to_time_major("dh", dh, True, backend), cache, need_dx)
+        return g._replace(dx=_batch_first_out(g.dx))
+    return _backward(dh, cache, need_dx)
+
+
+def _backward(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
+    """:func:`indrnn_backward` of a time-major dh."""
+    x, W, u, h0, h, activation, backend, lengths, algorithm, _ = cache
     T, B, M = x.shape
     N = W.shape[1]
     check_array("dh", dh, 3, allow_device=backend == "cuda")
@@ -353,17 +419,26 @@ class RecurrenceCache(NamedTuple):
     backend: str
     lengths: np.ndarray | None = None
     algorithm: str = "sequential"
+    batch_first: bool = False  # the caller's layout: backward takes dh (B, T, N), returns dxw (B, T, N)
 
 
 class RecurrenceGrads(NamedTuple):
-    dxw: np.ndarray  # (T, B, N): ∂J/∂a_t, the gradient of the recurrence's input
+    dxw: np.ndarray  # (T, B, N): ∂J/∂a_t, the gradient of the recurrence's input; (B, T, N) batch_first
     du: np.ndarray  # (N,)
     db: np.ndarray  # (N,)
     dh0: np.ndarray  # (B, N)
 
 
 def indrnn_recurrence_forward(
-    xw, u, b, h0=None, activation="relu", backend="cpu", lengths=None, algorithm="sequential"
+    xw,
+    u,
+    b,
+    h0=None,
+    activation="relu",
+    backend="cpu",
+    lengths=None,
+    algorithm="sequential",
+    batch_first=False,
 ):
     """The recurrence alone: ``h_t = σ(xw_t + u ⊙ h_{t-1} + b)``.
 
@@ -374,8 +449,9 @@ def indrnn_recurrence_forward(
 
     Parameters
     ----------
-    xw : ndarray, (T, B, N)
-        The recurrence's input (``W x_t``, batch-normalised or not).
+    xw : ndarray, (T, B, N), or (B, T, N) with ``batch_first``
+        The recurrence's input (``W x_t``, batch-normalised or not); axis 0 is
+        time unless ``batch_first``.
     u, b : ndarray, (N,)
     h0 : ndarray, (B, N), optional
     activation, backend : as :func:`indrnn_forward` (with ``"cuda"``, device arrays
@@ -384,12 +460,24 @@ def indrnn_recurrence_forward(
         As :func:`indrnn_forward`: padding steps of xw are ignored, h is 0 there.
     algorithm : {"sequential", "scan"}
         As :func:`indrnn_forward`.
+    batch_first : bool
+        As :func:`indrnn_forward`: xw and h ``(B, T, N)``, axis 1 is time, and
+        :func:`indrnn_recurrence_backward` takes dh and returns dxw ``(B, T, N)``.
 
     Returns
     -------
-    h : ndarray, (T, B, N)
+    h : ndarray, (T, B, N), or (B, T, N) with ``batch_first``
     cache : RecurrenceCache
     """
+    xw = _to_time_major("xw", xw, batch_first, backend)
+    h, cache = _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm)
+    if batch_first:
+        return _batch_first_out(h), cache._replace(batch_first=True)
+    return h, cache
+
+
+def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
+    """:func:`indrnn_recurrence_forward` of a time-major xw."""
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, tuple(ACTIVATIONS))
     dev = backend == "cuda"
@@ -423,13 +511,28 @@ def indrnn_recurrence_forward(
 
 
 def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
-    """BPTT of :func:`indrnn_recurrence_forward`; returns ``dxw (T, B, N)``, du, db, dh0."""
+    """BPTT of :func:`indrnn_recurrence_forward`; returns ``dxw (T, B, N)``, du, db, dh0.
+
+    After a ``batch_first`` forward pass, dh and dxw are ``(B, T, N)`` (axis 1 is time).
+    """
     if not isinstance(cache, RecurrenceCache):
         raise TypeError(
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
-    u, h0, h, activation, backend, lengths, algorithm = cache
+    u, h0, h, activation, backend, lengths, algorithm, batch_first = cache
     check_algorithm(algorithm, activation)  # a cache edited by hand
+    if batch_first:
+        T, B, N = h.shape
+        check_array("dh", dh, 3)
+        check_shape("dh", dh, (B, T, N), "(B, T, N) (batch_first)")
+        g = _recurrence_backward(_to_time_major("dh", dh, True, backend), cache)
+        return g._replace(dxw=_batch_first_out(g.dxw))
+    return _recurrence_backward(dh, cache)
+
+
+def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
+    """:func:`indrnn_recurrence_backward` of a time-major dh."""
+    u, h0, h, activation, backend, lengths, algorithm, _ = cache
     check_array("dh", dh, 3, allow_device=backend == "cuda")
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})

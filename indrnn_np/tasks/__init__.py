@@ -101,7 +101,17 @@ FIXED_T: dict[str, int] = {"mnist": 784, "pmnist": 784, "rowmnist": 28}
 STATEFUL: frozenset[str] = frozenset({"ptb-char"})
 
 
-def make_task(name: str, *, T: int, batch: int, test_size: int, shift: int = 0, data=None, dtype=np.float32):
+def make_task(
+    name: str,
+    *,
+    T: int,
+    batch: int,
+    test_size: int,
+    shift: int = 0,
+    data=None,
+    dtype=np.float32,
+    kind: str | None = None,
+):
     """The task object ``name`` (one of :data:`TASKS`), loading its data.
 
     Parameters
@@ -120,6 +130,9 @@ def make_task(name: str, *, T: int, batch: int, test_size: int, shift: int = 0, 
         Folder of the data files (MNIST IDX, PTB text); for ``arrays``, the ``.npz`` file
         (:func:`indrnn_np.tasks.arrays.task_from_npz`).
     dtype : float32 or float64
+    kind : {"classification", "regression"}, optional
+        ``arrays`` only: what y is (``train arrays --task``); None: from y
+        (:func:`indrnn_np.tasks.arrays.infer_kind`).
 
     Raises
     ------
@@ -142,5 +155,5 @@ def make_task(name: str, *, T: int, batch: int, test_size: int, shift: int = 0, 
     if name == "arrays":
         from .arrays import task_from_npz
 
-        return task_from_npz(data, dtype=dtype)
+        return task_from_npz(data, dtype=dtype, kind=kind)
     raise ValueError(f"task must be one of {', '.join(TASKS)}; got {name!r}")

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,12 @@ NPZ_KEYS = ("x", "y", "lengths", "x_test", "y_test", "lengths_test")
 #: Fraction of the samples held out for testing when no test arrays are given.
 TEST_FRACTION = 0.2
 
+#: The run folder's file of class names (a ``train arrays`` run whose labels were strings).
+CLASSES_FILE = "classes.npy"
+
+#: ``train arrays --task`` -> the task's kind.
+KINDS = {"classification": "classify", "regression": "regress"}
+
 
 class ArrayDataError(DataError):
     """User arrays (or an ``.npz`` file's) of the wrong shape, type or values; the message names the array."""
@@ -47,17 +55,24 @@ class ArrayDataError(DataError):
 # --------------------------------------------------------------------------
 
 
+#: What the estimators and ``train arrays`` take, for the messages that refuse anything else.
+TAKES = "X (n, T, M) samples first (or (n, T) for one feature), or a list of (T_i, M) arrays"
+
+
 def pad_sequences(X, lengths=None, *, name: str = "X", lengths_name: str = "lengths", dtype=np.float32):
     """Samples-first padded sequences ``(n, T, M)`` and their lengths ``(n,)`` from what a user gives.
 
     Parameters
     ----------
     X : array-like (n, T, M) or (n, T), or a sequence of (T_i, M) or (T_i,) arrays
-        A list of sequences of different lengths is padded with zeros to the
-        longest; a 2-D array is n sequences of one feature.
+        A list of sequences of different lengths (also an object array or a pandas Series whose
+        items are the sequences) is padded with zeros to the longest; a 2-D array is n sequences of
+        one feature. An array without ``lengths`` may be padded with NaN, as tslearn pads: the
+        steps after a sequence's last step holding any value are its padding.
     lengths : int array-like (n,), optional
-        Real steps of each row of an array X (1 <= lengths[i] <= T); default:
-        every row is T long. Not with a list (its lengths are the arrays').
+        Real steps of each row of an array X (1 <= lengths[i] <= T); what the padding holds is
+        never read. Default: every row is T long, or as its NaN padding says. Not with a list
+        (its lengths are the arrays').
     name, lengths_name : str
         The names the errors use.
     dtype : float32 or float64
@@ -70,15 +85,18 @@ def pad_sequences(X, lengths=None, *, name: str = "X", lengths_name: str = "leng
     Raises
     ------
     ArrayDataError
-        Not numbers, an empty set, sequences of different feature counts, a NaN or
-        infinite value in a real step, lengths out of range.
+        Not numbers; a pandas DataFrame, a scipy sparse matrix or an object array that is not a
+        list of sequences (the message says how to convert it); an empty set, sequences of
+        different feature counts, a NaN or infinite value in a real step (a NaN inside a sequence,
+        or a sequence that is all NaN), lengths out of range.
     """
-    if isinstance(X, list | tuple):
+    seqs = _sequence_list(X, name)
+    if seqs is not None:
         if lengths is not None:
             raise ArrayDataError(
                 f"{lengths_name} is for a padded array {name}; a list of sequences has its own lengths"
             )
-        seqs = [_as_float(s, f"{name}[{i}]") for i, s in enumerate(X)]
+        seqs = [_as_float(s, f"{name}[{i}]") for i, s in enumerate(seqs)]
         if not seqs:
             raise ArrayDataError(f"{name} is empty: need at least one sequence")
         seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
@@ -106,8 +124,12 @@ def pad_sequences(X, lengths=None, *, name: str = "X", lengths_name: str = "leng
                 f"got shape {x.shape}"
             )
         n, T = x.shape[:2]
+        nan_padded = False
         if lengths is None:
-            lens = np.full(n, T, np.int64)
+            lens = _nan_lengths(x, name)
+            nan_padded = lens is not None
+            if lens is None:
+                lens = np.full(n, T, np.int64)
         else:
             lens = np.asarray(lengths)
             if lens.dtype.kind not in "iu":
@@ -120,14 +142,90 @@ def pad_sequences(X, lengths=None, *, name: str = "X", lengths_name: str = "leng
                     f"{lengths_name} must be in [1, T] = [1, {T}]; got {lengths_name}[{bad[0]}] = {lens[bad[0]]}"
                 )
             lens = lens.astype(np.int64)
+        real = np.arange(T)[None, :] < lens[:, None]
+        bad = ~np.isfinite(x) & real[..., None]  # here, to tell a NaN inside a NaN-padded sequence
+        if bad.any():
+            i, t, m = (int(v[0]) for v in np.nonzero(bad))
+            where = f"{name}[{i}, {t}, {m}]"
+            if nan_padded and np.isnan(x[i, t, m]):
+                raise ArrayDataError(
+                    f"{name} has a NaN or infinite value in a real step: {where}, a NaN inside a sequence "
+                    f"(row {i} has values up to step {int(lens[i]) - 1}); NaN padding must fill whole "
+                    f"steps after a sequence's last step, or give {lengths_name}"
+                )
+            raise ArrayDataError(f"{name} has a NaN or infinite value in a real step: {where}")
         x = x.astype(dtype, copy=True)
-        x[np.arange(T)[None, :] >= lens[:, None]] = 0  # the padding's values, whatever they were
-    real = np.arange(x.shape[1])[None, :] < lens[:, None]
-    bad = ~np.isfinite(x) & real[..., None]
+        x[~real] = 0  # the padding's values, whatever they were
+    # the list's sequences, and a value too large for dtype (1e39 in float32)
+    bad = ~np.isfinite(x) & (np.arange(x.shape[1])[None, :] < lens[:, None])[..., None]
     if bad.any():
         i, t, m = (int(v[0]) for v in np.nonzero(bad))
         raise ArrayDataError(f"{name} has a NaN or infinite value in a real step: {name}[{i}, {t}, {m}]")
     return x, lens
+
+
+def _nan_lengths(x: np.ndarray, name: str):
+    """Lengths of a NaN-padded array (n, T, M): 1 + each row's last step holding any non-NaN value;
+    None when x holds no NaN. ArrayDataError naming the first row that is all NaN."""
+    isnan = np.isnan(x)
+    if not isnan.any():
+        return None
+    has_value = ~isnan.all(axis=2)  # (n, T)
+    empty = np.flatnonzero(~has_value.any(axis=1))
+    if empty.size:
+        raise ArrayDataError(
+            f"{name}[{empty[0]}] is all NaN: every sequence needs at least one step with a value "
+            "(NaN marks the padding after a sequence's last step)"
+        )
+    return (x.shape[1] - np.argmax(has_value[:, ::-1], axis=1)).astype(np.int64)
+
+
+def _module_of(obj) -> str:
+    """``"pandas.DataFrame"``, ``"pandas.Series"`` or ``"scipy.sparse"`` when obj's class (or a base) is
+    one of those, by its module's name (neither package is imported); else ``""``."""
+    for cls in type(obj).__mro__:
+        mod = getattr(cls, "__module__", "") or ""
+        if mod.split(".")[0] == "pandas" and cls.__name__ in ("DataFrame", "Series"):
+            return f"pandas.{cls.__name__}"
+        if mod.startswith("scipy.sparse"):
+            return "scipy.sparse"
+    return ""
+
+
+def _sequence_list(X, name: str):
+    """X's sequences as a list when X is a list of them: a list or tuple, or an object array or a pandas
+    Series whose items are arrays; None for an array of numbers. Refuses, in one line saying what is
+    taken and how to convert, a pandas DataFrame, a scipy sparse matrix and any other object array
+    (pandas and scipy recognised by their classes' modules: neither is imported)."""
+    if isinstance(X, list | tuple):
+        return list(X)
+    kind = _module_of(X)
+    if kind == "pandas.DataFrame":
+        raise ArrayDataError(
+            f"{name} is a pandas DataFrame of shape {tuple(X.shape)}, which is not read as sequences: "
+            f"give {TAKES}. A DataFrame of n rows of T values of one feature: {name}.to_numpy()[:, :, None]; "
+            "long-format data (a row per step): [g[features].to_numpy() for _, g in df.groupby(id_column)]"
+        )
+    if kind == "scipy.sparse":
+        raise ArrayDataError(
+            f"{name} is a scipy sparse matrix of shape {tuple(X.shape)}, which is not read as sequences: "
+            f"give {TAKES}. A sparse (n, T) matrix of one feature: {name}.toarray()[:, :, None]"
+        )
+    if kind == "pandas.Series":
+        X = X.to_numpy()
+        if X.dtype != object:
+            return None  # numbers: refused below by their shape
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        items = list(X.reshape(-1)) if X.ndim == 1 else None
+        if items and all(_is_sequence(s) for s in items):
+            return items
+        first = X.reshape(-1)[0] if X.size else None
+        raise ArrayDataError(
+            f"{name} is an object array of shape {X.shape} whose items are not sequences "
+            f"(its first item is of type {type(first).__name__}): give {TAKES}; an object array (n,) of (T_i, M) "
+            f"arrays is read as the list it is, and one of numbers converts with {name}.astype(float)"
+        )
+    return None
 
 
 def _as_float(a, name: str) -> np.ndarray:
@@ -138,6 +236,87 @@ def _as_float(a, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise ArrayDataError(f"{name} must hold numbers; got dtype {arr.dtype}")
     return arr.astype(np.float64, copy=False)
+
+
+def _is_sequence(s) -> bool:
+    """An item of an object array that is a sequence: an array (or list, DataFrame) of 1 or 2 dimensions."""
+    if isinstance(s, str | bytes):
+        return False
+    try:
+        return np.ndim(s) in (1, 2)
+    except ValueError:  # a ragged nested list
+        return False
+
+
+#: Features whose scales (the larger of the std over the real steps and ``|mean|``) differ by more than this
+#: factor, or whose std or ``|mean|`` exceeds :data:`SCALE_LARGE` or whose nonzero std is below
+#: :data:`SCALE_SMALL`, draw :func:`feature_scale_warning`.
+SCALE_RATIO = 100.0
+#: A feature's std or ``|mean|`` above this draws :func:`feature_scale_warning`.
+SCALE_LARGE = 1e3
+#: A feature's nonzero std below this draws :func:`feature_scale_warning`.
+SCALE_SMALL = 1e-3
+
+
+def feature_scale_warning(x, lengths, *, name: str = "X") -> str | None:
+    """One line when the input features' scales are far apart or far from 1, else None.
+
+    The network's weights are initialised for inputs of scale about 1 (``W ~ N(0, 0.001²)``, u in
+    [0, 1)): a feature in raw units of 1e5 swamps the others and saturates the first layer, one of
+    0.01 is hardly seen. Measured over the real steps only.
+
+    Parameters
+    ----------
+    x : ndarray, (n, T, M)
+        Padded sequences, samples first (:func:`pad_sequences`).
+    lengths : int array, (n,)
+    name : str
+        What the line calls x.
+
+    Returns
+    -------
+    str or None
+        Names the features (std and mean of each) and the fix: ``indrnn_np.preprocessing.SequenceScaler``
+        in a Pipeline, or standardise each feature. None when every feature's std and ``|mean|`` are
+        within [1e-3, 1e3] and their scales within a factor of 100 of each other.
+    """
+    x = np.asarray(x)
+    real = np.arange(x.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    v = x[real]  # (R, M): the real steps
+    mean = v.mean(axis=0, dtype=np.float64)
+    std = v.std(axis=0, dtype=np.float64)
+    scale = np.maximum(std, np.abs(mean))
+    large = (std > SCALE_LARGE) | (np.abs(mean) > SCALE_LARGE)
+    small = (std > 0) & (std < SCALE_SMALL)
+    live = np.flatnonzero(scale > 0)
+    spread = scale[live].max() / scale[live].min() if live.size >= 2 else 1.0
+    if not (large.any() or small.any() or spread > SCALE_RATIO):
+        return None
+    named = list(np.flatnonzero(large | small))
+    if live.size >= 2:
+        named += [live[np.argmax(scale[live])], live[np.argmin(scale[live])]]
+    named = sorted(set(int(m) for m in named))
+    shown = ", ".join(f"feature {m} std {std[m]:.3g} mean {mean[m]:.3g}" for m in named[:6])
+    if len(named) > 6:
+        shown += f" and {len(named) - 6} more"
+    return (
+        f"{name}'s features are on very different scales or far from 1 ({shown}; largest/smallest scale "
+        f"{spread:.3g}x): the network trains poorly on raw units. Standardise each feature: "
+        "make_pipeline(indrnn_np.preprocessing.SequenceScaler(), IndRNNClassifier()) (or IndRNNRegressor), "
+        "or (x - mean) / std of each feature over the real steps"
+    )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the function calling this one point at the first
+    caller outside this package and scikit-learn (the user's ``fit``, ``cross_val_score``, ...)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] in _LIBRARIES:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_LIBRARIES = ("indrnn_np", "sklearn", "joblib")
 
 
 def check_targets(y, n: int, T: int, lengths, *, kind: str, name: str = "y", dtype=np.float32):
@@ -217,12 +396,21 @@ class ArrayTask:
         The held-out split's seed.
     name : str
         What the run calls the task.
+    source : str
+        Where the arrays came from, for the description.
+    classes : ndarray (C,), optional
+        The names of the classes when the labels were strings (y holds their indices); saved with
+        the run as ``classes.npy`` (:meth:`artifacts`).
+    kind_reason : str, optional
+        Why the task is a classification or a regression (``"y holds integer labels"``): the
+        description starts with the kind and this reason.
 
     Attributes
     ----------
     inputs, outputs, head, metric, baseline, description, T
         As every task's (:mod:`indrnn_np.tasks`); ``metric`` is ``"test_error"``
         (classification) or ``"test_mse"``.
+    classes : ndarray (C,) of str, or None
     """
 
     def __init__(
@@ -240,10 +428,13 @@ class ArrayTask:
         seed: int = 0,
         name: str = "arrays",
         source: str = "arrays",
+        classes=None,
+        kind_reason: str | None = None,
     ):
         if kind not in ("classify", "regress"):
             raise ValueError(f"kind must be 'classify' or 'regress'; got {kind!r}")
         self.kind, self.name = kind, name
+        self.classes = None if classes is None else np.asarray(classes)
         self.dtype = x.dtype.type
         n = len(x)
         if x_test is None:
@@ -282,10 +473,18 @@ class ArrayTask:
             mean = _real(y, lengths, per_step).mean(axis=0)
             self.baseline = float(np.mean((_real(y_test, lengths_test, per_step) - mean) ** 2))
         spread = f"lengths {int(lengths.min())}..{int(lengths.max())}"
+        why = ""
+        if kind_reason is not None:
+            what = f"classification ({self.outputs} classes)" if kind == "classify" else "regression"
+            why = f"{what}: {kind_reason}; "
         self.description = (
-            f"{source}: {split} sequences, {spread}, {self.inputs} features, "
+            f"{why}{source}: {split} sequences, {spread}, {self.inputs} features, "
             f"data {_fingerprint(x, y, lengths, x_test, y_test, lengths_test)}"
         )
+
+    def artifacts(self) -> dict:
+        """Files saved with the run: the class names (``classes.npy``) when the labels were strings."""
+        return {CLASSES_FILE: self.classes} if self.classes is not None else {}
 
     def _batch(self, x, y, lengths, idx):
         L = lengths[idx]
@@ -433,44 +632,65 @@ def arrays_task(
     names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
     source: str = "arrays",
     dtype=np.float32,
+    kind_reason: str | None = None,
+    choose_kind: str = "kind='classify' or kind='regress'",
+    scale_name: str | None = None,
 ) -> ArrayTask:
     """An :class:`ArrayTask` from what a user gives, every array checked and padded.
 
     Parameters
     ----------
     X, y, lengths
-        As :func:`pad_sequences` and :func:`check_targets`.
+        As :func:`pad_sequences` and :func:`check_targets`; an array X padded with NaN needs no
+        lengths. Labels may be strings (with ``kind=None``): they are encoded as indices into the
+        sorted class names, which the task keeps (:attr:`ArrayTask.classes`).
     X_test, y_test, lengths_test : optional
         A test set; without it a seeded ``test_fraction`` of the samples is held out
         (``test_fraction=0``: the metric is measured on the training data itself).
     kind : {"classify", "regress"}, optional
-        Default: classification when y holds integers.
+        Default: from y (:func:`infer_kind`): integer, boolean or string labels are classification,
+        non-integral floats regression, and floats that are all whole numbers are refused as
+        ambiguous (the message says to choose with ``choose_kind``).
     names : 6 str
         What the errors call the six arrays.
+    kind_reason : str, optional
+        Why ``kind`` was given (``"--task classification"``), for the description.
+    choose_kind : str
+        How the caller chooses the kind, for the message that refuses ambiguous labels.
+    scale_name : str, optional
+        What :func:`feature_scale_warning` calls X (default ``names[0]``). The warning is a
+        UserWarning pointing at the first caller outside this package and scikit-learn.
 
     Raises
     ------
     ArrayDataError
-        A bad array, named.
+        A bad array, named; ambiguous labels.
     """
     nx, ny, nl, nxt, nyt, nlt = names
     x, lens = pad_sequences(X, lengths, name=nx, lengths_name=nl, dtype=dtype)
-    if kind is None:
-        first = np.asarray(y[0] if per_step_list(y, X) else y)
-        kind = "classify" if first.dtype.kind in "iub" else "regress"
-    if per_step_list(y, X):  # per-step targets of a list of sequences
-        y = pad_targets(y, lens, x.shape[1], kind=kind, name=ny, x_name=nx)
-    elif isinstance(X, list | tuple) and np.ndim(y) >= 2 and kind == "classify":
-        y = np.asarray(y)  # per-step labels padded by the caller: what the padding holds is not a label
-        if y.shape[:2] == x.shape[:2]:
-            y = np.where(np.arange(x.shape[1])[None, :] < lens[:, None], y, 0)
-    y, _, _ = check_targets(y, len(x), x.shape[1], lens, kind=kind, name=ny, dtype=dtype)
+    message = feature_scale_warning(x, lens, name=scale_name or nx)
+    if message is not None:
+        warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
     if (X_test is None) != (y_test is None):
         raise ArrayDataError(f"{nxt} and {nyt} go together: give both or neither")
+    xt = lt = None
     if X_test is not None:
         xt, lt = pad_sequences(X_test, lengths_test, name=nxt, lengths_name=nlt, dtype=dtype)
         if xt.shape[2] != x.shape[2]:
             raise ArrayDataError(f"{nxt} must have M = {x.shape[2]} features, as {nx}; got {xt.shape[2]}")
+    if kind is None:
+        kind, kind_reason = infer_kind(y, X, y_test, X_test, name=ny, choose=choose_kind)
+    classes = None
+    if kind == "classify":
+        classes, y, y_test = _label_indices(y, X, lens, y_test, X_test, lt, x.shape[1], xt)
+    if per_step_list(y, X):  # per-step targets of a list of sequences
+        y = pad_targets(y, lens, x.shape[1], kind=kind, name=ny, x_name=nx)
+    elif _sequence_list_or_none(X) is not None and np.ndim(y) >= 2 and kind == "classify":
+        y = np.asarray(y)  # per-step labels padded by the caller: what the padding holds is not a label
+        if y.shape[:2] == x.shape[:2]:
+            y = np.where(np.arange(x.shape[1])[None, :] < lens[:, None], y, 0)
+    y, _, _ = check_targets(y, len(x), x.shape[1], lens, kind=kind, name=ny, dtype=dtype)
+    if X_test is not None:
         if per_step_list(y_test, X_test):
             y_test = pad_targets(y_test, lt, xt.shape[1], kind=kind, name=nyt, x_name=nxt)
         yt, _, _ = check_targets(y_test, len(xt), xt.shape[1], lt, kind=kind, name=nyt, dtype=dtype)
@@ -482,8 +702,119 @@ def arrays_task(
         xt = yt = lt = None
     return ArrayTask(
         x, y, lens, kind=kind, x_test=xt, y_test=yt, lengths_test=lt, outputs=outputs,
-        test_fraction=test_fraction, seed=seed, source=source,
+        test_fraction=test_fraction, seed=seed, source=source, classes=classes, kind_reason=kind_reason,
     )  # fmt: skip
+
+
+def infer_kind(y, X=None, y_test=None, X_test=None, *, name: str = "y", choose: str = "kind=...") -> tuple:
+    """``(kind, reason)``: what the labels y say the task is, and why, in words.
+
+    * integer or boolean y: ``"classify"`` (``"y holds integer labels"``);
+    * strings (NumPy unicode or bytes, or objects that are all ``str``): ``"classify"``;
+    * floats of 3 dimensions (n, T, K): ``"regress"`` (per-step targets; no labels have that shape);
+    * other floats: ``"regress"`` when some finite value is not a whole number; floats that are all
+      whole numbers (0.0, 1.0, 2.0) are ambiguous and refused, the message saying to ``choose``.
+
+    Raises
+    ------
+    ArrayDataError
+        Ambiguous labels, or y neither numbers nor strings; named ``name``.
+    """
+    values = [_flat_labels(v, Xv) for v, Xv in ((y, X), (y_test, X_test)) if v is not None]
+    arr = values[0]
+    kinds = {v.dtype.kind for v in values}
+    if all(_strings(v) for v in values):
+        names = np.unique(np.concatenate([v.astype(str) for v in values]))
+        shown = ", ".join(repr(str(c)) for c in names[:5]) + (", ..." if len(names) > 5 else "")
+        return "classify", f"{name} holds strings ({shown}), kept as the class names"
+    if kinds <= set("iub"):
+        return "classify", f"{name} holds {'booleans' if kinds == {'b'} else 'integer labels'}"
+    if not kinds <= set("iubf"):
+        raise ArrayDataError(f"{name} must hold numbers or string labels; got dtype {arr.dtype}")
+    if np.ndim(y) >= 3 or (isinstance(y, list | tuple) and y and np.ndim(y[0]) >= 2):
+        return "regress", f"{name} holds per-step float targets (n, T, K)"
+    floats = np.concatenate([v.astype(np.float64) for v in values])
+    finite = floats[np.isfinite(floats)]
+    if finite.size and np.all(finite == np.round(finite)):
+        seen = np.unique(finite)
+        shown = ", ".join(f"{v:.1f}" for v in seen[:4]) + (", ..." if len(seen) > 4 else "")
+        raise ArrayDataError(
+            f"{name} holds floats that are all whole numbers ({shown}): class labels or values to "
+            f"regress? Say which with {choose} (integer labels, {name}.astype(int), are classes)"
+        )
+    return "regress", f"{name} holds non-integral floats"
+
+
+def _flat_labels(y, X) -> np.ndarray:
+    """Every entry of y as one flat array (a list of per-step arrays concatenated)."""
+    if per_step_list(y, X):
+        return np.concatenate([np.asarray(a).reshape(-1) for a in y])
+    return np.asarray(y).reshape(-1)
+
+
+def _strings(a: np.ndarray) -> bool:
+    """A label array of strings: NumPy unicode or bytes, or objects that are all ``str``."""
+    if a.dtype.kind in "US":
+        return True
+    return a.dtype.kind == "O" and a.size > 0 and all(isinstance(v, str) for v in a)
+
+
+def _label_indices(y, X, lens, y_test, X_test, lens_test, T, xt):
+    """``(classes, y, y_test)``: string labels as indices into their sorted names (``classes``; the
+    padding of per-step labels is not a class); booleans as 0/1; other labels as they are, classes None."""
+    values = [(y, X, lens, T)] + ([] if y_test is None else [(y_test, X_test, lens_test, xt.shape[1])])
+    flat = [_flat_labels(v, Xv) for v, Xv, _, _ in values]
+    if not all(_strings(f) for f in flat):
+        if all(f.dtype.kind == "b" for f in flat):
+            return None, *(_as_int(v) for v in (y, y_test))
+        real = [_real_labels(v, Xv, L, t) for v, Xv, L, t in values]
+        if all(
+            r.dtype.kind == "f" and np.all(r == np.round(r)) for r in real
+        ):  # 0.0, 1.0: said to be classes
+            return None, *(_as_int(v) for v in (y, y_test))
+        return None, y, y_test
+    real = np.concatenate([_real_labels(v, Xv, L, t).astype(str) for v, Xv, L, t in values])
+    classes = np.unique(real)
+
+    def encode(a):
+        a = np.asarray(a).astype(str)
+        known = np.isin(a, classes)  # only the padding of per-step labels holds anything else
+        return np.where(known, np.searchsorted(classes, a), 0).astype(np.int64)
+
+    out = [[encode(a) for a in v] if per_step_list(v, Xv) else encode(v) for v, Xv, _, _ in values]
+    return classes, out[0], (out[1] if y_test is not None else None)
+
+
+def _as_int(v):
+    """Labels (booleans, or floats that are whole numbers on the real steps) as int64; a NaN or
+    infinity in the padding of per-step labels becomes 0."""
+    if v is None:
+        return None
+    if isinstance(v, list | tuple):
+        return [_as_int(a) for a in v]
+    a = np.asarray(v)
+    if a.dtype.kind == "f":
+        a = np.where(np.isfinite(a), a, 0)
+    return a.astype(np.int64)
+
+
+def _real_labels(y, X, lens, T) -> np.ndarray:
+    """The labels of real steps (per-step labels (n, T) or a list of them) or of the sequences, flat."""
+    if per_step_list(y, X):
+        return np.concatenate([np.asarray(a).reshape(-1) for a in y])
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape == (len(lens), T):
+        return arr[np.arange(T)[None, :] < lens[:, None]]
+    return arr.reshape(-1)
+
+
+def _sequence_list_or_none(X):
+    """X as a list when it is a list of sequences (a list, tuple, or an object array or Series of
+    arrays); else None, never raising."""
+    try:
+        return _sequence_list(X, "X")
+    except ArrayDataError:
+        return None
 
 
 def pad_targets(ys, lengths, T: int, *, kind: str, name: str = "y", x_name: str = "X") -> np.ndarray:
@@ -513,19 +844,32 @@ def pad_targets(ys, lengths, T: int, *, kind: str, name: str = "y", x_name: str 
 
 
 def per_step_list(y, X) -> bool:
-    """A list X with a list y whose entries are arrays: per-step targets, one array per sequence."""
-    return isinstance(X, list | tuple) and isinstance(y, list | tuple) and len(y) > 0 and np.ndim(y[0]) >= 1
+    """A list X (or an object array or Series of sequences) with a list y (or an object array of
+    arrays) whose entries are arrays: per-step targets, one array per sequence."""
+    if X is None or y is None or _sequence_list_or_none(X) is None:
+        return False
+    if isinstance(y, np.ndarray) and y.dtype == object and y.ndim == 1:
+        y = list(y)
+    return isinstance(y, list | tuple) and len(y) > 0 and np.ndim(y[0]) >= 1
 
 
-def task_from_npz(path, *, dtype=np.float32) -> ArrayTask:
-    """The task of ``train arrays --data FILE.npz``: keys as :func:`read_npz` says; classification when
-    ``y`` holds integers. Without ``x_test``, a seeded fifth is held out for testing (seed 0)."""
+def task_from_npz(path, *, dtype=np.float32, kind: str | None = None) -> ArrayTask:
+    """The task of ``train arrays --data FILE.npz``: keys as :func:`read_npz` says. Without ``x_test``,
+    a seeded fifth is held out for testing (seed 0).
+
+    ``kind``: ``"classification"``, ``"regression"`` (``--task``), or None: from ``y``
+    (:func:`infer_kind`: integer or string labels are classes, non-integral floats values, floats
+    that are all whole numbers refused as ambiguous). String labels become class indices; the task
+    keeps their names (saved with the run as ``classes.npy``).
+    """
     if path is None:
         raise ArrayDataError("task arrays needs its .npz file (--data FILE.npz)")
-    return _task_of(path, read_npz(path), dtype)
+    return _task_of(path, read_npz(path), dtype, kind)
 
 
-def _task_of(path, a: dict, dtype) -> ArrayTask:
+def _task_of(path, a: dict, dtype, kind: str | None = None) -> ArrayTask:
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)} or None; got {kind!r}")
     try:
         return arrays_task(
             a["x"],
@@ -534,9 +878,13 @@ def _task_of(path, a: dict, dtype) -> ArrayTask:
             X_test=a.get("x_test"),
             y_test=a.get("y_test"),
             lengths_test=a.get("lengths_test"),
+            kind=None if kind is None else KINDS[kind],
+            kind_reason=None if kind is None else f"--task {kind}",
+            choose_kind="--task classification or --task regression",
             names=NPZ_KEYS,
             source=str(path),
             dtype=dtype,
+            scale_name=f"{path}: x",
         )
     except ArrayDataError as exc:  # the keys named once, after the file
         raise ArrayDataError(f"{path}: {exc}") from None
@@ -579,24 +927,24 @@ class NpzShape:
 _SHAPES: dict = {}
 
 
-def npz_shape(path) -> NpzShape:
+def npz_shape(path, kind: str | None = None) -> NpzShape:
     """The sizes of the task a ``.npz`` data file makes (every array checked, as :func:`task_from_npz`).
 
     Remembered for a file of the same path, size and modification time, so that a configuration,
     its memory estimate and the run read a large file's arrays once each at most. Raises
-    ArrayDataError as :func:`task_from_npz`.
+    ArrayDataError as :func:`task_from_npz`; ``kind`` as there.
     """
     if path is None:
         raise ArrayDataError("task arrays needs its .npz file (--data FILE.npz)")
     try:
         st = Path(path).stat()
-        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, kind)
     except OSError:
         key = None  # read_npz says what is wrong
     if key is not None and key in _SHAPES:
         return _SHAPES[key]
     a = read_npz(path)
-    task = _task_of(path, a, np.float32)
+    task = _task_of(path, a, np.float32, kind)
     shape = NpzShape(
         T=int(task.T),
         inputs=int(task.inputs),
@@ -652,4 +1000,59 @@ def marker_sequences(n: int, *, min_length: int = 10, max_length: int = 80, seed
         x[[first, second], 1] = 1
         X.append(x)
         y[i] = 2 * int(signs[0] > 0) + int(signs[1] > 0)
+    return X, y
+
+
+#: The six channels of :func:`sensor_sequences`: name, unit, typical level, noise std, event size (in
+#: noise stds; the event is a step of the middle of the sequence). The event's direction in the tiny
+#: vibration channel sets the class.
+SENSOR_CHANNELS = (
+    ("pressure", "Pa", 101325.0, 300.0, 8.0),
+    ("vibration", "g", 0.01, 0.002, 0.0),  # the class's sign, below
+    ("temperature", "degC", 20.0, 0.5, 4.0),
+    ("humidity", "%", 45.0, 3.0, 0.0),
+    ("voltage", "V", 230.0, 2.0, 0.0),
+    ("speed", "rpm", 3000.0, 40.0, 3.0),
+)
+
+
+def sensor_sequences(n: int, *, min_length: int = 5, max_length: int = 500, seed: int = 0, dtype=np.float32):
+    """Sequences of six sensor channels in raw units, whose class is set by an event in their middle.
+
+    Channels (:data:`SENSOR_CHANNELS`): pressure near 1e5 Pa, vibration near 0.01 g, temperature
+    near 20 °C, humidity near 45 %, voltage near 230 V, speed near 3000 rpm; each sequence has its
+    own level (the channel's typical level moved by 3 noise stds at most) plus Gaussian noise at
+    every step. Lengths are uniform in ``[min_length, max_length]``. In the middle eighth of each
+    sequence (at least 3 steps, centred) an event may happen:
+
+    * class 0: no event;
+    * class 1: pressure, temperature and speed rise, and vibration rises by 8 of its noise stds;
+    * class 2: the same rises, but vibration falls by 8 of its noise stds.
+
+    Telling 1 from 2 takes the 0.01-scale vibration channel beside the 1e5-scale pressure, and
+    remembering the event from the middle to the end: raw, the channels' scales differ by 1e7
+    (:func:`feature_scale_warning` says so); standardised, it is an easy task.
+
+    Returns
+    -------
+    X : list of n arrays (T_i, 6)
+    y : ndarray, (n,) int64 in [0, 3)
+    """
+    if not 3 <= min_length <= max_length:
+        raise ValueError(f"need 3 <= min_length <= max_length; got {min_length}, {max_length}")
+    rng = np.random.default_rng(seed)
+    level = np.array([c[2] for c in SENSOR_CHANNELS])
+    noise = np.array([c[3] for c in SENSOR_CHANNELS])
+    event = np.array([c[4] for c in SENSOR_CHANNELS]) * noise
+    X, y = [], rng.integers(0, 3, n).astype(np.int64)
+    for i in range(n):
+        L = int(rng.integers(min_length, max_length + 1))
+        own = level + noise * rng.uniform(-3, 3, 6)
+        x = own + noise * rng.standard_normal((L, 6))
+        if y[i]:
+            w = max(3, L // 8)
+            start = (L - w) // 2
+            x[start : start + w] += event
+            x[start : start + w, 1] += (8.0 if y[i] == 1 else -8.0) * noise[1]
+        X.append(x.astype(dtype))
     return X, y

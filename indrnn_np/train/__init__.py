@@ -20,12 +20,14 @@ from .loop import (
     train_step,
 )
 from .recipes import RECIPES, recipe
-from .rundir import CheckpointError, RunDir, RunDirError, metric_columns
+from .rundir import CheckpointError, RunBusyError, RunChangedError, RunDir, RunDirError, metric_columns
 
 __all__ = [
     "RECIPES",
     "CheckpointError",
     "ConfigError",
+    "RunBusyError",
+    "RunChangedError",
     "RunDir",
     "RunDirError",
     "StepResult",

@@ -49,6 +49,7 @@ def task_of(cfg: TrainConfig):
         shift=cfg.shift,
         data=cfg.data,
         dtype=np.dtype(cfg.dtype).type,
+        kind=cfg.task_type,
     )
     if cfg.task == "arrays" and task.T != cfg.T:
         raise ConfigError(

@@ -61,7 +61,8 @@ class Option:
     cli : bool
         False: not a ``--flag`` (the task is the command's positional argument).
     on_resume : bool
-        True: ``--resume`` may give it (only ``steps``, to extend a run).
+        True: ``--resume`` may give it, and a resumed run may differ in it without changing its
+        numbers (``steps``, to extend a run; the evaluation and checkpoint cadence).
     off_flag : str, optional
         A flag that sets the option to None (``--no-clip``).
     tasks : tuple, optional
@@ -70,6 +71,9 @@ class Option:
     task_help : dict, optional
         Task -> the whole help line, default included, for that task's ``train TASK --help`` (else
         ``help`` and the task's default).
+    flag : str, optional
+        The command-line flag when it is not the field's name as ``--kebab-case`` (``--task`` of
+        ``task_type``: the field ``task`` is the command's positional argument).
     """
 
     help: str
@@ -83,6 +87,7 @@ class Option:
     off_flag: str | None = None
     tasks: tuple | None = None
     task_help: dict | None = None
+    flag: str | None = None
 
     def applies_to(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -179,9 +184,16 @@ class TrainConfig:
     clip_norm: float | None = option(
         None, "global gradient-norm clipping (off unless given)", low=0.0, low_open=True
     )
-    eval_every: int = option(100, "steps between evaluations", low=1)
+    eval_every: int = option(
+        100,
+        "steps between evaluations (with --resume: a new cadence; not with --schedule plateau)",
+        low=1,
+        on_resume=True,
+    )
     test_size: int = option(1000, "test sequences (adding), monitored test images or characters", low=1)
-    checkpoint_every: int = option(500, "steps between checkpoints", low=1)
+    checkpoint_every: int = option(
+        500, "steps between checkpoints (with --resume: a new cadence)", low=1, on_resume=True
+    )
     seed: int = option(0, "random seed of the model, the data and dropout", low=0, high=2**63 - 1)
     backend: str = option("cpu", "kernels of the recurrence", choices=BACKENDS)
     dtype: str = option(
@@ -200,6 +212,18 @@ class TrainConfig:
             "extra)",
             "arrays": "the .npz file of your sequences: keys x, y, optional lengths, x_test, y_test, "
             "lengths_test (required)",
+        },
+    )
+    task_type: str | None = option(
+        None,
+        "classification or regression of the data file's y",
+        choices=("classification", "regression"),
+        tasks=("arrays",),
+        flag="--task",
+        task_help={
+            "arrays": "classification or regression of the file's y (default: from y: integer or string "
+            "labels are classes, non-integral floats values to regress; floats that are all whole "
+            "numbers, 0.0/1.0/2.0, are refused unless this says which)"
         },
     )
 
@@ -293,6 +317,8 @@ class TrainConfig:
             raise ConfigError(f"{where} must be a JSON object; got {type(d).__name__}")
         if "widths" not in d and d.get("model", "indrnn") != "indrnn":
             d = {**d, "layers": 1}  # saved before baselines could be stacked: they had one layer
+        if "task_type" not in d and d.get("task") == "arrays":  # saved when float y meant regression
+            d = {**d, "task_type": _legacy_arrays_kind(d.get("data"))}
         d = {**{k: v for k, v in ADDED_OPTIONS.items() if k not in d}, **d}
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(d) - set(names))
@@ -316,7 +342,21 @@ ADDED_OPTIONS = {
     "dense_blocks": None,
     "growth": 16,
     "bidirectional": False,
+    "task_type": None,
 }
+
+
+def _legacy_arrays_kind(path) -> str | None:
+    """``task_type`` of a ``train arrays`` run saved before the option existed: ``"regression"`` when its
+    file's ``y`` holds floats (all floats were then regressed, whole numbers too), else None (from y)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            kind = f["y"].dtype.kind
+    except Exception:  # noqa: BLE001 - no readable file: the task's loading says what is wrong
+        return None
+    return "regression" if kind == "f" else None
 
 
 def parse_widths(text: str, name: str = "widths") -> list[int]:
@@ -400,8 +440,10 @@ def _check_value(name: str, value, kind_nullable, opt: Option) -> None:
 
 
 def flag(name: str) -> str:
-    """The command-line flag of an option: ``bn_position`` -> ``--bn-position``."""
-    return "--" + name.replace("_", "-")
+    """The command-line flag of an option: ``bn_position`` -> ``--bn-position`` (or its Option's ``flag``:
+    ``task_type`` -> ``--task``)."""
+    own = next((opt.flag for f, opt in options() if f.name == name and opt.flag), None)
+    return own or "--" + name.replace("_", "-")
 
 
 def add_train_options(

@@ -7,8 +7,11 @@ metrics rows, checkpoints, Ctrl-C and divergence.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import numbers
+import secrets
 import signal
 import threading
 import time
@@ -16,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..files import FileWriteError
+from ..nn.models import leaf_layers
 from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
 from ..ops.device import to_host
@@ -23,10 +28,10 @@ from ..tasks import TASK_MEMBERS
 from ..threads import ThreadTuner
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
-from .config import TrainConfig
+from .config import TrainConfig, flag, options
 from .memory import check_fits, estimate_evaluation, estimate_training
 from .progress import Progress
-from .rundir import CheckpointError, MemoryRun, RunDir, RunDirError, metric_columns
+from .rundir import CheckpointError, MemoryRun, RunChangedError, RunDir, RunDirError, metric_columns
 
 # --------------------------------------------------------------------------
 # One step
@@ -157,10 +162,14 @@ class _Run:
     elapsed0: float = 0.0  # seconds spent before this process
     acc: dict = dataclasses.field(default_factory=lambda: {"loss_sum": 0.0, "count": 0})
     data_rng: np.random.Generator = None
+    words: dict | None = None  # the caller's settings in its own words (an estimator's keywords)
+    record: dict = None  # run.json: the run's id and everything that changes its numbers
 
     def __post_init__(self):
         if self.data_rng is None:
             self.data_rng = np.random.default_rng(self.settings["seed"])
+        if self.record is None:
+            self.record = _record(self)
 
     steps = property(lambda self: self.settings["steps"])
     batch = property(lambda self: self.settings["batch"])
@@ -189,6 +198,7 @@ class _Run:
             "acc": dict(self.acc),
             "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "task": self.task.state_dict() if hasattr(self.task, "state_dict") else {},
+            "record": self.record,
         }
         if self.cfg is None:  # a run of objects: what is known of it (its config is None)
             meta["run"] = dict(self.settings)
@@ -267,6 +277,199 @@ def _build(cfg: TrainConfig, run: RunDir) -> _Run:
 
 
 # --------------------------------------------------------------------------
+# The run's record: what makes it the same run
+# --------------------------------------------------------------------------
+
+#: Options that may change when a run resumes, the numbers staying what they would have been: more
+#: steps, and the evaluation and checkpoint cadence (with the plateau schedule the evaluations
+#: steer the learning rate, so there eval_every must stay). Declared on each option (``on_resume``).
+MAY_DIFFER = tuple(f.name for f, opt in options() if opt.on_resume)
+
+_SKIP = object()
+
+
+def _plain(v):
+    """A JSON-ready copy of a plain setting (a number, string, bool, None, or a tuple of them); else _SKIP."""
+    if v is None or isinstance(v, bool | str):
+        return v
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, tuple | list) and all(_plain(x) is not _SKIP for x in v):
+        return [_plain(x) for x in v]
+    return _SKIP
+
+
+def _describe(obj) -> dict:
+    """An object's class and its plain settings: every public attribute that is a number, string,
+    bool, None or tuple of them (the layer's activation, dropout p, the optimizer's lr and betas...)."""
+    out = {"class": type(obj).__name__}
+    for k, v in sorted(vars(obj).items()) if hasattr(obj, "__dict__") else ():
+        v = _plain(v)
+        if not k.startswith("_") and v is not _SKIP:
+            out[k] = v
+    return out
+
+
+def _objects_record(model, opt, schedule) -> dict:
+    """The model (each leaf layer's settings, each parameter's shape and dtype), optimizer and schedule."""
+    layers = list(leaf_layers(model)) if hasattr(model, "layers") else []
+    params = getattr(model, "params", {})
+    return {
+        "model": {
+            "class": type(model).__name__,
+            "layers": [_describe(layer) for layer in layers] or [_describe(model)],
+            "params": {k: [list(np.shape(v)), str(getattr(v, "dtype", ""))] for k, v in params.items()},
+        },
+        "optimizer": _describe(opt),
+        "schedule": None if schedule is None else _describe(schedule),
+    }
+
+
+def _record(s: _Run) -> dict:
+    """run.json of a new run: an id, and every setting that changes its numbers in the words the
+    caller gave them (the command's flags, an estimator's keywords, ``train``'s arguments), the objects
+    it trains and the task with its data."""
+    plateau = hasattr(s.schedule, "observe")
+    differ = [k for k in MAY_DIFFER if not (plateau and k == "eval_every")]
+    if s.cfg is not None:
+        words, settings = "flags", {k: v for k, v in s.cfg.to_dict().items() if k not in differ}
+    elif s.words is not None:
+        words, settings = "keywords", {k: v for k, v in s.words.items() if k not in differ}
+    else:
+        words, settings = "arguments", {}
+    loop = {k: v for k, v in s.settings.items() if k not in (*differ, "steps", "task")}
+    return _jsonable(
+        {
+            "id": secrets.token_hex(8),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "words": words,
+            "settings": settings,
+            "loop": loop,
+            "task": s.settings["task"],
+            "objects": _objects_record(s.model, s.opt, s.schedule),
+        }
+    )
+
+
+def _jsonable(obj):
+    """``obj`` as JSON gives it back (tuples as lists, NumPy scalars as numbers): what a record compares."""
+    return json.loads(json.dumps(obj, default=lambda v: _plain(v) if _plain(v) is not _SKIP else str(v)))
+
+
+def _name(words: str, key: str) -> str:
+    return flag(key) if words == "flags" else key
+
+
+def _show(v) -> str:
+    return "off" if v is None else repr(v)
+
+
+def _differences(before: dict, now: dict) -> list[str]:
+    """Each setting of ``now`` (a run's record, as :func:`_record` builds it) that differs from ``before``,
+    in the caller's words: the settings as given (flags, keywords); when those agree, the task and
+    its data; when those agree too, ``train``'s arguments; then the objects themselves."""
+    words = now["words"]
+    out = []
+    if before.get("words") == words:
+        b, n = before.get("settings", {}), now["settings"]
+        for k in sorted(set(b) | set(n), key=lambda k: list(n).index(k) if k in n else len(n)):
+            if b.get(k, _SKIP) != n.get(k, _SKIP):
+                out.append(f"{_name(words, k)}: {_show(b.get(k))} in the run, {_show(n.get(k))} now")
+    if out:  # the data's description follows from some settings (the held-out split's seed): named alone
+        return out
+    bt, nt = before.get("task", {}), now["task"]
+    for key in ("name", "metric", "description"):
+        if key in bt and key in nt and bt[key] != nt[key]:
+            what = "the data" if key == "description" else f"the task's {key}"
+            out.append(f"{what}: {bt[key]} in the run, {nt[key]} now")
+    if out:
+        return out
+    b, n = before.get("loop", {}), now["loop"]
+    for k in n:
+        if k in b and b[k] != n[k]:
+            out.append(f"{k}: {_show(b[k])} in the run, {_show(n[k])} now")
+    if out:
+        return out
+    return _object_differences(before.get("objects", {}), now["objects"])
+
+
+def _object_differences(before: dict, now: dict) -> list[str]:
+    out = []
+    bm, nm = before.get("model", {}), now.get("model", {})
+    bl, nl = bm.get("layers", []), nm.get("layers", [])
+    if len(bl) != len(nl) or [x.get("class") for x in bl] != [x.get("class") for x in nl]:
+        out.append(
+            "the model: layers "
+            f"{', '.join(x.get('class', '?') for x in bl)} in the run, {', '.join(x.get('class', '?') for x in nl)} now"
+        )
+    else:
+        for i, (x, y) in enumerate(zip(bl, nl, strict=True)):
+            for k in sorted(set(x) | set(y)):
+                if x.get(k, _SKIP) != y.get(k, _SKIP):
+                    out.append(
+                        f"model layer {i + 1} ({y['class']}) {k}: {_show(x.get(k))} in the run, {_show(y.get(k))} now"
+                    )
+    bp, np_ = bm.get("params", {}), nm.get("params", {})
+    if not out and bp != np_:
+        names = [k for k in dict.fromkeys([*bp, *np_]) if bp.get(k) != np_.get(k)]
+        shown = "; ".join(
+            f"{k}: {bp.get(k, 'absent')} in the run, {np_.get(k, 'absent')} now" for k in names[:3]
+        )
+        out.append(f"the model's parameters (shape, dtype): {shown}" + (", ..." if len(names) > 3 else ""))
+    for part in ("optimizer", "schedule"):
+        x, y = before.get(part), now.get(part)
+        if (x is None) != (y is None) or (x and y and x.get("class") != y.get("class")):
+            out.append(
+                f"the {part}: {x['class'] if x else 'none'} in the run, {y['class'] if y else 'none'} now"
+            )
+        elif x and y:
+            for k in sorted(set(x) | set(y)):
+                if x.get(k, _SKIP) != y.get(k, _SKIP):
+                    out.append(
+                        f"{part} {y['class']} {k}: {_show(x.get(k))} in the run, {_show(y.get(k))} now"
+                    )
+    return out
+
+
+def _refuse_config_changes(run: RunDir, before: TrainConfig, now: TrainConfig) -> None:
+    """RunChangedError naming each option (as its flag) in which ``now`` differs from the run's ``before``,
+    the options that may change on a resume aside."""
+    b, n = before.to_dict(), now.to_dict()
+    plateau = before.schedule == "plateau"
+    diffs = [
+        f"{flag(k)}: {_show(b[k])} in the run, {_show(n[k])} now"
+        for k in n
+        if b.get(k) != n[k] and not (k in MAY_DIFFER and not (plateau and k == "eval_every"))
+    ]
+    if diffs:
+        raise RunChangedError(
+            f"{run.path} holds a run with other settings, so it was not continued: {'; '.join(diffs)}. "
+            "Train with the run's settings, or in another folder",
+            diffs,
+        )
+
+
+def _refuse_changes(s: _Run, before: dict) -> None:
+    """RunChangedError naming each difference between the run's record and these settings/objects."""
+    diffs = _differences(before, s.record)
+    if not diffs:
+        return
+    hint = {
+        "flags": "Train with the run's settings (--resume takes them from it), or choose another --out",
+        "keywords": "Fit with the run's values, or give another run_dir",
+        "arguments": "Pass the run's values and objects built as before, or another run_dir",
+    }[s.record["words"]]
+    raise RunChangedError(
+        f"{s.run.path} holds a run with other settings, so it was not continued: {'; '.join(diffs)}. {hint}",
+        diffs,
+    )
+
+
+# --------------------------------------------------------------------------
 # Entry points
 # --------------------------------------------------------------------------
 
@@ -314,8 +517,13 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print)
     RunDirError
         ``out_dir`` holds a run already, or is a folder that is not a run's and
         holds a file the run would write.
+    RunBusyError
+        Another live process is writing ``out_dir`` (a RunDirError naming it).
     OutputError
         ``out_dir`` cannot be created or written.
+    FileWriteError
+        A write failed during the run (a full disk, a quota, a file-size limit, lost permission):
+        one line naming the file; the last good checkpoint is kept.
     TrainingDiverged
         The loss, a gradient or the test metric became NaN or inf; ``diverged.json``
         records it and the last good checkpoint is kept.
@@ -327,7 +535,9 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print)
     run = RunDir(out_dir)
     run.check_new()
     run.check_writable()
-    return _start(_build(cfg, run), progress, log)
+    state = _build(cfg, run)
+    with run.writing(log=log):  # one writer: the checks again, under the lock
+        return _start(state, progress, log)
 
 
 def train_objects(
@@ -345,6 +555,7 @@ def train_objects(
     checkpoint_every: int = 1000,
     seed: int = 0,
     resume: bool = False,
+    settings: dict | None = None,
     progress: bool = True,
     log=print,
 ) -> dict:
@@ -392,9 +603,16 @@ def train_objects(
         Continue the run in ``run_dir`` from its checkpoint, into these objects, which must be built
         as the first time (same architecture, optimizer and task; their state is loaded): the
         result equals an uninterrupted run bit for bit (``elapsed_s`` aside; with
-        ``INDRNN_THREAD_TUNING=0``). ``batch``, ``clip_value``, ``clip_norm`` and ``seed`` must be
-        the run's. A folder without a checkpoint starts a new run; a run that has reached
-        ``steps`` returns its summary.
+        ``INDRNN_THREAD_TUNING=0``). Everything that changes the numbers must be the run's:
+        ``batch``, ``clip_value``, ``clip_norm``, ``seed``, the task and its data, each layer's
+        settings and each parameter's shape, the optimizer's and the schedule's settings (the run
+        records them in ``run.json``); any difference is refused (:class:`RunChangedError`),
+        naming each. ``steps``, ``eval_every`` and ``checkpoint_every`` may change (``eval_every``
+        not with a schedule that observes the evaluations). A folder without a checkpoint starts
+        a new run; a run that has reached ``steps`` returns its summary.
+    settings : dict, optional
+        The settings that built these objects, in the caller's own words (an estimator passes
+        its keywords): recorded with the run, and a resume names each that differs by these names.
     progress : bool
         A progress bar (tqdm) on stderr.
     log : callable
@@ -415,7 +633,12 @@ def train_objects(
         A setting out of range.
     RunDirError, CheckpointError
         ``run_dir`` holds a run already (without ``resume``); with ``resume``, a checkpoint that
-        does not fit these objects or settings, or a diverged run; nothing is written.
+        does not fit these objects or settings (:class:`RunChangedError`), a checkpoint of another
+        run, a damaged one, or a diverged run; nothing is written.
+    RunBusyError
+        Another live process is writing ``run_dir``.
+    FileWriteError
+        A write failed during the run (a full disk, ...): one line; the last good checkpoint is kept.
     TrainingDiverged, TrainingInterrupted
         As :func:`train`.
 
@@ -430,7 +653,7 @@ def train_objects(
             "the optimizer does not hold this model's parameters (built on another model?): "
             "build it on the model, e.g. Adam(model, lr=...)"
         )
-    settings = _settings(
+    _settings_ = _settings(
         task,
         steps=steps,
         batch=batch,
@@ -440,37 +663,74 @@ def train_objects(
         checkpoint_every=checkpoint_every,
         seed=seed,
     )
+    if settings is not None and not isinstance(settings, dict):
+        raise TypeError(
+            f"settings must be a dict of the caller's settings or None; got {type(settings).__name__}"
+        )
     run = MemoryRun() if run_dir is None else RunDir(run_dir)
-    state = _Run(run, task, model, optimizer, schedule, settings)
-    if resume and run.has_checkpoint():
-        return _continue(state, steps, progress, log)
-    run.check_new(python=True)
-    run.check_writable()
-    return _start(state, progress, log)
+    state = _Run(run, task, model, optimizer, schedule, _settings_, words=settings)
+    if run_dir is None:
+        return _start(state, progress, log)
+    with run.writing(python=True, resuming=resume and run.has_checkpoint(), log=log):
+        if resume and run.has_checkpoint():
+            return _continue(state, steps, progress, log)
+        run.check_new(python=True)
+        run.check_writable()
+        return _start(state, progress, log)
 
 
 def _start(state: _Run, progress: bool, log) -> dict:
-    """A new run: the folder, the header of metrics.csv and the task's files, then the loop."""
+    """A new run: the folder, its record, the header of metrics.csv and the task's files, then the loop."""
     run = state.run
     artifacts = getattr(state.task, "artifacts", dict)()
     run.check_new(also=artifacts, python=state.cfg is None)
     run.make()
-    run.start_metrics(state.columns)
-    for name, array in artifacts.items():
-        run.save_array(name, array)
+    with _saving(state, "starting the run"):
+        if run.persistent:
+            run.write_record(state.record)
+        run.start_metrics(state.columns)
+        for name, array in artifacts.items():
+            run.save_array(name, array)
     return _loop(state, progress, log)
 
 
+@contextlib.contextmanager
+def _saving(s: _Run, what: str):
+    """A failed write (full disk, quota, file-size limit, lost permission) as one line that says what
+    was kept and how to continue (a :class:`indrnn_np.files.FileWriteError`)."""
+    try:
+        yield
+    except FileWriteError as exc:
+        if s.saved is not None:
+            kept = (
+                f"the last good checkpoint (step {s.saved}) is kept in {s.run.file(s.run.CHECKPOINT)}; "
+                f"make room (or restore the permission), then continue with {s.resume_hint()}"
+            )
+        else:
+            kept = "no checkpoint had been written yet; make room (or restore the permission) and start again"
+        raise FileWriteError(f"{exc} ({what}); {kept}", exc.path, exc.errno) from None
+
+
 def resume(
-    out_dir, *, steps: int | None = None, task: str | None = None, progress: bool = True, log=print
+    out_dir,
+    *,
+    steps: int | None = None,
+    task: str | None = None,
+    eval_every: int | None = None,
+    checkpoint_every: int | None = None,
+    expect: TrainConfig | None = None,
+    progress: bool = True,
+    log=print,
 ) -> dict:
     """Continue the run in ``out_dir`` from its checkpoint, to its own ``steps`` or to ``steps``.
 
     A resumed run reproduces an uninterrupted one with the same seed bit for
-    bit (``elapsed_s`` aside): the metrics past the checkpoint's step are
-    dropped and recomputed. A run that has reached its steps already returns
-    its summary. A run of objects is continued by
-    ``train(model, optimizer, task, run_dir, ..., resume=True)`` instead.
+    bit (``elapsed_s`` aside): the metrics past the checkpoint's step (and a
+    row that a crash cut short) are dropped and recomputed, saying so. A run
+    that has reached its steps already returns its summary (its curve and
+    summary drawn again first when they are missing or damaged). A run of
+    objects is continued by ``train(model, optimizer, task, run_dir, ...,
+    resume=True)`` instead.
 
     Parameters
     ----------
@@ -478,35 +738,52 @@ def resume(
         A new total (to extend the run); at least the checkpoint's step.
     task : str, optional
         The task the caller expects; a run of another task is refused.
+    eval_every, checkpoint_every : int, optional
+        A new evaluation or checkpoint cadence (the numbers stay the same; ``eval_every`` not
+        with the plateau schedule, whose decisions follow the evaluations).
+    expect : TrainConfig, optional
+        The configuration the caller means to continue: refused (:class:`RunChangedError`,
+        naming each differing option as its flag) unless the run's own, ``steps`` and the
+        cadences aside.
 
     Raises
     ------
     RunDirError, CheckpointError
-        No checkpoint, an unreadable one, a diverged run, another task, a run of
-        objects (no TrainConfig), or ``steps`` below the checkpoint's step;
+        No checkpoint, an unreadable or damaged one, one of another run, a diverged run, another
+        task, a run of objects (no TrainConfig), or ``steps`` below the checkpoint's step;
         nothing in the folder is changed.
+    RunBusyError
+        Another live process is writing the run (still training it).
     MemoryTooLarge
         The run no longer fits in the memory available (checked before the checkpoint's arrays are read).
+    FileWriteError
+        A write failed (a full disk, ...): one line; the last good checkpoint is kept.
     """
     run = RunDir(out_dir)
     run.check_not_diverged()
     cfg = run.read_config()  # RunDirError for a run of objects
-    check_fits(estimate_training(cfg, resume=True))
     if task is not None and task != cfg.task:
         raise RunDirError(
             f"{run.path} holds a run of task {cfg.task}, not {task}: resume it with `train {cfg.task} --resume {run.path}`"
         )
-    return _continue(_build(cfg, run), steps, progress, log)
+    for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+        if value is not None:
+            cfg = dataclasses.replace(cfg, **{name: value}).validate()
+    check_fits(estimate_training(cfg, resume=True))
+    if expect is not None:
+        _refuse_config_changes(run, cfg, expect)
+    state = _build(cfg, run)
+    with run.writing(resuming=True, log=log):
+        return _continue(state, steps, progress, log)
 
 
 def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
-    """Load the folder's checkpoint into ``state``'s objects and train on to ``steps`` (None: the run's own)."""
+    """Load the folder's checkpoint into ``state``'s objects and train on to ``steps`` (None: the run's
+    own). Called with the folder's lock held."""
     run = state.run
     run.check_not_diverged()
     arrays, meta = run.load_checkpoint()
-    stored = meta.get("run")
-    if state.cfg is None:
-        _check_same_settings(run, stored, state.settings)
+    _check_belongs(state, meta, log)
     if steps is not None:
         if steps < meta["step"]:
             given = f"--steps {steps}" if state.cfg is not None else f"steps={steps}"
@@ -525,15 +802,72 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
         ) from None
     state.step, state.elapsed0, state.acc = meta["step"], meta["elapsed_s"], meta["acc"]
     state.saved = state.step
-    run.read_metrics(state.columns)  # every row checked before anything is changed
-    summary = run.read_summary()
-    if state.step >= state.steps and summary is not None and summary.get("steps") == state.step:
-        more = "--steps" if state.cfg is not None else "a larger steps="
-        log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
-        return summary
-    run.check_writable()
-    run.truncate_metrics(state.step, state.columns)
+    run.read_metrics(state.columns)  # every row checked before anything is changed (a torn last row aside)
+    if run.file(run.SUMMARY).exists() and not run.summary_readable():
+        log(f"{run.file(run.SUMMARY)}: damaged; it is written again from the checkpoint and metrics.csv")
+    summary = run.read_summary() if run.summary_readable() else None
+    complete = state.step >= state.steps and summary is not None and summary.get("steps") == state.step
+    run.check_writable(also=getattr(state.task, "artifacts", dict)())  # before anything is rewritten
+    with _saving(state, "resuming the run"):
+        if run.read_record() is None or run.read_record()["id"] != state.record["id"]:
+            run.write_record(state.record)
+        notice = run.truncate_metrics(state.step, state.columns)
+        if notice:
+            log(notice)
+        if complete:
+            if not run.curve_complete():
+                log(f"{run.curve_path()}: missing or cut short; drawn again from metrics.csv")
+                _plot_curve(state)
+            more = "--steps" if state.cfg is not None else "a larger steps="
+            log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
+            return summary
+    if state.step >= state.steps:  # complete, but its summary is missing or damaged: written again
+        metric = _last_metric(state)
+        if metric is not None:
+            with _saving(state, "writing the summary"):
+                return _finish(state, metric, state.elapsed0, log)
     return _loop(state, progress, log)
+
+
+def _last_metric(s: _Run) -> float | None:
+    """The metric of metrics.csv's row at the checkpoint's step (None without one)."""
+    m = s.run.read_metrics(s.columns)
+    rows = np.flatnonzero(m["step"] == s.step)
+    return float(m[s.task.metric][rows[-1]]) if rows.size else None
+
+
+def _check_belongs(s: _Run, meta: dict, log) -> None:
+    """Refuse a checkpoint of another run and any changed setting; adopt the checkpoint's record.
+
+    The folder's ``run.json`` and the checkpoint each carry the run's record: a checkpoint whose
+    record id is not the folder's (copied in from another run) is refused and never loaded; one
+    of an earlier version (no record) is accepted only in a folder without a record. Then these
+    settings and objects are compared with the run's, naming each difference. ``s.record``
+    becomes the run's (its id, kept by the checkpoints this run writes).
+    """
+    run, where = s.run, s.run.file(s.run.CHECKPOINT)
+    folder, ckpt = run.read_record(), meta.get("record")
+    if ckpt is not None and folder is not None and ckpt.get("id") != folder.get("id"):
+        raise CheckpointError(
+            f"{where} belongs to another run than the one {run.path} holds (its run.json): it was "
+            "not loaded and nothing was changed; put the run's own checkpoint back, or start a new run "
+            "in another folder"
+        )
+    if ckpt is None and folder is not None:
+        raise CheckpointError(
+            f"{where} has no run record (written by an earlier version?) while {run.path} holds a run "
+            "of this version: it does not belong here; it was not loaded and nothing was changed"
+        )
+    before = ckpt or folder
+    if before is None:  # a run of an earlier version: what the loop kept of its settings
+        if s.cfg is None:
+            _check_same_settings(run, meta.get("run"), s.settings)
+        log(f"{run.path}: a run of an earlier version (no run.json); its record is written now")
+        return
+    if folder is None:
+        log(f"{run.file(run.RECORD)}: missing or unreadable; written again from the checkpoint's copy")
+    _refuse_changes(s, before)
+    s.record = before
 
 
 #: Settings a resumed run of objects must share with its checkpoint (the batches and steps depend on them).
@@ -619,34 +953,36 @@ def _loop(s: _Run, progress: bool, log) -> dict:
     tuner = ThreadTuner(enabled=None if s.backend == "cpu" else False)  # the model's backend decides
     previous = _catch_sigint(interrupted)
     try:
-        for step in range(s.step + 1, s.steps + 1):
-            bar.before_step(step)
-            with tuner.step():
-                res = _one_step(s, step)
-            elapsed = s.elapsed0 + time.perf_counter() - t0
-            evaluated = step % s.eval_every == 0 or step == s.steps
-            if evaluated:
-                metric = _evaluate(s, step, res, elapsed)
-            bar.after_step(step, res.loss, metric, evaluated)
-            if s.run.persistent and (step % s.checkpoint_every == 0 or step == s.steps or interrupted):
-                s.run.save_checkpoint(model=s.model, opt=s.opt, meta=s.meta(step, elapsed))
-                s.saved = step
-            if interrupted and not s.run.persistent:
-                raise TrainingInterrupted(
-                    f"interrupted after step {step}: without a run folder nothing was saved "
-                    "(give a run folder to keep checkpoints)"
-                )
-            if interrupted:
-                _plot_curve(s)  # the folder shows the curve so far
-                raise TrainingInterrupted(
-                    f"interrupted after step {step}: checkpoint saved to {s.run.file(s.run.CHECKPOINT)}; "
-                    f"continue with {s.resume_hint()}"
-                )
+        with _saving(s, "training"):
+            for step in range(s.step + 1, s.steps + 1):
+                bar.before_step(step)
+                with tuner.step():
+                    res = _one_step(s, step)
+                elapsed = s.elapsed0 + time.perf_counter() - t0
+                evaluated = step % s.eval_every == 0 or step == s.steps
+                if evaluated:
+                    metric = _evaluate(s, step, res, elapsed)
+                bar.after_step(step, res.loss, metric, evaluated)
+                if s.run.persistent and (step % s.checkpoint_every == 0 or step == s.steps or interrupted):
+                    s.run.save_checkpoint(model=s.model, opt=s.opt, meta=s.meta(step, elapsed))
+                    s.saved = step
+                if interrupted and not s.run.persistent:
+                    raise TrainingInterrupted(
+                        f"interrupted after step {step}: without a run folder nothing was saved "
+                        "(give a run folder to keep checkpoints)"
+                    )
+                if interrupted:
+                    _plot_curve(s)  # the folder shows the curve so far
+                    raise TrainingInterrupted(
+                        f"interrupted after step {step}: checkpoint saved to {s.run.file(s.run.CHECKPOINT)}; "
+                        f"continue with {s.resume_hint()}"
+                    )
     finally:
         bar.close()
         tuner.close()
         _restore_sigint(previous)
-    return _finish(s, metric, s.elapsed0 + time.perf_counter() - t0, log)
+    with _saving(s, "finishing the run"):
+        return _finish(s, metric, s.elapsed0 + time.perf_counter() - t0, log)
 
 
 def _one_step(s: _Run, step: int) -> StepResult:
@@ -793,11 +1129,14 @@ def complete_run(cfg: TrainConfig, out_dir, *, progress=False, log=print) -> Non
     returns. What it does is logged in one line under the folder's name.
     """
     run = RunDir(out_dir)
-    name, summary = run.path.name, run.read_summary()
+    name = run.path.name
+    summary = run.read_summary() if run.summary_readable() else None
     if run.is_diverged():
         log(f"{name}: diverged before, reusing {run}")
         return
-    if summary is not None and summary["steps"] >= cfg.steps:
+    if run.has_checkpoint():  # a run there already: the one this configuration asks for, or refused
+        _refuse_config_changes(run, run.read_config(), cfg)
+    if summary is not None and summary["steps"] >= cfg.steps and run.curve_complete():
         log(f"{name}: done before, reusing {run}")
         return
     again = run.has_checkpoint()
@@ -806,7 +1145,8 @@ def complete_run(cfg: TrainConfig, out_dir, *, progress=False, log=print) -> Non
     quiet = lambda *a: None  # noqa: E731
     try:
         if again:
-            resume(run.path, steps=cfg.steps, progress=progress, log=quiet)
+            steps = max(cfg.steps, summary["steps"]) if summary is not None else cfg.steps
+            resume(run.path, steps=steps, progress=progress, log=quiet)
         else:
             train(cfg, run.path, progress=progress, log=quiet)
     except TrainingDiverged as exc:

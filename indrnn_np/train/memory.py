@@ -755,7 +755,7 @@ def task_shape(cfg: TrainConfig) -> tuple[int, int, str]:
     """``(inputs, outputs, head)`` of the task's network, without reading its data (PTB: :data:`PTB_VOCAB`;
     ``arrays``: from the ``.npz`` file, :func:`indrnn_np.tasks.arrays.npz_shape`)."""
     if cfg.task == "arrays":
-        s = npz_shape(cfg.data)
+        s = npz_shape(cfg.data, cfg.task_type)
         return s.inputs, s.outputs, s.head
     if cfg.task == "adding":
         return AddingTask.inputs, AddingTask.outputs, AddingTask.head
@@ -784,7 +784,7 @@ class _Run:
         self.h = _Heap(np.dtype(cfg.dtype).itemsize, pool)
         self.P = self.net.param_count()
         self.test = self.loaded = None
-        self.arrays = npz_shape(cfg.data) if cfg.task == "arrays" else None
+        self.arrays = npz_shape(cfg.data, cfg.task_type) if cfg.task == "arrays" else None
         self.h.lengths = self.arrays is not None  # the arrays task's batches come with lengths
 
     def phase(self, name: str) -> None:

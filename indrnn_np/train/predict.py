@@ -12,6 +12,8 @@ What is written, in the order of ``x``:
 
 * classification (a run whose metric is the test error): predicted class
   indices, ``(n,)`` per sequence or ``(n, T)`` per step (-1 in the padding);
+  for a ``train arrays`` run whose labels were strings, the class names instead
+  (the run's ``classes.npy``; ``""`` in the padding);
 * regression: the predicted values, ``(n, K)`` per sequence or ``(n, T, K)``
   per step (NaN in the padding), the K axis dropped when K = 1.
 
@@ -28,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..files import atomic_write
 from ..report import check_writable_file
 from ..tasks import STATEFUL
-from ..tasks.arrays import ArrayDataError, pad_sequences, predict, read_npz
+from ..tasks.arrays import CLASSES_FILE, ArrayDataError, pad_sequences, predict, read_npz
 from .build import load_model
 from .memory import check_fits, estimate_prediction
 from .rundir import RunDir
@@ -119,7 +122,12 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
     real = np.arange(x.shape[1])[None, :] < lengths[:, None]
     if classes:
         values = np.argmax(pred, axis=-1).astype(np.int64)
-        if per_step:
+        names = _class_names(run, task)
+        if names is not None:
+            values = names[values]
+            if per_step:
+                values[~real] = ""
+        elif per_step:
             values[~real] = -1
     else:
         values = pred
@@ -138,18 +146,37 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
     }
 
 
-def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool) -> None:
-    """Write ``values`` to a new file (created exclusively: nothing is overwritten, even in a race)."""
+def _class_names(run: RunDir, task):
+    """The run's class names (``classes.npy``, saved when the labels were strings), or None: indices."""
+    path = run.file(CLASSES_FILE)
+    if not path.exists():
+        return None
     try:
-        with open(out, "xb") as fh:
-            if out.suffix.lower() == ".npy":
-                np.save(fh, values, allow_pickle=False)
-            else:
-                fh.write(_csv(values, lengths, per_step, classes).encode())
+        names = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise PredictError(f"{path}: not a readable array of class names ({exc})") from None
+    outputs = getattr(task, "outputs", None)
+    if names.ndim != 1 or names.dtype.kind not in "US" or (outputs is not None and len(names) != outputs):
+        raise PredictError(
+            f"{path}: must hold the run's {outputs} class names as strings; got {names.dtype} {names.shape}"
+        )
+    return names.astype(str)
+
+
+def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool) -> None:
+    """Write ``values`` to a new file, whole or not at all (:func:`indrnn_np.files.atomic_write`,
+    exclusive: nothing is overwritten, even in a race; a kill mid-write leaves no partial file)."""
+
+    def write(fh):
+        if out.suffix.lower() == ".npy":
+            np.save(fh, values, allow_pickle=False)
+        else:
+            fh.write(_csv(values, lengths, per_step, classes).encode())
+
+    try:
+        atomic_write(out, write, exclusive=True)
     except FileExistsError:
         raise PredictError(f"{out} exists: predict never overwrites a file; choose another --out") from None
-    except OSError as exc:
-        raise PredictError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def _csv(values: np.ndarray, lengths, per_step: bool, classes: bool) -> str:
@@ -157,10 +184,17 @@ def _csv(values: np.ndarray, lengths, per_step: bool, classes: bool) -> str:
     width = 1 if values.ndim == (2 if per_step else 1) else values.shape[-1]
     names = ["class"] if classes else ["value"] if width == 1 else [f"y{k}" for k in range(width)]
     lines = [",".join(["sequence", *(["step"] if per_step else []), *names])]
-    fmt = "{:d}" if classes else "{:.9g}"
+    fmt = _csv_cell if values.dtype.kind == "U" else ("{:d}" if classes else "{:.9g}").format
     for i in range(values.shape[0]):
         rows = [(t, values[i, t]) for t in range(int(lengths[i]))] if per_step else [(None, values[i])]
         for t, v in rows:
-            cells = [fmt.format(c.item()) for c in np.atleast_1d(v)]
+            cells = [fmt(c.item()) for c in np.atleast_1d(v)]
             lines.append(",".join([str(i), *([str(t)] if per_step else []), *cells]))
     return "\n".join(lines) + "\n"
+
+
+def _csv_cell(text: str) -> str:
+    """A class name as a CSV cell: quoted (quotes doubled) when it holds a comma, a quote or a line break."""
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text

@@ -106,7 +106,7 @@ def recipe(task: str, **overrides) -> TrainConfig:
         raise ConfigError(f"task must be one of {', '.join(RECIPES)}; got {task!r}")
     values = {**RECIPES[task], **overrides}
     if task == "arrays" and values.get("data") is not None:
-        values["T"] = data_T(values["data"], values.get("T"))
+        values["T"] = data_T(values["data"], values.get("T"), kind=values.get("task_type"))
     try:
         cfg = TrainConfig(task=task, **values)
     except TypeError as exc:  # an unknown keyword
@@ -114,12 +114,15 @@ def recipe(task: str, **overrides) -> TrainConfig:
     return cfg.validate()
 
 
-def data_T(path, T: int | None = None) -> int:
+def data_T(path, T: int | None = None, *, kind: str | None = None) -> int:
     """T of task ``arrays``: the longest sequence of the ``.npz`` file ``path`` (the padded length of
-    ``x`` or ``x_test``); ConfigError when a ``T`` is given and differs, ArrayDataError for a bad file."""
-    from ..tasks.arrays import npz_shape
+    ``x`` or ``x_test``); ConfigError when a ``T`` is given and differs, ArrayDataError for a bad file
+    (``kind``: ``--task``, as :func:`indrnn_np.tasks.arrays.task_from_npz` takes it)."""
+    from ..tasks.arrays import KINDS, npz_shape
 
-    data = npz_shape(path).T
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"task_type must be one of {', '.join(KINDS)}; got {kind!r}", "task_type")
+    data = npz_shape(path, kind).T
     if T is not None and T != data:
         raise ConfigError(
             f"T comes from the data for task arrays: {path} has sequences of up to {data} steps "

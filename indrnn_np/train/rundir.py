@@ -12,36 +12,63 @@ A run lives in one directory:
   under ``run``: see :func:`indrnn_np.train.train_objects`);
 * ``diverged.json``: written instead when the loss or a gradient became
   NaN or inf (the step, the parameter count and the message);
+* ``run.json``: the run's record, written when it starts: its id and every
+  setting that changes its numbers, in the words the run was started with
+  (the command's flags, an estimator's keywords, ``train``'s arguments),
+  the model, optimizer and schedule it trains, and its task and data. Every
+  checkpoint carries the record's id: a resume refuses a checkpoint of
+  another run, and any changed setting, naming each;
 * ``curve.png``, ``evaluation.json`` and task files such as
-  ``permutation.npy``.
+  ``permutation.npy``;
+* ``.lock`` while a process writes the run (:meth:`RunDir.writing`): one
+  writer at a time, a second is refused naming the first.
 
 Every file is written atomically (a temporary file in the same directory,
-flushed and fsynced, then renamed over the old one), so a crash or Ctrl-C
-while saving leaves the previous version intact; a failed command changes
-nothing a user saved. The files get the user's usual permissions (0o666 less
-the umask, as ``open()`` gives), like ``curve.png``.
+flushed and fsynced, then renamed over the old one: :mod:`indrnn_np.files`),
+so a crash, a kill or Ctrl-C while saving leaves the previous version intact,
+and the temporary files a kill leaves are removed when the run starts or
+resumes; a metrics row is appended whole or not at all. A checkpoint carries a
+SHA-256 of its own bytes: a damaged one is refused, never loaded. A write that
+fails (a full disk, a quota, a file-size limit, lost permission) is one
+:class:`indrnn_np.files.FileWriteError` naming the file. The files get the
+user's usual permissions (0o666 less the umask, as ``open()`` gives).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
-import secrets
-import stat
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..files import (
+    CorruptFile,
+    FileWriteError,
+    FolderBusy,
+    FolderLock,
+    append_line,
+    atomic_write,
+    png_complete,
+    read_checked_npz,
+    remove_stale_temps,
+    write_checked_npz,
+)
 from ..ops.device import to_host
 from ..report import check_writable_dir, check_writable_file, make_dir
 from .config import ConfigError, TrainConfig
 
-CHECKPOINT_FORMAT = 1
+#: 2: checksummed (:func:`indrnn_np.files.npz_bytes`) and tied to its run (``run_id``). Format 1
+#: (earlier versions, no checksum, no run record) is still read.
+CHECKPOINT_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+#: Format of ``run.json``.
+RECORD_FORMAT = 1
 
 
 class RunDirError(UserError):
@@ -50,6 +77,24 @@ class RunDirError(UserError):
 
 class CheckpointError(RunDirError):
     """A checkpoint that cannot be read, or that does not fit the run."""
+
+
+class RunBusyError(RunDirError):
+    """Another live process is writing the run folder (it holds the folder's lock)."""
+
+
+class RunChangedError(RunDirError):
+    """A resume with settings, a model or data other than the run's; the message names each difference.
+
+    Attributes
+    ----------
+    differences : list of str
+        One entry per differing setting, in the caller's words.
+    """
+
+    def __init__(self, message: str, differences: list[str]):
+        super().__init__(message)
+        self.differences = differences
 
 
 def metric_columns(metric: str) -> list[str]:
@@ -84,7 +129,7 @@ _META = {
 }
 #: Keys a checkpoint may hold: ``run``, the loop's settings of a run of objects (steps, batch,
 #: clipping, seed, the task's name, metric and description), which has no config.
-_OPTIONAL = {"run": (dict,)}
+_OPTIONAL = {"run": (dict,), "record": (dict,)}
 _ACC = {"loss_sum": (int, float), "count": (int,)}
 
 #: What a command says when it is pointed at a run of objects.
@@ -97,34 +142,8 @@ OBJECT_RUN = (
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Call ``write(binary file)`` on a temporary file beside ``path``, fsync it, then rename it to ``path``.
-
-    The temporary file is created as ``open()`` creates a file, mode 0o666 less the umask (not
-    :func:`tempfile.mkstemp`'s 0o600), so the run's files get the user's usual permissions; a file
-    that is replaced keeps its own mode, as ``open(path, "w")`` would leave it.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = path.parent / f".{path.name}-{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """:func:`indrnn_np.files.atomic_write` (kept under this name for the run's writers)."""
+    atomic_write(path, write)
 
 
 class RunDir:
@@ -145,8 +164,9 @@ class RunDir:
     DIVERGED = "diverged.json"
     CURVE = "curve.png"
     EVALUATION = "evaluation.json"
+    RECORD = "run.json"
     #: Every file a run writes, besides its task's (:meth:`check_new` takes those).
-    FILES = (CHECKPOINT, METRICS, SUMMARY, DIVERGED, CURVE, EVALUATION)
+    FILES = (CHECKPOINT, METRICS, SUMMARY, DIVERGED, CURVE, EVALUATION, RECORD)
 
     def __init__(self, path):
         self.path = Path(path)
@@ -247,16 +267,95 @@ class RunDir:
             return False
         return not body
 
-    def check_writable(self, name: str | None = None) -> None:
-        """OutputError unless the folder can be created or written (and the file ``name`` in it, when
-        the folder exists); creates nothing (:meth:`make` does)."""
+    def check_writable(self, name: str | None = None, *, also=()) -> None:
+        """OutputError unless the folder can be created or written, and each of the run's files that
+        exists there (and ``name``, and the task's files ``also``) can be rewritten in place; creates
+        and changes nothing (:meth:`make` creates the folder). Checked before anything is rewritten."""
         check_writable_dir(self.path)
-        if name is not None and self.path.is_dir():
-            check_writable_file(self.file(name))
+        if not self.path.is_dir():
+            return
+        names = [*self.FILES, *also] + ([name] if name is not None else [])
+        for n in dict.fromkeys(names):
+            if n == name or self.file(n).exists():
+                check_writable_file(self.file(n))
 
     def make(self) -> None:
         """Create the folder (and its parents) if needed; OutputError when it cannot be."""
         make_dir(self.path)
+
+    # ------------------------------------------------------------------
+    # One writer
+    # ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, *, python: bool = False, resuming: bool = False, log=print):
+        """Hold the folder's lock while a run writes it (created if needed; removed again, with the
+        folder when this made it and nothing was written, when the block ends).
+
+        On entry the temporary files of writers that were killed are removed (a one-line notice
+        through ``log``), as is a lock a dead process left (a notice too).
+
+        Raises
+        ------
+        OutputError
+            The folder cannot be created or written.
+        RunBusyError
+            A live process holds the lock: one line naming it (pid, command, start time) and what to do.
+        """
+        self.check_writable()
+        missing = []
+        p = self.path.absolute()
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        self.make()
+        lock = FolderLock(self.path)
+        try:
+            notice = lock.acquire()
+        except FolderBusy as exc:
+            _remove_made(missing)
+            other = "run_dir" if python else "--out"
+            what = (
+                "wait for it to end (or stop it with Ctrl-C, which saves a checkpoint) before resuming"
+                if resuming
+                else f"wait for it to end, or choose another {other}"
+            )
+            raise RunBusyError(f"{self.path} is being written by {exc}: {what}") from None
+        except FileWriteError:
+            _remove_made(missing)
+            raise
+        try:
+            if notice:
+                log(notice)
+            removed = remove_stale_temps(self.path)
+            if removed:
+                log(
+                    f"{self.path}: removed {len(removed)} temporary file(s) that a killed writer left "
+                    f"({', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''})"
+                )
+            yield self
+        finally:
+            lock.release()
+            _remove_made(missing)
+
+    # ------------------------------------------------------------------
+    # The run's record
+    # ------------------------------------------------------------------
+    def write_record(self, record: dict) -> None:
+        """Write ``run.json`` (the run's id and settings: :func:`indrnn_np.train.loop` builds it)."""
+        self.write_json(self.RECORD, {"format": RECORD_FORMAT, **record})
+
+    def read_record(self) -> dict | None:
+        """``run.json``, or None when the folder has none (a run of an earlier version) or it cannot
+        be read (the checkpoint's copy then stands in for it)."""
+        if not self.file(self.RECORD).exists():
+            return None
+        try:
+            record = self.read_json(self.RECORD)
+        except RunDirError:
+            return None
+        if record.get("format") != RECORD_FORMAT or not isinstance(record.get("id"), str):
+            return None
+        return record
 
     # ------------------------------------------------------------------
     # Metrics
@@ -266,9 +365,11 @@ class RunDir:
         self._write_rows([columns])
 
     def append_metrics(self, row: list) -> None:
-        """Append one evaluation row; floats are written with repr (exact round trip)."""
-        with open(self.file(self.METRICS), "a", newline="") as fh:
-            csv.writer(fh).writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
+        """Append one evaluation row, whole or not at all (:func:`indrnn_np.files.append_line`); floats
+        are written with repr (exact round trip)."""
+        text = io.StringIO()
+        csv.writer(text).writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
+        append_line(self.file(self.METRICS), text.getvalue())
 
     def read_metrics(self, columns: list[str] | None = None) -> dict[str, np.ndarray]:
         """metrics.csv as columns of floats, every row checked.
@@ -283,20 +384,40 @@ class RunDir:
         header, body = self._rows(columns)
         return {name: np.array([r[i] for r in body], dtype=np.float64) for i, name in enumerate(header)}
 
-    def truncate_metrics(self, step: int, columns: list[str]) -> None:
-        """Keep the rows up to ``step`` (a resumed run recomputes the rest); atomic."""
-        header, body = self._rows(columns)
+    def truncate_metrics(self, step: int, columns: list[str]) -> str | None:
+        """Keep the rows up to ``step`` (a resumed run recomputes the rest), dropping a torn last row
+        too; atomic. Returns a one-line notice of what was dropped (None: nothing)."""
+        header, body, torn = self._rows(columns, torn_ok=True)
         keep = [r for r in body if r[0] <= step]
+        dropped = len(body) - len(keep)
+        if not dropped and not torn:
+            return None
         self._write_rows([header] + [[int(r[0])] + [repr(v) for v in r[1:]] for r in keep])
+        parts = []
+        if dropped:
+            parts.append(f"{dropped} row(s) after the checkpoint's step {step} (they are computed again)")
+        if torn:
+            parts.append("a torn last row (a write cut short)")
+        return f"{self.file(self.METRICS)}: dropped {' and '.join(parts)}"
 
-    def _rows(self, columns):
+    def _rows(self, columns, *, torn_ok: bool = False):
+        """``(header, rows)``; a last line without its newline (a row being written, or one a crash
+        cut short) is not a row. ``torn_ok``: also pass over a last row that does not parse, and
+        return ``(header, rows, torn)``."""
         path = self.file(self.METRICS)
         try:
             with open(path, newline="") as fh:
-                rows = [r for r in csv.reader(fh)]
+                text = fh.read()
         except FileNotFoundError:
             raise RunDirError(f"{path}: no metrics file there") from None
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{path}: cannot be read ({exc})") from None
+        torn = bool(text) and not text.endswith("\n")
+        if torn and "\n" in text:
+            text = text[: text.rindex("\n") + 1]
+        try:
+            rows = [r for r in csv.reader(io.StringIO(text))]
+        except csv.Error as exc:
             raise RunDirError(f"{path}: cannot be read ({exc})") from None
         if not rows or (columns is not None and rows[0] != columns):
             want = ",".join(columns) if columns else "a header"
@@ -314,12 +435,15 @@ class RunDir:
                 if step <= last:
                     raise ValueError(f"step {step} does not follow step {last}")
             except ValueError as exc:
+                if torn_ok and i == len(rows):  # the last row, cut short before its newline was written
+                    torn = True
+                    break
                 raise RunDirError(
                     f"{path}, line {i}: not a metrics row ({exc}): {','.join(r)[:80]}"
                 ) from None
             body.append([step, *values])
             last = step
-        return header, body
+        return (header, body, torn) if torn_ok else (header, body)
 
     def _write_rows(self, rows) -> None:
         def write(fh):
@@ -333,14 +457,15 @@ class RunDir:
     # Checkpoints
     # ------------------------------------------------------------------
     def save_checkpoint(self, *, model, opt, meta: dict) -> None:
-        """Write the model's parameters and buffers, the optimizer state and ``meta``, atomically."""
+        """Write the model's parameters and buffers, the optimizer state and ``meta`` (with the run's
+        ``record``, whose id ties the checkpoint to its run), atomically and checksummed."""
         # to_host: a model training on the GPU is copied back here, at the checkpoint only
         arrays = {f"param/{k}": to_host(v) for k, v in model.params.items()}
         arrays.update({f"buffer/{k}": to_host(v) for k, v in model.buffers.items()})
         arrays.update({f"opt/{k}": np.asarray(to_host(v)) for k, v in opt.state_dict().items()})
         full = {**meta, "format": CHECKPOINT_FORMAT, "rng_layers": model.rng_states()}
         arrays["meta"] = np.array(json.dumps(full))
-        _atomic_write(self.file(self.CHECKPOINT), lambda fh: np.savez(fh, **arrays))
+        write_checked_npz(self.file(self.CHECKPOINT), arrays)
 
     def load_checkpoint(self) -> tuple[dict, dict]:
         """``(arrays, meta)``, with every metadata key and type checked and the config validated.
@@ -351,13 +476,13 @@ class RunDir:
             Missing, unreadable, or with metadata that is not what this
             version writes; the message names the file and the key.
         """
-        arrays = self._read_checkpoint(lambda npz: {k: npz[k] for k in npz.files})
+        arrays = self._read_checkpoint(dict)
         return arrays, self._meta(arrays.pop("meta", None))
 
     def read_meta(self) -> dict:
         """The checkpoint's metadata alone (config validated), without reading its arrays: what a
         command checks before it loads a model. Raises CheckpointError as :meth:`load_checkpoint`."""
-        return self._meta(self._read_checkpoint(lambda npz: npz["meta"] if "meta" in npz.files else None))
+        return self._meta(self._read_checkpoint(lambda arrays: arrays.get("meta")))
 
     def read_config(self) -> TrainConfig:
         """The run's TrainConfig, from the checkpoint's metadata (:meth:`config_of`)."""
@@ -380,18 +505,13 @@ class RunDir:
         if self.path.exists() and not self.path.is_dir():
             raise CheckpointError(f"{self.path} is a file, not a run folder")
         try:
-            npz = np.load(path, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):  # a .npy array
-                raise ValueError("a single array, not an archive")
-            with npz:
-                return read(npz)
+            arrays = read_checked_npz(path, what="a readable indrnn-np checkpoint")
         except FileNotFoundError:
             raise CheckpointError(f"{path}: no checkpoint there") from None
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError):
-            # ValueError: NumPy met pickled data, which a checkpoint never holds (and is never loaded)
-            raise CheckpointError(
-                f"{path}: not a readable indrnn-np checkpoint (not an .npz archive of plain arrays, or truncated)"
-            ) from None
+        except CorruptFile as exc:
+            raise CheckpointError(f"{exc}; it was not loaded, and is left as it is") from None
+        self._checksum = arrays.pop("__checksum__")
+        return read(arrays)
 
     def _meta(self, text) -> dict:
         path = self.file(self.CHECKPOINT)
@@ -402,6 +522,11 @@ class RunDir:
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{path}: the metadata is not JSON ({exc.msg})") from None
         _check_meta(meta, path)
+        if meta["format"] >= 2 and getattr(self, "_checksum", "ok") != "ok":
+            raise CheckpointError(
+                f"{path}: damaged (a format-{meta['format']} checkpoint without its checksum); it was not "
+                "loaded, and is left as it is"
+            )
         return meta
 
     # ------------------------------------------------------------------
@@ -430,6 +555,13 @@ class RunDir:
         """summary.json, or None when the run has not finished."""
         return self.read_json(self.SUMMARY) if self.file(self.SUMMARY).exists() else None
 
+    def summary_readable(self) -> bool:
+        """True when summary.json is there and reads as a JSON object."""
+        try:
+            return self.read_summary() is not None
+        except RunDirError:
+            return False
+
     def mark_diverged(self, record: dict) -> None:
         self.write_json(self.DIVERGED, record)
 
@@ -444,6 +576,20 @@ class RunDir:
 
     def curve_path(self) -> Path:
         return self.file(self.CURVE)
+
+    def curve_complete(self) -> bool:
+        """True when curve.png is there and whole (a kill while it was drawn by an earlier version
+        could leave it cut short)."""
+        return png_complete(self.curve_path())
+
+
+def _remove_made(folders) -> None:
+    """Remove the folders in ``folders`` (deepest first) that are empty: the ones a refused run made."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
 
 
 def _check_meta(meta, path) -> None:
@@ -466,8 +612,10 @@ def _check_meta(meta, path) -> None:
     unknown = sorted(set(meta) - set(_META) - set(_OPTIONAL))
     if unknown:
         raise CheckpointError(f"{path}: the metadata has an unknown key {unknown[0]!r}")
-    if meta["format"] != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta['format']}, expected {CHECKPOINT_FORMAT}")
+    if meta["format"] not in READABLE_FORMATS:
+        raise CheckpointError(
+            f"{path}: checkpoint format {meta['format']}, expected one of {', '.join(map(str, READABLE_FORMATS))}"
+        )
     if meta["step"] < 0 or not math.isfinite(meta["elapsed_s"]):
         raise CheckpointError(
             f"{path}: metadata step {meta['step']} / elapsed_s {meta['elapsed_s']} out of range"
