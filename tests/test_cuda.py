@@ -266,6 +266,14 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
                     k.scan_replay_back,
                     f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, {arr2}, {arr3}, {arr2}, {arr2}, {arr2})",
                 ),
+                "scan_check": (k.scan_check, f"void({arr2}, {arr3}, int64, int64[::1])"),
+                "scan_fix": (k.scan_fix, f"void({arr3}, {arr1}, {arr1}, int64, int64, int64[::1], {arr3})"),
+                "scan_check_back": (k.scan_check_back, f"void({arr2}, {arr3}, int64, int64[::1])"),
+                "scan_fix_back": (
+                    k.scan_fix_back,
+                    f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, int64[::1], {arr3}, {arr2}, {arr2}, {arr2})",
+                ),
+                "int_fill": (ck._int_kernels().fill, "void(int64[::1], int64)"),
                 "gemm": (ck._gemm_kernel(16, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
                 "adam": (ck._optimizer_kernels(dt).adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
                 "sgd": (ck._optimizer_kernels(dt).sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
@@ -308,7 +316,7 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
     assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
     assert counts["fused_backward:float64"] > 0
-    assert len(counts) == 2 * 30  # every kernel, both dtypes
+    assert len(counts) == 2 * 35  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 

@@ -20,8 +20,10 @@ Compilation flags come from :mod:`indrnn_np.config`.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, prange, types, uint64
+from numba.extending import overload
 
 from .. import config
 from ._scalars import inf_of, one_of, zero_of
@@ -165,6 +167,7 @@ def scan_forward(xw, u, b, h0, act, h):
     x1, h1 = xw.reshape(T * C), h.reshape(T * C)
     uc, bc = _tiled(u, B), _tiled(b, B)
     zero, inf = zero_of(xw[0, 0, 0]), inf_of(xw[0, 0, 0])
+    limit = _cancellation_limit(xw[0, 0, 0])
     lower = zero if act == 1 else -inf  # the step's clamp: relu at 0, identity none
     # the chunk maps F_k (a, c, lo, hi), flat (K·C,)
     Fa, Fc = np.empty(K * C, xw.dtype), np.empty(K * C, xw.dtype)
@@ -201,14 +204,16 @@ def scan_forward(xw, u, b, h0, act, h):
         for j in range(C):
             i = k * C + j
             entering[i] = state[j]
-            a = Fa[i]
-            if abs(a) < inf:
-                state[j] = _project(a * state[j] + Fc[i], Flo[i], Fhi[i])  # clamp, NaN kept
-            else:  # Π u overflowed (|u| > 1): step through the chunk
+            v = Fa[i] * state[j] + Fc[i]
+            if abs(v) < inf and abs(Fc[i]) <= limit * abs(v):
+                state[j] = _project(v, Flo[i], Fhi[i])  # clamp
+            else:  # the map's slope or offset overflowed (|u| > 1), a non-finite state, or a·s and c
+                # cancelled to less than half their digits: step through the chunk
                 v = state[j]
                 for t in range(k * L, min((k + 1) * L, T)):
                     v = _activate(x1[t * C + j] + uc[j] * v + bc[j], act)
                 state[j] = v
+    start = entering.copy()  # the replay below overwrites ``entering``
     # 3. every chunk replays its steps from its true entering state, as recurrence_forward does
     for g in prange(n_groups):
         k0, k1 = g * per_group, min((g + 1) * per_group, K)
@@ -223,6 +228,40 @@ def scan_forward(xw, u, b, h0, act, h):
                         v = _activate(x1[o] + uc[j] * entering[i] + bc[j], act)
                         h1[o] = v
                         entering[i] = v
+    # 4. a column whose replayed chunk ends inf or NaN where the next chunk's carry is finite (or the
+    # other way round) is the loop from there on: each later chunk replays from the end of the one before
+    diverged = np.zeros(C, np.bool_)
+    for k in range(1, K):
+        t0 = k * L
+        any_diverged = False
+        for j in range(C):
+            diverged[j] |= not _same_kind(h1[(t0 - 1) * C + j], start[k * C + j], inf)
+            any_diverged |= diverged[j]
+        if any_diverged:
+            for t in range(t0, min(t0 + L, T)):
+                for j in range(C):
+                    if diverged[j]:
+                        h1[t * C + j] = _activate(x1[t * C + j] + uc[j] * h1[(t - 1) * C + j] + bc[j], act)
+
+
+def _cancellation_limit(x):
+    """2^26 or 2^12, of x's float type (see :func:`indrnn_np.kernels.reference.cancellation_limit`)."""
+    return type(x)(2.0**26 if np.dtype(type(x)) == np.float64 else 2.0**12)
+
+
+@overload(_cancellation_limit, inline="always", target="generic")
+def _cancellation_limit_typed(x):
+    if isinstance(x, types.Float):
+        if x.bitwidth == 32:
+            return lambda x: numba.float32(4096.0)
+        return lambda x: numba.float64(67108864.0)
+    return None
+
+
+@njit(inline="always")
+def _same_kind(x, y, inf):
+    # both finite, both NaN, or the same infinity (see reference.same_kind)
+    return x == y or (abs(x) < inf and abs(y) < inf) or (x != x and y != y)
 
 
 @njit(**_JIT)
@@ -236,6 +275,7 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     h0c = h0.reshape(C)
     uc = _tiled(u, B)
     zero, inf = zero_of(dh[0, 0, 0]), inf_of(dh[0, 0, 0])
+    limit = _cancellation_limit(dh[0, 0, 0])
     A, Cc = np.empty(K * C, dh.dtype), np.empty(K * C, dh.dtype)
     # 1. per chunk, δ_{t0} = A δ_{t1} + Cc, composing δ_t = m_t u δ_{t+1} + m_t g_t from t1 - 1 down to t0
     for g in prange(n_groups):
@@ -259,14 +299,16 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
         for j in range(C):
             i = k * C + j
             after[i] = d[j]
-            a = A[i]
-            if abs(a) < inf:
-                d[j] = a * d[j] + Cc[i]
-            else:  # overflowed slope (|u| > 1): step through the chunk
+            v = A[i] * d[j] + Cc[i]
+            if abs(v) < inf and abs(Cc[i]) <= limit * abs(v):
+                d[j] = v
+            else:  # overflowed slope or offset (|u| > 1), a non-finite δ, or A δ and Cc cancelled to
+                # less than half their digits: step through the chunk
                 v = d[j]
                 for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
                     v = _derivative(h1[t * C + j], act) * (g1[t * C + j] + uc[j] * v)
                 d[j] = v
+    start = after.copy()  # the replay below turns ``after`` into its running carry
     # 3. each chunk replays its steps in reverse from its carry, with its own du and db sums;
     # ``after`` becomes the carry u ⊙ ∂J/∂a_{t+1}
     du_k, db_k = np.zeros(K * C, dh.dtype), np.zeros(K * C, dh.dtype)
@@ -289,6 +331,32 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
                         du_k[i] += v * h_prev  # ∂a_t/∂u = h_{t-1}
                         db_k[i] += v  # ∂a_t/∂b = 1
                         after[i] = uc[j] * v  # ∂a_t/∂h_{t-1} = u
+    # 4. as forward: a column whose replayed δ at a chunk's first step is inf or NaN where the carry the
+    # chunk before started from is finite (or the other way round) is the loop from there down to step 0
+    diverged = np.zeros(C, np.bool_)
+    for k in range(K - 2, -1, -1):
+        t1 = (k + 1) * L
+        any_diverged = False
+        for j in range(C):
+            diverged[j] |= not _same_kind(da1[t1 * C + j], start[k * C + j], inf)
+            any_diverged |= diverged[j]
+        if any_diverged:
+            for j in range(C):
+                if diverged[j]:
+                    i = k * C + j
+                    after[i] = uc[j] * da1[t1 * C + j]
+                    du_k[i] = zero
+                    db_k[i] = zero
+            for t in range(t1 - 1, k * L - 1, -1):
+                for j in range(C):
+                    if diverged[j]:
+                        i, o = k * C + j, t * C + j
+                        h_prev = h1[o - C] if t > 0 else h0c[j]
+                        v = (g1[o] + after[i]) * _derivative(h1[o], act)
+                        da1[o] = v
+                        du_k[i] += v * h_prev
+                        db_k[i] += v
+                        after[i] = uc[j] * v
     # the chunks' sums in chunk order; dh0 = u δ_0, chunk 0's final carry
     du2, db2, dh02 = du_part.reshape(C), db_part.reshape(C), dh0.reshape(C)
     for j in range(C):

@@ -149,10 +149,13 @@ def recurrence_kernels(dtype):
     -------
     SimpleNamespace
         ``forward``, ``backward``, ``backward_atomic``, ``reduce_rows``, ``sum_splits``, ``fill``,
-        and the scan's ``scan_compose``, ``scan_carry``, ``scan_replay`` and their ``*_back`` twins.
+        and the scan's ``scan_compose``, ``scan_carry``, ``scan_replay``, ``scan_check``, ``scan_fix``
+        and their ``*_back`` twins.
     """
     nb = _DTYPES[dtype]
     ZERO, ONE, INF = nb(0), nb(1), nb(math.inf)
+    # the scan's carry: a·s + c below |c| / LIMIT kept less than half its digits (reference.cancellation_limit)
+    LIMIT = nb(2.0**26 if dtype == np.float64 else 2.0**12)
 
     @cuda.jit(device=True, inline=True)
     def activate(a, act):
@@ -254,10 +257,13 @@ def recurrence_kernels(dtype):
         for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
             a[i] = value
 
-    # ---- the scan (see the reference): three kernels each way, over (chunk, column) pairs --------
+    # ---- the scan (see the reference): three kernels each way over (chunk, column) pairs, and a check
     # Thread i takes chunk k = i // C and column j = i % C (C = B·N), so consecutive threads read
     # consecutive columns of the same step: coalesced, as in ``forward``. The carries walk the K
-    # chunks of one column in one thread (K is at most a few thousand cheap steps).
+    # chunks of one column in one thread (K is at most a few thousand cheap steps). Then the check of
+    # each chunk's replayed end against the next chunk's carry, one (chunk, column) thread a boundary,
+    # leaves each column's first disagreement in an int array (atomic min: no order to depend on), and
+    # one thread a column runs the loop from there (one read where every number stayed finite).
 
     @cuda.jit(device=True, inline=True)
     def chunk_column(i, C, N):
@@ -306,15 +312,15 @@ def recurrence_kernels(dtype):
             state = h0[bi, n]
             for k in range(K):
                 entering[k, j] = state
-                a = Fa[k, j]
-                if abs(a) < INF:
-                    v = a * state + Fc[k, j]
+                v = Fa[k, j] * state + Fc[k, j]
+                if abs(v) < INF and abs(Fc[k, j]) <= LIMIT * abs(v):
                     if v < Flo[k, j]:
                         v = Flo[k, j]
                     if v > Fhi[k, j]:
                         v = Fhi[k, j]
                     state = v
-                else:  # Π u overflowed (|u| > 1): step through the chunk
+                else:  # the map's slope or offset overflowed (|u| > 1), a non-finite state, or a·s and c
+                    # cancelled to less than half their digits: step through the chunk
                     for t in range(k * L, min((k + 1) * L, T)):
                         state = activate(xw[t, bi, n] + u[n] * state + b[n], act)
 
@@ -331,6 +337,38 @@ def recurrence_kernels(dtype):
                 # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
                 h_prev = activate(xw[t, bi, n] + un * h_prev + bn, act)
                 h[t, bi, n] = h_prev
+
+    @cuda.jit(device=True, inline=True)
+    def same_kind(x, y):
+        # both finite, both NaN, or the same infinity (see reference.same_kind)
+        return x == y or (abs(x) < INF and abs(y) < INF) or (x != x and y != y)
+
+    @cuda.jit
+    def scan_check(entering, h, L, first_bad):
+        """Phase 4 (see the reference), over (chunk, column) pairs: where chunk k - 1's replayed end and
+        chunk k's carry are not both finite, both NaN or the same infinity, ``first_bad[j]`` becomes the
+        smallest such k (it starts at K: none)."""
+        K, C = entering.shape
+        N = h.shape[2]
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k, j, bi, n = chunk_column(i, C, N)
+            if k > 0 and not same_kind(h[k * L - 1, bi, n], entering[k, j]):
+                cuda.atomic.min(first_bad, j, k)
+
+    @cuda.jit
+    def scan_fix(xw, u, b, act, L, first_bad, h):
+        """From chunk ``first_bad[j]`` on, column j is the loop: each chunk replays from the end of the one
+        before (nothing to do, one read, where every number stayed finite)."""
+        T, B, N = xw.shape
+        for j in range(cuda.grid(1), first_bad.size, cuda.gridsize(1)):
+            bi = j // N
+            n = j % N
+            k0 = first_bad[j]
+            if k0 * L < T:
+                state = h[k0 * L - 1, bi, n]
+                for t in range(k0 * L, T):
+                    state = activate(xw[t, bi, n] + u[n] * state + b[n], act)
+                    h[t, bi, n] = state
 
     @cuda.jit
     def scan_compose_back(dh, h, u, act, L, A, Cc):
@@ -357,10 +395,11 @@ def recurrence_kernels(dtype):
             d = ZERO
             for k in range(K - 1, -1, -1):
                 after[k, j] = d
-                a = A[k, j]
-                if abs(a) < INF:
-                    d = a * d + Cc[k, j]
-                else:  # overflowed slope (|u| > 1): step through the chunk
+                v = A[k, j] * d + Cc[k, j]
+                if abs(v) < INF and abs(Cc[k, j]) <= LIMIT * abs(v):
+                    d = v
+                else:  # overflowed slope or offset (|u| > 1), a non-finite δ, or A δ and Cc cancelled to
+                    # less than half their digits: step through the chunk
                     for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
                         d = derivative(h[t, bi, n], act) * (dh[t, bi, n] + u[n] * d)
 
@@ -387,6 +426,43 @@ def recurrence_kernels(dtype):
             if k == 0:
                 dh0[bi, n] = carry
 
+    @cuda.jit
+    def scan_check_back(after, da, L, last_bad):
+        """Phase 4 backward, over (chunk, column) pairs: where the δ replayed at chunk k's first step and
+        the carry chunk k - 1 started from are not both finite, both NaN or the same infinity,
+        ``last_bad[j]`` becomes the largest such k (it starts at 0: none)."""
+        K, C = after.shape
+        N = da.shape[2]
+        for i in range(cuda.grid(1), K * C, cuda.gridsize(1)):
+            k, j, bi, n = chunk_column(i, C, N)
+            if k > 0 and not same_kind(da[k * L, bi, n], after[k - 1, j]):
+                cuda.atomic.max(last_bad, j, k)
+
+    @cuda.jit
+    def scan_fix_back(dh, h, u, h0, act, L, last_bad, da, du_k, db_k, dh0):
+        """From chunk ``last_bad[j] - 1`` down to chunk 0, column j is the loop: each chunk replays from the
+        δ at the first step of the one after it, and its du and db sums are redone."""
+        T, B, N = dh.shape
+        for j in range(cuda.grid(1), last_bad.size, cuda.gridsize(1)):
+            bi = j // N
+            n = j % N
+            un = u[n]
+            carry = un * da[last_bad[j] * L, bi, n]  # u ⊙ ∂J/∂a_{t+1}
+            for k in range(last_bad[j] - 1, -1, -1):
+                du_acc = ZERO
+                db_acc = ZERO
+                for t in range((k + 1) * L - 1, k * L - 1, -1):
+                    g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
+                    da[t, bi, n] = g
+                    h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
+                    du_acc += g * h_prev
+                    db_acc += g
+                    carry = un * g
+                du_k[k, j] = du_acc
+                db_k[k, j] = db_acc
+                if k == 0:
+                    dh0[bi, n] = carry
+
     return SimpleNamespace(
         activate=activate,  # the device functions, for fused_kernels() at the end of this module
         derivative=derivative,
@@ -402,6 +478,10 @@ def recurrence_kernels(dtype):
         scan_compose_back=scan_compose_back,
         scan_carry_back=scan_carry_back,
         scan_replay_back=scan_replay_back,
+        scan_check=scan_check,
+        scan_fix=scan_fix,
+        scan_check_back=scan_check_back,
+        scan_fix_back=scan_fix_back,
     )
 
 
@@ -476,6 +556,9 @@ def scan_forward(xw, u, b, h0, act, h):
     cgrid, ctpb = _blocks(C)
     kern.scan_carry[cgrid, ctpb](xw, u, b, h0, act, L, Fa, Fc, Flo, Fhi, entering)
     kern.scan_replay[grid, tpb](xw, u, b, act, L, entering, h)
+    first_bad = _int_fill(C, K)
+    kern.scan_check[grid, tpb](entering, h, L, first_bad)
+    kern.scan_fix[cgrid, ctpb](xw, u, b, act, L, first_bad, h)
 
 
 def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
@@ -491,8 +574,29 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     cgrid, ctpb = _blocks(C)
     kern.scan_carry_back[cgrid, ctpb](dh, h, u, act, L, A, Cc, after)
     kern.scan_replay_back[grid, tpb](dh, h, u, h0, act, L, after, da, du_k, db_k, dh0)
+    last_bad = _int_fill(C, 0)
+    kern.scan_check_back[grid, tpb](after, da, L, last_bad)
+    kern.scan_fix_back[cgrid, ctpb](dh, h, u, h0, act, L, last_bad, da, du_k, db_k, dh0)
     reduce_rows(du_k, du_part.reshape(C))
     reduce_rows(db_k, db_part.reshape(C))
+
+
+@functools.cache
+def _int_kernels():
+    @cuda.jit
+    def fill(a, value):
+        for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+            a[i] = value
+
+    return SimpleNamespace(fill=fill)
+
+
+def _int_fill(n: int, value: int):
+    """An int64 device array of n copies of value, filled on the device (the scan's check flags)."""
+    a = cuda.device_array(n, dtype=np.int64)
+    grid, tpb = _blocks(n)
+    _int_kernels().fill[grid, tpb](a, np.int64(value))
+    return a
 
 
 def reduce_rows(part, out):

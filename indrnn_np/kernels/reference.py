@@ -145,6 +145,22 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
 # first, and replayed. Because padding steps come after a sequence's real steps, they are never
 # composed into a real step's prefix: ``lengths`` is handled by the op layer exactly as for the
 # sequential loop (equivalently, padding steps are identity maps).
+#
+# The loop is the specification also where numbers leave the float range, and the scan never
+# disagrees with it quietly there. A composed map is exact for a finite state as long as its own
+# arithmetic stayed finite; with |u| > 1 its slope Π u or its offset can overflow where the loop's
+# state does not (the loop holds h = 100 with u = 2, z = -100; L such steps compose to the offset
+# -100 (2^L - 1)), or a s and c can cancel to a state that kept none of their digits (the same h = 100
+# with L = 1000: a s = 100 · 2^1000, c rounded). So a carry whose a s + c is not finite (an overflowed
+# slope or offset, or an inf or NaN state), or is below |c| / 2^26 (|c| / 2^12 in float32: less than
+# half the digits left), steps through its chunk instead, as the loop does. And a state can turn inf or
+# NaN inside a chunk whose map stays finite: h beyond the float range, or a NaN or inf input followed
+# by a u = 0 step (the constraint u >= 0 projects a negative u to 0), whose constant map forgets it
+# where the loop keeps NaN (0 · NaN = NaN). The chunk's replay, the loop's own arithmetic, then ends
+# inf or NaN while the next chunk started from a finite carry: a last phase compares each chunk's
+# replayed end with the next chunk's carry (K values a column) and, from the first disagreement on,
+# replays that column's later chunks from the end of the one before, i.e. runs the loop. Both checks
+# cost next to nothing where every number is finite, and leave its results as they were.
 
 
 def compose(first, second):
@@ -249,14 +265,16 @@ def scan_forward(xw, u, b, h0, act, h):
 
     Arguments as :func:`recurrence_forward` (relu or identity). Every phase
     below is vectorised over all chunks or columns at once; the Python loops
-    run L + K + L ≈ 3√T times instead of T.
+    run L + K + L ≈ 3√T times instead of T. Where a state or a chunk's map
+    leaves the float range, the columns concerned step through as the loop
+    does (phases 2 and 4), so that inf and NaN are where the loop has them.
     """
     T, B, N = xw.shape
     chunks = _chunk_bounds(T, scan_chunks(T))
     K, L = len(chunks), chunks[0][1]
     # 1. each chunk's map F_k = f_{t1-1} ∘ ... ∘ f_{t0}, all chunks at once: maps of shape (K, B, N)
     F = identity_map((K, B, N), xw.dtype)
-    for s in range(L):  # (an overflowing slope Π u is dealt with in step 2)
+    for s in range(L):  # (a slope or offset beyond the float range is dealt with in step 2)
         live = np.array([t0 + s < t1 for t0, t1 in chunks])  # the last chunk may have fewer steps
         t = np.array([min(t0 + s, T - 1) for t0, _ in chunks])
         # f_t: h ↦ σ(u h + W x_t + b)
@@ -272,23 +290,61 @@ def scan_forward(xw, u, b, h0, act, h):
     s_k = h0
     for k, (t0, t1) in enumerate(chunks):
         entering[k] = s_k
+        a, c, lo, hi = (part[k] for part in F)
         with np.errstate(invalid="ignore", over="ignore"):
-            nxt = apply_map(tuple(part[k] for part in F), s_k)
-        # a chunk whose slope a = Π u overflowed (|u|^L beyond the float range, possible only with
-        # |u| > 1) gives inf·0 = nan: those columns step through the chunk instead
-        bad = ~np.isfinite(F[0][k])
+            v = a * s_k + c
+            # The map is exact where its own arithmetic stayed finite. With |u| > 1 its slope Π u or its
+            # offset can overflow while the loop's state does not (u = 2, z = -100 holds h = 100 for
+            # ever; the offset of L such steps is -100 (2^L - 1)), and a non-finite state (inf, NaN)
+            # meets the map as the loop would not: a·s + c not finite says all of these at once. Short
+            # of overflow, a·s and c can cancel to a state that kept none of their digits (the same
+            # h = 100 with L = 1000: a·s = 100·2^1000): where |a·s + c| < |c| / 2^26 (less than half
+            # of them left; |c| and not |a·s| + |c|, which the CPU kernel would compute from a
+            # rounded a·s, no longer fused into a·s + c), too. Those columns step through the chunk
+            # as the loop does
+            bad = ~(np.isfinite(v) & (np.abs(c) <= cancellation_limit(v.dtype) * np.abs(v)))
+        nxt = np.minimum(np.maximum(v, lo), hi)
         if bad.any():
-            for t in range(t0, t1):
-                s_k = activate(xw[t] + u * s_k + b, act)
+            with np.errstate(invalid="ignore", over="ignore"):
+                for t in range(t0, t1):
+                    s_k = activate(xw[t] + u * s_k + b, act)
             nxt = np.where(bad, s_k, nxt)
         s_k = nxt
     # 3. every chunk replays its steps from its entering state, exactly as the sequential loop does
-    state = entering  # (K, B, N)
-    for s in range(L):
-        for k, (t0, t1) in enumerate(chunks):
-            if t0 + s < t1:
-                # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
-                h[t0 + s] = state[k] = activate(xw[t0 + s] + u * state[k] + b, act)
+    state = entering.copy()  # (K, B, N)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(L):
+            for k, (t0, t1) in enumerate(chunks):
+                if t0 + s < t1:
+                    # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
+                    h[t0 + s] = state[k] = activate(xw[t0 + s] + u * state[k] + b, act)
+    # 4. a state that turned inf or NaN inside a chunk whose map stayed finite (h beyond the float range,
+    # or a NaN or inf input followed by a u = 0 step, whose constant map forgets it, where the loop keeps
+    # NaN: 0 · NaN = NaN) ends the chunk's replay non-finite while the next chunk started from a finite
+    # carry. From the first such chunk end on, the column is the loop: each chunk replays from the end
+    # of the one before
+    diverged = np.zeros((B, N), bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(1, K):
+            t0, t1 = chunks[k]
+            diverged |= ~same_kind(h[t0 - 1], entering[k])
+            if diverged.any():
+                for t in range(t0, t1):
+                    h[t] = np.where(diverged, activate(xw[t] + u * h[t - 1] + b, act), h[t])
+
+
+def cancellation_limit(dtype):
+    """2^26 (float64) or 2^12 (float32), about 1/√ε: a carry ``v = a·s + c`` with ``|c|`` more than this
+    many times ``|v|`` (so that ``a·s`` and ``c`` cancelled) kept less than half its digits, and its chunk
+    is stepped through (``A δ + C`` backward the same)."""
+    return np.dtype(dtype).type(2.0**26 if np.dtype(dtype) == np.float64 else 2.0**12)
+
+
+def same_kind(x, y):
+    """Where x and y are both finite, both NaN, or the same infinity: the scan's check of a chunk's
+    replayed end against the carry it composed (phase 4 of :func:`scan_forward` and :func:`scan_backward`)."""
+    with np.errstate(invalid="ignore"):
+        return (x == y) | (np.isfinite(x) & np.isfinite(y)) | (np.isnan(x) & np.isnan(y))
 
 
 def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
@@ -324,27 +380,51 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
         after[k] = d
         with np.errstate(invalid="ignore", over="ignore"):
             nxt = A[k] * d + C[k]
-        bad = ~np.isfinite(A[k])  # overflowed slope (|u| > 1): step through the chunk instead
+            # as forward: where A δ + C is not finite (an overflowed slope or offset, |u| > 1, or a
+            # non-finite δ) or A δ and C cancel to less than half their digits, step through the chunk
+            # as the loop does
+            bad = ~(np.isfinite(nxt) & (np.abs(C[k]) <= cancellation_limit(dh.dtype) * np.abs(nxt)))
         if bad.any():
             t0, t1 = chunks[k]
-            for t in range(t1 - 1, t0 - 1, -1):
-                d = activation_derivative(h[t], act) * (dh[t] + u * d)
+            with np.errstate(invalid="ignore", over="ignore"):
+                for t in range(t1 - 1, t0 - 1, -1):
+                    d = activation_derivative(h[t], act) * (dh[t] + u * d)
             nxt = np.where(bad, d, nxt)
         d = nxt
     # 3. replay each chunk in reverse with its carry, as recurrence_backward does
     carry = u * after  # (K, B, N): u ⊙ ∂J/∂a_{t+1}
     du_k = np.zeros((K, B, N), dh.dtype)
     db_k = np.zeros((K, B, N), dh.dtype)
-    for s in range(L - 1, -1, -1):
-        for k, (t0, t1) in enumerate(chunks):
-            t = t0 + s
-            if t < t1:
-                # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
-                da[t] = (dh[t] + carry[k]) * activation_derivative(h[t], act)
-                h_prev = h[t - 1] if t > 0 else h0
-                du_k[k] += da[t] * h_prev  # ∂a_t/∂u = h_{t-1}
-                db_k[k] += da[t]  # ∂a_t/∂b = 1
-                carry[k] = u * da[t]  # ∂a_t/∂h_{t-1} = u
+    with np.errstate(invalid="ignore", over="ignore"):
+        for s in range(L - 1, -1, -1):
+            for k, (t0, t1) in enumerate(chunks):
+                t = t0 + s
+                if t < t1:
+                    # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
+                    da[t] = (dh[t] + carry[k]) * activation_derivative(h[t], act)
+                    h_prev = h[t - 1] if t > 0 else h0
+                    du_k[k] += da[t] * h_prev  # ∂a_t/∂u = h_{t-1}
+                    db_k[k] += da[t]  # ∂a_t/∂b = 1
+                    carry[k] = u * da[t]  # ∂a_t/∂h_{t-1} = u
+    # 4. as forward: a δ that turned inf or NaN inside a chunk whose map stayed finite ends that chunk's
+    # replay (at its first step) non-finite, where the chunk before was replayed from a finite carry; from
+    # there on, down to step 0, each chunk replays from the δ of the one after it
+    diverged = np.zeros((B, N), bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(K - 2, -1, -1):
+            t0, t1 = chunks[k]
+            diverged |= ~same_kind(da[t1], after[k])
+            if diverged.any():
+                c, du_c, db_c = u * da[t1], np.zeros((B, N), dh.dtype), np.zeros((B, N), dh.dtype)
+                for t in range(t1 - 1, t0 - 1, -1):
+                    g = (dh[t] + c) * activation_derivative(h[t], act)
+                    da[t] = np.where(diverged, g, da[t])
+                    du_c += g * (h[t - 1] if t > 0 else h0)
+                    db_c += g
+                    c = u * g
+                du_k[k] = np.where(diverged, du_c, du_k[k])
+                db_k[k] = np.where(diverged, db_c, db_k[k])
+                carry[k] = np.where(diverged, c, carry[k])
     du_part[...] = 0
     db_part[...] = 0
     for k in range(K):  # the chunks' sums, in chunk order

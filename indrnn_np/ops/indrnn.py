@@ -210,8 +210,9 @@ def indrnn_forward(
         (:func:`indrnn_np.kernels.reference.scan_forward`): K chunks of L
         steps take L + K + L dependent steps (about 3√T when K ≈ √T; the CPU
         and GPU kernels choose K from B·N), for about three times the work.
-        The same results to rounding (float64: within 1e-12 of
-        ``max(1, |value|)``, h and every gradient), for relu and identity only;
+        The same results to rounding (float64: within ``max(1e-12, T·ε)`` of
+        ``max(1, max|value|)`` per output, h and every gradient, measured by
+        ``benchmarks/scan_precision.py``; NaN and inf where the loop has them), for relu and identity only;
         backward (:func:`indrnn_backward`) runs the same way. Pays off only
         where the columns B·N are too few to fill the machine: see the
         crossover table in the performance results.
