@@ -86,14 +86,14 @@ CASES = {
     """,
     "kill inside a checkpoint write": """
         import os, signal, subprocess, sys
-        hook = "\n".join([
+        hook = "\\n".join([
             "import os, signal, sys",
             "calls = [0]",
             "real = os.fsync",
             "def fsync(fd):",
             "    real(fd)",
             "    calls[0] += 1",
-            "    if calls[0] == 3:",
+            "    if calls[0] == 4:",
             "        os.kill(os.getpid(), signal.SIGKILL)",
             "os.fsync = fsync",
             "from indrnn_np.cli import main",

@@ -611,8 +611,12 @@ def _main(argv) -> int:
 
         if exc.errno not in DISK_FULL:
             raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: a write failed{where}: {reason(exc)}", file=sys.stderr)
+        where = exc.filename or "outside the run's files (Numba's cache of compiled kernels, say)"
+        print(
+            f"error: a write failed, {where}: {reason(exc)}; every file of a run is written whole or not at "
+            "all: make room and run the command again (--resume DIR continues a run from its last checkpoint)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:
         # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint. (Imported

@@ -481,13 +481,7 @@ class FolderLock:
                 break
             os.close(fd)
         previous = _read_holder(fd)
-        me = {
-            "pid": os.getpid(),
-            "command": " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv))[
-                :200
-            ],
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
+        me = {"pid": os.getpid(), "command": _command_line(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         try:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
@@ -519,6 +513,20 @@ class FolderLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _command_line() -> str:
+    """This process' command as its user typed it: ``python -m indrnn_np train ...`` for the command
+    line (whose ``sys.argv[0]`` is the package's ``__main__.py``), else the script and its arguments."""
+    argv = list(sys.argv) or ["python"]
+    first = Path(argv[0])
+    if first.name == "__main__.py":
+        argv[0] = f"python -m {first.parent.name}"
+    elif argv[0] in ("-c", ""):
+        argv[0] = "python -c ..."
+    else:
+        argv[0] = first.name
+    return " ".join(argv)[:200]
 
 
 def _try_lock(fd: int) -> bool:

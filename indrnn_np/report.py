@@ -68,15 +68,21 @@ def check_writable_dir(path) -> None:
             if missing
             else f"cannot write into {path}: it is a file, not a folder"
         )
+    made = []
     try:
         for folder in reversed(missing):
-            os.mkdir(folder)
+            try:
+                os.mkdir(folder)
+                made.append(folder)
+            except FileExistsError:  # another process made it meanwhile (a second run starting): fine
+                if not os.path.isdir(folder):
+                    raise
         _try_folder(path)
     except OSError as exc:
         what = "create the folder" if missing else "write into the folder"
         raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
     finally:
-        for folder in missing:  # deepest first; only the ones this check made
+        for folder in reversed(made):  # deepest first; only the ones this check made
             try:
                 os.rmdir(folder)
             except OSError:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -307,10 +308,16 @@ class RunDir:
         while not p.exists():
             missing.append(p)
             p = p.parent
-        self.make()
         lock = FolderLock(self.path)
         try:
-            notice = lock.acquire()
+            for attempt in range(5):
+                self.make()
+                try:
+                    notice = lock.acquire()
+                    break
+                except FileWriteError as exc:  # the folder went between make and lock (another
+                    if exc.errno != errno.ENOENT or attempt == 4:  # process's check removed its probe)
+                        raise
         except FolderBusy as exc:
             _remove_made(missing)
             other = "run_dir" if python else "--out"
