@@ -9,6 +9,7 @@ status 2; Ctrl-C exits with 130. ``python -m indrnn_np --help`` lists the comman
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -60,7 +61,7 @@ def _train(a) -> int:
 
     given = given_options(a)
     try:
-        if a.resume:
+        if a.resume is not None:
             drop = fixed_on_resume(given) + (["--out"] if a.out else [])
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
@@ -75,6 +76,7 @@ def _train(a) -> int:
                 checkpoint_every=given.get("checkpoint_every"),
                 task=a.task,
                 progress=not a.quiet,
+                log=_log,
             )
         else:
             cfg = recipe(a.task, **given)
@@ -82,7 +84,10 @@ def _train(a) -> int:
                 estimate = estimate_training(cfg)
                 print(describe(estimate))
                 return 0 if fits(estimate) else 1
-            train(cfg, a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path, progress=not a.quiet)
+            if a.out == "":
+                raise CliError("--out: the run folder's path is empty: give a folder's name")
+            out = a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path
+            train(cfg, out, progress=not a.quiet, log=_log)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -252,6 +257,15 @@ _DTYPE_HELP = "floating-point type (default: float32)"
 
 #: The depth command's networks (names only: the CLI imports no experiment to build its parser).
 _DEPTH_NETWORKS = ("indrnn-bn", "res-indrnn", "dense-indrnn", "lstm", "rnn-tanh")
+
+
+def _log(line: str) -> None:
+    """A run's log line on stdout; once stdout is a closed pipe (``| head``), the run goes on silently."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _stderr(line: str) -> None:
@@ -601,9 +615,15 @@ def _main(argv) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # a run's Ctrl-C (TrainingInterrupted) says where its checkpoint is; a bare one, that it stopped
+        print(str(exc) or "interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the output went to a program that stopped reading (| head): nothing more to say, and no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except OSError as exc:
         # a full disk, a quota or a file-size limit met outside the run's own files (Numba's cache of
         # compiled kernels, say): one line too; the run's files were written whole or not at all
@@ -618,12 +638,3 @@ def _main(argv) -> int:
             file=sys.stderr,
         )
         return 2
-    except Exception as exc:
-        # Ctrl-C inside a run of the study or the depth experiment: the run saved its checkpoint. (Imported
-        # here: the command line loads no training code until a command needs it.)
-        from .train import TrainingInterrupted
-
-        if isinstance(exc, TrainingInterrupted):
-            print(exc, file=sys.stderr)
-            return 130
-        raise

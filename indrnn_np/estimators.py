@@ -154,7 +154,7 @@ class _IndRNNEstimator(BaseEstimator):
         if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f < 1:
             raise ValueError(f"validation_fraction must be a number in [0, 1); got {f!r}")
 
-    def _fit(self, X, y, lengths, kind, outputs=None) -> dict:
+    def _fit(self, X, y, lengths, kind, outputs=None, record=None) -> dict:
         """Train on the arrays; return the fitted attributes (set by the caller only when all went well:
         a fit refused or interrupted leaves the estimator as it was)."""
         from .train import train
@@ -179,7 +179,7 @@ class _IndRNNEstimator(BaseEstimator):
         opt = optimizer_of(cfg, model)
         quiet = lambda *a: None  # noqa: E731
         try:
-            summary = self._train(train, model, opt, task, cfg, quiet)
+            summary = self._train(train, model, opt, task, cfg, quiet, record or {})
         except TrainingInterrupted as exc:
             if self.run_dir is None:
                 raise
@@ -208,7 +208,7 @@ class _IndRNNEstimator(BaseEstimator):
             {k: v for k, v in self.get_params().items() if k not in ("run_dir", "progress", "verbose")}
         )
 
-    def _train(self, train, model, opt, task, cfg, quiet):
+    def _train(self, train, model, opt, task, cfg, quiet, record=None):
         return train(
             model,
             opt,
@@ -223,7 +223,7 @@ class _IndRNNEstimator(BaseEstimator):
             checkpoint_every=cfg.checkpoint_every,
             seed=cfg.seed + 1,
             resume=self.run_dir is not None,
-            settings=self._keywords(),
+            settings={**self._keywords(), **_jsonable_labels(record or {})},
             progress=self.progress,
             log=print if self.verbose else quiet,
         )
@@ -318,10 +318,12 @@ class _IndRNNEstimator(BaseEstimator):
         arrays = read_checked_npz(path, what="a file an estimator's save wrote")  # CorruptFile: a ValueError
         arrays.pop("__checksum__")
         try:
+            if "meta" not in arrays:
+                raise ValueError("it holds no estimator's description: not a file save wrote")
             meta = json.loads(str(arrays.pop("meta")))
             if meta.get("format") != SAVE_FORMAT or meta.get("class") != cls.__name__:
                 what = meta.get("class") or "file that no estimator's save wrote (a run's checkpoint?)"
-                raise ValueError(f"holds a {what}")
+                raise ValueError(f"holds {'an' if what[0] in 'AEIOU' else 'a'} {what}")
             est = cls(**meta["params"])
             cfg = TrainConfig.from_dict(meta["config"], where=f"{path}: config")
         except (KeyError, TypeError, ValueError) as exc:
@@ -357,6 +359,11 @@ def _host(a):
     from .ops.device import to_host
 
     return np.asarray(to_host(a))
+
+
+def _jsonable_labels(record: dict) -> dict:
+    """Labels as JSON keeps them (NumPy scalars as Python values)."""
+    return json.loads(json.dumps(record, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def _jsonable(params: dict) -> dict:
@@ -440,7 +447,9 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         self
         """
         classes, y_enc = _encode_labels(y, X, lengths)
-        fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes))
+        # the labels are part of what a run_dir's run is: a later fit with other labels is refused
+        labels = {"classes": [c.item() if hasattr(c, "item") else c for c in classes]}
+        fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes), record=labels)
         self._set_fitted({**fitted, "classes_": classes})
         return self
 

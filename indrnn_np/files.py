@@ -349,18 +349,32 @@ def _short(exc: Exception) -> str:
 
 
 def png_complete(path) -> bool:
-    """True when ``path`` is a whole PNG file (its signature first, its IEND chunk last)."""
+    """True when ``path`` is a whole, undamaged PNG file: its signature, then chunks whose CRC-32s all
+    match, the last one IEND (a kill mid-write or a flipped bit fails it)."""
+    import struct
+    import zlib
+
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() < 20:
-                return False
-            fh.seek(-12, os.SEEK_END)
-            tail = fh.read(12)
+            data = fh.read()
     except OSError:
         return False
-    return head == b"\x89PNG\r\n\x1a\n" and tail == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    pos = 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return False
+        (crc,) = struct.unpack(">I", data[end : end + 4])
+        if zlib.crc32(data[pos + 4 : end]) & 0xFFFFFFFF != crc:
+            return False
+        if kind == b"IEND":
+            return end + 4 == len(data)
+        pos = end + 4
+    return False
 
 
 def save_figure(fig, path, **kw) -> None:
@@ -495,6 +509,20 @@ class FolderLock:
                 "releasing it (killed?)"
             )
         return None
+
+    @classmethod
+    def live_holder(cls, folder) -> str | None:
+        """The description of a live process holding ``folder``'s lock, or None; reads only (a lock
+        file whose process is gone, or none, is None)."""
+        try:
+            with open(Path(folder) / cls.NAME, "rb") as fh:
+                holder = json.loads(fh.read(4096) or b"{}")
+        except (OSError, ValueError):
+            return None
+        pid = holder.get("pid") if isinstance(holder, dict) else None
+        if not isinstance(pid, int) or pid == os.getpid() or not _alive(pid):
+            return None
+        return _describe_holder(holder)
 
     def release(self) -> None:
         """Remove the lock file and drop the lock (nothing when not held)."""

@@ -329,3 +329,36 @@ def test_per_step_targets_of_a_nan_padded_x_leave_the_padding_out(markers):
     reg = IndRNNRegressor(**FAST).fit(x, np.where(pad, np.nan, x[..., 0])[..., None])
     targets = [s[:, :1] for s in X]
     assert reg.score(x, np.where(pad, np.nan, x[..., 0])[..., None]) == pytest.approx(reg.score(X, targets))
+
+
+def test_other_labels_with_the_same_run_dir_are_refused(markers, tmp_path):
+    X, y = markers
+    IndRNNClassifier(**FAST, run_dir=tmp_path / "r").fit(X, y)
+    with pytest.raises(
+        RunChangedError, match=r"classes: \[0, 1, 2, 3\] in the run, \['a', 'b', 'c', 'd'\] now"
+    ):
+        IndRNNClassifier(**FAST, run_dir=tmp_path / "r").fit(X, np.array(["a", "b", "c", "d"])[y])
+
+
+def test_ctrl_c_stops_cross_validation_rather_than_scoring_nan(markers, monkeypatch):
+    pytest.importorskip("sklearn")
+    import signal
+
+    from sklearn.model_selection import cross_val_score
+
+    from indrnn_np.tasks.arrays import ArrayTask
+
+    X, y = markers
+    calls = []
+    real = ArrayTask.train_batch
+
+    def ctrl_c(self, rng, B):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, rng, B)
+
+    monkeypatch.setattr(ArrayTask, "train_batch", ctrl_c)
+    with pytest.raises(TrainingInterrupted):
+        cross_val_score(IndRNNClassifier(**FAST), X, y, cv=3)
+    assert len(calls) == 3  # stopped at the first fold

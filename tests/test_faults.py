@@ -19,7 +19,7 @@ import pytest
 from indrnn_np import files
 from indrnn_np.cli import main
 from indrnn_np.files import CorruptFile, FileWriteError, FolderLock, append_line, read_checked_npz
-from indrnn_np.train import CheckpointError, RunDir, TrainConfig, complete_run, resume, train
+from indrnn_np.train import CheckpointError, RunDir, RunDirError, TrainConfig, complete_run, resume, train
 from indrnn_np.train.rundir import RunBusyError, RunChangedError
 
 QUIET = dict(progress=False, log=lambda *a: None)
@@ -246,7 +246,7 @@ def test_a_damaged_curve_or_summary_of_a_complete_run_is_drawn_again(tmp_path, d
     (run / "curve.png").write_bytes(png[:100])  # the curve alone
     lines = []
     resume(run, progress=False, log=lines.append)
-    assert RunDir(run).curve_complete() and any("curve.png: missing or cut short" in ln for ln in lines), (
+    assert RunDir(run).curve_complete() and any("curve.png: missing or damaged" in ln for ln in lines), (
         lines
     )
 
@@ -518,3 +518,115 @@ def test_a_full_disk_outside_the_run_files_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_gradcheck", other)
     with pytest.raises(OSError):  # not a disk without room: not turned into advice
         main(["gradcheck"])
+
+
+# --------------------------------------------------------------------------
+# What a new user ran into (a fresh clone, 2026-12-07)
+# --------------------------------------------------------------------------
+
+
+def test_a_folder_held_by_a_live_process_is_busy_before_it_is_a_run(tmp_path, done_run, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from indrnn_np.files import FolderLock; import time; FolderLock({str(run)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _one_line(
+            _cli("train", "adding", *CLI_FAST, "--steps", "5", "--out", str(run)), f"process {holder.pid}"
+        )
+        _one_line(_cli("train", "adding", "--resume", str(run), "--steps", "30"), "before resuming")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_start_that_failed_before_its_first_row_can_be_started_again(tmp_path, monkeypatch):
+    from indrnn_np.train import rundir
+
+    out = tmp_path / "d"
+
+    def full(self, columns):
+        raise files.write_error(self.file(self.METRICS), OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(rundir.RunDir, "start_metrics", full)
+    with pytest.raises(FileWriteError, match="no checkpoint had been written yet"):
+        train(TrainConfig(steps=5, **FAST), out, **QUIET)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["run.json"]
+    train(TrainConfig(steps=5, **FAST), out, **QUIET)  # room again: the same command starts it there
+
+
+def test_an_empty_run_folder_name_is_one_line(tmp_path, capsys):
+    from indrnn_np import IndRNNClassifier
+    from indrnn_np.tasks.arrays import marker_sequences
+
+    for argv in (["train", "adding", "--resume", ""], ["train", "adding", *CLI_FAST, "--out", ""]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "path is empty" in err, err
+    X, y = marker_sequences(20, min_length=5, max_length=8)
+    with pytest.raises(RunDirError, match="path is empty"):
+        IndRNNClassifier(hidden=4, steps=2, run_dir="").fit(X, y)
+
+
+def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path):
+    out = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indrnn_np", "train", "adding", *CLI_FAST, "--steps", "300", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    )  # fmt: skip
+    proc.stdout.readline()  # `| head -1`: one line read, then the pipe is closed
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    assert RunDir(out).read_summary()["steps"] == 300
+
+
+def test_an_interrupted_extension_leaves_no_stale_summary(tmp_path, done_run, copy_run, monkeypatch):
+    from indrnn_np.train import TrainingInterrupted, loop
+
+    run = copy_run(done_run, tmp_path / "r")
+    real = loop._one_step
+
+    def ctrl_c_at_25(s, step):
+        if step == 25:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(s, step)
+
+    monkeypatch.setattr(loop, "_one_step", ctrl_c_at_25)
+    with pytest.raises(TrainingInterrupted):
+        resume(run, steps=40, **QUIET)
+    assert RunDir(run).read_summary() is None  # no longer complete: no summary saying 20 steps
+    assert issubclass(TrainingInterrupted, KeyboardInterrupt)  # `except Exception` never swallows a Ctrl-C
+
+
+def test_a_flipped_bit_inside_the_curve_is_drawn_again(tmp_path, done_run, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
+    data = bytearray((run / "curve.png").read_bytes())
+    data[len(data) // 2] ^= 0x20
+    (run / "curve.png").write_bytes(bytes(data))
+    assert not files.png_complete(run / "curve.png")
+    lines = []
+    resume(run, progress=False, log=lines.append)
+    assert files.png_complete(run / "curve.png") and any("drawn again" in ln for ln in lines)
+
+
+def test_evaluate_and_predict_refuse_changed_data_and_a_foreign_checkpoint(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 7, 2)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "f.npz", x=x, y=y)
+    monkeypatch.chdir(tmp_path / "data")  # a relative --data, then commands from another folder
+    args = ["--hidden", "4", "--steps", "10", "--eval-every", "5", "--quiet"]
+    assert main(["train", "arrays", "--data", "f.npz", *args, "--out", str(tmp_path / "r")]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--run", "r"]) == 0
+    np.savez(tmp_path / "data" / "f.npz", x=x, y=1 - y)  # relabelled in place
+    _one_line(_cli("evaluate", "--run", str(tmp_path / "r")), "the run's data changed since it was trained")
+    np.savez(tmp_path / "data" / "f.npz", x=x, y=y)
+    assert main(["train", "arrays", "--data", str(tmp_path / "data" / "f.npz"), *args, "--seed", "3",
+                 "--out", str(tmp_path / "other")]) == 0  # fmt: skip
+    (tmp_path / "r" / "checkpoint.npz").write_bytes((tmp_path / "other" / "checkpoint.npz").read_bytes())
+    _one_line(_cli("evaluate", "--run", str(tmp_path / "r")), "belongs to another run")

@@ -181,9 +181,22 @@ def load_model(run, *, backend: str | None = None) -> tuple:
     """
     arrays, meta = run.load_checkpoint()
     cfg = run.config_of(meta)  # RunDirError for a run of objects
+    where = run.file(run.CHECKPOINT)
+    folder, ckpt = run.read_record(), meta.get("record")
+    if folder is not None and (ckpt is None or ckpt.get("id") != folder.get("id")):
+        raise CheckpointError(
+            f"{where} belongs to another run than the one {run.path} holds (its run.json): it was not loaded"
+        )
     if backend is not None:
         cfg = dataclasses.replace(cfg, backend=backend)
     task = task_of(cfg)
+    trained = (ckpt or {}).get("task", {}).get("description")
+    if trained is not None and getattr(task, "description", trained) != trained:
+        raise CheckpointError(
+            f"{run.path}: the run's data changed since it was trained ({trained}; now "
+            f"{task.description}): its test metric and predictions would be another data set's; "
+            "put the run's data back, or train a new run on these data"
+        )
     model = model_of(cfg, task)
     restore(model, optimizer_of(cfg, model), task, arrays, meta, run.file(run.CHECKPOINT))
     return model, cfg, task, meta["step"]

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import numbers
+import os
 import secrets
 import signal
 import threading
@@ -139,8 +140,12 @@ class TrainingDiverged(Exception):
         self.step, self.params = int(step), int(params)
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C: a checkpoint of the last completed step was saved."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: a checkpoint of the last completed step was saved.
+
+    A :class:`KeyboardInterrupt`, as the Ctrl-C it stands for: ``except Exception`` does not swallow it
+    (scikit-learn's ``cross_val_score`` records a failed fit as NaN and goes on; a Ctrl-C stops it).
+    """
 
 
 # --------------------------------------------------------------------------
@@ -813,14 +818,22 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
             run.write_record(state.record)
         notice = run.truncate_metrics(state.step, state.columns)
         if notice:
-            log(notice)
+            log(notice if state.step < state.steps else notice.replace("they are computed again", "no step after it"))
+        if state.step >= state.steps and _last_metric(state) is None:
+            log(
+                f"{run.file(run.METRICS)}: the row of the run's last step ({state.step}) is lost; it cannot be "
+                "computed again without the training before it (evaluate gives the checkpoint's test metric)"
+            )
         if complete:
             if not run.curve_complete():
-                log(f"{run.curve_path()}: missing or cut short; drawn again from metrics.csv")
+                log(f"{run.curve_path()}: missing or damaged; drawn again from metrics.csv")
                 _plot_curve(state)
             more = "--steps" if state.cfg is not None else "a larger steps="
             log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
             return summary
+        if state.step < state.steps and run.file(run.SUMMARY).exists():
+            # extended past its end: the run is no longer complete, so its summary no longer holds
+            os.unlink(run.file(run.SUMMARY))
     if state.step >= state.steps:  # complete, but its summary is missing or damaged: written again
         metric = _last_metric(state)
         if metric is not None:

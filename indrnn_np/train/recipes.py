@@ -8,6 +8,8 @@ its data file (:func:`data_T`).
 
 from __future__ import annotations
 
+import os
+
 from .config import ConfigError, TrainConfig
 
 # 6 x 128, BN after each layer's weights, dropout 0.1 (the paper). Adam at 1e-3 rather than the
@@ -105,6 +107,10 @@ def recipe(task: str, **overrides) -> TrainConfig:
     if task not in RECIPES:
         raise ConfigError(f"task must be one of {', '.join(RECIPES)}; got {task!r}")
     values = {**RECIPES[task], **overrides}
+    if isinstance(values.get("data"), str) and values["data"]:
+        # the run keeps where its data is as an absolute path: evaluate, predict and --resume find it from
+        # any folder they are started in
+        values["data"] = os.path.abspath(values["data"])
     if task == "arrays" and values.get("data") is not None:
         values["T"] = data_T(values["data"], values.get("T"), kind=values.get("task_type"))
     try:

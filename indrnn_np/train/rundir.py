@@ -170,6 +170,8 @@ class RunDir:
     FILES = (CHECKPOINT, METRICS, SUMMARY, DIVERGED, CURVE, EVALUATION, RECORD)
 
     def __init__(self, path):
+        if not str(path).strip():
+            raise RunDirError("the run folder's path is empty: give a folder's name")
         self.path = Path(path)
 
     def __repr__(self) -> str:
@@ -241,6 +243,11 @@ class RunDir:
         resume, other = (
             ("resume=True", "another run_dir") if python else (f"--resume {self.path}", "another --out")
         )
+        holder = FolderLock.live_holder(self.path)
+        if holder is not None:
+            raise RunBusyError(
+                f"{self.path} is being written by {holder}: wait for it to end, or choose {other}"
+            )
         if self.has_checkpoint():
             raise RunDirError(
                 f"{self.path} already holds a run; continue it with {resume}, or choose {other}"
@@ -260,7 +267,11 @@ class RunDir:
                 )
 
     def _started(self) -> bool:
-        """True when metrics.csv is a run's header and nothing more (a run stopped before its first step)."""
+        """True when the folder holds a run that stopped before its first step: metrics.csv a run's header
+        and nothing more, or no metrics.csv yet beside the run's record (a start that failed writing it,
+        on a full disk, say)."""
+        if not self.file(self.METRICS).exists():
+            return self.read_record() is not None and not self.has_checkpoint()
         try:
             header, body = self._rows(None)
             metric_of_columns(header)
@@ -514,6 +525,8 @@ class RunDir:
         try:
             arrays = read_checked_npz(path, what="a readable indrnn-np checkpoint")
         except FileNotFoundError:
+            if not self.path.exists():
+                raise CheckpointError(f"{self.path}: no such folder, so no run to continue there") from None
             raise CheckpointError(f"{path}: no checkpoint there") from None
         except CorruptFile as exc:
             raise CheckpointError(f"{exc}; it was not loaded, and is left as it is") from None
