@@ -526,7 +526,7 @@ class RunDir:
             arrays = read_checked_npz(path, what="a readable indrnn-np checkpoint")
         except FileNotFoundError:
             if not self.path.exists():
-                raise CheckpointError(f"{self.path}: no such folder, so no run to continue there") from None
+                raise CheckpointError(f"{self.path}: no such folder, so no checkpoint there") from None
             raise CheckpointError(f"{path}: no checkpoint there") from None
         except CorruptFile as exc:
             raise CheckpointError(f"{exc}; it was not loaded, and is left as it is") from None
