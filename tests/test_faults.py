@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from indrnn_np import files
+from indrnn_np import config, files
 from indrnn_np.cli import main
 from indrnn_np.files import CorruptFile, FileWriteError, FolderLock, append_line, read_checked_npz
 from indrnn_np.train import CheckpointError, RunDir, RunDirError, TrainConfig, complete_run, resume, train
@@ -246,9 +246,7 @@ def test_a_damaged_curve_or_summary_of_a_complete_run_is_drawn_again(tmp_path, d
     (run / "curve.png").write_bytes(png[:100])  # the curve alone
     lines = []
     resume(run, progress=False, log=lines.append)
-    assert RunDir(run).curve_complete() and any("curve.png: missing or damaged" in ln for ln in lines), (
-        lines
-    )
+    assert RunDir(run).curve_complete() and any("curve.png: missing or damaged" in ln for ln in lines), lines
 
 
 def test_a_failed_append_leaves_no_torn_row(tmp_path, monkeypatch):
@@ -304,6 +302,7 @@ def test_a_file_size_limit_mid_run_is_one_line_and_the_run_resumes(tmp_path):
 def test_a_full_disk_after_a_checkpoint_keeps_it_and_names_the_resume(tmp_path, monkeypatch):
     from indrnn_np.train import rundir
 
+    monkeypatch.setattr(config, "CPU_THREAD_TUNING", False)
     out = tmp_path / "d"
     real = rundir.write_checked_npz
     calls = []
@@ -322,7 +321,7 @@ def test_a_full_disk_after_a_checkpoint_keeps_it_and_names_the_resume(tmp_path, 
         "the disk is full" in msg and "last good checkpoint (step 5) is kept" in msg and "--resume" in msg
     ), msg
     assert "\n" not in msg
-    monkeypatch.undo()
+    monkeypatch.setattr(rundir, "write_checked_npz", real)  # room again
     resume(out, **QUIET)
     reference = tmp_path / "ref"
     train(TrainConfig(steps=20, **FAST), reference, **QUIET)
@@ -630,3 +629,43 @@ def test_evaluate_and_predict_refuse_changed_data_and_a_foreign_checkpoint(tmp_p
                  "--out", str(tmp_path / "other")]) == 0  # fmt: skip
     (tmp_path / "r" / "checkpoint.npz").write_bytes((tmp_path / "other" / "checkpoint.npz").read_bytes())
     _one_line(_cli("evaluate", "--run", str(tmp_path / "r")), "belongs to another run")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 512 KiB tmpfs: a disk that really fills (mounting needs root; elsewhere the file-size limit
+    test above stands in)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): test_a_file_size_limit... stands in")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes_once_there_is_room(
+    tmp_path, small_disk, monkeypatch
+):
+    monkeypatch.setattr(config, "CPU_THREAD_TUNING", False)  # fixed thread counts: the same bits
+    out = small_disk / "d"
+    ckpt = TrainConfig(steps=40, **{**FAST, "checkpoint_every": 10})
+    train(TrainConfig(steps=10, **{**FAST, "checkpoint_every": 10}), tmp_path / "probe", **QUIET)
+    size = (tmp_path / "probe" / "checkpoint.npz").stat().st_size
+    filler = small_disk / "filler"
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    filler.write_bytes(b"\0" * (free - size - 24 * 1024))  # room for the run's small files and one checkpoint
+    with pytest.raises(FileWriteError) as info:
+        train(ckpt, out, **QUIET)
+    msg = str(info.value)
+    assert "the disk is full" in msg and "is kept" in msg and f"--resume {out}" in msg, msg
+    assert "\n" not in msg and info.value.errno == errno.ENOSPC
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    RunDir(out).load_checkpoint()  # the last good one, whole
+    filler.unlink()  # room again
+    resume(out, **QUIET)
+    reference = tmp_path / "ref"
+    train(ckpt, reference, **QUIET)
+    _same_run(out, reference)
