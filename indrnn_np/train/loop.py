@@ -818,7 +818,11 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
             run.write_record(state.record)
         notice = run.truncate_metrics(state.step, state.columns)
         if notice:
-            log(notice if state.step < state.steps else notice.replace("they are computed again", "no step after it"))
+            log(
+                notice
+                if state.step < state.steps
+                else notice.replace("they are computed again", "no step after it")
+            )
         if state.step >= state.steps and _last_metric(state) is None:
             log(
                 f"{run.file(run.METRICS)}: the row of the run's last step ({state.step}) is lost; it cannot be "
