@@ -362,3 +362,20 @@ def test_ctrl_c_stops_cross_validation_rather_than_scoring_nan(markers, monkeypa
     with pytest.raises(TrainingInterrupted):
         cross_val_score(IndRNNClassifier(**FAST), X, y, cv=3)
     assert len(calls) == 3  # stopped at the first fold
+
+
+def test_two_folds_fitted_at_once_into_one_run_dir_are_refused(markers, tmp_path):
+    pytest.importorskip("sklearn")
+    from joblib import parallel_backend
+    from sklearn.model_selection import cross_val_score
+
+    X, y = markers
+    run = tmp_path / "run"
+    with parallel_backend("threading", n_jobs=2), pytest.raises((RunBusyError, RunChangedError)):
+        cross_val_score(IndRNNClassifier(**FAST, run_dir=run), X, y, cv=2, error_score="raise")
+    import time
+
+    deadline = time.monotonic() + 120
+    while (run / ".lock").exists() and time.monotonic() < deadline:  # the other fold's thread ends
+        time.sleep(0.05)
+    assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]  # one fold's run, never two mixed
