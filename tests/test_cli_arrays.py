@@ -232,3 +232,32 @@ def test_features_on_far_apart_scales_are_one_warning_line(tmp_path, capsys, mar
     assert "SequenceScaler" in lines[0] and "feature 0 std" in lines[0]
     np.savez(tmp_path / "ok.npz", x=x, y=y, lengths=lengths)
     assert _train(capsys, tmp_path / "ok.npz", tmp_path / "ok")[2] == ""
+
+
+@pytest.mark.parametrize("labels", [[0, 1000, 2000, 3000], [1, 2, 3, 4]], ids=["far apart", "from 1"])
+def test_integer_labels_other_than_0_to_c_are_c_classes_and_come_back_as_given(
+    tmp_path, capsys, marker_arrays, labels
+):
+    x, y, lengths = marker_arrays
+    labels = np.array(labels)
+    np.savez(tmp_path / "i.npz", x=x, y=labels[y], lengths=lengths)
+    run = tmp_path / "run"
+    rc, out, _ = _train(capsys, tmp_path / "i.npz", run)
+    assert rc == 0 and "data: classification (4 classes)" in out, out  # not 3001, nor 5
+    np.testing.assert_array_equal(np.load(run / "classes.npy", allow_pickle=False), labels)
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(tmp_path / "i.npz"),
+                "--out",
+                str(tmp_path / "p.npy"),
+            ]
+        )
+        == 0
+    )
+    pred = np.load(tmp_path / "p.npy", allow_pickle=False)
+    assert pred.dtype.kind == "i" and set(pred.tolist()) <= set(labels.tolist())

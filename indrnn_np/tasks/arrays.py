@@ -399,8 +399,9 @@ class ArrayTask:
     source : str
         Where the arrays came from, for the description.
     classes : ndarray (C,), optional
-        The names of the classes when the labels were strings (y holds their indices); saved with
-        the run as ``classes.npy`` (:meth:`artifacts`).
+        The labels of the classes when they were strings, or integers other than 0..C-1 (y holds
+        their indices; labels 1, 2, 3 make 3 classes, not 4); saved with the run as ``classes.npy``
+        (:meth:`artifacts`), which ``predict`` writes back.
     kind_reason : str, optional
         Why the task is a classification or a regression (``"y holds integer labels"``): the
         description starts with the kind and this reason.
@@ -410,7 +411,7 @@ class ArrayTask:
     inputs, outputs, head, metric, baseline, description, T
         As every task's (:mod:`indrnn_np.tasks`); ``metric`` is ``"test_error"``
         (classification) or ``"test_mse"``.
-    classes : ndarray (C,) of str, or None
+    classes : ndarray (C,) of str or int, or None
     """
 
     def __init__(
@@ -483,7 +484,8 @@ class ArrayTask:
         )
 
     def artifacts(self) -> dict:
-        """Files saved with the run: the class names (``classes.npy``) when the labels were strings."""
+        """Files saved with the run: the class labels (``classes.npy``) when they were strings, or integers
+        other than 0..C-1."""
         return {CLASSES_FILE: self.classes} if self.classes is not None else {}
 
     def _batch(self, x, y, lengths, idx):
@@ -771,18 +773,45 @@ def _label_indices(y, X, lens, y_test, X_test, lens_test, T, xt):
         if all(
             r.dtype.kind == "f" and np.all(r == np.round(r)) for r in real
         ):  # 0.0, 1.0: said to be classes
-            return None, *(_as_int(v) for v in (y, y_test))
-        return None, y, y_test
+            y, y_test = (_as_int(v) for v in (y, y_test))
+            values = [(y, X, lens, T)] + (
+                [] if y_test is None else [(y_test, X_test, lens_test, xt.shape[1])]
+            )
+            real = [_real_labels(v, Xv, L, t) for v, Xv, L, t in values]
+        if not all(r.dtype.kind in "iu" for r in real):
+            return None, y, y_test
+        labels = np.unique(np.concatenate(real))
+        if labels.size == 0 or labels[0] < 0 or np.array_equal(labels, np.arange(labels.size)):
+            return None, y, y_test  # 0..C-1 are the indices themselves (negative labels: refused later)
+        return _encoded(labels, values)  # {1, 2, 3} or {0, 1000, 2000}: C classes, not max + 1
     real = np.concatenate([_real_labels(v, Xv, L, t).astype(str) for v, Xv, L, t in values])
-    classes = np.unique(real)
+    return _encoded(
+        np.unique(real),
+        [
+            (
+                np.asarray(v).astype(str)
+                if not per_step_list(v, Xv)
+                else [np.asarray(a).astype(str) for a in v],
+                Xv,
+                L,
+                t,
+            )
+            for v, Xv, L, t in values
+        ],
+    )
+
+
+def _encoded(classes, values):
+    """``(classes, y, y_test)``: each label as its index into the sorted ``classes`` (the padding of
+    per-step labels, which holds anything, as 0)."""
 
     def encode(a):
-        a = np.asarray(a).astype(str)
+        a = np.asarray(a)
         known = np.isin(a, classes)  # only the padding of per-step labels holds anything else
-        return np.where(known, np.searchsorted(classes, a), 0).astype(np.int64)
+        return np.where(known, np.searchsorted(classes, np.where(known, a, classes[0])), 0).astype(np.int64)
 
     out = [[encode(a) for a in v] if per_step_list(v, Xv) else encode(v) for v, Xv, _, _ in values]
-    return classes, out[0], (out[1] if y_test is not None else None)
+    return classes, out[0], (out[1] if len(out) > 1 else None)
 
 
 def _as_int(v):

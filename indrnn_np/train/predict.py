@@ -126,7 +126,7 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
         if names is not None:
             values = names[values]
             if per_step:
-                values[~real] = ""
+                values[~real] = "" if names.dtype.kind == "U" else -1
         elif per_step:
             values[~real] = -1
     else:
@@ -147,7 +147,8 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
 
 
 def _class_names(run: RunDir, task):
-    """The run's class names (``classes.npy``, saved when the labels were strings), or None: indices."""
+    """The run's class labels (``classes.npy``, saved when they were strings or integers other than
+    0..C-1), or None: the indices are the labels."""
     path = run.file(CLASSES_FILE)
     if not path.exists():
         return None
@@ -156,11 +157,12 @@ def _class_names(run: RunDir, task):
     except (OSError, ValueError) as exc:
         raise PredictError(f"{path}: not a readable array of class names ({exc})") from None
     outputs = getattr(task, "outputs", None)
-    if names.ndim != 1 or names.dtype.kind not in "US" or (outputs is not None and len(names) != outputs):
+    if names.ndim != 1 or names.dtype.kind not in "USiu" or (outputs is not None and len(names) != outputs):
         raise PredictError(
-            f"{path}: must hold the run's {outputs} class names as strings; got {names.dtype} {names.shape}"
+            f"{path}: must hold the run's {outputs} class labels (strings or integers); got {names.dtype} "
+            f"{names.shape}"
         )
-    return names.astype(str)
+    return names if names.dtype.kind in "iu" else names.astype(str)
 
 
 def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool) -> None:
