@@ -44,6 +44,7 @@ import functools
 import math
 import time
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -1366,3 +1367,140 @@ def layer_backward_fused(dh, x, W, u, h0, h, act, need_dx=True):
     reduce_rows(db_part, db)
     out = (dx, dW, du, db, dh0)
     return tuple(None if a is None else a.copy_to_host() for a in out) if host else out
+
+
+# --------------------------------------------------------------------------
+# Every kernel, its signature and its launch: one table for the static checks
+# --------------------------------------------------------------------------
+
+
+class KernelEntry(NamedTuple):
+    """One kernel of :func:`kernel_table`.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"backward"``, ``"gemm"``, ...).
+    kernel : numba CUDA dispatcher
+        The ``cuda.jit`` kernel; ``kernel.py_func`` is the Python function.
+    signature : str
+        The Numba signature it is launched with (C-contiguous arrays of the dtype).
+    threads_per_block : int
+        Threads of one block as the kernel is launched now, read from :mod:`indrnn_np.config`.
+    launched_by : str
+        Where that block size comes from.
+    """
+
+    name: str
+    kernel: object
+    signature: str
+    threads_per_block: int
+    launched_by: str
+
+
+def kernel_table(dtype) -> list[KernelEntry]:
+    """Every kernel of this module of one dtype, with the signature it is launched with and its block.
+
+    The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
+    ``tests/test_cuda_static.py`` and ``python -m indrnn_np bench cuda-static`` on to SASS). A new
+    kernel gets its entry here. The block sizes are read from :mod:`indrnn_np.config` when called:
+    the grid-stride kernels take ``config.CUDA_THREADS_PER_BLOCK`` (:func:`launch_1d` through
+    ``_blocks``, :func:`launch`, :func:`reduction_launch`), the GEMM ``config.CUDA_GEMM_TILE`` squared,
+    the fused backward its widest block (:func:`fused_launch`; narrower when N is under 128).
+
+    Parameters
+    ----------
+    dtype : str or numpy dtype
+        ``float32`` or ``float64``.
+
+    Returns
+    -------
+    list of KernelEntry
+    """
+    dt = np.dtype(dtype).name
+    arr4, arr3, arr2, arr1 = f"{dt}[:, :, :, ::1]", f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
+    k, o, t, f = recurrence_kernels(dt), _optimizer_kernels(dt), training_kernels(dt), fused_kernels(dt)
+    tile = config.CUDA_GEMM_TILE
+    sigs = {
+        "forward": (k.forward, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "backward": (
+            k.backward,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "backward_atomic": (
+            k.backward_atomic,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1})",
+        ),
+        "reduce_rows": (k.reduce_rows, f"void({arr2}, {arr1})"),
+        "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
+        "fill": (k.fill, f"void({arr1}, {dt})"),
+        "scan_compose": (
+            k.scan_compose,
+            f"void({arr3}, {arr1}, {arr1}, int64, int64" + f", {arr2}" * 4 + ")",
+        ),
+        "scan_carry": (
+            k.scan_carry,
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64" + f", {arr2}" * 5 + ")",
+        ),
+        "scan_replay": (k.scan_replay, f"void({arr3}, {arr1}, {arr1}, int64, int64, {arr2}, {arr3})"),
+        "scan_compose_back": (
+            k.scan_compose_back,
+            f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2})",
+        ),
+        "scan_carry_back": (
+            k.scan_carry_back,
+            f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2}, {arr2})",
+        ),
+        "scan_replay_back": (
+            k.scan_replay_back,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, {arr2}, {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "scan_check": (k.scan_check, f"void({arr2}, {arr3}, int64, int64[::1])"),
+        "scan_fix": (k.scan_fix, f"void({arr3}, {arr1}, {arr1}, int64, int64, int64[::1], {arr3})"),
+        "scan_check_back": (k.scan_check_back, f"void({arr2}, {arr3}, int64, int64[::1])"),
+        "scan_fix_back": (
+            k.scan_fix_back,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, int64[::1], {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "int_fill": (_int_kernels().fill, "void(int64[::1], int64)"),
+        "gemm": (_gemm_kernel(tile, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
+        "adam": (o.adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
+        "sgd": (o.sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
+        "sumsq": (o.sumsq, f"void({arr1}, {dt}, {arr2})"),
+        "bias_add": (t.bias_add, f"void({arr2}, {arr1})"),
+        "add": (t.add, f"void({arr1}, {arr1}, {arr1})"),
+        "scale_rows": (t.scale_rows, f"void({arr2}, {arr1}, {arr2})"),
+        "bn_forward": (t.batchnorm_forward, f"void({arr3}, {arr1}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})"),
+        "bn_backward": (
+            t.batchnorm_backward,
+            f"void({arr3}, {arr3}, {arr2}, {arr2}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})",
+        ),
+        "bn_inference": (
+            t.batchnorm_inference,
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, {arr2}, {dt}, {arr3})",
+        ),
+        "running_update": (t.running_update, f"void({arr1}, {arr1}, {arr1}, {arr1}, {dt}, {dt})"),
+        "squared_error": (t.squared_error, f"void({arr1}, {arr1}, {dt}, {arr1}, {arr1})"),
+        "softmax_xent": (t.softmax_xent, f"void({arr2}, int64[::1], {dt}, {arr2}, {arr1})"),
+        "sum_into": (t.sum_into, f"void({arr1}, {dt}, {arr1})"),
+        "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
+        "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
+        "fused_forward": (f.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "fused_backward": (
+            f.backward,
+            f"void({arr3}, {arr3}, {arr3}, {arr2}, {arr1}, {arr2}, int64, boolean, {arr4}, {arr3}, {arr2}, "
+            f"{arr2}, {arr2})",
+        ),
+    }
+    grid_stride = (config.CUDA_THREADS_PER_BLOCK, "config.CUDA_THREADS_PER_BLOCK (launch_1d)")
+    launches = {
+        "gemm": (tile * tile, "config.CUDA_GEMM_TILE² (tiled_gemm)"),
+        "fused_backward": (
+            fused_launch(1, 2**20)[1],
+            "min(config.CUDA_THREADS_PER_BLOCK, config.CUDA_FUSED_WIDTH) (fused_launch; narrower when N is smaller)",
+        ),
+    }
+    return [
+        KernelEntry(name, kernel, sig, *launches.get(name, grid_stride))
+        for name, (kernel, sig) in sigs.items()
+    ]
