@@ -199,13 +199,15 @@ def recurrence_kernels(dtype):
         carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
         du_acc = ZERO
         db_acc = ZERO
+        # h_{t-1} of one step is h_t of the next: one load of h a step, and 54 registers a thread on sm_90
+        # rather than 90 to 92 with h_t loaded again (tests/test_cuda_static.py, docs/site/results/gpu.md)
+        h_t = h[T - 1, bi, n] if T > 0 else ZERO
         for t in range(T - 1, -1, -1):
-            h_t = h[t, bi, n]
             # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
             g = (dh[t, bi, n] + carry) * derivative(h_t, act)
             da[t, bi, n] = g
-            h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-            du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+            h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}: the next step's h_t
+            du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
             db_acc += g  # ∂a_t/∂b = 1
             carry = un * g  # ∂a_t/∂h_{t-1} = u
         return carry, du_acc, db_acc
@@ -414,12 +416,14 @@ def recurrence_kernels(dtype):
             carry = un * after[k, j]  # u ⊙ ∂J/∂a_{t+1}
             du_acc = ZERO
             db_acc = ZERO
-            for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
+            end = min((k + 1) * L, T)
+            h_t = h[end - 1, bi, n] if end > k * L else ZERO  # then h_{t-1} of one step is h_t of the next
+            for t in range(end - 1, k * L - 1, -1):
                 # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
-                g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
+                g = (dh[t, bi, n] + carry) * derivative(h_t, act)
                 da[t, bi, n] = g
-                h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-                du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}
+                du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
                 db_acc += g  # ∂a_t/∂b = 1
                 carry = un * g  # ∂a_t/∂h_{t-1} = u
             du_k[k, j] = du_acc
@@ -1258,6 +1262,7 @@ def fused_kernels(dtype):
             carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
             du_acc = ZERO
             db_acc = ZERO
+            h_t = h[T - 1, bi, n] if live and T > 0 else ZERO  # then h_{t-1} of one step is h_t of the next
             if live:
                 for m in range(M):
                     dW_part[bi, m, n] = ZERO
@@ -1265,9 +1270,9 @@ def fused_kernels(dtype):
                 g = ZERO
                 if live:
                     # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
-                    g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
-                    h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-                    du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                    g = (dh[t, bi, n] + carry) * derivative(h_t, act)
+                    h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}
+                    du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
                     db_acc += g  # ∂a_t/∂b = 1
                     carry = un * g  # ∂a_t/∂h_{t-1} = u
                     for m in range(M):
