@@ -15,6 +15,7 @@ there is nothing to compile), started by :func:`measure`.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -87,16 +88,23 @@ class KernelCost:
 
 
 def find_ptxas() -> str | None:
-    """The ptxas to use: ``$CUDA_HOME/bin``, ``$CUDA_PATH/bin``, the PATH, then the newest
+    """The ptxas to use: ``$CUDA_HOME/bin``, ``$CUDA_PATH/bin``, the PATH, the ``nvidia-cuda-nvcc`` wheel
+    that the ``cuda-kernels`` extra installs (``nvidia/cuda_nvcc/bin``), then the newest
     ``/usr/local/cuda*/bin``; None when there is none."""
-    for var in ("CUDA_HOME", "CUDA_PATH"):
-        root = os.environ.get(var)
-        if root and os.access(os.path.join(root, "bin", "ptxas"), os.X_OK):
+    roots = [os.environ.get(var) for var in ("CUDA_HOME", "CUDA_PATH")]
+    for root in filter(None, roots):
+        if os.access(os.path.join(root, "bin", "ptxas"), os.X_OK):
             return os.path.join(root, "bin", "ptxas")
     found = shutil.which("ptxas")
     if found:
         return found
-    candidates = sorted(glob.glob("/usr/local/cuda*/bin/ptxas"), key=_version_key, reverse=True)
+    try:
+        wheel = importlib.util.find_spec("nvidia.cuda_nvcc")
+    except ImportError:  # no nvidia namespace package at all
+        wheel = None
+    locations = (wheel.submodule_search_locations if wheel else None) or []
+    candidates = [os.path.join(d, "bin", "ptxas") for d in locations]
+    candidates += sorted(glob.glob("/usr/local/cuda*/bin/ptxas"), key=_version_key, reverse=True)
     return next((c for c in candidates if os.access(c, os.X_OK)), None)
 
 
@@ -105,8 +113,9 @@ def _version_key(path: str) -> tuple:
 
 
 PTXAS_MISSING = (
-    "ptxas (the CUDA toolkit's assembler) not found: install the CUDA toolkit and put its bin/ on the PATH "
-    "or set CUDA_HOME; it turns the kernels' PTX into sm_90 code and counts their registers and spills"
+    "ptxas (the CUDA toolkit's assembler) not found: pip install 'indrnn-np[cuda-kernels]' brings it (the "
+    "nvidia-cuda-nvcc wheel), or put a CUDA toolkit's bin/ on the PATH or set CUDA_HOME; it turns the "
+    "kernels' PTX into sm_90 code and counts their registers and spills"
 )
 
 
