@@ -1404,9 +1404,10 @@ class KernelEntry(NamedTuple):
 
 
 def kernel_table(dtype) -> list[KernelEntry]:
-    """Every kernel of this module of one dtype, with the signature it is launched with and its block.
+    """The kernels of this module of one dtype, with the signature each is launched with and its block.
 
-    The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
+    Every kernel but the four of padded batches (``training_kernels``' ``mask_steps``, ``reverse_steps``,
+    ``gather_steps``, ``scatter_steps``), which are not listed yet. The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
     ``tests/test_cuda_static.py`` and ``python -m indrnn_np bench cuda-static`` on to SASS). A new
     kernel gets its entry here. The block sizes are read from :mod:`indrnn_np.config` when called:
     the grid-stride kernels take ``config.CUDA_THREADS_PER_BLOCK`` (:func:`launch_1d` through
