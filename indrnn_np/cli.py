@@ -234,6 +234,13 @@ def cmd_bench_scan(a) -> int:
     return 0
 
 
+def cmd_bench_cuda_static(a) -> int:
+    from .bench.cuda_static import static_report
+
+    print(static_report())
+    return 0
+
+
 def cmd_bench_contention(a) -> int:
     from .bench.report import contention_report
 
@@ -421,6 +428,17 @@ def _bench_parser(sub) -> None:
         help="toy sizes, to check the command runs: T = 20 200, B·N = 1 8 (--T and --columns override them)",
     )
     bs.set_defaults(func=cmd_bench_scan)
+    bx = b.add_parser(
+        "cuda-static",
+        help="registers, shared memory, spills and occupancy of every CUDA kernel on sm_90, without a GPU",
+        description=(
+            "Compiles every CUDA kernel (float32 and float64) to PTX with Numba and to sm_90 code with the CUDA "
+            "toolkit's ptxas -v, and prints a Markdown table per dtype: registers a thread, static shared "
+            "memory, spills, and the theoretical occupancy on an H100/H200 at each kernel's launch block size. "
+            "Needs ptxas (CUDA toolkit) and NVVM (pip install 'indrnn-np[cuda-kernels]'); no GPU."
+        ),
+    )
+    bx.set_defaults(func=cmd_bench_cuda_static)
     bk = b.add_parser(
         "contention", help="training steps quiet and beside one busy process: default, one thread, JAX"
     )

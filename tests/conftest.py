@@ -5,7 +5,11 @@ set here, at collection start: CUDA kernels run in Numba's simulator unless
 the caller asked for a real GPU with ``NUMBA_ENABLE_CUDASIM=0``.
 """
 
+import importlib.util
 import os
+import subprocess
+import sys
+import textwrap
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -89,3 +93,57 @@ def fake_mnist(tmp_path):
     d = tmp_path / "mnist"
     d.mkdir()
     return write_fake_mnist(d)
+
+
+#: The smallest kernel shaped like the project's (an inline device function called from a kernel),
+#: compiled to PTX. Exit 3: NVVM cannot be loaded; exit 4: the compile asked for a CUDA driver.
+PTX_PROBE = textwrap.dedent(
+    """
+    import sys
+    from numba import cuda
+    from numba.cuda.cudadrv import nvvm
+    from numba.cuda.cudadrv.error import CudaSupportError
+
+    try:
+        nvvm.NVVM()
+    except Exception as exc:
+        print(type(exc).__name__, exc, file=sys.stderr)
+        sys.exit(3)
+
+    @cuda.jit(device=True, inline=True)
+    def twice(v):
+        return 2 * v
+
+    def kernel(a):
+        i = cuda.grid(1)
+        if i < a.size:
+            a[i] = twice(a[i])
+
+    try:
+        cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
+    except CudaSupportError as exc:
+        print(type(exc).__name__, exc, file=sys.stderr)
+        sys.exit(4)
+    """
+)
+
+
+def ptx_compile_missing(env) -> str | None:
+    """Why the kernels cannot be compiled to PTX here (naming what the machine lacks), or None.
+
+    Two known gaps, each a skip: no NVVM (no CUDA toolkit and no toolkit wheels), and plain numba's
+    CUDA target without a driver (it asks the driver for the compute capability when it compiles a
+    device function; numba-cuda does not). Any other failure of the probe is left to the test to report.
+    """
+    proc = subprocess.run([sys.executable, "-c", PTX_PROBE], capture_output=True, text=True, env=env)
+    if proc.returncode == 3:
+        return (
+            "NVVM (the CUDA toolkit's compiler library) not found: "
+            "pip install 'indrnn-np[cuda-kernels]' brings numba-cuda with the toolkit wheels"
+        )
+    if proc.returncode == 4 and importlib.util.find_spec("numba_cuda") is None:
+        return (
+            "plain numba's CUDA target needs a CUDA driver to compile device functions to PTX and none was "
+            "found: pip install 'indrnn-np[cuda-kernels]' (numba-cuda compiles without a driver)"
+        )
+    return None

@@ -6,7 +6,6 @@ GPU, ``NUMBA_ENABLE_CUDASIM=0 python -m pytest -m "cudasim or gpu"`` runs the
 same tests on the device, plus the ``gpu``-marked ones at larger sizes.
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import assert_close, tolerance
+from conftest import assert_close, ptx_compile_missing, tolerance
 
 from indrnn_np import IndRNNGrads, config, cuda_available, indrnn_backward, indrnn_forward
 from indrnn_np.config import cuda_launch_config
@@ -175,60 +174,6 @@ def test_no_gpu_and_no_simulator_gives_one_clear_error():
     assert "NUMBA_ENABLE_CUDASIM=1" in proc.stdout
 
 
-#: The smallest kernel shaped like the project's (an inline device function called from a kernel),
-#: compiled to PTX. Exit 3: NVVM cannot be loaded; exit 4: the compile asked for a CUDA driver.
-PTX_PROBE = textwrap.dedent(
-    """
-    import sys
-    from numba import cuda
-    from numba.cuda.cudadrv import nvvm
-    from numba.cuda.cudadrv.error import CudaSupportError
-
-    try:
-        nvvm.NVVM()
-    except Exception as exc:
-        print(type(exc).__name__, exc, file=sys.stderr)
-        sys.exit(3)
-
-    @cuda.jit(device=True, inline=True)
-    def twice(v):
-        return 2 * v
-
-    def kernel(a):
-        i = cuda.grid(1)
-        if i < a.size:
-            a[i] = twice(a[i])
-
-    try:
-        cuda.compile_ptx(kernel, "void(float32[::1])", cc=(9, 0))
-    except CudaSupportError as exc:
-        print(type(exc).__name__, exc, file=sys.stderr)
-        sys.exit(4)
-    """
-)
-
-
-def ptx_compile_missing(env) -> str | None:
-    """Why the kernels cannot be compiled to PTX here (naming what the machine lacks), or None.
-
-    Two known gaps, each a skip: no NVVM (no CUDA toolkit and no toolkit wheels), and plain numba's
-    CUDA target without a driver (it asks the driver for the compute capability when it compiles a
-    device function; numba-cuda does not). Any other failure of the probe is left to the test to report.
-    """
-    proc = subprocess.run([sys.executable, "-c", PTX_PROBE], capture_output=True, text=True, env=env)
-    if proc.returncode == 3:
-        return (
-            "NVVM (the CUDA toolkit's compiler library) not found: "
-            "pip install 'indrnn-np[cuda-kernels]' brings numba-cuda with the toolkit wheels"
-        )
-    if proc.returncode == 4 and importlib.util.find_spec("numba_cuda") is None:
-        return (
-            "plain numba's CUDA target needs a CUDA driver to compile device functions to PTX and none was "
-            "found: pip install 'indrnn-np[cuda-kernels]' (numba-cuda compiles without a driver)"
-        )
-    return None
-
-
 def test_kernels_compile_to_ptx_and_float32_stays_float32():
     """Compile every kernel for an H100/H200 (sm_90; no driver needed, NVVM is); the float32 PTX has no .f64."""
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
@@ -242,71 +187,10 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
         from indrnn_np.kernels import cuda as ck
         counts = {}
         for dt in ("float32", "float64"):
-            arr3, arr2, arr1 = f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
-            k = ck.recurrence_kernels(dt)
-            sigs = {
-                "forward": (k.forward, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
-                "backward": (k.backward, f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})"),
-                "backward_atomic": (
-                    k.backward_atomic, f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1})"
-                ),
-                "reduce_rows": (k.reduce_rows, f"void({arr2}, {arr1})"),
-                "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
-                "fill": (k.fill, f"void({arr1}, {dt})"),
-                "scan_compose": (k.scan_compose, f"void({arr3}, {arr1}, {arr1}, int64, int64" + f", {arr2}" * 4 + ")"),
-                "scan_carry": (
-                    k.scan_carry, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64" + f", {arr2}" * 5 + ")"
-                ),
-                "scan_replay": (k.scan_replay, f"void({arr3}, {arr1}, {arr1}, int64, int64, {arr2}, {arr3})"),
-                "scan_compose_back": (k.scan_compose_back, f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2})"),
-                "scan_carry_back": (
-                    k.scan_carry_back, f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2}, {arr2})"
-                ),
-                "scan_replay_back": (
-                    k.scan_replay_back,
-                    f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, {arr2}, {arr3}, {arr2}, {arr2}, {arr2})",
-                ),
-                "scan_check": (k.scan_check, f"void({arr2}, {arr3}, int64, int64[::1])"),
-                "scan_fix": (k.scan_fix, f"void({arr3}, {arr1}, {arr1}, int64, int64, int64[::1], {arr3})"),
-                "scan_check_back": (k.scan_check_back, f"void({arr2}, {arr3}, int64, int64[::1])"),
-                "scan_fix_back": (
-                    k.scan_fix_back,
-                    f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, int64[::1], {arr3}, {arr2}, {arr2}, {arr2})",
-                ),
-                "int_fill": (ck._int_kernels().fill, "void(int64[::1], int64)"),
-                "gemm": (ck._gemm_kernel(16, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
-                "adam": (ck._optimizer_kernels(dt).adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
-                "sgd": (ck._optimizer_kernels(dt).sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
-                "sumsq": (ck._optimizer_kernels(dt).sumsq, f"void({arr1}, {dt}, {arr2})"),
-            }
-            t = ck.training_kernels(dt)
-            sigs.update({
-                "bias_add": (t.bias_add, f"void({arr2}, {arr1})"),
-                "add": (t.add, f"void({arr1}, {arr1}, {arr1})"),
-                "scale_rows": (t.scale_rows, f"void({arr2}, {arr1}, {arr2})"),
-                "bn_forward": (t.batchnorm_forward, f"void({arr3}, {arr1}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})"),
-                "bn_backward": (
-                    t.batchnorm_backward,
-                    f"void({arr3}, {arr3}, {arr2}, {arr2}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})",
-                ),
-                "bn_inference": (t.batchnorm_inference, f"void({arr3}, {arr1}, {arr1}, {arr2}, {arr2}, {dt}, {arr3})"),
-                "running_update": (t.running_update, f"void({arr1}, {arr1}, {arr1}, {arr1}, {dt}, {dt})"),
-                "squared_error": (t.squared_error, f"void({arr1}, {arr1}, {dt}, {arr1}, {arr1})"),
-                "softmax_xent": (t.softmax_xent, f"void({arr2}, int64[::1], {dt}, {arr2}, {arr1})"),
-                "sum_into": (t.sum_into, f"void({arr1}, {dt}, {arr1})"),
-                "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
-                "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
-            })
-            f, arr4 = ck.fused_kernels(dt), f"{dt}[:, :, :, ::1]"
-            sigs["fused_forward"] = (f.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})")
-            sigs["fused_backward"] = (
-                f.backward,
-                f"void({arr3}, {arr3}, {arr3}, {arr2}, {arr1}, {arr2}, int64, boolean, {arr4}, {arr3}, {arr2}, {arr2}, {arr2})",
-            )
-            for name, (kernel, sig) in sigs.items():
-                ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
+            for entry in ck.kernel_table(dt):
+                ptx, _ = cuda.compile_ptx(entry.kernel.py_func, entry.signature, cc=(9, 0))
                 assert ".entry" in ptx
-                counts[f"{name}:{dt}"] = len(re.findall(r"\\.f64\\b", ptx))
+                counts[f"{entry.name}:{dt}"] = len(re.findall(r"\\.f64\\b", ptx))
         print(json.dumps(counts))
         """
     )

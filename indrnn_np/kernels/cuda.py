@@ -44,6 +44,7 @@ import functools
 import math
 import time
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -198,13 +199,15 @@ def recurrence_kernels(dtype):
         carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
         du_acc = ZERO
         db_acc = ZERO
+        # h_{t-1} of one step is h_t of the next: one load of h a step, and 54 registers a thread on sm_90
+        # rather than 90 to 92 with h_t loaded again (tests/test_cuda_static.py, docs/site/results/gpu.md)
+        h_t = h[T - 1, bi, n] if T > 0 else ZERO
         for t in range(T - 1, -1, -1):
-            h_t = h[t, bi, n]
             # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
             g = (dh[t, bi, n] + carry) * derivative(h_t, act)
             da[t, bi, n] = g
-            h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-            du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+            h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}: the next step's h_t
+            du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
             db_acc += g  # ∂a_t/∂b = 1
             carry = un * g  # ∂a_t/∂h_{t-1} = u
         return carry, du_acc, db_acc
@@ -413,12 +416,14 @@ def recurrence_kernels(dtype):
             carry = un * after[k, j]  # u ⊙ ∂J/∂a_{t+1}
             du_acc = ZERO
             db_acc = ZERO
-            for t in range(min((k + 1) * L, T) - 1, k * L - 1, -1):
+            end = min((k + 1) * L, T)
+            h_t = h[end - 1, bi, n] if end > k * L else ZERO  # then h_{t-1} of one step is h_t of the next
+            for t in range(end - 1, k * L - 1, -1):
                 # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t)
-                g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
+                g = (dh[t, bi, n] + carry) * derivative(h_t, act)
                 da[t, bi, n] = g
-                h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-                du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}
+                du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
                 db_acc += g  # ∂a_t/∂b = 1
                 carry = un * g  # ∂a_t/∂h_{t-1} = u
             du_k[k, j] = du_acc
@@ -1257,6 +1262,7 @@ def fused_kernels(dtype):
             carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
             du_acc = ZERO
             db_acc = ZERO
+            h_t = h[T - 1, bi, n] if live and T > 0 else ZERO  # then h_{t-1} of one step is h_t of the next
             if live:
                 for m in range(M):
                     dW_part[bi, m, n] = ZERO
@@ -1264,9 +1270,9 @@ def fused_kernels(dtype):
                 g = ZERO
                 if live:
                     # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
-                    g = (dh[t, bi, n] + carry) * derivative(h[t, bi, n], act)
-                    h_prev = h[t - 1, bi, n] if t > 0 else h0[bi, n]
-                    du_acc += g * h_prev  # ∂a_t/∂u = h_{t-1}
+                    g = (dh[t, bi, n] + carry) * derivative(h_t, act)
+                    h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}
+                    du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
                     db_acc += g  # ∂a_t/∂b = 1
                     carry = un * g  # ∂a_t/∂h_{t-1} = u
                     for m in range(M):
@@ -1366,3 +1372,141 @@ def layer_backward_fused(dh, x, W, u, h0, h, act, need_dx=True):
     reduce_rows(db_part, db)
     out = (dx, dW, du, db, dh0)
     return tuple(None if a is None else a.copy_to_host() for a in out) if host else out
+
+
+# --------------------------------------------------------------------------
+# Every kernel, its signature and its launch: one table for the static checks
+# --------------------------------------------------------------------------
+
+
+class KernelEntry(NamedTuple):
+    """One kernel of :func:`kernel_table`.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"backward"``, ``"gemm"``, ...).
+    kernel : numba CUDA dispatcher
+        The ``cuda.jit`` kernel; ``kernel.py_func`` is the Python function.
+    signature : str
+        The Numba signature it is launched with (C-contiguous arrays of the dtype).
+    threads_per_block : int
+        Threads of one block as the kernel is launched now, read from :mod:`indrnn_np.config`.
+    launched_by : str
+        Where that block size comes from.
+    """
+
+    name: str
+    kernel: object
+    signature: str
+    threads_per_block: int
+    launched_by: str
+
+
+def kernel_table(dtype) -> list[KernelEntry]:
+    """The kernels of this module of one dtype, with the signature each is launched with and its block.
+
+    Every kernel but the four of padded batches (``training_kernels``' ``mask_steps``, ``reverse_steps``,
+    ``gather_steps``, ``scatter_steps``), which are not listed yet. The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
+    ``tests/test_cuda_static.py`` and ``python -m indrnn_np bench cuda-static`` on to SASS). A new
+    kernel gets its entry here. The block sizes are read from :mod:`indrnn_np.config` when called:
+    the grid-stride kernels take ``config.CUDA_THREADS_PER_BLOCK`` (:func:`launch_1d` through
+    ``_blocks``, :func:`launch`, :func:`reduction_launch`), the GEMM ``config.CUDA_GEMM_TILE`` squared,
+    the fused backward its widest block (:func:`fused_launch`; narrower when N is under 128).
+
+    Parameters
+    ----------
+    dtype : str or numpy dtype
+        ``float32`` or ``float64``.
+
+    Returns
+    -------
+    list of KernelEntry
+    """
+    dt = np.dtype(dtype).name
+    arr4, arr3, arr2, arr1 = f"{dt}[:, :, :, ::1]", f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
+    k, o, t, f = recurrence_kernels(dt), _optimizer_kernels(dt), training_kernels(dt), fused_kernels(dt)
+    tile = config.CUDA_GEMM_TILE
+    sigs = {
+        "forward": (k.forward, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "backward": (
+            k.backward,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "backward_atomic": (
+            k.backward_atomic,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1})",
+        ),
+        "reduce_rows": (k.reduce_rows, f"void({arr2}, {arr1})"),
+        "sum_splits": (k.sum_splits, f"void({arr3}, {arr2})"),
+        "fill": (k.fill, f"void({arr1}, {dt})"),
+        "scan_compose": (
+            k.scan_compose,
+            f"void({arr3}, {arr1}, {arr1}, int64, int64" + f", {arr2}" * 4 + ")",
+        ),
+        "scan_carry": (
+            k.scan_carry,
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64" + f", {arr2}" * 5 + ")",
+        ),
+        "scan_replay": (k.scan_replay, f"void({arr3}, {arr1}, {arr1}, int64, int64, {arr2}, {arr3})"),
+        "scan_compose_back": (
+            k.scan_compose_back,
+            f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2})",
+        ),
+        "scan_carry_back": (
+            k.scan_carry_back,
+            f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2}, {arr2})",
+        ),
+        "scan_replay_back": (
+            k.scan_replay_back,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, {arr2}, {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "scan_check": (k.scan_check, f"void({arr2}, {arr3}, int64, int64[::1])"),
+        "scan_fix": (k.scan_fix, f"void({arr3}, {arr1}, {arr1}, int64, int64, int64[::1], {arr3})"),
+        "scan_check_back": (k.scan_check_back, f"void({arr2}, {arr3}, int64, int64[::1])"),
+        "scan_fix_back": (
+            k.scan_fix_back,
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, int64, int64[::1], {arr3}, {arr2}, {arr2}, {arr2})",
+        ),
+        "int_fill": (_int_kernels().fill, "void(int64[::1], int64)"),
+        "gemm": (_gemm_kernel(tile, dt), f"void({arr2}, {arr2}, {arr3}, boolean, boolean, int64)"),
+        "adam": (o.adam, f"void({arr1}, {arr1}, {arr1}, {arr1}" + f", {dt}" * 11 + ")"),
+        "sgd": (o.sgd, f"void({arr1}, {arr1}, {arr1}" + f", {dt}" * 7 + ")"),
+        "sumsq": (o.sumsq, f"void({arr1}, {dt}, {arr2})"),
+        "bias_add": (t.bias_add, f"void({arr2}, {arr1})"),
+        "add": (t.add, f"void({arr1}, {arr1}, {arr1})"),
+        "scale_rows": (t.scale_rows, f"void({arr2}, {arr1}, {arr2})"),
+        "bn_forward": (t.batchnorm_forward, f"void({arr3}, {arr1}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})"),
+        "bn_backward": (
+            t.batchnorm_backward,
+            f"void({arr3}, {arr3}, {arr2}, {arr2}, {arr1}, {dt}, {arr3}, {arr2}, {arr2})",
+        ),
+        "bn_inference": (
+            t.batchnorm_inference,
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, {arr2}, {dt}, {arr3})",
+        ),
+        "running_update": (t.running_update, f"void({arr1}, {arr1}, {arr1}, {arr1}, {dt}, {dt})"),
+        "squared_error": (t.squared_error, f"void({arr1}, {arr1}, {dt}, {arr1}, {arr1})"),
+        "softmax_xent": (t.softmax_xent, f"void({arr2}, int64[::1], {dt}, {arr2}, {arr1})"),
+        "sum_into": (t.sum_into, f"void({arr1}, {dt}, {arr1})"),
+        "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
+        "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
+        "fused_forward": (f.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "fused_backward": (
+            f.backward,
+            f"void({arr3}, {arr3}, {arr3}, {arr2}, {arr1}, {arr2}, int64, boolean, {arr4}, {arr3}, {arr2}, "
+            f"{arr2}, {arr2})",
+        ),
+    }
+    grid_stride = (config.CUDA_THREADS_PER_BLOCK, "config.CUDA_THREADS_PER_BLOCK (launch_1d)")
+    launches = {
+        "gemm": (tile * tile, "config.CUDA_GEMM_TILE² (tiled_gemm)"),
+        "fused_backward": (
+            fused_launch(1, 2**20)[1],
+            "min(config.CUDA_THREADS_PER_BLOCK, config.CUDA_FUSED_WIDTH) (fused_launch; narrower when N is smaller)",
+        ),
+    }
+    return [
+        KernelEntry(name, kernel, sig, *launches.get(name, grid_stride))
+        for name, (kernel, sig) in sigs.items()
+    ]
