@@ -485,6 +485,11 @@ class FolderLock:
                 raise write_error(self.path, exc) from None
             if not _try_lock(fd):
                 holder = _read_holder(fd)
+                for _ in range(40):  # the holder writes who it is just after it locks: give it 2 s
+                    if holder.get("pid"):
+                        break
+                    time.sleep(0.05)
+                    holder = _read_holder(fd)
                 os.close(fd)
                 raise FolderBusy(_describe_holder(holder), holder)
             try:  # the file we locked is still the folder's (a releasing holder unlinks it)
