@@ -200,7 +200,7 @@ def test_kernels_compile_to_ptx_and_float32_stays_float32():
     assert counts["backward:float64"] > 0 and counts["gemm:float64"] > 0  # the detector sees doubles
     assert counts["bn_forward:float64"] > 0 and counts["softmax_xent:float64"] > 0
     assert counts["fused_backward:float64"] > 0
-    assert len(counts) == 2 * 35  # every kernel, both dtypes
+    assert len(counts) == 2 * 39  # every kernel, both dtypes
     assert {k: v for k, v in counts.items() if k.endswith(":float32") and v} == {}
 
 

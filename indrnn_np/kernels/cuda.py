@@ -1406,8 +1406,7 @@ class KernelEntry(NamedTuple):
 def kernel_table(dtype) -> list[KernelEntry]:
     """The kernels of this module of one dtype, with the signature each is launched with and its block.
 
-    Every kernel but the four of padded batches (``training_kernels``' ``mask_steps``, ``reverse_steps``,
-    ``gather_steps``, ``scatter_steps``), which are not listed yet. The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
+    Every kernel, 39 of them. The one list that the static checks walk (``tests/test_cuda.py`` compiles each entry to PTX,
     ``tests/test_cuda_static.py`` and ``python -m indrnn_np bench cuda-static`` on to SASS). A new
     kernel gets its entry here. The block sizes are read from :mod:`indrnn_np.config` when called:
     the grid-stride kernels take ``config.CUDA_THREADS_PER_BLOCK`` (:func:`launch_1d` through
@@ -1491,6 +1490,10 @@ def kernel_table(dtype) -> list[KernelEntry]:
         "sum_into": (t.sum_into, f"void({arr1}, {dt}, {arr1})"),
         "concat_last": (t.concat_last, f"void({arr2}, {arr2}, {arr2})"),
         "split_last": (t.split_last, f"void({arr2}, {arr2}, {arr2})"),
+        "mask_steps": (t.mask_steps, f"void({arr3}, int64[::1])"),
+        "reverse_steps": (t.reverse_steps, f"void({arr3}, int64[::1], {arr3})"),
+        "gather_steps": (t.gather_steps, f"void({arr3}, int64[::1], {arr2})"),
+        "scatter_steps": (t.scatter_steps, f"void({arr2}, int64[::1], {arr3})"),
         "fused_forward": (f.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
         "fused_backward": (
             f.backward,
