@@ -293,6 +293,11 @@ MAY_DIFFER = tuple(f.name for f, opt in options() if opt.on_resume)
 _SKIP = object()
 
 
+def _may_differ(plateau: bool) -> tuple[str, ...]:
+    """:data:`MAY_DIFFER`, less ``eval_every`` under a schedule that observes the evaluations."""
+    return tuple(k for k in MAY_DIFFER if not (plateau and k == "eval_every"))
+
+
 def _plain(v):
     """A JSON-ready copy of a plain setting (a number, string, bool, None, or a tuple of them); else _SKIP."""
     if v is None or isinstance(v, bool | str):
@@ -338,8 +343,7 @@ def _record(s: _Run) -> dict:
     """run.json of a new run: an id, and every setting that changes its numbers in the words the
     caller gave them (the command's flags, an estimator's keywords, ``train``'s arguments), the objects
     it trains and the task with its data."""
-    plateau = hasattr(s.schedule, "observe")
-    differ = [k for k in MAY_DIFFER if not (plateau and k == "eval_every")]
+    differ = _may_differ(hasattr(s.schedule, "observe"))
     if s.cfg is not None:
         words, settings = "flags", {k: v for k, v in s.cfg.to_dict().items() if k not in differ}
     elif s.words is not None:
@@ -373,6 +377,15 @@ def _show(v) -> str:
     return "off" if v is None else repr(v)
 
 
+def _changes(before: dict, now: dict, keys, label) -> list[str]:
+    """``"<label(k)>: <before> in the run, <now> now"`` for each key of ``keys`` whose values differ."""
+    return [
+        f"{label(k)}: {_show(before.get(k))} in the run, {_show(now.get(k))} now"
+        for k in keys
+        if before.get(k, _SKIP) != now.get(k, _SKIP)
+    ]
+
+
 def _differences(before: dict, now: dict) -> list[str]:
     """Each setting of ``now`` (a run's record, as :func:`_record` builds it) that differs from ``before``,
     in the caller's words: the settings as given (flags, keywords); when those agree, the task and
@@ -381,9 +394,8 @@ def _differences(before: dict, now: dict) -> list[str]:
     out = []
     if before.get("words") == words:
         b, n = before.get("settings", {}), now["settings"]
-        for k in sorted(set(b) | set(n), key=lambda k: list(n).index(k) if k in n else len(n)):
-            if b.get(k, _SKIP) != n.get(k, _SKIP):
-                out.append(f"{_name(words, k)}: {_show(b.get(k))} in the run, {_show(n.get(k))} now")
+        keys = [*n, *(k for k in b if k not in n)]
+        out = _changes(b, n, keys, lambda k: _name(words, k))
     if out:  # the data's description follows from some settings (the held-out split's seed): named alone
         return out
     bt, nt = before.get("task", {}), now["task"]
@@ -394,9 +406,7 @@ def _differences(before: dict, now: dict) -> list[str]:
     if out:
         return out
     b, n = before.get("loop", {}), now["loop"]
-    for k in n:
-        if k in b and b[k] != n[k]:
-            out.append(f"{k}: {_show(b[k])} in the run, {_show(n[k])} now")
+    out = _changes(b, n, [k for k in n if k in b], str)
     if out:
         return out
     return _object_differences(before.get("objects", {}), now["objects"])
@@ -413,11 +423,9 @@ def _object_differences(before: dict, now: dict) -> list[str]:
         )
     else:
         for i, (x, y) in enumerate(zip(bl, nl, strict=True)):
-            for k in sorted(set(x) | set(y)):
-                if x.get(k, _SKIP) != y.get(k, _SKIP):
-                    out.append(
-                        f"model layer {i + 1} ({y['class']}) {k}: {_show(x.get(k))} in the run, {_show(y.get(k))} now"
-                    )
+            out += _changes(
+                x, y, sorted(set(x) | set(y)), lambda k, i=i, c=y["class"]: f"model layer {i + 1} ({c}) {k}"
+            )
     bp, np_ = bm.get("params", {}), nm.get("params", {})
     if not out and bp != np_:
         names = [k for k in dict.fromkeys([*bp, *np_]) if bp.get(k) != np_.get(k)]
@@ -432,11 +440,7 @@ def _object_differences(before: dict, now: dict) -> list[str]:
                 f"the {part}: {x['class'] if x else 'none'} in the run, {y['class'] if y else 'none'} now"
             )
         elif x and y:
-            for k in sorted(set(x) | set(y)):
-                if x.get(k, _SKIP) != y.get(k, _SKIP):
-                    out.append(
-                        f"{part} {y['class']} {k}: {_show(x.get(k))} in the run, {_show(y.get(k))} now"
-                    )
+            out += _changes(x, y, sorted(set(x) | set(y)), lambda k, p=part, c=y["class"]: f"{p} {c} {k}")
     return out
 
 
@@ -444,18 +448,10 @@ def _refuse_config_changes(run: RunDir, before: TrainConfig, now: TrainConfig) -
     """RunChangedError naming each option (as its flag) in which ``now`` differs from the run's ``before``,
     the options that may change on a resume aside."""
     b, n = before.to_dict(), now.to_dict()
-    plateau = before.schedule == "plateau"
-    diffs = [
-        f"{flag(k)}: {_show(b[k])} in the run, {_show(n[k])} now"
-        for k in n
-        if b.get(k) != n[k] and not (k in MAY_DIFFER and not (plateau and k == "eval_every"))
-    ]
+    differ = _may_differ(before.schedule == "plateau")
+    diffs = _changes(b, n, [k for k in n if k not in differ], flag)
     if diffs:
-        raise RunChangedError(
-            f"{run.path} holds a run with other settings, so it was not continued: {'; '.join(diffs)}. "
-            "Train with the run's settings, or in another folder",
-            diffs,
-        )
+        _raise_changed(run, diffs, "Train with the run's settings, or in another folder")
 
 
 def _refuse_changes(s: _Run, before: dict) -> None:
@@ -468,8 +464,12 @@ def _refuse_changes(s: _Run, before: dict) -> None:
         "keywords": "Fit with the run's values, or give another run_dir",
         "arguments": "Pass the run's values and objects built as before, or another run_dir",
     }[s.record["words"]]
+    _raise_changed(s.run, diffs, hint)
+
+
+def _raise_changed(run: RunDir, diffs: list[str], hint: str):
     raise RunChangedError(
-        f"{s.run.path} holds a run with other settings, so it was not continued: {'; '.join(diffs)}. {hint}",
+        f"{run.path} holds a run with other settings, so it was not continued: {'; '.join(diffs)}. {hint}",
         diffs,
     )
 
@@ -808,22 +808,23 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
     state.step, state.elapsed0, state.acc = meta["step"], meta["elapsed_s"], meta["acc"]
     state.saved = state.step
     run.read_metrics(state.columns)  # every row checked before anything is changed (a torn last row aside)
-    if run.file(run.SUMMARY).exists() and not run.summary_readable():
+    try:
+        summary = run.read_summary()
+    except RunDirError:
         log(f"{run.file(run.SUMMARY)}: damaged; it is written again from the checkpoint and metrics.csv")
-    summary = run.read_summary() if run.summary_readable() else None
+        summary = None
     complete = state.step >= state.steps and summary is not None and summary.get("steps") == state.step
     run.check_writable(also=getattr(state.task, "artifacts", dict)())  # before anything is rewritten
     with _saving(state, "resuming the run"):
-        if run.read_record() is None or run.read_record()["id"] != state.record["id"]:
+        record = run.read_record()
+        if record is None or record["id"] != state.record["id"]:
             run.write_record(state.record)
-        notice = run.truncate_metrics(state.step, state.columns)
+        ends = state.step >= state.steps  # nothing left to train: the checkpoint is the run's last step
+        notice = run.truncate_metrics(state.step, state.columns, recomputed=not ends)
         if notice:
-            log(
-                notice
-                if state.step < state.steps
-                else notice.replace("they are computed again", "no step after it")
-            )
-        if state.step >= state.steps and _last_metric(state) is None:
+            log(notice)
+        last = _last_metric(state) if ends else None
+        if ends and last is None:
             log(
                 f"{run.file(run.METRICS)}: the row of the run's last step ({state.step}) is lost; it cannot be "
                 "computed again without the training before it (evaluate gives the checkpoint's test metric)"
@@ -835,14 +836,12 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
             more = "--steps" if state.cfg is not None else "a larger steps="
             log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
             return summary
-        if state.step < state.steps and run.file(run.SUMMARY).exists():
+        if not ends and run.file(run.SUMMARY).exists():
             # extended past its end: the run is no longer complete, so its summary no longer holds
             os.unlink(run.file(run.SUMMARY))
-    if state.step >= state.steps:  # complete, but its summary is missing or damaged: written again
-        metric = _last_metric(state)
-        if metric is not None:
-            with _saving(state, "writing the summary"):
-                return _finish(state, metric, state.elapsed0, log)
+    if ends and last is not None:  # complete, but its summary is missing or damaged: written again
+        with _saving(state, "writing the summary"):
+            return _finish(state, last, state.elapsed0, log)
     return _loop(state, progress, log)
 
 

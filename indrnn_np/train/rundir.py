@@ -142,11 +142,6 @@ OBJECT_RUN = (
 )
 
 
-def _atomic_write(path: Path, write) -> None:
-    """:func:`indrnn_np.files.atomic_write` (kept under this name for the run's writers)."""
-    atomic_write(path, write)
-
-
 class RunDir:
     """One run's folder. Nothing outside this class names its files.
 
@@ -402,9 +397,10 @@ class RunDir:
         header, body = self._rows(columns)
         return {name: np.array([r[i] for r in body], dtype=np.float64) for i, name in enumerate(header)}
 
-    def truncate_metrics(self, step: int, columns: list[str]) -> str | None:
-        """Keep the rows up to ``step`` (a resumed run recomputes the rest), dropping a torn last row
-        too; atomic. Returns a one-line notice of what was dropped (None: nothing)."""
+    def truncate_metrics(self, step: int, columns: list[str], *, recomputed: bool = True) -> str | None:
+        """Keep the rows up to ``step`` (a resumed run recomputes the rest, unless ``recomputed`` is
+        False: the run ends there), dropping a torn last row too; atomic. Returns a one-line notice of
+        what was dropped (None: nothing)."""
         header, body, torn = self._rows(columns, torn_ok=True)
         keep = [r for r in body if r[0] <= step]
         dropped = len(body) - len(keep)
@@ -413,7 +409,8 @@ class RunDir:
         self._write_rows([header] + [[int(r[0])] + [repr(v) for v in r[1:]] for r in keep])
         parts = []
         if dropped:
-            parts.append(f"{dropped} row(s) after the checkpoint's step {step} (they are computed again)")
+            why = "they are computed again" if recomputed else "no step after it"
+            parts.append(f"{dropped} row(s) after the checkpoint's step {step} ({why})")
         if torn:
             parts.append("a torn last row (a write cut short)")
         return f"{self.file(self.METRICS)}: dropped {' and '.join(parts)}"
@@ -469,7 +466,7 @@ class RunDir:
             csv.writer(text).writerows(rows)
             fh.write(text.getvalue().encode())
 
-        _atomic_write(self.file(self.METRICS), write)
+        atomic_write(self.file(self.METRICS), write)
 
     # ------------------------------------------------------------------
     # Checkpoints
@@ -494,13 +491,14 @@ class RunDir:
             Missing, unreadable, or with metadata that is not what this
             version writes; the message names the file and the key.
         """
-        arrays = self._read_checkpoint(dict)
-        return arrays, self._meta(arrays.pop("meta", None))
+        arrays = self._read_checkpoint()
+        return arrays, self._meta(arrays)
 
     def read_meta(self) -> dict:
-        """The checkpoint's metadata alone (config validated), without reading its arrays: what a
-        command checks before it loads a model. Raises CheckpointError as :meth:`load_checkpoint`."""
-        return self._meta(self._read_checkpoint(lambda arrays: arrays.get("meta")))
+        """The checkpoint's metadata alone (config validated), without decoding its arrays (the file's
+        bytes are read once, for its checksum): what a command checks before it loads a model. Raises
+        CheckpointError as :meth:`load_checkpoint`."""
+        return self._meta(self._read_checkpoint(keys=("meta",)))
 
     def read_config(self) -> TrainConfig:
         """The run's TrainConfig, from the checkpoint's metadata (:meth:`config_of`)."""
@@ -518,23 +516,26 @@ class RunDir:
             raise RunDirError(OBJECT_RUN.format(path=self.path))
         return meta["config"]
 
-    def _read_checkpoint(self, read):
+    def _read_checkpoint(self, keys=None) -> dict:
+        """The checkpoint's arrays (``keys``, or all), with ``"__checksum__"`` as
+        :func:`indrnn_np.files.read_checked_npz` gives it; CheckpointError for anything unreadable."""
         path = self.file(self.CHECKPOINT)
         if self.path.exists() and not self.path.is_dir():
             raise CheckpointError(f"{self.path} is a file, not a run folder")
         try:
-            arrays = read_checked_npz(path, what="a readable indrnn-np checkpoint")
+            return read_checked_npz(path, what="a readable indrnn-np checkpoint", keys=keys)
         except FileNotFoundError:
             if not self.path.exists():
                 raise CheckpointError(f"{self.path}: no such folder, so no checkpoint there") from None
             raise CheckpointError(f"{path}: no checkpoint there") from None
         except CorruptFile as exc:
             raise CheckpointError(f"{exc}; it was not loaded, and is left as it is") from None
-        self._checksum = arrays.pop("__checksum__")
-        return read(arrays)
 
-    def _meta(self, text) -> dict:
+    def _meta(self, arrays: dict) -> dict:
+        """The checked metadata of :meth:`_read_checkpoint`'s ``arrays``, taking ``meta`` and
+        ``__checksum__`` out of them (what is left: the model's and optimizer's arrays)."""
         path = self.file(self.CHECKPOINT)
+        text, checksum = arrays.pop("meta", None), arrays.pop("__checksum__")
         if text is None or text.dtype.kind != "U" or text.ndim != 0:
             raise CheckpointError(f"{path}: not an indrnn-np checkpoint (no metadata text)")
         try:
@@ -542,7 +543,7 @@ class RunDir:
         except json.JSONDecodeError as exc:
             raise CheckpointError(f"{path}: the metadata is not JSON ({exc.msg})") from None
         _check_meta(meta, path)
-        if meta["format"] >= 2 and getattr(self, "_checksum", "ok") != "ok":
+        if meta["format"] >= 2 and checksum != "ok":
             raise CheckpointError(
                 f"{path}: damaged (a format-{meta['format']} checkpoint without its checksum); it was not "
                 "loaded, and is left as it is"
@@ -554,7 +555,7 @@ class RunDir:
     # ------------------------------------------------------------------
     def write_json(self, name: str, obj) -> None:
         text = json.dumps(obj, indent=2, allow_nan=True).encode()
-        _atomic_write(self.file(name), lambda fh: fh.write(text))
+        atomic_write(self.file(name), lambda fh: fh.write(text))
 
     def read_json(self, name: str) -> dict:
         path = self.file(name)
@@ -592,7 +593,7 @@ class RunDir:
         self.write_json(self.EVALUATION, result)
 
     def save_array(self, name: str, array: np.ndarray) -> None:
-        _atomic_write(self.file(name), lambda fh: np.save(fh, array))
+        atomic_write(self.file(name), lambda fh: np.save(fh, array))
 
     def curve_path(self) -> Path:
         return self.file(self.CURVE)
