@@ -271,8 +271,13 @@ def _log(line: str) -> None:
     try:
         print(line, flush=True)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """Send what is still printed to stdout nowhere: the program reading it has stopped (``| head``)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _stderr(line: str) -> None:
@@ -637,10 +642,8 @@ def _main(argv) -> int:
         # a run's Ctrl-C (TrainingInterrupted) says where its checkpoint is; a bare one, that it stopped
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # the output went to a program that stopped reading (| head): nothing more to say, and no traceback
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:  # the output went to a program that stopped reading: no traceback
+        _stdout_to_devnull()
         return 1
     except OSError as exc:
         # a full disk, a quota or a file-size limit met outside the run's own files (Numba's cache of

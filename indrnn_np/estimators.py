@@ -223,7 +223,7 @@ class _IndRNNEstimator(BaseEstimator):
             checkpoint_every=cfg.checkpoint_every,
             seed=cfg.seed + 1,
             resume=self.run_dir is not None,
-            settings={**self._keywords(), **_jsonable_labels(record or {})},
+            settings={**self._keywords(), **(record or {})},
             progress=self.progress,
             log=print if self.verbose else quiet,
         )
@@ -251,8 +251,9 @@ class _IndRNNEstimator(BaseEstimator):
         pred = self.predict(X, lengths)
         _check_same_count(pred, y)
         if self.head_ == "all":
-            pred = np.concatenate([flat(np.asarray(p)) for p in _rows(pred, X, lengths)])
-            y = np.concatenate([flat(np.asarray(t)) for t in _rows(y, X, lengths)])
+            lens = _lengths_of(X, lengths)  # once: NaN padding is read from X here, not per array
+            pred = np.concatenate([flat(np.asarray(p)) for p in _rows(pred, X, lens)])
+            y = np.concatenate([flat(np.asarray(t)) for t in _rows(y, X, lens)])
         return pred, y
 
     @staticmethod
@@ -361,11 +362,6 @@ def _host(a):
     return np.asarray(to_host(a))
 
 
-def _jsonable_labels(record: dict) -> dict:
-    """Labels as JSON keeps them (NumPy scalars as Python values)."""
-    return json.loads(json.dumps(record, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
 def _jsonable(params: dict) -> dict:
     out = {}
     for k, v in params.items():
@@ -448,7 +444,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         """
         classes, y_enc = _encode_labels(y, X, lengths)
         # the labels are part of what a run_dir's run is: a later fit with other labels is refused
-        labels = {"classes": [c.item() if hasattr(c, "item") else c for c in classes]}
+        labels = {"classes": classes.tolist()}
         fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes), record=labels)
         self._set_fitted({**fitted, "classes_": classes})
         return self
