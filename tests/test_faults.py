@@ -669,3 +669,14 @@ def test_a_disk_that_fills_mid_run_is_one_line_and_the_run_resumes_once_there_is
     reference = tmp_path / "ref"
     train(ckpt, reference, **QUIET)
     _same_run(out, reference)
+
+
+def test_a_hand_edited_run_json_is_written_again_from_the_checkpoints_copy(tmp_path, done_run, copy_run):
+    run = copy_run(done_run, tmp_path / "r")
+    record = json.loads((run / "run.json").read_text())
+    edited = {**record, "settings": {**record["settings"], "hidden": 9}}
+    (run / "run.json").write_text(json.dumps(edited))
+    lines = []
+    resume(run, steps=25, progress=False, log=lines.append)
+    assert any("run.json: differs from the checkpoint's copy; written again from it" in ln for ln in lines)
+    assert json.loads((run / "run.json").read_text())["settings"]["hidden"] == 8

@@ -816,8 +816,10 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
     complete = state.step >= state.steps and summary is not None and summary.get("steps") == state.step
     run.check_writable(also=getattr(state.task, "artifacts", dict)())  # before anything is rewritten
     with _saving(state, "resuming the run"):
-        record = run.read_record()
-        if record is None or record["id"] != state.record["id"]:
+        record = run.read_record()  # the checkpoint's copy (checksummed) stands when run.json differs
+        if record is None or {k: v for k, v in record.items() if k != "format"} != state.record:
+            if record is not None:
+                log(f"{run.file(run.RECORD)}: differs from the checkpoint's copy; written again from it")
             run.write_record(state.record)
         ends = state.step >= state.steps  # nothing left to train: the checkpoint is the run's last step
         notice = run.truncate_metrics(state.step, state.columns, recomputed=not ends)
@@ -833,7 +835,7 @@ def _continue(state: _Run, steps: int | None, progress: bool, log) -> dict:
             if not run.curve_complete():
                 log(f"{run.curve_path()}: missing or damaged; drawn again from metrics.csv")
                 _plot_curve(state)
-            more = "--steps" if state.cfg is not None else "a larger steps="
+            more = f"--steps above {state.step}" if state.cfg is not None else f"steps= above {state.step}"
             log(f"{run.path}: the run is complete ({state.step} steps); pass {more} to extend it")
             return summary
         if not ends and run.file(run.SUMMARY).exists():
