@@ -60,6 +60,7 @@ class _IndRNNEstimator(BaseEstimator):
         widths=_D["widths"],
         residual=_D["residual"],
         bidirectional=_D["bidirectional"],
+        pool=_D["pool"],
         bn=_D["bn"],
         bn_position=_D["bn_position"],
         dropout=_D["dropout"],
@@ -92,6 +93,7 @@ class _IndRNNEstimator(BaseEstimator):
         self.widths = widths
         self.residual = residual
         self.bidirectional = bidirectional
+        self.pool = pool
         self.bn = bn
         self.bn_position = bn_position
         self.dropout = dropout
@@ -383,6 +385,10 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
     hidden, layers, widths, residual, bidirectional, bn, bn_position, dropout, activation
         The network, as :func:`indrnn_np.nn.build_indrnn` and the ``train``
         command's options of the same names (``widths``: a list of layer widths).
+    pool : {"last", "mean", "max"}
+        How the head reads each sequence (sequence targets only): its last step, whose state must
+        carry the whole sequence, or the mean or maximum over its real steps, which lets evidence
+        anywhere in a long sequence reach the head directly (see the guide to your own sequences).
     steps, batch, optimizer, lr, momentum, weight_decay, schedule, decay_every, plateau_patience
         The training, as the ``train`` command's options.
     u_constraint, gamma

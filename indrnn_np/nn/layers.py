@@ -50,6 +50,7 @@ from ..ops import (
 )
 from ..ops import device as dev
 from ..ops.indrnn import check_algorithm
+from ..ops.pooling import pool_backward, pool_forward
 from ..ops.sequences import final_states, mask_padding, put_steps, reverse_padded, take_steps
 
 #: Batch-norm kinds of :func:`indrnn_np.nn.models.build_indrnn`: none, over time, frame-wise.
@@ -608,6 +609,30 @@ class LastStep(Layer):
         dx = buffers.zeros(shape, dy.dtype)
         dx[-1] = dy
         return dx, {}
+
+
+class Pool(Layer):
+    """Pool over time: (T, B, N) -> (B, N), the mean or the maximum of each sequence's real steps.
+
+    No parameters. With lengths, only each sequence's own steps count (:func:`indrnn_np.ops.pool_forward`),
+    so the padding never reaches the head. A bidirectional layer's output is pooled as it is: both
+    halves cover the same real steps.
+
+    Parameters
+    ----------
+    mode : {"mean", "max"}
+    """
+
+    def __init__(self, mode: str = "mean"):
+        check_choice("mode", mode, ("mean", "max"))
+        self.params = {}
+        self.mode = mode
+
+    def forward(self, x, train=True, lengths=None):
+        return pool_forward(x, self.mode, lengths)
+
+    def backward(self, dy, cache):
+        return pool_backward(dy, cache), {}
 
 
 class RNN(Layer):

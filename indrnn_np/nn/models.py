@@ -13,7 +13,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
-from ..ops import BACKENDS, require_cuda
+from ..ops import BACKENDS, POOLS, require_cuda
 from ..ops import device as dev
 from ..ops.indrnn import check_algorithm
 from .layers import (
@@ -30,6 +30,7 @@ from .layers import (
     IndRNN,
     LastStep,
     Layer,
+    Pool,
     Recurrence,
     Residual,
     Sequential,
@@ -48,6 +49,7 @@ def build_indrnn(
     bn_position: str = "before",
     dropout: float = 0.0,
     head: str = "last",
+    pool: str = "last",
     activation: str = "relu",
     backend: str = "cpu",
     gamma: float = 2.0,
@@ -76,8 +78,12 @@ def build_indrnn(
     F = (BN → IndRec+ReLU → Weight) × 2 (Fig. 1b), then a final BN → IndRec.
     ``bn="none"`` drops the BNs from the blocks.
 
-    Head: ``"last"`` a dense layer on the last step (adding, classification),
-    ``"all"`` a dense layer on every step (language modelling). With batch
+    Head: ``"last"`` a dense layer on one vector per sequence (adding, classification),
+    ``"all"`` a dense layer on every step (language modelling). ``pool`` says how the
+    one vector reads the sequence (``head="last"`` only): ``"last"`` its last step
+    (:class:`~indrnn_np.nn.layers.LastStep`: the final state must carry the whole
+    sequence), ``"mean"`` or ``"max"`` over its real steps
+    (:class:`~indrnn_np.nn.layers.Pool`: every step reaches the head directly). With batch
     norm, a final BN (``bn_head``) sits just before the head (on the last
     step's (B, N) output, statistics over the batch, for ``"last"``; of
     ``bn``'s kind for ``"all"``). In the ``"after"`` placement the last
@@ -92,7 +98,7 @@ def build_indrnn(
 
     Initialisation (Deep IndRNN paper and official code): u ~ U(0, u_max) in
     hidden layers and U(u_min, u_max) in the last recurrent layer when the head
-    reads only the last step, with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
+    reads only the last step (``pool="last"``), with u_max = γ^{1/T} and u_min = (1/γ)^{1/T};
     IndRNN input weights ~ N(0, w_std²) (0.001 in the adding code; None gives
     U(±1/√M)).
 
@@ -124,7 +130,8 @@ def build_indrnn(
         T, M, outputs, layers or a width of ``hidden`` not an integer (None, 2.5, True).
     ValueError
         One of them below 1, widths that differ in a residual network, or an unknown
-        ``bn``, ``bn_position``, ``head``, ``algorithm`` (or ``"scan"`` with tanh), or
+        ``bn``, ``bn_position``, ``head``, ``pool`` (or a pool with ``head="all"``), ``algorithm``
+        (or ``"scan"`` with tanh), or
         ``dropout`` outside [0, 1).
     """
     T, M, outputs = check_int("T", T), check_int("M", M), check_int("outputs", outputs)
@@ -139,14 +146,13 @@ def build_indrnn(
         raise ValueError(f"bn must be one of {BN_MODES}; got {bn!r}")
     if bn_position not in BN_POSITIONS:
         raise ValueError(f"bn_position must be one of {BN_POSITIONS}; got {bn_position!r}")
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}; got {head!r}")
+    _check_head(head, pool)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1); got {dropout}")
     rng = np.random.default_rng(seed)
     u_max = relu_u_max(T, gamma)
     u_hidden = (0.0, u_max)
-    u_last = (relu_u_min(T, gamma), u_max) if head == "last" else u_hidden
+    u_last = (relu_u_min(T, gamma), u_max) if head == "last" and pool == "last" else u_hidden
     k = 2 if bidirectional else 1  # a pair's output is twice its width
     kw = dict(
         activation=activation,
@@ -224,8 +230,7 @@ def build_indrnn(
     # sums its input over T steps (784 for pixel MNIST), and the head starts with huge logits.
     bn_head = bn != "none" and (residual or bn_position == "before")
     if head == "last":
-        # a bidirectional pair's backward half has read the whole sequence at step 0
-        stack.append(("last", LastStep(split=out_width // 2 if bidirectional else None)))
+        stack.append(_sequence_head(pool, out_width // 2 if bidirectional else None))
         if bn_head:  # statistics over the batch of the one step the head reads
             stack.append(("bn_head", BatchNorm(out_width, mode="time", backend=backend, dtype=dtype)))
     elif bn_head:
@@ -256,6 +261,7 @@ def build_dense_indrnn(
     bn: str = "time",
     dropout: float = 0.0,
     head: str = "last",
+    pool: str = "last",
     activation: str = "relu",
     backend: str = "cpu",
     gamma: float = 2.0,
@@ -309,8 +315,9 @@ def build_dense_indrnn(
     blocks = [check_int(f"blocks[{i}]", b) for i, b in enumerate(blocks)]
     if not blocks:
         raise ValueError("blocks must hold at least one block; got an empty sequence")
-    if bn not in BN_MODES or head not in HEADS or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"bad bn {bn!r}, head {head!r} or dropout {dropout}")
+    _check_head(head, pool)
+    if bn not in BN_MODES or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"bad bn {bn!r} or dropout {dropout}")
     rng = np.random.default_rng(seed)
     u_max = relu_u_max(T, gamma)
     u_init = (0.0, u_max)
@@ -336,13 +343,37 @@ def build_dense_indrnn(
             stack.append((f"transition{i}", Sequential(unit(C, C // 2))))
             C //= 2
     if head == "last":
-        stack.append(("last", LastStep()))
+        stack.append(_sequence_head(pool))
         if bn != "none":
             stack.append(("bn_head", BatchNorm(C, mode="time", backend=backend, dtype=dtype)))
     elif bn != "none":
         stack.append(("bn_head", BatchNorm(C, mode=bn, T_max=T, backend=backend, dtype=dtype)))
     stack.append(("head", Dense(C, outputs, rng=rng, dtype=dtype)))
     return _placed(Sequential(stack), backend)
+
+
+def _check_head(head: str, pool: str) -> None:
+    """ValueError unless ``head`` is one of :data:`HEADS` and ``pool`` one of :data:`POOLS`, a pool
+    over time going with the sequence-level head only."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}; got {head!r}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {POOLS}; got {pool!r}")
+    if head == "all" and pool != "last":
+        raise ValueError(
+            f"pool={pool!r} pools a sequence into one vector for a head with one output per sequence "
+            "(head='last'); head='all' has an output at every step: leave pool='last'"
+        )
+
+
+def _sequence_head(pool: str, split: int | None = None) -> tuple[str, Layer]:
+    """The named layer that reads one vector per sequence: the last step (``split``: where a
+    bidirectional output's backward half starts, read at step 0, where it has read the whole
+    sequence), or a pool over the real steps. Named ``last`` either way (the parameter names of a
+    saved run do not depend on it: the layer has none)."""
+    if pool == "last":
+        return "last", LastStep(split=split)
+    return "last", Pool(pool)
 
 
 def _check_backend(backend: str) -> None:
@@ -378,6 +409,7 @@ def build_baseline(
     hidden: int | Sequence[int] = 128,
     layers: int = 1,
     head: str = "last",
+    pool: str = "last",
     seed: int = 0,
     dtype=np.float32,
     backend: str = "cpu",
@@ -394,6 +426,7 @@ def build_baseline(
     """
     if model not in MODELS[1:]:
         raise ValueError(f"model must be one of {MODELS[1:]}; got {model!r}")
+    _check_head(head, pool)
     M, outputs = check_int("M", M), check_int("outputs", outputs)
     widths = _widths(hidden, layers)
     rng = np.random.default_rng(seed)
@@ -409,7 +442,7 @@ def build_baseline(
         stack.append((model.replace("-", "_") + ("" if i == 0 else str(i + 1)), rec))
     hidden = widths[-1]
     if head == "last":
-        stack.append(("last", LastStep()))
+        stack.append(_sequence_head(pool))
     stack.append(("head", Dense(hidden, outputs, rng=rng, dtype=dtype)))
     return _placed(Sequential(stack), backend)
 

@@ -48,9 +48,14 @@ from .indrnn import (
     indrnn_step_forward,
 )
 from .optim import UPDATE_BACKENDS, adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
+from .pooling import POOLS, PoolCache, pool_backward, pool_forward
 from .sequences import final_states, mask_padding, put_steps, reverse_padded, step_mask, take_steps
 
 __all__ = [
+    "POOLS",
+    "PoolCache",
+    "pool_backward",
+    "pool_forward",
     "final_states",
     "mask_padding",
     "put_steps",

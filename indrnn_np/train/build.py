@@ -76,6 +76,12 @@ def model_of(cfg: TrainConfig, task):
             "bn frame takes statistics per step over the sequences that have it, and sequences of "
             "different lengths leave a step with one value: use bn time for variable lengths"
         )
+    if cfg.pool != "last" and task.head != "last":
+        raise ConfigError(
+            f"pool {cfg.pool} pools each sequence into one output, but {cfg.data or cfg.task} has a target "
+            "at every step (a head on every step): leave pool last",
+            "pool",
+        )
     dtype = np.dtype(cfg.dtype).type
     if cfg.model != "indrnn":
         return build_baseline(
@@ -84,6 +90,7 @@ def model_of(cfg: TrainConfig, task):
             task.outputs,
             hidden=cfg.layer_widths(),
             head=task.head,
+            pool=cfg.pool,
             seed=cfg.seed,
             dtype=dtype,
             backend=cfg.backend,
@@ -92,6 +99,7 @@ def model_of(cfg: TrainConfig, task):
         bn=cfg.bn,
         dropout=cfg.dropout,
         head=task.head,
+        pool=cfg.pool,
         activation=cfg.activation,
         backend=cfg.backend,
         gamma=cfg.gamma,

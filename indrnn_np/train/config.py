@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..kernels import ACTIVATIONS
 from ..nn.layers import BN_MODES, BN_POSITIONS
 from ..nn.models import MODELS
-from ..ops import BACKENDS
+from ..ops import BACKENDS, POOLS
 from ..tasks import FIXED_T, STATEFUL, TASKS
 
 
@@ -133,6 +133,13 @@ class TrainConfig:
         False,
         "bidirectional IndRNN: each recurrent layer also reads every sequence in reverse (outputs "
         "concatenated)",
+    )
+    pool: str = option(
+        "last",
+        "how the head reads each sequence (one output per sequence): its last step, or the mean or the "
+        "maximum of every real step",
+        choices=POOLS,
+        tasks=("adding", "mnist", "pmnist", "rowmnist", "arrays"),
     )
     dense_blocks: str | None = option(
         None,
@@ -343,6 +350,7 @@ ADDED_OPTIONS = {
     "growth": 16,
     "bidirectional": False,
     "task_type": None,
+    "pool": "last",
 }
 
 
