@@ -22,6 +22,7 @@ Everything is read from the code itself (Python's ``ast``) or measured by runnin
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import sys
@@ -240,7 +241,8 @@ def _hops(argv: list[str], name: str, *, not_none: bool) -> int:
     old = sys.gettrace()
     sys.settrace(tracer)
     try:
-        rc = main(argv)
+        with contextlib.redirect_stdout(sys.stderr):  # the command's own lines stay off --json's output
+            rc = main(argv)
     finally:
         sys.settrace(old)
     if rc not in (0, None):
