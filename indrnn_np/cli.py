@@ -143,9 +143,13 @@ def cmd_evaluate(a) -> int:
 def cmd_predict(a) -> int:
     from .train.predict import predict_run
 
-    r = predict_run(a.run, a.data, a.out)
-    what = ("class of each step" if r["per_step"] else "class") if r["kind"] == "classes" else "values"
-    print(f"predicted {r['n']} sequences with {a.run} ({r['task']}, step {r['step']}): {what} -> {r['out']}")
+    r = predict_run(a.run, a.data, a.out, proba=a.proba)
+    step = " of each step" if r["per_step"] else ""
+    what = {"classes": f"class{step}", "probabilities": f"class probabilities{step}", "values": "values"}
+    print(
+        f"predicted {r['n']} sequences with {a.run} ({r['task']}, step {r['step']}): {what[r['kind']]} -> "
+        f"{r['out']}" + (f" (columns: {', '.join(r['columns'])})" if "columns" in r else "")
+    )
     return 0
 
 
@@ -592,6 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a new .npy or .csv file (never overwritten): class indices (names for string labels), or values, "
         "per sequence or per step",
+    )
+    pr.add_argument(
+        "--proba",
+        action="store_true",
+        help="a classification run's class probabilities instead of its classes, one column per class "
+        "(the class names are the .csv's header)",
     )
     pr.set_defaults(func=cmd_predict)
     ne = sub.add_parser(

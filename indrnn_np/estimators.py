@@ -30,7 +30,14 @@ import numpy as np
 from .files import read_checked_npz, write_checked_npz
 from .ops.device import assign
 from .sklearn_bases import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin
-from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, per_step_list, predict
+from .tasks.arrays import (
+    ArrayDataError,
+    arrays_task,
+    class_probabilities,
+    pad_sequences,
+    per_step_list,
+    predict,
+)
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
@@ -458,9 +465,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
     def predict_proba(self, X, lengths=None):
         """Class probabilities: (n, C), or per step (n, T, C) (0 in the padding; a list for list X)."""
         logits, lens, was_list = self._forward(X, lengths)
-        z = logits - logits.max(axis=-1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=-1, keepdims=True)
+        p = class_probabilities(logits)
         if self.head_ == "all":
             p[np.arange(p.shape[1])[None, :] >= lens[:, None]] = 0
             return self._per_sequence(p, lens, was_list)

@@ -261,3 +261,57 @@ def test_integer_labels_other_than_0_to_c_are_c_classes_and_come_back_as_given(
     )
     pred = np.load(tmp_path / "p.npy", allow_pickle=False)
     assert pred.dtype.kind == "i" and set(pred.tolist()) <= set(labels.tolist())
+
+
+def test_predict_proba_writes_each_class_probability_under_its_name(tmp_path, capsys, marker_arrays):
+    import csv
+
+    from indrnn_np.train.predict import predict_run
+
+    x, y, lengths = marker_arrays
+    names = np.array(["north", "east", "south", "west, or so"])
+    np.savez(tmp_path / "s.npz", x=x, y=names[y], lengths=lengths)
+    run = tmp_path / "run"
+    assert _train(capsys, tmp_path / "s.npz", run)[0] == 0
+    data = str(tmp_path / "s.npz")
+    assert main(["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "c.npy")]) == 0
+    capsys.readouterr()
+    assert (
+        main(["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "p.npy"), "--proba"]) == 0
+    )
+    line = capsys.readouterr().out
+    assert "class probabilities -> " in line and "(columns: east, north, south, west, or so)" in line, line
+    p = np.load(tmp_path / "p.npy")
+    assert p.shape == (60, 4) and np.all(p >= 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    kept = np.load(run / "classes.npy")
+    np.testing.assert_array_equal(kept[p.argmax(axis=1)], np.load(tmp_path / "c.npy"))  # the same classes
+    assert (
+        main(["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "p.csv"), "--proba"]) == 0
+    )
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert rows[0] == ["sequence", "east", "north", "south", "west, or so"]  # the names, quoted where needed
+    np.testing.assert_allclose(np.array(rows[1:], float)[:, 1:], p, rtol=1e-6)
+
+    # per step: NaN in the padding
+    labels = np.where(x[:, :, 0] > 0, 1, 0)
+    np.savez(tmp_path / "steps.npz", x=x, y=labels, lengths=lengths)
+    assert _train(capsys, tmp_path / "steps.npz", tmp_path / "steps")[0] == 0
+    r = predict_run(tmp_path / "steps", tmp_path / "steps.npz", tmp_path / "ps.npy", proba=True)
+    assert r["kind"] == "probabilities" and r["per_step"] and r["columns"] == ["0", "1"]
+    ps = np.load(tmp_path / "ps.npy")
+    real = np.arange(x.shape[1])[None, :] < lengths[:, None]
+    assert ps.shape == (60, x.shape[1], 2) and np.isnan(ps[~real]).all()
+    np.testing.assert_allclose(ps[real].sum(axis=-1), 1, rtol=1e-5)
+
+    # a regression run has no classes: refused in one line, nothing written
+    np.savez(tmp_path / "r.npz", x=x, y=x[:, 0, 0] + 0.25, lengths=lengths)
+    assert _train(capsys, tmp_path / "r.npz", tmp_path / "r")[0] == 0
+    capsys.readouterr()
+    rc = main(
+        ["predict", "--run", str(tmp_path / "r"), "--data", data, "--out", str(tmp_path / "x.csv"), "--proba"]
+    )
+    _one_line_error(rc, capsys.readouterr().err, "--proba writes class probabilities, but ")
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(TypeError, match="proba must be True or False"):
+        predict_run(run, data, tmp_path / "y.npy", proba="yes")

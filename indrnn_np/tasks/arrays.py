@@ -530,6 +530,18 @@ def _real(a, lengths, per_step: bool):
     return a[np.arange(a.shape[1])[None, :] < lengths[:, None]]
 
 
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """The softmax over the last axis: a classifier's logits (..., C) as class probabilities (..., C).
+
+    Stable (the largest logit is subtracted first) and in the logits' dtype; each row sums to 1 to
+    rounding. The estimators' ``predict_proba`` and ``predict --proba`` both compute it here.
+    """
+    z = logits - logits.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
 def predict(model, x, lengths, *, batch: int = 256, head: str = "last") -> np.ndarray:
     """A model's outputs for padded samples-first sequences, in inference mode, samples first.
 

@@ -14,12 +14,17 @@ What is written, in the order of ``x``:
   indices, ``(n,)`` per sequence or ``(n, T)`` per step (-1 in the padding);
   for a ``train arrays`` run whose labels were strings, the class names instead
   (the run's ``classes.npy``; ``""`` in the padding);
+* classification with ``proba=True`` (``predict --proba``): the class
+  probabilities, ``(n, C)`` per sequence or ``(n, T, C)`` per step (NaN in the
+  padding), column k the probability of the run's class k (the class names,
+  in the order of ``classes.npy``, or 0..C-1);
 * regression: the predicted values, ``(n, K)`` per sequence or ``(n, T, K)``
   per step (NaN in the padding), the K axis dropped when K = 1.
 
 A ``.csv`` file has one row per sequence (``sequence,class`` or
-``sequence,value`` / ``sequence,y0,y1,...``), or for per-step outputs one row
-per real step (``sequence,step,...``).
+``sequence,value`` / ``sequence,y0,y1,...``; with probabilities
+``sequence,NAME0,NAME1,...``, the class names as the header), or for
+per-step outputs one row per real step (``sequence,step,...``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from ..errors import UserError
 from ..files import atomic_write
 from ..report import check_writable_file
 from ..tasks import STATEFUL
-from ..tasks.arrays import CLASSES_FILE, ArrayDataError, pad_sequences, predict, read_npz
+from ..tasks.arrays import CLASSES_FILE, ArrayDataError, class_probabilities, pad_sequences, predict, read_npz
 from .build import load_model
 from .memory import check_fits, estimate_prediction
 from .rundir import RunDir
@@ -46,7 +51,7 @@ class PredictError(UserError):
     """An output that cannot be written (an existing file, an unknown format) or a run that cannot predict."""
 
 
-def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
+def predict_run(run_dir, data, out, *, batch: int = 256, proba: bool = False) -> dict:
     """Predict the sequences of the ``.npz`` file ``data`` with the run's checkpoint; write ``out``.
 
     Parameters
@@ -59,17 +64,21 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
         A new ``.npy`` or ``.csv`` file (an existing one is never overwritten).
     batch : int
         Sequences per forward pass.
+    proba : bool
+        Write the class probabilities instead of the most probable class (a classification run).
 
     Returns
     -------
     dict
-        ``{"n": sequences, "out": path, "kind": "classes" | "values", "per_step": bool,
-        "task": ..., "step": the checkpoint's step}``.
+        ``{"n": sequences, "out": path, "kind": "classes" | "probabilities" | "values",
+        "per_step": bool, "task": ..., "step": the checkpoint's step, "columns": the class of each
+        column (probabilities only)}``.
 
     Raises
     ------
     PredictError
-        ``out`` exists or is not ``.npy`` / ``.csv``; a stateful (ptb-char) run.
+        ``out`` exists or is not ``.npy`` / ``.csv``; a stateful (ptb-char) run; ``proba`` for a
+        regression run.
     OutputError
         ``out`` cannot be written.
     ArrayDataError
@@ -80,6 +89,8 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
     MemoryTooLarge
         The prediction's estimated peak memory exceeds what is available.
     """
+    if not isinstance(proba, bool | np.bool_):
+        raise TypeError(f"proba must be True or False; got {proba!r}")
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise PredictError(f"--out {out}: its name must end in .npy or .csv")
@@ -116,11 +127,24 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
             f"{data}: x must have M = {task.inputs} features per step, as the run's {cfg.task} model reads; "
             f"got {x.shape[2]} (x has shape {a['x'].shape})"
         )
-    pred = predict(model, x, lengths, batch=batch, head=task.head)
     per_step = task.head == "all"
     classes = task.metric == "test_error"
+    if proba and not classes:
+        raise PredictError(
+            f"--proba writes class probabilities, but {run.path} is a regression run ({cfg.task}, metric "
+            f"{task.metric}): leave out --proba for its values"
+        )
+    pred = predict(model, x, lengths, batch=batch, head=task.head)
     real = np.arange(x.shape[1])[None, :] < lengths[:, None]
-    if classes:
+    columns = None
+    if proba:
+        names = _class_names(run, task)
+        columns = [str(c) for c in (names if names is not None else range(pred.shape[-1]))]
+        values = class_probabilities(pred)
+        if per_step:
+            values[~real] = np.nan
+        _write(out, values, lengths, per_step, False, columns)
+    elif classes:
         values = np.argmax(pred, axis=-1).astype(np.int64)
         names = _class_names(run, task)
         if names is not None:
@@ -135,14 +159,16 @@ def predict_run(run_dir, data, out, *, batch: int = 256) -> dict:
             values[~real] = np.nan
         if values.shape[-1] == 1:
             values = values[..., 0]
-    _write(out, values, lengths, per_step, classes)
+    if not proba:
+        _write(out, values, lengths, per_step, classes)
     return {
         "n": int(x.shape[0]),
         "out": str(out),
-        "kind": "classes" if classes else "values",
+        "kind": "probabilities" if proba else "classes" if classes else "values",
         "per_step": per_step,
         "task": cfg.task,
         "step": int(step),
+        **({"columns": columns} if proba else {}),
     }
 
 
@@ -165,7 +191,7 @@ def _class_names(run: RunDir, task):
     return names if names.dtype.kind in "iu" else names.astype(str)
 
 
-def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool) -> None:
+def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool, columns=None) -> None:
     """Write ``values`` to a new file, whole or not at all (:func:`indrnn_np.files.atomic_write`,
     exclusive: nothing is overwritten, even in a race; a kill mid-write leaves no partial file)."""
 
@@ -173,7 +199,7 @@ def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool
         if out.suffix.lower() == ".npy":
             np.save(fh, values, allow_pickle=False)
         else:
-            fh.write(_csv(values, lengths, per_step, classes).encode())
+            fh.write(_csv(values, lengths, per_step, classes, columns).encode())
 
     try:
         atomic_write(out, write, exclusive=True)
@@ -181,10 +207,13 @@ def _write(out: Path, values: np.ndarray, lengths, per_step: bool, classes: bool
         raise PredictError(f"{out} exists: predict never overwrites a file; choose another --out") from None
 
 
-def _csv(values: np.ndarray, lengths, per_step: bool, classes: bool) -> str:
-    """One row per sequence, or per real step: ``sequence[,step],class|value|y0,y1,...``."""
+def _csv(values: np.ndarray, lengths, per_step: bool, classes: bool, columns=None) -> str:
+    """One row per sequence, or per real step: ``sequence[,step],class|value|y0,y1,...``, or the
+    ``columns``' names (class probabilities) as the header."""
     width = 1 if values.ndim == (2 if per_step else 1) else values.shape[-1]
     names = ["class"] if classes else ["value"] if width == 1 else [f"y{k}" for k in range(width)]
+    if columns is not None:
+        names = [_csv_cell(c) for c in columns]
     lines = [",".join(["sequence", *(["step"] if per_step else []), *names])]
     fmt = _csv_cell if values.dtype.kind == "U" else ("{:d}" if classes else "{:.9g}").format
     for i in range(values.shape[0]):
