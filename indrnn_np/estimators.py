@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .files import read_checked_npz, write_checked_npz
 from .ops.device import assign
-from .sklearn_bases import BaseEstimator, ClassifierMixin, NotFittedError, RegressorMixin
+from .sklearn_bases import (
+    BaseEstimator,
+    ClassifierMixin,
+    DataConversionWarning,
+    NotFittedError,
+    RegressorMixin,
+)
 from .tasks.arrays import (
     ArrayDataError,
     arrays_task,
@@ -128,35 +135,66 @@ class _IndRNNEstimator(BaseEstimator):
         self.progress = progress
         self.verbose = verbose
 
+    def _tags(self, tags):
+        """scikit-learn's tags (``__sklearn_tags__``, scikit-learn >= 1.6) for sequences: X may be
+        three-dimensional, NaN marks padding, and on the tabular data of scikit-learn's own checks
+        (a 2-D X read as n sequences of one feature) the score may be poor."""
+        tags.input_tags.three_d_array = True
+        # allow_nan stays False: NaN marks padding at a sequence's end only, and a NaN anywhere else is
+        # refused, as scikit-learn's checks expect of an estimator that does not take NaN values
+        for kind in (tags.classifier_tags, tags.regressor_tags):
+            if kind is not None:
+                kind.poor_score = True
+        return tags
+
+    @staticmethod
+    def _need_y(y, name: str) -> None:
+        if y is None:
+            raise ValueError(
+                f"{name} requires y to be passed, but the target y is None: fit(X, y) learns from labelled "
+                "sequences"
+            )
+
     # ------------------------------------------------------------------
-    def _config(self, T: int) -> TrainConfig:
-        """The keywords as the ``train`` command's configuration, validated (ConfigError names the option)."""
+    def _config(self, T: int, seed: int) -> TrainConfig:
+        """The keywords as the ``train`` command's configuration, validated (ConfigError names the option);
+        ``seed`` is this fit's (:meth:`_seed`)."""
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         kw = {k: v for k, v in self.get_params().items() if k in names}
         kw["widths"] = None if self.widths is None else ",".join(map(str, np.atleast_1d(self.widths)))
-        seed = self._seed()
-        if seed is None:  # a fresh seed each fit, as scikit-learn's random_state=None
-            seed = int(np.random.default_rng().integers(2**31))
         for k, v in kw.items():  # NumPy scalars (a grid of np.arange, say) as Python numbers
             if isinstance(v, np.integer | np.floating | np.bool_):
                 kw[k] = v.item()
         cfg = TrainConfig(task="arrays", T=int(T), seed=seed, data="<arrays given to fit>", **kw)
         return cfg.validate()
 
-    def _seed(self) -> int | None:
-        """random_state, checked: an integer >= 0, or None (not with a run folder: a resumed fit must
-        draw the batches the first one drew)."""
+    def _seed(self) -> int:
+        """This fit's seed from ``random_state``, as scikit-learn's ``check_random_state`` reads it: an
+        integer >= 0 is the seed; None, a ``numpy.random.RandomState`` or a ``numpy.random.Generator``
+        give one drawn from it (from NumPy's global state for None, as scikit-learn does; a generator
+        moves on, so two fits draw two seeds). A run folder needs the integer: a resumed fit must draw
+        the batches the first one drew. Call once per fit."""
         seed = self.random_state
-        if seed is None:
-            if self.run_dir is not None:
-                raise ValueError(
-                    "random_state=None draws a new seed at every fit, so a fit with run_dir could never "
-                    "resume its run: give random_state an integer"
-                )
-            return None
-        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"random_state must be an integer >= 0 or None; got {seed!r}")
-        return int(seed)
+        integer = isinstance(seed, int | np.integer) and not isinstance(seed, bool | np.bool_)
+        if not (integer and seed >= 0) and not (
+            seed is None or isinstance(seed, np.random.RandomState | np.random.Generator)
+        ):
+            raise ValueError(
+                "random_state must be an integer >= 0, None, a numpy.random.RandomState or a "
+                f"numpy.random.Generator; got {seed!r}"
+            )
+        if integer:
+            return int(seed)
+        if self.run_dir is not None:
+            raise ValueError(
+                f"random_state={seed!r} draws a new seed at every fit, so a fit with run_dir could never "
+                "resume its run: give random_state an integer"
+            )
+        if seed is None:  # scikit-learn's check_random_state(None): NumPy's global RandomState
+            return int(np.random.mtrand._rand.randint(2**31 - 1))
+        if isinstance(seed, np.random.Generator):
+            return int(seed.integers(2**31 - 1))
+        return int(seed.randint(2**31 - 1))
 
     def _check_fraction(self):
         f = self.validation_fraction
@@ -169,7 +207,7 @@ class _IndRNNEstimator(BaseEstimator):
         from .train import train
 
         self._check_fraction()
-        seed = self._seed()
+        seed = self._seed()  # once: a generator's draw
         dtype = np.dtype(self.dtype).type if self.dtype in ("float32", "float64") else np.float32
         task = arrays_task(
             X,
@@ -178,12 +216,12 @@ class _IndRNNEstimator(BaseEstimator):
             kind=kind,
             outputs=outputs,
             test_fraction=self.validation_fraction,
-            seed=0 if seed is None else seed,
+            seed=seed,
             names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
             source=f"the arrays given to {type(self).__name__}.fit",
             dtype=dtype,
         )
-        cfg = self._config(task.T)
+        cfg = self._config(task.T, seed)
         model = model_of(cfg, task)  # ConfigError: bn="frame" with sequences of different lengths
         opt = optimizer_of(cfg, model)
         quiet = lambda *a: None  # noqa: E731
@@ -410,8 +448,10 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         error that ``summary_`` and the run's metrics report; 0: measured on the training data.
     backend : {"cpu", "numpy", "cuda"}
     dtype : {"float32", "float64"}
-    random_state : int or None
-        Seeds the weights, the held-out split, the batches and dropout.
+    random_state : int, None, numpy.random.RandomState or numpy.random.Generator
+        Seeds the weights, the held-out split, the batches and dropout: an integer is the seed;
+        otherwise each fit draws one from it (None: NumPy's global state), as scikit-learn's
+        ``check_random_state``. A ``run_dir`` needs an integer.
     run_dir : path, optional
         A run folder: metrics.csv, checkpoints, curve.png, summary.json; a later ``fit`` with the
         same folder, data and keywords resumes it (to a larger ``steps``, say); Ctrl-C leaves a
@@ -455,12 +495,17 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         -------
         self
         """
+        self._need_y(y, type(self).__name__)
+        y = _column_to_1d(y, X)
         classes, y_enc = _encode_labels(y, X, lengths)
         # the labels are part of what a run_dir's run is: a later fit with other labels is refused
         labels = {"classes": classes.tolist()}
         fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes), record=labels)
         self._set_fitted({**fitted, "classes_": classes})
         return self
+
+    def __sklearn_tags__(self):
+        return self._tags(super().__sklearn_tags__())
 
     def predict_proba(self, X, lengths=None):
         """Class probabilities: (n, C), or per step (n, T, C) (0 in the padding; a list for list X)."""
@@ -512,6 +557,7 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         -------
         self
         """
+        self._need_y(y, type(self).__name__)
         if per_step_list(y, X):  # (T_i,) targets: one value per step, predicted back as (T_i,)
             y = [np.asarray(a) for a in y]
             one = all(a.ndim == 1 for a in y)
@@ -521,6 +567,11 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         fitted = self._fit(X, y, lengths, "regress")
         self._set_fitted({**fitted, "y_1d_": bool(one)})
         return self
+
+    def __sklearn_tags__(self):
+        tags = self._tags(super().__sklearn_tags__())
+        tags.target_tags.multi_output = True  # y (n, K): K targets per sequence
+        return tags
 
     def predict(self, X, lengths=None):
         """Predictions: (n,) or (n, K) per sequence, (n, T, K) per step (a list for list X)."""
@@ -549,6 +600,23 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
 
     def _load_extra(self, arrays):
         self.y_1d_ = bool(arrays.get("y_1d_", False))
+
+
+def _column_to_1d(y, X):
+    """A classifier's y of shape (n, 1) as (n,), with scikit-learn's DataConversionWarning: labels per
+    sequence given as a column (a per-step y of one-step sequences reads the same either way)."""
+    if per_step_list(y, X):
+        return y
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+            "(n_samples, ), for example using ravel(). (IndRNNClassifier reads it as one label per sequence.)",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        return arr[:, 0]
+    return y
 
 
 def _encode_labels(y, X, lengths):

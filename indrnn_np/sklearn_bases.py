@@ -12,7 +12,7 @@ import inspect
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.exceptions import DataConversionWarning, NotFittedError
 except ImportError:
 
     class BaseEstimator:
@@ -50,9 +50,20 @@ except ImportError:
         def fit_transform(self, X, y=None, **fit_params):
             return self.fit(X, y, **fit_params).transform(X)
 
+    class DataConversionWarning(UserWarning):
+        """Data given in one form and read in another (a column vector of labels read as a 1-D array),
+        as scikit-learn's warning of the same name."""
+
     class NotFittedError(ValueError, AttributeError):
         """``predict``, ``transform`` or ``save`` before ``fit`` (scikit-learn's exception of the same
         name, when installed)."""
 
 
-__all__ = ["BaseEstimator", "ClassifierMixin", "NotFittedError", "RegressorMixin", "TransformerMixin"]
+__all__ = [
+    "BaseEstimator",
+    "ClassifierMixin",
+    "DataConversionWarning",
+    "NotFittedError",
+    "RegressorMixin",
+    "TransformerMixin",
+]

@@ -185,7 +185,10 @@ def test_run_dir_refuses_other_data_and_a_random_seed(markers, tmp_path):
         IndRNNClassifier(**{**FAST, "steps": 40}, run_dir=run).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="random_state=None .*give random_state an integer"):
         IndRNNClassifier(**FAST, run_dir=tmp_path / "other", random_state=None).fit(X, y)
-    with pytest.raises(ValueError, match="random_state must be an integer >= 0 or None; got 'x'"):
+    with pytest.raises(
+        ValueError,
+        match="random_state must be an integer >= 0, None, a numpy.random.RandomState or a numpy.random.Generator; got 'x'",
+    ):
         IndRNNClassifier(**FAST, random_state="x").fit(X, y)
 
 

@@ -116,6 +116,12 @@ def pad_sequences(X, lengths=None, *, name: str = "X", lengths_name: str = "leng
             x[i, : len(s)] = s
     else:
         x = _as_float(X, name)
+        if x.ndim == 1:
+            raise ArrayDataError(
+                f"{name} must be (n, T, M) (samples first), (n, T), or a list of (T_i, M) arrays; got a 1-D "
+                f"array of shape {x.shape}. Reshape your data: one sequence of {x.shape[0]} steps of one "
+                f"feature is {name}.reshape(1, -1); {x.shape[0]} sequences of one step, {name}.reshape(-1, 1)"
+            )
         if x.ndim == 2:
             x = x[:, :, None]
         if x.ndim != 3 or 0 in x.shape:
@@ -219,6 +225,8 @@ def _sequence_list(X, name: str):
         items = list(X.reshape(-1)) if X.ndim == 1 else None
         if items and all(_is_sequence(s) for s in items):
             return items
+        if X.ndim >= 2:
+            return None  # numbers (read as floats, or refused naming the first non-number, by _as_float)
         first = X.reshape(-1)[0] if X.size else None
         raise ArrayDataError(
             f"{name} is an object array of shape {X.shape} whose items are not sequences "
@@ -229,10 +237,27 @@ def _sequence_list(X, name: str):
 
 
 def _as_float(a, name: str) -> np.ndarray:
+    """``a`` as a float64 array; an object array of numbers is converted (as scikit-learn's ``check_array``
+    does). TypeError naming the first item that is not a number; ArrayDataError for strings, complex
+    numbers and anything else that is not real numbers."""
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise ArrayDataError(f"{name} cannot be read as a numeric array ({exc})") from None
+    if arr.dtype == object:
+        for index, item in np.ndenumerate(arr):
+            try:
+                float(item)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"{name} is an object array holding a non-number at {name}{list(index)}: {exc}"
+                ) from None
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "c":
+        raise ArrayDataError(
+            f"Complex data not supported: {name} has dtype {arr.dtype}; give real numbers (for example "
+            f"the real and imaginary parts as two features: np.stack([{name}.real, {name}.imag], axis=-1))"
+        )
     if arr.dtype.kind not in "biuf":
         raise ArrayDataError(f"{name} must hold numbers; got dtype {arr.dtype}")
     return arr.astype(np.float64, copy=False)
@@ -359,6 +384,8 @@ def check_targets(y, n: int, T: int, lengths, *, kind: str, name: str = "y", dty
         if labels.min() < 0:
             raise ArrayDataError(f"{name} must hold labels >= 0; got {labels.min()}")
         return arr.astype(np.int64), ("all" if per_step else "last"), int(labels.max()) + 1
+    if arr.dtype == object:  # numbers in an object array (pandas, lists of mixed ints and floats)
+        arr = _as_float(arr, name)
     if arr.dtype.kind not in "biuf":
         raise ArrayDataError(f"{name} must hold numbers; got dtype {arr.dtype}")
     if arr.ndim > 3:
@@ -440,7 +467,10 @@ class ArrayTask:
         n = len(x)
         if x_test is None:
             if n < 2:
-                raise ArrayDataError(f"need at least 2 sequences to hold some out for testing; got {n}")
+                raise ArrayDataError(
+                    f"need at least 2 sequences to hold some out for testing; got {n} sample(s) (sequences): "
+                    "give more, or test arrays of their own"
+                )
             order = np.random.default_rng(seed).permutation(n)
             n_test = min(n - 1, max(1, round(test_fraction * n)))
             test, train = order[:n_test], order[n_test:]
