@@ -40,6 +40,7 @@ from .sklearn_bases import (
 from .tasks.arrays import (
     ArrayDataError,
     arrays_task,
+    check_sample_weight,
     class_probabilities,
     pad_sequences,
     per_step_list,
@@ -201,7 +202,7 @@ class _IndRNNEstimator(BaseEstimator):
         if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f < 1:
             raise ValueError(f"validation_fraction must be a number in [0, 1); got {f!r}")
 
-    def _fit(self, X, y, lengths, kind, outputs=None, record=None) -> dict:
+    def _fit(self, X, y, lengths, kind, outputs=None, record=None, sample_weight=None) -> dict:
         """Train on the arrays; return the fitted attributes (set by the caller only when all went well:
         a fit refused or interrupted leaves the estimator as it was)."""
         from .train import train
@@ -220,6 +221,7 @@ class _IndRNNEstimator(BaseEstimator):
             names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
             source=f"the arrays given to {type(self).__name__}.fit",
             dtype=dtype,
+            sample_weight=sample_weight,
         )
         cfg = self._config(task.T, seed)
         model = model_of(cfg, task)  # ConfigError: bn="frame" with sequences of different lengths
@@ -291,17 +293,20 @@ class _IndRNNEstimator(BaseEstimator):
         return predict(self.model_, x, lens, head=self.head_), lens, isinstance(X, list | tuple)
 
     def _scored(self, X, y, lengths, sample_weight, flat):
-        """``(predictions, y)`` to compare: per sequence as they are, per step the real steps of every
-        sequence stacked (``flat`` shapes each sequence's values)."""
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
+        """``(predictions, y, weights)`` to compare: per sequence as they are, per step the real steps
+        of every sequence stacked (``flat`` shapes each sequence's values), each step with its
+        sequence's weight; weights None without ``sample_weight``."""
         pred = self.predict(X, lengths)
         _check_same_count(pred, y)
+        w = check_sample_weight(sample_weight, len(pred))
         if self.head_ == "all":
             lens = _lengths_of(X, lengths)  # once: NaN padding is read from X here, not per array
-            pred = np.concatenate([flat(np.asarray(p)) for p in _rows(pred, X, lens)])
+            rows = _rows(pred, X, lens)
+            pred = np.concatenate([flat(np.asarray(p)) for p in rows])
             y = np.concatenate([flat(np.asarray(t)) for t in _rows(y, X, lens)])
-        return pred, y
+            if w is not None:
+                w = np.repeat(w, [len(r) for r in rows])
+        return pred, y, w
 
     @staticmethod
     def _per_sequence(out, lens, was_list):
@@ -480,7 +485,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
 
     _kind = "classify"
 
-    def fit(self, X, y, lengths=None):
+    def fit(self, X, y, lengths=None, sample_weight=None):
         """Train on X (n, T, M) with ``lengths``, or a list of (T_i, M) arrays, and labels y.
 
         Parameters
@@ -490,6 +495,11 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
             Any labels (strings included); ``classes_`` keeps them.
         lengths : int array (n,), optional
             Real steps of each row of an array X.
+        sample_weight : array-like (n,), optional
+            A weight >= 0 per sequence: training batches draw sequence i with probability
+            proportional to its weight (whole-number weights train exactly as the data with each
+            sequence repeated that many times, with ``validation_fraction=0``), and the held-out
+            error is weighted alike (every real step of a sequence carries its weight).
 
         Returns
         -------
@@ -500,7 +510,10 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         classes, y_enc = _encode_labels(y, X, lengths)
         # the labels are part of what a run_dir's run is: a later fit with other labels is refused
         labels = {"classes": classes.tolist()}
-        fitted = self._fit(X, y_enc, lengths, "classify", outputs=len(classes), record=labels)
+        _weighted_classes(y_enc, sample_weight, classes)
+        fitted = self._fit(
+            X, y_enc, lengths, "classify", outputs=len(classes), record=labels, sample_weight=sample_weight
+        )
         self._set_fitted({**fitted, "classes_": classes})
         return self
 
@@ -523,10 +536,12 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         return self._per_sequence(labels, lens, was_list) if self.head_ == "all" else labels
 
     def score(self, X, y, lengths=None, sample_weight=None):
-        """Accuracy: the fraction of sequences (or of real steps) labelled right."""
-        pred, y = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(-1))
+        """Accuracy: the fraction of sequences (or of real steps) labelled right, weighted by ``sample_weight``
+        (n,) when given (each real step by its sequence's weight)."""
+        pred, y, w = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(-1))
         _check_same_count(pred, y, "real steps")
-        return float(np.mean(np.asarray(pred) == _label_values(np.asarray(y), check=False)))
+        right = np.asarray(pred) == _label_values(np.asarray(y), check=False)
+        return float(np.mean(right) if w is None else np.average(right, weights=w))
 
     def _extra_arrays(self):
         return {"classes_": self.classes_}
@@ -550,8 +565,9 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
 
     _kind = "regress"
 
-    def fit(self, X, y, lengths=None):
-        """Train on X (n, T, M) with ``lengths``, or a list of (T_i, M) arrays, and targets y.
+    def fit(self, X, y, lengths=None, sample_weight=None):
+        """Train on X (n, T, M) with ``lengths``, or a list of (T_i, M) arrays, and targets y;
+        ``sample_weight`` (n,) as :meth:`IndRNNClassifier.fit`'s.
 
         Returns
         -------
@@ -564,7 +580,7 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         else:
             y = np.asarray(y)  # array-likes (lists, pandas, ...) as one array first
             one = y.ndim == 1
-        fitted = self._fit(X, y, lengths, "regress")
+        fitted = self._fit(X, y, lengths, "regress", sample_weight=sample_weight)
         self._set_fitted({**fitted, "y_1d_": bool(one)})
         return self
 
@@ -582,16 +598,21 @@ class IndRNNRegressor(RegressorMixin, _IndRNNEstimator):
         return out[:, 0] if one else out
 
     def score(self, X, y, lengths=None, sample_weight=None):
-        """R², the coefficient of determination, over every real value (averaged over the K targets)."""
-        pred, y = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(len(a), -1))
+        """R², the coefficient of determination, over every real value (averaged over the K targets);
+        weighted as scikit-learn's ``r2_score`` with ``sample_weight`` (n,) (per step: its sequence's)."""
+        pred, y, w = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(len(a), -1))
         pred = np.asarray(pred, np.float64).reshape(len(pred), -1)
         y = np.asarray(y, np.float64).reshape(len(y), -1)
         if y.shape != pred.shape:
             raise ValueError(
                 f"y must hold {pred.shape[1]} target(s) per value, as the predictions; got {y.shape[1]}"
             )
-        ss_res = ((y - pred) ** 2).sum(axis=0)
-        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        if w is None:
+            ss_res = ((y - pred) ** 2).sum(axis=0)
+            ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        else:  # scikit-learn's r2_score with sample_weight
+            ss_res = (w[:, None] * (y - pred) ** 2).sum(axis=0)
+            ss_tot = (w[:, None] * (y - np.average(y, axis=0, weights=w)) ** 2).sum(axis=0)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
         return float(np.mean(r2))
 
@@ -617,6 +638,20 @@ def _column_to_1d(y, X):
         )
         return arr[:, 0]
     return y
+
+
+def _weighted_classes(y_enc, sample_weight, classes) -> None:
+    """ValueError when the sequences of nonzero ``sample_weight`` hold fewer than 2 classes (labels per
+    sequence; per-step labels are left to the fit)."""
+    if sample_weight is None or isinstance(y_enc, list) or np.ndim(y_enc) != 1:
+        return
+    w = check_sample_weight(sample_weight, len(y_enc))
+    kept = np.unique(y_enc[w > 0])
+    if len(kept) < 2:
+        raise ValueError(
+            f"the sequences with a nonzero sample_weight hold one class ({classes[kept[0]]!r}): a classifier "
+            "needs at least 2"
+        )
 
 
 def _encode_labels(y, X, lengths):

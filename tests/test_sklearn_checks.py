@@ -16,6 +16,10 @@ TWO_D = "a 2-D X is (n, T): n sequences of T steps of one feature, so X.shape[1]
 #: The checks that fail, each for a reason tied to reading X as sequences; any other failure fails the
 #: test, and so does a listed check that starts passing (the list must stay true).
 COMMON = {
+    "check_sample_weights_pandas_series": "X comes as a pandas DataFrame, which is refused (see below)",
+    "check_sample_weight_equivalence_on_dense_data": "training draws random batches, and the check "
+    "shuffles the weighted data: whole-number weights train bit for bit as repeated sequences in the same "
+    "order (test_whole_number_weights_train_as_repeated_sequences_bit_for_bit), not in another",
     "check_n_features_in": f"n_features_in_ is M, the features of each step; {TWO_D}",
     "check_n_features_in_after_fitting": f"n_features_in_ is M, the features of each step; {TWO_D}",
     "check_estimators_empty_data_messages": f"{TWO_D}: an (n, 0) X has no steps, which the error says",
@@ -120,3 +124,71 @@ def test_inputs_scikit_learn_passes_are_read_or_refused_in_its_words():
     with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
         c = IndRNNClassifier(hidden=4, steps=3).fit(X, y[:, None])
     np.testing.assert_array_equal(c.predict(X), a)  # the same fit as with y (n,)
+
+
+def _weighted_fits(cls, X, y, w, **kw):
+    a = cls(hidden=6, steps=40, validation_fraction=0.0, **kw).fit(X, y, sample_weight=w)
+    reps = np.asarray(w).astype(int)
+    Xr = [x for x, k in zip(X, reps, strict=True) for _ in range(k)]
+    yr = np.repeat(np.asarray(y), reps, axis=0)
+    b = cls(hidden=6, steps=40, validation_fraction=0.0, **kw).fit(Xr, yr)
+    return a, b
+
+
+@pytest.mark.parametrize("cls", [IndRNNClassifier, IndRNNRegressor], ids=lambda c: c.__name__)
+def test_whole_number_weights_train_as_repeated_sequences_bit_for_bit(cls):
+    X, y = marker_sequences(40, seed=3)
+    if cls is IndRNNRegressor:
+        y = y.astype(np.float64) + 0.5
+    w = np.random.default_rng(0).integers(0, 4, len(X))  # zeros too: those sequences are left out
+    a, b = _weighted_fits(cls, X, y, w)
+    for name in a.model_.params:
+        np.testing.assert_array_equal(a.model_.params[name], b.model_.params[name], err_msg=name)
+    metric = "test_error" if cls is IndRNNClassifier else "test_mse"  # on the training data, weighted
+    assert a.summary_[metric] == pytest.approx(b.summary_[metric], rel=1e-6)
+    ones = cls(hidden=6, steps=40, validation_fraction=0.0).fit(X, y, sample_weight=np.ones(len(X)))
+    none = cls(hidden=6, steps=40, validation_fraction=0.0).fit(X, y)
+    for name in ones.model_.params:
+        np.testing.assert_array_equal(ones.model_.params[name], none.model_.params[name], err_msg=name)
+
+
+def test_score_weighs_as_scikit_learn_metrics_do():
+    from sklearn.metrics import accuracy_score, r2_score
+
+    X, y = marker_sequences(50, seed=4)
+    w = np.random.default_rng(1).uniform(0, 3, len(X))
+    clf = IndRNNClassifier(hidden=6, steps=30).fit(X, y, sample_weight=w)
+    assert clf.score(X, y, sample_weight=w) == pytest.approx(
+        accuracy_score(y, clf.predict(X), sample_weight=w)
+    )
+    yr = y + np.random.default_rng(2).normal(size=len(y))
+    reg = IndRNNRegressor(hidden=6, steps=30).fit(X, yr, sample_weight=w)
+    assert reg.score(X, yr, sample_weight=w) == pytest.approx(r2_score(yr, reg.predict(X), sample_weight=w))
+    assert reg.score(X, yr) == pytest.approx(r2_score(yr, reg.predict(X)))
+
+
+def test_bad_weights_are_refused_by_name_and_a_run_dir_sees_them(tmp_path):
+    from indrnn_np.train import RunChangedError
+
+    X, y = marker_sequences(30, seed=5)
+    fit = lambda w, **kw: IndRNNClassifier(hidden=4, steps=3, **kw).fit(X, y, sample_weight=w)  # noqa: E731
+    for bad, message in [
+        (-np.ones(30), r"sample_weight must be finite and >= 0; got sample_weight\[0\] = -1.0"),
+        (np.full(30, np.nan), "must be finite and >= 0"),
+        (
+            np.ones(29),
+            r"sample_weight must have shape \(n,\) = \(30,\), one weight per sequence; got \(29,\)",
+        ),
+        (np.zeros(30), "sample_weight is zero for every sequence"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fit(bad)
+    with pytest.raises(TypeError, match="sample_weight must hold numbers"):
+        fit(np.array(["a"] * 30))
+    clf = IndRNNClassifier(hidden=4, steps=3).fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        clf.score(X, y, sample_weight=[1, 2])
+    run = tmp_path / "run"
+    fit(np.ones(30), run_dir=run)
+    with pytest.raises(RunChangedError, match="the data"):
+        IndRNNClassifier(hidden=4, steps=5, run_dir=run).fit(X, y, sample_weight=np.arange(30) % 3 + 1)

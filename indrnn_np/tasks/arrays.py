@@ -432,6 +432,12 @@ class ArrayTask:
     kind_reason : str, optional
         Why the task is a classification or a regression (``"y holds integer labels"``): the
         description starts with the kind and this reason.
+    weights, weights_test : ndarray (n,), optional
+        Sample weights (:func:`check_sample_weight`) of the training and test sequences: training
+        batches draw sequence i with probability ``weights[i] / weights.sum()`` (whole-number
+        weights draw exactly as the data with sequence i repeated ``weights[i]`` times would), and
+        the test metric is the weighted mean (every real step of a sequence carries its weight).
+        The held-out split takes its part of ``weights``. None: every sequence counts once.
 
     Attributes
     ----------
@@ -458,6 +464,8 @@ class ArrayTask:
         source: str = "arrays",
         classes=None,
         kind_reason: str | None = None,
+        weights=None,
+        weights_test=None,
     ):
         if kind not in ("classify", "regress"):
             raise ValueError(f"kind must be 'classify' or 'regress'; got {kind!r}")
@@ -476,11 +484,19 @@ class ArrayTask:
             test, train = order[:n_test], order[n_test:]
             x_test, y_test, lengths_test = x[test], y[test], lengths[test]
             x, y, lengths = x[train], y[train], lengths[train]
+            if weights is not None:
+                weights, weights_test = weights[train], weights[test]
             split = f"{len(train)} train / {n_test} held out (seed {seed})"
         else:
             split = f"{n} train / {len(x_test)} test"
         self.x, self.y, self.lengths = x, y, lengths
         self.x_test, self.y_test, self.lengths_test = x_test, y_test, lengths_test
+        self.weights, self.weights_test = weights, weights_test
+        if weights is not None and not weights.any():
+            raise ArrayDataError(
+                "sample_weight is zero for every training sequence (after the held-out split): nothing to learn from"
+            )
+        self._cumulative = None if weights is None else np.cumsum(weights)
         self.T = max(x.shape[1], x_test.shape[1])
         self.inputs = x.shape[2]
         self.head = "all" if (y.ndim == 2 and kind == "classify") or y.ndim == 3 else "last"
@@ -493,25 +509,42 @@ class ArrayTask:
             self.metric = "test_error"
             self.loss_forward = softmax_cross_entropy_forward
             self.loss_backward = softmax_cross_entropy_backward
-            counts = np.bincount(_real(y, lengths, per_step), minlength=self.outputs)
+            w = self._step_weights(weights, lengths, per_step)
+            counts = np.bincount(_real(y, lengths, per_step), weights=w, minlength=self.outputs)
             majority = int(np.argmax(counts))
-            self.baseline = float(np.mean(_real(y_test, lengths_test, per_step) != majority))
+            wt = self._step_weights(weights_test, lengths_test, per_step)
+            self.baseline = float(np.average(_real(y_test, lengths_test, per_step) != majority, weights=wt))
         else:
             self.outputs = y.shape[-1] if outputs is None else int(outputs)
             self.metric = "test_mse"
             self.loss_forward = mse_forward
             self.loss_backward = mse_backward
-            mean = _real(y, lengths, per_step).mean(axis=0)
-            self.baseline = float(np.mean((_real(y_test, lengths_test, per_step) - mean) ** 2))
+            w = self._step_weights(weights, lengths, per_step)
+            mean = np.average(_real(y, lengths, per_step), axis=0, weights=w)
+            wt = self._step_weights(weights_test, lengths_test, per_step)
+            err = (_real(y_test, lengths_test, per_step) - mean) ** 2
+            if wt is None:
+                self.baseline = float(np.mean(err))
+            else:  # each value's squared error over its K targets, weighted
+                self.baseline = float(np.average(err.reshape(len(wt), -1).mean(axis=1), weights=wt))
         spread = f"lengths {int(lengths.min())}..{int(lengths.max())}"
         why = ""
         if kind_reason is not None:
             what = f"classification ({self.outputs} classes)" if kind == "classify" else "regression"
             why = f"{what}: {kind_reason}; "
+        weighted = [] if weights is None else [weights] + ([] if weights_test is None else [weights_test])
         self.description = (
-            f"{why}{source}: {split} sequences, {spread}, {self.inputs} features, "
-            f"data {_fingerprint(x, y, lengths, x_test, y_test, lengths_test)}"
+            f"{why}{source}: {split} sequences{', weighted' if weights is not None else ''}, {spread}, "
+            f"{self.inputs} features, data {_fingerprint(x, y, lengths, x_test, y_test, lengths_test, *weighted)}"
         )
+
+    @staticmethod
+    def _step_weights(weights, lengths, per_step: bool):
+        """The weight of each value that counts (:func:`_real`): a sequence's, or per step the weight of
+        the sequence each real step belongs to; None without weights."""
+        if weights is None:
+            return None
+        return np.repeat(weights, lengths) if per_step else weights
 
     def artifacts(self) -> dict:
         """Files saved with the run: the class labels (``classes.npy``) when they were strings, or integers
@@ -529,7 +562,16 @@ class ArrayTask:
 
     def train_batch(self, rng: np.random.Generator, B: int):
         """``(x (T_b, B, M), y, lengths (B,))``: B random training sequences, cut to the longest of them."""
-        idx = rng.integers(0, len(self.x), B)
+        if self.weights is None:
+            idx = rng.integers(0, len(self.x), B)
+        elif np.all(self.weights == np.round(self.weights)) and self._cumulative[-1] < 2**62:
+            # whole-number weights: a draw of the data with sequence i repeated weights[i] times
+            idx = np.searchsorted(
+                self._cumulative, rng.integers(0, int(self._cumulative[-1]), B), side="right"
+            )
+        else:
+            idx = np.searchsorted(self._cumulative, rng.random(B) * self._cumulative[-1], side="right")
+            idx = np.minimum(idx, len(self.x) - 1)  # a draw that rounds up to the total
         return self._batch(self.x, self.y, self.lengths, idx)
 
     def evaluate(self, model, *, full: bool = True, batch: int = 256) -> dict:
@@ -538,9 +580,14 @@ class ArrayTask:
         per_step = self.head == "all"
         real_pred = _real(pred, self.lengths_test, per_step)
         real_y = _real(self.y_test, self.lengths_test, per_step)
+        w = self._step_weights(self.weights_test, self.lengths_test, per_step)
         if self.kind == "classify":
-            return {"test_error": float(np.mean(np.argmax(real_pred, axis=-1) != real_y))}
-        return {"test_mse": float(np.mean((real_pred - real_y) ** 2))}
+            wrong = np.argmax(real_pred, axis=-1) != real_y
+            return {"test_error": float(np.mean(wrong) if w is None else np.average(wrong, weights=w))}
+        err = (real_pred - real_y) ** 2
+        if w is None:
+            return {"test_mse": float(np.mean(err))}
+        return {"test_mse": float(np.average(err.reshape(len(w), -1).mean(axis=1), weights=w))}
 
 
 def _fingerprint(*arrays) -> str:
@@ -679,6 +726,7 @@ def arrays_task(
     kind_reason: str | None = None,
     choose_kind: str = "kind='classify' or kind='regress'",
     scale_name: str | None = None,
+    sample_weight=None,
 ) -> ArrayTask:
     """An :class:`ArrayTask` from what a user gives, every array checked and padded.
 
@@ -704,6 +752,10 @@ def arrays_task(
     scale_name : str, optional
         What :func:`feature_scale_warning` calls X (default ``names[0]``). The warning is a
         UserWarning pointing at the first caller outside this package and scikit-learn.
+    sample_weight : array-like (n,), optional
+        A weight per training sequence (:func:`check_sample_weight`; :class:`ArrayTask`'s
+        ``weights``); the test set's count once each, unless it is the training data
+        (``test_fraction=0``).
 
     Raises
     ------
@@ -712,6 +764,7 @@ def arrays_task(
     """
     nx, ny, nl, nxt, nyt, nlt = names
     x, lens = pad_sequences(X, lengths, name=nx, lengths_name=nl, dtype=dtype)
+    weights = check_sample_weight(sample_weight, len(x))
     message = feature_scale_warning(x, lens, name=scale_name or nx)
     if message is not None:
         warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
@@ -740,14 +793,47 @@ def arrays_task(
         yt, _, _ = check_targets(y_test, len(xt), xt.shape[1], lt, kind=kind, name=nyt, dtype=dtype)
         if yt.ndim != y.ndim or (yt.ndim > 1 and kind == "regress" and yt.shape[-1] != y.shape[-1]):
             raise ArrayDataError(f"{nyt} must be shaped as {ny} (one target per sequence or per step)")
-    elif test_fraction == 0:
-        xt, yt, lt = x, y, lens
-    else:
+    wt = None
+    if X_test is None and test_fraction == 0:
+        xt, yt, lt, wt = x, y, lens, weights
+    elif X_test is None:
         xt = yt = lt = None
     return ArrayTask(
         x, y, lens, kind=kind, x_test=xt, y_test=yt, lengths_test=lt, outputs=outputs,
         test_fraction=test_fraction, seed=seed, source=source, classes=classes, kind_reason=kind_reason,
+        weights=weights, weights_test=wt,
     )  # fmt: skip
+
+
+def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Sample weights checked: None, or a float64 array (n,) of finite values >= 0, not all 0.
+
+    Raises
+    ------
+    TypeError
+        Not numbers.
+    ValueError
+        Another shape than (n,), a negative, NaN or infinite weight, or every weight 0.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype == object or w.dtype.kind not in "biuf":
+        try:
+            w = w.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must hold numbers, one weight per sequence; got dtype {w.dtype}"
+            ) from None
+    w = w.astype(np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape (n,) = ({n},), one weight per sequence; got {w.shape}")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"{name} must be finite and >= 0; got {name}[{bad[0]}] = {w[bad[0]]}")
+    if not w.any():
+        raise ValueError(f"{name} is zero for every sequence: nothing would be learned")
+    return w
 
 
 def infer_kind(y, X=None, y_test=None, X_test=None, *, name: str = "y", choose: str = "kind=...") -> tuple:
