@@ -83,6 +83,20 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print,
     backend, the folder) fails before anything is written. The loop is
     :func:`train_objects`'s, given the objects ``cfg`` builds.
 
+    Parameters
+    ----------
+    cfg : TrainConfig
+    out_dir : path
+        The new run's folder.
+    progress : bool
+        A progress bar (the :class:`indrnn_np.train.callbacks.ProgressBar` callback).
+    log : callable
+        Where the start and end lines go.
+    callbacks : list or tuple of Callback, optional
+        The caller's own (:class:`indrnn_np.train.Callback`), called after the built-ins
+        (:func:`indrnn_np.train.callbacks.builtin_callbacks`) at each hook; one may stop the run
+        early (``run.stop(reason)``: ``summary.json`` records the step and reason).
+
     Returns
     -------
     dict
@@ -92,6 +106,8 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print,
     ------
     ConfigError, DataError, CudaUnavailableError
         Before anything is written.
+    TypeError
+        ``callbacks`` is not a list or tuple of callbacks; before anything is written.
     MemoryTooLarge
         The run's estimated peak memory exceeds what is available
         (:mod:`indrnn_np.train.memory`); before anything is built or written.
@@ -152,8 +168,9 @@ def train_objects(
     and on Ctrl-C; ``summary.json`` and ``curve.png`` at the end; ``diverged.json``
     when the loss, a gradient or the metric is not finite; a progress bar; and,
     for a model on the ``cpu`` backend, thread counts tuned to the machine's load
-    (:class:`indrnn_np.threads.ThreadTuner`). Where the step runs is the model's
-    backend (:attr:`indrnn_np.nn.Sequential.backend`).
+    (:class:`indrnn_np.threads.ThreadTuner`). All but the batches, steps, evaluations and
+    summary are callbacks (:mod:`indrnn_np.train.callbacks`), the caller's own after them.
+    Where the step runs is the model's backend (:attr:`indrnn_np.nn.Sequential.backend`).
 
     Parameters
     ----------
@@ -192,14 +209,19 @@ def train_objects(
         records them in ``run.json``); any difference is refused (:class:`RunChangedError`),
         naming each. ``steps``, ``eval_every`` and ``checkpoint_every`` may change (``eval_every``
         not with a schedule that observes the evaluations). A folder without a checkpoint starts
-        a new run; a run that has reached ``steps`` returns its summary.
+        a new run; a run that has reached ``steps`` returns its summary, as does a run a callback
+        stopped early unless ``steps`` is above the steps it was asked for (it trains on from there).
     settings : dict, optional
         The settings that built these objects, in the caller's own words (an estimator passes
         its keywords): recorded with the run, and a resume names each that differs by these names.
     progress : bool
-        A progress bar (tqdm) on stderr.
+        A progress bar (tqdm) on stderr (the :class:`indrnn_np.train.callbacks.ProgressBar` callback).
     log : callable
         Where the start and end lines go.
+    callbacks : list or tuple of Callback, optional
+        The caller's own (:class:`indrnn_np.train.Callback`), called after the built-ins
+        (:func:`indrnn_np.train.callbacks.builtin_callbacks`) at each hook; one may stop the run
+        early (``run.stop(reason)``: ``summary.json`` records the step and reason).
 
     Returns
     -------
@@ -211,7 +233,7 @@ def train_objects(
     Raises
     ------
     TypeError
-        ``task`` lacks a member of the protocol.
+        ``task`` lacks a member of the protocol, or ``callbacks`` is not a list of callbacks.
     ValueError
         A setting out of range.
     RunDirError, CheckpointError
@@ -310,7 +332,9 @@ def resume(
     bit (``elapsed_s`` aside): the metrics past the checkpoint's step (and a
     row that a crash cut short) are dropped and recomputed, saying so. A run
     that has reached its steps already returns its summary (its curve and
-    summary drawn again first when they are missing or damaged). A run of
+    summary drawn again first when they are missing or damaged), and so does a
+    run a callback stopped early, unless ``steps`` goes beyond the steps it was
+    asked for (then it trains on from where it stopped). A run of
     objects is continued by ``train(model, optimizer, task, run_dir, ...,
     resume=True)`` instead.
 
@@ -327,6 +351,8 @@ def resume(
         The configuration the caller means to continue: refused (:class:`RunChangedError`,
         naming each differing option as its flag) unless the run's own, ``steps`` and the
         cadences aside.
+    progress, log, callbacks
+        As :func:`train_config`.
 
     Raises
     ------
@@ -525,7 +551,7 @@ def _loop(s: RunState, callbacks: list, log) -> dict:
 
 def _stop(s: RunState, step: int, res: StepResult, hooks: CallbackList) -> None:
     """A callback stopped the run at ``step``: its last step is evaluated (a metrics row) and checkpointed."""
-    s.stopped["step"] = step
+    s.stopped = {"step": step, **s.stopped}
     if s.evaluated != step:
         _evaluate(s, step, res, hooks)
     s.save_checkpoint()  # again if the callbacks wrote one: this one records the stop
@@ -536,7 +562,7 @@ def _note(s: RunState, exc: Exception) -> None:
     if not s.folder.persistent or not hasattr(exc, "add_note"):  # add_note: Python 3.11
         return
     how = f"; continue with {s.resume_hint()}" if s.saved is not None else "; start it again"
-    exc.add_note(f"training stopped at step {s.step + 1} by this error; {s.kept()}{how}")
+    exc.add_note(f"training stopped after step {s.step} by this error; {s.kept()}{how}")
 
 
 def _one_step(s: RunState, step: int) -> StepResult:

@@ -151,7 +151,7 @@ class RunState:
         }
         if self.cfg is None:  # a run of objects: what is known of it (its config is None)
             meta["run"] = dict(self.settings)
-        if self.stopped is not None:
+        if self.stopped is not None and "step" in self.stopped:  # the run ended there (loop._stop)
             meta["stopped"] = dict(self.stopped)
         return meta
 
