@@ -166,6 +166,19 @@ def test_a_run_stopped_early_records_where_and_why_and_resumes_as_complete(tmp_p
     _same_run(tmp_path / "r", tmp_path / "full")
 
 
+def test_a_stopped_run_whose_summary_and_last_row_are_lost_is_finished_again_not_trained(tmp_path):
+    first = _run(tmp_path / "r", 40, [StopAt(20)])
+    (tmp_path / "r" / "summary.json").unlink()
+    metrics = tmp_path / "r" / "metrics.csv"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:-1]))  # the row of step 20
+    lines = []
+    again = train(*_objects(), tmp_path / "r", steps=40, **RUN, resume=True, progress=False, log=lines.append)
+    assert any("the row of the run's last step (20) is lost" in ln for ln in lines)
+    assert again["steps"] == 20 and again["stopped"] == first["stopped"]
+    assert again["test_mse"] == first["test_mse"]  # computed again from the checkpoint's model
+    assert RunDir(tmp_path / "r").read_metrics()["step"].tolist() == [10]  # nothing trained
+
+
 def test_a_command_line_run_stopped_early_is_complete_for_resume(tmp_path, capsys):
     cfg = TrainConfig(task="adding", T=T, hidden=8, batch=8, test_size=32, steps=30, eval_every=5,
                       checkpoint_every=10)  # fmt: skip

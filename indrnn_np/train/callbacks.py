@@ -66,7 +66,8 @@ class Callback:
     def on_exception(self, run, error: BaseException) -> None:
         """The run ends by ``error`` instead (:class:`TrainingInterrupted` for Ctrl-C,
         :class:`TrainingDiverged`, a failed write, an error in a hook); it is raised again after
-        every callback's ``on_exception``."""
+        every callback's ``on_exception`` (an error raised in an ``on_exception`` is raised
+        instead, from it)."""
 
 
 def check_callbacks(callbacks) -> list:

@@ -452,7 +452,8 @@ def _continue(state: RunState, steps: int | None, callbacks: list, log) -> dict:
         if not ends and run.file(run.SUMMARY).exists():
             # extended past its end: the run is no longer complete, so its summary no longer holds
             os.unlink(run.file(run.SUMMARY))
-    if ends and last is not None:  # complete, but its summary is missing or damaged: written again
+    if ends:  # complete, but its summary is missing or damaged: written again (the metric computed
+        # again when its row is lost: the model is the checkpoint's)
         with _saving(state, "writing the summary"):
             summary = _finish(state, last, state.elapsed0)
             draw_curve(state)
