@@ -233,6 +233,10 @@ class Misspelt(Callback):
         pass
 
 
+class NotCallable(Callback):
+    on_step_end = None
+
+
 class OnlyEvaluation:  # no base class: the hooks it has are enough
     def __init__(self):
         self.steps = []
@@ -248,6 +252,7 @@ class OnlyEvaluation:  # no base class: the hooks it has are enough
         (Callback(), "callbacks must be a list or tuple .*; got Callback"),
         ([object()], r"callbacks\[0\] \(object\) must define hooks of on_train_begin.*; it has none"),
         ([Callback(), Misspelt()], r"callbacks\[1\] \(Misspelt\) .*; it has on_epoch_end, which is no hook"),
+        ([NotCallable()], r"callbacks\[0\] \(NotCallable\) .*; its on_step_end is None, not a method"),
     ],
 )
 def test_callbacks_are_checked_before_anything_runs(tmp_path, given, said):

@@ -86,9 +86,17 @@ def check_callbacks(callbacks) -> list:
         )
     for i, cb in enumerate(callbacks):
         hooks = [h for h in HOOKS if callable(getattr(cb, h, None))]
-        unknown = sorted(n for n in dir(cb) if n.startswith("on_") and n not in HOOKS)
-        if not hooks or unknown:
-            why = f"it has {', '.join(unknown)}, which is no hook" if unknown else "it has none"
+        unknown = sorted(
+            n for n in dir(cb) if n.startswith("on_") and n not in HOOKS and callable(getattr(cb, n))
+        )
+        uncallable = [h for h in HOOKS if hasattr(cb, h) and not callable(getattr(cb, h))]
+        if not hooks or unknown or uncallable:
+            if unknown:
+                why = f"it has {', '.join(unknown)}, which is no hook"
+            elif uncallable:
+                why = f"its {', '.join(uncallable)} is {getattr(cb, uncallable[0])!r}, not a method"
+            else:
+                why = "it has none"
             raise TypeError(
                 f"callbacks[{i}] ({type(cb).__name__}) must define hooks of {', '.join(HOOKS)}; {why}"
             )
