@@ -164,7 +164,7 @@ class RunState:
             self.saved = self.step
 
     def max_u(self) -> float:
-        """The largest |u| of the model's recurrent weights (0 without any)."""
+        """The largest ``|u|`` of the model's recurrent weights (0 without any)."""
         return max(
             (float(np.max(np.abs(to_host(v)))) for k, v in self.model.params.items() if k.endswith(".u")),
             default=0.0,
