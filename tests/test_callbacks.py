@@ -1,6 +1,7 @@
 """The training loop's callbacks (indrnn_np.train.callbacks): the hooks and their order, a user's own,
 early stopping and its resume, an error in a callback, the checks, and the numbers unchanged."""
 
+import os
 import re
 import signal
 from pathlib import Path
@@ -12,7 +13,7 @@ from indrnn_np import config
 from indrnn_np.cli import main
 from indrnn_np.nn import Adam, StepDecay, build_indrnn
 from indrnn_np.tasks.adding import AddingTask
-from indrnn_np.train import Callback, RunDir, TrainConfig, resume, train, train_step
+from indrnn_np.train import Callback, RunDir, TrainConfig, TrainingInterrupted, resume, train, train_step
 from indrnn_np.train.loop import _build
 
 QUIET = dict(progress=False, log=lambda *a: None)
@@ -118,6 +119,53 @@ def test_the_loop_with_callbacks_is_a_plain_loop_of_train_step_bit_for_bit(tmp_p
     arrays, _ = RunDir(tmp_path / "r").load_checkpoint()
     for k, v in model.params.items():
         np.testing.assert_array_equal(arrays[f"param/{k}"], v, err_msg=k)
+
+
+def test_a_command_line_run_is_a_plain_loop_of_train_step_bit_for_bit(tmp_path, monkeypatch, capsys):
+    """The command's run, progress lines on, against the step in a plain loop on the objects its
+    configuration builds (the batches from seed + 1, as always)."""
+    monkeypatch.setenv("INDRNN_THREAD_TUNING", "0")
+    args = "--T 10 --hidden 8 --batch 8 --test-size 32 --steps 30 --eval-every 10 --checkpoint-every 15"
+    assert main(["train", "adding", *args.split(), "--out", str(tmp_path / "r")]) == 0
+    assert "step 20/30: train loss" in capsys.readouterr().out
+    m = RunDir(tmp_path / "r").read_metrics()
+    cfg = RunDir(tmp_path / "r").read_config()
+    s = _build(cfg, RunDir(tmp_path / "unused"))
+    rng, losses, rows = np.random.default_rng(cfg.seed + 1), [], []
+    for step in range(1, 31):
+        x, y = s.task.train_batch(rng, cfg.batch)
+        res = train_step(s.model, s.optimizer, x, y, loss_forward=s.task.loss_forward,
+                         loss_backward=s.task.loss_backward, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm)  # fmt: skip
+        losses.append(res.loss)
+        if step % 10 == 0:
+            rows.append(
+                (step, sum(losses) / len(losses), s.task.evaluate(s.model)["test_mse"], res.grad_norm)
+            )
+            losses = []
+    for i, col in enumerate(("step", "train_loss", "test_mse", "grad_norm")):
+        np.testing.assert_array_equal(m[col], [r[i] for r in rows], err_msg=col)
+    arrays, _ = RunDir(tmp_path / "r").load_checkpoint()
+    for k, v in s.model.params.items():
+        np.testing.assert_array_equal(arrays[f"param/{k}"], v, err_msg=k)
+
+
+def test_ctrl_c_is_seen_by_the_callbacks_and_the_run_resumes_bit_for_bit(tmp_path):
+    class CtrlC(Callback):
+        def on_step_begin(self, run, step):
+            if step == 25:
+                os.kill(os.getpid(), signal.SIGINT)  # handled by the Interruption callback: after the step
+
+    rec = Recorder()
+    with pytest.raises(TrainingInterrupted, match="interrupted after step 25: checkpoint saved") as info:
+        _run(tmp_path / "r", 40, [CtrlC(), rec], eval_every=5, checkpoint_every=10)
+    assert rec.calls[-3:] == [("step", 25), ("evaluation", 25), ("exception", info.value)]  # no ("end", 25)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (
+        RunDir(tmp_path / "r").load_checkpoint()[1]["step"] == 25 and (tmp_path / "r" / "curve.png").exists()
+    )
+    _run(tmp_path / "r", 40, eval_every=5, checkpoint_every=10, resume=True)
+    _run(tmp_path / "full", 40, eval_every=5, checkpoint_every=10)
+    _same_run(tmp_path / "r", tmp_path / "full")
 
 
 def test_hooks_are_called_in_order_on_a_new_run_and_on_a_resumed_one(tmp_path):
