@@ -16,6 +16,9 @@ from ..timing import section
 
 
 class StepResult(NamedTuple):
+    """What a step gives back: its loss, the global gradient norm before clipping, and whether both
+    were finite (when not, no update was made)."""
+
     loss: float
     grad_norm: float  # global gradient norm before clipping
     finite: bool  # loss and every gradient finite
