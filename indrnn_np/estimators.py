@@ -51,6 +51,9 @@ from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
 from .train.recipes import RECIPES
 
+#: The keywords that do not change a fit's numbers, left out of the run's record.
+_NOT_RECORDED = ("run_dir", "progress", "verbose", "callbacks")
+
 #: The keywords' defaults: the ``train arrays`` recipe's over TrainConfig's (T and the data file come from X).
 _D = {
     k: v
@@ -102,6 +105,7 @@ class _IndRNNEstimator(BaseEstimator):
         run_dir=None,
         progress=False,
         verbose=False,
+        callbacks=None,
     ):
         self.hidden = hidden
         self.layers = layers
@@ -135,6 +139,7 @@ class _IndRNNEstimator(BaseEstimator):
         self.run_dir = run_dir
         self.progress = progress
         self.verbose = verbose
+        self.callbacks = callbacks
 
     def _tags(self, tags):
         """scikit-learn's tags (``__sklearn_tags__``, scikit-learn >= 1.6) for sequences: X may be
@@ -253,9 +258,7 @@ class _IndRNNEstimator(BaseEstimator):
     def _keywords(self) -> dict:
         """The keywords that decide a fit's numbers, as a run folder records them (a later fit with the
         same run_dir must give the same, ``steps`` and the cadences aside: the loop compares them)."""
-        return _jsonable(
-            {k: v for k, v in self.get_params().items() if k not in ("run_dir", "progress", "verbose")}
-        )
+        return _jsonable({k: v for k, v in self.get_params().items() if k not in _NOT_RECORDED})
 
     def _train(self, train, model, opt, task, cfg, quiet, record=None):
         return train(
@@ -275,6 +278,7 @@ class _IndRNNEstimator(BaseEstimator):
             settings={**self._keywords(), **(record or {})},
             progress=self.progress,
             log=print if self.verbose else quiet,
+            callbacks=self.callbacks,
         )
 
     def _check_fitted(self):
@@ -329,7 +333,7 @@ class _IndRNNEstimator(BaseEstimator):
             raise FileExistsError(f"{path} exists: pass overwrite=True to replace it")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"{path}: no folder {path.parent} to write it in")
-        params = {k: v for k, v in self.get_params().items() if k != "run_dir"}
+        params = {k: v for k, v in self.get_params().items() if k not in ("run_dir", "callbacks")}
         params["run_dir"] = None if self.run_dir is None else str(self.run_dir)
         meta = {
             "format": SAVE_FORMAT,
@@ -463,6 +467,9 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         checkpoint there. None: nothing is written.
     progress, verbose : bool
         A progress bar; the loop's start and end lines.
+    callbacks : list of indrnn_np.train.Callback, optional
+        Called by the training loop after its own (early stopping on the held-out error, your own
+        logging: see :class:`indrnn_np.train.Callback`); not saved by :meth:`save`.
 
     Attributes
     ----------

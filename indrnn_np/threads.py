@@ -379,6 +379,17 @@ class ThreadTuner:
         """A context manager: the block runs with the tuner's next setting, and is timed."""
         return _TunedStep(self)
 
+    def begin_step(self) -> tuple[str, int, int] | None:
+        """Apply the next step's setting and return it, for a caller that times the step itself and
+        passes it to :meth:`record` (:meth:`step` does both); None when tuning is off."""
+        if not self.enabled:
+            return None
+        if self._start is None:
+            self._resolve()
+        setting = self._next()
+        apply_counts(setting[1], setting[2])
+        return setting
+
     def close(self) -> None:
         """Put back the thread counts the process had before the first step."""
         if self._start is not None:
@@ -401,15 +412,9 @@ class _TunedStep:
         self.tuner = tuner
 
     def __enter__(self):
-        tuner = self.tuner
-        if not tuner.enabled:
-            self.setting = None
-            return None
-        if tuner._start is None:
-            tuner._resolve()
-        self.setting = tuner._next()
-        apply_counts(self.setting[1], self.setting[2])
-        self.t0 = tuner.clock()
+        self.setting = self.tuner.begin_step()
+        if self.setting is not None:
+            self.t0 = self.tuner.clock()
         return self.setting
 
     def __exit__(self, exc_type, *exc):

@@ -1,12 +1,15 @@
 """Layer 4: training. Options declared once (``config``), per-task recipes (``recipes``),
-the run folder (``rundir``), the objects of a run (``build``) and the loop (``loop``):
+the run folder (``rundir``), the objects of a run (``build``), the step (``step``), a run's state
+(``state``) and record (``record``), the callbacks (``callbacks``) and the loop (``loop``):
 ``train(cfg, out_dir)`` from a configuration, or ``train(model, optimizer, task, run_dir,
 steps=..., batch=...)`` on objects (a task as :class:`indrnn_np.tasks.Task` describes).
 """
 
 from .build import load_model, model_label, model_of, optimizer_of, restore, schedule_of, task_of
+from .callbacks import Callback
 from .config import ConfigError, TrainConfig
 from .loop import (
+    RunState,
     StepResult,
     TrainingDiverged,
     TrainingInterrupted,
@@ -24,12 +27,14 @@ from .rundir import CheckpointError, RunBusyError, RunChangedError, RunDir, RunD
 
 __all__ = [
     "RECIPES",
+    "Callback",
     "CheckpointError",
     "ConfigError",
     "RunBusyError",
     "RunChangedError",
     "RunDir",
     "RunDirError",
+    "RunState",
     "StepResult",
     "TrainConfig",
     "TrainingDiverged",

@@ -129,8 +129,10 @@ _META = {
     "rng_layers": (dict,),
 }
 #: Keys a checkpoint may hold: ``run``, the loop's settings of a run of objects (steps, batch,
-#: clipping, seed, the task's name, metric and description), which has no config.
-_OPTIONAL = {"run": (dict,), "record": (dict,)}
+#: clipping, seed, the task's name, metric and description), which has no config; ``record``, the
+#: run's record; ``stopped``, where and why a callback stopped the run (the checkpoint of its last step).
+_OPTIONAL = {"run": (dict,), "record": (dict,), "stopped": (dict,)}
+_STOPPED = {"step": (int,), "reason": (str,), "steps_asked": (int,)}
 _ACC = {"loss_sum": (int, float), "count": (int,)}
 
 #: What a command says when it is pointed at a run of objects.
@@ -640,6 +642,12 @@ def _check_meta(meta, path) -> None:
     if meta["step"] < 0 or not math.isfinite(meta["elapsed_s"]):
         raise CheckpointError(
             f"{path}: metadata step {meta['step']} / elapsed_s {meta['elapsed_s']} out of range"
+        )
+    stopped = meta.get("stopped", {"step": meta["step"], "reason": "", "steps_asked": meta["step"]})
+    if stopped["step"] != meta["step"] or any(not isinstance(stopped.get(k), t) for k, t in _STOPPED.items()):
+        raise CheckpointError(
+            f"{path}: metadata key 'stopped' must hold the step {meta['step']}, a reason and steps_asked; "
+            f"got {stopped!r}"
         )
     for key, types in _ACC.items():
         v = meta["acc"].get(key)
