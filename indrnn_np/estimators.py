@@ -47,6 +47,7 @@ from .tasks.arrays import (
     predict,
 )
 from .train.build import model_of, optimizer_of, schedule_of
+from .train.callbacks import EarlyStopping, check_callbacks
 from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
 from .train.recipes import RECIPES
@@ -98,7 +99,10 @@ class _IndRNNEstimator(BaseEstimator):
         clip_norm=_D["clip_norm"],
         eval_every=_D["eval_every"],
         checkpoint_every=_D["checkpoint_every"],
-        validation_fraction=0.2,
+        early_stopping=False,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        tol=1e-4,
         backend=_D["backend"],
         dtype=_D["dtype"],
         random_state=0,
@@ -132,7 +136,10 @@ class _IndRNNEstimator(BaseEstimator):
         self.clip_norm = clip_norm
         self.eval_every = eval_every
         self.checkpoint_every = checkpoint_every
+        self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.backend = backend
         self.dtype = dtype
         self.random_state = random_state
@@ -202,17 +209,37 @@ class _IndRNNEstimator(BaseEstimator):
             return int(seed.integers(2**31 - 1))
         return int(seed.randint(2**31 - 1))
 
-    def _check_fraction(self):
+    def _held_out(self) -> float:
+        """The fraction of the training sequences held out: ``validation_fraction``, whose default
+        (None) is 0.1 with early stopping and 0 without (scikit-learn's MLP holds data out only to
+        stop early); checked with ``early_stopping``, ``n_iter_no_change`` and ``tol``."""
+        if not isinstance(self.early_stopping, bool | np.bool_):
+            raise ValueError(f"early_stopping must be True or False; got {self.early_stopping!r}")
         f = self.validation_fraction
-        if not isinstance(f, int | float) or isinstance(f, bool) or not 0 <= f < 1:
-            raise ValueError(f"validation_fraction must be a number in [0, 1); got {f!r}")
+        if f is None:
+            return 0.1 if self.early_stopping else 0.0
+        if not isinstance(f, int | float | np.integer | np.floating) or isinstance(f, bool) or not 0 <= f < 1:
+            raise ValueError(f"validation_fraction must be None or a number in [0, 1); got {f!r}")
+        if self.early_stopping and f == 0:
+            raise ValueError(
+                "early_stopping=True stops on the error of held-out sequences: give validation_fraction "
+                "above 0 (None: 0.1)"
+            )
+        return float(f)
+
+    def _early_stopping(self) -> list:
+        """The EarlyStopping callback of ``early_stopping=True`` (checked), or none."""
+        if not self.early_stopping:
+            return []
+        return [EarlyStopping(n_iter_no_change=self.n_iter_no_change, tol=self.tol, restore_best=True)]
 
     def _fit(self, X, y, lengths, kind, outputs=None, record=None, sample_weight=None) -> dict:
         """Train on the arrays; return the fitted attributes (set by the caller only when all went well:
         a fit refused or interrupted leaves the estimator as it was)."""
         from .train import train
 
-        self._check_fraction()
+        held_out = self._held_out()
+        stopping = self._early_stopping()  # ValueError for a bad n_iter_no_change or tol, before any work
         seed = self._seed()  # once: a generator's draw
         dtype = np.dtype(self.dtype).type if self.dtype in ("float32", "float64") else np.float32
         task = arrays_task(
@@ -221,7 +248,7 @@ class _IndRNNEstimator(BaseEstimator):
             lengths,
             kind=kind,
             outputs=outputs,
-            test_fraction=self.validation_fraction,
+            test_fraction=held_out,
             seed=seed,
             names=("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
             source=f"the arrays given to {type(self).__name__}.fit",
@@ -233,7 +260,7 @@ class _IndRNNEstimator(BaseEstimator):
         opt = optimizer_of(cfg, model)
         quiet = lambda *a: None  # noqa: E731
         try:
-            summary = self._train(train, model, opt, task, cfg, quiet, record or {})
+            summary = self._train(train, model, opt, task, cfg, quiet, record or {}, stopping)
         except TrainingInterrupted as exc:
             if self.run_dir is None:
                 raise
@@ -260,7 +287,7 @@ class _IndRNNEstimator(BaseEstimator):
         same run_dir must give the same, ``steps`` and the cadences aside: the loop compares them)."""
         return _jsonable({k: v for k, v in self.get_params().items() if k not in _NOT_RECORDED})
 
-    def _train(self, train, model, opt, task, cfg, quiet, record=None):
+    def _train(self, train, model, opt, task, cfg, quiet, record=None, stopping=()):
         return train(
             model,
             opt,
@@ -278,7 +305,7 @@ class _IndRNNEstimator(BaseEstimator):
             settings={**self._keywords(), **(record or {})},
             progress=self.progress,
             log=print if self.verbose else quiet,
-            callbacks=self.callbacks,
+            callbacks=[*stopping, *check_callbacks(self.callbacks)],
         )
 
     def _check_fitted(self):
@@ -452,9 +479,18 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
         Gradient clipping (element-wise clamp, global norm).
     eval_every, checkpoint_every
         Steps between evaluations of the held-out error and between checkpoints.
-    validation_fraction : float
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the training sequences, evaluate on them every
+        ``eval_every`` steps, stop when the error has not improved by more than ``tol`` for
+        ``n_iter_no_change`` evaluations, and keep the weights of the best evaluation
+        (:class:`indrnn_np.train.EarlyStopping`; ``summary_["stopped"]`` says where and why).
+        False (the default): train ``steps`` steps on every sequence.
+    validation_fraction : float or None
         The fraction of the training sequences held out (seeded by ``random_state``) for the
-        error that ``summary_`` and the run's metrics report; 0: measured on the training data.
+        error that ``summary_`` and the run's metrics report. None (the default): 0.1 with
+        ``early_stopping``, else 0, the error then measured on the training data itself.
+    n_iter_no_change, tol
+        Early stopping's patience (evaluations) and least improvement, as scikit-learn's MLP.
     backend : {"cpu", "numpy", "cuda"}
     dtype : {"float32", "float64"}
     random_state : int, None, numpy.random.RandomState or numpy.random.Generator

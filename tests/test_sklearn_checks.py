@@ -120,7 +120,7 @@ def test_inputs_scikit_learn_passes_are_read_or_refused_in_its_words():
         with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
             cls(steps=3).fit(X, None)
     with pytest.raises(ValueError, match=r"got 1 sample\(s\)"):
-        IndRNNRegressor(steps=3).fit(X[:1], y[:1].astype(float))
+        IndRNNRegressor(steps=3, validation_fraction=0.2).fit(X[:1], y[:1].astype(float))
     with pytest.warns(DataConversionWarning, match="A column-vector y was passed"):
         c = IndRNNClassifier(hidden=4, steps=3).fit(X, y[:, None])
     np.testing.assert_array_equal(c.predict(X), a)  # the same fit as with y (n,)

@@ -6,7 +6,7 @@ steps=..., batch=...)`` on objects (a task as :class:`indrnn_np.tasks.Task` desc
 """
 
 from .build import load_model, model_label, model_of, optimizer_of, restore, schedule_of, task_of
-from .callbacks import Callback
+from .callbacks import Callback, EarlyStopping
 from .config import ConfigError, TrainConfig
 from .loop import (
     RunState,
@@ -28,6 +28,7 @@ from .rundir import CheckpointError, RunBusyError, RunChangedError, RunDir, RunD
 __all__ = [
     "RECIPES",
     "Callback",
+    "EarlyStopping",
     "CheckpointError",
     "ConfigError",
     "RunBusyError",

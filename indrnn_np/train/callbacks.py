@@ -279,6 +279,87 @@ class DivergenceRecord(Callback):
             run.folder.mark_diverged(record)
 
 
+class EarlyStopping(Callback):
+    """Stop when the test metric has not improved for a while, and keep the best evaluation's weights.
+
+    scikit-learn's rule and names (``MLPClassifier(early_stopping=True)``): an evaluation improves
+    when its metric (lower is better: a test error or MSE) is below the best so far by more than
+    ``tol``; after ``n_iter_no_change`` evaluations in a row that do not, the run stops
+    (``run.stop``, the reason recorded in summary.json and the checkpoint). With ``restore_best``
+    the weights (parameters and batch norm's running statistics) of the best evaluation are put
+    back before the last checkpoint is written, also when the run reaches its steps after its best
+    evaluation (the reason then says so), and ``run.metric``, which the summary reports, is that
+    evaluation's. A resumed run starts counting afresh from its checkpoint.
+
+    Parameters
+    ----------
+    n_iter_no_change : int
+        Evaluations without improvement before stopping (>= 1).
+    tol : float
+        The least decrease of the metric that counts as an improvement (>= 0).
+    restore_best : bool
+        Put the best evaluation's weights back at the end.
+    """
+
+    def __init__(self, n_iter_no_change: int = 10, tol: float = 1e-4, restore_best: bool = True):
+        if (
+            not isinstance(n_iter_no_change, int)
+            or isinstance(n_iter_no_change, bool)
+            or n_iter_no_change < 1
+        ):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1; got {n_iter_no_change!r}")
+        if not isinstance(tol, int | float) or isinstance(tol, bool) or not tol >= 0:
+            raise ValueError(f"tol must be a number >= 0; got {tol!r}")
+        if not isinstance(restore_best, bool):
+            raise TypeError(f"restore_best must be True or False; got {restore_best!r}")
+        self.n_iter_no_change, self.tol, self.restore_best = n_iter_no_change, float(tol), restore_best
+        self.best, self.best_step, self.waited, self.weights = float("inf"), None, 0, None
+
+    def on_train_begin(self, run):
+        self.best, self.best_step, self.waited, self.weights = float("inf"), None, 0, None
+
+    def on_evaluation(self, run, step, metrics):
+        value = metrics[run.task.metric]
+        if value < self.best - self.tol:
+            self.best, self.best_step, self.waited = float(value), step, 0
+            if self.restore_best:
+                self.weights = _weights_of(run.model)
+            return
+        self.waited += 1
+        if self.waited >= self.n_iter_no_change:
+            metric = run.task.metric
+            reason = (
+                f"{metric} has not improved on {self.best:.6g} (step {self.best_step}) by more than tol "
+                f"{self.tol:g} for {self.n_iter_no_change} evaluations"
+            )
+            run.stop(reason + self._restore(run))
+
+    def on_step_end(self, run, step, result):
+        if step == run.steps and run.stopped is None and self.best_step not in (None, step):
+            restored = self._restore(run)
+            if restored:
+                run.stop(f"reached its {run.steps} steps after its best evaluation{restored}")
+
+    def _restore(self, run) -> str:
+        """Put the best weights back (with ``restore_best``); say so, or nothing."""
+        if not self.restore_best or self.weights is None or self.best_step == run.step:
+            return ""
+        from ..ops.device import assign
+
+        params, buffers = run.model.params, run.model.buffers
+        for name, value in self.weights.items():
+            assign(params[name] if name in params else buffers[name], value)
+        run.metric = self.best
+        return f"; the weights of step {self.best_step} ({run.task.metric} {self.best:.6g}) were restored"
+
+
+def _weights_of(model) -> dict:
+    """Copies of a model's parameters and buffers, by name (where they live)."""
+    from ..ops.device import copy
+
+    return {name: copy(a) for name, a in {**model.params, **model.buffers}.items() if a is not None}
+
+
 def builtin_callbacks(*, progress: bool, log=print) -> list[Callback]:
     """The loop's own callbacks, in the order they are called: :class:`ThreadTuning`,
     :class:`ProgressBar` (with ``progress``), :class:`Checkpoints`, :class:`Interruption`,
