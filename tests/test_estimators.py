@@ -181,7 +181,9 @@ def test_run_dir_refuses_other_data_and_a_random_seed(markers, tmp_path):
     X, y = markers
     run = tmp_path / "run"
     IndRNNClassifier(**FAST, run_dir=run).fit(X, y)
-    with pytest.raises(RunChangedError, match="the data: the arrays given to IndRNNClassifier.fit: 120 train / 120 test"):
+    with pytest.raises(
+        RunChangedError, match="the data: the arrays given to IndRNNClassifier.fit: 120 train / 120 test"
+    ):
         IndRNNClassifier(**{**FAST, "steps": 40}, run_dir=run).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="random_state=None .*give random_state an integer"):
         IndRNNClassifier(**FAST, run_dir=tmp_path / "other", random_state=None).fit(X, y)
