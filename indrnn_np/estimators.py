@@ -34,6 +34,7 @@ from .tasks.arrays import ArrayDataError, arrays_task, pad_sequences, per_step_l
 from .train.build import model_of, optimizer_of, schedule_of
 from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
+from .train.memory import check_fits, estimate_model_prediction
 from .train.recipes import RECIPES
 
 #: The keywords' defaults: the ``train arrays`` recipe's over TrainConfig's (T and the data file come from X).
@@ -241,6 +242,9 @@ class _IndRNNEstimator(BaseEstimator):
                 f"X has {x.shape[2]} features per step, but this {type(self).__name__} was fitted with "
                 f"{self.n_features_in_}"
             )
+        check_fits(
+            estimate_model_prediction(self.model_, *x.shape, self.head_, levers=("the sequences' length",))
+        )
         return predict(self.model_, x, lens, head=self.head_), lens, isinstance(X, list | tuple)
 
     def _scored(self, X, y, lengths, sample_weight, flat):

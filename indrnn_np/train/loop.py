@@ -30,7 +30,7 @@ from ..threads import ThreadTuner
 from ..timing import section
 from .build import model_label, model_of, optimizer_of, restore, schedule_of, task_of
 from .config import TrainConfig, flag, options
-from .memory import check_fits, estimate_evaluation, estimate_training
+from .memory import check_fits, estimate_evaluation, estimate_objects, estimate_training
 from .progress import Progress
 from .rundir import CheckpointError, MemoryRun, RunChangedError, RunDir, RunDirError, metric_columns
 
@@ -642,6 +642,10 @@ def train_objects(
         run, a damaged one, or a diverged run; nothing is written.
     RunBusyError
         Another live process is writing ``run_dir``.
+    MemoryTooLarge
+        The run's peak memory, rehearsed on copies at a few steps
+        (:func:`indrnn_np.train.memory.estimate_objects`), exceeds what is available; before anything
+        is written (a task without ``rehearsal(T)`` is not checked).
     FileWriteError
         A write failed during the run (a full disk, ...): one line; the last good checkpoint is kept.
     TrainingDiverged, TrainingInterrupted
@@ -672,6 +676,9 @@ def train_objects(
         raise TypeError(
             f"settings must be a dict of the caller's settings or None; got {type(settings).__name__}"
         )
+    check_fits(
+        estimate_objects(model, optimizer, task, batch=batch, clip_value=clip_value, clip_norm=clip_norm)
+    )
     run = MemoryRun() if run_dir is None else RunDir(run_dir)
     state = _Run(run, task, model, optimizer, schedule, _settings_, words=settings)
     if run_dir is None:
