@@ -23,7 +23,15 @@ from ..ops import mse_backward, mse_forward
 from ..report import check_writable_dir, check_writable_file, make_dir
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
-from ..train.memory import MemoryEstimate, Phase, check_fits, config_phases, rehearse, run_label, with_levers
+from ..train.memory import (
+    MemoryEstimate,
+    Phase,
+    check_fits,
+    config_levers,
+    config_phases,
+    rehearse,
+    run_label,
+)
 
 #: The files :func:`analyse_neurons` writes.
 NEURON_FILES = ("neurons_layer1.png", "neurons_layer2.png", "neurons.json")
@@ -449,7 +457,7 @@ def estimate_neurons(cfg, fit_size: int = 2000) -> MemoryEstimate:
 
         return [*out, Phase("evaluation", "the neuron analysis", analyse)]
 
-    return with_levers(cfg, rehearse(f"the neuron analysis of {run_label(cfg)}", phases, cfg.T))
+    return rehearse(f"the neuron analysis of {run_label(cfg)}", phases, cfg.T, levers=config_levers(cfg))
 
 
 def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:

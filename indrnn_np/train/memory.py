@@ -35,6 +35,7 @@ what the process maps; elsewhere the free physical memory that
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import gc
@@ -144,8 +145,9 @@ def rehearse(
         ``phases(T_probe)`` returns the run's phases at ``T_probe`` steps, fresh objects each call.
     T : int
         The run's sequence length.
-    levers : tuple of str
-        The options that lower the peak, largest first.
+    levers : tuple of str, or callable
+        The options that lower the peak, largest first, or ``levers(parts)`` that names them from
+        the estimate's parts (:func:`config_levers`).
     on_device : bool
         The run keeps its arrays on the GPU (:data:`_DEVICE_PARTS` are not host memory).
     runtime : bool
@@ -155,6 +157,14 @@ def rehearse(
     -------
     MemoryEstimate
         Its phase is the phase at the peak; its parts what is alive then.
+
+    Raises
+    ------
+    MemoryTooLarge
+        The rehearsal itself ran out of the memory available (a batch or a width too large for
+        the machine even at a few steps): with the check on, the rehearsal runs under an
+        address-space limit of what is available (:func:`_bounded`), so that it fails with a
+        MemoryError rather than waking the kernel's OOM killer.
     """
     T = int(T)
     probes = [T] if T <= PROBES[-1] else list(PROBES)
@@ -162,11 +172,21 @@ def rehearse(
     if not tracing:
         tracemalloc.start()
     measured = []
+    name = levers if callable(levers) else lambda parts: levers
     try:
         for i, Tp in enumerate([probes[0], *probes]):  # the first run loads the kernels: not counted
-            with buffers.scaled(Tp / T):
-                plan = phases(Tp)
-                numbers = _measure(plan)
+            with buffers.scaled(Tp / T), _bounded() as available:
+                try:
+                    plan = phases(Tp)
+                    numbers = _measure(plan)
+                except MemoryError:
+                    plan = None
+                    lower = f"; lower {_options(name({'step': 1}))}" if name({"step": 1}) else ""
+                    raise MemoryTooLarge(
+                        f"{what} needs more than the {_size(available.bytes + available.held)} available "
+                        f"({available.source}) already when rehearsed at T = {Tp}{lower} "
+                        "(INDRNN_MEMORY_CHECK=0 skips this check)"
+                    ) from None
                 labels = [(p.part, p.label, p.exact) for p in plan]
                 del plan
             if i:
@@ -184,7 +204,36 @@ def rehearse(
             tuple(a + (b - a) * slope for a, b in zip(one, two, strict=True))
             for one, two in zip(m1, m2, strict=True)
         ]
-    return _at_peak(what, labels, values, levers, on_device, runtime)
+    return _at_peak(what, labels, values, name, on_device, runtime)
+
+
+@contextlib.contextmanager
+def _bounded():
+    """The address-space limit lowered to what is mapped plus what is available (at least 512 MiB more)
+    for the duration, with the check on (Linux): an allocation beyond it raises MemoryError. Yields
+    :func:`available_memory`'s answer (or None where nothing is bounded)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        yield None
+        return
+    available = available_memory() if config.MEMORY_CHECK else None
+    mapped = _status("VmSize")
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = (
+        None
+        if available is None or available.bytes is None or mapped is None
+        else mapped + max(available.bytes, 512 * MiB)
+    )
+    infinite = resource.RLIM_INFINITY
+    if limit is None or (soft != infinite and soft <= limit) or (hard != infinite and hard < limit):
+        yield available
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield available
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 #: What a phase leaves behind counts to: a step's and an evaluation's, what the pool and the optimizer keep.
@@ -207,7 +256,9 @@ def _at_peak(what, labels, values, levers, on_device, runtime) -> MemoryEstimate
     if runtime:
         best_parts["runtime"] += RUNTIME_BYTES
     parts = {k: int(best_parts[k]) for k in PARTS if best_parts.get(k, 0) >= 1}
-    return MemoryEstimate(what=what, parts=parts, phase=best_label, levers=levers, on_device=on_device)
+    return MemoryEstimate(
+        what=what, parts=parts, phase=best_label, levers=tuple(levers(parts)), on_device=on_device
+    )
 
 
 def _train_step():
@@ -319,9 +370,8 @@ def estimate_training(cfg: TrainConfig, *, resume: bool = False, extra_models: i
         s, out = config_phases(cfg, Tp, checkpoint=resume, extra_models=extra_models)
         return out + _training_phases(s, batch=cfg.batch, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm)
 
-    return with_levers(
-        cfg, rehearse(f"training {run_label(cfg)}", phases, cfg.T, on_device=cfg.backend == "cuda")
-    )
+    what = f"training {run_label(cfg)}"
+    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), on_device=cfg.backend == "cuda")
 
 
 def estimate_evaluation(cfg: TrainConfig) -> MemoryEstimate:
@@ -331,9 +381,8 @@ def estimate_evaluation(cfg: TrainConfig) -> MemoryEstimate:
         s, out = config_phases(cfg, Tp, checkpoint=True)
         return [*out, Phase("evaluation", "evaluation", lambda: s["task"].evaluate(s["model"], full=True))]
 
-    return with_levers(
-        cfg, rehearse(f"evaluating {run_label(cfg)}", phases, cfg.T, on_device=cfg.backend == "cuda")
-    )
+    what = f"evaluating {run_label(cfg)}"
+    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), on_device=cfg.backend == "cuda")
 
 
 def _prediction_phases(s: dict, n: int, T: int, M: int, dtype, *, read=True) -> list:
@@ -497,9 +546,9 @@ def _levers(cfg: TrainConfig, parts: dict) -> tuple:
     return tuple(o for o, w in weight.most_common() if w > 0)[:3]
 
 
-def with_levers(cfg: TrainConfig, estimate: MemoryEstimate) -> MemoryEstimate:
-    """``estimate`` naming the options of ``cfg`` that lower its largest parts."""
-    return dataclasses.replace(estimate, levers=_levers(cfg, estimate.parts))
+def config_levers(cfg: TrainConfig):
+    """``levers(parts)`` for :func:`rehearse`: the options of ``cfg`` that lower the largest parts."""
+    return lambda parts: _levers(cfg, parts)
 
 
 # What the machine has
