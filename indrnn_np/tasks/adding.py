@@ -94,7 +94,9 @@ class AddingTask:
     def rehearsal(self, T: int) -> AddingTask:
         """The same task with sequences of ``T`` steps (its own test set of as many sequences), for the
         memory rehearsal (:mod:`indrnn_np.train.memory`)."""
-        return AddingTask(T, self.test_x.shape[1], dtype=self.dtype)
+        short = AddingTask(T, self.test_x.shape[1], dtype=self.dtype)
+        short.eval_chunk = self.eval_chunk
+        return short
 
     def evaluate(self, model, *, full: bool = True, batch: int | None = None) -> dict:
         """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout).

@@ -119,8 +119,12 @@ def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
     out = []
     for phase in phases:
         tracemalloc.reset_peak()
-        if phase.run is not None:
-            phase.run()
+        try:
+            if phase.run is not None:
+                phase.run()
+        except MemoryError as exc:
+            exc.part = phase.part  # what ran out, for the refusal's levers
+            raise
         current, peak = tracemalloc.get_traced_memory()
         out.append((peak - base, current - base))
     return out
@@ -175,13 +179,14 @@ def rehearse(
     name = levers if callable(levers) else lambda parts: levers
     try:
         for i, Tp in enumerate([probes[0], *probes]):  # the first run loads the kernels: not counted
-            with buffers.scaled(Tp / T), _bounded() as available:
+            with buffers.scaled(Tp / T), _bounded(Tp / T) as available:
                 try:
                     plan = phases(Tp)
                     numbers = _measure(plan)
-                except MemoryError:
+                except MemoryError as exc:
                     plan = None
-                    lower = f"; lower {_options(name({'step': 1}))}" if name({"step": 1}) else ""
+                    options = name({getattr(exc, "part", "step"): 1})
+                    lower = f"; lower {_options(options)}" if options else ""
                     raise MemoryTooLarge(
                         f"{what} needs more than the {_size(available.bytes + available.held)} available "
                         f"({available.source}) already when rehearsed at T = {Tp}{lower} "
@@ -204,14 +209,26 @@ def rehearse(
             tuple(a + (b - a) * slope for a, b in zip(one, two, strict=True))
             for one, two in zip(m1, m2, strict=True)
         ]
-    return _at_peak(what, labels, values, name, on_device, runtime)
+    how = (
+        f"rehearsed at T = {probes[0]}"
+        if len(probes) == 1
+        else f"rehearsed at T = {probes[0]} and {probes[1]}, extrapolated to T = {T}"
+    )
+    return dataclasses.replace(_at_peak(what, labels, values, name, on_device, runtime), how=how)
+
+
+#: The least a probe of the rehearsal may allocate (the parts that do not shrink with T: parameters,
+#: the optimizer's state, MNIST's images).
+PROBE_FLOOR = 4 * GiB
 
 
 @contextlib.contextmanager
-def _bounded():
-    """The address-space limit lowered to what is mapped plus what is available (at least 512 MiB more)
-    for the duration, with the check on (Linux): an allocation beyond it raises MemoryError. Yields
-    :func:`available_memory`'s answer (or None where nothing is bounded)."""
+def _bounded(factor: float):
+    """The address-space limit lowered, for the duration, to what is mapped plus what a probe of
+    ``factor`` times the run's T may take: twice that share of the memory available, at least
+    :data:`PROBE_FLOOR`, at most all of it (with the check on; Linux). A probe beyond it raises
+    MemoryError at its first large allocation: a batch or a width that cannot fit is refused
+    without the probe writing gigabytes first. Yields :func:`available_memory`'s answer (or None)."""
     try:
         import resource
     except ImportError:  # Windows
@@ -220,11 +237,10 @@ def _bounded():
     available = available_memory() if config.MEMORY_CHECK else None
     mapped = _status("VmSize")
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = (
-        None
-        if available is None or available.bytes is None or mapped is None
-        else mapped + max(available.bytes, 512 * MiB)
-    )
+    room = None if available is None else available.bytes
+    limit = None
+    if room is not None and mapped is not None:
+        limit = mapped + int(min(room, max(2 * factor * room, PROBE_FLOOR)))
     infinite = resource.RLIM_INFINITY
     if limit is None or (soft != infinite and soft <= limit) or (hard != infinite and hard < limit):
         yield available
@@ -273,10 +289,19 @@ def _training_phases(s: dict, *, batch, clip_value=None, clip_norm=None, steps=2
     the phases every training rehearsal ends with."""
     train_step = _train_step()
     rng = np.random.default_rng(0)
+    previous = []
 
     def step():
-        x, y, *rest = s["task"].train_batch(rng, batch)
+        task = s["task"]
+        x, y, *rest = task.train_batch(rng, batch)
         lengths = rest[0] if rest else None
+        if lengths is not None and previous == [len(x)] and len(x) > 1 and _varied(task):
+            # two batches of sequences of varied lengths rarely have the same longest one, and the
+            # pool reuses arrays of the same shape only: a step of the same length at a few steps
+            # would reuse what the real run's steps do not
+            x, lengths = x[:-1], np.minimum(lengths, len(x) - 1)
+            y = y[:-1] if getattr(task, "head", "last") == "all" else y
+        previous[:] = [len(x)]
         train_step(
             s["model"],
             s["opt"],
@@ -298,6 +323,12 @@ def _training_phases(s: dict, *, batch, clip_value=None, clip_norm=None, steps=2
             out.append(Phase("evaluation", "evaluation", evaluation))
         out.append(Phase("step", "training step", step))
     return out
+
+
+def _varied(task) -> bool:
+    """The task's training sequences differ in length (its ``lengths``, where it has them)."""
+    lengths = getattr(task, "lengths", None)
+    return isinstance(lengths, np.ndarray) and lengths.size > 0 and lengths.min() != lengths.max()
 
 
 def _host_cfg(cfg: TrainConfig) -> TrainConfig:
@@ -329,7 +360,7 @@ def config_phases(cfg: TrainConfig, Tp: int, *, checkpoint=False, extra_models=0
     s: dict = {}
 
     def data():
-        s["task"] = task_at(c, Tp)
+        s["task"] = task_at(_host_cfg(cfg), Tp)
 
     def extra():
         s.setdefault("extra", []).append(model_of(c, s["task"]))
@@ -507,6 +538,8 @@ class MemoryEstimate:
         The options that lower the largest parts, largest first (``"--batch"``, ``"--T"``, ...).
     on_device : bool
         The model trains on the GPU: the parts of :data:`_DEVICE_PARTS` are there, not in host memory.
+    how : str
+        How it was found (``"rehearsed at T = 16 and 32, extrapolated to T = 5000"``).
     """
 
     what: str
@@ -514,6 +547,7 @@ class MemoryEstimate:
     phase: str
     levers: tuple = ()
     on_device: bool = False
+    how: str = ""
 
     @property
     def total(self) -> int:
@@ -737,6 +771,8 @@ def describe(estimate: MemoryEstimate, available: Available | None = None) -> st
     """The estimate, part by part, and what is available: what ``train ... --dry-run`` prints."""
     available = available or available_memory()
     lines = [f"{estimate.what}: about {_size(estimate.total)} of memory at its peak ({estimate.phase})"]
+    if estimate.how:
+        lines.append(f"({estimate.how})")
     width = max(len(PARTS[k]) for k in estimate.parts)
     for k, v in estimate.parts.items():
         where = " (on the GPU, not counted above)" if estimate.on_device and k in _DEVICE_PARTS else ""
