@@ -264,7 +264,7 @@ def test_a_run_too_big_for_a_capped_machine_is_refused_with_its_numbers():
         memory.check_fits(estimate, memory.Available(8 * GiB, "a test's cap"))
     message = str(err.value)
     assert f"needs about {estimate.total / GiB:.1f} GiB" in message
-    assert "8.0 GiB is available (a test's cap)" in message and "lower --T, --hidden or --batch" in message
+    assert "8.0 GiB is available (a test's cap)" in message and "lower --batch, --T or --hidden" in message
     memory.check_fits(estimate, memory.Available(estimate.total, "just enough"))
     memory.check_fits(estimate, memory.Available(None, "unknown"))  # nothing known: no check
     memory.check_fits(None, memory.Available(GiB, "x"))  # nothing rehearsed: no check
@@ -309,7 +309,7 @@ def small_run(tmp_path_factory):
 
 @pytest.mark.parametrize("command", ["evaluate", "neurons", "resume", "depth"])
 def test_evaluate_neurons_resume_and_depth_check_the_same_way(
-    command, small_run, tmp_path, monkeypatch, capsys
+    command, small_run, mnist_folder, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
     before = sorted(p.name for p in small_run.iterdir())
@@ -317,7 +317,16 @@ def test_evaluate_neurons_resume_and_depth_check_the_same_way(
         "evaluate": ["evaluate", "--run", str(small_run)],
         "neurons": ["neurons", "--run", str(small_run), "--out", str(tmp_path / "n")],
         "resume": ["train", "adding", "--resume", str(small_run), "--steps", "20"],
-        "depth": ["depth", "--out", str(tmp_path / "d"), "--quick", "--networks", "lstm"],
+        "depth": [
+            "depth",
+            "--out",
+            str(tmp_path / "d"),
+            "--quick",
+            "--networks",
+            "lstm",
+            "--data",
+            str(mnist_folder),
+        ],
     }[command]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
