@@ -390,10 +390,9 @@ def _peak_rss(command) -> int:
     ids=["T5000", "residual-bn"],
 )
 def test_the_estimate_against_the_peak_rss_of_the_command(tmp_path, args):
-    """Peak RSS of the command in a child process (with INDRNN_MEMORY_CHECK=0: the rehearsal's own
-    compilation aside) against the estimate: its arrays are within 0.97-1.05 of what tracemalloc sees
-    (above); the fixed part RUNTIME_BYTES is a round figure above the runtime measured, so the whole
-    lies at 1.0-1.15 of the RSS."""
+    """Peak RSS of the command (its rehearsal included) in a child process against the estimate: its
+    arrays are within 0.97-1.05 of what tracemalloc sees (above); the fixed part RUNTIME_BYTES is a
+    round figure above the runtime measured, so the whole lies at 1.0-1.15 of the RSS."""
     command = [
         sys.executable,
         "-m",
