@@ -392,7 +392,8 @@ def _peak_rss(command) -> int:
 def test_the_estimate_against_the_peak_rss_of_the_command(tmp_path, args):
     """Peak RSS of the command (its rehearsal included) in a child process against the estimate: its
     arrays are within 0.97-1.05 of what tracemalloc sees (above); the fixed part RUNTIME_BYTES is a
-    round figure above the runtime measured, so the whole lies at 1.0-1.15 of the RSS."""
+    round figure for the runtime measured (180-210 MiB for a tiny run; more with the kernels of
+    batch norm), and the whole lies within 0.97-1.05 of the RSS (measured 0.99-1.02)."""
     command = [
         sys.executable,
         "-m",
@@ -411,7 +412,7 @@ def test_the_estimate_against_the_peak_rss_of_the_command(tmp_path, args):
     estimate = memory.estimate_training(
         recipe("adding", **given_options(build_parser().parse_args(command[3:])))
     )
-    assert 1.0 <= estimate.total / measured <= 1.15, (estimate.total / MiB, measured / MiB)
+    assert 0.97 <= estimate.total / measured <= 1.05, (estimate.total / MiB, measured / MiB)
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == 2
 
 
