@@ -26,19 +26,24 @@ Measured against reality (2026-12-07, float32, 2 shared cores): the estimate's a
 the model, a step, an evaluation, a second step), and the whole estimate over the peak RSS of
 ``train ... --steps 2 --eval-every 1`` (its rehearsal included)::
 
-    adding --T 1000 (batch 50, 2 x 128)                     0.995   RSS  532 / 527 MiB  1.009
+    adding --T 1000 (batch 50, 2 x 128)                     0.995   RSS  532 /  527 MiB  1.009
     adding --T 5000                                         1.000   RSS 1641 / 1608 MiB  1.020
     adding --T 1000 --residual --layers 4 --bn time         0.995   RSS 1214 / 1224 MiB  0.992
-    adding --T 1000 --model lstm --layers 1                 0.997
-    adding --T 1000 --bidirectional --bn time               1.001
-    mnist --bn frame --dropout 0.1 (generated IDX files)    1.002
-    IndRNNClassifier.fit, NaN-padded ragged X               see tests/test_memory.py
+    adding --T 1000 --model lstm --layers 1                 0.997   (RSS run not finished)
+    adding --T 1000 --bidirectional --bn time               1.001   RSS 1218 / 1262 MiB  0.965
+    mnist --bn frame --dropout 0.1 (generated IDX files)    1.002   RSS 1085 / 1166 MiB  0.931
+    IndRNNClassifier.fit, 400 NaN-padded sequences of
+      500-4000 steps, 3 features, hidden 128, batch 32      0.989   RSS 1418 / 1499 MiB  0.946
 
-``tests/test_memory.py`` holds each to 0.97-1.05. Runs whose batches have varied lengths
-(task ``arrays``, the estimators) are rehearsed with the second step's batch one step shorter
-than the first, as two real batches rarely share their longest sequence: the pool reuses arrays
-of one shape only, so a run of many such steps may keep more idle arrays than two steps show
-(at most ``INDRNN_BUFFER_POOL_MB``).
+So the arrays come out within 1.2 %, and ``tests/test_memory.py`` holds them to 0.97-1.05. Of
+the RSS, what is not arrays (the runtime, and memory the allocator keeps after freeing arrays
+of a few MB) was 250-270 MiB for the first three and 300-340 MiB for the last three, against
+the fixed :data:`RUNTIME_BYTES`: there the estimate lies 3-7 % below the RSS.
+
+Runs whose batches have varied lengths (task ``arrays``, the estimators) are rehearsed with the
+second step's batch one step shorter than the first, as two real batches rarely share their
+longest sequence: the pool reuses arrays of one shape only, so a run of many such steps may keep
+more idle arrays than two steps show (at most ``INDRNN_BUFFER_POOL_MB``).
 
 The memory available is the smallest of ``MemAvailable`` in
 ``/proc/meminfo``, the cgroup's limit less its usage (v2 ``memory.max``, v1
