@@ -50,7 +50,8 @@ The memory available is the smallest of ``MemAvailable`` in
 ``memory.limit_in_bytes``) and the address-space limit (``ulimit -v``) less
 what the process maps; elsewhere the free physical memory that
 ``os.sysconf`` reports, or nothing (no check) where even that is missing.
-``INDRNN_MEMORY_CHECK=0`` turns the refusal off.
+``INDRNN_MEMORY_CHECK=0`` turns the refusal off (the rehearsal still runs, unbounded: a few
+seconds). A rehearsal in a process that traces with ``tracemalloc`` already resets its peak.
 """
 
 from __future__ import annotations
