@@ -351,8 +351,9 @@ def _train_parser(sub) -> None:
             "--dry-run",
             dest="dry_run",
             action="store_true",
-            help="print the run's estimated peak memory, part by part, and what is available; "
-            "train nothing, write nothing; exit status 1 when it would not fit",
+            help="print the run's estimated peak memory, part by part, and what is available (the run "
+            "rehearsed at T = 16 and 32: a few seconds); train nothing, write nothing; exit status 1 "
+            "when it would not fit",
         )
         add_train_options(p, defaults(name), FROM_DATA.get(name))
         p.set_defaults(func=cmd_train)

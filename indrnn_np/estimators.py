@@ -50,6 +50,7 @@ from .train.build import model_of, optimizer_of, schedule_of
 from .train.callbacks import EarlyStopping, check_callbacks
 from .train.config import TrainConfig
 from .train.loop import TrainingInterrupted
+from .train.memory import check_fits, estimate_model_prediction
 from .train.recipes import RECIPES
 
 #: The keywords that do not change a fit's numbers, left out of the run's record.
@@ -321,6 +322,9 @@ class _IndRNNEstimator(BaseEstimator):
                 f"X has {x.shape[2]} features per step, but this {type(self).__name__} was fitted with "
                 f"{self.n_features_in_}"
             )
+        check_fits(
+            estimate_model_prediction(self.model_, *x.shape, self.head_, levers=("the sequences' length",))
+        )
         return predict(self.model_, x, lens, head=self.head_), lens, isinstance(X, list | tuple)
 
     def _scored(self, X, y, lengths, sample_weight, flat):

@@ -1,5 +1,6 @@
-"""Peak-memory estimates (indrnn_np.train.memory): the mirror of the models, the simulated arrays against
-what NumPy allocates, the growth with the sizes, the refusal of sizes that cannot fit, and --dry-run."""
+"""Peak-memory estimates by rehearsal (indrnn_np.train.memory): the rehearsal against what a real run
+allocates (tracemalloc; the peak RSS of the command), the tasks' shorter copies, the refusal of sizes
+that cannot fit by every entry point (the command line, train(model, ...), the estimators), and --dry-run."""
 
 import dataclasses
 import json
@@ -10,53 +11,51 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from indrnn_np import estimators
 from indrnn_np.cli import main
-from indrnn_np.nn import leaf_layers
+from indrnn_np.nn import Adam, build_indrnn
 from indrnn_np.ops import buffers
-from indrnn_np.train import RunDir, memory, model_of, recipe, task_of, train
+from indrnn_np.tasks.adding import AddingTask
+from indrnn_np.tasks.arrays import arrays_task
+from indrnn_np.train import RunDir, loop, memory, recipe, task_of, train
 from indrnn_np.train.loop import _build, _one_step
 
 GiB = 2**30
 MiB = 2**20
 QUIET = dict(progress=False, log=lambda *a: None)
 
-CONFIGS = {
-    "adding": dict(T=200),
-    "widths 16,1": dict(T=50, widths="16,1"),
-    "bn time before": dict(T=300, bn="time"),
-    "bn frame before": dict(T=300, bn="frame"),
-    "bn after, dropout": dict(T=300, bn="time", bn_position="after", dropout=0.2),
-    "residual, bn": dict(T=300, residual=True, layers=3, bn="time"),
-    "residual": dict(T=300, residual=True, layers=3),
-    "dense": dict(T=100, dense_blocks="2,2", growth=16, hidden=32, bn="time"),
-    "dense, no bn, dropout": dict(T=100, dense_blocks="1,2", growth=8, hidden=16, dropout=0.1),
-    "lstm": dict(T=60, model="lstm", layers=1),
-    "rnn-tanh x 2": dict(T=60, model="rnn-tanh", layers=2),
-    "irnn": dict(T=100, model="irnn", layers=1),
-    "float64": dict(T=300, dtype="float64"),
-    "bidirectional": dict(T=200, bidirectional=True),
-    "bidirectional, bn before": dict(T=200, bidirectional=True, bn="time"),
-    "bidirectional, bn after, dropout": dict(
-        T=200, bidirectional=True, bn="frame", bn_position="after", dropout=0.2
-    ),
-    "bidirectional residual, bn": dict(T=100, bidirectional=True, residual=True, layers=3, bn="time"),
+#: Configurations held to 0.97-1.05 of the traced peak on every run of the tests (short T).
+QUICK = {
+    "adding": ("adding", dict(T=300)),
+    "bn frame, dropout": ("adding", dict(T=200, bn="frame", dropout=0.2)),
+    "residual, bn": ("adding", dict(T=200, residual=True, layers=3, bn="time")),
+    "lstm": ("adding", dict(T=100, model="lstm", layers=1)),
+    "bidirectional, bn after": ("adding", dict(T=200, bidirectional=True, bn="time", bn_position="after")),
+    "dense": ("adding", dict(T=100, dense_blocks="1,2", growth=16, hidden=32, bn="time")),
 }
 
-#: Task arrays (batches with lengths) on the files of ``array_files``: its name -> (file, options).
-ARRAY_CONFIGS = {
-    "arrays": ("labels", {}),
-    "arrays, bn time": ("labels", dict(bn="time", residual=True, layers=3)),
-    "arrays, bn frame": ("one length", dict(bn="frame")),  # frame-wise BN: sequences of one length
-    "arrays, bidirectional, bn before": ("labels", dict(bidirectional=True, bn="time")),
-    "arrays per step, bidirectional": ("per step", dict(bidirectional=True)),
+#: The issue's six configurations (the command line's options), and the estimator fit below.
+SIX = {
+    "adding T=1000": ("adding", dict(T=1000)),
+    "adding T=5000": ("adding", dict(T=5000)),
+    "residual, bn": ("adding", dict(T=1000, residual=True, layers=4, bn="time")),
+    "lstm": ("adding", dict(T=1000, model="lstm", layers=1)),
+    "bidirectional, bn": ("adding", dict(T=1000, bidirectional=True, bn="time")),
+    "mnist, bn frame, dropout": ("mnist", dict(bn="frame", dropout=0.1, test_size=200)),
 }
 
 
 @pytest.fixture(scope="module")
+def mnist_folder(tmp_path_factory):
+    from conftest import write_fake_mnist
+
+    d = tmp_path_factory.mktemp("mnist")
+    return write_fake_mnist(d)
+
+
+@pytest.fixture(scope="module")
 def array_files(tmp_path_factory):
-    """Two .npz files of 300 sequences of 3 features, lengths 5 to 40 (half of them 40 long, so that a
-    batch is as long as the estimate takes it): 5 classes, and 2 targets per step; and a third of the same
-    sequences all 40 long (frame-wise batch norm takes no variable lengths)."""
+    """.npz files of 300 sequences of 3 features, lengths 5 to 40: 5 classes, and 2 targets per step."""
     root = tmp_path_factory.mktemp("arrays")
     rng = np.random.default_rng(0)
     n, T = 300, 40
@@ -64,106 +63,170 @@ def array_files(tmp_path_factory):
     x = rng.standard_normal((n, T, 3)).astype(np.float32)
     np.savez(root / "labels.npz", x=x, y=rng.integers(0, 5, n), lengths=lengths)
     np.savez(root / "per step.npz", x=x, y=rng.standard_normal((n, T, 2)).astype(np.float32), lengths=lengths)
-    np.savez(root / "one length.npz", x=x, y=rng.integers(0, 5, n))
     return root
 
 
-def _named(name, fake_mnist, array_files, **kw):
-    """The configuration a test's name stands for."""
-    if name in CONFIGS:
-        return _cfg(**CONFIGS[name])
-    if name in ARRAY_CONFIGS:
-        file, options = ARRAY_CONFIGS[name]
-        return recipe("arrays", data=str(array_files / f"{file}.npz"), **options)
-    return recipe(name, data=str(fake_mnist), **kw)
-
-
-def _cfg(task="adding", **kw):
-    return recipe(task, **{"test_size": 250, **kw})
-
-
-@pytest.mark.parametrize("name", [*CONFIGS, "rowmnist", "pmnist", *ARRAY_CONFIGS])
-def test_the_mirror_has_the_models_parameters_and_layers(name, fake_mnist, array_files):
-    cfg = _named(name, fake_mnist, array_files, hidden=16)
-    model = model_of(cfg, task_of(cfg))
-    assert memory.param_count(cfg) == model.num_params()
-    real = [type(layer).__name__ for layer in leaf_layers(model)]
-    assert memory.layer_kinds(cfg) == real
-
-
-def _traced_phases(cfg, monkeypatch):
-    """tracemalloc's peak of a training step, an evaluation and a second step, above the built run."""
-    tiny = dataclasses.replace(cfg, T=cfg.T if cfg.task != "adding" else 10, batch=4, test_size=8)
-    warm = _build(tiny, RunDir("unused"))  # kernels loaded and their Python objects made before tracing
+def _traced_run(cfg) -> int:
+    """tracemalloc's peak of a real run of ``cfg`` (the data, the model, a training step, an
+    evaluation, a second step), the kernels loaded beforehand by a tiny run."""
+    tiny = dataclasses.replace(cfg, T=min(cfg.T, 10) if cfg.task == "adding" else cfg.T, batch=4, test_size=8)
+    warm = _build(tiny, RunDir("unused"))
     _one_step(warm, 1)
     warm.task.evaluate(warm.model)
-    monkeypatch.setattr(buffers, "POOL", buffers.BufferPool(buffers.POOL.max_bytes))
+    del warm
+    saved = buffers.POOL
+    buffers.POOL = buffers.BufferPool(saved.max_bytes)  # a fresh pool, as a new process has
     tracemalloc.start()
     try:
         s = _build(cfg, RunDir("unused"))
-        base = tracemalloc.get_traced_memory()[0]
-        peaks = []
-        for phase in (lambda: _one_step(s, 1), lambda: s.task.evaluate(s.model), lambda: _one_step(s, 2)):
-            tracemalloc.reset_peak()
-            phase()
-            peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        _one_step(s, 1)
+        s.task.evaluate(s.model)
+        _one_step(s, 2)
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return peaks
+        buffers.POOL = saved
 
 
-def _simulated_phases(cfg):
-    run = memory._Run(cfg)
-    run.data()
-    run.model()
-    base = sum(run.h.live.values())
-    peaks = []
-    for phase in (run.step, run.evaluate, run.step):
-        run.h.peak = 0
-        phase()
-        peaks.append(run.h.peak - base)
-    return peaks
+def _ratio(cfg) -> float:
+    """The rehearsal's arrays (the estimate less its fixed part) over the traced peak of the real run."""
+    estimate = memory.estimate_training(cfg)
+    return (estimate.total - memory.RUNTIME_BYTES) / _traced_run(cfg)
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in CONFIGS if n not in ("widths 16,1", "irnn")] + ["rowmnist", *ARRAY_CONFIGS]
-)
-def test_the_simulated_arrays_are_what_numpy_allocates(name, monkeypatch, fake_mnist, array_files):
-    """Each phase's peak (a training step, an evaluation with the step's arrays in the pool, a step with
-    the evaluation's) as tracemalloc sees NumPy allocate it: at most 10 % above, never 3 % below."""
-    cfg = _named(name, fake_mnist, array_files, test_size=200)
-    real = _traced_phases(cfg, monkeypatch)
-    simulated = _simulated_phases(cfg)
-    for phase, r, s in zip(("step", "evaluation", "second step"), real, simulated, strict=True):
-        assert 0.97 * r <= s <= 1.10 * r, f"{phase}: simulated {s / MiB:.1f} MiB, traced {r / MiB:.1f} MiB"
+@pytest.mark.parametrize("name", list(QUICK))
+def test_the_rehearsal_is_what_a_real_run_allocates(name):
+    task, options = QUICK[name]
+    ratio = _ratio(recipe(task, **{"test_size": 250, **options}))
+    assert 0.97 <= ratio <= 1.05, ratio
 
 
-def _arrays(cfg):
-    """The estimate less its fixed part."""
-    return memory.estimate_training(cfg).total - memory.RUNTIME_BYTES
+def test_the_rehearsal_of_task_arrays_with_lengths(array_files):
+    for file in ("labels", "per step"):
+        ratio = _ratio(recipe("arrays", data=str(array_files / f"{file}.npz"), bn="time"))
+        assert 0.97 <= ratio <= 1.05, (file, ratio)
 
 
-def test_the_estimate_grows_with_the_sizes(monkeypatch):
-    base = _cfg(T=4000, batch=64, test_size=100)
-    bigger = {
-        "T": dataclasses.replace(base, T=8000),
-        "batch": dataclasses.replace(base, batch=128),
-        "hidden": dataclasses.replace(base, hidden=256),
-    }
-    for name, cfg in bigger.items():  # with the pool: more, but less than twice (it keeps at most 1 GiB)
-        assert _arrays(base) < _arrays(cfg) <= 2.05 * _arrays(base), name
-    monkeypatch.setattr(memory.config, "BUFFER_POOL_BYTES", 0)
-    # without it every array is (T, B, ·) or small: twice T or twice B, twice the memory
-    one = _arrays(base)
-    assert 1.97 < _arrays(bigger["T"]) / one < 2.01
-    assert 1.9 < _arrays(bigger["batch"]) / one < 2.01
-    assert 1.9 < _arrays(bigger["hidden"]) / one < 2.1
-    # parameters, gradients and Adam's moments grow with N^2: wide layers at a short T
-    wide = _cfg(T=2, hidden=4096, test_size=1)
-    assert 3.9 < _arrays(dataclasses.replace(wide, hidden=8192)) / _arrays(wide) < 4.1
-    # the test set: (T, test_size, 2) float32 kept, (T, test_size) float64 while it is drawn
-    big_test = dataclasses.replace(base, test_size=100_000)
-    assert memory.estimate_training(big_test).parts["test"] >= 4000 * 100_000 * 8
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SIX))
+def test_the_issues_six_configurations(name, mnist_folder):
+    task, options = SIX[name]
+    if task == "mnist":
+        options = {**options, "data": str(mnist_folder)}
+    ratio = _ratio(recipe(task, **options))
+    assert 0.97 <= ratio <= 1.05, ratio
+
+
+def _ragged(n, T, M, seed=0):
+    """NaN-padded sequences of lengths T/8..T, and two classes."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, T, M)).astype(np.float32)
+    lengths = rng.integers(T // 8, T + 1, n)
+    lengths[0] = T
+    X[np.arange(T)[None, :] >= lengths[:, None]] = np.nan
+    return X, rng.integers(0, 2, n)
+
+
+def test_an_estimators_fit_with_lengths_is_rehearsed(monkeypatch):
+    """fit of NaN-padded ragged X: the estimate that train(model, ...) checks against the fit's traced
+    peak (kernels loaded by a first fit)."""
+    X, y = _ragged(200, 400, 3)
+    kw = dict(steps=2, eval_every=1, hidden=64, batch=32, random_state=0)
+    estimators.IndRNNClassifier(**kw).fit(X[:, :50], y)  # kernels loaded
+    seen = []
+    real_check = loop.check_fits
+    monkeypatch.setattr(loop, "check_fits", lambda e: seen.append(e) or real_check(e))
+    saved = buffers.POOL
+    buffers.POOL = buffers.BufferPool(saved.max_bytes)
+    tracemalloc.start()
+    try:
+        estimators.IndRNNClassifier(**kw).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        buffers.POOL = saved
+    (estimate,) = seen
+    ratio = (estimate.total - memory.RUNTIME_BYTES) / peak
+    assert 0.97 <= ratio <= 1.05, ratio
+
+
+def test_the_estimator_refuses_T_200000_in_one_line_before_allocating(monkeypatch):
+    """64 sequences of T = 200,000 (a bare MemoryError after allocating, before): refused in one line,
+    the peak a few copies of X; a fitted estimator stays as it was."""
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(8 * GiB, "a test's cap"))
+    clf = estimators.IndRNNClassifier(steps=1, hidden=8, random_state=0).fit(*_ragged(20, 30, 1))
+    before = {k: v.copy() for k, v in clf.model_.params.items()}
+    model, config = clf.model_, clf.config_
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 200_000, 1)).astype(np.float32)  # 51 MB
+    y = rng.integers(0, 2, 64)
+    tracemalloc.start()
+    try:
+        with pytest.raises(memory.MemoryTooLarge) as err:
+            clf.set_params(steps=3, hidden=128).fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(err.value)
+    assert (
+        "\n" not in message and "needs about" in message and "8.0 GiB is available (a test's cap)" in message
+    )
+    assert "lower batch" in message
+    assert peak < 8 * X.nbytes, peak / MiB  # one (T, B, N) array of the run would be 3.3 GB
+    assert clf.model_ is model and clf.config_ is config
+    assert all(np.array_equal(before[k], v) for k, v in clf.model_.params.items())
+
+
+def test_the_estimators_predict_checks_its_memory(monkeypatch):
+    clf = estimators.IndRNNRegressor(steps=1, hidden=8, random_state=0).fit(*_ragged(20, 30, 1))
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
+    with pytest.raises(memory.MemoryTooLarge, match=r"^predicting 5000 sequences of up to 3000 steps needs"):
+        clf.predict(np.zeros((5000, 3000, 1), np.float32))
+
+
+def test_train_of_objects_refuses_a_run_too_large_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(8 * GiB, "a test's cap"))
+    model = build_indrnn(100_000, 2, 1, hidden=128, seed=0)
+    opt = Adam(model, lr=1e-3)
+    before = {k: v.copy() for k, v in model.params.items()}
+    task = AddingTask(100_000, test_size=10)
+    with pytest.raises(memory.MemoryTooLarge) as err:
+        train(model, opt, task, tmp_path / "run", steps=1, batch=64, **QUIET)
+    message = str(err.value)
+    assert "\n" not in message
+    assert (
+        message.startswith("training adding, T = 100000, batch 64 needs about") and "lower batch" in message
+    )
+    assert all(np.array_equal(before[k], v) for k, v in model.params.items())
+    assert opt.t == 0 and not (tmp_path / "run").exists()
+
+
+def test_a_small_run_of_objects_passes_its_check(tmp_path):
+    model = build_indrnn(50, 2, 1, hidden=16, seed=0)
+    summary = train(model, Adam(model, lr=1e-3), AddingTask(50, 20), None, steps=2, batch=8, **QUIET)
+    assert summary["steps"] == 2
+
+
+def test_tasks_declare_their_evaluation_chunk_and_a_shorter_copy(array_files):
+    task = AddingTask(100, test_size=250)
+    calls = []
+
+    class Count:
+        def forward(self, x, train=False):
+            calls.append(x.shape[1])
+            return np.zeros((x.shape[1], 1), np.float32), None
+
+    task.eval_chunk = 60
+    task.evaluate(Count())
+    assert calls == [60, 60, 60, 60, 10]
+    short = task.rehearsal(16)
+    assert short.T == 16 and short.test_x.shape == (16, 250, 2) and short.eval_chunk == 60
+    arrays = task_of(recipe("arrays", data=str(array_files / "per step.npz")))
+    cut = arrays.rehearsal(10)
+    assert cut.T == 10 and cut.x.shape[1] == 10 and cut.y.shape[1] == 10 and arrays.x.shape[1] == 40
+    assert np.array_equal(cut.lengths, np.ceil(arrays.lengths / 4).astype(int))  # 40 -> 10 steps
+    x, y, lengths = cut.train_batch(np.random.default_rng(0), 8)
+    assert x.shape[0] == lengths.max() <= 10
 
 
 @pytest.mark.parametrize(
@@ -177,7 +240,8 @@ def test_the_estimate_grows_with_the_sizes(monkeypatch):
     ],
 )
 def test_sizes_that_cannot_fit_are_refused_in_one_line_before_any_work(tmp_path, args, lever):
-    """The sizes that ended in a NumPy _ArrayMemoryError traceback (exit 1) and a run folder with a header."""
+    """The sizes that ended in a NumPy _ArrayMemoryError traceback (exit 1) and a run folder with a header;
+    a batch, width or test set too large even for the rehearsal is refused by it (its MemoryError)."""
     proc = subprocess.run(
         [sys.executable, "-m", "indrnn_np", "train", "adding", *args, "--out", str(tmp_path / "run")],
         capture_output=True,
@@ -187,8 +251,8 @@ def test_sizes_that_cannot_fit_are_refused_in_one_line_before_any_work(tmp_path,
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert lines[0].startswith("error: training adding") and "needs about" in lines[0]
-    assert "is available (" in lines[0] and lever in lines[0].split("lower ")[1]
+    assert lines[0].startswith("error: training adding") and "needs " in lines[0]
+    assert " available (" in lines[0] and lever in lines[0].split("lower ")[1]
     assert list(tmp_path.iterdir()) == []  # no run folder, no runs/
 
 
@@ -203,6 +267,18 @@ def test_a_run_too_big_for_a_capped_machine_is_refused_with_its_numbers():
     assert "8.0 GiB is available (a test's cap)" in message and "lower --batch, --T or --hidden" in message
     memory.check_fits(estimate, memory.Available(estimate.total, "just enough"))
     memory.check_fits(estimate, memory.Available(None, "unknown"))  # nothing known: no check
+    memory.check_fits(None, memory.Available(GiB, "x"))  # nothing rehearsed: no check
+
+
+def test_the_estimate_grows_linearly_in_T_and_with_the_batch():
+    arrays = {
+        T: memory.estimate_training(recipe("adding", T=T, batch=64, test_size=100)).total
+        - memory.RUNTIME_BYTES
+        for T in (2000, 4000)
+    }
+    assert 1.9 < arrays[4000] / arrays[2000] < 2.01
+    wider = memory.estimate_training(recipe("adding", T=2000, batch=128, test_size=100))
+    assert wider.total - memory.RUNTIME_BYTES > 1.5 * arrays[2000]
 
 
 def test_the_check_can_be_turned_off(monkeypatch):
@@ -216,8 +292,9 @@ def test_dry_run_prints_the_estimate_and_creates_nothing(tmp_path, capsys, monke
     out = capsys.readouterr().out
     estimate = memory.estimate_training(recipe("adding", T=5000))
     assert out.startswith(f"training adding, T = 5000, batch 50: about {estimate.total / GiB:.1f} GiB")
-    for part in ("evaluation of a chunk of test sequences", "test set", "optimizer state", "available: "):
+    for part in ("evaluation of a chunk of test sequences", "data set and test set", "available: "):
         assert part in out
+    assert "rehearsed at T = 16 and 32" in out
     assert list(tmp_path.iterdir()) == []
     assert main(["train", "adding", "--T", "100000000", "--dry-run"]) == 1  # a status scripts can test
     assert "does NOT fit" in capsys.readouterr().out
@@ -232,7 +309,7 @@ def small_run(tmp_path_factory):
 
 @pytest.mark.parametrize("command", ["evaluate", "neurons", "resume", "depth"])
 def test_evaluate_neurons_resume_and_depth_check_the_same_way(
-    command, small_run, tmp_path, monkeypatch, capsys
+    command, small_run, mnist_folder, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
     before = sorted(p.name for p in small_run.iterdir())
@@ -240,7 +317,16 @@ def test_evaluate_neurons_resume_and_depth_check_the_same_way(
         "evaluate": ["evaluate", "--run", str(small_run)],
         "neurons": ["neurons", "--run", str(small_run), "--out", str(tmp_path / "n")],
         "resume": ["train", "adding", "--resume", str(small_run), "--steps", "20"],
-        "depth": ["depth", "--out", str(tmp_path / "d"), "--quick", "--networks", "lstm"],
+        "depth": [
+            "depth",
+            "--out",
+            str(tmp_path / "d"),
+            "--quick",
+            "--networks",
+            "lstm",
+            "--data",
+            str(mnist_folder),
+        ],
     }[command]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -250,9 +336,11 @@ def test_evaluate_neurons_resume_and_depth_check_the_same_way(
 
 
 def test_the_neuron_and_evaluation_estimates_cover_their_chunks():
+    from indrnn_np.experiments.neurons import estimate_neurons
+
     cfg = recipe("adding", T=5000, batch=32)
     chunk = 5000 * 250 * 128 * 4  # one (T, 250, N) float32 array of the neuron analysis
-    assert memory.estimate_neurons(cfg).total > 6 * chunk  # both layers' states and ∂J/∂a, backward's work
+    assert estimate_neurons(cfg).total > 4 * chunk  # both layers' states and ∂J/∂a, backward's work
     assert memory.estimate_evaluation(cfg).parts["evaluation"] >= 2 * 5000 * 100 * 128 * 4
 
 
@@ -282,23 +370,31 @@ def test_available_memory_reads_this_machine():
         assert available.held > 0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--T", "1000", "--steps", "20", "--eval-every", "10"],
-        ["--T", "1000", "--residual", "--layers", "4", "--bn", "time", "--steps", "6", "--eval-every", "3"],
-    ],
-    ids=["T1000", "residual-bn"],
-)
-def test_the_estimate_is_a_little_above_the_measured_peak_rss(tmp_path, args):
-    """Peak RSS of the command in a child process against the estimate: 1.0 to 1.25 times (measured
-    1.05-1.10, see indrnn_np.train.memory)."""
+def _peak_rss(command) -> int:
     code = (
         "import resource, subprocess, sys; "
         "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
+    proc = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
+    return int(proc.stdout) * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--T", "5000", "--steps", "2", "--eval-every", "1"],
+        ["--T", "1000", "--residual", "--layers", "4", "--bn", "time", "--steps", "2", "--eval-every", "1"],
+    ],
+    ids=["T5000", "residual-bn"],
+)
+def test_the_estimate_against_the_peak_rss_of_the_command(tmp_path, args):
+    """Peak RSS of the command (its rehearsal included) in a child process against the estimate: its
+    arrays are within 0.97-1.05 of what tracemalloc sees (above); the fixed part RUNTIME_BYTES is a
+    round figure for the runtime, and for these two runs the whole lies within 0.97-1.05 of the RSS
+    (measured 1.020 and 0.992; for runs of many arrays of a few MB, bidirectional BN, frame-wise BN,
+    an estimator's fit, the allocator keeps more and it was 0.93-0.965: see the module's table)."""
     command = [
         sys.executable,
         "-m",
@@ -310,18 +406,15 @@ def test_the_estimate_is_a_little_above_the_measured_peak_rss(tmp_path, args):
         "--out",
         str(tmp_path / "r"),
     ]
-    proc = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
-    measured = int(proc.stdout) * 1024
+    measured = _peak_rss(command)
     from indrnn_np.cli import build_parser
     from indrnn_np.train.config import given_options
 
     estimate = memory.estimate_training(
         recipe("adding", **given_options(build_parser().parse_args(command[3:])))
     )
-    assert 1.0 <= estimate.total / measured <= 1.25, (estimate.total / MiB, measured / MiB)
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == int(
-        args[args.index("--steps") + 1]
-    )
+    assert 0.97 <= estimate.total / measured <= 1.05, (estimate.total / MiB, measured / MiB)
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == 2
 
 
 def test_dry_run_of_train_arrays_takes_the_sizes_from_the_file(array_files, tmp_path, capsys, monkeypatch):
@@ -329,17 +422,17 @@ def test_dry_run_of_train_arrays_takes_the_sizes_from_the_file(array_files, tmp_
     assert main(["train", "arrays", "--data", str(array_files / "labels.npz"), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("training arrays, T = 40, batch 32: about ")
-    assert "data set: MNIST images, PTB text or your arrays" in out and "test set" in out
+    assert "data set and test set" in out
     estimate = memory.estimate_training(recipe("arrays", data=str(array_files / "labels.npz")))
     assert "--T" not in estimate.levers and "--test-size" not in estimate.levers  # the data decide them
     assert list(tmp_path.iterdir()) == []
 
 
-def test_predict_checks_its_memory_the_same_way(small_run, array_files, tmp_path, monkeypatch, capsys):
+def test_predict_checks_its_memory_the_same_way(small_run, tmp_path, monkeypatch, capsys):
     np.savez(tmp_path / "x.npz", x=np.zeros((5, 20, 2), np.float32))
     cfg = RunDir(small_run).read_config()
-    small, large = (memory.estimate_prediction(cfg, n, 20, 2) for n in (100, 10_000))
-    assert large.parts["evaluation"] > small.parts["evaluation"] and large.total > small.total
+    small, large = (memory.estimate_prediction(cfg, n, 2000, 2) for n in (100, 10_000))
+    assert large.total - small.total > 9_900 * 2000 * 2 * (8 + 4)  # x as read and padded
     monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
     argv = [
         "predict",
@@ -354,3 +447,9 @@ def test_predict_checks_its_memory_the_same_way(small_run, array_files, tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: predicting 5 sequences") and "needs about" in err[0]
     assert not (tmp_path / "p.npy").exists()
+
+
+def test_arrays_task_keeps_its_data_as_the_estimate_counts_it():
+    X, y = _ragged(50, 60, 2)
+    task = arrays_task(X, y, None, kind="classify")
+    assert memory._array_bytes(task) >= task.x.nbytes + task.x_test.nbytes

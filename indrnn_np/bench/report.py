@@ -23,11 +23,24 @@ def layer_report(backends, Ts, B, M, N, dtype, repeats, json_path=None) -> str:
     """``bench layer``: one IndRNN layer's forward+backward per backend (CPU backends)."""
     import numpy as np
 
-    from ..train.memory import check_fits, estimate_layer_bench
+    from ..train.memory import Phase, check_fits, rehearse
     from .layer import bench_layer, machine_description
 
     dtype = np.dtype(dtype)
-    check_fits(estimate_layer_bench(max(Ts), B, M, N, dtype.itemsize))
+
+    def phases(T):  # the benchmark itself, at a few steps
+        return [
+            Phase(
+                "step",
+                "forward and backward of one layer",
+                lambda: bench_layer(backends, T, B, M, N, dtype, 1),
+            )
+        ]
+
+    T = max(Ts)
+    check_fits(
+        rehearse(f"bench layer, T = {T}, B = {B}, M = {M}, N = {N}", phases, T, levers=("--T", "--B", "--N"))
+    )
     if json_path:
         check_writable_file(json_path)
     rows = []
@@ -150,10 +163,18 @@ def _flat(sizes: dict):
 
 def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:
     """``bench batchnorm``: NumPy reference against the Numba batch norm, alone and in a network."""
-    from ..train.memory import check_fits, estimate_batchnorm_bench
+    from ..train.memory import Phase, check_fits, rehearse
     from .layer import bench_batchnorm, machine_description
 
-    check_fits(estimate_batchnorm_bench(T, B, N, layers))
+    def phases(Tp):  # the benchmark itself, at a few steps
+        return [
+            Phase(
+                "step", "batch norm and a training step", lambda: bench_batchnorm(Tp, B, N, layers, repeats=1)
+            )
+        ]
+
+    what = f"bench batchnorm, T = {T}, B = {B}, N = {N}"
+    check_fits(rehearse(what, phases, T, levers=("--T", "--B", "--N")))
     if json_path:
         check_writable_file(json_path)
     rows = bench_batchnorm(T=T, B=B, N=N, layers=layers, repeats=repeats)
@@ -186,12 +207,22 @@ def batchnorm_report(T, B, N, layers, repeats, json_path=None) -> str:
 
 def train_report(T, B, layers, hidden, steps, backend, dtype, json_path=None) -> str:
     """``bench train``: a training step of the adding network and its parts."""
-    from ..train import TrainConfig
-    from ..train.memory import check_fits, estimate_step_bench
+    from ..train.memory import Phase, check_fits, rehearse
     from .layer import machine_description
-    from .train import PARTS, bench_train
+    from .train import PARTS, adding_step, bench_train
 
-    check_fits(estimate_step_bench(TrainConfig(T=T, batch=B, layers=layers, hidden=hidden, dtype=dtype)))
+    def phases(Tp):  # the benchmark's steps, at a few steps of T
+        s = {}
+
+        def build():
+            s["step"] = adding_step(Tp, B, layers, hidden, "cpu" if backend == "cuda" else backend, dtype)
+
+        return [Phase("params", "building the model", build)] + [
+            Phase("step", "training step", lambda: s["step"]()) for _ in range(2)
+        ]
+
+    what = f"bench train, T = {T}, batch {B}"
+    check_fits(rehearse(what, phases, T, levers=("--T", "--B", "--hidden"), on_device=backend == "cuda"))
     if json_path:
         check_writable_file(json_path)
     r = bench_train(T=T, B=B, layers=layers, hidden=hidden, steps=steps, backend=backend, dtype=dtype)

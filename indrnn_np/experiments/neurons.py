@@ -9,6 +9,7 @@ solved. :func:`neuron_report` does the same for a run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,7 +23,15 @@ from ..ops import mse_backward, mse_forward
 from ..report import check_writable_dir, check_writable_file, make_dir
 from ..tasks.adding import adding_batch
 from ..train import RunDir, load_model
-from ..train.memory import check_fits, estimate_neurons
+from ..train.memory import (
+    MemoryEstimate,
+    Phase,
+    check_fits,
+    config_levers,
+    config_phases,
+    rehearse,
+    run_label,
+)
 
 #: The files :func:`analyse_neurons` writes.
 NEURON_FILES = ("neurons_layer1.png", "neurons_layer2.png", "neurons.json")
@@ -425,6 +434,32 @@ def analyse_neurons(
     return report
 
 
+def estimate_neurons(cfg, fit_size: int = 2000) -> MemoryEstimate:
+    """The peak memory of :func:`neuron_report` for a run of ``cfg``: the checkpoint loaded and
+    :func:`analyse_neurons` run on the test set and ``fit_size`` fresh sequences, rehearsed at a few
+    steps (:func:`indrnn_np.train.memory.rehearse`; the plots aside)."""
+    cfg = dataclasses.replace(cfg, backend="cpu")
+
+    def phases(Tp):
+        s, out = config_phases(cfg, Tp, checkpoint=True)
+
+        def analyse():
+            task = s["task"]
+            analyse_neurons(
+                s["model"],
+                Tp,
+                task.test_x,
+                task.test_y,
+                fit_size=fit_size,
+                batch=cfg.batch,
+                log=lambda *a: None,
+            )
+
+        return [*out, Phase("evaluation", "the neuron analysis", analyse)]
+
+    return rehearse(f"the neuron analysis of {run_label(cfg)}", phases, cfg.T, levers=config_levers(cfg))
+
+
 def neuron_report(run_dir, out_dir=None, *, seq: int = 0, fit_size: int = 2000, log=print) -> dict:
     """:func:`analyse_neurons` for the model and test set of a ``train adding`` run folder.
 
@@ -469,6 +504,7 @@ __all__ = [
     "AnalysisError",
     "accumulator_scores",
     "check_seq",
+    "estimate_neurons",
     "fine_tune_output",
     "indrnn_states",
     "load_run",

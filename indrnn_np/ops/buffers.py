@@ -19,6 +19,7 @@ return them, and results that a user keeps stay intact. Arrays smaller than
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 
@@ -97,3 +98,18 @@ def empty(shape, dtype) -> np.ndarray:
 def zeros(shape, dtype) -> np.ndarray:
     """A zeroed work array from :data:`POOL`."""
     return POOL.zeros(shape, dtype)
+
+
+@contextlib.contextmanager
+def scaled(factor: float):
+    """A fresh pool whose byte thresholds (:data:`MIN_BYTES`, the pool's size) are ``factor`` times
+    :data:`POOL`'s, for the duration: the memory rehearsal (:mod:`indrnn_np.train.memory`) runs a run
+    at T times ``factor`` under it, so that the pool keeps and reuses what it would at the full T."""
+    global POOL, MIN_BYTES
+    saved = POOL, MIN_BYTES
+    POOL = BufferPool(int(saved[0].max_bytes * factor))
+    MIN_BYTES = max(1, int(saved[1] * factor))
+    try:
+        yield POOL
+    finally:
+        POOL, MIN_BYTES = saved

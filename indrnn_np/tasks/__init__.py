@@ -37,7 +37,12 @@ class Task(Protocol):
       while training (a position in a text), saved in each checkpoint and restored on resume;
       batches drawn only from the ``rng`` the loop passes need none, as the loop saves that;
     * ``artifacts() -> {file name: ndarray}``: arrays saved once into the run folder at its start
-      (pmnist's permutation).
+      (pmnist's permutation);
+    * ``T`` (int) and ``rehearsal(T) -> task``: the sequence length, and a copy of the task with
+      sequences of ``T`` steps (the same batch shapes otherwise, sharing the data where it can),
+      which the memory check rehearses the run on (:mod:`indrnn_np.train.memory`); a task without
+      them is not checked;
+    * ``eval_chunk`` (int): sequences per forward pass of :meth:`evaluate`, where it goes in chunks.
     """
 
     metric: str

@@ -74,6 +74,8 @@ class AddingTask:
     head = "last"
     metric = "test_mse"
     baseline = BASELINE_MSE
+    #: Test sequences per forward pass of :meth:`evaluate` (see there why not all at once).
+    eval_chunk = 100
 
     def __init__(self, T: int, test_size: int = 1000, dtype=np.float32):
         if not isinstance(T, int | np.integer) or T < 2:
@@ -89,12 +91,19 @@ class AddingTask:
     loss_forward = staticmethod(mse_forward)
     loss_backward = staticmethod(mse_backward)
 
-    def evaluate(self, model, *, full: bool = True, batch: int = 100) -> dict:
+    def rehearsal(self, T: int) -> AddingTask:
+        """The same task with sequences of ``T`` steps (its own test set of as many sequences), for the
+        memory rehearsal (:mod:`indrnn_np.train.memory`)."""
+        short = AddingTask(T, self.test_x.shape[1], dtype=self.dtype)
+        short.eval_chunk = self.eval_chunk
+        return short
+
+    def evaluate(self, model, *, full: bool = True, batch: int | None = None) -> dict:
         """``{"test_mse": ...}`` on the fixed test set (inference mode: running BN statistics, no dropout).
 
         The whole test set is used every time, ``batch`` sequences at a time
-        (the result does not depend on it); ``full`` is accepted so that every
-        task evaluates alike.
+        (default :attr:`eval_chunk`; the result does not depend on it); ``full`` is
+        accepted so that every task evaluates alike.
 
         Chunks of 100 rather than the whole set at once: at T = 5000 the
         1000-sequence forward holds 2.6 GB per (T, B, N) array on fresh
@@ -105,6 +114,7 @@ class AddingTask:
         and 69 s after. Fresh models, evaluated twice and timed the second
         time: T = 1000, 2.5 s against 0.9 s; T = 100, 0.14 s against 0.04 s.
         """
+        batch = self.eval_chunk if batch is None else batch
         if not isinstance(batch, int | np.integer) or batch < 1:
             raise ValueError(f"batch must be an int >= 1; got {batch!r}")
         preds = []

@@ -21,6 +21,7 @@ naming the array as the caller named it (``X``, ``y`` for the estimators;
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import sys
@@ -403,6 +404,10 @@ def check_targets(y, n: int, T: int, lengths, *, kind: str, name: str = "y", dty
 # --------------------------------------------------------------------------
 
 
+#: Sequences per forward pass of :func:`predict` (:attr:`ArrayTask.eval_chunk`, the ``predict`` command).
+EVAL_CHUNK = 256
+
+
 class ArrayTask:
     """The user's arrays as a task of the training loop (the task protocol of :mod:`indrnn_np.tasks`).
 
@@ -445,7 +450,11 @@ class ArrayTask:
         As every task's (:mod:`indrnn_np.tasks`); ``metric`` is ``"test_error"``
         (classification) or ``"test_mse"``.
     classes : ndarray (C,) of str or int, or None
+    eval_chunk : int
+        Test sequences per forward pass of :meth:`evaluate`.
     """
+
+    eval_chunk = EVAL_CHUNK
 
     def __init__(
         self,
@@ -560,6 +569,23 @@ class ArrayTask:
             yb = np.ascontiguousarray(np.swapaxes(yb[:, :Tb], 0, 1))  # (Tb, B[, K])
         return xb, yb, L
 
+    def rehearsal(self, T: int) -> ArrayTask:
+        """This task cut to ``T`` steps, each sequence's length scaled by ``T / self.T`` (rounded up),
+        sharing the arrays (views), for the memory rehearsal (:mod:`indrnn_np.train.memory`)."""
+        if not 1 <= T <= self.T:
+            raise ValueError(f"T must be in [1, {self.T}]; got {T!r}")
+        small = copy.copy(self)
+        small.T = int(T)
+
+        def cut(lengths):
+            return np.clip(-(-lengths * T // self.T), 1, T)
+
+        small.x, small.lengths = self.x[:, :T], cut(self.lengths)
+        small.x_test, small.lengths_test = self.x_test[:, :T], cut(self.lengths_test)
+        if self.head == "all":  # targets per step
+            small.y, small.y_test = self.y[:, :T], self.y_test[:, :T]
+        return small
+
     def train_batch(self, rng: np.random.Generator, B: int):
         """``(x (T_b, B, M), y, lengths (B,))``: B random training sequences, cut to the longest of them."""
         if self.weights is None:
@@ -574,8 +600,10 @@ class ArrayTask:
             idx = np.minimum(idx, len(self.x) - 1)  # a draw that rounds up to the total
         return self._batch(self.x, self.y, self.lengths, idx)
 
-    def evaluate(self, model, *, full: bool = True, batch: int = 256) -> dict:
-        """The test error or MSE over the whole test set (real steps only; inference mode)."""
+    def evaluate(self, model, *, full: bool = True, batch: int | None = None) -> dict:
+        """The test error or MSE over the whole test set (real steps only; inference mode), ``batch``
+        sequences at a time (default :attr:`eval_chunk`)."""
+        batch = self.eval_chunk if batch is None else batch
         pred = predict(model, self.x_test, self.lengths_test, batch=batch, head=self.head)
         per_step = self.head == "all"
         real_pred = _real(pred, self.lengths_test, per_step)
@@ -619,7 +647,7 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
     return p
 
 
-def predict(model, x, lengths, *, batch: int = 256, head: str = "last") -> np.ndarray:
+def predict(model, x, lengths, *, batch: int = EVAL_CHUNK, head: str = "last") -> np.ndarray:
     """A model's outputs for padded samples-first sequences, in inference mode, samples first.
 
     Parameters

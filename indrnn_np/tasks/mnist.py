@@ -16,6 +16,8 @@ bundled subset this is the cheapest guard against overfitting.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..ops import softmax_cross_entropy_backward, softmax_cross_entropy_forward
@@ -59,6 +61,8 @@ class MNISTTask:
     head = "last"
     metric = "test_error"
     baseline = 0.9
+    #: Test images per forward pass of :meth:`evaluate`.
+    eval_chunk = 500
 
     def __init__(
         self, variant: str, *, data=None, test_size: int = 1000, shift: int = 0, dtype=np.float32, arrays=None
@@ -101,8 +105,23 @@ class MNISTTask:
     loss_forward = staticmethod(softmax_cross_entropy_forward)
     loss_backward = staticmethod(softmax_cross_entropy_backward)
 
-    def evaluate(self, model, *, full: bool = False, batch: int = 500) -> dict:
-        """``{"test_error": ...}`` on the first ``test_size`` test images (all of them with ``full``)."""
+    def rehearsal(self, T: int) -> MNISTTask:
+        """This task with sequences of ``T`` steps (the first ``T`` steps' pixels of the same images,
+        shared, not copied; no translation), for the memory rehearsal (:mod:`indrnn_np.train.memory`)."""
+        if not 1 <= T <= self.T:
+            raise ValueError(f"T must be in [1, {self.T}]; got {T!r}")
+        small = copy.copy(self)
+        small.T, small.shift = int(T), 0
+        small.train_x = self.train_x[:, : T * self.inputs]
+        small.test_x = self.test_x[:, : T * self.inputs]
+        if self.permutation is not None:
+            small.permutation = np.random.default_rng(PERMUTATION_SEED).permutation(T * self.inputs)
+        return small
+
+    def evaluate(self, model, *, full: bool = False, batch: int | None = None) -> dict:
+        """``{"test_error": ...}`` on the first ``test_size`` test images (all of them with ``full``),
+        ``batch`` at a time (default :attr:`eval_chunk`)."""
+        batch = self.eval_chunk if batch is None else batch
         n = len(self.test_y) if full else self.test_size
         wrong = 0
         for i in range(0, n, batch):

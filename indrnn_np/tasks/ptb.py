@@ -14,6 +14,7 @@ reaches 1.26 on the standard char-level test set.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -105,6 +106,18 @@ class PTBCharTask:
         finally:
             set_recurrent_states(model, saved)
         return {"test_bpc": nats / count / math.log(2)}
+
+    @property
+    def eval_chunk(self) -> int:
+        """Streams per forward pass of :meth:`evaluate` (``eval_streams``)."""
+        return self.eval_streams
+
+    def rehearsal(self, T: int) -> PTBCharTask:
+        """This task read ``T`` characters at a time (the same text, shared), from the start, for the
+        memory rehearsal (:mod:`indrnn_np.train.memory`)."""
+        small = copy.copy(self)
+        small.T, small.pos = int(T), 0
+        return small
 
     def state_dict(self) -> dict:
         return {"pos": self.pos}

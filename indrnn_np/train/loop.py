@@ -21,7 +21,7 @@ from ..timing import section
 from .build import model_of, optimizer_of, restore, schedule_of, task_of
 from .callbacks import CallbackList, builtin_callbacks, check_callbacks, draw_curve
 from .config import TrainConfig
-from .memory import check_fits, estimate_evaluation, estimate_training
+from .memory import check_fits, estimate_evaluation, estimate_objects, estimate_training
 from .record import check_belongs, refuse_config_changes
 from .rundir import MemoryRun, RunDir, RunDirError
 from .state import RunState, TrainingDiverged, TrainingInterrupted, config_settings, loop_settings
@@ -242,6 +242,10 @@ def train_objects(
         run, a damaged one, or a diverged run; nothing is written.
     RunBusyError
         Another live process is writing ``run_dir``.
+    MemoryTooLarge
+        The run's peak memory, rehearsed on copies at a few steps
+        (:func:`indrnn_np.train.memory.estimate_objects`), exceeds what is available; before anything
+        is written (a task without ``rehearsal(T)`` is not checked).
     FileWriteError
         A write failed during the run (a full disk, ...): one line; the last good checkpoint is kept.
     TrainingDiverged, TrainingInterrupted
@@ -273,6 +277,9 @@ def train_objects(
         raise TypeError(
             f"settings must be a dict of the caller's settings or None; got {type(settings).__name__}"
         )
+    check_fits(
+        estimate_objects(model, optimizer, task, batch=batch, clip_value=clip_value, clip_norm=clip_norm)
+    )
     run = MemoryRun() if run_dir is None else RunDir(run_dir)
     state = RunState(run, task, model, optimizer, schedule, _settings_, words=settings)
     if run_dir is None:

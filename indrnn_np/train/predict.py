@@ -38,7 +38,15 @@ from ..errors import UserError
 from ..files import atomic_write
 from ..report import check_writable_file
 from ..tasks import STATEFUL
-from ..tasks.arrays import CLASSES_FILE, ArrayDataError, class_probabilities, pad_sequences, predict, read_npz
+from ..tasks.arrays import (
+    CLASSES_FILE,
+    EVAL_CHUNK,
+    ArrayDataError,
+    class_probabilities,
+    pad_sequences,
+    predict,
+    read_npz,
+)
 from .build import load_model
 from .memory import check_fits, estimate_prediction
 from .rundir import RunDir
@@ -51,7 +59,7 @@ class PredictError(UserError):
     """An output that cannot be written (an existing file, an unknown format) or a run that cannot predict."""
 
 
-def predict_run(run_dir, data, out, *, batch: int = 256, proba: bool = False) -> dict:
+def predict_run(run_dir, data, out, *, batch: int = EVAL_CHUNK, proba: bool = False) -> dict:
     """Predict the sequences of the ``.npz`` file ``data`` with the run's checkpoint; write ``out``.
 
     Parameters
