@@ -134,8 +134,13 @@ class Phase:
 
 
 def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
-    """``(peak, held after)`` of each phase in traced bytes above the start, the phases run in order."""
-    gc.collect()
+    """``(peak, held after)`` of each phase in traced bytes above the start, the phases run in order.
+
+    The young generations are collected first (a full collection takes 0.1 s and more in a process
+    that has loaded Numba and scikit-learn, ten times a small fit; the rehearsal's own cycles are
+    young), and :func:`rehearse` keeps the collector off meanwhile, so that no collection frees
+    older garbage inside a phase."""
+    gc.collect(1)
     base = tracemalloc.get_traced_memory()[0]
     out = []
     for phase in phases:
@@ -196,6 +201,8 @@ def rehearse(
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
+    collecting = gc.isenabled()
+    gc.disable()
     measured = []
     name = levers if callable(levers) else lambda parts: levers
     try:
@@ -218,7 +225,9 @@ def rehearse(
             if i:
                 measured.append(numbers)
     finally:
-        gc.collect()
+        gc.collect(1)
+        if collecting:
+            gc.enable()
         if not tracing:
             tracemalloc.stop()
     if len(measured) == 1:
