@@ -72,7 +72,7 @@ import numpy as np
 from .. import config
 from ..errors import UserError
 from ..ops import buffers
-from ..ops.indrnn import _fused as fused_path  # the layer op's rule: W x_t inside the kernel for small M
+from ..ops.indrnn import _fused as fused_path  # the op's rule: W x_t in the kernel (cpu, cuda; small M)
 from ..tasks import FIXED_T, STATEFUL
 from ..tasks.adding import AddingTask
 from ..tasks.arrays import npz_shape
@@ -262,21 +262,22 @@ def _contiguous(h: _Heap, x: _Array, part="work") -> _Array:
 class _IndRNN(_Layer):
     kind = "IndRNN"
 
-    def __init__(self, M, N):
-        self.M, self.N = M, N
+    def __init__(self, M, N, backend="cpu"):
+        self.M, self.N, self.backend = M, N, backend
         self.params = ((M, N), (N,), (N,))
 
     def fwd(self, h, x):
         xc = h.new(x.shape, "act") if h.lengths else _contiguous(h, x, "act")  # with lengths: x masked
         # W x_t for every t, unless the fused kernel computes it step by step (small M)
-        xw = None if fused_path(self.M) else h.new((_rows(x.shape), self.N), "work", pooled=True)
+        fused = fused_path(self.M, backend=self.backend)
+        xw = None if fused else h.new((_rows(x.shape), self.N), "work", pooled=True)
         out = h.new((*x.shape[:-1], self.N), "act", pooled=True)
         h.drop(xw)
         return out, [xc, h.ref(out)]
 
     def bwd(self, h, dy, cache, need_dx):
         x = cache[0]
-        fused = fused_path(self.M)
+        fused = fused_path(self.M, backend=self.backend)
         if h.extra is not None:
             h.extra.append(h.new(dy.shape, "work"))
         masked = h.new(dy.shape, "work") if h.lengths else None  # ∂J/∂h with its padding zeroed
@@ -674,7 +675,7 @@ def _indrnn(cfg: TrainConfig, M: int, head: str):
 
                 layers += [_Bidirectional(lambda unit=unit: _Seq(unit()))] if cfg.bidirectional else unit()
             else:
-                layers.append(pair(lambda m_in=m_in, width=width: _IndRNN(m_in, width)))
+                layers.append(pair(lambda m_in=m_in, width=width: _IndRNN(m_in, width, backend)))
                 if bn != "none":
                     layers.append(norm(k * width))
             if cfg.dropout > 0:
@@ -682,7 +683,7 @@ def _indrnn(cfg: TrainConfig, M: int, head: str):
         N = k * widths[-1]
     else:
         C = k * widths[-1]  # the residual stream
-        layers.append(pair(lambda: _IndRNN(M, widths[-1])))
+        layers.append(pair(lambda: _IndRNN(M, widths[-1], backend)))
         if cfg.dropout > 0:
             layers.append(_Dropout())
         for _ in range(2, len(widths) + 1):
