@@ -261,5 +261,5 @@ def test_a_debugger_reaches_the_loop_of_eq_2_within_10_calls(M):
     steps = _debugger_steps()
     for direction, (n, names) in steps.counts(M).items():
         assert n <= 10, (direction, n, names)
-        assert names[-1] == f"kernels/reference.py:recurrence_{direction}", (direction, names)
+        assert names[-1] == f"kernels/recurrence/reference.py:recurrence_{direction}", (direction, names)
         assert names[0] == f"ops/indrnn.py:indrnn_{direction}", (direction, names)

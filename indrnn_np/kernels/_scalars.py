@@ -45,3 +45,13 @@ def _constant(value):
 overload(zero_of, inline="always", target="generic")(_constant(0.0))
 overload(one_of, inline="always", target="generic")(_constant(1.0))
 overload(inf_of, inline="always", target="generic")(_constant(float("inf")))
+
+
+@numba.njit(inline="always")
+def _project(p, lo, hi):
+    # as np.clip (and the scan's clamp, the reference's min(max(p, lo), hi)): NaN stays NaN
+    if p < lo:
+        return lo
+    if p > hi:
+        return hi
+    return p

@@ -24,7 +24,7 @@ from .._checks import (
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
-from . import buffers, device
+from . import buffers, device, indrnn_device
 from .backend import BACKENDS, backend_kernels, require_cuda
 from .basic import matmul
 from .sequences import mask_padding
@@ -314,14 +314,14 @@ def _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm):
     dtype = x.dtype
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        cuda_kernels = require_cuda()
+        require_cuda()  # CudaUnavailableError before anything is copied
         host = not is_device_array(x)
         if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
             x = mask_padding(device.to_device(x), lengths, copy=not host)
         if _fused(M, algorithm):
-            out = cuda_kernels.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
+            out = indrnn_device.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
         else:
-            out = cuda_kernels.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
+            out = indrnn_device.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
         _, x_d, W_d, u_d, h0_d, h_d = out
         if lengths is not None:
             mask_padding(h_d, lengths, copy=False)
@@ -433,10 +433,10 @@ def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
     N = W.shape[1]
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        cuda_kernels = require_cuda()
+        require_cuda()  # CudaUnavailableError before anything is copied
         if _fused(M, algorithm):
-            return IndRNNGrads(*cuda_kernels.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
-        return IndRNNGrads(*cuda_kernels.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
+            return IndRNNGrads(*indrnn_device.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
+        return IndRNNGrads(*indrnn_device.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
 
     dh = np.ascontiguousarray(dh)
     if _fused(M, algorithm):
@@ -625,7 +625,7 @@ def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
         dh = mask_padding(dh, lengths)
     if backend == "cuda":
         host = not is_device_array(dh)
-        grads = require_cuda().recurrence_backward_sums(
+        grads = indrnn_device.recurrence_backward_sums(
             device.to_device(dh), h, u, h0, ACTIVATIONS[activation], algorithm
         )
         return RecurrenceGrads(*(device.to_host(a) if host else a for a in grads))
