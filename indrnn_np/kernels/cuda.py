@@ -185,7 +185,7 @@ def kernel_table(dtype) -> list[KernelEntry]:
         ),
         "scan_carry": (
             scan.scan_carry,
-            f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64" + f", {arr2}" * 5 + ")",
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, int64, {dt}" + f", {arr2}" * 5 + ")",
         ),
         "scan_replay": (scan.scan_replay, f"void({arr3}, {arr1}, {arr1}, int64, int64, {arr2}, {arr3})"),
         "scan_compose_back": (
@@ -194,7 +194,7 @@ def kernel_table(dtype) -> list[KernelEntry]:
         ),
         "scan_carry_back": (
             scan.scan_carry_back,
-            f"void({arr3}, {arr3}, {arr1}, int64, int64, {arr2}, {arr2}, {arr2})",
+            f"void({arr3}, {arr3}, {arr1}, int64, int64, {dt}, {arr2}, {arr2}, {arr2})",
         ),
         "scan_replay_back": (
             scan.scan_replay_back,

@@ -2,7 +2,7 @@
 
 The host ops (:mod:`indrnn_np.ops.basic`, :mod:`indrnn_np.ops.indrnn`) hand a
 device-array input to the function of the same name here, which launches the
-kernels of :func:`indrnn_np.kernels.cuda.training_kernels` (twins of the
+CUDA kernels of :mod:`indrnn_np.kernels.cuda` (twins of the
 functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
 device arrays: nothing is copied to the host. The exceptions, each a small
 copy the caller asks for: :func:`to_host`, and a dropout mask, which

@@ -11,8 +11,6 @@ read where every number stayed finite).
 
 from __future__ import annotations
 
-import numba
-import numpy as np
 from numba import cuda
 
 from ... import config
@@ -20,12 +18,7 @@ from .._cuda import INF, ONE, ZERO
 from ..elementwise.cuda import int_fill, reduce_rows
 from ..launch import blocks
 from ..recurrence.cuda import activate, derivative
-
-#: The scan's carry: a·s + c below |c| / limit kept less than half its digits (reference.cancellation_limit),
-#: float64's and float32's (chosen in the kernel by the arrays' item size).
-LIMIT64, LIMIT32 = np.float32(2.0**26), np.float32(2.0**12)
-if numba.config.ENABLE_CUDASIM:  # as ZERO in .._cuda
-    LIMIT64, LIMIT32 = 2.0**26, 2.0**12
+from .reference import cancellation_limit
 
 # ---- the scan (see the reference): three kernels each way over (chunk, column) pairs, and a check
 # Thread i takes chunk k = i // C and column j = i % C (C = B·N), so consecutive threads read
@@ -76,10 +69,10 @@ def scan_compose(xw, u, b, act, L, Fa, Fc, Flo, Fhi):
 
 
 @cuda.jit
-def scan_carry(xw, u, b, h0, act, L, Fa, Fc, Flo, Fhi, entering):
+def scan_carry(xw, u, b, h0, act, L, limit, Fa, Fc, Flo, Fhi, entering):
+    # limit: a·s + c below |c| / limit kept less than half its digits (reference.cancellation_limit)
     T, B, N = xw.shape
     K, C = Fa.shape
-    limit = LIMIT64 if xw.itemsize == 8 else LIMIT32
     for j in range(cuda.grid(1), C, cuda.gridsize(1)):
         bi = j // N
         n = j % N
@@ -166,10 +159,9 @@ def scan_compose_back(dh, h, u, act, L, A, Cc):
 
 
 @cuda.jit
-def scan_carry_back(dh, h, u, act, L, A, Cc, after):
+def scan_carry_back(dh, h, u, act, L, limit, A, Cc, after):
     T, B, N = dh.shape
     K, C = A.shape
-    limit = LIMIT64 if dh.itemsize == 8 else LIMIT32
     for j in range(cuda.grid(1), C, cuda.gridsize(1)):
         bi = j // N
         n = j % N
@@ -271,7 +263,7 @@ def scan_forward(xw, u, b, h0, act, h):
     grid, tpb = blocks(K * C)
     scan_compose[grid, tpb](xw, u, b, act, L, Fa, Fc, Flo, Fhi)
     cgrid, ctpb = blocks(C)
-    scan_carry[cgrid, ctpb](xw, u, b, h0, act, L, Fa, Fc, Flo, Fhi, entering)
+    scan_carry[cgrid, ctpb](xw, u, b, h0, act, L, cancellation_limit(xw.dtype), Fa, Fc, Flo, Fhi, entering)
     scan_replay[grid, tpb](xw, u, b, act, L, entering, h)
     first_bad = int_fill(C, K)
     scan_check[grid, tpb](entering, h, L, first_bad)
@@ -288,7 +280,7 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     grid, tpb = blocks(K * C)
     scan_compose_back[grid, tpb](dh, h, u, act, L, A, Cc)
     cgrid, ctpb = blocks(C)
-    scan_carry_back[cgrid, ctpb](dh, h, u, act, L, A, Cc, after)
+    scan_carry_back[cgrid, ctpb](dh, h, u, act, L, cancellation_limit(dh.dtype), A, Cc, after)
     scan_replay_back[grid, tpb](dh, h, u, h0, act, L, after, da, du_k, db_k, dh0)
     last_bad = int_fill(C, 0)
     scan_check_back[grid, tpb](after, da, L, last_bad)
