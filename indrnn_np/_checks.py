@@ -7,6 +7,7 @@ and what was given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,22 +54,101 @@ def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
     ValueError
         Wrong number of dimensions or a zero-sized axis.
     """
-    if not (isinstance(a, np.ndarray) or (allow_device and is_device_array(a))):
-        kind = "a NumPy array" + (" or a Numba CUDA device array" if allow_device else "")
-        raise TypeError(f"{name} must be {kind}; got {type(a).__name__}")
-    if np.dtype(a.dtype) not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions; got shape {tuple(a.shape)}")
-    if 0 in a.shape:
-        raise ValueError(f"{name} must not have an empty axis; got shape {tuple(a.shape)}")
+    check_arrays({name: (a, ndim)}, allow_device=allow_device)
     return a
+
+
+def check_arrays(arrays: dict, *, allow_device: bool = False, dims: dict | None = None, dtype=None):
+    """Check several arrays at once, each against the axes it must have; return ``(dims, dtype)``.
+
+    One call for all of an op's array arguments (a debugger steps over it in one step), with the
+    messages of :func:`check_array`, :func:`check_shape` and :func:`check_same_dtype`.
+
+    Parameters
+    ----------
+    arrays : dict
+        ``{name: (a, axes)}``, in the order to check them; an ``a`` of None is skipped. ``axes``
+        is a number of axes, None (any number), or names them, e.g. ``"(T, B, M)"`` (text after the parentheses, such as
+        ``"(B, T, N) (batch_first)"``, only goes into the message): ``a`` must be a float32/float64
+        array (a Numba device array too with ``allow_device``) with that many axes, none empty, and
+        an axis name has one size wherever it appears (the first array that has it sets it, unless
+        ``dims`` does).
+    allow_device : bool
+    dims : dict, optional
+        Sizes known beforehand, ``{"T": 5, ...}``.
+    dtype : tuple (np.dtype, str), optional
+        ``(dtype, what)``: every array must have it (the message says "the same dtype as what");
+        by default, the first array's.
+
+    Returns
+    -------
+    dims : dict
+        Every axis name's size.
+    dtype : np.dtype
+
+    Raises
+    ------
+    TypeError
+        Not an array, not float32/float64, or dtypes that differ.
+    ValueError
+        The wrong number of axes, an empty axis, or a size that differs from the one set before.
+    """
+    dims = dict(dims or {})
+    source = {d: None for d in dims}  # which array set each axis name: (name, axis)
+    for name, (a, axes) in arrays.items():
+        if a is None:
+            continue
+        if not (isinstance(a, np.ndarray) or (allow_device and is_device_array(a))):
+            kind = "a NumPy array" + (" or a Numba CUDA device array" if allow_device else "")
+            raise TypeError(f"{name} must be {kind}; got {type(a).__name__}")
+        if np.dtype(a.dtype) not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
+        shape = tuple(a.shape)
+        if isinstance(axes, str):
+            letters = re.match(r"\(([^)]*)\)", axes).group(1).replace(" ", "").rstrip(",").split(",")
+        else:  # a number of axes (no names), or None: any
+            letters = [None] * (a.ndim if axes is None else axes)
+        if a.ndim != len(letters):
+            raise ValueError(f"{name} must have {len(letters)} dimensions; got shape {shape}")
+        if 0 in shape:
+            raise ValueError(f"{name} must not have an empty axis; got shape {shape}")
+        for i, (d, size) in enumerate(zip(letters, shape, strict=True)):
+            if d is None:
+                continue
+            if d in dims and dims[d] != size:
+                if all(e in dims for e in letters):
+                    expected = tuple(dims[e] for e in letters)
+                    raise _shape_error(name, axes, expected, shape)
+                src, j = source[d]
+                raise ValueError(
+                    f"{name} must have shape {axes} with {d} = {src}.shape[{j}] = {dims[d]}; got {shape}"
+                )
+            if d not in dims:
+                dims[d], source[d] = size, (name, i)
+    present = {name: a for name, (a, _) in arrays.items() if a is not None}
+    ref, what = dtype if dtype is not None else (next(iter(present.values())).dtype, next(iter(present)))
+    ref = np.dtype(ref)
+    for name, a in present.items():
+        if np.dtype(a.dtype) != ref:
+            raise _dtype_error(name, what, ref, a.dtype)
+    return dims, ref
+
+
+def _shape_error(name, axes, expected, shape) -> ValueError:
+    return ValueError(f"{name} must have shape {axes} = {tuple(expected)}; got {tuple(shape)}")
+
+
+def _dtype_error(name, what, dtype, got) -> TypeError:
+    return TypeError(
+        f"{name} must have the same dtype as {what} ({dtype}); got {got}. "
+        "Convert explicitly: mixed precision is never upcast silently."
+    )
 
 
 def check_shape(name: str, a, expected: tuple[int, ...], axes: str) -> None:
     """Raise ValueError unless ``a.shape == expected``; ``axes`` names the axes, e.g. '(T, B, M)'."""
     if tuple(a.shape) != tuple(expected):
-        raise ValueError(f"{name} must have shape {axes} = {tuple(expected)}; got {tuple(a.shape)}")
+        raise _shape_error(name, axes, expected, a.shape)
 
 
 def check_same_dtype(reference_name: str, dtype, arrays: dict) -> np.dtype:
@@ -76,10 +156,7 @@ def check_same_dtype(reference_name: str, dtype, arrays: dict) -> np.dtype:
     dtype = np.dtype(dtype)
     for name, a in arrays.items():
         if a is not None and np.dtype(a.dtype) != dtype:
-            raise TypeError(
-                f"{name} must have the same dtype as {reference_name} ({dtype}); got {a.dtype}. "
-                "Convert explicitly: mixed precision is never upcast silently."
-            )
+            raise _dtype_error(name, reference_name, dtype, a.dtype)
     return dtype
 
 

@@ -123,7 +123,7 @@ CUDA_THREADS_PER_BLOCK: int = 256
 CUDA_SCAN_THREADS: int = 1 << 17
 CUDA_SCAN_MIN_STEPS: int = 8
 
-#: The fused small-input backward on the GPU (:func:`indrnn_np.kernels.cuda.fused_kernels`): steps of
+#: The fused small-input backward on the GPU (:mod:`indrnn_np.kernels.fused.cuda`): steps of
 #: ∂J/∂a a block keeps in shared memory before adding them into dx, and the most neurons one block
 #: takes (its shared buffer's width). Read when the kernels are built (once per dtype).
 CUDA_FUSED_STEPS: int = 32

@@ -19,6 +19,7 @@ from conftest import assert_close, ptx_compile_missing, tolerance
 from indrnn_np import IndRNNGrads, config, cuda_available, indrnn_backward, indrnn_forward
 from indrnn_np.config import cuda_launch_config
 from indrnn_np.gradcheck import check_indrnn, indrnn_check_inputs
+from indrnn_np.ops import device
 
 pytestmark = pytest.mark.cudasim
 
@@ -76,7 +77,7 @@ def test_tiled_gemm_edges(tile, trans_a, trans_b, rng):
     A = rng.standard_normal((K, R) if trans_a else (R, K))
     B = rng.standard_normal((S, K) if trans_b else (K, S))
     with cuda_launch_config(gemm_tile=tile):
-        C = ck.gemm(cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b).copy_to_host()
+        C = device.gemm(cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b).copy_to_host()
     expected = (A.T if trans_a else A) @ (B.T if trans_b else B)
     np.testing.assert_allclose(C, expected, rtol=1e-12, atol=1e-12)
 
@@ -85,11 +86,11 @@ def test_tiled_gemm_float32_and_bad_shapes(rng):
     A = rng.standard_normal((6, 3)).astype(np.float32)
     B = rng.standard_normal((3, 2)).astype(np.float32)
     with cuda_launch_config(gemm_tile=2):
-        C = ck.gemm(cuda.to_device(A), cuda.to_device(B)).copy_to_host()
+        C = device.gemm(cuda.to_device(A), cuda.to_device(B)).copy_to_host()
     assert C.dtype == np.float32
     np.testing.assert_allclose(C, A @ B, rtol=1e-5)
     with pytest.raises(ValueError, match="inner dimensions differ"):
-        ck.gemm(cuda.to_device(A), cuda.to_device(A))
+        device.gemm(cuda.to_device(A), cuda.to_device(A))
 
 
 def test_device_arrays_stay_on_the_device():
@@ -267,8 +268,6 @@ def test_split_k_gemm_with_transposed_operands(trans_a, trans_b):
     """The tiled GEMM with coalesced transposed loads, whole and split over K, against NumPy."""
     from numba import cuda
 
-    from indrnn_np.kernels import cuda as ck
-
     rng = np.random.default_rng(0)
     R, K, S = 7, 45, 5
     A = rng.standard_normal((K, R) if trans_a else (R, K))
@@ -276,7 +275,7 @@ def test_split_k_gemm_with_transposed_operands(trans_a, trans_b):
     want = (A.T if trans_a else A) @ (B.T if trans_b else B)
     with config.cuda_launch_config(gemm_tile=4):
         for splits in (1, 3, 50):
-            got = ck.gemm(
+            got = device.gemm(
                 cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b, splits=splits
             )
             np.testing.assert_allclose(got.copy_to_host(), want, rtol=1e-12, atol=1e-12)
@@ -412,7 +411,7 @@ def test_cublas_gemm_matches_the_tiled_gemm():
         A = rng.standard_normal((300, 70) if not trans_a else (70, 300)).astype(np.float32)
         B = rng.standard_normal((70, 50) if not trans_b else (50, 70)).astype(np.float32)
         outs = []
-        for fn in (ck.cublas_gemm, ck.tiled_gemm):
+        for fn in (device.cublas_gemm, ck.tiled_gemm):
             C = cuda.device_array((300, 50), np.float32)
             fn(cuda.to_device(A), cuda.to_device(B), trans_a=trans_a, trans_b=trans_b, out=C)
             outs.append(C.copy_to_host())

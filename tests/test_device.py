@@ -59,7 +59,7 @@ def _run_twins(name, host_args, dtype, outputs):
     want = [a.copy() if isinstance(a, np.ndarray) else a for a in host_args]
     getattr(reference, name)(*want)
     dev = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in host_args]
-    kernel = getattr(ck.training_kernels(dtype), name)
+    kernel = getattr(ck, name)  # module-level: compiled for the arrays' dtype
     n = max(a.size for a in host_args if isinstance(a, np.ndarray))
     ck.launch(kernel, n, *dev)
     return [(dev[i].copy_to_host(), want[i]) for i in outputs]
@@ -122,7 +122,7 @@ def test_elementwise_and_loss_kernels_match_their_twins(dtype):
     # losses: the gradient in full, the partial sums in total
     pred, target = rng.standard_normal(13).astype(dtype), rng.standard_normal(13).astype(dtype)
     threads = 16
-    ker = ck.training_kernels(dtype)
+    ker = ck
     dp, part = cuda.device_array(13, dtype), cuda.device_array(threads, dtype)
     ker.squared_error[2, 8](cuda.to_device(pred), cuda.to_device(target), f(2 / 13), dp, part)
     want_dp, want_part = np.zeros(13, dtype), np.zeros(threads, dtype)

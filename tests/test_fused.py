@@ -1,9 +1,12 @@
 """The fused small-input kernels (``W x_t`` inside the recurrence): the same layer as the GEMM path.
 
-For M <= config.FUSE_MAX_M the layer ops run ``fused_forward``/``fused_backward`` (no (T, B, N) array
-of W x_t or of ∂J/∂a). Every claim is checked against the unfused path of the same backend (the GEMM
-and the recurrence kernels, forced with FUSE_MAX_M = 0), which the rest of the suite checks against
-the NumPy reference and finite differences; and the fused path gets its own finite differences.
+For M <= config.FUSE_MAX_M the CPU and CUDA layer ops run ``fused_forward``/``fused_backward`` (no
+(T, B, N) array of W x_t or of ∂J/∂a). Every claim is checked against the unfused path of the same
+backend (the GEMM and the recurrence kernels, forced with FUSE_MAX_M = 0), which the rest of the suite
+checks against the NumPy reference and finite differences; and the fused path gets its own finite
+differences. The NumPy backend never fuses (it is the plain path, the specification): under the name
+"numpy" here run the fused reference twins, the specification of the CPU and CUDA fused kernels,
+against that plain path.
 CUDA runs in Numba's simulator on tiny shapes, with 8-thread blocks so that the backward's neuron
 chunks, its partial groups of FUSED_STEPS steps and its threads past N all occur.
 """
@@ -24,6 +27,7 @@ from indrnn_np.config import cuda_launch_config
 from indrnn_np.gradcheck import check_gradients
 from indrnn_np.kernels import ACTIVATIONS, cpu
 from indrnn_np.kernels import reference as ref
+from indrnn_np.ops.sequences import mask_padding
 
 ACTS = list(ACTIVATIONS)
 SMALL = dict(threads_per_block=8, gemm_tile=4)
@@ -53,7 +57,10 @@ def _inputs(T, B, M, N, dtype=np.float64, seed=0):
 
 
 def _layer(backend, x, W, u, b, h0, dh, activation, *, fused, lengths=None, need_dx=True):
-    """h and the gradients through the fused path, or (fused=False) through the GEMM path."""
+    """h and the gradients through the fused path, or (fused=False) through the GEMM path; with
+    backend "numpy", the fused path is the reference twins (:func:`_reference_fused`)."""
+    if backend == "numpy" and fused:
+        return _reference_fused(x, W, u, b, h0, dh, activation, lengths, need_dx)
     saved = config.FUSE_MAX_M
     config.FUSE_MAX_M = 64 if fused else 0
     try:
@@ -62,6 +69,24 @@ def _layer(backend, x, W, u, b, h0, dh, activation, *, fused, lengths=None, need
             return h, indrnn_backward(dh, cache, need_dx=need_dx)
     finally:
         config.FUSE_MAX_M = saved
+
+
+def _reference_fused(x, W, u, b, h0, dh, activation, lengths=None, need_dx=True):
+    """The fused reference twins run as the op runs the CPU's: the padding of x and dh zeroed, the
+    kernels, h's padding zeroed, the per-row sums of dW, du and db summed over the batch."""
+    act = ACTIVATIONS[activation]
+    (T, B, M), N = x.shape, W.shape[1]
+    if lengths is not None:
+        x, dh = mask_padding(x, lengths), mask_padding(dh, lengths)
+    h = np.empty((T, B, N), x.dtype)
+    ref.fused_forward(x, W, u, b, h0, act, h)
+    if lengths is not None:
+        mask_padding(h, lengths, copy=False)
+    dx = np.empty_like(x) if need_dx else None
+    dW_part = np.empty((B, M, N), x.dtype)
+    dh0, du_part, db_part = np.empty_like(h0), np.empty_like(h0), np.empty_like(h0)
+    ref.fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0)
+    return h, IndRNNGrads(dx, dW_part.sum(axis=0), du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
 def _shape(backend):
@@ -120,7 +145,7 @@ def test_fused_float32_against_float64(backend, activation):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize("backend", ["cpu"])
 def test_fused_path_matches_finite_differences(backend, activation):
     assert 2 <= config.FUSE_MAX_M  # M = 2 below runs the fused kernels
     rng = np.random.default_rng(3)
@@ -239,15 +264,19 @@ def test_gpu_fused_larger_shapes(dtype):
 
 
 def test_fuse_max_m_chooses_the_path(monkeypatch):
-    """M <= FUSE_MAX_M runs the fused kernels, larger M (and FUSE_MAX_M = 0) the GEMM path."""
+    """On the CPU, M <= FUSE_MAX_M runs the fused kernels, larger M (and FUSE_MAX_M = 0) the GEMM path;
+    the NumPy backend always runs the GEMM path (the plain path, the specification)."""
     calls = []
-    monkeypatch.setattr(ref, "fused_forward", lambda *a: calls.append("fused"))
-    monkeypatch.setattr(ref, "recurrence_forward", lambda *a: calls.append("gemm"))
+    for module in (ref, cpu):
+        monkeypatch.setattr(module, "fused_forward", lambda *a, m=module: calls.append(("fused", m)))
+        monkeypatch.setattr(module, "recurrence_forward", lambda *a, m=module: calls.append(("gemm", m)))
     x, W, u, b, *_ = _inputs(2, 1, 3, 4)
     for knob, expected in ((3, "fused"), (2, "gemm"), (0, "gemm")):
         monkeypatch.setattr(config, "FUSE_MAX_M", knob)
+        indrnn_forward(x, W, u, b, backend="cpu")
+        assert calls.pop() == (expected, cpu), knob
         indrnn_forward(x, W, u, b, backend="numpy")
-        assert calls.pop() == expected, knob
+        assert calls.pop() == ("gemm", ref), knob
 
 
 @pytest.mark.cudasim

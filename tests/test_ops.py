@@ -1,5 +1,8 @@
 """The IndRNN layer ops: backends agree, dtypes are kept, bad input is refused."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import assert_close, tolerance
@@ -237,3 +240,26 @@ def test_bad_step_input():
     h, c = indrnn_step_forward(inp["x"][0], inp["h0"], inp["W"], inp["u"], inp["b"])
     with pytest.raises(ValueError, match=r"dh_t must have 2 dimensions; got shape \(4,\)"):
         indrnn_step_backward(np.zeros(4), c)
+
+
+def _debugger_steps():
+    """benchmarks/debugger_steps.py, the counting code the issue's numbers were taken with."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        import debugger_steps
+    finally:
+        sys.path.pop(0)
+    return debugger_steps
+
+
+@pytest.mark.parametrize("M", [1, 16])
+def test_a_debugger_reaches_the_loop_of_eq_2_within_10_calls(M):
+    """Stepping into indrnn_forward(..., backend="numpy") at (T, B, N) = (5, 2, 3), at most 10 of the
+    project's functions are entered before the first line of the loop under Eq. 2 runs, at M = 1 as at
+    M = 16, and it is the plain path's loop (recurrence_forward, after the GEMM), never the fused one;
+    the same for indrnn_backward and its BPTT loop (recurrence_backward)."""
+    steps = _debugger_steps()
+    for direction, (n, names) in steps.counts(M).items():
+        assert n <= 10, (direction, n, names)
+        assert names[-1] == f"kernels/recurrence/reference.py:recurrence_{direction}", (direction, names)
+        assert names[0] == f"ops/indrnn.py:indrnn_{direction}", (direction, names)

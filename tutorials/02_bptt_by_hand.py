@@ -51,6 +51,18 @@ print("dh0 from BPTT:", g.dh0.ravel(), " u^T:", u**T)
 np.testing.assert_allclose(g.dh0.ravel(), u**T, rtol=1e-14)
 
 # %% [markdown]
+# ### Stepping through the library's loop
+# With `backend="numpy"` the library is the plain path, at every size: stepping into
+# `indrnn_forward(..., backend="numpy")` with a debugger, a few steps (the argument checks are one
+# call: step over it) reach the GEMM `W x_t` for all t, then
+# `indrnn_np.kernels.reference.recurrence_forward`, whose `for t in range(T)` loop computes Eq. 2
+# one step at a time. `indrnn_backward(..., backend="numpy")` likewise calls
+# `indrnn_np.kernels.reference.recurrence_backward`, whose loop is the BPTT written out above
+# (`g = dh[t] + carry` is $\partial J/\partial h_t$, `carry = u * da[t]` the part sent back to
+# $h_{t-1}$), then computes $\partial J/\partial W$ and $\partial J/\partial x$ as two GEMMs.
+# A breakpoint in either loop is hit at this tutorial's sizes (M = 1) as at any other.
+
+# %% [markdown]
 # ## ReLU, and the gradients of the weights
 #
 # With ReLU, $\sigma'(a_t)$ is 1 where the neuron is on and 0 where it is

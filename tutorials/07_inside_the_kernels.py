@@ -89,20 +89,17 @@ print(f"T={T} B={B} N={N}: NumPy {1e3 * t_ref:.2f} ms, Numba {1e3 * t_cpu:.2f} m
 
 # %%
 from indrnn_np.kernels import cuda as cuda_kernels  # noqa: E402
+from indrnn_np.kernels.recurrence import cuda as recurrence_cuda  # noqa: E402
 
-source = inspect.getsource(cuda_kernels.recurrence_kernels)
-print(
-    source[
-        source.index("    @cuda.jit\n    def forward") : source.index(
-            "    @cuda.jit(device=True, inline=True)\n    def column_backward"
-        )
-    ]
-)
+# a CUDA kernel is a module-level definition: its Python source is the function Numba compiles
+print(inspect.getsource(recurrence_cuda.forward.py_func))
 
 # %% [markdown]
-# **The dtype pitfall.** The kernels are built once per dtype, and every
-# constant in them is of that dtype (`ZERO, ONE = nb(0), nb(1)` with
-# `nb = numba.float32` for float32 arrays). Written the obvious way,
+# **The dtype pitfall.** The same kernel is compiled once per dtype (Numba
+# compiles a new version for each signature it is launched with), and every
+# constant in it is a float32 (`ZERO, ONE = np.float32(0), np.float32(1)` in
+# `indrnn_np.kernels._cuda`): float32 in a float32 kernel, and widened exactly
+# in a float64 one. Written the obvious way,
 # `max(a, 0)` or `1 - h * h` or `acc = 0.0`, Numba types the Python number
 # as float64, and `float32 op float64` is float64: the whole column's state
 # would be carried in double precision, at a fraction of a GPU's float32
@@ -133,7 +130,7 @@ try:
     sig = "void(float32[:, :, ::1], float32[::1], float32[::1], float32[:, ::1], int64, float32[:, :, ::1])"
     print(
         "forward, float32:",
-        f64_in_ptx(cuda_kernels.recurrence_kernels("float32").forward.py_func, sig),
+        f64_in_ptx(recurrence_cuda.forward.py_func, sig),
         ".f64",
     )
     print(
@@ -202,11 +199,14 @@ print(f"CUDA kernels on {where} agree with the NumPy reference (forward and ever
 # ranges in a fixed order (split-K, for dW).
 
 # %%
-print(inspect.getsource(cuda_kernels._gemm_kernel).split("@cuda.jit")[1])
+from indrnn_np.kernels.gemm import cuda as gemm_cuda  # noqa: E402
+
+# the kernel is built once per tile size (the shared tiles' shape is a compile-time constant)
+print(inspect.getsource(gemm_cuda.gemm_kernel))
 from numba import cuda  # noqa: E402
 
 A, Bm = rng.standard_normal((7, 5)), rng.standard_normal((5, 9))
-# (`cuda_kernels.gemm` runs cuBLAS on a GPU; the teaching kernel is `tiled_gemm`.)
+# (`indrnn_np.ops.device.gemm` runs cuBLAS on a GPU; the teaching kernel is `tiled_gemm`.)
 with cuda_launch_config(gemm_tile=4):
     C = cuda_kernels.tiled_gemm(cuda.to_device(A), cuda.to_device(Bm), out=cuda.device_array((7, 9)))
     C = C.copy_to_host()

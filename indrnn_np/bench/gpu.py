@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from ..ops import indrnn_backward, indrnn_forward
-from .layer import recurrence_bytes, time_call
+from ..ops import device, indrnn_backward, indrnn_forward
+from .layer import recurrence_bytes, time_call, time_recurrence
 
 
 def device_copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 10) -> float:
@@ -110,7 +110,7 @@ def bench_cuda_layer(
         u = rng.uniform(0, 1, N).astype(dtype)
         b = np.zeros(N, dtype)
         dh = rng.standard_normal((T, B, N)).astype(dtype)
-        rec_s = ck.time_recurrence(x, W, u, b, dh, 1, repeats)
+        rec_s = time_recurrence(x, W, u, b, dh, 1, repeats)
         xd, Wd, ud, bd, dhd = (cuda.to_device(a) for a in (x, W, u, b, dh))
 
         def layer(xd=xd, Wd=Wd, ud=ud, bd=bd, dhd=dhd):
@@ -217,7 +217,7 @@ def bench_gemms(R=128 * 1024, K=512, S=512, repeats=10) -> dict:
     out = {}
     for name, kw, a, b, shape in (("xW", {}, A, W, (R, S)), ("dW", {"trans_a": True}, A, D, (K, S))):
         results, times = {}, {}
-        for kind, fn in (("cublas", ck.cublas_gemm), ("tiled", ck.tiled_gemm)):
+        for kind, fn in (("cublas", device.cublas_gemm), ("tiled", ck.tiled_gemm)):
             extra = {"splits": ck.split_k(R, K, S, 16)} if kind == "tiled" and name == "dW" else {}
             C = cuda.device_array(shape, np.float32)
             args = {**kw, **extra}

@@ -1,8 +1,23 @@
-"""Layer 1: the IndRNN recurrence kernels, one module per backend.
+"""Layer 1: the kernels, one folder per concern, each with its twins side by side.
 
-``reference`` (plain NumPy, the specification), ``cpu`` (Numba ``njit``) and
-``cuda`` (Numba CUDA) define the same two functions with the same argument
-order:
+In the spirit of llm.c's ``dev/cuda``: every concern is a folder holding its
+plain NumPy reference (``reference.py``, the specification), its Numba CPU
+kernels (``cpu.py``, where the CPU has its own) and its Numba CUDA kernels
+(``cuda.py``, module-level ``cuda.jit`` definitions compiled per dtype at the
+first launch), with the same names and argument order:
+
+``recurrence/`` (the time loop of Eq. 2 and its BPTT), ``scan/`` (the same as a
+scan over time), ``fused/`` (the small-input layer, ``W x_t`` in the loop),
+``batchnorm/``, ``optimizer/`` (Adam, SGD, the gradient norm), ``padding/``
+(variable lengths), ``losses/``, ``elementwise/`` (bias, residual add,
+dropout's scaling, concatenation, row sums) and ``gemm/`` (the tiled CUDA
+GEMM). :mod:`.launch` holds the CUDA launch arithmetic. The modules
+``reference``, ``cpu`` and ``cuda`` gather each backend's kernels under one
+name each: the kernel sets the op layer picks by backend
+(:func:`indrnn_np.ops.backend.backend_kernels`); ``cuda.kernel_table`` lists
+every CUDA kernel with its signature for the static checks.
+
+The recurrence's two functions:
 
 ``recurrence_forward(xw, u, b, h0, act, h)``
     xw : (T, B, N) input projection ``W x_t`` for every step (bias not added).
@@ -30,13 +45,13 @@ and calls cuBLAS through CuPy.
 
 Training on the GPU has more twins: the optimizer update (``adam_update``,
 ``sgd_update``, ``grad_sumsq`` in all three modules) and the kernels of
-:func:`indrnn_np.kernels.cuda.training_kernels` (bias add, dropout, batch
+the concerns ``batchnorm``, ``losses``, ``elementwise`` and ``padding`` (bias add, dropout, batch
 norm, losses, concatenation), each with a NumPy twin of the same name and
 arguments in ``reference``.
 
-With few input features the layer skips the GEMMs: the fused kernels (at
-the end of each module; the op layer uses them for ``M <=
-config.FUSE_MAX_M``) compute ``W x_t`` inside the time loop, and ``dW`` and
+With few input features the CPU and CUDA layers skip the GEMMs: the fused
+kernels (``fused/``; the op layer uses them for ``M <= config.FUSE_MAX_M``,
+never for ``backend="numpy"``) compute ``W x_t`` inside the time loop, and ``dW`` and
 ``dx`` inside the backward one, so that no (T, B, N) array of ``W x_t`` or
 of ``∂J/∂a`` is written:
 

@@ -2,7 +2,7 @@
 
 The host ops (:mod:`indrnn_np.ops.basic`, :mod:`indrnn_np.ops.indrnn`) hand a
 device-array input to the function of the same name here, which launches the
-kernels of :func:`indrnn_np.kernels.cuda.training_kernels` (twins of the
+CUDA kernels of :mod:`indrnn_np.kernels.cuda` (twins of the
 functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
 device arrays: nothing is copied to the host. The exceptions, each a small
 copy the caller asks for: :func:`to_host`, and a dropout mask, which
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config
 from .._checks import is_device_array
 
 
@@ -29,10 +30,6 @@ def _ck():
     from .backend import require_cuda
 
     return require_cuda()
-
-
-def _k(dtype):
-    return _ck().training_kernels(dtype)
 
 
 def _f(dtype):
@@ -51,7 +48,11 @@ is_device = is_device_array
 
 def to_device(a):
     """A C-contiguous device array of ``a``: a NumPy array is copied in, a device array returned as it is."""
-    return a if is_device_array(a) and a.is_c_contiguous() else _ck().to_device(a)
+    if is_device_array(a):
+        if not a.is_c_contiguous():
+            raise ValueError("device arrays must be C-contiguous; copy them with .copy_to_host() first")
+        return a
+    return _ck().cuda.to_device(np.ascontiguousarray(a))
 
 
 def to_host(a):
@@ -113,7 +114,7 @@ def add(a, b):
     if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
         raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
     out = empty(a.shape, a.dtype)
-    _launch(_k(a.dtype).add, a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
+    _launch(_ck().add, a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
     return out
 
 
@@ -123,7 +124,7 @@ def concat_last(x, y):
         return np.concatenate([x, y], axis=-1)
     R, C, K = _rows(x), tuple(x.shape)[-1], tuple(y.shape)[-1]
     out = empty((*x.shape[:-1], C + K), x.dtype)
-    _launch(_k(x.dtype).concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
+    _launch(_ck().concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
     return out
 
 
@@ -134,7 +135,7 @@ def split_last(d, C: int):
         return d[..., :C], np.ascontiguousarray(d[..., C:])
     R, W = _rows(d), tuple(d.shape)[-1]
     left, right = empty((*d.shape[:-1], C), d.dtype), empty((*d.shape[:-1], W - C), d.dtype)
-    _launch(_k(d.dtype).split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
+    _launch(_ck().split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
     return left, right
 
 
@@ -152,12 +153,11 @@ def last_step_backward(dy, shape):
 
 def linear_forward(x, W, b=None):
     """``y = x W + b`` on the device: one tiled GEMM over every row, then the bias."""
-    ck = _ck()
     M, N = W.shape
     R = _rows(x)
-    y = ck.gemm(x.reshape(R, M), W)
+    y = gemm(x.reshape(R, M), W)
     if b is not None:
-        _launch(_k(y.dtype).bias_add, R * N, y, b)
+        _launch(_ck().bias_add, R * N, y, b)
     return y.reshape(*x.shape[:-1], N), (x, W, b is not None)
 
 
@@ -170,8 +170,8 @@ def linear_backward(dy, cache, need_dx=True):
     M, N = W.shape
     R = _rows(x)
     dy2, x2 = dy.reshape(R, N), x.reshape(R, M)
-    dW = ck.gemm(x2, dy2, trans_a=True, splits=ck.split_k(R, M, N, CUDA_GEMM_TILE))
-    dx = ck.gemm(dy2, W, trans_b=True).reshape(x.shape) if need_dx else None
+    dW = gemm(x2, dy2, trans_a=True, splits=ck.split_k(R, M, N, CUDA_GEMM_TILE))
+    dx = gemm(dy2, W, trans_b=True).reshape(x.shape) if need_dx else None
     db = None
     if has_bias:
         db = empty(N, dy.dtype)
@@ -207,7 +207,7 @@ def batchnorm_forward(x, gamma, beta, mode, eps):
     G, R, N = x3.shape
     f = _f(x.dtype)
     y, mean, var = empty(x.shape, x.dtype), empty((G, N), x.dtype), empty((G, N), x.dtype)
-    _launch(_k(x.dtype).batchnorm_forward, G * N, x3, gamma, beta, f(eps), _groups(y, mode), mean, var)
+    _launch(_ck().batchnorm_forward, G * N, x3, gamma, beta, f(eps), _groups(y, mode), mean, var)
     return y, (x, mean, var, gamma, f(eps), mode), mean, var
 
 
@@ -220,7 +220,7 @@ def batchnorm_backward(dy, cache):
     dx = empty(x.shape, x.dtype)
     dgamma_part, dbeta_part = empty((G, N), x.dtype), empty((G, N), x.dtype)
     _launch(
-        _k(x.dtype).batchnorm_backward, G * N, _groups(dy, mode), x3, mean, var, gamma, eps,
+        _ck().batchnorm_backward, G * N, _groups(dy, mode), x3, mean, var, gamma, eps,
         _groups(dx, mode), dgamma_part, dbeta_part,
     )  # fmt: skip
     dgamma, dbeta = empty(N, x.dtype), empty(N, x.dtype)
@@ -238,7 +238,7 @@ def batchnorm_inference(x, gamma, beta, mean, var, mode, eps):
     mean2, var2 = (a.reshape(a.size // N, N) for a in (mean, var))
     y = empty(x.shape, x.dtype)
     _launch(
-        _k(x.dtype).batchnorm_inference, x.size, x3, gamma, beta, mean2, var2, _f(x.dtype)(eps),
+        _ck().batchnorm_inference, x.size, x3, gamma, beta, mean2, var2, _f(x.dtype)(eps),
         _groups(y, mode),
     )  # fmt: skip
     return y
@@ -248,7 +248,7 @@ def running_update(rm, rv, mean, var, momentum, unbias) -> None:
     """Running averages of the statistics, in place on the device; rm, rv, mean, var of one shape."""
     f = _f(rm.dtype)
     flat = [a.reshape(a.size) for a in (rm, rv, mean, var)]
-    _launch(_k(rm.dtype).running_update, rm.size, *flat, f(momentum), f(unbias))
+    _launch(_ck().running_update, rm.size, *flat, f(momentum), f(unbias))
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def scale_rows(x, mask):
     T = x.shape[0]
     K = x.size // T
     y = empty(x.shape, x.dtype)
-    _launch(_k(x.dtype).scale_rows, x.size, x.reshape(T, K), mask.reshape(K), y.reshape(T, K))
+    _launch(_ck().scale_rows, x.size, x.reshape(T, K), mask.reshape(K), y.reshape(T, K))
     return y
 
 
@@ -272,7 +272,7 @@ def scale_rows(x, mask):
 
 def _reduce(part, scale, out=None):
     out = empty(1, part.dtype) if out is None else out
-    _k(part.dtype).sum_into[1, 1](part, _f(part.dtype)(scale), out)  # one thread: a fixed order
+    _ck().sum_into[1, 1](part, _f(part.dtype)(scale), out)  # one thread: a fixed order
     return out
 
 
@@ -292,9 +292,7 @@ def mse_forward(pred, target, count=None):
     dpred = empty(pred.shape, pred.dtype)
     grid, tpb = ck.reduction_launch(P)
     part = empty(grid * tpb, pred.dtype)
-    _k(pred.dtype).squared_error[grid, tpb](
-        pred.reshape(P), target.reshape(P), f(2.0 / n), dpred.reshape(P), part
-    )
+    _ck().squared_error[grid, tpb](pred.reshape(P), target.reshape(P), f(2.0 / n), dpred.reshape(P), part)
     return _reduce(part, 1.0 / n), (dpred,)
 
 
@@ -320,15 +318,13 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
     n = R if lengths is None else int(np.sum(lengths))
     dlogits, loss_rows = empty(logits.shape, logits.dtype), empty(R, logits.dtype)
     _launch(
-        _k(logits.dtype).softmax_xent, R, logits.reshape(R, C), labels.reshape(R),
+        _ck().softmax_xent, R, logits.reshape(R, C), labels.reshape(R),
         _f(logits.dtype)(1.0 / n), dlogits.reshape(R, C), loss_rows,
     )  # fmt: skip
     if lengths is not None:
-        from .sequences import mask_padding
-
         T, B = logits.shape[0], logits.shape[1]
-        mask_padding(dlogits, lengths, copy=False)
-        mask_padding(loss_rows.reshape(T, B, 1), lengths, copy=False)
+        mask_steps(dlogits, lengths)
+        mask_steps(loss_rows.reshape(T, B, 1), lengths)
     return _reduce(loss_rows, 1.0 / n), (dlogits,)
 
 
@@ -339,7 +335,80 @@ def loss_backward(dloss, cache):
         return d
     out = empty(d.shape, d.dtype)
     factor = to_device(np.full(d.size, dloss, dtype=d.dtype))
-    _launch(_k(d.dtype).scale_rows, d.size, d.reshape(1, d.size), factor, out.reshape(1, d.size))
+    _launch(_ck().scale_rows, d.size, d.reshape(1, d.size), factor, out.reshape(1, d.size))
+    return out
+
+
+def device_ints(a):
+    """An int64 device array of ``a`` (lengths, steps: B integers copied in)."""
+    return to_device(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def mask_steps(a, lengths) -> None:
+    """Zero the padding of the device array ``a`` (T, B, ...) in place: ``a[t, b] = 0`` for
+    ``t >= lengths[b]`` (lengths checked by the caller)."""
+    T, B = a.shape[0], a.shape[1]
+    _launch(_ck().mask_steps, a.size, a.reshape(T, B, a.size // (T * B)), device_ints(lengths))
+
+
+# --------------------------------------------------------------------------
+# The GEMM: cuBLAS, or the tiled kernel of indrnn_np.kernels.gemm.cuda
+# --------------------------------------------------------------------------
+
+
+def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits: int = 1):
+    """``C = op(A) @ op(B)``: through cuBLAS (:func:`cublas_gemm`) or the shared-memory tiled kernel
+    (:func:`indrnn_np.kernels.gemm.cuda.tiled_gemm`), as :func:`indrnn_np.config.cuda_gemm` says (cuBLAS on a GPU, the tiled
+    kernel in the simulator, by default).
+
+    Parameters
+    ----------
+    A : device array, (R, K) or (K, R) when ``trans_a``
+    B : device array, (K, S) or (S, K) when ``trans_b``
+    out : device array, (R, S), optional
+    splits : int
+        Cut K into this many ranges, each summed by its own blocks into a
+        (splits, R, S) buffer, then added in a fixed order (split-K: for dW,
+        whose output M x N is small but whose K = T·B is long).
+
+    Returns
+    -------
+    device array, (R, S)
+    """
+    R, K = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    K2, S = (B.shape[1], B.shape[0]) if trans_b else B.shape
+    if K != K2:
+        raise ValueError(f"inner dimensions differ: op(A) is ({R}, {K}), op(B) is ({K2}, {S})")
+    if out is None:
+        out = empty((R, S), A.dtype)
+    if config.cuda_gemm(_ck().simulator_enabled()) == "cublas":
+        return cublas_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out)
+    return _ck().tiled_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out, splits=splits)
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ImportError(
+            f"the cuBLAS GEMM needs CuPy ({exc}): pip install 'indrnn-np[cuda]', or set "
+            "INDRNN_CUDA_GEMM=tiled to use the shared-memory teaching GEMM"
+        ) from None
+    return cupy
+
+
+def cublas_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out):
+    """:func:`gemm` through cuBLAS, into the device array ``out`` (R, S).
+
+    CuPy wraps the Numba device arrays through ``__cuda_array_interface__``
+    (no copy) and ``cupy.matmul`` calls cuBLAS; a transposed operand is a
+    strided view, which cuBLAS reads with its transpose flag. Both libraries
+    use the default stream here, so the GEMM is ordered with the Numba
+    kernels around it.
+    """
+    cp = _cupy()
+    a, b = cp.asarray(A), cp.asarray(B)
+    cp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=cp.asarray(out))
     return out
 
 
@@ -351,12 +420,16 @@ __all__ = [
     "batchnorm_inference",
     "concat_last",
     "copy",
+    "cublas_gemm",
+    "device_ints",
     "empty",
+    "gemm",
     "is_device",
     "last_step_backward",
     "linear_backward",
     "linear_forward",
     "loss_backward",
+    "mask_steps",
     "mse_forward",
     "running_update",
     "scale_rows",

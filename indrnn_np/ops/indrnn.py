@@ -12,11 +12,19 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import config
-from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape, is_device_array
+from .._checks import (
+    check_array,
+    check_arrays,
+    check_choice,
+    check_lengths,
+    check_same_dtype,
+    check_shape,
+    is_device_array,
+)
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
-from . import buffers, device
+from . import buffers, device, indrnn_device
 from .backend import BACKENDS, backend_kernels, require_cuda
 from .basic import matmul
 from .sequences import mask_padding
@@ -105,18 +113,23 @@ def check_algorithm(algorithm, activation):
 def _to_time_major(name: str, a, batch_first, backend: str):
     """``a`` as time-major: with ``batch_first``, a (B, T, K) NumPy array as a C-contiguous (T, B, K)
     copy, checked first (a 3-D float array, named ``name``); else ``a`` itself."""
-    if not isinstance(batch_first, bool | np.bool_):
-        raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
+    _check_batch_first(a, name, batch_first)
     if not batch_first:
         return a
-    if is_device_array(a):
+    check_array(name, a, 3)
+    check_choice("backend", backend, BACKENDS)
+    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
+
+
+def _check_batch_first(a, name, batch_first) -> None:
+    """TypeError unless batch_first is a bool, or when it is True and ``a`` is a device array."""
+    if not isinstance(batch_first, bool | np.bool_):
+        raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
+    if batch_first and is_device_array(a):
         raise TypeError(
             f"batch_first=True takes NumPy arrays: {name} is a device array; give it time-major "
             "(batch_first=False), as the model's layers on the device take it"
         )
-    check_array(name, a, 3)
-    check_choice("backend", backend, BACKENDS)
-    return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
 def _batch_first_out(a):
@@ -131,20 +144,37 @@ def _recurrence_kernels(kernels, algorithm):
     return kernels.recurrence_forward, kernels.recurrence_backward
 
 
-def _check_layer_args(x, W, u, b, h0, activation, backend):
-    """Validate indrnn_forward's arguments (lengths aside); return (T, B, M, N, dtype)."""
+def _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first):
+    """:func:`indrnn_forward`'s arguments checked, all before any kernel runs (a ValueError or
+    TypeError naming the argument), and x made time-major.
+
+    Returns
+    -------
+    x : ndarray or device array, (T, B, M)
+        Time-major: with ``batch_first``, a C-contiguous copy; else x itself.
+    lengths : ndarray of int64, (B,), or None
+    act : int
+        The activation's code (:data:`indrnn_np.kernels.ACTIVATIONS`).
+    """
     check_choice("backend", backend, BACKENDS)
     check_choice("activation", activation, tuple(ACTIVATIONS))
-    dev = backend == "cuda"
-    check_array("x", x, 3, allow_device=dev)
-    T, B, M = x.shape
-    check_array("W", W, 2, allow_device=dev)
-    if W.shape[0] != M:
-        raise ValueError(f"W must have shape (M, N) with M = x.shape[2] = {M}; got {tuple(W.shape)}")
-    N = W.shape[1]
-    _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
-    dtype = check_same_dtype("x", x.dtype, {"W": W, "u": u, "b": b, "h0": h0})
-    return T, B, M, N, dtype
+    _check_batch_first(x, "x", batch_first)
+    dims, _ = check_arrays(
+        {
+            "x": (x, "(B, T, M)" if batch_first else "(T, B, M)"),
+            "W": (W, "(M, N)"),
+            "u": (u, "(N,)"),
+            "b": (b, "(N,)"),
+            "h0": (h0, "(B, N)"),
+        },
+        allow_device=backend == "cuda" and not batch_first,
+    )
+    check_algorithm(algorithm, activation)
+    if lengths is not None:
+        lengths = check_lengths(lengths, dims["T"], dims["B"])
+    if batch_first:
+        x = np.ascontiguousarray(np.swapaxes(x, 0, 1))
+    return x, lengths, ACTIVATIONS[activation]
 
 
 def indrnn_forward(
@@ -166,9 +196,15 @@ def indrnn_forward(
 
     The input projection ``W x_t`` for all T steps is one GEMM
     ``(T*B, M) @ (M, N)``; only the element-wise recurrence runs in a kernel.
-    With few inputs (``M <= config.FUSE_MAX_M``, default 8, ``INDRNN_FUSE_MAX_M``)
-    the sequential kernel computes ``W x_t`` itself instead, step by step, and no
-    (T, B, N) array of it is written (the scan reads the GEMM's).
+    On the ``"cpu"`` and ``"cuda"`` backends, with few inputs (``M <=
+    config.FUSE_MAX_M``, default 8, ``INDRNN_FUSE_MAX_M``) the sequential kernel
+    computes ``W x_t`` itself instead, step by step, and no (T, B, N) array of it
+    is written (the scan reads the GEMM's). ``"numpy"`` never does: it is the
+    specification, the plain path written out in this function's body (the
+    GEMM, then the loop of Eq. 2 in
+    :func:`indrnn_np.kernels.reference.recurrence_forward`), which a debugger
+    reaches after a few calls at every M, and which the fused kernels are
+    tested against.
 
     Parameters
     ----------
@@ -187,7 +223,8 @@ def indrnn_forward(
     activation : {"relu", "tanh", "identity"}
         σ.
     backend : {"cpu", "numpy", "cuda"}
-        ``"numpy"``: the plain NumPy reference (a Python loop over time).
+        ``"numpy"``: the plain NumPy reference: one GEMM, then a Python loop
+        over time (:func:`indrnn_np.kernels.reference.recurrence_forward`).
         ``"cpu"``: Numba kernels, parallel over columns. ``"cuda"``: Numba
         CUDA kernels; takes NumPy arrays (copied to the GPU and back: the
         outputs are NumPy arrays) or Numba device arrays (kept on the GPU:
@@ -244,29 +281,47 @@ def indrnn_forward(
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
-    x = _to_time_major("x", x, batch_first, backend)
-    h, cache = _forward(x, W, u, b, h0, activation, backend, lengths, algorithm)
+    x, lengths, act = _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first)
+    if backend == "numpy":
+        # The specification, line by line, at every M: the input projection, then the loop of Eq. 2.
+        T, B, M = x.shape
+        N = W.shape[1]
+        if lengths is not None:
+            x = mask_padding(x, lengths)  # a copy with the padding's inputs zeroed (backward's dW reads x)
+        if h0 is None:
+            h0 = np.zeros((B, N), x.dtype)
+        # W x_t for every t: one GEMM over all T*B rows
+        xw = (x.reshape(T * B, M) @ W).reshape(T, B, N)  # (T, B, N)
+        h = np.empty_like(xw)
+        # h_t = σ(W x_t + u ⊙ h_{t-1} + b) for t = 0 .. T-1 (Eq. 2): the loop is in the reference kernel
+        forward = _reference.scan_forward if algorithm == "scan" else _reference.recurrence_forward
+        forward(xw, u, b, h0, act, h)
+        if lengths is not None:
+            mask_padding(h, lengths, copy=False)  # h is 0 in the padding
+        cache = IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
+    else:
+        h, cache = _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm)
     if batch_first:
         return _batch_first_out(h), cache._replace(batch_first=True)
     return h, cache
 
 
-def _forward(x, W, u, b, h0, activation, backend, lengths, algorithm):
-    """:func:`indrnn_forward` of a time-major x."""
-    T, B, M, N, dtype = _check_layer_args(x, W, u, b, h0, activation, backend)
-    check_algorithm(algorithm, activation)
-    if lengths is not None:
-        lengths = check_lengths(lengths, T, B)
+def _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm):
+    """:func:`indrnn_forward` of a checked, time-major x on the Numba backends (``"cpu"``, ``"cuda"``):
+    through the buffer pool, timed, and with the fused kernels for small M."""
+    T, B, M = x.shape
+    N = W.shape[1]
+    dtype = x.dtype
     act = ACTIVATIONS[activation]
     if backend == "cuda":
-        cuda_kernels = require_cuda()
+        require_cuda()  # CudaUnavailableError before anything is copied
         host = not is_device_array(x)
         if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
             x = mask_padding(device.to_device(x), lengths, copy=not host)
         if _fused(M, algorithm):
-            out = cuda_kernels.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
+            out = indrnn_device.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
         else:
-            out = cuda_kernels.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
+            out = indrnn_device.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
         _, x_d, W_d, u_d, h0_d, h_d = out
         if lengths is not None:
             mask_padding(h_d, lengths, copy=False)
@@ -301,9 +356,12 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
     pass ran with ``algorithm="scan"``: the cache says which), recomputing σ'(a_t) from the saved h_t, and
     accumulates du and db per (b, n) column before summing over the batch (a
     fixed order: results are reproducible run to run). dW and dx are GEMMs
-    over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``; with
-    ``M <= config.FUSE_MAX_M`` the kernel sums them step by step instead, and
-    no (T, B, N) array of ∂J/∂a is written.
+    over all T*B rows: ``dW = xᵀ ∂J/∂a`` and ``dx = ∂J/∂a Wᵀ``; on the
+    ``"cpu"`` and ``"cuda"`` backends with ``M <= config.FUSE_MAX_M`` the
+    kernel sums them step by step instead, and no (T, B, N) array of ∂J/∂a is
+    written. With ``"numpy"``, the BPTT loop is
+    :func:`indrnn_np.kernels.reference.recurrence_backward`, then the two GEMMs
+    in this function's body.
 
     Parameters
     ----------
@@ -324,36 +382,61 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         ``dx (T, B, M)`` (``(B, T, M)`` after a ``batch_first`` forward pass), ``dW (M, N)``,
         ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
     """
+    dh = _backward_args(dh, cache)
+    x, W, u, h0, h, activation, backend, _, algorithm, batch_first = cache
+    if backend == "numpy":
+        # The specification, line by line, at every M: the loop of BPTT, then dW and dx.
+        T, B, M = x.shape
+        N = W.shape[1]
+        da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
+        dh0, du_part, db_part = np.empty_like(h0), np.empty_like(h0), np.empty_like(h0)
+        # ∂J/∂a_t for t = T-1 .. 0 (Eq. 4), with du and db per (b, n) column: in the reference kernel
+        backward = _reference.scan_backward if algorithm == "scan" else _reference.recurrence_backward
+        backward(dh, h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part)
+        da2d = da.reshape(T * B, N)
+        dW = x.reshape(T * B, M).T @ da2d  # ∂J/∂W = Σ_t x_tᵀ ∂J/∂a_t, (M, N)
+        dx = (da2d @ W.T).reshape(T, B, M) if need_dx else None  # ∂J/∂x_t = ∂J/∂a_t Wᵀ, (T, B, M)
+        grads = IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+    else:
+        grads = _backward_kernels(dh, cache, need_dx)
+    if batch_first:
+        return grads._replace(dx=_batch_first_out(grads.dx))
+    return grads
+
+
+def _backward_args(dh, cache):
+    """:func:`indrnn_backward`'s arguments checked (a ValueError or TypeError naming the argument);
+    returns dh time-major, with its padding zeroed when the forward pass had ``lengths``."""
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
-    x, W, u, h0, h, activation, backend, lengths, algorithm, batch_first = cache
+    x, W, _, _, _, activation, backend, lengths, algorithm, batch_first = cache
     check_algorithm(algorithm, activation)  # a cache edited by hand
-    T, B, M = x.shape
-    N = W.shape[1]
+    T, B, _ = x.shape
+    check_arrays(
+        {"dh": (dh, "(B, T, N) (batch_first)" if batch_first else "(T, B, N)")},
+        allow_device=backend == "cuda" and not batch_first,
+        dims={"T": T, "B": B, "N": W.shape[1]},
+        dtype=(x.dtype, "the forward inputs"),
+    )
     if batch_first:
-        check_array("dh", dh, 3)
-        check_shape("dh", dh, (B, T, N), "(B, T, N) (batch_first)")
-        g = _backward(_to_time_major("dh", dh, True, backend), cache, need_dx)
-        return g._replace(dx=_batch_first_out(g.dx))
-    return _backward(dh, cache, need_dx)
-
-
-def _backward(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
-    """:func:`indrnn_backward` of a time-major dh."""
-    x, W, u, h0, h, activation, backend, lengths, algorithm, _ = cache
-    T, B, M = x.shape
-    N = W.shape[1]
-    check_array("dh", dh, 3, allow_device=backend == "cuda")
-    check_shape("dh", dh, (T, B, N), "(T, B, N)")
-    check_same_dtype("the forward inputs", x.dtype, {"dh": dh})
-    act = ACTIVATIONS[activation]
+        dh = np.ascontiguousarray(np.swapaxes(dh, 0, 1))
     if lengths is not None:  # padding sends nothing back: with dh 0 there, so is ∂J/∂a
         dh = mask_padding(dh, lengths)
+    return dh
+
+
+def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
+    """:func:`indrnn_backward` of a checked, time-major dh on the Numba backends (``"cpu"``,
+    ``"cuda"``): through the buffer pool, timed, and with the fused kernels for small M."""
+    x, W, u, h0, h, activation, backend, _, algorithm, _ = cache
+    T, B, M = x.shape
+    N = W.shape[1]
+    act = ACTIVATIONS[activation]
     if backend == "cuda":
-        cuda_kernels = require_cuda()
+        require_cuda()  # CudaUnavailableError before anything is copied
         if _fused(M, algorithm):
-            return IndRNNGrads(*cuda_kernels.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
-        return IndRNNGrads(*cuda_kernels.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
+            return IndRNNGrads(*indrnn_device.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
+        return IndRNNGrads(*indrnn_device.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
 
     dh = np.ascontiguousarray(dh)
     if _fused(M, algorithm):
@@ -371,11 +454,12 @@ def _backward(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
     return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
-def _fused(M: int, algorithm: str = "sequential") -> bool:
-    """Whether the layer computes ``W x_t`` inside the recurrence (the fused kernels): the sequential
-    time loop with 1 <= M <= :data:`indrnn_np.config.FUSE_MAX_M`, the same rule on every backend
-    (the scan reads a projected ``W x_t``)."""
-    return algorithm == "sequential" and 1 <= M <= config.FUSE_MAX_M
+def _fused(M: int, algorithm: str = "sequential", backend: str = "cpu") -> bool:
+    """Whether the layer computes ``W x_t`` inside the recurrence (the fused kernels): on the CPU and
+    CUDA backends, the sequential time loop with 1 <= M <= :data:`indrnn_np.config.FUSE_MAX_M` (the
+    scan reads a projected ``W x_t``). Never on ``"numpy"``, the specification: its plain path is
+    what the fused kernels are tested against."""
+    return backend != "numpy" and algorithm == "sequential" and 1 <= M <= config.FUSE_MAX_M
 
 
 def _forward_fused(x, W, u, b, h0, activation, backend, lengths):
@@ -541,7 +625,7 @@ def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
         dh = mask_padding(dh, lengths)
     if backend == "cuda":
         host = not is_device_array(dh)
-        grads = require_cuda().recurrence_backward_sums(
+        grads = indrnn_device.recurrence_backward_sums(
             device.to_device(dh), h, u, h0, ACTIVATIONS[activation], algorithm
         )
         return RecurrenceGrads(*(device.to_host(a) if host else a for a in grads))

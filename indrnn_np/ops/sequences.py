@@ -8,7 +8,7 @@ real output or a gradient) and write zeros there.
 
 Each function works where its array lives: NumPy arrays through the kernels of
 :mod:`indrnn_np.kernels.reference`, Numba CUDA device arrays through their
-twins in :func:`indrnn_np.kernels.cuda.training_kernels` (lengths are copied
+twins in :mod:`indrnn_np.kernels.padding.cuda` (lengths are copied
 to the device, B integers).
 """
 
@@ -19,10 +19,6 @@ import numpy as np
 from .._checks import check_lengths, is_device_array
 from ..kernels import reference as _reference
 from . import device
-
-
-def _device_ints(a):
-    return device.to_device(np.ascontiguousarray(a, dtype=np.int64))
 
 
 def step_mask(lengths, T: int) -> np.ndarray:
@@ -36,8 +32,7 @@ def mask_padding(a, lengths, *, copy: bool = True):
     lengths = check_lengths(lengths, T, B)
     out = device.copy(a) if copy else a
     if is_device_array(out):
-        flat = out.reshape(T, B, out.size // (T * B))
-        device._launch(device._k(out.dtype).mask_steps, out.size, flat, _device_ints(lengths))
+        device.mask_steps(out, lengths)
     else:
         _reference.mask_steps(out.reshape(T, B, -1), lengths)
     return out
@@ -64,7 +59,7 @@ def reverse_padded(x, lengths):
     lengths = check_lengths(lengths, T, B)
     if is_device_array(x):
         out = device.empty(x.shape, x.dtype)
-        device._launch(device._k(x.dtype).reverse_steps, x.size, x, _device_ints(lengths), out)
+        device._launch(device._ck().reverse_steps, x.size, x, device.device_ints(lengths), out)
         return out
     out = np.empty_like(x)
     _reference.reverse_steps(x, lengths, out)
@@ -77,7 +72,7 @@ def take_steps(x, steps):
     B, K = x.shape[1], x.shape[2]
     if is_device_array(x):
         out = device.empty((B, K), x.dtype)
-        device._launch(device._k(x.dtype).gather_steps, B * K, x, _device_ints(steps), out)
+        device._launch(device._ck().gather_steps, B * K, x, device.device_ints(steps), out)
         return out
     out = np.empty((B, K), x.dtype)
     _reference.gather_steps(x, steps, out)
@@ -89,7 +84,7 @@ def put_steps(dy, steps, shape):
     steps = np.asarray(steps, dtype=np.int64)
     if is_device_array(dy):
         dx = device.empty(shape, dy.dtype)
-        device._launch(device._k(dy.dtype).scatter_steps, dx.size, dy, _device_ints(steps), dx)
+        device._launch(device._ck().scatter_steps, dx.size, dy, device.device_ints(steps), dx)
         return dx
     dx = np.empty(shape, dy.dtype)
     _reference.scatter_steps(dy, steps, dx)

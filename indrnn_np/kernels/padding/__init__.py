@@ -1,0 +1,1 @@
+"""Variable lengths, padded batches: ``reference.py`` (also the host backends' kernels), ``cuda.py``."""
