@@ -11,7 +11,8 @@ Everything is read from the code itself (Python's ``ast``) or measured by runnin
   backend name (``check_choice("backend", ...)``, ``... in BACKENDS``) and attributes or fields that store
   one (``self.backend = ...``, ``backend: str`` in a class body);
 * import circles between the package's modules, module-level imports only and all imports (a circle
-  through an import inside a function does not fail at import time, but is still a circle of knowledge);
+  through an import inside a function does not fail at import time, but is still a circle of knowledge;
+  imports under ``if TYPE_CHECKING:``, for annotations only, are left out);
 * hops: the project frames on the stack, at a kernel call, through which a parameter travelled (frames
   with an argument ``backend``, resp. a non-None ``lengths``, or an argument holding it as an attribute:
   a config, a layer, a cache), the largest over the kernel calls of a
@@ -105,8 +106,16 @@ def _imports(name: str, path: Path, tree, modules: dict, top_only: bool) -> set[
     out = set()
     is_pkg = path.name == "__init__.py"
     pkg_parts = name.split(".") if is_pkg else name.split(".")[:-1]
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for n in ast.walk(block)
+    }
     body = tree.body if top_only else list(ast.walk(tree))
     for node in body:
+        if id(node) in typing_only:  # for annotations only: never imported when the code runs
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = pkg_parts[: len(pkg_parts) - node.level + 1]

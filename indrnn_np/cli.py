@@ -57,7 +57,7 @@ def cmd_train(a) -> int:
 def _train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
-    from .train.memory import describe, estimate_training, fits
+    from .train.memory import describe, estimate_training, fits, wanted
 
     given = given_options(a)
     try:
@@ -66,7 +66,8 @@ def _train(a) -> int:
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
             if a.dry_run:
-                estimate = estimate_training(RunDir(a.resume).read_config(), resume=True)
+                with wanted():
+                    estimate = estimate_training(RunDir(a.resume).read_config(), resume=True)
                 print(describe(estimate))
                 return 0 if fits(estimate) else 1
             resume(
@@ -81,7 +82,8 @@ def _train(a) -> int:
         else:
             cfg = recipe(a.task, **given)
             if a.dry_run:
-                estimate = estimate_training(cfg)
+                with wanted():
+                    estimate = estimate_training(cfg)
                 print(describe(estimate))
                 return 0 if fits(estimate) else 1
             if a.out == "":

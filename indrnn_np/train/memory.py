@@ -50,13 +50,14 @@ The memory available is the smallest of ``MemAvailable`` in
 ``memory.limit_in_bytes``) and the address-space limit (``ulimit -v``) less
 what the process maps; elsewhere the free physical memory that
 ``os.sysconf`` reports, or nothing (no check) where even that is missing.
-``INDRNN_MEMORY_CHECK=0`` turns the refusal off (the rehearsal still runs, unbounded: a few
-seconds). A rehearsal in a process that traces with ``tracemalloc`` already resets its peak.
+``INDRNN_MEMORY_CHECK=0`` turns the check off: nothing is rehearsed then, but for ``--dry-run``,
+which asks for the estimate (:func:`wanted`). A rehearsal in a process that traces with ``tracemalloc`` already resets its peak.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import gc
@@ -73,6 +74,7 @@ from ..ops import buffers
 from ..tasks import FIXED_T
 from .build import model_of, optimizer_of, task_of
 from .config import TrainConfig
+from .step import train_step
 
 GiB = 2**30
 MiB = 2**20
@@ -156,6 +158,19 @@ def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
     return out
 
 
+_WANTED = contextvars.ContextVar("indrnn_np_memory_wanted", default=False)
+
+
+@contextlib.contextmanager
+def wanted():
+    """Rehearse inside this block even with ``INDRNN_MEMORY_CHECK=0`` (``--dry-run`` prints the estimate)."""
+    token = _WANTED.set(True)
+    try:
+        yield
+    finally:
+        _WANTED.reset(token)
+
+
 def rehearse(
     what: str,
     phases: Callable[[int], list[Phase]],
@@ -164,7 +179,7 @@ def rehearse(
     levers: tuple = (),
     on_device: bool = False,
     runtime: bool = True,
-) -> MemoryEstimate:
+) -> MemoryEstimate | None:
     """The peak memory of a run of ``T`` steps, from the same run rehearsed at :data:`PROBES`.
 
     Parameters
@@ -185,8 +200,9 @@ def rehearse(
 
     Returns
     -------
-    MemoryEstimate
-        Its phase is the phase at the peak; its parts what is alive then.
+    MemoryEstimate or None
+        Its phase is the phase at the peak; its parts what is alive then. None with
+        ``INDRNN_MEMORY_CHECK=0`` outside :func:`wanted`: nothing is rehearsed.
 
     Raises
     ------
@@ -196,6 +212,8 @@ def rehearse(
         address-space limit of what is available (:func:`_bounded`), so that it fails with a
         MemoryError rather than waking the kernel's OOM killer.
     """
+    if not config.MEMORY_CHECK and not _WANTED.get():
+        return None  # nothing to check: no rehearsal's seconds spent
     T = int(T)
     probes = [T] if T <= PROBES[-1] else list(PROBES)
     tracing = tracemalloc.is_tracing()
@@ -307,17 +325,9 @@ def _at_peak(what, labels, values, levers, on_device, runtime) -> MemoryEstimate
     )
 
 
-def _train_step():
-    # the loop imports this module for its checks: its training step is imported when a rehearsal runs
-    from .loop import train_step
-
-    return train_step
-
-
 def _training_phases(s: dict, *, batch, clip_value=None, clip_norm=None, steps=2, evaluate=True) -> list:
     """A training step, an evaluation and a second step of ``s["model"]``, ``s["opt"]`` on ``s["task"]``:
     the phases every training rehearsal ends with."""
-    train_step = _train_step()
     rng = np.random.default_rng(0)
     previous = []
 
