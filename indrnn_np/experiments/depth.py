@@ -110,9 +110,9 @@ def run_depth(
         ``best_test_error``, ``steps``, ``wall_s``, ``diverged``.
     """
     configs = network_configs(steps, quick, names, data)
+    check_writable_dir(out_dir)  # first: a bad folder is told before seconds of rehearsals
     for cfg in configs.values():  # a second model is kept beside each run (its gradients at initialisation)
         check_fits(estimate_training(cfg, extra_models=1))
-    check_writable_dir(out_dir)
     out = Path(out_dir)
     results = {}
     for name, cfg in configs.items():

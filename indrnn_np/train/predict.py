@@ -120,7 +120,6 @@ def predict_run(run_dir, data, out, *, batch: int = EVAL_CHUNK, proba: bool = Fa
         lengths_name=f"{data}: lengths",
         dtype=np.dtype(cfg.dtype).type,
     )
-    check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2]))
     try:
         model, cfg, task, step = load_model(run)
     except ArrayDataError as exc:
@@ -142,6 +141,8 @@ def predict_run(run_dir, data, out, *, batch: int = EVAL_CHUNK, proba: bool = Fa
             f"--proba writes class probabilities, but {run.path} is a regression run ({cfg.task}, metric "
             f"{task.metric}): leave out --proba for its values"
         )
+    # after the cheap checks (the data's features, --proba): a rehearsal of the prediction takes seconds
+    check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2]))
     pred = predict(model, x, lengths, batch=batch, head=task.head)
     real = np.arange(x.shape[1])[None, :] < lengths[:, None]
     columns = None
