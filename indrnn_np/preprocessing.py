@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .sklearn_bases import BaseEstimator, NotFittedError, TransformerMixin
-from .tasks.arrays import _sequence_list, pad_sequences
+from .tasks.inputs import _sequence_list, pad_sequences
 
 
 class SequenceScaler(TransformerMixin, BaseEstimator):
