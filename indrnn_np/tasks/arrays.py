@@ -229,7 +229,7 @@ class ArrayTask:
         yb = y[idx]
         if self.head == "all":
             yb = np.ascontiguousarray(np.swapaxes(yb[:, :Tb], 0, 1))  # (Tb, B[, K])
-        return xb, yb, L
+        return xb, yb, _padded(L, Tb)
 
     def rehearsal(self, T: int) -> ArrayTask:
         """This task cut to ``T`` steps, each sequence's length scaled by ``T / self.T`` (rounded up),
@@ -309,6 +309,13 @@ def class_probabilities(logits: np.ndarray) -> np.ndarray:
     return p
 
 
+def _padded(L: np.ndarray, Tb: int):
+    """A batch's lengths, or None when every sequence fills its Tb steps: the model and the loss then
+    take their path without padding (no masked copies, the last step read as ``x[-1]``, a reversal as
+    ``x[::-1]``), the same values (batch norm's statistics to rounding)."""
+    return None if bool((L == Tb).all()) else L
+
+
 def predict(model, x, lengths, *, batch: int = EVAL_CHUNK, head: str = "last") -> np.ndarray:
     """A model's outputs for padded samples-first sequences, in inference mode, samples first.
 
@@ -336,7 +343,7 @@ def predict(model, x, lengths, *, batch: int = EVAL_CHUNK, head: str = "last") -
         L = lengths[idx]
         Tb = int(L.max())
         xb = np.ascontiguousarray(x[idx, :Tb].transpose(1, 0, 2))
-        p = to_host(model.forward(xb, train=False, lengths=L)[0])  # [0]: the caches go now
+        p = to_host(model.forward(xb, train=False, lengths=_padded(L, Tb))[0])  # [0]: the caches go now
         if head == "all":
             p = np.swapaxes(p, 0, 1)  # (B, Tb, K)
             p = np.where(np.arange(Tb)[None, :, None] < L[:, None, None], p, 0)

@@ -25,13 +25,9 @@ def reverse_steps(x, lengths, out):
     """Each sequence's real steps in reverse order: ``out[t, b] = x[lengths[b] - 1 - t, b]`` for
     ``t < lengths[b]``, and 0 in the padding. x, out (T, B, K); applying it twice gives x back
     (padding zeroed)."""
-    T = x.shape[0]
-    t = np.arange(T)[:, None]  # (T, 1)
-    src = lengths[None, :] - 1 - t  # (T, B)
-    valid = src >= 0
-    cols = np.broadcast_to(np.arange(x.shape[1])[None, :], src.shape)
-    out[...] = 0
-    out[valid] = x[src[valid], cols[valid]]
+    for b, n in enumerate(lengths):  # one strided copy per sequence: B slices, no index arrays
+        out[:n, b] = x[:n, b][::-1]
+        out[n:, b] = 0
 
 
 def gather_steps(x, steps, out):
