@@ -230,9 +230,8 @@ class _IndRNNEstimator(BaseEstimator):
 
     def _early_stopping(self) -> list:
         """The EarlyStopping callback of ``early_stopping=True`` (checked), or none."""
-        if not self.early_stopping:
-            return []
-        return [EarlyStopping(n_iter_no_change=self.n_iter_no_change, tol=self.tol, restore_best=True)]
+        stopping = EarlyStopping(n_iter_no_change=self.n_iter_no_change, tol=self.tol, restore_best=True)
+        return [stopping] if self.early_stopping else []  # checked either way, as scikit-learn's MLP
 
     def _fit(self, X, y, lengths, kind, outputs=None, record=None, sample_weight=None) -> dict:
         """Train on the arrays; return the fitted attributes (set by the caller only when all went well:

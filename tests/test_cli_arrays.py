@@ -315,3 +315,21 @@ def test_predict_proba_writes_each_class_probability_under_its_name(tmp_path, ca
     assert not (tmp_path / "x.csv").exists()
     with pytest.raises(TypeError, match="proba must be True or False"):
         predict_run(run, data, tmp_path / "y.npy", proba="yes")
+
+
+def test_predict_rehearses_a_run_whose_sequences_are_longer_than_the_probes(tmp_path, capsys, monkeypatch):
+    """Sequences of 40 steps: the memory rehearsal cuts the run's task to 16 and 32 steps (it once
+    rebuilt the task at T = 16 instead, which task arrays refuses: every predict failed)."""
+    from indrnn_np import config
+
+    monkeypatch.setattr(config, "MEMORY_CHECK", True)
+    X, y = marker_sequences(40, min_length=35, max_length=40, seed=1)
+    x, lengths = pad_sequences(X)
+    np.savez(tmp_path / "m.npz", x=x, y=y, lengths=lengths)
+    assert _train(capsys, tmp_path / "m.npz", tmp_path / "run")[0] == 0
+    out = tmp_path / "p.csv"
+    rc = main(
+        ["predict", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "m.npz"), "--out", str(out)]
+    )
+    assert rc == 0, capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 41

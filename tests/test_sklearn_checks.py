@@ -192,3 +192,36 @@ def test_bad_weights_are_refused_by_name_and_a_run_dir_sees_them(tmp_path):
     fit(np.ones(30), run_dir=run)
     with pytest.raises(RunChangedError, match="the data"):
         IndRNNClassifier(hidden=4, steps=5, run_dir=run).fit(X, y, sample_weight=np.arange(30) % 3 + 1)
+
+
+def test_strings_are_refused_even_where_they_would_convert():
+    X, y = marker_sequences(20, seed=6)
+    x = np.array([np.pad(s, ((0, 80 - len(s)), (0, 0))) for s in X], dtype=object)
+    x[3, 4, 1] = "1.5"
+    with pytest.raises(TypeError, match=r"X is an object array holding a string at X\[3, 4, 1\]: '1.5'"):
+        IndRNNClassifier(hidden=4, steps=3).fit(x, y)
+    with pytest.raises(
+        TypeError, match="sample_weight must hold numbers, one weight per sequence; got strings"
+    ):
+        IndRNNClassifier(hidden=4, steps=3).fit(X, y, sample_weight=np.array(["1"] * 20))
+    clf = IndRNNClassifier(hidden=4, steps=3).fit(X, y)
+    with pytest.raises(
+        ValueError, match="sample_weight is zero for every sequence: every sequence would count"
+    ):
+        clf.score(X, y, sample_weight=np.zeros(20))
+    with pytest.raises(ValueError, match="n_iter_no_change must be an integer >= 1"):
+        IndRNNClassifier(steps=3, n_iter_no_change=0).fit(X, y)  # checked without early stopping too
+
+
+def test_a_callback_class_rather_than_an_instance_is_refused_saying_so():
+    from indrnn_np.train import Callback
+
+    class Log(Callback):
+        def on_evaluation(self, run, step, metrics):
+            pass
+
+    X, y = marker_sequences(20, seed=6)
+    with pytest.raises(
+        TypeError, match=r"callbacks\[0\] is the class Log, not a callback: pass an instance, Log\(\)"
+    ):
+        IndRNNClassifier(hidden=4, steps=3, callbacks=[Log]).fit(X, y)

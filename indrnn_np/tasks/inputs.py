@@ -215,6 +215,11 @@ def _as_float(a, name: str) -> np.ndarray:
         raise ArrayDataError(f"{name} cannot be read as a numeric array ({exc})") from None
     if arr.dtype == object:
         for index, item in np.ndenumerate(arr):
+            if isinstance(item, str | bytes):  # "1.5" would convert: refused as a string all the same
+                raise TypeError(
+                    f"{name} is an object array holding a string at {name}{list(index)}: {item!r}; "
+                    "give numbers (convert text yourself, e.g. X.astype(float), if that is what you mean)"
+                )
             try:
                 float(item)
             except (TypeError, ValueError) as exc:
@@ -330,6 +335,8 @@ def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> n
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight)
+    if w.dtype.kind in "USO" and any(isinstance(v, str | bytes) for v in w.reshape(-1)):
+        raise TypeError(f"{name} must hold numbers, one weight per sequence; got strings (dtype {w.dtype})")
     if w.dtype == object or w.dtype.kind not in "biuf":
         try:
             w = w.astype(np.float64)
@@ -344,7 +351,7 @@ def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> n
     if bad.size:
         raise ValueError(f"{name} must be finite and >= 0; got {name}[{bad[0]}] = {w[bad[0]]}")
     if not w.any():
-        raise ValueError(f"{name} is zero for every sequence: nothing would be learned")
+        raise ValueError(f"{name} is zero for every sequence: every sequence would count for nothing")
     return w
 
 

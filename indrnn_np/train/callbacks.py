@@ -85,6 +85,10 @@ def check_callbacks(callbacks) -> list:
             f"got {type(callbacks).__name__}"
         )
     for i, cb in enumerate(callbacks):
+        if isinstance(cb, type):
+            raise TypeError(
+                f"callbacks[{i}] is the class {cb.__name__}, not a callback: pass an instance, {cb.__name__}()"
+            )
         hooks = [h for h in HOOKS if callable(getattr(cb, h, None))]
         unknown = sorted(
             n for n in dir(cb) if n.startswith("on_") and n not in HOOKS and callable(getattr(cb, n))

@@ -481,7 +481,7 @@ def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int) -> MemoryEstim
 
     def phases(Tp):
         Tr = min(cfg.T, max(2, round(cfg.T * Tp / T)))
-        s, out = config_phases(dataclasses.replace(cfg, T=Tr), Tr, checkpoint=True)
+        s, out = config_phases(cfg, Tr, checkpoint=True)  # task arrays: its data's T, cut (task_at)
         return out + _prediction_phases(s, n, Tp, M, np.dtype(cfg.dtype))
 
     what = f"predicting {n} sequences of up to {T} steps with a {cfg.task} run"
