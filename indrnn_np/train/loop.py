@@ -21,7 +21,7 @@ from ..timing import section
 from .build import model_of, optimizer_of, restore, schedule_of, task_of
 from .callbacks import CallbackList, builtin_callbacks, check_callbacks, draw_curve
 from .config import TrainConfig
-from .memory import check_fits, estimate_evaluation, estimate_objects, estimate_training
+from .memory import check_fits, estimate_evaluation, estimate_objects, estimate_training, saying_compiles
 from .record import check_belongs, refuse_config_changes
 from .rundir import MemoryRun, RunDir, RunDirError
 from .state import RunState, TrainingDiverged, TrainingInterrupted, config_settings, loop_settings
@@ -129,7 +129,8 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print,
     """
     callbacks = builtin_callbacks(progress=progress, log=log) + check_callbacks(callbacks)
     cfg.validate()
-    check_fits(estimate_training(cfg))
+    with saying_compiles(log, cfg.backend):
+        check_fits(estimate_training(cfg))
     run = RunDir(out_dir)
     run.check_new()
     run.check_writable()
@@ -277,9 +278,10 @@ def train_objects(
         raise TypeError(
             f"settings must be a dict of the caller's settings or None; got {type(settings).__name__}"
         )
-    check_fits(
-        estimate_objects(model, optimizer, task, batch=batch, clip_value=clip_value, clip_norm=clip_norm)
-    )
+    with saying_compiles(log, getattr(model, "backend", "cpu")):
+        check_fits(
+            estimate_objects(model, optimizer, task, batch=batch, clip_value=clip_value, clip_norm=clip_norm)
+        )
     run = MemoryRun() if run_dir is None else RunDir(run_dir)
     state = RunState(run, task, model, optimizer, schedule, _settings_, words=settings)
     if run_dir is None:
@@ -385,7 +387,8 @@ def resume(
     for name, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
         if value is not None:
             cfg = dataclasses.replace(cfg, **{name: value}).validate()
-    check_fits(estimate_training(cfg, resume=True))
+    with saying_compiles(log, cfg.backend):
+        check_fits(estimate_training(cfg, resume=True))
     if expect is not None:
         refuse_config_changes(run, cfg, expect)
     state = _build(cfg, run)

@@ -69,6 +69,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import config
+from ..compiling import CompileWatch
 from ..errors import UserError
 from ..ops import buffers
 from ..tasks import FIXED_T
@@ -159,6 +160,24 @@ def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
 
 
 _WANTED = contextvars.ContextVar("indrnn_np_memory_wanted", default=False)
+_LOG = contextvars.ContextVar("indrnn_np_memory_log", default=None)
+
+#: The line a rehearsal says when it makes Numba compile (the first run on a machine: seconds).
+COMPILE_LINE = (
+    "compiling the kernels for the memory check (first run on a machine only; later runs load Numba's cache)"
+)
+
+
+@contextlib.contextmanager
+def saying_compiles(log, backend: str):
+    """Inside this block, a rehearsal that makes Numba compile says so first, one line to ``log``
+    (:data:`COMPILE_LINE`), rather than seconds of silence before the run's first line; the
+    ``numpy`` backend compiles nothing and is not watched (Numba is not imported for it)."""
+    token = _LOG.set(log if backend != "numpy" else None)
+    try:
+        yield
+    finally:
+        _LOG.reset(token)
 
 
 @contextlib.contextmanager
@@ -221,6 +240,9 @@ def rehearse(
         tracemalloc.start()
     collecting = gc.isenabled()
     gc.disable()
+    log = _LOG.get()
+    watch = CompileWatch(lambda: log(COMPILE_LINE), cuda=on_device) if log else contextlib.nullcontext()
+    watch.__enter__()
     measured = []
     name = levers if callable(levers) else lambda parts: levers
     try:
@@ -243,6 +265,7 @@ def rehearse(
             if i:
                 measured.append(numbers)
     finally:
+        watch.__exit__(None, None, None)
         gc.collect(1)
         if collecting:
             gc.enable()
