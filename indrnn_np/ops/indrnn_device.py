@@ -22,22 +22,16 @@ def recurrence_backward_sums(dh, h, u, h0, act, algorithm="sequential"):
     T, B, N = dh.shape
     da = device.empty((T, B, N), dh.dtype)
     dh0 = device.empty((B, N), dh.dtype)
-    if algorithm == "scan":
-        du, db = device.empty(N, dh.dtype), device.empty(N, dh.dtype)
-        du_part = device.empty((B, N), dh.dtype)
-        db_part = device.empty((B, N), dh.dtype)
-        ck.scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
-        ck.reduce_rows(du_part, du)
-        ck.reduce_rows(db_part, db)
-        return da, du, db, dh0
-    if config.cuda_reduction() == "atomic":
+    if algorithm != "scan" and config.cuda_reduction() == "atomic":
         du, db = device.zeros(N, dh.dtype), device.zeros(N, dh.dtype)
         ck.recurrence_backward_atomic(dh, h, u, h0, act, da, dh0, du, db)
         return da, du, db, dh0
+    # per-(b, n) sums over time, then over the batch in a fixed order: the scan's and the loop's alike
+    backward = ck.scan_backward if algorithm == "scan" else ck.recurrence_backward
     du, db = device.empty(N, dh.dtype), device.empty(N, dh.dtype)
     du_part = device.empty((B, N), dh.dtype)
     db_part = device.empty((B, N), dh.dtype)
-    ck.recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+    backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
     ck.reduce_rows(du_part, du)
     ck.reduce_rows(db_part, db)
     return da, du, db, dh0
