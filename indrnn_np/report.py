@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -51,50 +52,81 @@ def check_writable_file(path) -> None:
 def check_writable_dir(path) -> None:
     """Raise OutputError unless the folder ``path`` exists and is writable, or can be created.
 
-    Checked before any work and without leaving anything behind: folders that had to be created
-    for the check are removed again (:func:`make_dir` creates them when the output is written).
+    Checked before any work and without leaving anything behind. A missing folder is not created
+    here (:func:`make_dir` creates it when the output is written): the check writes a temporary
+    file into the nearest folder that exists, so a second process checking or creating the same
+    folder at the same moment sees nothing of this one. A name too long for the file system is
+    refused here too, since creating it would fail the same way.
     """
     if not os.fspath(path):
         raise OutputError("cannot write into '': the output folder's path is empty")
     path = os.path.abspath(os.fspath(path))
-    missing = []
-    existing = path
-    while not os.path.lexists(existing):
-        missing.append(existing)
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise OutputError(
-            f"cannot create the folder {path}: {existing} is a file, not a folder"
-            if missing
-            else f"cannot write into {path}: it is a file, not a folder"
-        )
-    made = []
-    try:
-        for folder in reversed(missing):
-            try:
-                os.mkdir(folder)
-                made.append(folder)
-            except FileExistsError:  # another process made it meanwhile (a second run starting): fine
-                if not os.path.isdir(folder):
-                    raise
-        _try_folder(path)
-    except OSError as exc:
-        what = "create the folder" if missing else "write into the folder"
-        raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
-    finally:
-        for folder in reversed(made):  # deepest first; only the ones this check made
-            try:
-                os.rmdir(folder)
-            except OSError:
-                pass
+    for _ in range(50):  # another process may create or remove a folder on the path meanwhile
+        missing, existing = [], path
+        while not os.path.lexists(existing):
+            missing.append(existing)
+            existing = os.path.dirname(existing)
+        if not os.path.lexists(existing):
+            continue
+        if not os.path.isdir(existing):
+            if os.path.lexists(existing) and not os.path.isdir(existing):
+                raise OutputError(
+                    f"cannot create the folder {path}: {existing} is a file, not a folder"
+                    if missing
+                    else f"cannot write into {path}: it is a file, not a folder"
+                )
+            continue
+        try:
+            max_name = os.pathconf(existing, "PC_NAME_MAX")
+        except (OSError, ValueError):
+            max_name = 255
+        for folder in missing:
+            name = os.path.basename(folder)
+            if len(os.fsencode(name)) > max_name:
+                raise OutputError(f"cannot create the folder {path}: the name {name!r} is too long")
+        try:
+            _try_folder(existing)
+        except FileNotFoundError:
+            continue  # the folder went away between looking and writing: look again
+        except OSError as exc:
+            what = "create the folder" if missing else "write into the folder"
+            raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
+        return
+    raise OutputError(f"cannot write into {path}: another process keeps creating and removing it")
 
 
 def make_dir(path) -> None:
     """Create the folder ``path`` (and its parents) when output is about to be written; OutputError if it cannot be."""
     try:
-        os.makedirs(path, exist_ok=True)
+        path = os.path.abspath(os.fspath(path))
+        missing, folder = [], path
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(missing):
+            _mkdir_raced(folder)
     except OSError as exc:
         raise OutputError(f"cannot create the folder {path}: {exc.strerror or exc}") from None
+
+
+def _mkdir_raced(folder, tries: int = 50) -> bool:
+    """Create ``folder`` unless it is there; True when this call created it.
+
+    Safe against a second process or thread doing the same at once, including one whose
+    :func:`check_writable_dir` creates the folder for a moment and removes it again: a folder that
+    exists when ``mkdir`` looks and is gone when ``isdir`` looks is tried again, where
+    ``os.makedirs(exist_ok=True)`` would raise "File exists".
+    """
+    for _ in range(tries):
+        try:
+            os.mkdir(folder)
+            return True
+        except FileExistsError:
+            if os.path.isdir(folder):
+                return False
+            if os.path.lexists(folder):  # a file, a link to nothing: a real refusal
+                raise
+    raise FileExistsError(errno.EEXIST, "another process keeps creating and removing it", folder)
 
 
 def _try_folder(folder) -> None:

@@ -680,3 +680,40 @@ def test_a_hand_edited_run_json_is_written_again_from_the_checkpoints_copy(tmp_p
     resume(run, steps=25, progress=False, log=lines.append)
     assert any("run.json: differs from the checkpoint's copy; written again from it" in ln for ln in lines)
     assert json.loads((run / "run.json").read_text())["settings"]["hidden"] == 8
+
+
+def test_checking_and_creating_one_output_folder_from_many_threads_at_once(tmp_path):
+    """Two fits into one run folder at once once failed with a bare "File exists": the check made
+    the folder for a moment and removed it under the other writer. The check now creates nothing."""
+    import threading
+
+    from indrnn_np.report import OutputError, check_writable_dir, make_dir
+
+    errors = []
+    for trial in range(60):
+        run = tmp_path / f"t{trial}" / "run" / "sub"
+
+        def check(run=run):
+            try:
+                check_writable_dir(run)
+            except OutputError as exc:
+                errors.append(exc)
+
+        def make(run=run):
+            make_dir(run)
+            if not run.is_dir():
+                errors.append(f"{run} vanished after make_dir")
+
+        threads = [threading.Thread(target=f) for f in (check, make, check, make, check)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert run.is_dir()
+    assert errors == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        check_writable_dir(tmp_path / "file" / "run")
+    with pytest.raises(OutputError, match="too long"):
+        check_writable_dir(tmp_path / ("x" * 300) / "run")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("t")) == ["file"]
