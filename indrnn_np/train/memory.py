@@ -90,7 +90,7 @@ PROBES = (16, 32)
 #: What the peak is made of, in the order the estimate is printed.
 PARTS = {
     "step": "a training step: batch, activations kept for BPTT, work arrays, gradients",
-    "evaluation": "evaluation of a chunk of test sequences",
+    "evaluation": "evaluation of a chunk of sequences",
     "kept": "arrays kept between phases: idle work arrays in the pool, the optimizer's lazy state",
     "input": "the sequences to predict or benchmark",
     "data": "data set and test set",
@@ -385,6 +385,10 @@ def _training_phases(s: dict, *, batch, clip_value=None, clip_norm=None, steps=2
         if evaluate:
             out.append(Phase("evaluation", "evaluation", evaluation))
         out.append(Phase("step", "training step", step))
+    if evaluate:
+        # a run ends with an evaluation after its last step, the pool then holding that step's arrays
+        # too (of another batch length than the step before an earlier evaluation)
+        out.append(Phase("evaluation", "evaluation", evaluation))
     return out
 
 
