@@ -1,7 +1,7 @@
 """IndRNN's estimators on public UCR/UEA data sets, with the baselines practitioners use, in one run.
 
-Data: the copies of the UCR/UEA archive that ship inside sktime (``pip install sktime``; nothing is
-downloaded), with their published train/test splits:
+Data: the copies of the UCR/UEA archive that ship inside sktime (``pip install -e ".[ucr]"``; nothing is
+downloaded; :func:`indrnn_np.tasks.ucr.load_ucr` reads them), with their published train/test splits:
 
 =================  ======================  ======  ==========  ==============
 data set           task                    n       M           T
@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import time
 import warnings
 
@@ -51,15 +52,9 @@ MODELS = ("indrnn", "lstm", "1nn-euclidean", "1nn-dtw", "minirocket")
 
 def load(name: str, split: str):
     """(X, y): X a list of (T_i, M) float64 arrays, y strings (classification) or floats."""
-    from sktime.datasets import load_UCR_UEA_dataset
+    from indrnn_np.tasks.ucr import load_ucr
 
-    X, y = load_UCR_UEA_dataset(name, split=split, return_type="nested_univ")
-    seqs = [
-        np.stack([np.asarray(X.iloc[i, j], dtype=np.float64) for j in range(X.shape[1])], axis=1)
-        for i in range(len(X))
-    ]
-    y = np.asarray(y)
-    return seqs, (y.astype(np.float64) if name in REGRESSION else y.astype(str))
+    return load_ucr(name, split)
 
 
 def resampled(X, T: int) -> np.ndarray:
@@ -101,7 +96,8 @@ def _lstm_fit_predict(regression: bool, X, y, Xt):
     classes = None
     if not regression:
         classes, y = np.unique(y, return_inverse=True)
-    task = arrays_task(Xs, y, kind="regress" if regression else "classify", test_fraction=0.2, seed=0)
+    # nothing held out, as the estimators' default (early_stopping=False)
+    task = arrays_task(Xs, y, kind="regress" if regression else "classify", test_fraction=0, seed=0)
     model = build_baseline("lstm", task.inputs, task.outputs, hidden=128, seed=0)
     opt = Adam(model, lr=_D["lr"])
     train(model, opt, task, None, steps=_D["steps"], batch=_D["batch"], eval_every=_D["eval_every"],
@@ -146,8 +142,14 @@ def _minirocket(regression: bool, X, y, Xt, T: int):
     return ridge.fit(Fa, y).predict(Fb)
 
 
-def run(sets, models, variants) -> list[dict]:
+def run(sets, models, variants, out=None) -> list[dict]:
+    """The rows of every (data set, model); with ``out``, written after each row and read first, so
+    that a run stopped part way goes on where it stopped (rows already there are not run again)."""
     rows = []
+    if out and os.path.exists(out):
+        with open(out) as f:
+            rows = json.load(f)
+    done = {(r["data"], r["model"]) for r in rows}
     for name in sets:
         regression = name in REGRESSION
         X, y = load(name, "train")
@@ -161,6 +163,9 @@ def run(sets, models, variants) -> list[dict]:
         )
         for model in models:
             for label, keywords in variants if model == "indrnn" else [(model, None)]:
+                if (name, label) in done:
+                    print(f"  {label}: in {out} already", flush=True)
+                    continue
                 if model == "minirocket" and T < 9:  # it reads the sequences resampled to T steps
                     print(f"  {label}: not run (MiniRocket needs sequences of at least 9 steps)", flush=True)
                     continue
@@ -180,6 +185,10 @@ def run(sets, models, variants) -> list[dict]:
                 metric = "rmse" if regression else "accuracy"
                 rows.append({"data": name, "model": label, metric: value, "fit_predict_s": round(fit_s, 1)})
                 print(f"  {label}: {metric} {value:.3f} (fit and predict {fit_s:.0f} s)", flush=True)
+                if out:
+                    with open(out + ".tmp", "w") as f:
+                        json.dump(rows, f, indent=1)
+                    os.replace(out + ".tmp", out)
     return rows
 
 
@@ -201,11 +210,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--indrnn", action="append", help="an IndRNN variant's keywords, e.g. pool='max'")
     p.add_argument("--out")
     a = p.parse_args(argv)
-    rows = run(a.sets.split(","), a.models.split(","), _variants(a.indrnn))
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(rows, f, indent=1)
-    return rows
+    return run(a.sets.split(","), a.models.split(","), _variants(a.indrnn), a.out)
 
 
 if __name__ == "__main__":

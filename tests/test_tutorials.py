@@ -12,8 +12,8 @@ import pytest
 TUTORIALS = sorted((Path(__file__).parent.parent / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_nine_tutorials_in_percent_format():
-    assert [p.name[:2] for p in TUTORIALS] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
+def test_there_are_ten_tutorials_in_percent_format():
+    assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, 11)]
     for p in TUTORIALS:
         text = p.read_text()
         assert text.startswith("# %% [markdown]"), p.name

@@ -1,0 +1,67 @@
+"""indrnn_np.tasks.ucr: the UCR/UEA data sets that ship inside sktime, read without any download."""
+
+import socket
+import sys
+
+import numpy as np
+import pytest
+
+from indrnn_np.tasks.ucr import SETS, UCRDataError, load_ucr
+
+pytest.importorskip("sktime", reason="the ucr extra (pip install -e '.[ucr]')")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test: nothing may be downloaded."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_each_set_loads_with_its_published_split_and_the_estimators_layout(no_network):
+    sizes = {"GunPoint": (50, 150), "JapaneseVowels": (270, 370), "Tecator": (172, 43)}
+    for name in SETS:
+        X, y = load_ucr(name, "train")
+        Xt, yt = load_ucr(name, "test")
+        assert len(X) == len(y) and len(Xt) == len(yt), name
+        assert all(isinstance(s, np.ndarray) and s.ndim == 2 and s.dtype == np.float64 for s in X + Xt)
+        assert len({s.shape[1] for s in X + Xt}) == 1, name  # one number of features
+        if name in sizes:
+            assert (len(X), len(Xt)) == sizes[name]
+        if SETS[name][0] == "regress":
+            assert y.dtype == np.float64 and np.isfinite(y).all()
+        else:
+            assert y.dtype.kind == "U" and 2 <= len(set(y)) <= 20 and set(yt) <= set(y)
+    lengths = [len(s) for s in load_ucr("JapaneseVowels", "test")[0]]
+    assert (min(lengths), max(lengths)) == (7, 29)
+
+
+def test_a_name_sktime_does_not_ship_is_refused_without_downloading(no_network):
+    with pytest.raises(
+        UCRDataError, match=r"name must be one of .*GunPoint.*got 'ECG200' \(nothing is downloaded\)"
+    ):
+        load_ucr("ECG200")
+    with pytest.raises(UCRDataError, match="got 'gunpoint'"):
+        load_ucr("gunpoint")  # spelt as the archive spells it
+    with pytest.raises(UCRDataError, match="split must be 'train' or 'test'; got 'valid'"):
+        load_ucr("GunPoint", "valid")
+
+
+def test_without_sktime_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sktime.datasets", None)  # an import of it raises ImportError
+    with pytest.raises(UCRDataError, match=r"needs sktime: pip install 'indrnn-np\[ucr\]'"):
+        load_ucr("GunPoint")
+
+
+def test_a_fit_on_gunpoint_beats_the_majority_class():
+    from indrnn_np import IndRNNClassifier
+
+    X, y = load_ucr("GunPoint", "train")
+    Xt, yt = load_ucr("GunPoint", "test")
+    clf = IndRNNClassifier(steps=300, random_state=0).fit(X, y)
+    majority = max(np.mean(yt == c) for c in set(y))
+    assert clf.score(Xt, yt) > majority + 0.05
