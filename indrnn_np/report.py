@@ -86,8 +86,11 @@ def check_writable_dir(path) -> None:
                 raise OutputError(f"cannot create the folder {path}: the name {name!r} is too long")
         try:
             _try_folder(existing)
-        except FileNotFoundError:
-            continue  # the folder went away between looking and writing: look again
+        except FileNotFoundError as exc:
+            if not os.path.isdir(existing):
+                continue  # the folder went away between looking and writing: look again
+            what = "create the folder" if missing else "write into the folder"
+            raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
         except OSError as exc:
             what = "create the folder" if missing else "write into the folder"
             raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
