@@ -347,3 +347,40 @@ def test_the_seed_changes_the_cases(tmp_path):
     first = check_report(path, seed=0)[0].splitlines()[1]
     other = check_report(path, seed=5)[0].splitlines()[1]
     assert first != other and "passed" in first and "passed" in other
+
+
+def test_the_exercises_page_shows_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """docs/site/tutorials/exercises.md: its transcripts are the commands' real output."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs/site/tutorials/exercises.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", page, re.S)
+    monkeypatch.chdir(tmp_path)
+
+    def session(argv, status):
+        assert main(argv) == status
+        captured = capsys.readouterr()
+        return f"$ python -m indrnn_np {' '.join(argv)}\n{captured.out}{captured.err}"
+
+    written = session(["exercises", "ex"], 0)
+    assert blocks[0] == written + session(["check", "ex/indrnn_exercises.py"], 1)
+    Path("ex/indrnn_exercises.py").write_text(
+        _with_mistake(
+            "indrnn_backward", ("da = g * (h[t] > 0)  # ∂J/∂a_t: the ReLU mask", "da = g  # ∂J/∂a_t")
+        )
+        .replace("return np.clip(u, -u_max, u_max)", "return np.minimum(u, u_max)")
+        .replace(
+            "x = np.array(x, dtype=np.float64)  # a float64 copy: the caller's x is never touched",
+            "x = x.copy()",
+        )
+    )
+    assert (
+        "    da = g  # ∂J/∂a_t\n" in page
+        and "`return np.minimum(u, u_max)`" in page
+        and "`x = x.copy()`" in page
+    )
+    assert blocks[1] == session(["check", "ex/indrnn_exercises.py"], 1)
+    Path("ex/indrnn_exercises.py").write_text(solved_text())
+    assert blocks[2] == session(["check", "ex/indrnn_exercises.py"], 0)
+    Path("bad.py").write_text("import numpy as np\n\ndef indrnn_forward(x, W, u, b, h0)\n    return x\n")
+    assert blocks[3] == session(["check", "bad.py"], 2)

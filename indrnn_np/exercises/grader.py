@@ -236,6 +236,11 @@ def forward_with_mistake(x, W, u, b, h0, mistake: str):
     return h
 
 
+_SKIPPED_STEP_0 = (
+    "off by one in time: step t = 0 was skipped (h[0] is 0); the loop runs over t = 0 .. T-1, "
+    "with h_{t-1} = h0 at t = 0"
+)
+
 #: The forward pass's usual mistakes and their hints, in the order they are tried.
 FORWARD_MISTAKES = {
     "no_relu": "the ReLU is missing: h_t = relu(a_t) = np.maximum(a_t, 0), not a_t",
@@ -246,12 +251,9 @@ FORWARD_MISTAKES = {
         "off by one in time: h[t] is the state after step t, so h[0] = relu(x[0] @ W + u * h0 + b); "
         "yours is one step late (h[0] holds h0)"
     ),
-    "skips_step_0": (
-        "off by one in time: step t = 0 was skipped (h[0] is 0); the loop runs over t = 0 .. T-1, "
-        "with h_{t-1} = h0 at t = 0"
-    ),
+    "skips_step_0": _SKIPPED_STEP_0,  # the loop from t = 1, reading h[t - 1] = h[0] = 0
+    "starts_at_1": _SKIPPED_STEP_0,  # the loop from t = 1, carrying h_prev = h0 into it
 }
-FORWARD_MISTAKES["starts_at_1"] = FORWARD_MISTAKES["skips_step_0"]
 
 
 def _grade_forward(fn, cases, seed, path):
