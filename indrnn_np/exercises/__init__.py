@@ -117,11 +117,11 @@ def load_learner_file(path) -> dict:
     try:
         exec(code, module.__dict__)
     except (Exception, SystemExit) as exc:  # the learner's module-level code, whatever it raised
-        from .grader import _learner_line
+        from .grader import line_in_file
 
         text = " ".join(str(exc).split())
         raise ExercisesError(
-            f"{path}: importing it raised {type(exc).__name__}: {text}{_learner_line(exc, str(path))}"
+            f"{path}: importing it raised {type(exc).__name__}: {text}{line_in_file(exc, str(path))}"
         ) from None
     return {ex.name: module.__dict__[ex.name] for ex in EXERCISES if ex.name in module.__dict__}
 

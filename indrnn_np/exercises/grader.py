@@ -68,7 +68,7 @@ class _NotDone(Exception):
 # --------------------------------------------------------------------------
 
 
-def _learner_line(exc: BaseException, path: str | None) -> str:
+def line_in_file(exc: BaseException, path: str | None) -> str:
     """`` (line N of your file)`` for the deepest frame of ``exc`` in the learner's file."""
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -88,7 +88,7 @@ def _call(fn, *args, path=None, where=""):
     except (Exception, SystemExit) as exc:  # the learner's bug, whatever it is: one line, not a traceback
         text = " ".join(str(exc).split())
         raise _Failed(
-            f"{where}raised {type(exc).__name__}: {text}{_learner_line(exc, path)}",
+            f"{where}raised {type(exc).__name__}: {text}{line_in_file(exc, path)}",
             _hint_for_exception(exc),
         ) from None
 
@@ -827,7 +827,7 @@ def _grade_compose(fn, cases, seed, path):
         h = np.linspace(-10, 10, 201, dtype=case["dtype"])[:, None]  # (G, 1) against (n,) maps
         truth = apply_map(second, apply_map(first, h))
         got = apply_map(yours, h)
-        tol = 64 * _tolerance(case["dtype"])
+        tol = _tolerance(case["dtype"])
         err = _error(got, truth)
         if err > tol:
             variants = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 
 import numpy as np
 
@@ -78,19 +79,17 @@ def compose(first, second):
 
 
 def solution_bodies() -> dict[str, str]:
-    """Each solution's body, as source text (function name -> body)."""
-    module = ast.parse(inspect.getsource(inspect.getmodule(solution_bodies)))
-    source = inspect.getsource(inspect.getmodule(solution_bodies)).splitlines()
-    bodies = {}
-    for node in module.body:
-        if (
-            isinstance(node, ast.FunctionDef)
-            and node.name != "solution_bodies"
-            and node.name != "solved_text"
-        ):
-            lines = source[node.body[0].lineno - 1 : node.body[-1].end_lineno]
-            bodies[node.name] = "\n".join(line[4:] for line in lines)
-    return bodies
+    """Each solution's body, as source text without its indentation (function name -> body)."""
+    from .template import EXERCISES
+
+    source = inspect.getsource(sys.modules[__name__])
+    lines = source.splitlines()
+    names = {ex.name for ex in EXERCISES}
+    return {
+        node.name: "\n".join(line[4:] for line in lines[node.body[0].lineno - 1 : node.body[-1].end_lineno])
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name in names
+    }
 
 
 def solved_text() -> str:
