@@ -468,7 +468,7 @@ def _grade_backward(fn, cases, seed, path):
 
 
 def _da(args: dict) -> np.ndarray:
-    """∂J/∂a_t for every t, by the right loop (for the per-step terms of du, db, dW)."""
+    """∂J/∂a_t for every t, by the right loop (for the per-step, per-sequence terms of du and db)."""
     dh, u, h = args["dh"], args["u"], args["h"]
     da = np.zeros_like(h)
     carry = np.zeros_like(args["h0"])
