@@ -45,6 +45,21 @@ def cmd_dynamics(a) -> int:
     return 0
 
 
+def cmd_exercises(a) -> int:
+    from .exercises import write_exercises, written_text
+
+    print(written_text(write_exercises(a.dir)))
+    return 0
+
+
+def cmd_check(a) -> int:
+    from .exercises import check_report
+
+    text, status = check_report(a.file, seed=a.seed)
+    print(text)
+    return status
+
+
 def cmd_train(a) -> int:
     from .train.config import ConfigError
 
@@ -513,6 +528,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="random seed of the checked inputs and weights (default: 0)",
     )
     g.set_defaults(func=cmd_gradcheck)
+    ex = sub.add_parser(
+        "exercises",
+        help="write the exercises: five IndRNN functions to fill in (forward, BPTT, the u projection, "
+        "finite differences, the scan's composition), graded by `check`",
+        description="Write DIR/indrnn_exercises.py: the forward pass of Eq. 2, BPTT, the projection of u, "
+        "centred finite differences and the composition of two clamped affine maps of the scan, each "
+        "with its docstring (shapes, the paper's equation) and its body left blank. An existing file is "
+        "never replaced.",
+        epilog="Then: python -m indrnn_np check DIR/indrnn_exercises.py",
+    )
+    ex.add_argument(
+        "dir",
+        metavar="DIR",
+        help="folder to write indrnn_exercises.py into (made if missing; must not hold one)",
+    )
+    ex.set_defaults(func=cmd_exercises)
+    ck = sub.add_parser(
+        "check",
+        help="grade an exercises file against the project's own code: passed, or what is wrong and a hint",
+        description="Import FILE and run each of its five functions on random shapes (float32 and float64, "
+        "T = 1 and B = 1 included) against the project's own code, the gradients also against centred "
+        "finite differences in float64; print per function: passed, not done yet, or what is wrong and "
+        "a hint for the usual mistake that explains it. Exit status 0 when all five pass, 1 otherwise, "
+        "2 when FILE cannot be imported.",
+    )
+    ck.add_argument(
+        "file", metavar="FILE", help="the exercises file (written by: python -m indrnn_np exercises DIR)"
+    )
+    ck.add_argument(
+        "--seed",
+        type=_nonnegative_int,
+        default=0,
+        help="random seed of the checked shapes and values (default: 0)",
+    )
+    ck.set_defaults(func=cmd_check)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
     d.add_argument("--out", required=True, help="folder for the plots and dynamics.json")
     d.add_argument("--epsilon", type=float, default=0.01, help="smallest useful gradient ε (default: 0.01)")

@@ -228,6 +228,16 @@ CASES = [
     (["curves", "{places}/notes.txt", "--out", "{tmp}/c.png"], "notes.txt is a file, not a run folder"),
     (["curves", "{tmp}/none", "--out", "{tmp}/c.png"], "no checkpoint"),
     (["curves", "--out", "{tmp}/c.png"], "RUN"),
+    # exercises and check
+    (["exercises"], "DIR"),
+    (["exercises", "{places}/notes.txt"], "notes.txt is a file"),
+    (["exercises", "{places}/notes.txt/ex"], "notes.txt/ex"),
+    (["exercises", "/proc/ex"], "/proc/ex"),
+    (["check"], "FILE"),
+    (["check", "{tmp}/none.py"], "none.py: no such file"),
+    (["check", "{places}"], "is not a file"),
+    (["check", "{places}/notes.txt"], "notes.txt, line 1: SyntaxError"),
+    (["check", "{places}/notes.txt", "--seed", "-1"], "--seed"),
     # bench
     (["bench"], "BENCHMARK"),
     (["bench", "layer", "--T", "0"], "--T"),

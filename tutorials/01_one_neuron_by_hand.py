@@ -89,6 +89,11 @@ np.testing.assert_allclose(h_cpu, h_layer, rtol=1e-12)
 print("indrnn_forward agrees with the loop by hand:", h_lib.shape)
 
 # %% [markdown]
+# **Exercise 1:** write this forward pass yourself, `indrnn_forward` of the exercises file:
+# `python -m indrnn_np exercises ex` writes it, `python -m indrnn_np check ex/indrnn_exercises.py`
+# grades it ([the exercises](exercises.md)).
+
+# %% [markdown]
 # ## The RNN it replaces
 #
 # A conventional RNN has a full recurrent matrix:

@@ -130,6 +130,11 @@ np.testing.assert_allclose(du_v, g.du, rtol=1e-10)
 print("step-by-step BPTT = indrnn_backward for dW and du")
 
 # %% [markdown]
+# **Exercise 2:** write this BPTT yourself (the ReLU mask, du and db summed over time and batch),
+# `indrnn_backward` of the exercises file: `python -m indrnn_np exercises ex` writes it,
+# `python -m indrnn_np check ex/indrnn_exercises.py` grades it ([the exercises](exercises.md)).
+
+# %% [markdown]
 # ## Check it yourself: finite differences
 #
 # Nudge each input by ±ε and watch J move: $(J(x+ε) - J(x-ε)) / 2ε$ should
@@ -141,6 +146,11 @@ inputs = dict(x=X, W=W, u=u_v, b=b_v, h0=rng.standard_normal((B, N)), activation
 for r in check_gradients(indrnn_forward, indrnn_backward, inputs, wrt=["x", "W", "u", "b", "h0"]):
     print(f"{r.name:3s} relative error {r.rel_error:.2e}")
     assert r.rel_error < 1e-6
+
+# %% [markdown]
+# **Exercise 4:** write the centred difference yourself (in float64 whatever x's dtype),
+# `numerical_gradient` of the exercises file: `python -m indrnn_np exercises ex` writes it,
+# `python -m indrnn_np check ex/indrnn_exercises.py` grades it ([the exercises](exercises.md)).
 
 # %%
 import matplotlib.pyplot as plt  # noqa: E402

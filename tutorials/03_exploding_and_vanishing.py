@@ -72,6 +72,11 @@ assert g_ok.min() >= eps * (1 - 1e-9) and g_ok.max() <= gamma * (1 + 1e-9)
 print([classify(abs(v), eps, gamma) for v in indrnn_gradient_through_time(u_wild, T)[0]])
 
 # %% [markdown]
+# **Exercise 3:** write the projection into $[-\gamma^{1/T}, \gamma^{1/T}]$ yourself, `project_u`
+# of the exercises file: `python -m indrnn_np exercises ex` writes it,
+# `python -m indrnn_np check ex/indrnn_exercises.py` grades it ([the exercises](exercises.md)).
+
+# %% [markdown]
 # ## The conventional RNN
 #
 # There the step back multiplies by a matrix, $\mathrm{diag}(\sigma')U^\top$.

@@ -147,6 +147,11 @@ print(f"{2 * P} pairs on {grid.size} values of h: largest difference {worst:.1e}
 assert worst < 1e-12
 
 # %% [markdown]
+# **Exercise 5:** write this composition rule yourself, `compose` of the exercises file:
+# `python -m indrnn_np exercises ex` writes it, `python -m indrnn_np check ex/indrnn_exercises.py`
+# grades it ([the exercises](exercises.md)).
+
+# %% [markdown]
 # **tanh is not scannable this way.** A clamped affine map is piecewise linear,
 # with at most two kinks, and so is any composition of them; two tanh steps,
 # $\tanh(u \tanh(u h + z_1) + z_2)$, are curved everywhere, and no finite set of

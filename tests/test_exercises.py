@@ -1,0 +1,386 @@
+"""The exercises: ``exercises DIR`` writes the learner's file, ``check FILE`` grades it.
+
+The worked solutions filled into the template pass every exercise; each usual mistake, seeded by
+changing one or two lines of a solution as a learner would write it, fails with its own hint; a blank
+file is "not done yet" throughout; a file that cannot be imported is one line, exit status 2; an
+existing file is never overwritten.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+from indrnn_np.cli import main
+from indrnn_np.exercises import FILE_NAME, check_file, check_report, grader, write_exercises
+from indrnn_np.exercises.solutions import solution_bodies, solved_text
+from indrnn_np.exercises.template import EXERCISES, template_text
+
+NAMES = [ex.name for ex in EXERCISES]
+
+
+def _with_mistake(function: str, *replacements) -> str:
+    """The solved file with ``(old, new)`` line edits in one function's body."""
+    bodies = solution_bodies()
+    for old, new in replacements:
+        assert old in bodies[function], old  # the seeded mistake must change the solution
+        bodies[function] = bodies[function].replace(old, new)
+    return template_text(bodies)
+
+
+def _statuses(grades):
+    return {g.name: g.status for g in grades}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_worked_solutions_pass_every_exercise(tmp_path, seed):
+    path = tmp_path / "solved.py"
+    path.write_text(solved_text())
+    grades = check_file(path, seed=seed)
+    assert [g.name for g in grades] == NAMES
+    assert all(g.status == "passed" for g in grades), [g for g in grades if g.status != "passed"]
+    text, status = check_report(path, seed=seed)
+    assert status == 0 and text.endswith("5 passed: all done")
+    # exercise 2 is checked against finite differences too, and says how close they came
+    backward = next(g for g in grades if g.name == "indrnn_backward")
+    fd = float(re.search(r"finite differences in float64 agree to (\S+)$", backward.message).group(1))
+    assert fd < 1e-6
+
+
+#: (id, function, [(old line, new line), ...], the hint's words).
+MISTAKES = [
+    (
+        "relu-mask-forgotten",
+        "indrnn_backward",
+        [("da = g * (h[t] > 0)", "da = g")],
+        "the ReLU mask is missing",
+    ),
+    (
+        "du-not-summed-over-batch",
+        "indrnn_backward",
+        [("du += (da * h_prev).sum(axis=0)", "du = du + da * h_prev")],
+        "du not summed over the batch",
+    ),
+    (
+        "du-not-summed-over-time",
+        "indrnn_backward",
+        [("du += (da * h_prev).sum(axis=0)", "du = (da * h_prev).sum(axis=0)")],
+        "du holds one step's contribution only",
+    ),
+    (
+        "du-averaged-over-batch",
+        "indrnn_backward",
+        [("du += (da * h_prev).sum(axis=0)", "du += (da * h_prev).mean(axis=0)")],
+        "du is averaged over the batch",
+    ),
+    (
+        "backward-off-by-one-in-time",
+        "indrnn_backward",
+        [("h_prev = h[t - 1] if t > 0 else h0", "h_prev = h[t]")],
+        "off by one in time: a_t = W x_t + u ⊙ h_{t-1} + b, so du sums",
+    ),
+    (
+        "backward-h0-read-as-h[-1]",
+        "indrnn_backward",
+        [("h_prev = h[t - 1] if t > 0 else h0", "h_prev = h[t - 1]")],
+        "at t = 0, h[t - 1] is h[-1]",
+    ),
+    (
+        "carry-before-the-mask",
+        "indrnn_backward",
+        [("carry = u * da", "carry = u * g")],
+        "u ⊙ ∂J/∂a_t, after the ReLU mask",
+    ),
+    (
+        "backward-float64-for-float32",
+        "indrnn_backward",
+        [("du = np.zeros_like(u)  # (N,)", "du = np.zeros(u.shape)")],
+        "keep the inputs' dtype",
+    ),
+    (
+        "forward-relu-forgotten",
+        "indrnn_forward",
+        [("h[t] = np.maximum(x[t] @ W + u * h_prev + b, 0)", "h[t] = x[t] @ W + u * h_prev + b")],
+        "the ReLU is missing",
+    ),
+    (
+        "forward-h0-ignored",
+        "indrnn_forward",
+        [("h_prev = h0  # h_{t-1} of step 0", "h_prev = np.zeros_like(h0)")],
+        "h0 ignored: h_{t-1} of step 0 is the initial state h0",
+    ),
+    (
+        "forward-off-by-one-in-time",
+        "indrnn_forward",
+        [("for t in range(T):", "for t in range(1, T):"), ("np.empty(", "np.zeros(")],
+        "off by one in time: step t = 0 was skipped",
+    ),
+    (
+        "projection-one-sided",
+        "project_u",
+        [("np.clip(u, -u_max, u_max)", "np.minimum(u, u_max)")],
+        "projection one-sided",
+    ),
+    (
+        "projection-into-0-u_max",
+        "project_u",
+        [("np.clip(u, -u_max, u_max)", "np.clip(u, 0, u_max)")],
+        "the paper bounds |u_n|",
+    ),
+    (
+        "projection-precedence",
+        "project_u",
+        [("gamma ** (1 / T)", "gamma ** 1 / T")],
+        "** binds tighter than /",
+    ),
+    (
+        "float32-gradient-check",
+        "numerical_gradient",
+        [("x = np.array(x, dtype=np.float64)", "x = np.array(x)")],
+        "float32 gradient check: right on float64 x, wrong on float32 x",
+    ),
+    (
+        "one-sided-difference",
+        "numerical_gradient",
+        [("(j_plus - j_minus) / (2 * eps)", "(j_plus - np.sum(f(x) * dout)) / eps")],
+        "one-sided difference",
+    ),
+    (
+        "difference-divided-by-eps",
+        "numerical_gradient",
+        [("(j_plus - j_minus) / (2 * eps)", "(j_plus - j_minus) / eps")],
+        "divide by 2ε",
+    ),
+    (
+        "x-not-restored",
+        "numerical_gradient",
+        [("    x[i] = old\n", "")],
+        "put x[i] back after nudging it",
+    ),
+    (
+        "composition-reversed",
+        "compose",
+        [
+            (
+                "a1, c1, lo1, hi1 = first\na2, c2, lo2, hi2 = second",
+                "a1, c1, lo1, hi1 = second\na2, c2, lo2, hi2 = first",
+            )
+        ],
+        "yours is first(second(h))",
+    ),
+    (
+        "composition-bounds-not-swapped",
+        "compose",
+        [
+            (
+                "e1, e2 = np.where(a2 < 0, end_hi, end_lo), np.where(a2 < 0, end_lo, end_hi)",
+                "e1, e2 = end_lo, end_hi",
+            )
+        ],
+        "a negative slope a2 swaps the bounds",
+    ),
+    (
+        "composition-intervals-intersected",
+        "compose",
+        [
+            (
+                "lo, hi = np.clip(e1, lo2, hi2), np.clip(e2, lo2, hi2)",
+                "lo, hi = np.maximum(e1, lo2), np.minimum(e2, hi2)",
+            )
+        ],
+        "clamp both ends into [lo2, hi2]",
+    ),
+    (
+        "composition-zero-slope-nan",
+        "compose",
+        [
+            ("end_lo = np.where(a2 == 0, c2, end_lo)", "pass"),
+            ("end_hi = np.where(a2 == 0, c2, end_hi)", "pass"),
+        ],
+        "0 · inf is NaN",
+    ),
+]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(
+    ("function", "replacements", "hint"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES]
+)
+def test_a_usual_mistake_fails_with_its_hint(tmp_path, function, replacements, hint, seed):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_mistake(function, *replacements))
+    grades = {g.name: g for g in check_file(path, seed=seed)}
+    assert grades[function].status == "failed"
+    assert grades[function].hint is not None and hint in grades[function].hint, grades[function]
+    assert all(g.status == "passed" for name, g in grades.items() if name != function)
+    text, status = check_report(path, seed=seed)
+    assert status == 1 and "4 passed, 1 failed" in text and "hint: " in text
+
+
+def test_every_hint_is_reachable_on_the_diagnostic_cases():
+    """Each mistake changes the answer on the first (diagnostic) case of its exercise, for several
+    seeds: otherwise its hint could never be given (the right answer would match it too)."""
+    for seed in range(4):
+        rng = np.random.default_rng([seed, 1])
+        case = grader._layer_cases(rng)[0]
+        inp = grader._layer_inputs(case, seed)
+        ref = grader.forward_reference(**inp)
+        for mistake in grader.FORWARD_MISTAKES:
+            assert grader._error(grader.forward_with_mistake(**inp, mistake=mistake), ref) > 1e-3, mistake
+        h = ref
+        dh = np.random.default_rng(seed).standard_normal(h.shape)
+        args = dict(dh=dh, x=inp["x"], W=inp["W"], u=inp["u"], h0=inp["h0"], h=h)
+        right = grader.backward_reference(**args)
+        for mistake in grader.BACKWARD_MISTAKES:
+            wrong = grader.backward_with_mistake(**args, mistake=mistake)
+            assert max(grader._error(wrong[k], right[k]) for k in right) > 1e-3, mistake
+        case = grader._compose_cases(np.random.default_rng(seed))[0]
+        first, second = grader._compose_pairs(case, np.random.default_rng(seed))
+        hs = np.linspace(-10, 10, 201)[:, None]
+        truth = grader.apply_map(second, grader.apply_map(first, hs))
+        for mistake in set(grader.COMPOSE_MISTAKES) - {"zero_slope_nan"}:  # that one needs a slope of 0
+            got = grader.apply_map(grader.compose_with_mistake(first, second, mistake), hs)
+            assert grader._error(got, truth) > 1e-3, mistake
+
+
+def test_a_blank_file_is_not_done_yet_throughout(tmp_path, capsys):
+    path = write_exercises(tmp_path / "mine")
+    assert path == tmp_path / "mine" / FILE_NAME
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    for ex in EXERCISES:
+        assert re.search(rf"^{ex.number}\. {ex.name} +not done yet$", out, re.M), out
+    assert out.rstrip().endswith("0 passed, 5 not done yet")
+    assert "Traceback" not in out
+
+
+def test_the_template_documents_every_function():
+    import ast
+
+    tree = ast.parse(template_text())
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert [f.name for f in functions] == NAMES
+    for f in functions:
+        doc = ast.get_docstring(f)
+        assert "Parameters\n----------" in doc and "Returns\n-------" in doc, f.name
+        assert isinstance(f.body[-1], ast.Raise), f.name  # the body: one raise NotImplementedError
+    assert "(Eq. 2 of the paper)" in template_text() and "(Eq. 4 of the paper)" in template_text()
+
+
+def test_exercises_never_overwrites_a_file(tmp_path, capsys):
+    folder = tmp_path / "ex"
+    assert main(["exercises", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"python -m indrnn_np check {folder / FILE_NAME}" in out
+    answers = folder / FILE_NAME
+    answers.write_text("# my answers\n")
+    assert main(["exercises", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "exists: exercises never overwrites a file" in err and "another folder" in err
+    assert answers.read_text() == "# my answers\n"
+    (tmp_path / "a_file").write_text("x")
+    assert main(["exercises", str(tmp_path / "a_file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("def indrnn_forward(x, W, u, b, h0)\n    return x\n", "line 1: SyntaxError: expected ':'"),
+        ("import numpy as np\nnp.this_is_not_there()\n", "importing it raised AttributeError"),
+        ("\n\nraise SystemExit(3)\n", "line 3 of your file"),
+    ],
+)
+def test_a_file_that_cannot_be_imported_is_one_line(tmp_path, capsys, source, says):
+    path = tmp_path / FILE_NAME
+    path.write_text(source)
+    assert main(["check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("error: ")
+    assert says in captured.err and str(path) in captured.err
+
+
+def test_check_of_a_missing_file_is_one_line(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "nope.py")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_an_error_inside_a_function_names_its_line_and_a_missing_function_is_named(tmp_path):
+    bodies = solution_bodies()
+    bodies["indrnn_forward"] = "h = x @ W.T\nreturn h"  # W is (M, N): x[t] @ W, not W.T
+    text = template_text(bodies).replace("def compose(", "def compose_maps(")
+    path = tmp_path / FILE_NAME
+    path.write_text(text)
+    lineno = next(i for i, line in enumerate(text.splitlines(), 1) if line.strip() == "h = x @ W.T")
+    grades = {g.name: g for g in check_file(path)}
+    forward = grades["indrnn_forward"]
+    assert forward.status == "failed" and "raised ValueError" in forward.message
+    assert f"(line {lineno} of your file)" in forward.message and "x[t] @ W" in forward.hint
+    assert grades["compose"].status == "missing"
+    _, status = check_report(path)
+    assert status == 1
+
+
+def test_a_function_returning_nothing_is_told_to_return(tmp_path):
+    bodies = solution_bodies()
+    bodies["project_u"] = "u_max = gamma ** (1 / T)\nnp.clip(u, -u_max, u_max)"
+    path = tmp_path / FILE_NAME
+    path.write_text(template_text(bodies))
+    grade = {g.name: g for g in check_file(path)}["project_u"]
+    assert grade.status == "failed" and "returned None" in grade.message and "return" in grade.hint
+
+
+def test_an_in_place_projection_is_refused(tmp_path):
+    bodies = solution_bodies()
+    bodies["project_u"] = "u_max = gamma ** (1 / T)\nreturn np.clip(u, -u_max, u_max, out=u)"
+    path = tmp_path / FILE_NAME
+    path.write_text(template_text(bodies))
+    grade = {g.name: g for g in check_file(path)}["project_u"]
+    assert grade.status == "failed" and "changed in place" in grade.message
+
+
+def test_the_seed_changes_the_cases(tmp_path):
+    path = tmp_path / "solved.py"
+    path.write_text(solved_text())
+    first = check_report(path, seed=0)[0].splitlines()[1]
+    other = check_report(path, seed=5)[0].splitlines()[1]
+    assert first != other and "passed" in first and "passed" in other
+
+
+def test_the_exercises_page_shows_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """docs/site/tutorials/exercises.md: its transcripts are the commands' real output."""
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs/site/tutorials/exercises.md").read_text()
+    blocks = re.findall(r"```text\n(.*?)```", page, re.S)
+    monkeypatch.chdir(tmp_path)
+
+    def session(argv, status):
+        assert main(argv) == status
+        captured = capsys.readouterr()
+        return f"$ python -m indrnn_np {' '.join(argv)}\n{captured.out}{captured.err}"
+
+    written = session(["exercises", "ex"], 0)
+    assert blocks[0] == written + session(["check", "ex/indrnn_exercises.py"], 1)
+    Path("ex/indrnn_exercises.py").write_text(
+        _with_mistake(
+            "indrnn_backward", ("da = g * (h[t] > 0)  # ∂J/∂a_t: the ReLU mask", "da = g  # ∂J/∂a_t")
+        )
+        .replace("return np.clip(u, -u_max, u_max)", "return np.minimum(u, u_max)")
+        .replace(
+            "x = np.array(x, dtype=np.float64)  # a float64 copy: the caller's x is never touched",
+            "x = x.copy()",
+        )
+    )
+    assert (
+        "    da = g  # ∂J/∂a_t\n" in page
+        and "`return np.minimum(u, u_max)`" in page
+        and "`x = x.copy()`" in page
+    )
+    assert blocks[1] == session(["check", "ex/indrnn_exercises.py"], 1)
+    Path("ex/indrnn_exercises.py").write_text(solved_text())
+    assert blocks[2] == session(["check", "ex/indrnn_exercises.py"], 0)
+    Path("bad.py").write_text("import numpy as np\n\ndef indrnn_forward(x, W, u, b, h0)\n    return x\n")
+    assert blocks[3] == session(["check", "bad.py"], 2)
