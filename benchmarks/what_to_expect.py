@@ -42,10 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECT = ROOT / "docs" / "expect"
@@ -66,7 +66,7 @@ PY = "python"  # as the commands are documented; they run with sys.executable
 def fmt_metric(key: str, value: float) -> str:
     """One test metric as the pages write it."""
     if key == "test_mse":
-        return f"test MSE {value:.2g}"
+        return "test MSE " + re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{value:.2g}").replace("e+", "e")
     if key == "test_error":
         return f"test accuracy {100 * (1 - value):.1f} %"
     if key == "test_bpc":
@@ -80,6 +80,12 @@ def fmt_seconds(s: float | None) -> str:
         return NOT_MEASURED
     if s < 120:
         return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    if s < 20 * 60:
+        return (
+            f"{int(s // 60)} min {round(s % 60):02d} s"
+            if round(s % 60) < 60
+            else f"{int(s // 60) + 1} min 00 s"
+        )
     if s < 2 * 3600:
         return f"{s / 60:.0f} min"
     return f"{s / 3600:.1f} h"
@@ -177,7 +183,12 @@ def read_runs(rels: list[str], label: Callable[[str], str]) -> dict:
         total += r["wall_s"]
         sources += r["sources"]
         parts.append(f"{label(rel)}: {r['result'].split(' after ')[0].replace(' on the full test set', '')}")
-    return {"wall_s": total, "result": "; ".join(parts), "sources": sources, "wall_note": f"{len(rels)} runs, summed"}
+    return {
+        "wall_s": total,
+        "result": "; ".join(parts),
+        "sources": sources,
+        "wall_note": f"{len(rels)} runs, summed",
+    }
 
 
 def read_study(rel: str) -> dict:
@@ -312,6 +323,7 @@ class Entry:
     needs: str | None = None  # a rerun whose files this one reads (run first, in the same folder)
     parse: Callable[[str, Path], str] = result_last
     read: Callable[[], dict] | None = None  # for "recorded"
+    short: str = ""  # the command as the README's short table writes it (the whole command if empty)
 
 
 def _m(*args: str) -> list[str]:
@@ -326,88 +338,283 @@ def entries() -> list[Entry]:
     E = []
     add = E.append
     # -- getting started
-    add(Entry("quickstart", "Getting started", "the quick start: adding problem, T = 100, 2 × 128",
-              f"{PY} -m indrnn_np train adding", "howto/train-cli.md", "rerun", 60,
-              _m("train", "adding", "--out", "{tmp}/adding_T100"), parse=result_train("adding_T100")))
-    add(Entry("tests", "Getting started", "the test suite (as CI runs it)", f"{PY} -m pytest -q",
-              "index.md", "recorded", read=read_ci))
-    add(Entry("tests-fast", "Getting started", "the fast test subset (no tests marked slow)",
-              f'{PY} -m pytest -q -m "not slow"', "index.md", "opt-in", 900,
-              ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"], parse=result_pytest))
-    add(Entry("gradcheck", "Getting started", "every gradient of the layer against finite differences",
-              f"{PY} -m indrnn_np gradcheck", "results/gradients.md", "rerun", 30, _m("gradcheck")))
-    add(Entry("dynamics", "Getting started", "Eq. 4 in numbers and the u constraint in training",
-              f"{PY} -m indrnn_np dynamics --out docs/img/dynamics", "concepts/constraint.md", "rerun", 60,
-              _m("dynamics", "--out", "{tmp}/dynamics")))
+    add(
+        Entry(
+            "quickstart",
+            "Getting started",
+            "the quick start: adding problem, T = 100, 2 × 128",
+            f"{PY} -m indrnn_np train adding",
+            "howto/train-cli.md",
+            "rerun",
+            60,
+            _m("train", "adding", "--out", "{tmp}/adding_T100"),
+            parse=result_train("adding_T100"),
+        )
+    )
+    add(
+        Entry(
+            "tests",
+            "Getting started",
+            "the test suite (as CI runs it)",
+            f"{PY} -m pytest -q",
+            "index.md",
+            "recorded",
+            read=read_ci,
+        )
+    )
+    add(
+        Entry(
+            "tests-fast",
+            "Getting started",
+            "the fast test subset (no tests marked slow)",
+            f'{PY} -m pytest -q -m "not slow"',
+            "index.md",
+            "opt-in",
+            900,
+            ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+            parse=result_pytest,
+        )
+    )
+    add(
+        Entry(
+            "gradcheck",
+            "Getting started",
+            "every gradient of the layer against finite differences",
+            f"{PY} -m indrnn_np gradcheck",
+            "results/gradients.md",
+            "rerun",
+            30,
+            _m("gradcheck"),
+        )
+    )
+    add(
+        Entry(
+            "dynamics",
+            "Getting started",
+            "Eq. 4 in numbers and the u constraint in training",
+            f"{PY} -m indrnn_np dynamics --out docs/img/dynamics",
+            "concepts/constraint.md",
+            "rerun",
+            60,
+            _m("dynamics", "--out", "{tmp}/dynamics"),
+        )
+    )
     # -- training, long: the committed runs
     for name, what, cmd, rel, page in [
-        ("adding-T1000", "adding problem, T = 1000, 30,000 steps",
-         "train adding --T 1000 --batch 32 --steps 30000 --eval-every 200 --out docs/longer/adding_T1000",
-         "docs/longer/adding_T1000", "results/longer.md"),
-        ("adding-T5000-seed0", "adding problem, T = 5000, seed 0",
-         "train adding --T 5000 --batch 32 --steps 30000 --eval-every 200 --checkpoint-every 200 "
-         "--out docs/longer/adding_T5000", "docs/longer/adding_T5000", "results/longer.md"),
-        ("adding-T5000-seed1", "adding problem, T = 5000, seed 1",
-         "train adding --T 5000 --batch 32 --steps 30000 --seed 1 --eval-every 200 --checkpoint-every 200 "
-         "--out docs/longer/adding_T5000_seed1", "docs/longer/adding_T5000_seed1", "results/longer.md"),
-        ("adding-T5000-seed2", "adding problem, T = 5000, seed 2",
-         "train adding --T 5000 --batch 32 --steps 30000 --seed 2 --eval-every 200 --checkpoint-every 200 "
-         "--out docs/longer/adding_T5000_seed2", "docs/longer/adding_T5000_seed2", "results/longer.md"),
-        ("rowmnist", "row-MNIST (4,000-image subset), 6 × 128", "train rowmnist --out runs/rowmnist",
-         "docs/runs/rowmnist", "results/real-data.md"),
-        ("mnist", "pixel MNIST, T = 784", "train mnist --out runs/mnist", "docs/runs/mnist",
-         "results/real-data.md"),
-        ("pmnist", "permuted pixel MNIST, T = 784", "train pmnist --out runs/pmnist", "docs/runs/pmnist",
-         "results/real-data.md"),
-        ("ptb-char", "char-level Penn Treebank, 3 × 256", "train ptb-char --out runs/ptb-char",
-         "docs/runs/ptb-char", "results/real-data.md"),
+        (
+            "adding-T1000",
+            "adding problem, T = 1000, 30,000 steps",
+            "train adding --T 1000 --batch 32 --steps 30000 --eval-every 200 --out docs/longer/adding_T1000",
+            "docs/longer/adding_T1000",
+            "results/longer.md",
+        ),
+        (
+            "adding-T5000-seed0",
+            "adding problem, T = 5000, seed 0",
+            "train adding --T 5000 --batch 32 --steps 30000 --eval-every 200 --checkpoint-every 200 "
+            "--out docs/longer/adding_T5000",
+            "docs/longer/adding_T5000",
+            "results/longer.md",
+        ),
+        (
+            "adding-T5000-seed1",
+            "adding problem, T = 5000, seed 1",
+            "train adding --T 5000 --batch 32 --steps 30000 --seed 1 --eval-every 200 --checkpoint-every 200 "
+            "--out docs/longer/adding_T5000_seed1",
+            "docs/longer/adding_T5000_seed1",
+            "results/longer.md",
+        ),
+        (
+            "adding-T5000-seed2",
+            "adding problem, T = 5000, seed 2",
+            "train adding --T 5000 --batch 32 --steps 30000 --seed 2 --eval-every 200 --checkpoint-every 200 "
+            "--out docs/longer/adding_T5000_seed2",
+            "docs/longer/adding_T5000_seed2",
+            "results/longer.md",
+        ),
+        (
+            "rowmnist",
+            "row-MNIST (4,000-image subset), 6 × 128",
+            "train rowmnist --out runs/rowmnist",
+            "docs/runs/rowmnist",
+            "results/real-data.md",
+        ),
+        (
+            "mnist",
+            "pixel MNIST, T = 784",
+            "train mnist --out runs/mnist",
+            "docs/runs/mnist",
+            "results/real-data.md",
+        ),
+        (
+            "pmnist",
+            "permuted pixel MNIST, T = 784",
+            "train pmnist --out runs/pmnist",
+            "docs/runs/pmnist",
+            "results/real-data.md",
+        ),
+        (
+            "ptb-char",
+            "char-level Penn Treebank, 3 × 256",
+            "train ptb-char --out runs/ptb-char",
+            "docs/runs/ptb-char",
+            "results/real-data.md",
+        ),
     ]:
-        add(Entry(name, "Training: the long runs (read from their committed runs)", what,
-                  f"{PY} -m indrnn_np {cmd}", page, "recorded", read=lambda rel=rel: read_run(rel)))
+        short = {
+            "adding-T1000": "train adding --T 1000 --batch 32 --steps 30000",
+            "adding-T5000-seed2": "train adding --T 5000 --batch 32 --steps 30000 --seed 2",
+        }.get(name, cmd)
+        add(
+            Entry(
+                name,
+                "Training: the long runs (read from their committed runs)",
+                what,
+                f"{PY} -m indrnn_np {cmd}",
+                page,
+                "recorded",
+                read=lambda rel=rel: read_run(rel),
+                short=f"{PY} -m indrnn_np {short}",
+            )
+        )
     deeper = ["dense-indrnn", "indrnn-bn", "lstm", "res-indrnn", "rnn-tanh"]
-    add(Entry("depth", "Training: the long runs (read from their committed runs)",
-              "21 layers on row-MNIST: five networks, 15,000 steps each",
-              f"{PY} -m indrnn_np depth --out docs/deeper", "results/deeper.md", "recorded",
-              read=lambda: read_runs([f"docs/deeper/runs/{n}" for n in deeper], lambda r: r.rsplit("/", 1)[1])))
-    add(Entry("study", "Training: the long runs (read from their committed runs)",
-              "the adding-problem study: RNN, IRNN, LSTM, IndRNN at T = 100 .. 5000",
-              f"{PY} -m indrnn_np study adding --out docs/study/adding", "results/adding.md", "recorded",
-              read=lambda: read_study("docs/study/adding")))
-    add(Entry("study-seeds", "Training: the long runs (read from their committed runs)",
-              "the study at T = 100, 500, 1000, three seeds each",
-              f"{PY} -m indrnn_np study adding --T 100 500 1000 --seeds 3 --workers 1 --out docs/study/adding_seeds",
-              "results/adding.md", "recorded", read=lambda: read_study("docs/study/adding_seeds")))
+    add(
+        Entry(
+            "depth",
+            "Training: the long runs (read from their committed runs)",
+            "21 layers on row-MNIST: five networks, 15,000 steps each",
+            f"{PY} -m indrnn_np depth --out docs/deeper",
+            "results/deeper.md",
+            "recorded",
+            read=lambda: read_runs([f"docs/deeper/runs/{n}" for n in deeper], lambda r: r.rsplit("/", 1)[1]),
+        )
+    )
+    add(
+        Entry(
+            "study",
+            "Training: the long runs (read from their committed runs)",
+            "the adding-problem study: RNN, IRNN, LSTM, IndRNN at T = 100 .. 5000",
+            f"{PY} -m indrnn_np study adding --out docs/study/adding",
+            "results/adding.md",
+            "recorded",
+            read=lambda: read_study("docs/study/adding"),
+        )
+    )
+    add(
+        Entry(
+            "study-seeds",
+            "Training: the long runs (read from their committed runs)",
+            "the study at T = 100, 500, 1000, three seeds each",
+            f"{PY} -m indrnn_np study adding --T 100 500 1000 --seeds 3 --workers 1 --out docs/study/adding_seeds",
+            "results/adding.md",
+            "recorded",
+            read=lambda: read_study("docs/study/adding_seeds"),
+        )
+    )
     # -- the other commands, rerun
     g = "Other commands (rerun)"
-    add(Entry("study-quick", g, "the study's toy version", f"{PY} -m indrnn_np study adding --quick --out /tmp/study",
-              "results/adding.md", "rerun", 60, _m("study", "adding", "--quick", "--out", "{tmp}/study")))
-    add(Entry("train-arrays", g, "your own sequences from an .npz (1,000 marker sequences)",
-              f"{PY} -m indrnn_np train arrays --data mine.npz --hidden 64 --out runs/mine", "howto/own-sequences.md",
-              "rerun", 60, _m("train", "arrays", "--data", "{tmp}/mine.npz", "--hidden", "64", "--out", "{tmp}/mine"),
-              setup=setup_arrays, parse=result_train("mine")))
-    add(Entry("predict", g, "predictions of that run for 300 new sequences",
-              f"{PY} -m indrnn_np predict --run runs/mine --data new.npz --out predictions.csv",
-              "howto/own-sequences.md", "rerun", 15,
-              _m("predict", "--run", "{tmp}/mine", "--data", "{tmp}/new.npz", "--out", "{tmp}/predictions.csv"),
-              needs="train-arrays"))
-    add(Entry("evaluate", g, "the T = 1000 run on its full test set",
-              f"{PY} -m indrnn_np evaluate --run docs/longer/adding_T1000", "results/longer.md", "rerun", 60,
-              _m("evaluate", "--run", "{tmp}/adding_T1000"), setup=setup_copy("docs/longer/adding_T1000", "adding_T1000"),
-              parse=result_lines(r"test_\w+ =|accuracy =")))
-    add(Entry("neurons", g, "a trained network's neurons (T = 1000)",
-              f"{PY} -m indrnn_np neurons --run docs/study/adding/indrnn_T1000 --out docs/img/neurons_T1000",
-              "howto/neurons.md", "rerun", 30,
-              _m("neurons", "--run", "docs/study/adding/indrnn_T1000", "--out", "{tmp}/neurons")))
-    add(Entry("depth-report", g, "the 21-layer figures and table from the committed runs",
-              f"{PY} -m indrnn_np depth --out docs/deeper --report-only", "results/deeper.md", "rerun", 30,
-              ["-c", "import shutil, sys, runpy; shutil.copytree('docs/deeper', sys.argv[1]); "
-               "sys.argv = ['indrnn_np', 'depth', '--out', sys.argv[1], '--report-only']; "
-               "runpy.run_module('indrnn_np', run_name='__main__')", "{tmp}/deeper"]))
-    add(Entry("curves", g, "the T = 1000 and 5000 runs' curves on one figure",
-              f"{PY} -m indrnn_np curves docs/longer/adding_T1000 ... --out docs/longer/curves.png",
-              "results/longer.md", "rerun", 20,
-              _m("curves", "docs/longer/adding_T1000", "docs/longer/adding_T5000", "docs/longer/adding_T5000_seed2",
-                 "--out", "{tmp}/curves.png")))
+    add(
+        Entry(
+            "study-quick",
+            g,
+            "the study's toy version",
+            f"{PY} -m indrnn_np study adding --quick --out /tmp/study",
+            "results/adding.md",
+            "rerun",
+            60,
+            _m("study", "adding", "--quick", "--out", "{tmp}/study"),
+        )
+    )
+    add(
+        Entry(
+            "train-arrays",
+            g,
+            "your own sequences from an .npz (1,000 marker sequences)",
+            f"{PY} -m indrnn_np train arrays --data mine.npz --hidden 64 --out runs/mine",
+            "howto/own-sequences.md",
+            "rerun",
+            60,
+            _m("train", "arrays", "--data", "{tmp}/mine.npz", "--hidden", "64", "--out", "{tmp}/mine"),
+            setup=setup_arrays,
+            parse=result_train("mine"),
+        )
+    )
+    add(
+        Entry(
+            "predict",
+            g,
+            "predictions of that run for 300 new sequences",
+            f"{PY} -m indrnn_np predict --run runs/mine --data new.npz --out predictions.csv",
+            "howto/own-sequences.md",
+            "rerun",
+            15,
+            _m("predict", "--run", "{tmp}/mine", "--data", "{tmp}/new.npz", "--out", "{tmp}/predictions.csv"),
+            needs="train-arrays",
+        )
+    )
+    add(
+        Entry(
+            "evaluate",
+            g,
+            "the T = 1000 run on its full test set",
+            f"{PY} -m indrnn_np evaluate --run docs/longer/adding_T1000",
+            "results/longer.md",
+            "rerun",
+            60,
+            _m("evaluate", "--run", "{tmp}/adding_T1000"),
+            setup=setup_copy("docs/longer/adding_T1000", "adding_T1000"),
+            parse=result_lines(r"test_\w+ =|accuracy ="),
+        )
+    )
+    add(
+        Entry(
+            "neurons",
+            g,
+            "a trained network's neurons (T = 1000)",
+            f"{PY} -m indrnn_np neurons --run docs/study/adding/indrnn_T1000 --out docs/img/neurons_T1000",
+            "howto/neurons.md",
+            "rerun",
+            30,
+            _m("neurons", "--run", "docs/study/adding/indrnn_T1000", "--out", "{tmp}/neurons"),
+        )
+    )
+    add(
+        Entry(
+            "depth-report",
+            g,
+            "the 21-layer figures and table from the committed runs",
+            f"{PY} -m indrnn_np depth --out docs/deeper --report-only",
+            "results/deeper.md",
+            "rerun",
+            30,
+            [
+                "-c",
+                "import shutil, sys, runpy; shutil.copytree('docs/deeper', sys.argv[1]); "
+                "sys.argv = ['indrnn_np', 'depth', '--out', sys.argv[1], '--report-only']; "
+                "runpy.run_module('indrnn_np', run_name='__main__')",
+                "{tmp}/deeper",
+            ],
+        )
+    )
+    add(
+        Entry(
+            "curves",
+            g,
+            "the T = 1000 and 5000 runs' curves on one figure",
+            f"{PY} -m indrnn_np curves docs/longer/adding_T1000 ... --out docs/longer/curves.png",
+            "results/longer.md",
+            "rerun",
+            20,
+            _m(
+                "curves",
+                "docs/longer/adding_T1000",
+                "docs/longer/adding_T5000",
+                "docs/longer/adding_T5000_seed2",
+                "--out",
+                "{tmp}/curves.png",
+            ),
+        )
+    )
     # -- benchmarks
     g = "Benchmarks (rerun)"
     for sub, what, plan, kind in [
@@ -419,31 +626,89 @@ def entries() -> list[Entry]:
         ("compare", "against JAX, PyTorch and the machine's bound (needs them)", 900, "opt-in"),
         ("contention", "the training step quiet and beside a busy process", 900, "opt-in"),
     ]:
-        argv = _m("bench", sub) + (["--out", "{tmp}/bench"] if sub in ("scan", "compare", "contention") else [])
-        add(Entry(f"bench-{sub}", g, what, f"{PY} -m indrnn_np bench {sub}", "results/performance.md", kind, plan,
-                  argv))
-    add(Entry("scan-precision", g, "the scan against the loop in float64, T = 10^3 .. 10^6",
-              f"{PY} benchmarks/scan_precision.py", "results/performance.md", "rerun", 90,
-              ["benchmarks/scan_precision.py"]))
-    add(Entry("sensor-scaling", g, "raw sensor units against SequenceScaler", f"{PY} benchmarks/sensor_scaling.py",
-              "howto/own-sequences.md", "opt-in", 300, ["benchmarks/sensor_scaling.py"],
-              parse=result_lines(r"accuracy")))
-    add(Entry("own-sequences", "Benchmarks (read from their committed results)",
-              "variable lengths: the estimator and train arrays + predict, both directions",
-              f"{PY} benchmarks/own_sequences.py docs/own_sequences", "results/own-sequences.md", "recorded",
-              read=read_own_sequences))
-    add(Entry("pooling-ucr", "Benchmarks (read from their committed results)",
-              "the head's pool on four UCR/UEA data sets (needs sktime)", f"{PY} benchmarks/pooling_ucr.py",
-              "howto/own-sequences.md", "recorded", read=read_pooling))
+        argv = _m("bench", sub) + (
+            ["--out", "{tmp}/bench"] if sub in ("scan", "compare", "contention") else []
+        )
+        add(
+            Entry(
+                f"bench-{sub}",
+                g,
+                what,
+                f"{PY} -m indrnn_np bench {sub}",
+                "results/performance.md",
+                kind,
+                plan,
+                argv,
+            )
+        )
+    add(
+        Entry(
+            "scan-precision",
+            g,
+            "the scan against the loop in float64, T = 10^3 .. 10^6",
+            f"{PY} benchmarks/scan_precision.py",
+            "results/performance.md",
+            "rerun",
+            90,
+            ["benchmarks/scan_precision.py"],
+        )
+    )
+    add(
+        Entry(
+            "sensor-scaling",
+            g,
+            "raw sensor units against SequenceScaler",
+            f"{PY} benchmarks/sensor_scaling.py",
+            "howto/own-sequences.md",
+            "opt-in",
+            300,
+            ["benchmarks/sensor_scaling.py"],
+            parse=result_lines(r"accuracy"),
+        )
+    )
+    add(
+        Entry(
+            "own-sequences",
+            "Benchmarks (read from their committed results)",
+            "variable lengths: the estimator and train arrays + predict, both directions",
+            f"{PY} benchmarks/own_sequences.py docs/own_sequences",
+            "results/own-sequences.md",
+            "recorded",
+            read=read_own_sequences,
+        )
+    )
+    add(
+        Entry(
+            "pooling-ucr",
+            "Benchmarks (read from their committed results)",
+            "the head's pool on four UCR/UEA data sets (needs sktime)",
+            f"{PY} benchmarks/pooling_ucr.py",
+            "howto/own-sequences.md",
+            "recorded",
+            read=read_pooling,
+        )
+    )
     # -- tutorials, short and full
     for path in tutorials():
         for fast in (True, False):
             form = "short" if fast else "full"
             env = {"INDRNN_TUTORIAL_FAST": "1"} if fast else {}
             prefix = "INDRNN_TUTORIAL_FAST=1 " if fast else ""
-            add(Entry(f"tutorial-{path.name[:2]}-{form}", f"Tutorials ({form})", f"{path.stem}",
-                      f"cd tutorials && {prefix}{PY} {path.name}", "tutorials/index.md", "rerun",
-                      30 if fast else 90, [path.name], cwd="tutorials", env=env, parse=result_tutorial))
+            add(
+                Entry(
+                    f"tutorial-{path.name[:2]}-{form}",
+                    f"Tutorials ({form})",
+                    f"{path.stem}",
+                    f"cd tutorials && {prefix}{PY} {path.name}",
+                    "tutorials/index.md",
+                    "rerun",
+                    30 if fast else 90,
+                    [path.name],
+                    cwd="tutorials",
+                    env=env,
+                    parse=result_tutorial,
+                )
+            )
     return E
 
 
@@ -478,9 +743,16 @@ def cpu_model() -> str:
 
 def git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return head.stdout.strip()[:12] + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -498,14 +770,21 @@ def rerun(entry: Entry, tmp: Path, timeout: float, log=print) -> dict:
     if entry.setup is not None:
         entry.setup(tmp)
     argv = [sys.executable] + [a.replace("{tmp}", str(tmp)) for a in entry.argv]
-    env = {**os.environ, "MPLBACKEND": "Agg", "INDRNN_TUTORIAL_OUT": str(tmp / "tutorial_output"), **entry.env}
+    env = {
+        **os.environ,
+        "MPLBACKEND": "Agg",
+        "INDRNN_TUTORIAL_OUT": str(tmp / "tutorial_output"),
+        **entry.env,
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     if not entry.env.get("INDRNN_TUTORIAL_FAST"):
         env.pop("INDRNN_TUTORIAL_FAST", None)
     log(f"what-to-expect: {entry.name}: {' '.join(argv)}")
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(argv, cwd=ROOT / entry.cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(
+            argv, cwd=ROOT / entry.cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"status": "failed", "wall_s": None, "result": f"did not end within {timeout:.0f} s"}
     wall = time.perf_counter() - t0
@@ -525,8 +804,15 @@ def recorded_row(entry: Entry) -> dict:
 
 
 def base_row(entry: Entry) -> dict:
-    return {"name": entry.name, "group": entry.group, "what": entry.what, "command": entry.command,
-            "page": entry.page, "kind": entry.kind}
+    return {
+        "name": entry.name,
+        "group": entry.group,
+        "what": entry.what,
+        "command": entry.command,
+        "short": entry.short or entry.command,
+        "page": entry.page,
+        "kind": entry.kind,
+    }
 
 
 def build(selected: set[str], previous: dict, *, timeout: float, allow_load: bool, log=print) -> dict:
@@ -545,8 +831,13 @@ def build(selected: set[str], previous: dict, *, timeout: float, allow_load: boo
             log("!" * 100 + f"\nwhat-to-expect: WARNING: {warning}\n" + "!" * 100, file=sys.stderr)
             if not allow_load:
                 raise SystemExit(3)
-        session = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
-                   **machine(), "load_start": round(start, 2), "runs": 1}
+        session = {
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(),
+            **machine(),
+            "load_start": round(start, 2),
+            "runs": 1,
+        }
         if warning:
             session["load_warning"] = warning
         with tempfile.TemporaryDirectory(prefix="what_to_expect_") as t:
@@ -560,7 +851,9 @@ def build(selected: set[str], previous: dict, *, timeout: float, allow_load: boo
                         need.setup(tmp)
                     rerun(Entry(**{**need.__dict__, "setup": None}), tmp, timeout, log=log)
                 results[e.name] = rerun(e, tmp, timeout, log=log)
-                log(f"what-to-expect: {e.name}: {fmt_seconds(results[e.name]['wall_s'])}, {results[e.name]['result']}")
+                log(
+                    f"what-to-expect: {e.name}: {fmt_seconds(results[e.name]['wall_s'])}, {results[e.name]['result']}"
+                )
         session["load_end"] = round(load_average(), 2)
         for r in results.values():
             r["measured"] = session
@@ -572,7 +865,9 @@ def build(selected: set[str], previous: dict, *, timeout: float, allow_load: boo
         elif e.name in results:
             row.update(results[e.name])
         elif e.name in old and old[e.name].get("status") in ("measured", "failed"):
-            row.update({k: v for k, v in old[e.name].items() if k in ("status", "wall_s", "result", "measured")})
+            row.update(
+                {k: v for k, v in old[e.name].items() if k in ("status", "wall_s", "result", "measured")}
+            )
         else:
             row.update({"status": NOT_MEASURED, "wall_s": None, "result": NOT_MEASURED})
         rows.append(row)
@@ -608,7 +903,10 @@ def result_cell(row: dict) -> str:
 
 def markdown(data: dict) -> str:
     """The page's table, group by group, and where each number comes from."""
-    out = ["<!-- written by benchmarks/what_to_expect.py from docs/expect/what_to_expect.json: do not edit -->", ""]
+    out = [
+        "<!-- written by benchmarks/what_to_expect.py from docs/expect/what_to_expect.json: do not edit -->",
+        "",
+    ]
     group = None
     sessions = {}
     for row in data["rows"]:
@@ -619,7 +917,9 @@ def markdown(data: dict) -> str:
             m = row["measured"]
             sessions[(m["date"], m["commit"])] = m
         how = " (opt-in)" if row["kind"] == "opt-in" else ""
-        out.append(f"| `{cell(row['command'])}`{how} | {cell(row['what'])} | {wall_cell(row)} | {result_cell(row)} |")
+        out.append(
+            f"| `{cell(row['command'])}`{how} | {cell(row['what'])} | {wall_cell(row)} | {result_cell(row)} |"
+        )
     out += ["", "**Where the numbers come from**", ""]
     if sessions:
         for m in sessions.values():
@@ -630,15 +930,32 @@ def markdown(data: dict) -> str:
                 f"the end; one run each{warn}."
             )
     else:
-        out.append(f"- The reruns are *{NOT_MEASURED}*: `python benchmarks/what_to_expect.py` on a quiet machine.")
+        out.append(
+            f"- The reruns are *{NOT_MEASURED}*: `python benchmarks/what_to_expect.py` on a quiet machine."
+        )
     srcs = sorted({s for row in data["rows"] for s in row.get("sources", [])})
-    out.append(f"- Recorded rows: the wall time and metric their runs wrote ({len(srcs)} files: "
-               + ", ".join(f"`{s}`" for s in srcs) + ").")
+    out.append(
+        f"- Recorded rows: the wall time and metric their runs wrote ({len(srcs)} files: "
+        + ", ".join(f"`{s}`" for s in srcs)
+        + ")."
+    )
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 
-README_ROWS = ["quickstart", "tests", "tests-fast", "gradcheck", "dynamics", "adding-T1000", "adding-T5000-seed2",
-               "rowmnist", "mnist", "ptb-char", "depth", "study"]
+README_ROWS = [
+    "quickstart",
+    "tests",
+    "tests-fast",
+    "gradcheck",
+    "dynamics",
+    "adding-T1000",
+    "adding-T5000-seed2",
+    "rowmnist",
+    "mnist",
+    "ptb-char",
+    "depth",
+    "study",
+]
 
 
 def readme_block(data: dict) -> str:
@@ -646,7 +963,7 @@ def readme_block(data: dict) -> str:
     out = [README_START, "", "| command | wall time (2 cores) | result |", "|---|---|---|"]
     for name in README_ROWS:
         r = rows[name]
-        out.append(f"| `{cell(r['command'])}` | {wall_cell(r)} | {result_cell(r)} |")
+        out.append(f"| `{cell(r.get('short') or r['command'])}` | {wall_cell(r)} | {result_cell(r)} |")
     out += ["", README_END]
     return "\n".join(out)
 
@@ -654,7 +971,10 @@ def readme_block(data: dict) -> str:
 def write_readme(data: dict, path: Path = README) -> None:
     text = path.read_text()
     if README_START not in text or README_END not in text:
-        print(f"what-to-expect: {path.name} has no what-to-expect markers; its table not written", file=sys.stderr)
+        print(
+            f"what-to-expect: {path.name} has no what-to-expect markers; its table not written",
+            file=sys.stderr,
+        )
         return
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
@@ -679,8 +999,12 @@ def default_reruns() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="rerun only these rows (comma-separated names; opt-in rows too)")
-    p.add_argument("--list", action="store_true", help="list the rows and the time the reruns are planned to take")
-    p.add_argument("--skip-reruns", action="store_true", help="rerun nothing: the tables from the JSON and the runs")
+    p.add_argument(
+        "--list", action="store_true", help="list the rows and the time the reruns are planned to take"
+    )
+    p.add_argument(
+        "--skip-reruns", action="store_true", help="rerun nothing: the tables from the JSON and the runs"
+    )
     p.add_argument("--allow-load", action="store_true", help="rerun even on a busy machine (rows marked)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one command may take (1800)")
     p.add_argument("--out", type=Path, default=EXPECT, help="folder of the JSON and table (docs/expect)")
@@ -709,7 +1033,10 @@ def main(argv: list[str] | None = None) -> int:
     previous = read_json(json_path) if json_path.is_file() else {}
     data = build(selected, previous, timeout=a.timeout, allow_load=a.allow_load)
     write_all(data, a.out, None if a.no_readme else README)
-    print(f"what-to-expect: wrote {json_path} and {a.out / MD_PATH.name}" + ("" if a.no_readme else " and the README's table"))
+    print(
+        f"what-to-expect: wrote {json_path} and {a.out / MD_PATH.name}"
+        + ("" if a.no_readme else " and the README's table")
+    )
     return 0
 
 
