@@ -261,6 +261,14 @@ def result_train(run: str) -> Callable[[str, Path], str]:
     return parse
 
 
+def result_evaluation(run: str) -> Callable[[str, Path], str]:
+    def parse(out: str, tmp: Path) -> str:
+        e = read_json(tmp / run / "evaluation.json")
+        return f"{fmt_metric(*metric_of(e))} on the full test set, step {e['step']:,}"
+
+    return parse
+
+
 def result_last(out: str, tmp: Path) -> str:
     return last_line(out)
 
@@ -563,7 +571,7 @@ def entries() -> list[Entry]:
             60,
             _m("evaluate", "--run", "{tmp}/adding_T1000"),
             setup=setup_copy("docs/longer/adding_T1000", "adding_T1000"),
-            parse=result_lines(r"test_\w+ =|accuracy ="),
+            parse=result_evaluation("adding_T1000"),
         )
     )
     add(
@@ -790,11 +798,13 @@ def rerun(entry: Entry, tmp: Path, timeout: float, log=print) -> dict:
     wall = time.perf_counter() - t0
     out = p.stdout + ("\n" + p.stderr if p.stderr else "")
     if p.returncode != 0:
-        return {"status": "failed", "wall_s": wall, "result": f"exit {p.returncode}: {last_line(out)}"}
+        msg = f"exit {p.returncode}: {last_line(out)}".replace(f"{tmp}{os.sep}", "")
+        return {"status": "failed", "wall_s": wall, "result": msg}
     try:
         result = entry.parse(p.stdout, tmp)
     except (OSError, KeyError, TypeError, ValueError) as exc:
         result = f"ran (exit 0), result not parsed: {exc}"
+    result = result.replace(f"{tmp}{os.sep}", "").replace(str(tmp), ".")  # the scratch folder's name
     return {"status": "measured", "wall_s": wall, "result": result}
 
 
