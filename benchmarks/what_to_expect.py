@@ -23,6 +23,7 @@ Usage::
     python benchmarks/what_to_expect.py --list          # the rows, which are rerun, and the time planned
     python benchmarks/what_to_expect.py --only gradcheck,dynamics   # those reruns only; the rest kept
     python benchmarks/what_to_expect.py --only tests-fast           # the fast test subset (opt-in)
+    python benchmarks/what_to_expect.py --also tests-fast           # every default rerun and that one
     python benchmarks/what_to_expect.py --skip-reruns   # the tables again from the JSON and the runs
 
 Times mean something only on a quiet machine: it refuses to rerun anything when the 1-minute load
@@ -1009,6 +1010,7 @@ def default_reruns() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="rerun only these rows (comma-separated names; opt-in rows too)")
+    p.add_argument("--also", help="every default rerun and these opt-in rows too (comma-separated names)")
     p.add_argument(
         "--list", action="store_true", help="list the rows and the time the reruns are planned to take"
     )
@@ -1028,17 +1030,19 @@ def main(argv: list[str] | None = None) -> int:
             planned = f"~{e.plan_s:.0f} s planned" if e.kind != "recorded" else "read"
             print(f"{e.name:28} {e.kind:9} {planned:18} {e.command}")
             total += e.plan_s if e.kind == "rerun" else 0
-        print(f"every default rerun: ~{total / 60:.0f} min planned (opt-in rows run only with --only)")
+        print(
+            f"every default rerun: ~{total / 60:.0f} min planned (opt-in rows run only when named: --only, --also)"
+        )
         return 0
     if a.skip_reruns:
         selected: set[str] = set()
     elif a.only:
         selected = {n.strip() for n in a.only.split(",") if n.strip()}
-        unknown = selected - names
-        if unknown:
-            p.error(f"no such row: {', '.join(sorted(unknown))} (--list lists them)")
     else:
-        selected = set(default_reruns())
+        selected = set(default_reruns()) | {n.strip() for n in (a.also or "").split(",") if n.strip()}
+    unknown = selected - names
+    if unknown:
+        p.error(f"no such row: {', '.join(sorted(unknown))} (--list lists them)")
     json_path = a.out / JSON_PATH.name
     previous = read_json(json_path) if json_path.is_file() else {}
     data = build(selected, previous, timeout=a.timeout, allow_load=a.allow_load)
