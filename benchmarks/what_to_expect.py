@@ -270,8 +270,21 @@ def result_evaluation(run: str) -> Callable[[str, Path], str]:
     return parse
 
 
+def result_neurons(out: str, tmp: Path) -> str:
+    d = read_json(tmp / "neurons" / "neurons.json")
+    return (
+        f"layer 2's accumulator: neuron {d['neuron']} (R² {d['r2']:.2f}); alone, with its output refitted: "
+        f"{fmt_metric('test_mse', d['one_neuron_test_mse'])} (the whole network: "
+        f"{fmt_metric('test_mse', d['full_test_mse'])})"
+    )
+
+
 def result_last(out: str, tmp: Path) -> str:
-    return last_line(out)
+    """The last line of the output that is not a list of the files written (or the last line)."""
+    kept = "\n".join(
+        ln for ln in out.splitlines() if not ln.strip().lower().startswith(("wrote ", "written "))
+    )
+    return last_line(kept) or last_line(out)
 
 
 def result_lines(pattern: str) -> Callable[[str, Path], str]:
@@ -585,6 +598,7 @@ def entries() -> list[Entry]:
             "rerun",
             30,
             _m("neurons", "--run", "docs/study/adding/indrnn_T1000", "--out", "{tmp}/neurons"),
+            parse=result_neurons,
         )
     )
     add(
