@@ -193,18 +193,37 @@ def read_runs(rels: list[str], label: Callable[[str], str]) -> dict:
 
 
 def read_study(rel: str) -> dict:
+    """A study's folder: the sum of its runs' wall times; IndRNN's test MSE at each T (each seed's,
+    seed 0 first) and the best the other networks reached at that T."""
     d = ROOT / rel
     runs = sorted(p.name for p in d.iterdir() if (p / "summary.json").is_file())
     if not runs:
         raise FileNotFoundError(f"{rel}: no run with a summary.json")
-    total, sources, indrnn = 0.0, [], []
+    total, sources = 0.0, []
+    indrnn: dict[int, list[float]] = {}
+    others: dict[int, float] = {}
     for name in runs:
         s = read_json(d / name / "summary.json")
         total += s["wall_s"]
         sources.append(f"{rel}/{name}/summary.json")
-        if name.startswith("indrnn_T") and "_seed" not in name:
-            indrnn.append((s["config"]["T"], metric_of(s)))
-    res = "IndRNN " + ", ".join(f"T = {T}: {fmt_metric(*m)}" for T, m in sorted(indrnn))
+        T, m = s["config"]["T"], metric_of(s)
+        if m is None:
+            continue
+        if name.startswith("indrnn_"):
+            indrnn.setdefault(T, []).append(m[1])
+        else:
+            others[T] = min(others.get(T, float("inf")), m[1])
+
+    def mse(v: float) -> str:
+        return fmt_metric("test_mse", v).removeprefix("test MSE ")
+
+    res = "test MSE of IndRNN: " + ", ".join(
+        f"T = {T}: {' / '.join(mse(v) for v in vs)}" for T, vs in sorted(indrnn.items())
+    )
+    if others:
+        res += "; the best of the others: " + ", ".join(
+            f"T = {T}: {mse(v)}" for T, v in sorted(others.items())
+        )
     return {"wall_s": total, "result": res, "sources": sources, "wall_note": f"{len(runs)} runs, summed"}
 
 
