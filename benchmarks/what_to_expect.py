@@ -426,6 +426,7 @@ def entries() -> list[Entry]:
             "rerun",
             30,
             _m("gradcheck"),
+            parse=lambda out, tmp: f"gradient checks: {result_last(out, tmp)}",
         )
     )
     add(
