@@ -371,6 +371,12 @@ def _m(*args: str) -> list[str]:
     return ["-m", "indrnn_np", *args]
 
 
+#: The time planned for a tutorial's full form where the tutorials' README gives more than the default:
+#: 04 and 05 train the T = 100 network (about 40 s each), 08 its classifiers (about a minute),
+#: 10 fits on UCR data and a grid search (a guess: the slowest).
+FULL_TUTORIAL_PLAN_S = {"04": 90, "05": 90, "08": 120, "10": 600}
+
+
 def tutorials() -> list[Path]:
     return sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 
@@ -411,7 +417,7 @@ def entries() -> list[Entry]:
             f'{PY} -m pytest -q -m "not slow"',
             "index.md",
             "opt-in",
-            900,
+            600,
             ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
             parse=result_pytest,
         )
@@ -745,7 +751,7 @@ def entries() -> list[Entry]:
                     f"cd tutorials && {prefix}{PY} {path.name}",
                     "tutorials/index.md",
                     "rerun",
-                    30 if fast else 90,
+                    30 if fast else FULL_TUTORIAL_PLAN_S.get(path.name[:2], 45),
                     [path.name],
                     cwd="tutorials",
                     env=env,
