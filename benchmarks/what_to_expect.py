@@ -511,6 +511,8 @@ def entries() -> list[Entry]:
     ]:
         short = {
             "adding-T1000": "train adding --T 1000 --batch 32 --steps 30000",
+            "adding-T5000-seed0": "train adding --T 5000 --batch 32 --steps 30000",
+            "adding-T5000-seed1": "train adding --T 5000 --batch 32 --steps 30000 --seed 1",
             "adding-T5000-seed2": "train adding --T 5000 --batch 32 --steps 30000 --seed 2",
         }.get(name, cmd)
         add(
@@ -1000,6 +1002,8 @@ README_ROWS = [
     "gradcheck",
     "dynamics",
     "adding-T1000",
+    "adding-T5000-seed0",
+    "adding-T5000-seed1",
     "adding-T5000-seed2",
     "rowmnist",
     "mnist",

@@ -98,8 +98,10 @@ def test_list_and_only_refuse_an_unknown_name(capsys, tmp_path):
     assert wte.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "quickstart" in out and "tests-fast" in out and "planned" in out
-    with pytest.raises(SystemExit):
-        wte.main(["--only", "no-such-row", "--out", str(tmp_path)])
+    for flag in ("--only", "--also"):
+        with pytest.raises(SystemExit):
+            wte.main([flag, "no-such-row", "--out", str(tmp_path), "--no-readme"])
+    assert not (tmp_path / "what_to_expect.json").exists()
 
 
 def test_pytest_summary_parses_cis_line():
