@@ -445,6 +445,7 @@ def entries() -> list[Entry]:
             "rerun",
             60,
             _m("dynamics", "--out", "{tmp}/dynamics"),
+            parse=result_lines(r"final loss|DIVERGED|diverged"),  # each network's line
         )
     )
     # -- training, long: the committed runs
@@ -908,6 +909,13 @@ def build(selected: set[str], previous: dict, *, timeout: float, allow_load: boo
                     f"what-to-expect: {e.name}: {fmt_seconds(results[e.name]['wall_s'])}, {results[e.name]['result']}"
                 )
         session["load_end"] = round(load_average(), 2)
+        end_warning = load_warning(session["load_end"], cores)
+        if end_warning and not warning:  # something started while the reruns ran
+            session["load_warning"] = f"at the end: {end_warning}"
+            log(
+                "!" * 100 + f"\nwhat-to-expect: WARNING at the end: {end_warning}\n" + "!" * 100,
+                file=sys.stderr,
+            )
         for r in results.values():
             r["measured"] = session
     rows = []
