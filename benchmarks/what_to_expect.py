@@ -849,6 +849,7 @@ def rerun(entry: Entry, tmp: Path, timeout: float, log=print) -> dict:
     except (OSError, KeyError, TypeError, ValueError) as exc:
         result = f"ran (exit 0), result not parsed: {exc}"
     result = result.replace(f"{tmp}{os.sep}", "").replace(str(tmp), ".")  # the scratch folder's name
+    result = re.sub(r"[ \t]+", " ", result)
     return {"status": "measured", "wall_s": wall, "result": result}
 
 
