@@ -574,6 +574,7 @@ def entries() -> list[Entry]:
             "rerun",
             60,
             _m("study", "adding", "--quick", "--out", "{tmp}/study"),
+            parse=result_lines(r"^\s*indrnn_T"),  # IndRNN's runs (a toy: not meant to learn)
         )
     )
     add(
