@@ -997,10 +997,11 @@ def markdown(data: dict) -> str:
             f"- The reruns are *{NOT_MEASURED}*: `python benchmarks/what_to_expect.py` on a quiet machine."
         )
     srcs = sorted({s for row in data["rows"] for s in row.get("sources", [])})
+    dirs = sorted({"/".join(s.split("/")[:2]) for s in srcs})
     out.append(
-        f"- Recorded rows: the wall time and metric their runs wrote ({len(srcs)} files: "
-        + ", ".join(f"`{s}`" for s in srcs)
-        + ")."
+        f"- Recorded rows: the wall time and metric their runs wrote, from {len(srcs)} files under "
+        + ", ".join(f"`{d}/`" for d in dirs)
+        + " (each row's files are its `sources` in `docs/expect/what_to_expect.json`)."
     )
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
