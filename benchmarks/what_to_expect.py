@@ -14,7 +14,9 @@ One script makes the table of ``docs/site/expect.md`` (and the short one in the 
   ``docs/expect/ci_pytest.txt`` with its source.
 
 It writes ``docs/expect/what_to_expect.json``, the Markdown table ``docs/expect/what_to_expect.md``
-(which the page includes) and the README's short table (between its ``what-to-expect`` markers).
+(which the page includes), the README's short table (between its ``what-to-expect`` markers) and
+each rerun's whole output, ``docs/expect/logs/NAME.log`` (the fast test subset's with its 20 slowest
+tests).
 A row not rerun yet says "not yet measured".
 
 Usage::
@@ -418,7 +420,7 @@ def entries() -> list[Entry]:
             "index.md",
             "opt-in",
             600,
-            ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+            ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", "--durations=20"],
             parse=result_pytest,
         )
     )
@@ -818,8 +820,9 @@ def machine() -> dict:
 # ----------------------------------------------------------------------------- running
 
 
-def rerun(entry: Entry, tmp: Path, timeout: float, log=print) -> dict:
-    """Run one entry's command once, timed from start to exit; its row."""
+def rerun(entry: Entry, tmp: Path, timeout: float, log=print, logs: Path | None = None) -> dict:
+    """Run one entry's command once, timed from start to exit; its row. With ``logs``, its whole output
+    goes to ``logs/NAME.log``."""
     if entry.setup is not None:
         entry.setup(tmp)
     argv = [sys.executable] + [a.replace("{tmp}", str(tmp)) for a in entry.argv]
@@ -842,6 +845,10 @@ def rerun(entry: Entry, tmp: Path, timeout: float, log=print) -> dict:
         return {"status": "failed", "wall_s": None, "result": f"did not end within {timeout:.0f} s"}
     wall = time.perf_counter() - t0
     out = p.stdout + ("\n" + p.stderr if p.stderr else "")
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+        head = f"$ {' '.join(argv)}\n# cwd {entry.cwd}, exit {p.returncode}, {wall:.1f} s\n"
+        (logs / f"{entry.name}.log").write_text((head + out).replace(str(tmp), "$TMP"))
     if p.returncode != 0:
         msg = f"exit {p.returncode}: {last_line(out)}".replace(f"{tmp}{os.sep}", "")
         return {"status": "failed", "wall_s": wall, "result": msg}
@@ -871,7 +878,15 @@ def base_row(entry: Entry) -> dict:
     }
 
 
-def build(selected: set[str], previous: dict, *, timeout: float, allow_load: bool, log=print) -> dict:
+def build(
+    selected: set[str],
+    previous: dict,
+    *,
+    timeout: float,
+    allow_load: bool,
+    log=print,
+    logs: Path | None = None,
+) -> dict:
     """The JSON: recorded rows read again, the selected reruns run, the other reruns kept from
     ``previous`` (or "not yet measured")."""
     es = entries()
@@ -906,7 +921,7 @@ def build(selected: set[str], previous: dict, *, timeout: float, allow_load: boo
                     if need.setup is not None:
                         need.setup(tmp)
                     rerun(Entry(**{**need.__dict__, "setup": None}), tmp, timeout, log=log)
-                results[e.name] = rerun(e, tmp, timeout, log=log)
+                results[e.name] = rerun(e, tmp, timeout, log=log, logs=logs)
                 log(
                     f"what-to-expect: {e.name}: {fmt_seconds(results[e.name]['wall_s'])}, {results[e.name]['result']}"
                 )
@@ -1100,7 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no such row: {', '.join(sorted(unknown))} (--list lists them)")
     json_path = a.out / JSON_PATH.name
     previous = read_json(json_path) if json_path.is_file() else {}
-    data = build(selected, previous, timeout=a.timeout, allow_load=a.allow_load)
+    data = build(selected, previous, timeout=a.timeout, allow_load=a.allow_load, logs=a.out / "logs")
     write_all(data, a.out, None if a.no_readme else README)
     print(
         f"what-to-expect: wrote {json_path} and {a.out / MD_PATH.name}"

@@ -131,8 +131,10 @@ def test_the_result_parser_on_a_real_short_run(tmp_path):
         argv=["-m", "indrnn_np", "train", "adding", "--T", "10", "--steps", "20", "--out", "{tmp}/r"],
         parse=wte.result_train("r"),
     )  # fmt: skip
-    row = wte.rerun(entry, tmp_path, timeout=600, log=lambda *a, **k: None)
+    row = wte.rerun(entry, tmp_path, timeout=600, log=lambda *a, **k: None, logs=tmp_path / "logs")
     assert row["status"] == "measured" and row["wall_s"] > 0, row
+    logged = (tmp_path / "logs" / "t.log").read_text()
+    assert logged.startswith("$ ") and "exit 0" in logged and str(tmp_path) not in logged
     assert row["result"].startswith("test MSE ") and "after 20 steps" in row["result"]
     assert row["result"] == wte.result_train("r")("", tmp_path)  # read from the run's summary.json
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
