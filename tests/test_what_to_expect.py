@@ -104,6 +104,12 @@ def test_list_and_only_refuse_an_unknown_name(capsys, tmp_path):
     assert not (tmp_path / "what_to_expect.json").exists()
 
 
+def test_the_suites_time_in_the_prose_is_cis():
+    ci = wte.fmt_seconds(wte.read_ci()["wall_s"])
+    assert f"The test suite took {ci} on CI's 2 cores" in wte.README.read_text()
+    assert f"The whole suite took {ci} on CI's 2 cores" in (ROOT / "docs" / "site" / "expect.md").read_text()
+
+
 def test_pytest_summary_parses_cis_line():
     line, seconds, counts = wte.pytest_summary(wte.CI_RECORD.read_text())
     assert seconds == pytest.approx(920.03)
