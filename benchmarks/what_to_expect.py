@@ -461,7 +461,7 @@ def entries() -> list[Entry]:
         ),
         (
             "adding-T5000-seed0",
-            "adding problem, T = 5000, seed 0",
+            "adding problem, T = 5000, seed 0 (resumed with --steps 60000)",
             "train adding --T 5000 --batch 32 --steps 30000 --eval-every 200 --checkpoint-every 200 "
             "--out docs/longer/adding_T5000",
             "docs/longer/adding_T5000",
