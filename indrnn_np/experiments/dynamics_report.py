@@ -363,6 +363,11 @@ def page_substitutions(report) -> dict[str, str]:
         "dyn_cli_test": f"{float(cli['test_mse']):.4f}" if cli["test_mse"] is not None else "none",
         "dyn_cli_max_u": f"{float(cli['max_abs_u']):.4f}",
         "dyn_unc_max_u": f"{float(unc['max_abs_u']):.4f}",
+        "dyn_bptt_T": str(report["bptt_vs_closed_form"]["T"]),
+        # the table as the terminal prints it (its heading line left out)
+        "dyn_bptt_table": "\n".join(
+            bptt_lines(report["bptt_vs_closed_form"]["rows"], report["bptt_vs_closed_form"]["T"])[1:]
+        ),
     }
     if unc["diverged"]:
         first_above = next((i + 1 for i, v in enumerate(u_at) if float(v) > float(s["u_max"]) + 1e-9), None)
