@@ -110,7 +110,7 @@ def bptt_against_closed_form(T=1000, us=None, gamma=2.0):
                 backend="numpy",
             )
             if activation == "relu" and not np.all(h > 0):
-                raise AssertionError("the ReLU neuron of the check must be active at every step")
+                raise RuntimeError("the ReLU neuron of the check must be active at every step")
             dh = np.zeros_like(h)
             dh[-1] = 1.0
             bptt = float(indrnn_backward(dh, cache).dh0[0, 0])
@@ -158,6 +158,22 @@ def training_demo(
       guarantee, since Adam divides each step by the running gradient scale: at lr 5e-3 with
       input weights N(0, 0.03²) the clipped run diverged at step 232 (u up to 1.25) while the
       constrained one trained (training loss 0.005 by step 1400).
+
+    Other seeds, the same settings (2026-12-07): only the projection trained in every one.
+
+    ====  =====================  ==========================  ==========================
+    seed  unconstrained          constrained (test MSE)      clipped
+    ====  =====================  ==========================  ==========================
+    0     diverged at step 272   0.0091                      0.0125
+    1     diverged at step 229   0.0203                      diverged at step 215
+    2     diverged at step 398   0.0564                      diverged at step 151
+    3     0.0206 (u up to 1.14)  0.0302                      0.1664 (the baseline)
+    ====  =====================  ==========================  ==========================
+
+    So the demonstration's clipped run shows that clipping *can* stabilise this training, not that
+    it does so reliably under Adam; the u projection is what holds across seeds. Trajectories in
+    float32 also depend on rounding (a different BLAS or CPU may change them), which can move
+    these outcomes; the slow test checks seed 0 on the machine that runs it.
 
     How the settings were found (T = 200, hidden 32, batch 20 unless said; 2026-12-07):
 
