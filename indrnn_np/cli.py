@@ -570,8 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--train-steps",
         type=_positive_int,
-        default=300,
-        help="training demonstration: steps (at most) of each run, without and with the u projection (default: 300)",
+        default=800,
+        help="training demonstration: steps (at most) of each of its three runs: free, with the u projection, "
+        "with gradient clipping (default: 800)",
     )
     d.set_defaults(func=cmd_dynamics)
     _train_parser(sub)

@@ -88,31 +88,60 @@ def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
     save_figure(fig, path, dpi=110)
 
 
-def plot_clipping_training(path, runs, u_max, T):
-    """Per-step loss, max|u| and gradient norm of the runs; ``runs`` maps label -> history dict."""
-    fig = Figure(figsize=(15, 4.5))
+def plot_clipping_training(path, runs, u_max, T, *, baseline=1 / 6, title=None):
+    """Per-step loss, max|u| and gradient norm of the runs; ``runs`` maps label -> history dict.
+
+    Steps are numbered from 1 (the k-th update is step k, history entry k - 1). A run that stopped
+    early (diverged) ends in a cross at its last step. The loss panel draws the constant baseline and
+    half of it, and each finished run's loss smoothed over 25 steps beside its raw curve.
+    """
+    fig = Figure(figsize=(15, 4.8))
     axes = fig.subplots(1, 3)
+    colors = {}
     for label, hist in runs.items():
-        steps = np.arange(len(hist["loss"]))
-        axes[0].plot(steps, _abs_for_log(hist["loss"]), label=label, marker="o" if len(steps) < 5 else None)
-        axes[1].plot(steps, hist["max_abs_u"], label=label, marker="o" if len(steps) < 5 else None)
-        axes[2].plot(
-            steps, _abs_for_log(hist["grad_norm"]), label=label, marker="o" if len(steps) < 5 else None
-        )
+        steps = np.arange(1, len(hist["loss"]) + 1)
+        loss = _abs_for_log(hist["loss"])
+        (line,) = axes[0].plot(steps, loss, lw=0.6, alpha=0.4)
+        colors[label] = c = line.get_color()
+        kept = len(steps) - 1 if hist.get("diverged_at_step") else len(steps)  # not the diverged step
+        if kept >= 25:
+            smooth = np.convolve(np.nan_to_num(loss[:kept], nan=0.0), np.ones(25) / 25, mode="valid")
+            axes[0].plot(steps[24:kept], smooth, color=c, lw=2, label=f"{label} (mean of 25 steps)")
+        axes[1].plot(steps, hist["max_abs_u"], color=c, lw=1.5, label=label)
+        axes[2].plot(steps, _abs_for_log(hist["grad_norm"]), color=c, lw=0.8, label=label)
+    for label, hist in runs.items():
+        if hist.get("diverged_at_step"):
+            k = hist["diverged_at_step"]
+            for ax, key in zip(axes, ("loss", "max_abs_u", "grad_norm"), strict=True):
+                v = float(np.abs(hist[key][k - 1]))
+                if np.isfinite(v) and v > 0:
+                    ax.plot([k], [v], "x", color=colors[label], ms=10, mew=2)
+            axes[0].annotate(
+                f"{label}: diverged at step {k}",
+                (k, float(np.abs(hist["loss"][k - 1]))),
+                textcoords="offset points",
+                xytext=(8, -4),
+                fontsize=8,
+                color=colors[label],
+            )
     axes[0].set_yscale("log")
     axes[0].set_ylabel("training loss (MSE)")
-    axes[0].axhline(1 / 6, color="gray", ls=":", lw=1)
-    axes[0].text(0, 1 / 6 * 1.3, "baseline 0.167", fontsize=8)
+    axes[0].axhline(baseline, color="gray", ls=":", lw=1.2)
+    axes[0].text(1, baseline * 1.15, f"baseline {baseline:.3f} (always predict 1)", fontsize=8)
+    axes[0].axhline(baseline / 2, color="gray", ls="--", lw=1)
+    axes[0].text(1, baseline / 2 * 0.7, f"half the baseline, {baseline / 2:.3f}", fontsize=8)
     axes[1].axhline(u_max, color="k", ls="--", lw=1)
-    axes[1].text(0, u_max, f" u_max = 2^(1/{T}) = {u_max:.4f}", fontsize=8, va="bottom")
+    axes[1].text(1, u_max, f" bound u_max = 2^(1/{T}) = {u_max:.4f}", fontsize=8, va="bottom")
     axes[1].set_ylabel("max |u| over both layers")
     axes[2].set_yscale("log")
-    axes[2].set_ylabel("gradient norm")
+    axes[2].set_ylabel("gradient norm (before clipping)")
     for ax in axes:
-        ax.set_xlabel("step")
+        ax.set_xlabel("step (the k-th update is step k)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Adding problem, T = {T}: the same network and data, with and without the u constraint")
+    fig.suptitle(
+        title or f"Adding problem, T = {T}: the same network and data, with and without the u constraint"
+    )
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 

@@ -1,7 +1,9 @@
 """Eq. 4 in closed form against the real backward pass; the bounds on u; the dynamics report."""
 
 import json
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,6 +150,7 @@ def test_rnn_gradient_follows_spectral_radius_and_mixes_neurons(rho):
 
 def test_dynamics_command_writes_everything(tmp_path, capsys):
     from indrnn_np.cli import main
+    from indrnn_np.experiments.dynamics_report import RUNS, bptt_lines, training_lines
 
     assert main(["dynamics", "--out", str(tmp_path), "--train-steps", "25"]) == 0
     for name in ("gradient_vs_time.png", "rnn_vs_indrnn.png", "clipping_training.png", "dynamics.json"):
@@ -157,14 +160,86 @@ def test_dynamics_command_writes_everything(tmp_path, capsys):
     assert rows[(1000, 1.01)]["status"] == "exploded" and rows[(1000, 0.99)]["status"] == "vanished"
     assert rows[(5000, 1.2)]["gradient_at_t0"] == "inf"
     assert all(r["status"] == "within" for r in rep["table"] if r["label"].startswith("bound"))
+    # BPTT against u^T: linear and active ReLU, above, below and at the bound
+    checks = rep["bptt_vs_closed_form"]["rows"]
+    assert {r["activation"] for r in checks} == {"identity", "relu"} and len(checks) == 6
+    assert all(r["rel_error"] < 1e-12 for r in checks)
     tr = rep["training"]
-    assert tr["unconstrained"]["diverged"] is True
-    assert tr["unconstrained"]["max_abs_u"] > tr["settings"]["u_max"]
-    assert tr["constrained"]["diverged"] is False
     assert tr["constrained"]["max_abs_u"] <= tr["settings"]["u_max"] + 1e-6
-    assert tr["constrained"]["steps_run"] == 25
+    for name in RUNS:  # 25 steps: too few for the free run to diverge (step 272 at the defaults)
+        assert tr[name]["steps_run"] == 25 == len(tr[name]["history"]["loss"]), name
     out = capsys.readouterr().out
     assert "| 5000 | 1.2 | inf | exploded |" in out
+    # the terminal prints exactly the lines rendered from the JSON it wrote
+    for line in training_lines(tr) + bptt_lines(checks, rep["bptt_vs_closed_form"]["T"]):
+        assert line in out.splitlines(), line
+
+
+DYNAMICS_JSON = Path(__file__).resolve().parents[1] / "docs" / "img" / "dynamics" / "dynamics.json"
+SITE = Path(__file__).resolve().parents[1] / "docs" / "site"
+
+
+def test_committed_demonstration_terminal_json_and_pages_agree():
+    """The committed dynamics.json (what the pages quote) is the current defaults' run, and its steps
+    are numbered from 1 alike in the JSON, the terminal's lines and the pages' substitutions."""
+    from indrnn_np.experiments.dynamics_report import (
+        DEMO,
+        RUNS,
+        page_substitutions,
+        run_summary,
+        training_lines,
+    )
+    from indrnn_np.tasks.adding import BASELINE_MSE
+
+    rep = json.loads(DYNAMICS_JSON.read_text())
+    tr = rep["training"]
+    s = tr["settings"]
+    for key, value in DEMO.items():
+        assert s[key] == value, f"docs/img/dynamics/dynamics.json is not the current defaults' run: {key}"
+    unc = tr["unconstrained"]
+    k = unc["diverged_at_step"]
+    # 1-based: step k is the k-th update, history entry k - 1, the last one run
+    assert unc["diverged"] and k == unc["steps_run"] == len(unc["history"]["loss"])
+    last_loss, last_norm = (float(unc["history"][key][k - 1]) for key in ("loss", "grad_norm"))
+    assert not (np.isfinite(last_loss) and np.isfinite(last_norm)) or max(last_loss, last_norm) > 1e6
+    assert all(float(v) <= 1e6 for v in unc["history"]["loss"][: k - 1])  # no earlier step diverged
+    lines = training_lines(tr)
+    assert f"DIVERGED at step {k} " in lines[1]
+    for name in ("constrained", "clipped"):
+        r = tr[name]
+        assert not r["diverged"] and r["steps_run"] == s["steps"]
+        assert r["test_mse"] <= 0.5 * BASELINE_MSE, name
+    sub = page_substitutions(rep)
+    assert sub["dyn_unc_step"] == str(k)
+    for i, name in enumerate(RUNS):
+        assert sub[f"dyn_{name}"] == run_summary(tr, name) and lines[1 + i].endswith(sub[f"dyn_{name}"])
+    # every substitution a page uses exists, and the pages quote the demonstration only through them
+    used = set()
+    for page in SITE.rglob("*.md"):
+        text = page.read_text()
+        used |= set(re.findall(r"\{\{\s*(dyn_\w+)\s*\}\}", text))
+    assert used and used <= set(sub), sorted(used - set(sub))
+    for page in ("concepts/constraint.md", "results/gradients.md"):
+        text = (SITE / page).read_text()
+        assert "{{ dyn_unc_step }}" in text and "{{ dyn_con_test }}" in text and "{{ dyn_cli_test }}" in text
+        for typed in (str(k), sub["dyn_con_test"], sub["dyn_cli_test"], sub["dyn_unc_loss"]):
+            assert not re.search(rf"(?<![\w.]){re.escape(typed)}(?![\w])", text), (page, typed)
+
+
+@pytest.mark.slow
+def test_training_demonstration_diverges_free_and_trains_constrained_or_clipped():
+    """At the defaults: free, the network diverges; with the u projection, and separately with
+    gradient clipping, it ends at a test MSE of at most half the constant baseline."""
+    from indrnn_np.experiments.dynamics_report import training_demo
+    from indrnn_np.tasks.adding import BASELINE_MSE
+
+    tr = training_demo()
+    assert tr["unconstrained"]["diverged"]
+    assert tr["unconstrained"]["max_abs_u"] > tr["settings"]["u_max"]
+    for name in ("constrained", "clipped"):
+        assert not tr[name]["diverged"], name
+        assert tr[name]["test_mse"] <= 0.5 * BASELINE_MSE, (name, tr[name]["test_mse"])
+    assert tr["constrained"]["max_abs_u"] <= tr["settings"]["u_max"] + 1e-6
 
 
 def test_dynamics_command_bad_options(tmp_path):

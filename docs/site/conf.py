@@ -67,7 +67,10 @@ source_suffix = {
 exclude_patterns = ["README.md", "conf.py", "_ext/**", "_build", "**/.ipynb_checkpoints", "**/__pycache__"]
 
 # --- MyST and myst-nb -------------------------------------------------------------------------------
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_inline", "substitution"]
+# The training demonstration's numbers, as `{{ dyn_... }}`, from the JSON that `python -m indrnn_np dynamics
+# --out docs/img/dynamics` writes (the terminal prints the same strings): no page types them by hand.
+myst_substitutions = indrnn_docs.dynamics_substitutions(ROOT / "docs" / "img" / "dynamics" / "dynamics.json")
 myst_heading_anchors = 3
 nb_custom_formats = {".py": ["indrnn_docs.read_tutorial", {}, False]}  # False: full MyST (dollarmath)
 nb_execution_mode = os.environ.get("INDRNN_DOCS_EXECUTE", "force")

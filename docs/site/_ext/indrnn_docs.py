@@ -2,6 +2,8 @@
 
 * ``read_tutorial``: myst-nb's reader for the jupytext percent-format tutorials
   (``nb_custom_formats``); it adds the Python kernelspec the plain ``.py`` files lack.
+* ``dynamics_substitutions``: the numbers of ``python -m indrnn_np dynamics``'s training
+  demonstration, read from its committed JSON, for the pages' ``{{ dyn_... }}``.
 * ``link_tutorials``: puts a link to every ``tutorials/NN_*.py`` into
   ``docs/site/tutorials/`` (git-ignored), so the site always renders the tutorials
   as they stand, whatever their number and names.
@@ -22,6 +24,15 @@ def read_tutorial(text: str):
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.setdefault("language_info", {"name": "python"})
     return nb
+
+
+def dynamics_substitutions(path: Path) -> dict[str, str]:
+    """MyST substitutions from ``dynamics.json`` (:func:`indrnn_np.experiments.dynamics_report.page_substitutions`)."""
+    import json
+
+    from indrnn_np.experiments.dynamics_report import page_substitutions
+
+    return page_substitutions(json.loads(Path(path).read_text()))
 
 
 def link_tutorials(tutorials: Path, target: Path) -> list[str]:
