@@ -15,6 +15,7 @@ from indrnn_np.tasks.arrays import (
     marker_sequences,
     pad_sequences,
     sensor_sequences,
+    target_scale_warning,
 )
 
 FAST = dict(hidden=8, layers=1, steps=30, batch=16, eval_every=10, lr=3e-3)
@@ -189,6 +190,34 @@ def test_feature_scale_warning_thresholds(scale, shift, expected):
     lengths = np.full(20, 10)
     text = feature_scale_warning(x, lengths)
     assert (text is None) if expected is None else (expected in text)
+
+
+@pytest.mark.parametrize(
+    "y, lengths, expected",
+    [
+        (np.linspace(-2, 2, 30), None, None),
+        (np.linspace(0, 50, 30), None, "mean 25, std 14.9"),  # Tecator's fat %, about
+        (np.column_stack([np.zeros(30), np.full(30, 300.0) + np.arange(30)]), None, "(column 1): mean 314"),
+        (np.where(np.arange(6)[None, :, None] < 3, 1.0, 1e6) * np.ones((5, 6, 1)), np.full(5, 3), None),
+        (np.full((5, 6, 1), 1e6), np.full(5, 3), "mean 1e+06"),
+    ],
+)
+def test_target_scale_warning_names_the_scale_and_the_fix(y, lengths, expected):
+    text = target_scale_warning(y, lengths)
+    if expected is None:
+        assert text is None
+    else:
+        assert expected in text and "\n" not in text and "TransformedTargetRegressor" in text
+
+
+def test_a_regressor_warns_of_raw_unit_targets_and_not_a_classifier():
+    X = [np.random.default_rng(i).standard_normal((8, 2)) for i in range(12)]
+    with pytest.warns(UserWarning, match=r"y's targets are far from scale 1: mean 4\.55e\+03, std 345"):
+        IndRNNRegressor(steps=1, hidden=4, random_state=0).fit(X, 4000.0 + 100 * np.arange(12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        IndRNNRegressor(steps=1, hidden=4, random_state=0).fit(X, np.linspace(-1, 1, 12))
+        IndRNNClassifier(steps=1, hidden=4, random_state=0).fit(X, np.arange(12) % 2 + 4000)
 
 
 def test_only_the_real_steps_count_for_the_scales():

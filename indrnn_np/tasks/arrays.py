@@ -45,6 +45,7 @@ from .inputs import (
     pad_sequences,
     pad_targets,
     per_step_list,
+    target_scale_warning,
 )
 from .labels import _label_indices, check_targets, infer_kind
 
@@ -484,6 +485,8 @@ def arrays_task(
         if y.shape[:2] == x.shape[:2]:
             y = np.where(np.arange(x.shape[1])[None, :] < lens[:, None], y, 0)
     y, _, _ = check_targets(y, len(x), x.shape[1], lens, kind=kind, name=ny, dtype=dtype)
+    if kind == "regress" and (message := target_scale_warning(y, lens, name=ny)) is not None:
+        warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
     if X_test is not None:
         if per_step_list(y_test, X_test):
             y_test = pad_targets(y_test, lt, xt.shape[1], kind=kind, name=nyt, x_name=nxt)
@@ -635,6 +638,7 @@ __all__ = [
     "check_targets",
     "class_probabilities",
     "feature_scale_warning",
+    "target_scale_warning",
     "infer_kind",
     "load_npz",
     "marker_sequences",
