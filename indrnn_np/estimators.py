@@ -469,10 +469,12 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
     hidden, layers, widths, residual, bidirectional, bn, bn_position, dropout, activation
         The network, as :func:`indrnn_np.nn.build_indrnn` and the ``train``
         command's options of the same names (``widths``: a list of layer widths).
-    pool : {"last", "mean", "max"}
+    pool : {"auto", "last", "mean", "max"}
         How the head reads each sequence (sequence targets only): its last step, whose state must
         carry the whole sequence, or the mean or maximum over its real steps, which lets evidence
         anywhere in a long sequence reach the head directly (see the guide to your own sequences).
+        ``"auto"`` (the default): ``"max"`` for one target per sequence, none for a target at every
+        step (:func:`indrnn_np.train.build.resolved_pool`, with the measurements behind it).
     steps, batch, optimizer, lr, momentum, weight_decay, schedule, decay_every, plateau_patience
         The training, as the ``train`` command's options.
     u_constraint, gamma

@@ -198,7 +198,9 @@ def test_the_estimators_and_the_command_line_take_pool(tmp_path):
     with pytest.raises(ConfigError, match="pool must be one of"):
         IndRNNClassifier(pool="avg").fit(X, y)
     per_step = [np.zeros(len(x), int) + (i % 2) for i, x in enumerate(X)]
-    with pytest.raises(ConfigError, match="has a target at every step .*: leave pool last"):
+    with pytest.raises(
+        ConfigError, match=r"has a target at every step .*: leave pool auto \(the default\) or last"
+    ):
         IndRNNClassifier(hidden=4, steps=2, pool="mean").fit(X, per_step)
 
     out = tmp_path / "run"

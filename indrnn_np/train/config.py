@@ -137,8 +137,9 @@ class TrainConfig:
     pool: str = option(
         "last",
         "how the head reads each sequence (one output per sequence): its last step, or the mean or the "
-        "maximum of every real step",
-        choices=POOLS,
+        "maximum of every real step; auto: max for one target per sequence, each step's own output for "
+        "a target at every step",
+        choices=(*POOLS, "auto"),
         tasks=("adding", "mnist", "pmnist", "rowmnist", "arrays"),
     )
     dense_blocks: str | None = option(

@@ -73,6 +73,7 @@ RECIPES: dict[str, dict] = {
     # watches the training loss); an evaluation every 100 steps, as the whole test set is evaluated
     # each time and is small; a checkpoint every 500.
     "arrays": dict(
+        pool="auto",  # max pooling for a target per sequence: train.build.resolved_pool says why
         batch=32,
         steps=2000,
         lr=1e-3,
