@@ -19,7 +19,7 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from ._cuda import simulator_enabled, unavailable_reason
+from ._cuda import DEVICE_MEMORY, device_array, simulator_enabled, unavailable_reason
 from .batchnorm import cuda as batchnorm
 from .batchnorm.cuda import batchnorm_backward, batchnorm_forward, batchnorm_inference, running_update
 from .elementwise import cuda as elementwise
@@ -57,6 +57,8 @@ from .scan.cuda import scan_backward, scan_forward, scan_layout
 
 
 __all__ = [
+    "DEVICE_MEMORY",
+    "device_array",
     "FUSED_STEPS",
     "FUSED_WIDTH",
     "KernelEntry",

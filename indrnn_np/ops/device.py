@@ -23,13 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import config
-from .._checks import is_device_array
+from .backend import CUDA, assign, backend_of, to_host
 
 
 def _ck():
-    from .backend import require_cuda
-
-    return require_cuda()
+    return CUDA.kernels
 
 
 def _f(dtype):
@@ -38,64 +36,38 @@ def _f(dtype):
 
 
 # --------------------------------------------------------------------------
-# Arrays: host <-> device, and small device-side helpers
+# Arrays where they live: the backend object's placement and allocation (:mod:`.backend`)
 # --------------------------------------------------------------------------
 
 
-#: True for a Numba CUDA device array (real or simulated).
-is_device = is_device_array
+def is_device(a) -> bool:
+    """True for a Numba CUDA device array (real or simulated): the CUDA backend holds it."""
+    return CUDA.holds(a)
 
 
 def to_device(a):
     """A C-contiguous device array of ``a``: a NumPy array is copied in, a device array returned as it is."""
-    if is_device_array(a):
-        if not a.is_c_contiguous():
-            raise ValueError("device arrays must be C-contiguous; copy them with .copy_to_host() first")
-        return a
-    return _ck().cuda.to_device(np.ascontiguousarray(a))
-
-
-def to_host(a):
-    """A NumPy array of ``a`` (copied from the device); a NumPy array (or None) is returned as it is."""
-    return a.copy_to_host() if is_device_array(a) else a
-
-
-def _shape(shape) -> tuple:
-    return (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(n) for n in shape)
+    return CUDA.to_device(a)
 
 
 def empty(shape, dtype):
-    """An uninitialised device array."""
-    return _ck().cuda.device_array(_shape(shape), dtype=np.dtype(dtype))
+    """An uninitialised device array (counted: :attr:`indrnn_np.ops.backend.Backend.memory`)."""
+    return CUDA.empty(shape, dtype)
 
 
 def zeros(shape, dtype):
     """A device array of zeros, filled on the device."""
-    return _ck().zeros(_shape(shape), np.dtype(dtype))
+    return CUDA.zeros(shape, dtype)
 
 
 def zeros_like(a):
     """Zeros of a's shape and dtype, where a lives (device or host)."""
-    return zeros(a.shape, a.dtype) if is_device_array(a) else np.zeros_like(a)
+    return backend_of(a).zeros_like(a)
 
 
 def copy(a):
     """A C-contiguous copy of ``a`` where it lives (a device-to-device copy for a device array)."""
-    if not is_device_array(a):
-        return np.array(a, copy=True, order="C")
-    out = empty(a.shape, a.dtype)
-    out.copy_to_device(a)
-    return out
-
-
-def assign(dst, src) -> None:
-    """``dst[...] = src`` where dst lives; src may be a host or device array of dst's shape."""
-    if not is_device_array(dst):
-        dst[...] = to_host(src)
-        return
-    if tuple(src.shape) != tuple(dst.shape):
-        raise ValueError(f"cannot assign an array of shape {tuple(src.shape)} to one of {tuple(dst.shape)}")
-    dst.copy_to_device(src if is_device_array(src) else np.ascontiguousarray(src, dtype=dst.dtype))
+    return backend_of(a).copy(a)
 
 
 def _rows(a) -> int:
@@ -109,34 +81,18 @@ def _launch(kernel, n, *args):
 def add(a, b):
     """``a + b`` where the arrays live (residual connections): on the device, two device arrays of
     one shape and dtype."""
-    if not is_device_array(a):
-        return a + b
-    if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
-        raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
-    out = empty(a.shape, a.dtype)
-    _launch(_ck().add, a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
-    return out
+    return backend_of(a).add(a, b)
 
 
 def concat_last(x, y):
     """``concat([x, y], axis=-1)`` where the arrays live: x (..., C), y (..., K) -> (..., C + K)."""
-    if not is_device_array(x):
-        return np.concatenate([x, y], axis=-1)
-    R, C, K = _rows(x), tuple(x.shape)[-1], tuple(y.shape)[-1]
-    out = empty((*x.shape[:-1], C + K), x.dtype)
-    _launch(_ck().concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
-    return out
+    return backend_of(x).concat_last(x, y)
 
 
 def split_last(d, C: int):
     """``(d[..., :C], d[..., C:])`` where d lives: on the device two C-contiguous device arrays; on the
     host a view and a C-contiguous copy (the part a body's backward takes)."""
-    if not is_device_array(d):
-        return d[..., :C], np.ascontiguousarray(d[..., C:])
-    R, W = _rows(d), tuple(d.shape)[-1]
-    left, right = empty((*d.shape[:-1], C), d.dtype), empty((*d.shape[:-1], W - C), d.dtype)
-    _launch(_ck().split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
-    return left, right
+    return backend_of(d).split_last(d, C)
 
 
 def last_step_backward(dy, shape):
@@ -144,39 +100,6 @@ def last_step_backward(dy, shape):
     dx = zeros(shape, dy.dtype)
     dx[shape[0] - 1].copy_to_device(dy)
     return dx
-
-
-# --------------------------------------------------------------------------
-# Dense layers
-# --------------------------------------------------------------------------
-
-
-def linear_forward(x, W, b=None):
-    """``y = x W + b`` on the device: one tiled GEMM over every row, then the bias."""
-    M, N = W.shape
-    R = _rows(x)
-    y = gemm(x.reshape(R, M), W)
-    if b is not None:
-        _launch(_ck().bias_add, R * N, y, b)
-    return y.reshape(*x.shape[:-1], N), (x, W, b is not None)
-
-
-def linear_backward(dy, cache, need_dx=True):
-    """``(dx, dW, db)`` of :func:`linear_forward`; dW split over K (its K = rows is long)."""
-    from ..config import CUDA_GEMM_TILE
-
-    ck = _ck()
-    x, W, has_bias = cache
-    M, N = W.shape
-    R = _rows(x)
-    dy2, x2 = dy.reshape(R, N), x.reshape(R, M)
-    dW = gemm(x2, dy2, trans_a=True, splits=ck.split_k(R, M, N, CUDA_GEMM_TILE))
-    dx = gemm(dy2, W, trans_b=True).reshape(x.shape) if need_dx else None
-    db = None
-    if has_bias:
-        db = empty(N, dy.dtype)
-        ck.reduce_rows(dy2, db)
-    return dx, dW, db
 
 
 # --------------------------------------------------------------------------
@@ -258,11 +181,7 @@ def running_update(rm, rv, mean, var, momentum, unbias) -> None:
 
 def scale_rows(x, mask):
     """``x * mask``, the (B, N) mask broadcast over the T steps of x (T, B, N)."""
-    T = x.shape[0]
-    K = x.size // T
-    y = empty(x.shape, x.dtype)
-    _launch(_ck().scale_rows, x.size, x.reshape(T, K), mask.reshape(K), y.reshape(T, K))
-    return y
+    return CUDA.scale_rows(x, mask)
 
 
 # --------------------------------------------------------------------------
@@ -283,7 +202,7 @@ def mse_forward(pred, target, count=None):
     caller has zeroed in both arrays: the mean over the real values).
     """
     ck = _ck()
-    target = to_device(np.asarray(target, dtype=pred.dtype) if not is_device_array(target) else target)
+    target = to_device(target if CUDA.holds(target) else np.asarray(target, dtype=pred.dtype))
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
     P = pred.size
@@ -304,7 +223,7 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
     """
     C = tuple(logits.shape)[-1]
     R = _rows(logits)
-    if not is_device_array(labels):
+    if not CUDA.holds(labels):
         labels = np.asarray(labels)
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers; got dtype {labels.dtype}")
@@ -341,7 +260,7 @@ def loss_backward(dloss, cache):
 
 def device_ints(a):
     """An int64 device array of ``a`` (lengths, steps: B integers copied in)."""
-    return to_device(np.ascontiguousarray(a, dtype=np.int64))
+    return CUDA.ints(a)
 
 
 def mask_steps(a, lengths) -> None:
@@ -426,8 +345,6 @@ __all__ = [
     "gemm",
     "is_device",
     "last_step_backward",
-    "linear_backward",
-    "linear_forward",
     "loss_backward",
     "mask_steps",
     "mse_forward",

@@ -21,35 +21,25 @@ import math
 
 import numpy as np
 
-from .._checks import is_device_array
-from ..kernels import reference as _reference
+from .backend import BACKENDS, CUDA, backend_of, resolve
 
 #: Backends of the update (the recurrence's backend names; ``cuda`` updates host parameters).
-UPDATE_BACKENDS = ("numpy", "cpu", "cuda")
+UPDATE_BACKENDS = BACKENDS
 
 
-def update_kernels(backend: str):
-    """The kernel module that updates parameters for a recurrence backend."""
-    if backend not in UPDATE_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(UPDATE_BACKENDS)}; got {backend!r}")
-    if backend == "numpy":
-        return _reference
-    from .backend import backend_kernels
-
-    return backend_kernels("cpu")
+def update_kernels(backend):
+    """The kernel module that updates host parameters for a backend (:attr:`Backend.update_kernels`)."""
+    return resolve(backend).update_kernels
 
 
 def _kernels_for(p, backend):
-    """The CUDA kernels for a device parameter; otherwise the backend's."""
-    if is_device_array(p):
-        from .backend import require_cuda
-
-        return require_cuda()
-    return update_kernels(backend)
+    """The CUDA kernels for a device parameter; otherwise the backend's kernels for host parameters."""
+    where = backend_of(p, default=None)
+    return where.kernels if where is not None else update_kernels(backend)
 
 
 def _flat_param(name, p):
-    if is_device_array(p):
+    if CUDA.holds(p):
         if p.dtype not in (np.float32, np.float64) or not p.is_c_contiguous():
             raise TypeError(f"{name} must be a C-contiguous float32 or float64 device array")
         return p.reshape(p.size)
@@ -63,8 +53,8 @@ def _flat_param(name, p):
 
 
 def _flat_like(name, a, p, *, state=False):
-    if is_device_array(p):
-        if not is_device_array(a) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
+    if CUDA.holds(p):
+        if not CUDA.holds(a) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
             raise ValueError(
                 f"{name} must be a device array of the parameter's shape {tuple(p.shape)} and dtype {p.dtype}"
             )
@@ -100,8 +90,8 @@ def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
     (float, float)
         ``Σ g²`` and ``Σ clamp(g)²``; inf or NaN when ``g`` holds one.
     """
-    if is_device_array(g):
-        return _kernels_for(g, backend).grad_sumsq(_flat_param("g", g), float(clip or 0.0))
+    if CUDA.holds(g):
+        return CUDA.kernels.grad_sumsq(_flat_param("g", g), float(clip or 0.0))
     if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
         raise TypeError(f"g must be a float32 or float64 ndarray; got {type(g).__name__}")
     raw, clipped = update_kernels(backend).grad_sumsq(np.ascontiguousarray(g).reshape(-1), float(clip or 0.0))
@@ -111,11 +101,9 @@ def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
 def grad_sumsq_into(g, clip, out) -> None:
     """:func:`grad_sumsq` of a device gradient, written into the device array ``out`` (2,) of g's dtype
     (no copy to the host: the training step copies every parameter's pair and the loss at once)."""
-    if not is_device_array(g) or not is_device_array(out) or tuple(out.shape) != (2,):
+    if not CUDA.holds(g) or not CUDA.holds(out) or tuple(out.shape) != (2,):
         raise TypeError("grad_sumsq_into takes a device gradient and a (2,) device array out")
-    from .backend import require_cuda
-
-    require_cuda().grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
+    CUDA.kernels.grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
 
 
 def adam_update(
