@@ -128,6 +128,15 @@ class Backend:
         """The kernel module of this backend (:mod:`indrnn_np.kernels.reference`, ``cpu`` or ``cuda``)."""
         return _reference
 
+    def in_simulator(self) -> bool:
+        """Whether its kernels run in Numba's CUDA simulator (slow: every GPU thread a Python thread)."""
+        return False
+
+    def require(self) -> Backend:
+        """This backend, once it can run here: :class:`CudaUnavailableError` for ``"cuda"`` without a
+        CUDA target (before anything is built or copied); nothing is loaded for the host backends."""
+        return self
+
     @property
     def update_kernels(self):
         """The kernels that update host parameters (the optimizer): the reference for ``numpy``, the
@@ -265,6 +274,13 @@ class _CudaBackend(Backend):
         """The CUDA kernels (:mod:`indrnn_np.kernels.cuda`), or :class:`CudaUnavailableError`."""
         return require_cuda()
 
+    def require(self) -> Backend:
+        require_cuda()
+        return self
+
+    def in_simulator(self) -> bool:
+        return self.kernels.simulator_enabled()
+
     def holds(self, a) -> bool:
         return is_device_array(a)
 
@@ -369,7 +385,9 @@ class _CudaBackend(Backend):
 
     def add(self, a, b):
         if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
-            raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
+            raise ValueError(
+                f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}"
+            )
         out = self.empty(a.shape, a.dtype)
         self.launch("add", a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
         return out

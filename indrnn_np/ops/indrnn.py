@@ -272,7 +272,9 @@ def indrnn_forward(
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
-    x, lengths, act, backend = _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first)
+    x, lengths, act, backend = _layer_args(
+        x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first
+    )
     if backend is NUMPY:
         # The specification, line by line, at every M: the input projection, then the loop of Eq. 2.
         T, B, M = x.shape
