@@ -96,14 +96,27 @@ def _memory_owner(a):
     """The object whose life is the device memory's: the allocation (real GPU), or the NumPy array that
     stands for it in the simulator; the views of an array keep it alive."""
     owner = getattr(a, "gpu_data", None)
-    return owner if owner is not None else a._ary
+    if owner is not None:
+        return owner
+    owner = a._ary  # the simulator: the NumPy array that owns the memory, which its views keep alive
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return owner
 
 
-def device_array(shape, dtype):
-    """An uninitialised device array, its bytes counted in :data:`DEVICE_MEMORY` while it lives."""
-    a = cuda.device_array(shape, dtype=dtype)
-    nbytes = int(a.size) * np.dtype(dtype).itemsize
+def _counted(a):
+    nbytes = int(a.size) * np.dtype(a.dtype).itemsize
     if nbytes:
         DEVICE_MEMORY._add(nbytes)
         weakref.finalize(_memory_owner(a), DEVICE_MEMORY._release, nbytes)
     return a
+
+
+def device_array(shape, dtype):
+    """An uninitialised device array, its bytes counted in :data:`DEVICE_MEMORY` while it lives."""
+    return _counted(cuda.device_array(shape, dtype=dtype))
+
+
+def to_device(host):
+    """A device copy of the NumPy array ``host``, its bytes counted in :data:`DEVICE_MEMORY` while it lives."""
+    return _counted(cuda.to_device(host))

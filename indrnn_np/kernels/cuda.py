@@ -19,7 +19,7 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from ._cuda import DEVICE_MEMORY, device_array, simulator_enabled, unavailable_reason
+from ._cuda import DEVICE_MEMORY, device_array, simulator_enabled, to_device, unavailable_reason
 from .batchnorm import cuda as batchnorm
 from .batchnorm.cuda import batchnorm_backward, batchnorm_forward, batchnorm_inference, running_update
 from .elementwise import cuda as elementwise
@@ -117,6 +117,7 @@ __all__ = [
     "squared_error",
     "sum_into",
     "tiled_gemm",
+    "to_device",
     "unavailable_reason",
     "zeros",
 ]

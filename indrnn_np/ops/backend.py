@@ -291,10 +291,7 @@ class _CudaBackend(Backend):
             if not a.is_c_contiguous():
                 raise ValueError("device arrays must be C-contiguous; copy them with .copy_to_host() first")
             return a
-        host = np.ascontiguousarray(a)
-        out = self.empty(host.shape, host.dtype)
-        out.copy_to_device(host)
-        return out
+        return self.kernels.to_device(np.ascontiguousarray(a))
 
     def take(self, a):
         if is_device_array(a):
