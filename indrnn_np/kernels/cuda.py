@@ -6,9 +6,11 @@ concern's ``cuda.py`` holds its kernels as module-level definitions (print one w
 dtype at the first launch, and the launchers named as the reference's twins. This module gathers the
 launchers and the launch arithmetic (:mod:`indrnn_np.kernels.launch`), and lists every kernel with the
 signature it is launched with (:func:`kernel_table`: the PTX, spill and occupancy checks walk it).
-The op-level code that allocates device arrays and chains the kernels into a layer is
-:mod:`indrnn_np.ops.indrnn_device`; the GEMM dispatcher (cuBLAS or the tiled kernel),
-:func:`indrnn_np.ops.device.gemm`.
+The op-level code that allocates device arrays and chains the kernels into a layer is the ops'
+(:mod:`indrnn_np.ops.indrnn`, written once for every backend on the backend object of
+:mod:`indrnn_np.ops.backend`); the GEMM dispatcher (cuBLAS or the tiled kernel),
+:func:`indrnn_np.ops.device.gemm`. Every device array is allocated through :func:`device_array`
+(or :func:`to_device`), which counts its bytes in :data:`DEVICE_MEMORY`.
 """
 
 from __future__ import annotations

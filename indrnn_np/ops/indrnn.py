@@ -395,8 +395,9 @@ def _backward_args(dh, cache):
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
     x, W, _, _, _, activation, backend, lengths, algorithm, batch_first = cache
-    backend = resolve(backend, "cache.backend")
-    cache = cache._replace(backend=backend)
+    if not isinstance(backend, Backend):  # a cache edited by hand
+        backend = resolve(backend, "cache.backend")
+        cache = cache._replace(backend=backend)
     check_algorithm(algorithm, activation)  # a cache edited by hand
     T, B, _ = x.shape
     check_arrays(
