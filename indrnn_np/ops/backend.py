@@ -243,6 +243,40 @@ class Backend:
         """``(d[..., :C], d[..., C:])``: a view and a C-contiguous copy (the part a body's backward takes)."""
         return d[..., :C], np.ascontiguousarray(d[..., C:])
 
+    # --- the optimizer's arrays, checked where they live ------------------------------------------
+
+    def kernels_for_update(self, p):
+        """The kernels that update the parameter ``p`` for this backend: the CUDA kernels for a device
+        parameter (whatever the backend's name), else :attr:`update_kernels`."""
+        return CUDA.kernels if is_device_array(p) else self.update_kernels
+
+    def flat(self, name, p):
+        """A parameter (or a state updated in place) as a flat view, checked: float32/float64,
+        C-contiguous, writeable."""
+        if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+            raise TypeError(
+                f"{name} must be a float32 or float64 ndarray; got {type(p).__name__} {getattr(p, 'dtype', '')}"
+            )
+        if not p.flags.c_contiguous or not p.flags.writeable:
+            raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
+        return p.reshape(-1)
+
+    def flat_like(self, name, a, p, *, state=False):
+        """``a`` flat, checked to have the parameter p's shape and dtype (``state``: updated in place)."""
+        if not isinstance(a, np.ndarray) or a.shape != p.shape:
+            raise ValueError(f"{name} must have the parameter's shape {p.shape}; got {np.shape(a)}")
+        if a.dtype != p.dtype:
+            raise TypeError(f"{name} must have the parameter's dtype {p.dtype}; got {a.dtype}")
+        if state:
+            return self.flat(name, a)
+        return np.ascontiguousarray(a).reshape(-1)
+
+    def flat_gradient(self, name, g):
+        """A gradient read (not written) as a flat array: float32/float64."""
+        if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name} must be a float32 or float64 ndarray; got {type(g).__name__}")
+        return np.ascontiguousarray(g).reshape(-1)
+
 
 class _NumpyBackend(Backend):
     @property
@@ -346,6 +380,21 @@ class _CudaBackend(Backend):
             return None
         free, total = ck.cuda.current_context().get_memory_info()
         return int(free), int(total)
+
+    def flat(self, name, p):
+        if p.dtype not in (np.float32, np.float64) or not p.is_c_contiguous():
+            raise TypeError(f"{name} must be a C-contiguous float32 or float64 device array")
+        return p.reshape(p.size)
+
+    def flat_like(self, name, a, p, *, state=False):
+        if not is_device_array(a) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
+            raise ValueError(
+                f"{name} must be a device array of the parameter's shape {tuple(p.shape)} and dtype {p.dtype}"
+            )
+        return self.flat(name, a)
+
+    def flat_gradient(self, name, g):
+        return self.flat(name, g)
 
     def launch(self, kernel: str, n: int, *args) -> None:
         ck = self.kernels
