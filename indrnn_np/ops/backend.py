@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config
 from ..errors import UserError
 from ..kernels import reference as _reference
 from ..kernels.placement import is_device_array
@@ -353,8 +354,6 @@ class _CudaBackend(Backend):
         return self.zeros(shape, dtype)
 
     def reduces_atomically(self) -> bool:
-        from .. import config
-
         return config.cuda_reduction() == "atomic"
 
     def copy(self, a):
@@ -401,15 +400,11 @@ class _CudaBackend(Backend):
         ck.launch(getattr(ck, kernel), n, *args)
 
     def matmul(self, a, b, *, trans_a: bool = False, trans_b: bool = False, long_k: bool = False):
-        from .device import gemm
-
         splits = 1
         if long_k:
-            from ..config import CUDA_GEMM_TILE
-
             K, R = (a.shape[0], a.shape[1]) if trans_a else (a.shape[1], a.shape[0])
             S = b.shape[0] if trans_b else b.shape[1]
-            splits = self.kernels.split_k(K, R, S, CUDA_GEMM_TILE)
+            splits = self.kernels.split_k(K, R, S, config.CUDA_GEMM_TILE)
         return gemm(a, b, trans_a=trans_a, trans_b=trans_b, splits=splits)
 
     def bias_add(self, y, b) -> None:
@@ -520,3 +515,64 @@ def backend_kernels(backend):
     """The kernel module of a backend (``resolve(backend).kernels``); imported lazily so numba loads
     only when used."""
     return resolve(backend).kernels
+
+
+# --------------------------------------------------------------------------
+# The GEMM: cuBLAS, or the tiled kernel of indrnn_np.kernels.gemm.cuda
+# --------------------------------------------------------------------------
+
+
+def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits: int = 1):
+    """``C = op(A) @ op(B)``: through cuBLAS (:func:`cublas_gemm`) or the shared-memory tiled kernel
+    (:func:`indrnn_np.kernels.gemm.cuda.tiled_gemm`), as :func:`indrnn_np.config.cuda_gemm` says (cuBLAS on a GPU, the tiled
+    kernel in the simulator, by default).
+
+    Parameters
+    ----------
+    A : device array, (R, K) or (K, R) when ``trans_a``
+    B : device array, (K, S) or (S, K) when ``trans_b``
+    out : device array, (R, S), optional
+    splits : int
+        Cut K into this many ranges, each summed by its own blocks into a
+        (splits, R, S) buffer, then added in a fixed order (split-K: for dW,
+        whose output M x N is small but whose K = T·B is long).
+
+    Returns
+    -------
+    device array, (R, S)
+    """
+    R, K = (A.shape[1], A.shape[0]) if trans_a else A.shape
+    K2, S = (B.shape[1], B.shape[0]) if trans_b else B.shape
+    if K != K2:
+        raise ValueError(f"inner dimensions differ: op(A) is ({R}, {K}), op(B) is ({K2}, {S})")
+    if out is None:
+        out = CUDA.empty((R, S), A.dtype)
+    if config.cuda_gemm(CUDA.in_simulator()) == "cublas":
+        return cublas_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out)
+    return CUDA.kernels.tiled_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out, splits=splits)
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError as exc:
+        raise ImportError(
+            f"the cuBLAS GEMM needs CuPy ({exc}): pip install 'indrnn-np[cuda]', or set "
+            "INDRNN_CUDA_GEMM=tiled to use the shared-memory teaching GEMM"
+        ) from None
+    return cupy
+
+
+def cublas_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out):
+    """:func:`gemm` through cuBLAS, into the device array ``out`` (R, S).
+
+    CuPy wraps the Numba device arrays through ``__cuda_array_interface__``
+    (no copy) and ``cupy.matmul`` calls cuBLAS; a transposed operand is a
+    strided view, which cuBLAS reads with its transpose flag. Both libraries
+    use the default stream here, so the GEMM is ordered with the Numba
+    kernels around it.
+    """
+    cp = _cupy()
+    a, b = cp.asarray(A), cp.asarray(B)
+    cp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=cp.asarray(out))
+    return out
