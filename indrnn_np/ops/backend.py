@@ -328,6 +328,11 @@ class _CudaBackend(Backend):
             return a
         return self.kernels.to_device(np.ascontiguousarray(a))
 
+    def to_device_as(self, a, dtype):
+        """``a`` on the device: a device array as it is, anything else as a NumPy array of ``dtype``
+        copied in (a loss's target)."""
+        return self.to_device(a if is_device_array(a) else np.asarray(a, dtype=dtype))
+
     def take(self, a):
         if is_device_array(a):
             return self.to_device(a), _same

@@ -109,7 +109,7 @@ def mse_forward(pred, target, lengths=None):
         check_array("pred", pred, None, allow_device=True)
         if not per_step:
             return device.mse_forward(pred, target)
-        target, _ = bk.take(target if bk.holds(target) else np.asarray(target, dtype=pred.dtype))
+        target = bk.to_device_as(target, pred.dtype)
         if tuple(target.shape) != tuple(pred.shape):
             raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
         return device.mse_forward(mask_padding(pred, lengths), mask_padding(target, lengths), count=count)

@@ -1,13 +1,16 @@
-"""Layer 2: the ops on Numba CUDA device arrays, for training that stays on the GPU.
+"""Layer 2: what only the GPU has, and placement helpers that work where an array lives.
 
-The host ops (:mod:`indrnn_np.ops.basic`, :mod:`indrnn_np.ops.indrnn`) hand a
-device-array input to the function of the same name here, which launches the
-CUDA kernels of :mod:`indrnn_np.kernels.cuda` (twins of the
-functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
-device arrays: nothing is copied to the host. The exceptions, each a small
-copy the caller asks for: :func:`to_host`, and a dropout mask, which
-:func:`indrnn_np.ops.dropout_forward` draws on the host from the layer's own
-generator (the same masks as the CPU backend) and copies to the device.
+The ops are written once on the backend object (:mod:`indrnn_np.ops.backend`: its placement,
+allocation, primitives and kernel set): the IndRNN layer, the recurrence, linear layers, dropout,
+padding and pooling run on either side. What stays here is what the device does its own way: batch
+norm over time or frame-wise (:func:`batchnorm_forward`, ... with the CUDA kernels of
+:mod:`indrnn_np.kernels.batchnorm.cuda`), the losses (below), the padding mask with lengths copied
+in (:func:`mask_steps`), and helpers that take a host or a device array and ask
+:func:`indrnn_np.ops.backend.backend_of` where it lives (:func:`add`, :func:`concat_last`,
+:func:`split_last`, :func:`copy`, :func:`zeros_like`), with the CUDA backend's :func:`to_device`,
+:func:`empty`, :func:`zeros` (its counted allocations) and the GEMM (:func:`gemm`, cuBLAS or the
+tiled kernel) re-exported. A dropout mask is drawn on the host from the layer's own generator (the
+same masks as the CPU backend) and copied to the device.
 
 Losses on the device return the loss as a ``(1,)`` device array, not a float:
 the training step gathers it with the gradient norms and copies them in one
@@ -201,7 +204,7 @@ def mse_forward(pred, target, count=None):
     caller has zeroed in both arrays: the mean over the real values).
     """
     ck = _ck()
-    target = to_device(target if CUDA.holds(target) else np.asarray(target, dtype=pred.dtype))
+    target = CUDA.to_device_as(target, pred.dtype)
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
     P = pred.size
