@@ -425,7 +425,7 @@ class BatchNorm(Layer):
             self._check_values_per_statistic(x, lengths)
         if lengths is not None and train:
             return self._forward_masked(x, lengths)
-        if self.backend.on_device:
+        if resolve(self.backend).on_device:  # (a name set on the layer by hand resolves too)
             return self._forward_cuda(x, train)
         if not train:
             mean, var = buf["running_mean"], buf["running_var"]
