@@ -7,7 +7,9 @@ Everything is read from the code itself (Python's ``ast``) or measured by runnin
 * lines of ``indrnn_np/train/memory.py`` and the largest module;
 * above ``indrnn_np/kernels/``: comparisons of a backend name (``backend == "cuda"``, ``backend in
   ("cpu", ...)``, ``x.backend != "numpy"``), checks of where an array lives (calls of
-  ``is_device_array``, ``cuda.is_cuda_array``, ``hasattr(a, "copy_to_host")``), places that validate a
+  ``is_device_array``, ``cuda.is_cuda_array``, ``hasattr(a, "copy_to_host")``, the backend object's
+  ``holds(a)``), the backend taken from where arrays live (calls of ``backend_of(...)``: the op then
+  calls that backend's primitives, or asks its ``on_device``), places that validate a
   backend name (``check_choice("backend", ...)``, ``... in BACKENDS``) and attributes or fields that store
   one (``self.backend = ...``, ``backend: str`` in a class body);
 * import circles between the package's modules, module-level imports only and all imports (a circle
@@ -79,8 +81,10 @@ def _counts_in(tree) -> dict:
         elif isinstance(node, ast.Call):
             f = node.func
             fname = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-            if fname in {"is_device_array", "is_cuda_array"}:
+            if fname in {"is_device_array", "is_cuda_array", "holds"}:  # holds: Backend.holds(a)
                 c["location_checks"] += 1
+            elif fname == "backend_of":
+                c["backend_from_arrays"] += 1
             elif fname == "hasattr" and len(node.args) == 2:
                 a = node.args[1]
                 if isinstance(a, ast.Constant) and a.value in {"copy_to_host", "__cuda_array_interface__"}:
@@ -200,6 +204,7 @@ def static_counts() -> dict:
         "array_location_checks_above_kernels": totals["location_checks"],
         "backend_validations_above_kernels": totals["backend_validations"],
         "backend_stored_above_kernels": totals["backend_stored"],
+        "backend_from_arrays_above_kernels": totals["backend_from_arrays"],
         "import_circles_module_level": _circles(graphs["top"]),
         "import_circles_all_imports": _circles(graphs["all"]),
     }
@@ -234,10 +239,12 @@ def _hops(argv: list[str], name: str, *, not_none: bool) -> int:
 
     pkg = str(PKG)
     kernels = str(PKG / "kernels")
+    placement = str(PKG / "kernels" / "placement.py")  # where an array lives: a test, not a kernel
     best = [0]
 
     def tracer(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename.startswith(kernels):
+        filename = frame.f_code.co_filename
+        if event == "call" and filename.startswith(kernels) and filename != placement:
             n = 0
             f = frame.f_back
             while f is not None:

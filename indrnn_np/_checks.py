@@ -12,12 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .kernels.placement import is_device_array
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def is_device_array(a) -> bool:
-    """True for a Numba CUDA device array, real or simulated (checked without importing numba.cuda)."""
-    return not isinstance(a, np.ndarray) and hasattr(a, "copy_to_host") and hasattr(a, "dtype")
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> str:

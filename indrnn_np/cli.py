@@ -231,11 +231,9 @@ def cmd_bench_compare(a) -> int:
 
 def cmd_bench_scan(a) -> int:
     from .bench import scan
+    from .ops.backend import resolve
 
-    if a.backend == "cuda":
-        from .ops import require_cuda
-
-        require_cuda()  # one line saying how to get a GPU target, before any process starts
+    resolve(a.backend).require()  # cuda: one line saying how to get a GPU target, before any process starts
     Ts, columns = (scan.QUICK_TS, scan.QUICK_COLUMNS) if a.quick else (scan.TS, scan.COLUMNS)
     bad = [c for c in a.columns or () if c > 128 and c % 128]
     if bad:

@@ -432,12 +432,10 @@ def _shape_text(shape) -> str:
     return " ".join(f"{k}={v}" for k, v in shape.items())
 
 
-def _in_simulator(backend: str) -> bool:
-    if backend != "cuda":
-        return False
-    from .ops import require_cuda
+def _in_simulator(backend) -> bool:
+    from .ops.backend import resolve
 
-    return require_cuda().simulator_enabled()
+    return resolve(backend).in_simulator()
 
 
 def gradcheck_report(backends=None, seed: int = 0, progress=None) -> tuple[str, int]:
@@ -488,7 +486,9 @@ def gradcheck_report(backends=None, seed: int = 0, progress=None) -> tuple[str, 
         """``run(on_array)`` with the progress line ``label: x W u b h0 (seconds)`` around it."""
         say(f"{label}:")
         t0 = time.perf_counter()
-        watch = CompileWatch(lambda: say(" compiling the kernels..."), cuda=backend == "cuda")
+        from .ops.backend import resolve
+
+        watch = CompileWatch(lambda: say(" compiling the kernels..."), cuda=resolve(backend).on_device)
         launch = (
             cuda_launch_config(**SIMULATOR_LAUNCH) if _in_simulator(backend) else contextlib.nullcontext()
         )

@@ -91,7 +91,7 @@ def test_batchnorm_numba_result_does_not_depend_on_the_thread_count(rng):
 
 def test_batchnorm_bad_arguments(rng):
     x = rng.standard_normal((4, 3, 2))
-    with pytest.raises(ValueError, match="backend must be 'cpu', 'numpy' or 'cuda'"):
+    with pytest.raises(ValueError, match="backend must be one of 'numpy', 'cpu', 'cuda'"):
         batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1), backend="gpu")
     _, cache, _, _ = batchnorm_forward(x, np.ones(2), np.zeros(2), (0, 1))
     with pytest.raises(ValueError, match="dy"):

@@ -156,11 +156,11 @@ def time_recurrence(x, W, u, b, dh, act, repeats: int) -> float:
 def _time_recurrence(backend, x, W, u, b, dh, activation, repeats) -> float:
     """Median forward+backward time of the recurrence kernels alone (no GEMMs)."""
     from ..kernels import ACTIVATIONS
-    from ..ops import backend_kernels
+    from ..ops.backend import resolve
 
-    if backend == "cuda":
+    if resolve(backend).on_device:
         return time_recurrence(x, W, u, b, dh, ACTIVATIONS[activation], repeats)
-    kernels = backend_kernels(backend)
+    kernels = resolve(backend).kernels
     T, B, _ = x.shape
     N = W.shape[1]
     xw = np.ascontiguousarray(np.einsum("tbm,mn->tbn", x, W))

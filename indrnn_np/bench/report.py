@@ -215,14 +215,14 @@ def train_report(T, B, layers, hidden, steps, backend, dtype, json_path=None) ->
         s = {}
 
         def build():
-            s["step"] = adding_step(Tp, B, layers, hidden, "cpu" if backend == "cuda" else backend, dtype)
+            s["step"] = adding_step(Tp, B, layers, hidden, backend, dtype)
 
         return [Phase("params", "building the model", build)] + [
             Phase("step", "training step", lambda: s["step"]()) for _ in range(2)
         ]
 
     what = f"bench train, T = {T}, batch {B}"
-    check_fits(rehearse(what, phases, T, levers=("--T", "--B", "--hidden"), on_device=backend == "cuda"))
+    check_fits(rehearse(what, phases, T, levers=("--T", "--B", "--hidden"), backend=backend))
     if json_path:
         check_writable_file(json_path)
     r = bench_train(T=T, B=B, layers=layers, hidden=hidden, steps=steps, backend=backend, dtype=dtype)

@@ -52,6 +52,7 @@ def measure(T: int, columns: int, backend: str = "cpu", budget_s: float = 4.0, s
     import numpy as np
 
     from indrnn_np.ops import indrnn_recurrence_backward, indrnn_recurrence_forward
+    from indrnn_np.ops.backend import resolve
 
     B, N = shape_of(columns)
     rng = np.random.default_rng(seed)
@@ -59,12 +60,13 @@ def measure(T: int, columns: int, backend: str = "cpu", budget_s: float = 4.0, s
     dh = rng.standard_normal((T, B, N), dtype=np.float32)
     u = rng.uniform(0, 1, N).astype(np.float32)
     b = np.zeros(N, np.float32)
+    bk = resolve(backend)
     sync = lambda: None  # noqa: E731
-    if backend == "cuda":
+    if bk.syncs:
         from numba import cuda
 
-        xw, dh, u, b = (cuda.to_device(a) for a in (xw, dh, u, b))
         sync = cuda.synchronize
+    xw, dh, u, b = (bk.to_device(a) for a in (xw, dh, u, b))
 
     def call(algorithm):
         h, cache = indrnn_recurrence_forward(xw, u, b, None, "relu", backend, algorithm=algorithm)
@@ -84,8 +86,8 @@ def measure(T: int, columns: int, backend: str = "cpu", budget_s: float = 4.0, s
         order = ("sequential", "scan") if r % 2 == 0 else ("scan", "sequential")
         for a in order:
             times[a].append(timed(a))
-    out = dict(T=T, B=B, N=N, columns=columns, backend=backend, repeats=repeats)
-    if backend == "cuda":
+    out = dict(T=T, B=B, N=N, columns=columns, backend=bk.name, repeats=repeats)
+    if bk.on_device:
         from numba import cuda
 
         name = cuda.get_current_device().name
@@ -204,6 +206,7 @@ def crossover_report(
     """
     import os
 
+    from ..ops.backend import CPU, resolve
     from ..report import check_writable_dir, make_dir
     from ..train.memory import available_memory
     from .layer import machine_description
@@ -216,7 +219,8 @@ def crossover_report(
             f"python -m indrnn_np bench scan --backend {backend} --T {' '.join(map(str, Ts))} "
             f"--columns {' '.join(map(str, columns))} --budget {budget_s:g} --out {out_dir}"
         )
-    stem = "scan" if backend == "cpu" else f"scan-{backend}"
+    bk = resolve(backend)
+    stem = "scan" if bk is CPU else f"scan-{bk.name}"
     machine = machine_description()
     when = time.strftime("%Y-%m-%d")
     rows, skipped = [], []
@@ -246,7 +250,7 @@ def crossover_report(
     for T in Ts:
         for c in columns:
             room = available_memory().bytes
-            if backend == "cpu" and room is not None and needed_bytes(T, c) > room:
+            if not bk.on_device and room is not None and needed_bytes(T, c) > room:
                 skipped.append(
                     f"T = {T:,}, B·N = {c:,} (needs about {needed_bytes(T, c) / 2**30:.1f} GiB, "
                     f"{room / 2**30:.1f} GiB available)"

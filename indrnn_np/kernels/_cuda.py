@@ -11,6 +11,8 @@ every float32 kernel to PTX and finds no ``.f64`` instruction.
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 
 import numba
 import numpy as np
@@ -45,3 +47,76 @@ def unavailable_reason() -> str | None:
 def simulator_enabled() -> bool:
     """True when Numba runs CUDA kernels in its CPU simulator (NUMBA_ENABLE_CUDASIM=1)."""
     return bool(numba.config.ENABLE_CUDASIM)
+
+
+# --------------------------------------------------------------------------
+# The one allocation point of device memory, and its count
+# --------------------------------------------------------------------------
+
+
+class DeviceMemory:
+    """Bytes of device memory allocated through :func:`device_array` and still alive, and their peak.
+
+    Every device array the CUDA backend makes (the op layer's ``empty``, ``zeros`` and ``to_device``
+    through :class:`indrnn_np.ops.backend.Backend`, the kernels' own work arrays) is allocated by
+    :func:`device_array`, which adds its bytes here; they are taken off when the memory is released
+    (the last view of the array is gone). The memory rehearsal (:mod:`indrnn_np.train.memory`) reads
+    :attr:`current` and :attr:`peak` around each phase of a rehearsed run, as it reads ``tracemalloc``
+    for the host. Memory that Numba or CuPy allocate by themselves (cuBLAS's workspace, a kernel's
+    argument copies of a host array) is not counted.
+    """
+
+    def __init__(self):
+        self.current = 0
+        self.peak = 0
+        self.allocations = 0
+        self._lock = threading.Lock()
+
+    def _add(self, nbytes: int) -> None:
+        with self._lock:
+            self.current += nbytes
+            self.allocations += 1
+            self.peak = max(self.peak, self.current)
+
+    def _release(self, nbytes: int) -> None:
+        with self._lock:
+            self.current -= nbytes
+
+    def reset_peak(self) -> None:
+        """Start a new peak from what is alive now."""
+        with self._lock:
+            self.peak = self.current
+
+
+#: The count of :func:`device_array`'s allocations.
+DEVICE_MEMORY = DeviceMemory()
+
+
+def _memory_owner(a):
+    """The object whose life is the device memory's: the allocation (real GPU), or the NumPy array that
+    stands for it in the simulator; the views of an array keep it alive."""
+    owner = getattr(a, "gpu_data", None)
+    if owner is not None:
+        return owner
+    owner = a._ary  # the simulator: the NumPy array that owns the memory, which its views keep alive
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    return owner
+
+
+def _counted(a):
+    nbytes = int(a.size) * np.dtype(a.dtype).itemsize
+    if nbytes:
+        DEVICE_MEMORY._add(nbytes)
+        weakref.finalize(_memory_owner(a), DEVICE_MEMORY._release, nbytes)
+    return a
+
+
+def device_array(shape, dtype):
+    """An uninitialised device array, its bytes counted in :data:`DEVICE_MEMORY` while it lives."""
+    return _counted(cuda.device_array(shape, dtype=dtype))
+
+
+def to_device(host):
+    """A device copy of the NumPy array ``host``, its bytes counted in :data:`DEVICE_MEMORY` while it lives."""
+    return _counted(cuda.to_device(host))

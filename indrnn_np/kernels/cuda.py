@@ -6,9 +6,11 @@ concern's ``cuda.py`` holds its kernels as module-level definitions (print one w
 dtype at the first launch, and the launchers named as the reference's twins. This module gathers the
 launchers and the launch arithmetic (:mod:`indrnn_np.kernels.launch`), and lists every kernel with the
 signature it is launched with (:func:`kernel_table`: the PTX, spill and occupancy checks walk it).
-The op-level code that allocates device arrays and chains the kernels into a layer is
-:mod:`indrnn_np.ops.indrnn_device`; the GEMM dispatcher (cuBLAS or the tiled kernel),
-:func:`indrnn_np.ops.device.gemm`.
+The op-level code that allocates device arrays and chains the kernels into a layer is the ops'
+(:mod:`indrnn_np.ops.indrnn`, written once for every backend on the backend object of
+:mod:`indrnn_np.ops.backend`); the GEMM dispatcher (cuBLAS or the tiled kernel),
+:func:`indrnn_np.ops.device.gemm`. Every device array is allocated through :func:`device_array`
+(or :func:`to_device`), which counts its bytes in :data:`DEVICE_MEMORY`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from ._cuda import simulator_enabled, unavailable_reason
+from ._cuda import DEVICE_MEMORY, device_array, simulator_enabled, to_device, unavailable_reason
 from .batchnorm import cuda as batchnorm
 from .batchnorm.cuda import batchnorm_backward, batchnorm_forward, batchnorm_inference, running_update
 from .elementwise import cuda as elementwise
@@ -57,6 +59,8 @@ from .scan.cuda import scan_backward, scan_forward, scan_layout
 
 
 __all__ = [
+    "DEVICE_MEMORY",
+    "device_array",
     "FUSED_STEPS",
     "FUSED_WIDTH",
     "KernelEntry",
@@ -115,6 +119,7 @@ __all__ = [
     "squared_error",
     "sum_into",
     "tiled_gemm",
+    "to_device",
     "unavailable_reason",
     "zeros",
 ]

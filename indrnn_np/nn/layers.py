@@ -30,11 +30,9 @@ import numpy as np
 
 from .._checks import check_choice, check_lengths
 from ..ops import (
-    BACKENDS,
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
-    buffers,
     dropout_backward,
     dropout_forward,
     indrnn_backward,
@@ -49,6 +47,7 @@ from ..ops import (
     rnn_forward,
 )
 from ..ops import device as dev
+from ..ops.backend import CPU, backend_of, resolve
 from ..ops.indrnn import check_algorithm
 from ..ops.pooling import pool_backward, pool_forward
 from ..ops.sequences import final_states, mask_padding, put_steps, reverse_padded, take_steps
@@ -224,7 +223,7 @@ class IndRNN(_Stateful, Layer):
         dtype=np.float32,
         batch_first=False,
     ):
-        check_choice("backend", backend, BACKENDS)
+        backend = resolve(backend)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.batch_first = _check_batch_first(batch_first)
@@ -316,7 +315,7 @@ class Recurrence(_Stateful, Layer):
         dtype=np.float32,
         batch_first=False,
     ):
-        check_choice("backend", backend, BACKENDS)
+        backend = resolve(backend)
         check_algorithm(algorithm, activation)
         self.activation, self.backend, self.algorithm = activation, backend, algorithm
         self.batch_first = _check_batch_first(batch_first)
@@ -407,9 +406,7 @@ class BatchNorm(Layer):
                 f"frame-wise batch norm needs T_max >= 1 (running statistics per step); got {T_max}"
             )
         self.mode, self.momentum, self.eps = mode, momentum, eps
-        if backend not in ("numpy", "cpu", "cuda"):
-            raise ValueError(f"BatchNorm backend must be 'numpy', 'cpu' or 'cuda'; got {backend!r}")
-        self.backend = backend
+        self.backend = resolve(backend, "BatchNorm backend")
         self.params = {"gamma": np.ones(N, dtype), "beta": np.zeros(N, dtype)}
         shape = (N,) if mode == "time" else (T_max, N)
         self._buffers = {"running_mean": np.zeros(shape, dtype), "running_var": np.ones(shape, dtype)}
@@ -428,7 +425,7 @@ class BatchNorm(Layer):
             self._check_values_per_statistic(x, lengths)
         if lengths is not None and train:
             return self._forward_masked(x, lengths)
-        if self.backend == "cuda":
+        if resolve(self.backend).on_device:  # (a name set on the layer by hand resolves too)
             return self._forward_cuda(x, train)
         if not train:
             mean, var = buf["running_mean"], buf["running_var"]
@@ -500,9 +497,8 @@ class BatchNorm(Layer):
                 c = int(counts[t])
                 if c > 0:
                     _running(host_rm[t], host_rv[t], mean[t], var[t], self.momentum, c / max(c - 1, 1))
-        if dev.is_device(rm):
-            dev.assign(rm, host_rm)
-            dev.assign(rv, host_rv)
+        dev.assign(rm, host_rm)  # back into the buffers where they live (on the host: themselves)
+        dev.assign(rv, host_rv)
         return y, cache
 
     def _forward_cuda(self, x, train):
@@ -511,7 +507,7 @@ class BatchNorm(Layer):
         if not train:
             return dev.batchnorm_inference(x, p["gamma"], p["beta"], rm, rv, self.mode, self.eps), None
         axes = tuple(range(len(x.shape) - 1)) if self.mode == "time" else (1,)
-        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps, "cuda")
+        y, cache, mean, var = batchnorm_forward(x, p["gamma"], p["beta"], axes, self.eps, self.backend)
         m = x.size // tuple(x.shape)[-1] if self.mode == "time" else x.shape[1]
         if self.mode == "frame":
             G = min(x.shape[0], rm.shape[0])
@@ -604,10 +600,8 @@ class LastStep(Layer):
             )
             return dx, {}
         shape = cache
-        if dev.is_device(dy):
-            return dev.last_step_backward(dy, shape), {}
-        dx = buffers.zeros(shape, dy.dtype)
-        dx[-1] = dy
+        dx = backend_of(dy).zeros(shape, dy.dtype)
+        dev.assign(dx[shape[0] - 1], dy)
         return dx, {}
 
 
@@ -707,12 +701,13 @@ class Sequential(Layer):
     #: The model's backend, ``"numpy"``, ``"cpu"`` or ``"cuda"``: chosen once, by the builder
     #: (:func:`indrnn_np.nn.build_indrnn` and the others) or :func:`indrnn_np.nn.to_device`; the
     #: optimizer and the training loop ask the model for it rather than being told.
-    backend = "cpu"
+    backend = CPU
 
     @property
     def on_device(self) -> bool:
-        """True when the model lives on the GPU (``backend == "cuda"``): forward copies a host input there first."""
-        return self.backend == "cuda"
+        """True when the model lives on the GPU (its backend's ``on_device``): forward copies a host input
+        there first."""
+        return resolve(self.backend).on_device
 
     def __init__(self, layers: list[tuple[str, Layer]]):
         names = [n for n, _ in layers]
@@ -767,8 +762,7 @@ class Sequential(Layer):
             lengths of the wrong shape or outside [1, T].
         """
         self.check_input(x)
-        if self.on_device and not dev.is_device(x):
-            x = dev.to_device(x)
+        x = resolve(self.backend).to_device(x)  # on the GPU, a host x copied there
         if lengths is not None:
             if len(x.shape) != 3:
                 raise ValueError(f"x with lengths must have shape (T, B, M); got {tuple(x.shape)}")
@@ -918,11 +912,9 @@ class Bidirectional(_Wrapper):
 
     def _reverse(self, a, lengths):
         if lengths is None:
-            return (
-                dev.copy(a[::-1])
-                if not dev.is_device(a)
-                else reverse_padded(a, np.full(a.shape[1], a.shape[0]))
-            )
+            if backend_of(a).on_device:  # the reverse kernel (a reversed view is not a device array)
+                return reverse_padded(a, np.full(a.shape[1], a.shape[0]))
+            return dev.copy(a[::-1])
         return reverse_padded(a, lengths)
 
     def forward(self, x, train=True, lengths=None):

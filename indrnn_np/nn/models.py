@@ -13,8 +13,9 @@ import numpy as np
 
 from .._checks import check_int
 from ..dynamics import relu_u_max, relu_u_min
-from ..ops import BACKENDS, POOLS, require_cuda
+from ..ops import POOLS, require_cuda
 from ..ops import device as dev
+from ..ops.backend import CUDA, Backend, resolve
 from ..ops.indrnn import check_algorithm
 from .layers import (
     BN_MODES,
@@ -376,16 +377,14 @@ def _sequence_head(pool: str, split: int | None = None) -> tuple[str, Layer]:
     return "last", Pool(pool)
 
 
-def _check_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
-    if backend == "cuda":
-        require_cuda()  # before anything is built
+def _check_backend(backend) -> Backend:
+    return resolve(backend).require()  # CudaUnavailableError before anything is built
 
 
-def _placed(model: Sequential, backend: str) -> Sequential:
+def _placed(model: Sequential, backend) -> Sequential:
     """Give a new model its backend: on the GPU for ``"cuda"`` (:func:`to_device`), else on the host."""
-    if backend == "cuda":
+    backend = resolve(backend)
+    if backend.on_device:
         return to_device(model)
     model.backend = backend
     return model
@@ -557,11 +556,11 @@ def to_device(model: Sequential) -> Sequential:
         )
     for layer in leaves:
         if hasattr(layer, "backend"):
-            layer.backend = "cuda"
+            layer.backend = CUDA
         layer.params = {k: dev.to_device(v) for k, v in layer.params.items()}
         if isinstance(layer, BatchNorm):
             layer._buffers = {k: dev.to_device(v) for k, v in layer._buffers.items()}
         if getattr(layer, "state", None) is not None:
             layer.state = dev.to_device(layer.state)
-    model.backend = "cuda"
+    model.backend = CUDA
     return model

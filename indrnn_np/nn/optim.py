@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..ops import device as dev
-from ..ops.optim import adam_update, grad_sumsq, grad_sumsq_into, sgd_update, update_kernels
+from ..ops.backend import CPU, CUDA, backend_of, resolve
+from ..ops.optim import adam_update, grad_sumsq, grad_sumsq_into, sgd_update
 from .layers import Layer
 from .models import u_bounds_of
 
@@ -295,13 +296,13 @@ class Optimizer:
             raise ValueError(f"u_max must be 'auto', a number >= 0 or None; got {u_max}")
         self.params = dict(params)
         if backend is None:  # decided where the model was built: its parameters' placement says it
-            backend = "cuda" if any(dev.is_device(p) for p in self.params.values()) else "cpu"
-        update_kernels(backend)  # checks the name
+            backend = backend_of(*self.params.values(), default=CPU)
+        backend = resolve(backend)
         for name, p in self.params.items():
-            if dev.is_device(p):
-                if backend != "cuda" or not p.is_c_contiguous():
+            if CUDA.holds(p):
+                if not backend.on_device or not p.is_c_contiguous():
                     raise ValueError(
-                        f"parameter {name!r} is a device array: it needs backend 'cuda' (got {backend!r}) "
+                        f"parameter {name!r} is a device array: it needs backend 'cuda' (got '{backend}') "
                         "and C-contiguous storage"
                     )
             elif not isinstance(p, np.ndarray) or not p.flags.c_contiguous:

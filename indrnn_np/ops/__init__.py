@@ -11,11 +11,14 @@ Arrays are time-major: x ``(T, B, M)``, h ``(T, B, N)``.
 from .backend import (
     BACKENDS,
     CUDA_HELP,
+    Backend,
     CudaUnavailableError,
     backend_kernels,
+    backend_of,
     cuda_available,
     require_cuda,
 )
+from .backend import resolve as resolve_backend
 from .baselines import LSTMGrads, RNNGrads, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 from .basic import (
     BatchNormGrads,
@@ -85,7 +88,10 @@ __all__ = [
     "softmax_cross_entropy_backward",
     "softmax_cross_entropy_forward",
     "BACKENDS",
+    "Backend",
     "CUDA_HELP",
+    "backend_of",
+    "resolve_backend",
     "CudaUnavailableError",
     "IndRNNCache",
     "IndRNNGrads",

@@ -11,20 +11,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_lengths, check_same_dtype, check_shape, is_device_array
-from ..timing import section
+from .._checks import check_array, check_lengths, check_same_dtype, check_shape
 from . import buffers, device
+from .backend import CPU, CUDA, NUMPY, backend_of, matmul, resolve
 
-
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` through BLAS, into a work array of :mod:`indrnn_np.ops.buffers`; every GEMM of the
-    CPU ops goes through here. a (R, K), b (K, S) -> (R, S).
-
-    Timed as the part ``"gemm"`` when a :class:`indrnn_np.timing.Timers` block is active.
-    """
-    out = buffers.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    with section("gemm"):
-        return np.matmul(a, b, out=out)
+__all__ = ["matmul"]  # re-exported: the CPU ops' one GEMM (:func:`indrnn_np.ops.backend.matmul`)
 
 
 class LinearGrads(NamedTuple):
@@ -49,7 +40,8 @@ def linear_forward(x, W, b=None):
         device arrays too).
     cache : tuple (x, W, has_bias)
     """
-    dev = is_device_array(x)
+    bk = backend_of(x)
+    dev = bk.on_device
     check_array("x", x, None, allow_device=dev)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (..., M); got a 0-d array")
@@ -61,11 +53,9 @@ def linear_forward(x, W, b=None):
         check_array("b", b, 1, allow_device=dev)
         check_shape("b", b, (W.shape[1],), "(N,)")
     check_same_dtype("x", x.dtype, {"W": W, "b": b})
-    if dev:
-        return device.linear_forward(x, W, b)
-    y = matmul(x.reshape(-1, M), W)  # (rows, N)
+    y = bk.matmul(x.reshape(-1, M), W)  # (rows, N): one GEMM over every row
     if b is not None:
-        y += b
+        bk.bias_add(y, b)
     return y.reshape(*x.shape[:-1], W.shape[1]), (x, W, b is not None)
 
 
@@ -76,16 +66,16 @@ def linear_backward(dy, cache, *, need_dx: bool = True) -> LinearGrads:
     """
     x, W, has_bias = cache
     N = W.shape[1]
-    check_array("dy", dy, x.ndim, allow_device=is_device_array(x))
+    bk = backend_of(x)
+    check_array("dy", dy, x.ndim, allow_device=bk.on_device)
     check_shape("dy", dy, (*x.shape[:-1], N), "(..., N)")
-    if is_device_array(x):
-        return LinearGrads(*device.linear_backward(dy, cache, need_dx))
     dy2d = dy.reshape(-1, N)
     x2d = x.reshape(-1, tuple(x.shape)[-1])
+    dW = bk.matmul(x2d, dy2d, trans_a=True, long_k=True)  # (M, N)
     return LinearGrads(
-        dx=matmul(dy2d, W.T).reshape(x.shape) if need_dx else None,  # (..., M)
-        dW=matmul(x2d.T, dy2d),  # (M, N)
-        db=dy2d.sum(axis=0) if has_bias else None,  # (N,)
+        dx=bk.matmul(dy2d, W, trans_b=True).reshape(x.shape) if need_dx else None,  # (..., M)
+        dW=dW,
+        db=bk.sum_rows(dy2d) if has_bias else None,  # (N,)
     )
 
 
@@ -114,13 +104,12 @@ def mse_forward(pred, target, lengths=None):
 
         lengths = check_lengths(lengths, pred.shape[0], pred.shape[1])
         count = int(lengths.sum()) * int(np.prod(pred.shape[2:]))
-    if is_device_array(pred):
+    bk = backend_of(pred)
+    if bk.on_device:  # the loss and ∂J/∂pred in one pass of the CUDA kernels
         check_array("pred", pred, None, allow_device=True)
         if not per_step:
             return device.mse_forward(pred, target)
-        target = (
-            device.to_device(np.asarray(target, dtype=pred.dtype)) if not is_device_array(target) else target
-        )
+        target = bk.to_device_as(target, pred.dtype)
         if tuple(target.shape) != tuple(pred.shape):
             raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
         return device.mse_forward(mask_padding(pred, lengths), mask_padding(target, lengths), count=count)
@@ -139,7 +128,7 @@ def mse_forward(pred, target, lengths=None):
 def mse_backward(dloss, cache):
     """∂J/∂pred = 2 (pred - target) / count, times the upstream scalar ``dloss`` (count: the values
     the mean ran over)."""
-    if is_device_array(cache[0]):
+    if backend_of(cache[0]).on_device:
         return device.loss_backward(dloss, cache)
     diff, count = cache
     return (2.0 * float(dloss) / count) * diff
@@ -157,7 +146,7 @@ class BatchNormGrads(NamedTuple):
 
 
 class BatchNormCache(NamedTuple):
-    backend: str  # "numpy", "cpu" or "masked" (with lengths)
+    backend: object  # the NUMPY or CPU backend (the Numba rows kernels), or "masked" (with lengths)
     a: np.ndarray  # numpy, masked: x̂; cpu: x (C-contiguous)
     mean: np.ndarray | None  # cpu: μ, (N,) float64
     inv_std: np.ndarray  # 1/σ, broadcastable against x (numpy, masked) or (N,) float64 (cpu)
@@ -212,9 +201,8 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
         The batch statistics (var biased), shaped like x with ``axes`` removed
         (the layer folds them into its running averages).
     """
-    if backend not in ("cpu", "numpy", "cuda"):
-        raise ValueError(f"backend must be 'cpu', 'numpy' or 'cuda'; got {backend!r}")
-    dev = backend == "cuda"
+    backend = resolve(backend)
+    dev = backend.on_device
     check_array("x", x, None, allow_device=dev)
     N = tuple(x.shape)[-1]
     for name, a in (("gamma", gamma), ("beta", beta)):
@@ -235,16 +223,14 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
             f"the cuda batch norm normalises over time (axes {tuple(range(x.ndim - 1))}) or frame-wise "
             f"(axes (1,) of a (T, B, N) array); got axes {axes} for shape {tuple(x.shape)}"
         )
-    if backend == "cpu" and axes == tuple(range(x.ndim - 1)) and x.size > 0:
-        from .backend import backend_kernels
-
-        cpu = backend_kernels("cpu")
+    if backend is CPU and axes == tuple(range(x.ndim - 1)) and x.size > 0:
+        cpu = backend.kernels
         x = np.ascontiguousarray(x)
         x2 = x.reshape(-1, N)
         y = buffers.empty(x2.shape, x2.dtype)
         mean, var = np.empty(N), np.empty(N)
         cpu.batchnorm_rows_forward(x2, gamma, beta, float(eps), y, mean, var)
-        cache = BatchNormCache("cpu", x, mean, 1.0 / np.sqrt(var + eps), gamma, axes)
+        cache = BatchNormCache(CPU, x, mean, 1.0 / np.sqrt(var + eps), gamma, axes)
         return y.reshape(x.shape), cache, mean.astype(x.dtype), var.astype(x.dtype)
     mean = x.mean(axis=axes, keepdims=True)
     xc = x - mean
@@ -252,7 +238,7 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
     inv_std = 1.0 / np.sqrt(var + eps)
     xhat = xc * inv_std
     y = gamma * xhat + beta
-    cache = BatchNormCache("numpy", xhat, None, inv_std, gamma, axes)
+    cache = BatchNormCache(NUMPY, xhat, None, inv_std, gamma, axes)
     return y, cache, np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
 
 
@@ -263,8 +249,9 @@ def _batchnorm_masked(x, gamma, beta, axes, eps, lengths):
             f"batch norm with lengths needs x of shape (T, B, N) and axes (0, 1) (over time) or (1,) "
             f"(frame-wise); got shape {tuple(x.shape)} and axes {axes}"
         )
-    on_device = is_device_array(x)
-    x, gamma, beta = (device.to_host(a) for a in (x, gamma, beta))
+    bk = backend_of(x)
+    on_device = bk.on_device
+    x, gamma, beta = (bk.to_host(a) for a in (x, gamma, beta))
     T, B, _ = x.shape
     real = (np.arange(T)[:, None] < check_lengths(lengths, T, B)[None, :])[..., None]  # (T, B, 1)
     m = real.astype(x.dtype)
@@ -280,9 +267,7 @@ def _batchnorm_masked(x, gamma, beta, axes, eps, lengths):
     y = gamma * xhat + beta * m
     cache = BatchNormCache("masked", xhat, None, inv_std, gamma, axes, m, safe, on_device)
     mean, var = np.squeeze(mean, axis=axes), np.squeeze(var, axis=axes)
-    if on_device:
-        return device.to_device(y), cache, device.to_device(mean), device.to_device(var)
-    return y, cache, mean, var
+    return bk.to_device(y), cache, bk.to_device(mean), bk.to_device(var)
 
 
 def batchnorm_backward(dy, cache) -> BatchNormGrads:
@@ -303,9 +288,10 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
             cache.mask,
             cache.count,
         )
+        bk = CUDA if cache.on_device else NUMPY  # where x came from, and the gradients go back to
         check_array("dy", dy, 3, allow_device=cache.on_device)
         check_shape("dy", dy, xhat.shape, "x's shape")
-        dy = np.where(m > 0, device.to_host(dy), 0)
+        dy = np.where(m > 0, bk.to_host(dy), 0)
         g = dy * gamma
         dx = (
             inv_std
@@ -317,15 +303,13 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
             * m
         )
         grads = (dx, (dy * xhat).sum(axis=(0, 1)), dy.sum(axis=(0, 1)))
-        return BatchNormGrads(*(device.to_device(a) for a in grads) if cache.on_device else grads)
+        return BatchNormGrads(*(bk.to_device(a) for a in grads))
     if not isinstance(cache, BatchNormCache):  # the cuda backend's cache
         check_array("dy", dy, cache[0].ndim, allow_device=True)
         check_shape("dy", dy, cache[0].shape, "x's shape")
         return BatchNormGrads(*device.batchnorm_backward(device.to_device(dy), cache))
-    if cache.backend == "cpu":
-        from .backend import backend_kernels
-
-        cpu = backend_kernels("cpu")
+    if cache.backend is CPU:
+        cpu = CPU.kernels
         x = cache.a
         check_array("dy", dy, x.ndim)
         check_shape("dy", dy, x.shape, "x's shape")
@@ -378,17 +362,14 @@ def dropout_forward(x, p: float, rng: np.random.Generator):
         raise ValueError(f"p must be in [0, 1); got {p}")
     check_array("x", x, 3, allow_device=True)
     mask = (rng.random(tuple(x.shape[1:])) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
-    if is_device_array(x):  # the same draws, copied in and applied on the device
-        mask = device.to_device(mask)
-        return device.scale_rows(x, mask), mask
-    return x * mask, mask
+    bk = backend_of(x)
+    mask = bk.to_device(mask)  # the same draws on every backend, copied to the device there
+    return bk.scale_rows(x, mask), mask
 
 
 def dropout_backward(dy, mask):
     """∂J/∂x = ∂J/∂y ⊙ mask (the same mask at every step)."""
-    if is_device_array(dy):
-        return device.scale_rows(dy, mask)
-    return dy * mask
+    return backend_of(dy).scale_rows(dy, mask)
 
 
 # --------------------------------------------------------------------------
@@ -420,10 +401,10 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
     if lengths is not None and len(logits.shape) == 3:  # per step: a padded batch
         lengths = check_lengths(lengths, logits.shape[0], logits.shape[1])
         mask = np.arange(logits.shape[0])[:, None] < lengths[None, :]  # (T, B)
-        labels = np.asarray(device.to_host(labels))
+        labels = np.asarray(backend_of(labels).to_host(labels))
         if labels.shape == mask.shape and labels.dtype.kind in "iu":
             labels = np.where(mask, labels, 0)  # the padding's labels, whatever they are, ignored
-    if is_device_array(logits):
+    if backend_of(logits).on_device:  # the loss and ∂J/∂logits in one pass of the CUDA kernels
         check_array("logits", logits, None, allow_device=True)
         return device.softmax_cross_entropy_forward(logits, labels, None if mask is None else lengths)
     check_array("logits", logits, None)
@@ -449,7 +430,7 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
 
 def softmax_cross_entropy_backward(dloss, cache):
     """∂J/∂logits = (softmax(logits) - onehot(labels)) / count, times ``dloss`` (0 in a padding)."""
-    if is_device_array(cache[0]):
+    if backend_of(cache[0]).on_device:
         return device.loss_backward(dloss, cache)
     log_p, labels, mask, count = cache
     d = np.exp(log_p)

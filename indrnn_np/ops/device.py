@@ -1,13 +1,16 @@
-"""Layer 2: the ops on Numba CUDA device arrays, for training that stays on the GPU.
+"""Layer 2: what only the GPU has, and placement helpers that work where an array lives.
 
-The host ops (:mod:`indrnn_np.ops.basic`, :mod:`indrnn_np.ops.indrnn`) hand a
-device-array input to the function of the same name here, which launches the
-CUDA kernels of :mod:`indrnn_np.kernels.cuda` (twins of the
-functions of the same names in :mod:`indrnn_np.kernels.reference`) and returns
-device arrays: nothing is copied to the host. The exceptions, each a small
-copy the caller asks for: :func:`to_host`, and a dropout mask, which
-:func:`indrnn_np.ops.dropout_forward` draws on the host from the layer's own
-generator (the same masks as the CPU backend) and copies to the device.
+The ops are written once on the backend object (:mod:`indrnn_np.ops.backend`: its placement,
+allocation, primitives and kernel set): the IndRNN layer, the recurrence, linear layers, dropout,
+padding and pooling run on either side. What stays here is what the device does its own way: batch
+norm over time or frame-wise (:func:`batchnorm_forward`, ... with the CUDA kernels of
+:mod:`indrnn_np.kernels.batchnorm.cuda`), the losses (below), the padding mask with lengths copied
+in (:func:`mask_steps`), and helpers that take a host or a device array and ask
+:func:`indrnn_np.ops.backend.backend_of` where it lives (:func:`add`, :func:`concat_last`,
+:func:`split_last`, :func:`copy`, :func:`zeros_like`), with the CUDA backend's :func:`to_device`,
+:func:`empty`, :func:`zeros` (its counted allocations) and the GEMM (:func:`gemm`, cuBLAS or the
+tiled kernel) re-exported. A dropout mask is drawn on the host from the layer's own generator (the
+same masks as the CPU backend) and copied to the device.
 
 Losses on the device return the loss as a ``(1,)`` device array, not a float:
 the training step gathers it with the gradient norms and copies them in one
@@ -22,14 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import config
-from .._checks import is_device_array
+from .backend import CUDA, assign, backend_of, cublas_gemm, gemm, to_host
 
 
 def _ck():
-    from .backend import require_cuda
-
-    return require_cuda()
+    return CUDA.kernels
 
 
 def _f(dtype):
@@ -38,64 +38,38 @@ def _f(dtype):
 
 
 # --------------------------------------------------------------------------
-# Arrays: host <-> device, and small device-side helpers
+# Arrays where they live: the backend object's placement and allocation (:mod:`.backend`)
 # --------------------------------------------------------------------------
 
 
-#: True for a Numba CUDA device array (real or simulated).
-is_device = is_device_array
+def is_device(a) -> bool:
+    """True for a Numba CUDA device array (real or simulated): the CUDA backend holds it."""
+    return CUDA.holds(a)
 
 
 def to_device(a):
     """A C-contiguous device array of ``a``: a NumPy array is copied in, a device array returned as it is."""
-    if is_device_array(a):
-        if not a.is_c_contiguous():
-            raise ValueError("device arrays must be C-contiguous; copy them with .copy_to_host() first")
-        return a
-    return _ck().cuda.to_device(np.ascontiguousarray(a))
-
-
-def to_host(a):
-    """A NumPy array of ``a`` (copied from the device); a NumPy array (or None) is returned as it is."""
-    return a.copy_to_host() if is_device_array(a) else a
-
-
-def _shape(shape) -> tuple:
-    return (int(shape),) if isinstance(shape, int | np.integer) else tuple(int(n) for n in shape)
+    return CUDA.to_device(a)
 
 
 def empty(shape, dtype):
-    """An uninitialised device array."""
-    return _ck().cuda.device_array(_shape(shape), dtype=np.dtype(dtype))
+    """An uninitialised device array (counted: :attr:`indrnn_np.ops.backend.Backend.memory`)."""
+    return CUDA.empty(shape, dtype)
 
 
 def zeros(shape, dtype):
     """A device array of zeros, filled on the device."""
-    return _ck().zeros(_shape(shape), np.dtype(dtype))
+    return CUDA.zeros(shape, dtype)
 
 
 def zeros_like(a):
     """Zeros of a's shape and dtype, where a lives (device or host)."""
-    return zeros(a.shape, a.dtype) if is_device_array(a) else np.zeros_like(a)
+    return backend_of(a).zeros_like(a)
 
 
 def copy(a):
     """A C-contiguous copy of ``a`` where it lives (a device-to-device copy for a device array)."""
-    if not is_device_array(a):
-        return np.array(a, copy=True, order="C")
-    out = empty(a.shape, a.dtype)
-    out.copy_to_device(a)
-    return out
-
-
-def assign(dst, src) -> None:
-    """``dst[...] = src`` where dst lives; src may be a host or device array of dst's shape."""
-    if not is_device_array(dst):
-        dst[...] = to_host(src)
-        return
-    if tuple(src.shape) != tuple(dst.shape):
-        raise ValueError(f"cannot assign an array of shape {tuple(src.shape)} to one of {tuple(dst.shape)}")
-    dst.copy_to_device(src if is_device_array(src) else np.ascontiguousarray(src, dtype=dst.dtype))
+    return backend_of(a).copy(a)
 
 
 def _rows(a) -> int:
@@ -109,34 +83,18 @@ def _launch(kernel, n, *args):
 def add(a, b):
     """``a + b`` where the arrays live (residual connections): on the device, two device arrays of
     one shape and dtype."""
-    if not is_device_array(a):
-        return a + b
-    if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
-        raise ValueError(f"add needs one shape and dtype; got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
-    out = empty(a.shape, a.dtype)
-    _launch(_ck().add, a.size, a.reshape(a.size), b.reshape(b.size), out.reshape(out.size))
-    return out
+    return backend_of(a).add(a, b)
 
 
 def concat_last(x, y):
     """``concat([x, y], axis=-1)`` where the arrays live: x (..., C), y (..., K) -> (..., C + K)."""
-    if not is_device_array(x):
-        return np.concatenate([x, y], axis=-1)
-    R, C, K = _rows(x), tuple(x.shape)[-1], tuple(y.shape)[-1]
-    out = empty((*x.shape[:-1], C + K), x.dtype)
-    _launch(_ck().concat_last, R * (C + K), x.reshape(R, C), y.reshape(R, K), out.reshape(R, C + K))
-    return out
+    return backend_of(x).concat_last(x, y)
 
 
 def split_last(d, C: int):
     """``(d[..., :C], d[..., C:])`` where d lives: on the device two C-contiguous device arrays; on the
     host a view and a C-contiguous copy (the part a body's backward takes)."""
-    if not is_device_array(d):
-        return d[..., :C], np.ascontiguousarray(d[..., C:])
-    R, W = _rows(d), tuple(d.shape)[-1]
-    left, right = empty((*d.shape[:-1], C), d.dtype), empty((*d.shape[:-1], W - C), d.dtype)
-    _launch(_ck().split_last, R * W, d.reshape(R, W), left.reshape(R, C), right.reshape(R, W - C))
-    return left, right
+    return backend_of(d).split_last(d, C)
 
 
 def last_step_backward(dy, shape):
@@ -144,39 +102,6 @@ def last_step_backward(dy, shape):
     dx = zeros(shape, dy.dtype)
     dx[shape[0] - 1].copy_to_device(dy)
     return dx
-
-
-# --------------------------------------------------------------------------
-# Dense layers
-# --------------------------------------------------------------------------
-
-
-def linear_forward(x, W, b=None):
-    """``y = x W + b`` on the device: one tiled GEMM over every row, then the bias."""
-    M, N = W.shape
-    R = _rows(x)
-    y = gemm(x.reshape(R, M), W)
-    if b is not None:
-        _launch(_ck().bias_add, R * N, y, b)
-    return y.reshape(*x.shape[:-1], N), (x, W, b is not None)
-
-
-def linear_backward(dy, cache, need_dx=True):
-    """``(dx, dW, db)`` of :func:`linear_forward`; dW split over K (its K = rows is long)."""
-    from ..config import CUDA_GEMM_TILE
-
-    ck = _ck()
-    x, W, has_bias = cache
-    M, N = W.shape
-    R = _rows(x)
-    dy2, x2 = dy.reshape(R, N), x.reshape(R, M)
-    dW = gemm(x2, dy2, trans_a=True, splits=ck.split_k(R, M, N, CUDA_GEMM_TILE))
-    dx = gemm(dy2, W, trans_b=True).reshape(x.shape) if need_dx else None
-    db = None
-    if has_bias:
-        db = empty(N, dy.dtype)
-        ck.reduce_rows(dy2, db)
-    return dx, dW, db
 
 
 # --------------------------------------------------------------------------
@@ -258,11 +183,7 @@ def running_update(rm, rv, mean, var, momentum, unbias) -> None:
 
 def scale_rows(x, mask):
     """``x * mask``, the (B, N) mask broadcast over the T steps of x (T, B, N)."""
-    T = x.shape[0]
-    K = x.size // T
-    y = empty(x.shape, x.dtype)
-    _launch(_ck().scale_rows, x.size, x.reshape(T, K), mask.reshape(K), y.reshape(T, K))
-    return y
+    return CUDA.scale_rows(x, mask)
 
 
 # --------------------------------------------------------------------------
@@ -283,7 +204,7 @@ def mse_forward(pred, target, count=None):
     caller has zeroed in both arrays: the mean over the real values).
     """
     ck = _ck()
-    target = to_device(np.asarray(target, dtype=pred.dtype) if not is_device_array(target) else target)
+    target = CUDA.to_device_as(target, pred.dtype)
     if tuple(target.shape) != tuple(pred.shape):
         raise ValueError(f"target must have pred's shape {tuple(pred.shape)}; got {tuple(target.shape)}")
     P = pred.size
@@ -304,7 +225,7 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
     """
     C = tuple(logits.shape)[-1]
     R = _rows(logits)
-    if not is_device_array(labels):
+    if not CUDA.holds(labels):
         labels = np.asarray(labels)
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers; got dtype {labels.dtype}")
@@ -341,7 +262,7 @@ def loss_backward(dloss, cache):
 
 def device_ints(a):
     """An int64 device array of ``a`` (lengths, steps: B integers copied in)."""
-    return to_device(np.ascontiguousarray(a, dtype=np.int64))
+    return CUDA.ints(a)
 
 
 def mask_steps(a, lengths) -> None:
@@ -349,67 +270,6 @@ def mask_steps(a, lengths) -> None:
     ``t >= lengths[b]`` (lengths checked by the caller)."""
     T, B = a.shape[0], a.shape[1]
     _launch(_ck().mask_steps, a.size, a.reshape(T, B, a.size // (T * B)), device_ints(lengths))
-
-
-# --------------------------------------------------------------------------
-# The GEMM: cuBLAS, or the tiled kernel of indrnn_np.kernels.gemm.cuda
-# --------------------------------------------------------------------------
-
-
-def gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out=None, splits: int = 1):
-    """``C = op(A) @ op(B)``: through cuBLAS (:func:`cublas_gemm`) or the shared-memory tiled kernel
-    (:func:`indrnn_np.kernels.gemm.cuda.tiled_gemm`), as :func:`indrnn_np.config.cuda_gemm` says (cuBLAS on a GPU, the tiled
-    kernel in the simulator, by default).
-
-    Parameters
-    ----------
-    A : device array, (R, K) or (K, R) when ``trans_a``
-    B : device array, (K, S) or (S, K) when ``trans_b``
-    out : device array, (R, S), optional
-    splits : int
-        Cut K into this many ranges, each summed by its own blocks into a
-        (splits, R, S) buffer, then added in a fixed order (split-K: for dW,
-        whose output M x N is small but whose K = T·B is long).
-
-    Returns
-    -------
-    device array, (R, S)
-    """
-    R, K = (A.shape[1], A.shape[0]) if trans_a else A.shape
-    K2, S = (B.shape[1], B.shape[0]) if trans_b else B.shape
-    if K != K2:
-        raise ValueError(f"inner dimensions differ: op(A) is ({R}, {K}), op(B) is ({K2}, {S})")
-    if out is None:
-        out = empty((R, S), A.dtype)
-    if config.cuda_gemm(_ck().simulator_enabled()) == "cublas":
-        return cublas_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out)
-    return _ck().tiled_gemm(A, B, trans_a=trans_a, trans_b=trans_b, out=out, splits=splits)
-
-
-def _cupy():
-    try:
-        import cupy
-    except ImportError as exc:
-        raise ImportError(
-            f"the cuBLAS GEMM needs CuPy ({exc}): pip install 'indrnn-np[cuda]', or set "
-            "INDRNN_CUDA_GEMM=tiled to use the shared-memory teaching GEMM"
-        ) from None
-    return cupy
-
-
-def cublas_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out):
-    """:func:`gemm` through cuBLAS, into the device array ``out`` (R, S).
-
-    CuPy wraps the Numba device arrays through ``__cuda_array_interface__``
-    (no copy) and ``cupy.matmul`` calls cuBLAS; a transposed operand is a
-    strided view, which cuBLAS reads with its transpose flag. Both libraries
-    use the default stream here, so the GEMM is ordered with the Numba
-    kernels around it.
-    """
-    cp = _cupy()
-    a, b = cp.asarray(A), cp.asarray(B)
-    cp.matmul(a.T if trans_a else a, b.T if trans_b else b, out=cp.asarray(out))
-    return out
 
 
 __all__ = [
@@ -426,8 +286,6 @@ __all__ = [
     "gemm",
     "is_device",
     "last_step_backward",
-    "linear_backward",
-    "linear_forward",
     "loss_backward",
     "mask_steps",
     "mse_forward",

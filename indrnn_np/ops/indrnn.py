@@ -12,21 +12,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import config
-from .._checks import (
-    check_array,
-    check_arrays,
-    check_choice,
-    check_lengths,
-    check_same_dtype,
-    check_shape,
-    is_device_array,
-)
+from .._checks import check_array, check_arrays, check_choice, check_lengths, check_same_dtype, check_shape
 from ..kernels import ACTIVATIONS
 from ..kernels import reference as _reference
 from ..timing import section
-from . import buffers, device, indrnn_device
-from .backend import BACKENDS, backend_kernels, require_cuda
-from .basic import matmul
+from .backend import NUMPY, Backend, backend_of, resolve, to_host
 from .sequences import mask_padding
 
 
@@ -117,7 +107,6 @@ def _to_time_major(name: str, a, batch_first, backend: str):
     if not batch_first:
         return a
     check_array(name, a, 3)
-    check_choice("backend", backend, BACKENDS)
     return np.ascontiguousarray(np.swapaxes(a, 0, 1))
 
 
@@ -125,7 +114,7 @@ def _check_batch_first(a, name, batch_first) -> None:
     """TypeError unless batch_first is a bool, or when it is True and ``a`` is a device array."""
     if not isinstance(batch_first, bool | np.bool_):
         raise TypeError(f"batch_first must be True or False; got {batch_first!r}")
-    if batch_first and is_device_array(a):
+    if batch_first and backend_of(a).on_device:
         raise TypeError(
             f"batch_first=True takes NumPy arrays: {name} is a device array; give it time-major "
             "(batch_first=False), as the model's layers on the device take it"
@@ -134,7 +123,7 @@ def _check_batch_first(a, name, batch_first) -> None:
 
 def _batch_first_out(a):
     """A time-major (T, B, K) result as batch-first (B, T, K): a view of the same array (on the host)."""
-    return None if a is None else np.swapaxes(device.to_host(a), 0, 1)
+    return None if a is None else np.swapaxes(to_host(a), 0, 1)
 
 
 def _recurrence_kernels(kernels, algorithm):
@@ -155,8 +144,10 @@ def _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_f
     lengths : ndarray of int64, (B,), or None
     act : int
         The activation's code (:data:`indrnn_np.kernels.ACTIVATIONS`).
+    backend : Backend
+        The backend resolved (:func:`indrnn_np.ops.backend.resolve`).
     """
-    check_choice("backend", backend, BACKENDS)
+    backend = resolve(backend)
     check_choice("activation", activation, tuple(ACTIVATIONS))
     _check_batch_first(x, "x", batch_first)
     dims, _ = check_arrays(
@@ -167,14 +158,14 @@ def _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_f
             "b": (b, "(N,)"),
             "h0": (h0, "(B, N)"),
         },
-        allow_device=backend == "cuda" and not batch_first,
+        allow_device=backend.on_device and not batch_first,
     )
     check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, dims["T"], dims["B"])
     if batch_first:
         x = np.ascontiguousarray(np.swapaxes(x, 0, 1))
-    return x, lengths, ACTIVATIONS[activation]
+    return x, lengths, ACTIVATIONS[activation], backend
 
 
 def indrnn_forward(
@@ -281,8 +272,10 @@ def indrnn_forward(
     CudaUnavailableError
         ``backend="cuda"`` with no usable CUDA target.
     """
-    x, lengths, act = _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first)
-    if backend == "numpy":
+    x, lengths, act, backend = _layer_args(
+        x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first
+    )
+    if backend is NUMPY:
         # The specification, line by line, at every M: the input projection, then the loop of Eq. 2.
         T, B, M = x.shape
         N = W.shape[1]
@@ -306,47 +299,39 @@ def indrnn_forward(
     return h, cache
 
 
-def _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm):
-    """:func:`indrnn_forward` of a checked, time-major x on the Numba backends (``"cpu"``, ``"cuda"``):
-    through the buffer pool, timed, and with the fused kernels for small M."""
+def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algorithm):
+    """:func:`indrnn_forward` of a checked, time-major x on the Numba backends (``"cpu"``, ``"cuda"``),
+    written once: the backend object places the arrays (on the GPU for ``"cuda"``: the cache keeps
+    the device copies, so backward reads them without a second transfer), allocates (the pool on the
+    host) and provides the kernels; timed, and with the fused kernels for small M."""
     T, B, M = x.shape
     N = W.shape[1]
-    dtype = x.dtype
     act = ACTIVATIONS[activation]
-    if backend == "cuda":
-        require_cuda()  # CudaUnavailableError before anything is copied
-        host = not is_device_array(x)
-        if lengths is not None:  # the padding of x zeroed on the device (dW reads x)
-            x = mask_padding(device.to_device(x), lengths, copy=not host)
-        if _fused(M, algorithm):
-            out = indrnn_device.layer_forward_fused(device.to_device(x), W, u, b, h0, act)
-        else:
-            out = indrnn_device.layer_forward(device.to_device(x), W, u, b, h0, act, algorithm)
-        _, x_d, W_d, u_d, h0_d, h_d = out
-        if lengths is not None:
-            mask_padding(h_d, lengths, copy=False)
-        # The cache keeps the device copies, so backward reads them without a second transfer.
-        h = h_d.copy_to_host() if host else h_d
-        return h, IndRNNCache(x_d, W_d, u_d, h0_d, h_d, activation, backend, lengths, algorithm)
-
-    x = np.ascontiguousarray(x) if lengths is None else mask_padding(x, lengths)
-    u = np.ascontiguousarray(u)
-    b = np.ascontiguousarray(b)
-    h0 = np.zeros((B, N), dtype) if h0 is None else np.ascontiguousarray(h0)
+    kernels = backend.kernels  # CudaUnavailableError before anything is copied
+    x_in = x
+    x, back = backend.take(x)  # back: h to where x came from
+    if lengths is not None:  # the padding of x zeroed (backward's dW reads x): a copy unless take made one
+        x = mask_padding(x, lengths, copy=x is x_in)
+    u, b = backend.put(u), backend.put(b)
+    h0 = backend.zeros_unpooled((B, N), x.dtype) if h0 is None else backend.put(h0)
+    h = backend.empty((T, B, N), x.dtype)
     if _fused(M, algorithm):
-        return _forward_fused(x, W, u, b, h0, activation, backend, lengths)
-    # W x_t for every t: one GEMM over all T*B rows.
-    xw = matmul(x.reshape(T * B, M), W).reshape(T, B, N)  # (T, B, N)
-    # h gets its own buffer although the recurrence could overwrite xw in
-    # place: with the two aliased, the CPU kernel's loop no longer vectorises
-    # (measured 4x slower). xw is freed on return.
-    h = buffers.empty(xw.shape, xw.dtype)
-    forward, _ = _recurrence_kernels(backend_kernels(backend), algorithm)
-    with section("recurrence"):
-        forward(xw, u, b, h0, act, h)
+        W = backend.put(W)
+        with section("recurrence"):
+            kernels.fused_forward(x, W, u, b, h0, act, h)
+    else:
+        W = backend.to_device(W)
+        # W x_t for every t: one GEMM over all T*B rows.
+        xw = backend.matmul(x.reshape(T * B, M), W).reshape(T, B, N)  # (T, B, N)
+        # h gets its own buffer although the recurrence could overwrite xw in
+        # place: with the two aliased, the CPU kernel's loop no longer vectorises
+        # (measured 4x slower). xw is freed on return.
+        forward, _ = _recurrence_kernels(kernels, algorithm)
+        with section("recurrence"):
+            forward(xw, u, b, h0, act, h)
     if lengths is not None:
         mask_padding(h, lengths, copy=False)
-    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
+    return back(h), IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
 
 
 def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
@@ -382,9 +367,9 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         ``dx (T, B, M)`` (``(B, T, M)`` after a ``batch_first`` forward pass), ``dW (M, N)``,
         ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
     """
-    dh = _backward_args(dh, cache)
+    dh, cache = _backward_args(dh, cache)
     x, W, u, h0, h, activation, backend, _, algorithm, batch_first = cache
-    if backend == "numpy":
+    if backend is NUMPY:
         # The specification, line by line, at every M: the loop of BPTT, then dW and dx.
         T, B, M = x.shape
         N = W.shape[1]
@@ -410,11 +395,14 @@ def _backward_args(dh, cache):
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
     x, W, _, _, _, activation, backend, lengths, algorithm, batch_first = cache
+    if not isinstance(backend, Backend):  # a cache edited by hand
+        backend = resolve(backend, "cache.backend")
+        cache = cache._replace(backend=backend)
     check_algorithm(algorithm, activation)  # a cache edited by hand
     T, B, _ = x.shape
     check_arrays(
         {"dh": (dh, "(B, T, N) (batch_first)" if batch_first else "(T, B, N)")},
-        allow_device=backend == "cuda" and not batch_first,
+        allow_device=backend.on_device and not batch_first,
         dims={"T": T, "B": B, "N": W.shape[1]},
         dtype=(x.dtype, "the forward inputs"),
     )
@@ -422,76 +410,66 @@ def _backward_args(dh, cache):
         dh = np.ascontiguousarray(np.swapaxes(dh, 0, 1))
     if lengths is not None:  # padding sends nothing back: with dh 0 there, so is ∂J/∂a
         dh = mask_padding(dh, lengths)
-    return dh
+    return dh, cache
 
 
 def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
     """:func:`indrnn_backward` of a checked, time-major dh on the Numba backends (``"cpu"``,
-    ``"cuda"``): through the buffer pool, timed, and with the fused kernels for small M."""
+    ``"cuda"``), written once as :func:`_forward_kernels`: through the backend object's placement,
+    allocation and kernels, timed, and with the fused kernels for small M."""
     x, W, u, h0, h, activation, backend, _, algorithm, _ = cache
     T, B, M = x.shape
     N = W.shape[1]
     act = ACTIVATIONS[activation]
-    if backend == "cuda":
-        require_cuda()  # CudaUnavailableError before anything is copied
-        if _fused(M, algorithm):
-            return IndRNNGrads(*indrnn_device.layer_backward_fused(dh, x, W, u, h0, h, act, need_dx))
-        return IndRNNGrads(*indrnn_device.layer_backward(dh, x, W, u, h0, h, act, need_dx, algorithm))
-
-    dh = np.ascontiguousarray(dh)
+    kernels = backend.kernels  # CudaUnavailableError before anything is copied
+    dh, back = backend.take(dh)  # back: the gradients to where dh came from
     if _fused(M, algorithm):
-        return _backward_fused(dh, x, W, u, h0, h, act, backend, need_dx)
-    da = buffers.empty(h.shape, h.dtype)  # ∂J/∂a_t, (T, B, N)
-    dh0 = np.empty_like(h0)
-    du_part = np.empty_like(h0)  # (B, N) per-column sums over time
-    db_part = np.empty_like(h0)
-    _, backward = _recurrence_kernels(backend_kernels(backend), algorithm)
+        # ∂J/∂a never leaves the kernel; dW, dx are summed as it goes (dW per batch row, then over
+        # the rows here, in a fixed order)
+        dx = backend.empty((T, B, M), x.dtype) if need_dx else None
+        dW_part = backend.empty_unpooled((B, M, N), x.dtype)  # per row b: Σ_t x_t[b, m] ∂J/∂a_t[b, n]
+        dh0, du_part, db_part = (backend.empty_unpooled((B, N), x.dtype) for _ in range(3))
+        with section("recurrence"):
+            kernels.fused_backward(dh, x, h, backend.put(W), u, h0, act, dx, dW_part, du_part, db_part, dh0)
+        dW = backend.sum_rows(dW_part)
+        grads = (dx, dW, backend.sum_rows(du_part), backend.sum_rows(db_part), dh0)
+    else:
+        da, du, db, dh0 = _recurrence_backward_sums(dh, h, u, h0, act, algorithm, backend)
+        da2d = da.reshape(T * B, N)
+        dW = backend.matmul(x.reshape(T * B, M), da2d, trans_a=True, long_k=True)  # (M, N) = xᵀ ∂J/∂a
+        dx = backend.matmul(da2d, W, trans_b=True).reshape(T, B, M) if need_dx else None  # ∂J/∂a Wᵀ
+        grads = (dx, dW, du, db, dh0)
+    return IndRNNGrads(*(None if a is None else back(a) for a in grads))
+
+
+def _recurrence_backward_sums(dh, h, u, h0, act, algorithm, backend: Backend):
+    """BPTT of the recurrence alone, on the backend's side: ``(da (T, B, N), du (N,), db (N,), dh0 (B, N))``,
+    du and db summed per (b, n) column over time by the kernel, then over the batch in a fixed order
+    (on the CUDA backend, by atomics in the kernel where :func:`indrnn_np.config.cuda_reduction` says
+    so, for the sequential loop)."""
+    T, B, N = dh.shape
+    kernels = backend.kernels
+    da = backend.empty((T, B, N), dh.dtype)  # ∂J/∂a_t, (T, B, N)
+    dh0 = backend.empty_unpooled((B, N), dh.dtype)
+    if algorithm != "scan" and backend.reduces_atomically():
+        du, db = backend.zeros_unpooled(N, dh.dtype), backend.zeros_unpooled(N, dh.dtype)
+        kernels.recurrence_backward_atomic(dh, h, u, h0, act, da, dh0, du, db)
+        return da, du, db, dh0
+    du_part = backend.empty_unpooled((B, N), dh.dtype)  # (B, N) per-column sums over time
+    db_part = backend.empty_unpooled((B, N), dh.dtype)
+    _, backward = _recurrence_kernels(kernels, algorithm)
     with section("recurrence"):
         backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
-    da2d = da.reshape(T * B, N)
-    dW = matmul(x.reshape(T * B, M).T, da2d)  # (M, N)
-    dx = matmul(da2d, W.T).reshape(T, B, M) if need_dx else None  # (T, B, M)
-    return IndRNNGrads(dx, dW, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+    return da, backend.sum_rows(du_part), backend.sum_rows(db_part), dh0
 
 
-def _fused(M: int, algorithm: str = "sequential", backend: str = "cpu") -> bool:
+def _fused(M: int, algorithm: str = "sequential", backend=None) -> bool:
     """Whether the layer computes ``W x_t`` inside the recurrence (the fused kernels): on the CPU and
     CUDA backends, the sequential time loop with 1 <= M <= :data:`indrnn_np.config.FUSE_MAX_M` (the
     scan reads a projected ``W x_t``). Never on ``"numpy"``, the specification: its plain path is
     what the fused kernels are tested against."""
-    return backend != "numpy" and algorithm == "sequential" and 1 <= M <= config.FUSE_MAX_M
-
-
-def _forward_fused(x, W, u, b, h0, activation, backend, lengths):
-    """:func:`indrnn_forward` on the host with the fused kernel: no (T, B, N) array of ``W x_t``.
-
-    x (T, B, M) (its padding zeroed), u, b (N,), h0 (B, N): contiguous, as indrnn_forward prepares them.
-    """
-    T, B, _ = x.shape
-    N = W.shape[1]
-    h = buffers.empty((T, B, N), x.dtype)
-    with section("recurrence"):
-        backend_kernels(backend).fused_forward(
-            x, np.ascontiguousarray(W), u, b, h0, ACTIVATIONS[activation], h
-        )
-    if lengths is not None:
-        mask_padding(h, lengths, copy=False)
-    return h, IndRNNCache(x, W, u, h0, h, activation, backend, lengths)
-
-
-def _backward_fused(dh, x, W, u, h0, h, act, backend, need_dx):
-    """:func:`indrnn_backward` on the host with the fused kernel: ∂J/∂a never leaves it, and dW, dx
-    are summed as it goes (dW per batch row, then over the rows here, in a fixed order)."""
-    T, B, M = x.shape
-    N = W.shape[1]
-    dx = buffers.empty((T, B, M), x.dtype) if need_dx else None
-    dW_part = np.empty((B, M, N), x.dtype)  # per row b: Σ_t x_t[b, m] ∂J/∂a_t[b, n]
-    dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
-    with section("recurrence"):
-        backend_kernels(backend).fused_backward(
-            dh, x, h, np.ascontiguousarray(W), u, h0, act, dx, dW_part, du_part, db_part, dh0
-        )
-    return IndRNNGrads(dx, dW_part.sum(axis=0), du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+    fuses = True if backend is None else resolve(backend).fuses
+    return fuses and algorithm == "sequential" and 1 <= M <= config.FUSE_MAX_M
 
 
 class RecurrenceCache(NamedTuple):
@@ -563,9 +541,9 @@ def indrnn_recurrence_forward(
 
 def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
     """:func:`indrnn_recurrence_forward` of a time-major xw."""
-    check_choice("backend", backend, BACKENDS)
+    backend = resolve(backend)
     check_choice("activation", activation, tuple(ACTIVATIONS))
-    dev = backend == "cuda"
+    dev = backend.on_device
     check_array("xw", xw, 3, allow_device=dev)
     T, B, N = xw.shape
     _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
@@ -573,26 +551,17 @@ def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
     check_algorithm(algorithm, activation)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
-    if dev:
-        ck = require_cuda()
-        host = not is_device_array(xw)
-        xw, u, b = (device.to_device(a) for a in (xw, u, b))
-        h0 = ck.zeros((B, N), xw.dtype) if h0 is None else device.to_device(h0)
-        h = device.empty(xw.shape, xw.dtype)
-        _recurrence_kernels(ck, algorithm)[0](xw, u, b, h0, ACTIVATIONS[activation], h)
-        if lengths is not None:  # the padding's h computed from whatever xw held there, then zeroed
-            mask_padding(h, lengths, copy=False)
-        cache = RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
-        return (h.copy_to_host() if host else h), cache
-    xw, u, b = (np.ascontiguousarray(a) for a in (xw, u, b))
-    h0 = np.zeros((B, N), xw.dtype) if h0 is None else np.ascontiguousarray(h0)
-    h = buffers.empty(xw.shape, xw.dtype)
-    forward, _ = _recurrence_kernels(backend_kernels(backend), algorithm)
+    kernels = backend.kernels  # CudaUnavailableError before anything is copied
+    xw, back = backend.take(xw)
+    u, b = backend.put(u), backend.put(b)
+    h0 = backend.zeros_unpooled((B, N), xw.dtype) if h0 is None else backend.put(h0)
+    h = backend.empty(xw.shape, xw.dtype)
+    forward, _ = _recurrence_kernels(kernels, algorithm)
     with section("recurrence"):
         forward(xw, u, b, h0, ACTIVATIONS[activation], h)
-    if lengths is not None:
+    if lengths is not None:  # the padding's h computed from whatever xw held there, then zeroed
         mask_padding(h, lengths, copy=False)
-    return h, RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
+    return back(h), RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
 
 
 def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
@@ -618,23 +587,15 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
 def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     """:func:`indrnn_recurrence_backward` of a time-major dh."""
     u, h0, h, activation, backend, lengths, algorithm, _ = cache
-    check_array("dh", dh, 3, allow_device=backend == "cuda")
+    backend = resolve(backend, "cache.backend")
+    check_array("dh", dh, 3, allow_device=backend.on_device)
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
     if lengths is not None:
         dh = mask_padding(dh, lengths)
-    if backend == "cuda":
-        host = not is_device_array(dh)
-        grads = indrnn_device.recurrence_backward_sums(
-            device.to_device(dh), h, u, h0, ACTIVATIONS[activation], algorithm
-        )
-        return RecurrenceGrads(*(device.to_host(a) if host else a for a in grads))
-    da = buffers.empty(h.shape, h.dtype)
-    dh0, du_part, db_part = (np.empty_like(h0) for _ in range(3))
-    _, backward = _recurrence_kernels(backend_kernels(backend), algorithm)
-    with section("recurrence"):
-        backward(np.ascontiguousarray(dh), h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part)
-    return RecurrenceGrads(da, du_part.sum(axis=0), db_part.sum(axis=0), dh0)
+    dh, back = backend.take(dh)
+    grads = _recurrence_backward_sums(dh, h, u, h0, ACTIVATIONS[activation], algorithm, backend)
+    return RecurrenceGrads(*(back(a) for a in grads))
 
 
 def indrnn_step_forward(x_t, h_prev, W, u, b, activation="relu"):

@@ -19,63 +19,31 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .._checks import is_device_array
-from ..kernels import reference as _reference
+from .backend import BACKENDS, CUDA, backend_of, resolve
 
 #: Backends of the update (the recurrence's backend names; ``cuda`` updates host parameters).
-UPDATE_BACKENDS = ("numpy", "cpu", "cuda")
+UPDATE_BACKENDS = BACKENDS
 
 
-def update_kernels(backend: str):
-    """The kernel module that updates parameters for a recurrence backend."""
-    if backend not in UPDATE_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(UPDATE_BACKENDS)}; got {backend!r}")
-    if backend == "numpy":
-        return _reference
-    from .backend import backend_kernels
-
-    return backend_kernels("cpu")
+def update_kernels(backend):
+    """The kernel module that updates host parameters for a backend (:attr:`Backend.update_kernels`)."""
+    return resolve(backend).update_kernels
 
 
 def _kernels_for(p, backend):
-    """The CUDA kernels for a device parameter; otherwise the backend's."""
-    if is_device_array(p):
-        from .backend import require_cuda
-
-        return require_cuda()
-    return update_kernels(backend)
+    """The CUDA kernels for a device parameter; otherwise the backend's kernels for host parameters."""
+    return resolve(backend).kernels_for_update(p)
 
 
 def _flat_param(name, p):
-    if is_device_array(p):
-        if p.dtype not in (np.float32, np.float64) or not p.is_c_contiguous():
-            raise TypeError(f"{name} must be a C-contiguous float32 or float64 device array")
-        return p.reshape(p.size)
-    if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
-        raise TypeError(
-            f"{name} must be a float32 or float64 ndarray; got {type(p).__name__} {getattr(p, 'dtype', '')}"
-        )
-    if not p.flags.c_contiguous or not p.flags.writeable:
-        raise ValueError(f"{name} must be C-contiguous and writeable (it is updated in place)")
-    return p.reshape(-1)
+    """p flattened, checked where it lives (:meth:`Backend.flat`)."""
+    return backend_of(p).flat(name, p)
 
 
 def _flat_like(name, a, p, *, state=False):
-    if is_device_array(p):
-        if not is_device_array(a) or tuple(a.shape) != tuple(p.shape) or a.dtype != p.dtype:
-            raise ValueError(
-                f"{name} must be a device array of the parameter's shape {tuple(p.shape)} and dtype {p.dtype}"
-            )
-        return _flat_param(name, a)
-    if not isinstance(a, np.ndarray) or a.shape != p.shape:
-        raise ValueError(f"{name} must have the parameter's shape {p.shape}; got {np.shape(a)}")
-    if a.dtype != p.dtype:
-        raise TypeError(f"{name} must have the parameter's dtype {p.dtype}; got {a.dtype}")
-    if state:
-        return _flat_param(name, a)
-    return np.ascontiguousarray(a).reshape(-1)
+    """a (a gradient, or with ``state`` an optimizer state updated in place) flattened, checked against
+    the parameter p where p lives (:meth:`Backend.flat_like`)."""
+    return backend_of(p).flat_like(name, a, p, state=state)
 
 
 def _bounds(bounds, dtype):
@@ -100,22 +68,17 @@ def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
     (float, float)
         ``Σ g²`` and ``Σ clamp(g)²``; inf or NaN when ``g`` holds one.
     """
-    if is_device_array(g):
-        return _kernels_for(g, backend).grad_sumsq(_flat_param("g", g), float(clip or 0.0))
-    if not isinstance(g, np.ndarray) or g.dtype not in (np.float32, np.float64):
-        raise TypeError(f"g must be a float32 or float64 ndarray; got {type(g).__name__}")
-    raw, clipped = update_kernels(backend).grad_sumsq(np.ascontiguousarray(g).reshape(-1), float(clip or 0.0))
+    flat = backend_of(g).flat_gradient("g", g)
+    raw, clipped = _kernels_for(g, backend).grad_sumsq(flat, float(clip or 0.0))
     return float(raw), float(clipped)
 
 
 def grad_sumsq_into(g, clip, out) -> None:
     """:func:`grad_sumsq` of a device gradient, written into the device array ``out`` (2,) of g's dtype
     (no copy to the host: the training step copies every parameter's pair and the loss at once)."""
-    if not is_device_array(g) or not is_device_array(out) or tuple(out.shape) != (2,):
+    if not CUDA.holds(g) or not CUDA.holds(out) or tuple(out.shape) != (2,):
         raise TypeError("grad_sumsq_into takes a device gradient and a (2,) device array out")
-    from .backend import require_cuda
-
-    require_cuda().grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
+    CUDA.kernels.grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
 
 
 def adam_update(

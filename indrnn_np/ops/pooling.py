@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape, is_device_array
-from . import device
+from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape
+from .backend import backend_of
 from .sequences import step_mask
 
 #: How a sequence-level head reads a (T, B, N) sequence of states: its last step, or a pool over time.
@@ -41,7 +41,7 @@ class PoolCache(NamedTuple):
     shape: tuple  # (T, B, N) of the input
     lengths: np.ndarray  # (B,) int64: each sequence's real steps (T for all without lengths)
     index: np.ndarray | None  # (B, N) int64: the step of each maximum ("max")
-    on_device: bool  # the input was a device array: the gradient goes back to the device
+    where: object  # the backend where the input lived (backend_of): the gradient goes back there
     dtype: np.dtype  # the input's
 
 
@@ -73,11 +73,11 @@ def pool_forward(h, mode: str, lengths=None):
         ``h`` not a float array, lengths not integers.
     """
     check_choice("mode", mode, ("mean", "max"))
-    on_device = is_device_array(h)
     check_array("h", h, 3, allow_device=True)
     T, B, N = h.shape
     lengths = np.full(B, T, np.int64) if lengths is None else check_lengths(lengths, T, B)
-    x = device.to_host(h)
+    bk = backend_of(h)  # where h lives: the output, and later the gradient, go back there
+    x = bk.to_host(h)
     real = step_mask(lengths, T)[:, :, None]  # (T, B, 1)
     index = None
     if mode == "mean":
@@ -88,9 +88,7 @@ def pool_forward(h, mode: str, lengths=None):
         index = np.where(real, x, x.dtype.type(-np.inf)).argmax(axis=0)  # (B, N)
         y = np.take_along_axis(x, index[None], axis=0)[0]
     y = y.astype(x.dtype, copy=False)
-    return (device.to_device(y) if on_device else y), PoolCache(
-        mode, (T, B, N), lengths, index, on_device, x.dtype
-    )
+    return bk.to_device(y), PoolCache(mode, (T, B, N), lengths, index, bk, x.dtype)
 
 
 def pool_backward(dy, cache: PoolCache):
@@ -110,10 +108,10 @@ def pool_backward(dy, cache: PoolCache):
     """
     if not isinstance(cache, PoolCache):
         raise TypeError(f"cache must be the PoolCache from pool_forward; got {type(cache).__name__}")
-    mode, (T, B, N), lengths, index, on_device, dtype = cache
+    mode, (T, B, N), lengths, index, where, dtype = cache
     check_array("dy", dy, 2, allow_device=True)
     check_shape("dy", dy, (B, N), "(B, N)")
-    g = device.to_host(dy)
+    g = where.to_host(dy)
     check_same_dtype("the forward input h", dtype, {"dy": g})
     if mode == "mean":
         real = step_mask(lengths, T)[:, :, None]
@@ -122,4 +120,4 @@ def pool_backward(dy, cache: PoolCache):
         dh = np.zeros((T, B, N), dtype)
         np.put_along_axis(dh, index[None], g[None], axis=0)
     dh = dh.astype(dtype, copy=False)
-    return device.to_device(dh) if on_device else dh
+    return where.to_device(dh)

@@ -6,19 +6,18 @@ time-major ``(T, B, K)``, with ``lengths`` (B,): sequence b's real steps are
 package that take ``lengths`` ignore the padding (its values never reach a
 real output or a gradient) and write zeros there.
 
-Each function works where its array lives: NumPy arrays through the kernels of
-:mod:`indrnn_np.kernels.reference`, Numba CUDA device arrays through their
-twins in :mod:`indrnn_np.kernels.padding.cuda` (lengths are copied
-to the device, B integers).
+Each function is written once and works where its array lives: the backend object of the array
+(:func:`indrnn_np.ops.backend.backend_of`) allocates the output and runs the kernel of one name,
+the NumPy reference (:mod:`indrnn_np.kernels.padding.reference`) on the host, its CUDA twin
+(:mod:`indrnn_np.kernels.padding.cuda`) on the device (lengths copied there, B integers).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_lengths, is_device_array
-from ..kernels import reference as _reference
-from . import device
+from .._checks import check_lengths
+from .backend import backend_of
 
 
 def step_mask(lengths, T: int) -> np.ndarray:
@@ -30,11 +29,9 @@ def mask_padding(a, lengths, *, copy: bool = True):
     """``a`` (T, B, ...) with its padding steps set to 0: a copy, or ``a`` itself with ``copy=False``."""
     T, B = a.shape[0], a.shape[1]
     lengths = check_lengths(lengths, T, B)
-    out = device.copy(a) if copy else a
-    if is_device_array(out):
-        device.mask_steps(out, lengths)
-    else:
-        _reference.mask_steps(out.reshape(T, B, -1), lengths)
+    bk = backend_of(a)
+    out = bk.copy(a) if copy else a
+    bk.launch("mask_steps", out.size, out.reshape(T, B, out.size // (T * B)), bk.ints(lengths))
     return out
 
 
@@ -57,12 +54,9 @@ def reverse_padded(x, lengths):
     """
     T, B = x.shape[0], x.shape[1]
     lengths = check_lengths(lengths, T, B)
-    if is_device_array(x):
-        out = device.empty(x.shape, x.dtype)
-        device._launch(device._ck().reverse_steps, x.size, x, device.device_ints(lengths), out)
-        return out
-    out = np.empty_like(x)
-    _reference.reverse_steps(x, lengths, out)
+    bk = backend_of(x)
+    out = bk.empty_unpooled(x.shape, x.dtype)
+    bk.launch("reverse_steps", x.size, x, bk.ints(lengths), out)
     return out
 
 
@@ -70,24 +64,18 @@ def take_steps(x, steps):
     """One step of each sequence: ``y[b] = x[steps[b], b]``; x (T, B, K) -> y (B, K), where x lives."""
     steps = np.asarray(steps, dtype=np.int64)
     B, K = x.shape[1], x.shape[2]
-    if is_device_array(x):
-        out = device.empty((B, K), x.dtype)
-        device._launch(device._ck().gather_steps, B * K, x, device.device_ints(steps), out)
-        return out
-    out = np.empty((B, K), x.dtype)
-    _reference.gather_steps(x, steps, out)
+    bk = backend_of(x)
+    out = bk.empty_unpooled((B, K), x.dtype)
+    bk.launch("gather_steps", B * K, x, bk.ints(steps), out)
     return out
 
 
 def put_steps(dy, steps, shape):
     """The backward of :func:`take_steps`: zeros of ``shape`` (T, B, K) with ``dy[b]`` at ``(steps[b], b)``."""
     steps = np.asarray(steps, dtype=np.int64)
-    if is_device_array(dy):
-        dx = device.empty(shape, dy.dtype)
-        device._launch(device._ck().scatter_steps, dx.size, dy, device.device_ints(steps), dx)
-        return dx
-    dx = np.empty(shape, dy.dtype)
-    _reference.scatter_steps(dy, steps, dx)
+    bk = backend_of(dy)
+    dx = bk.empty_unpooled(shape, dy.dtype)
+    bk.launch("scatter_steps", int(np.prod(shape)), dy, bk.ints(steps), dx)
     return dx
 
 

@@ -148,7 +148,10 @@ class ThreadTuning(Callback):
         self.tuner, self.setting = None, None
 
     def on_train_begin(self, run):
-        self.tuner = ThreadTuner(enabled=None if run.backend == "cpu" else False)  # the model's backend
+        from ..ops.backend import resolve
+
+        # the model's backend: only CPU threads are tuned
+        self.tuner = ThreadTuner(enabled=None if resolve(run.backend).threads_tunable else False)
 
     def on_step_begin(self, run, step):
         self.setting = self.tuner.begin_step()

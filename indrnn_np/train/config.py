@@ -22,6 +22,7 @@ from ..kernels import ACTIVATIONS
 from ..nn.layers import BN_MODES, BN_POSITIONS
 from ..nn.models import MODELS
 from ..ops import BACKENDS, POOLS
+from ..ops.backend import resolve
 from ..tasks import FIXED_T, STATEFUL, TASKS
 
 
@@ -269,7 +270,7 @@ class TrainConfig:
             f"{self.task} trains stateful IndRNNs only; got model {self.model}",
         )
         _need(
-            self.backend != "cuda" or self.model == "indrnn",
+            not resolve(self.backend).on_device or self.model == "indrnn",
             "backend cuda trains the IndRNN networks only: the baselines (LSTM, RNN) have no "
             f"CUDA kernels; got model {self.model}",
             "backend",

@@ -72,6 +72,7 @@ from .. import config
 from ..compiling import CompileWatch
 from ..errors import UserError
 from ..ops import buffers
+from ..ops.backend import CUDA, resolve
 from ..tasks import FIXED_T
 from .build import model_of, optimizer_of, task_of
 from .config import TrainConfig
@@ -136,8 +137,11 @@ class Phase:
     exact: int | None = None
 
 
-def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
-    """``(peak, held after)`` of each phase in traced bytes above the start, the phases run in order.
+def _measure(phases: list[Phase], device=None) -> list[tuple[int, int, int, int]]:
+    """``(peak, held after, device peak, device held after)`` of each phase in bytes above the start,
+    the phases run in order: host bytes as ``tracemalloc`` traces them, device bytes as the backend's
+    allocation point counts them (``device``: :attr:`indrnn_np.ops.backend.Backend.memory`; zeros
+    without one).
 
     The young generations are collected first (a full collection takes 0.1 s and more in a process
     that has loaded Numba and scikit-learn, ten times a small fit; the rehearsal's own cycles are
@@ -145,9 +149,12 @@ def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
     older garbage inside a phase."""
     gc.collect(1)
     base = tracemalloc.get_traced_memory()[0]
+    dbase = device.current if device is not None else 0
     out = []
     for phase in phases:
         tracemalloc.reset_peak()
+        if device is not None:
+            device.reset_peak()
         try:
             if phase.run is not None:
                 phase.run()
@@ -155,7 +162,8 @@ def _measure(phases: list[Phase]) -> list[tuple[int, int]]:
             exc.part = phase.part  # what ran out, for the refusal's levers
             raise
         current, peak = tracemalloc.get_traced_memory()
-        out.append((peak - base, current - base))
+        dcur, dpeak = (device.current, device.peak) if device is not None else (dbase, dbase)
+        out.append((peak - base, current - base, dpeak - dbase, dcur - dbase))
     return out
 
 
@@ -173,7 +181,7 @@ def saying_compiles(log, backend: str):
     """Inside this block, a rehearsal that makes Numba compile says so first, one line to ``log``
     (:data:`COMPILE_LINE`), rather than seconds of silence before the run's first line; the
     ``numpy`` backend compiles nothing and is not watched (Numba is not imported for it)."""
-    token = _LOG.set(log if backend != "numpy" else None)
+    token = _LOG.set(log if resolve(backend).compiles else None)
     try:
         yield
     finally:
@@ -198,6 +206,7 @@ def rehearse(
     levers: tuple = (),
     on_device: bool = False,
     runtime: bool = True,
+    backend=None,
 ) -> MemoryEstimate | None:
     """The peak memory of a run of ``T`` steps, from the same run rehearsed at :data:`PROBES`.
 
@@ -213,9 +222,14 @@ def rehearse(
         The options that lower the peak, largest first, or ``levers(parts)`` that names them from
         the estimate's parts (:func:`config_levers`).
     on_device : bool
-        The run keeps its arrays on the GPU (:data:`_DEVICE_PARTS` are not host memory).
+        The run keeps its arrays on the GPU (:data:`_DEVICE_PARTS` are not host memory); implied by a
+        ``backend`` on the device.
     runtime : bool
         Count :data:`RUNTIME_BYTES` (False: the caller's process holds it already and says so).
+    backend : str or Backend, optional
+        The run's backend. On the GPU, the phases run there (the real code on the device, at the
+        probes' T), and the bytes its one allocation point counts (:attr:`Backend.memory`) give the
+        estimate's device peak (:attr:`MemoryEstimate.device_peak`), extrapolated as the host's.
 
     Returns
     -------
@@ -233,6 +247,11 @@ def rehearse(
     """
     if not config.MEMORY_CHECK and not _WANTED.get():
         return None  # nothing to check: no rehearsal's seconds spent
+    device = None
+    if backend is not None:
+        backend = resolve(backend)
+        on_device = on_device or backend.on_device
+        device = backend.memory
     T = int(T)
     probes = [T] if T <= PROBES[-1] else list(PROBES)
     tracing = tracemalloc.is_tracing()
@@ -250,7 +269,7 @@ def rehearse(
             with buffers.scaled(Tp / T), _bounded(Tp / T) as available:
                 try:
                     plan = phases(Tp)
-                    numbers = _measure(plan)
+                    numbers = _measure(plan, device)
                 except MemoryError as exc:
                     plan = None
                     options = name({getattr(exc, "part", "step"): 1})
@@ -285,7 +304,11 @@ def rehearse(
         if len(probes) == 1
         else f"rehearsed at T = {probes[0]} and {probes[1]}, extrapolated to T = {T}"
     )
-    return dataclasses.replace(_at_peak(what, labels, values, name, on_device, runtime), how=how)
+    estimate = _at_peak(what, labels, [v[:2] for v in values], name, on_device, runtime)
+    if device is not None:
+        peak, phase = max((v[2], label) for (_, label, _), v in zip(labels, values, strict=True))
+        estimate = dataclasses.replace(estimate, device_peak=int(max(0.0, peak)), device_phase=phase)
+    return dataclasses.replace(estimate, how=how)
 
 
 #: The least a probe of the rehearsal may allocate (the parts that do not shrink with T: parameters,
@@ -398,11 +421,6 @@ def _varied(task) -> bool:
     return isinstance(lengths, np.ndarray) and lengths.size > 0 and lengths.min() != lengths.max()
 
 
-def _host_cfg(cfg: TrainConfig) -> TrainConfig:
-    """The configuration rehearsed: on the host (a GPU run's arrays are counted as the device's)."""
-    return dataclasses.replace(cfg, backend="cpu") if cfg.backend == "cuda" else cfg
-
-
 def task_at(cfg: TrainConfig, T: int):
     """``cfg``'s task with sequences of ``T`` steps: built at T (the adding problem, PTB), or read as the
     run reads it and cut (MNIST, task ``arrays``: the data decide T; :meth:`rehearsal`)."""
@@ -423,11 +441,11 @@ def _checkpoint_copy(model, opt) -> list:
 def config_phases(cfg: TrainConfig, Tp: int, *, checkpoint=False, extra_models=0, optimizer=True) -> tuple:
     """``(state, phases)``: the data and the model of ``cfg`` at Tp steps (and a checkpoint's arrays); the
     phases put the task, model and optimizer into ``state`` (``"task"``, ``"model"``, ``"opt"``)."""
-    c = dataclasses.replace(_host_cfg(cfg), T=Tp)
+    c = dataclasses.replace(cfg, T=Tp)  # on its own backend: on the GPU, the device's bytes are counted
     s: dict = {}
 
     def data():
-        s["task"] = task_at(_host_cfg(cfg), Tp)
+        s["task"] = task_at(cfg, Tp)
 
     def extra():
         s.setdefault("extra", []).append(model_of(c, s["task"]))
@@ -469,7 +487,7 @@ def estimate_training(cfg: TrainConfig, *, resume: bool = False, extra_models: i
         return out + _training_phases(s, batch=cfg.batch, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm)
 
     what = f"training {run_label(cfg)}"
-    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), on_device=cfg.backend == "cuda")
+    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), backend=cfg.backend)
 
 
 def estimate_evaluation(cfg: TrainConfig) -> MemoryEstimate:
@@ -480,7 +498,7 @@ def estimate_evaluation(cfg: TrainConfig) -> MemoryEstimate:
         return [*out, Phase("evaluation", "evaluation", lambda: s["task"].evaluate(s["model"], full=True))]
 
     what = f"evaluating {run_label(cfg)}"
-    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), on_device=cfg.backend == "cuda")
+    return rehearse(what, phases, cfg.T, levers=config_levers(cfg), backend=cfg.backend)
 
 
 def _prediction_phases(s: dict, n: int, T: int, M: int, dtype, *, read=True) -> list:
@@ -512,7 +530,7 @@ def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int) -> MemoryEstim
         return out + _prediction_phases(s, n, Tp, M, np.dtype(cfg.dtype))
 
     what = f"predicting {n} sequences of up to {T} steps with a {cfg.task} run"
-    return rehearse(what, phases, T, levers=(), on_device=cfg.backend == "cuda")
+    return rehearse(what, phases, T, levers=(), backend=cfg.backend)
 
 
 #: What lowers a run of objects' peak, in words that fit :func:`indrnn_np.train.train` and the estimators.
@@ -546,7 +564,7 @@ def estimate_objects(
     if (
         not hasattr(task, "rehearsal")
         or not isinstance(T, int | np.integer)
-        or getattr(model, "backend", "cpu") == "cuda"
+        or resolve(getattr(model, "backend", "cpu")).on_device
     ):
         return None
     data = _array_bytes(task)
@@ -574,7 +592,7 @@ def estimate_model_prediction(model, n: int, T: int, M: int, head: str, levers=(
     """The peak memory of predicting n sequences of T steps with ``model`` (an estimator's predict):
     the padded x and :func:`indrnn_np.tasks.arrays.predict`'s chunks and outputs (None for a model on
     the GPU: not rehearsed)."""
-    if getattr(model, "backend", "cpu") == "cuda":
+    if resolve(getattr(model, "backend", "cpu")).on_device:
         return None
     dtype = next(iter(model.params.values())).dtype
 
@@ -607,6 +625,11 @@ class MemoryEstimate:
         The model trains on the GPU: the parts of :data:`_DEVICE_PARTS` are there, not in host memory.
     how : str
         How it was found (``"rehearsed at T = 16 and 32, extrapolated to T = 5000"``).
+    device_peak : int or None
+        A run on the GPU: the bytes on the device at its peak, as the backend's one allocation point
+        counts them (:attr:`indrnn_np.ops.backend.Backend.memory`) in the rehearsal; None elsewhere.
+    device_phase : str
+        What the run does at the device's peak.
     """
 
     what: str
@@ -615,6 +638,8 @@ class MemoryEstimate:
     levers: tuple = ()
     on_device: bool = False
     how: str = ""
+    device_peak: int | None = None
+    device_phase: str = ""
 
     @property
     def total(self) -> int:
@@ -623,7 +648,10 @@ class MemoryEstimate:
 
     @property
     def device(self) -> int:
-        """Bytes on the GPU at the peak (0 unless ``on_device``)."""
+        """Bytes on the GPU at the peak (0 unless ``on_device``): the counted :attr:`device_peak` where
+        the rehearsal ran on the device, else the parts of :data:`_DEVICE_PARTS`."""
+        if self.device_peak is not None:
+            return self.device_peak
         return sum(v for k, v in self.parts.items() if self.on_device and k in _DEVICE_PARTS)
 
 
@@ -811,6 +839,7 @@ def check_fits(estimate: MemoryEstimate | None, available: Available | None = No
     ``estimate`` is None (a run that cannot be rehearsed)."""
     if not config.MEMORY_CHECK or estimate is None:
         return
+    _check_device(estimate)
     available = available or available_memory()
     if available.bytes is None or estimate.total <= available.bytes + available.held:
         return
@@ -827,9 +856,32 @@ def check_fits(estimate: MemoryEstimate | None, available: Available | None = No
     )
 
 
+def device_room(estimate: MemoryEstimate) -> tuple[int, int] | None:
+    """``(free, total)`` bytes of the GPU a run on the device would use (the current context's
+    ``get_memory_info``); None for a host run, a run not rehearsed on the device, or in Numba's CUDA
+    simulator, which has no device memory of its own (nothing to check against)."""
+    if estimate.device_peak is None or not estimate.on_device:
+        return None
+    return CUDA.free_memory()
+
+
+def _check_device(estimate: MemoryEstimate) -> None:
+    room = device_room(estimate)
+    if room is not None and estimate.device_peak > room[0]:
+        lower = f"; lower {_options(estimate.levers)}" if estimate.levers else ""
+        raise MemoryTooLarge(
+            f"{estimate.what} needs about {_size(estimate.device_peak)} of GPU memory at its peak "
+            f"({estimate.device_phase}); {_size(room[0])} of the GPU's {_size(room[1])} is free{lower} "
+            "(INDRNN_MEMORY_CHECK=0 skips this check)"
+        )
+
+
 def fits(estimate: MemoryEstimate, available: Available | None = None) -> bool:
     """False when the estimated peak exceeds what is available (:func:`check_fits` would refuse it,
     the check on); True when it fits or nothing is known of the memory."""
+    room = device_room(estimate)
+    if room is not None and estimate.device_peak > room[0]:
+        return False
     available = available or available_memory()
     return available.bytes is None or estimate.total <= available.bytes + available.held
 
@@ -844,6 +896,19 @@ def describe(estimate: MemoryEstimate, available: Available | None = None) -> st
     for k, v in estimate.parts.items():
         where = " (on the GPU, not counted above)" if estimate.on_device and k in _DEVICE_PARTS else ""
         lines.append(f"  {PARTS[k]:<{width}}  {_size(v):>10}{where}")
+    if estimate.device_peak is not None:
+        lines.append(
+            f"on the GPU: about {_size(estimate.device_peak)} at its peak ({estimate.device_phase}), "
+            "counted at the backend's device allocations"
+        )
+        room = device_room(estimate)
+        if room is None:
+            lines.append(
+                "GPU memory free: unknown in Numba's CUDA simulator (no device memory of its own: no check)"
+            )
+        else:
+            verdict = "fits" if estimate.device_peak <= room[0] else "does NOT fit: the run would be refused"
+            lines.append(f"GPU memory free: {_size(room[0])} of {_size(room[1])}; {verdict}")
     if available.bytes is None:
         lines.append(f"available: {available.source} (no check)")
     else:

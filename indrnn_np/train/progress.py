@@ -27,12 +27,10 @@ SIMULATOR_LINE = (
 )
 
 
-def _in_simulator(backend: str) -> bool:
-    if backend != "cuda":
-        return False
-    from ..ops import require_cuda
+def _in_simulator(backend) -> bool:
+    from ..ops.backend import resolve
 
-    return require_cuda().simulator_enabled()
+    return resolve(backend).in_simulator()
 
 
 class Progress:
@@ -54,7 +52,9 @@ class Progress:
 
     def __init__(self, enabled: bool, first: int, last: int, metric: str, log=print, backend: str = "cpu"):
         self.enabled, self.first, self.last, self.metric, self.log = enabled, first, last, metric, log
-        self.backend = backend
+        from ..ops.backend import resolve
+
+        self.backend = resolve(backend)
         self.bar = None
         self.t0 = None
         self.watch = None
@@ -63,9 +63,9 @@ class Progress:
         if self.enabled and step == self.first:
             if _in_simulator(self.backend):
                 self.log(SIMULATOR_LINE.format(step=step))
-            if self.backend in COMPILE_LINES:
-                line = COMPILE_LINES[self.backend].format(step=step)
-                self.watch = CompileWatch(lambda: self.log(line), cuda=self.backend == "cuda").__enter__()
+            if self.backend.compiles:
+                line = COMPILE_LINES[self.backend.name].format(step=step)
+                self.watch = CompileWatch(lambda: self.log(line), cuda=self.backend.on_device).__enter__()
             self.t0 = time.perf_counter()
 
     def after_step(self, step: int, loss: float, metric: float | None, evaluated: bool) -> None:

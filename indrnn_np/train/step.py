@@ -12,6 +12,7 @@ import numpy as np
 
 from ..nn.optim import device_step_stats, grad_norms, norm_scale
 from ..ops import mse_backward, mse_forward
+from ..ops.backend import resolve
 from ..timing import section
 
 
@@ -82,7 +83,7 @@ def train_step(
         _, grads = model.backward(loss_backward(1.0, lcache), caches, input_grad=False)
     with section("optimizer"):
         # one read of each gradient for both norms, then one pass over each parameter
-        if backend == "cuda":
+        if resolve(backend).on_device:  # the loss and the norms in one copy from the device
             loss, norm, clipped_norm = device_step_stats(loss, grads, clip_value)
         else:
             norm, clipped_norm = grad_norms(grads, clip_value, backend)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from .._cuda import device_array
 from ..launch import blocks
 
 
@@ -101,7 +102,7 @@ def reduce_rows(part, out):
 
 def zeros(shape, dtype):
     """A device array of zeros, filled on the device (no host array copied in)."""
-    a = cuda.device_array(shape, dtype=dtype)
+    a = device_array(shape, dtype=dtype)
     grid, tpb = blocks(a.size)
     fill[grid, tpb](a.reshape(a.size), np.dtype(dtype).type(0))
     return a
@@ -109,7 +110,7 @@ def zeros(shape, dtype):
 
 def int_fill(n: int, value: int):
     """An int64 device array of n copies of value, filled on the device (the scan's check flags)."""
-    a = cuda.device_array(n, dtype=np.int64)
+    a = device_array(n, dtype=np.int64)
     grid, tpb = blocks(n)
     fill_int[grid, tpb](a, np.int64(value))
     return a

@@ -19,7 +19,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ... import config
-from .._cuda import ZERO
+from .._cuda import ZERO, device_array
 from ..elementwise.cuda import sum_splits
 from ..launch import MAX_STRIDE_BLOCKS, blocks, check_launch_config
 from ..recurrence.cuda import activate, derivative
@@ -132,11 +132,11 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
     M = x.shape[2]
     grid, width, chunks = fused_launch(B, N)
     if dx is None:
-        dx_part = cuda.device_array((1, 1, 1, 1), dtype=dh.dtype)  # not written
+        dx_part = device_array((1, 1, 1, 1), dtype=dh.dtype)  # not written
     elif chunks == 1:
         dx_part = dx.reshape(1, T, B, M)
     else:
-        dx_part = cuda.device_array((chunks, T, B, M), dtype=dh.dtype)
+        dx_part = device_array((chunks, T, B, M), dtype=dh.dtype)
     backward[grid, width](dh, x, h, W, u, h0, act, dx is not None, dx_part, dW_part, du_part, db_part, dh0)
     if dx is not None and chunks > 1:  # the chunks' sums added in order
         g, tpb = blocks(T * B * M)

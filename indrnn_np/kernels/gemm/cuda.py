@@ -16,7 +16,7 @@ import functools
 from numba import cuda
 
 from ... import config
-from .._cuda import ZERO
+from .._cuda import ZERO, device_array
 from ..elementwise.cuda import sum_splits
 from ..launch import blocks, gemm_grid
 
@@ -84,7 +84,7 @@ def tiled_gemm(A, B, *, trans_a: bool = False, trans_b: bool = False, out, split
     k_chunk = -(-k_chunk // tile) * tile  # whole tiles per split
     splits = -(-max(K, 1) // k_chunk)
     grid = gemm_grid(R, S, tile, splits)
-    target = out.reshape(1, R, S) if splits == 1 else cuda.device_array((splits, R, S), dtype=A.dtype)
+    target = out.reshape(1, R, S) if splits == 1 else device_array((splits, R, S), dtype=A.dtype)
     gemm_kernel(tile)[grid, (tile, tile)](A, B, target, trans_a, trans_b, k_chunk)
     if splits > 1:
         g, tpb = blocks(R * S)

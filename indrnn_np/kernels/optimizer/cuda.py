@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .._cuda import ONE, ZERO
+from .._cuda import ONE, ZERO, device_array
 from ..elementwise.cuda import reduce_rows
 from ..launch import blocks, reduction_launch
 
@@ -83,7 +83,7 @@ def sgd_update(p, g, vel, clip, scale, wd, lr, momentum, lo, hi):
 
 def grad_sumsq(g, clip):
     """``(Σ g², Σ clamp(g, ±clip)²)`` of a device array: per-thread sums on the device, one small copy back."""
-    out = cuda.device_array(2, dtype=g.dtype)
+    out = device_array(2, dtype=g.dtype)
     grad_sumsq_into(g, clip, out)
     sums = out.copy_to_host().astype(np.float64)
     return float(sums[0]), float(sums[1])
@@ -97,6 +97,6 @@ def grad_sumsq_into(g, clip, out):
     grid, then the partials added in order (reproducible).
     """
     grid, tpb = reduction_launch(g.size)
-    part = cuda.device_array((grid * tpb, 2), dtype=g.dtype)
+    part = device_array((grid * tpb, 2), dtype=g.dtype)
     sumsq[grid, tpb](g, np.dtype(g.dtype).type(clip), part)
     reduce_rows(part, out)

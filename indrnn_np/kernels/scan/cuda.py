@@ -14,7 +14,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ... import config
-from .._cuda import INF, ONE, ZERO
+from .._cuda import INF, ONE, ZERO, device_array
 from ..elementwise.cuda import int_fill, reduce_rows
 from ..launch import blocks
 from ..recurrence.cuda import activate, derivative
@@ -259,7 +259,7 @@ def scan_forward(xw, u, b, h0, act, h):
     T, B, N = xw.shape
     C = B * N
     K, L = scan_layout(T, C)
-    Fa, Fc, Flo, Fhi, entering = (cuda.device_array((K, C), dtype=xw.dtype) for _ in range(5))
+    Fa, Fc, Flo, Fhi, entering = (device_array((K, C), dtype=xw.dtype) for _ in range(5))
     grid, tpb = blocks(K * C)
     scan_compose[grid, tpb](xw, u, b, act, L, Fa, Fc, Flo, Fhi)
     cgrid, ctpb = blocks(C)
@@ -276,7 +276,7 @@ def scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     T, B, N = dh.shape
     C = B * N
     K, L = scan_layout(T, C)
-    A, Cc, after, du_k, db_k = (cuda.device_array((K, C), dtype=dh.dtype) for _ in range(5))
+    A, Cc, after, du_k, db_k = (device_array((K, C), dtype=dh.dtype) for _ in range(5))
     grid, tpb = blocks(K * C)
     scan_compose_back[grid, tpb](dh, h, u, act, L, A, Cc)
     cgrid, ctpb = blocks(C)
