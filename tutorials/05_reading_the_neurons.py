@@ -19,7 +19,7 @@ from indrnn_np.experiments.neurons import (
     neuron_report,
     planted_accumulator,
 )
-from indrnn_np.experiments.tutorial import FAST, output_dir, show_image
+from indrnn_np.experiments.tutorial import FAST, check, output_dir, show_image
 from indrnn_np.tasks.adding import adding_test_set
 from indrnn_np.train import TrainConfig, train
 
@@ -58,6 +58,8 @@ show_image(planted_dir / "neurons_layer2.png")
 # %%
 h2 = indrnn_states(model, x)[1][1]  # layer 2, (T, B, N)
 print("R² per layer-2 neuron:", np.round(accumulator_scores(h2[-1], y), 4))
+# the accumulator's final state is the sum itself (float32: to a few units of rounding)
+check("layer 2's neuron 2 at the last step = the sum of the marked numbers", h2[-1, :, 2], y[:, 0], rtol=1e-5)
 
 # %% [markdown]
 # ## A trained network
