@@ -4,6 +4,7 @@ only into the folder the reader chose, and needs nothing beside it but the packa
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,24 @@ def test_there_are_nine_tutorials_in_percent_format():
         assert text.startswith("# %% [markdown]"), p.name
         assert text.count("# %%") >= 6, p.name
     assert not list(TUTORIALS[0].parent.glob("*.ipynb"))
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (TUTORIALS[0].parent.parent / ".git").exists(),
+    reason="not a git checkout",
+)
+def test_the_notebooks_the_tutorials_commands_write_are_ignored():
+    # tutorials/README.md: jupytext --to notebook NN.py, then jupyter nbconvert --execute NN.ipynb
+    stem = TUTORIALS[4].stem
+    written = [
+        f"tutorials/{stem}.ipynb",
+        f"tutorials/{stem}.nbconvert.ipynb",
+        "tutorials/.ipynb_checkpoints/x",
+    ]
+    proc = subprocess.run(
+        ["git", "check-ignore", *written], cwd=TUTORIALS[0].parent.parent, capture_output=True, text=True
+    )
+    assert proc.stdout.split() == written, proc.stdout + proc.stderr
 
 
 def test_tutorials_need_no_file_beside_them():

@@ -85,8 +85,7 @@ class IndRNNStepGrads(NamedTuple):
 
 def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
     """u (N,), b (N,) and, unless None, h0 (B, N): the recurrence's own arguments."""
-    check_array("u", u, 1, allow_device=allow_device)
-    check_shape("u", u, (N,), "(N,)")
+    check_arrays({"u": (u, "(N,)")}, allow_device=allow_device, dims={"N": N})
     check_array("b", b, 1, allow_device=allow_device)
     check_shape("b", b, (N,), "(N,)")
     if h0 is not None:
