@@ -197,3 +197,14 @@ def test_check_refuses_a_comparison_of_zeros_naming_it(tmp_path, monkeypatch, ca
         check("off by one", [1.0, 2.0], [2.0, 3.0])
     with pytest.raises(AssertionError, match="relative error 0.1"):
         check_gradient(GradCheckResult("b", 0.1, 0.1, np.ones(2), 1.1 * np.ones(2)))
+
+
+def test_one_name_for_the_initial_state():
+    # the paper (and the tutorials, and indrnn_np.dynamics) number the steps 1..T from the initial state
+    # h_0; the API once called it h_{-1}, counting like the arrays
+    root = TUTORIALS[0].parent.parent
+    files = [root / "README.md", *root.glob("indrnn_np/**/*.py"), *root.glob("docs/site/**/*.md"), *TUTORIALS]
+    said = [
+        str(p.relative_to(root)) for p in files if any(s in p.read_text() for s in ("h_{-1}", "h_-1", "h₋₁"))
+    ]
+    assert not said, f"the initial state is h_0, not h_{{-1}}: {said}"

@@ -218,7 +218,8 @@ def indrnn_forward(
     b : ndarray, (N,)
         Bias.
     h0 : ndarray, (B, N), optional
-        Initial state h_{-1}; zeros when None.
+        Initial state h_0 (the paper's numbering: steps 1..T, so ``h[t]`` is
+        h_{t+1}); zeros when None. Its gradient is ``indrnn_backward(...).dh0``.
     activation : {"relu", "tanh", "identity"}
         σ.
     backend : {"cpu", "numpy", "cuda"}
