@@ -69,7 +69,7 @@ def test_tutorial_helpers_save_into_the_chosen_folder(tmp_path):
         "import matplotlib.pyplot as plt\n"
         "from indrnn_np.experiments.tutorial import FAST, OUT, output_dir, save\n"
         "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
-        "print(save(fig, 'a.png'))\n"
+        "print(save(fig, 'a.png', caption='a line'))\n"
         "run = output_dir('run', fresh=True); (run / 'x').write_text('1')\n"
         "print(sorted(p.name for p in output_dir('run', fresh=True).iterdir()), FAST, OUT)\n"
     )
@@ -208,3 +208,15 @@ def test_one_name_for_the_initial_state():
         str(p.relative_to(root)) for p in files if any(s in p.read_text() for s in ("h_{-1}", "h_-1", "h₋₁"))
     ]
     assert not said, f"the initial state is h_0, not h_{{-1}}: {said}"
+
+
+def test_tutorial_code_fits_the_110_column_limit():
+    # the site's content column shows 110 columns of code at 1280 px without scrolling sideways
+    # (tests/test_site.py measures it); prose lines (# comments, rendered as paragraphs) may be longer
+    long = [
+        f"{p.name}:{i}"
+        for p in TUTORIALS
+        for i, line in enumerate(p.read_text().split("\n"), 1)
+        if len(line) > 110 and not line.lstrip().startswith("#")
+    ]
+    assert not long, f"code lines over 110 columns: {long}"

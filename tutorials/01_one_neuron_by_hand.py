@@ -121,4 +121,11 @@ ax.set_xlabel("t")
 ax.set_ylabel("h_t")
 ax.legend()
 ax.set_title("Three independent neurons on the same input")
-save(fig, "01_neurons.png")
+save(
+    fig,
+    "01_neurons.png",
+    caption=(
+        "The three neurons of the layer above on the same 60 random inputs: each follows its own u (0.9, "
+        "0.5, 1.0) and never another neuron's state, so changing one u moves only that neuron's curve."
+    ),
+)

@@ -191,4 +191,11 @@ ax.set_yscale("log")
 ax.set_xlabel("t (objective at T = 20)")
 ax.set_ylabel("∂J/∂h_t, linear neuron")
 ax.legend()
-save(fig, "02_gradient_powers.png")
+save(
+    fig,
+    "02_gradient_powers.png",
+    caption=(
+        "The gradient that reaches step t of a linear neuron from an objective at T = 20 is u^(T−t): below 1"
+        " it shrinks geometrically going back in time, at 1 it stays, above 1 it grows."
+    ),
+)

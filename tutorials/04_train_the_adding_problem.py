@@ -92,4 +92,12 @@ ax.set_yscale("log")
 ax.set_xlabel("step")
 ax.set_ylabel("test MSE")
 ax.legend()
-save(fig, "04_curve.png")
+save(
+    fig,
+    "04_curve.png",
+    caption=(
+        "Test MSE of the 2-layer IndRNN on the adding problem against the training step: it starts at the "
+        "0.167 of always predicting the mean (dashed) and falls below it as the network learns to add the "
+        "two marked numbers."
+    ),
+)

@@ -47,8 +47,21 @@ assert rep["neuron"] == 2 and rep["full_test_mse"] < 1e-8 and rep["one_neuron_te
 # the running sum between them, while the decoy forgets.
 
 # %%
-show_image(planted_dir / "neurons_layer1.png")
-show_image(planted_dir / "neurons_layer2.png")
+show_image(
+    planted_dir / "neurons_layer1.png",
+    caption=(
+        "Layer 1 of the hand-built network over one test sequence (red: the marked steps): the marker neuron"
+        " passes the value through at the two marks only and is 0 elsewhere."
+    ),
+)
+show_image(
+    planted_dir / "neurons_layer2.png",
+    caption=(
+        "Layer 2 of the hand-built network: the accumulator (u = 1) climbs at each mark and holds the "
+        "running sum between them, against the running sum of the marked numbers (dotted); the decoy (u = "
+        "0.5) forgets."
+    ),
+)
 
 # %% [markdown]
 # How the accumulator is found: for each layer-2 neuron, fit a straight line
@@ -90,5 +103,17 @@ assert rep["one_neuron_test_mse"] < 0.167
 # running sum of the marked numbers.
 
 # %%
-show_image(f"{run_dir}/neurons_layer1.png")
-show_image(f"{run_dir}/neurons_layer2.png")
+show_image(
+    f"{run_dir}/neurons_layer1.png",
+    caption=(
+        "Layer 1 of the trained network over one test sequence (red: the marked steps): the neurons that "
+        "respond at the marks are the ones that let the marked numbers through."
+    ),
+)
+show_image(
+    f"{run_dir}/neurons_layer2.png",
+    caption=(
+        "Layer 2 of the trained network: all its neurons over the sequence, and the one whose final state "
+        "predicts the target best, the accumulator, against the running sum of the marked numbers (dotted)."
+    ),
+)

@@ -66,7 +66,14 @@ ax.hist(lengths, bins=np.arange(9.5, 81.5, 5), edgecolor="white")
 ax.set_xlabel("sequence length (steps)")
 ax.set_ylabel("sequences")
 ax.set_title("training set: lengths 10 to 80")
-save(fig, "08_lengths.png")
+save(
+    fig,
+    "08_lengths.png",
+    caption=(
+        "How long the training sequences are: lengths from 10 to 80 steps, so a batch is padded to its "
+        "longest and each sequence's own length is passed along."
+    ),
+)
 
 # %% [markdown]
 # ## Padding and lengths
@@ -303,7 +310,14 @@ ax.axhline(0.75, ls="--", color="gray", label="chance")
 ax.set_xlabel("step")
 ax.set_ylabel("held-out error")
 ax.legend()
-save(fig, "08_uni_vs_bi.png")
+save(
+    fig,
+    "08_uni_vs_bi.png",
+    caption=(
+        "Held-out error against the training step of the one-direction and the bidirectional classifiers "
+        "with the same number of parameters; dashed: chance (0.75, four classes)."
+    ),
+)
 print("the bidirectional run folder:", sorted(os.listdir(clf.run_dir)))
 
 # %% [markdown]

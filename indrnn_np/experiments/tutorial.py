@@ -18,6 +18,9 @@ pass (a ReLU neuron that is off at the last step gives zero gradients by hand an
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import os
 import shutil
@@ -51,11 +54,12 @@ def output_dir(name: str | None = None, *, fresh: bool = False) -> Path:
     return path
 
 
-def save(fig, name: str) -> Path | None:
+def save(fig, name: str, *, caption: str) -> Path | None:
     """Show ``fig`` inline in a notebook; as a script (or with ``INDRNN_TUTORIAL_OUT`` set), save it.
 
-    ``fig`` is a pyplot figure or a bare :class:`matplotlib.figure.Figure`. Returns the saved file's
-    path, or None when nothing was written.
+    ``fig`` is a pyplot figure or a bare :class:`matplotlib.figure.Figure`. ``caption`` says what the
+    figure shows and what to read from it, so that it reads alone: in a notebook (and on the site)
+    it is the figure's caption. Returns the saved file's path, or None when nothing was written.
     """
     notebook = in_notebook()
     path = None
@@ -64,7 +68,7 @@ def save(fig, name: str) -> Path | None:
         save_figure(fig, path, dpi=90, bbox_inches="tight")
         print("saved", path)
     if notebook:
-        _show_inline(fig)
+        _show_inline(fig, caption)
     else:
         import matplotlib.pyplot as plt
 
@@ -72,23 +76,37 @@ def save(fig, name: str) -> Path | None:
     return path
 
 
-def show_image(path) -> None:
-    """Show a figure file (one the package wrote, e.g. the neuron plots) inline in a notebook; as a
-    script, say where it is."""
+def show_image(path, *, caption: str) -> None:
+    """Show a figure file (one the package wrote, e.g. the neuron plots) inline in a notebook, with its
+    caption; as a script, say where it is."""
     if in_notebook():
-        from IPython.display import Image, display
-
-        display(Image(filename=os.fspath(path)))
+        _display_figure(Path(path).read_bytes(), caption)
     else:
         print("figure", path)
 
 
-def _show_inline(fig) -> None:
-    """Display ``fig`` now and close it, so that the inline backend does not draw it a second time."""
-    import matplotlib.pyplot as plt
+def _display_figure(png: bytes, caption: str) -> None:
+    """Display a PNG with its caption below it: an HTML figure (what the site and JupyterLab show),
+    with the bare image and the caption as text beside it for front ends without HTML."""
     from IPython.display import display
 
-    display(fig)
+    data = base64.b64encode(png).decode("ascii")
+    text = html.escape(caption)
+    figure = (
+        f'<figure class="tutorial-figure"><img src="data:image/png;base64,{data}" alt="{text}"/>'
+        f"<figcaption>{text}</figcaption></figure>"
+    )
+    display({"text/html": figure, "image/png": data, "text/plain": caption}, raw=True)
+
+
+def _show_inline(fig, caption: str) -> None:
+    """Display ``fig`` now, with its caption, and close it, so that the inline backend does not draw
+    it a second time."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    _display_figure(buffer.getvalue(), caption)
     plt.close(fig)  # a no-op for a figure pyplot does not manage
 
 
