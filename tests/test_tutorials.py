@@ -178,7 +178,10 @@ def test_check_refuses_a_comparison_of_zeros_naming_it(tmp_path, monkeypatch, ca
     assert tutorial.CHECKS == [] and not log.exists()  # nothing refused is recorded
 
     # a real comparison passes, prints its line and is recorded; zeros among non-zeros are fine
-    record = check("h by hand = the library", [0.5, 0.0, 0.1 + 0.2], [0.5, 0.0, 0.3])
+    assert (
+        check("h by hand = the library", [0.5, 0.0, 0.1 + 0.2], [0.5, 0.0, 0.3]) is None
+    )  # a cell shows no repr
+    record = tutorial.CHECKS[-1]
     assert record.scale == 0.5 and record.max_diff <= 1e-15
     assert "check: h by hand = the library (max |diff|" in capsys.readouterr().out
     g = GradCheckResult("u", 1e-10, 1e-11, np.array([1.0, -2.0]), np.array([1.0, -2.0]))

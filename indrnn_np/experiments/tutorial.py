@@ -127,7 +127,7 @@ class Check(NamedTuple):
 CHECKS: list[Check] = []  # every check that passed, in order
 
 
-def _record(record: Check, line: str, quiet: bool) -> Check:
+def _record(record: Check, line: str, quiet: bool) -> None:
     """Keep a passed check in CHECKS (and, when ``INDRNN_TUTORIAL_CHECKS`` names a file, append it
     there as one JSON line: the tests read it), and print its line unless ``quiet``."""
     CHECKS.append(record)
@@ -137,19 +137,19 @@ def _record(record: Check, line: str, quiet: bool) -> Check:
             f.write(json.dumps(record._asdict()) + "\n")
     if not quiet:
         print(line)
-    return record
 
 
 def check(
     name: str, actual, expected, *, rtol: float = 1e-12, atol: float = 0.0, quiet: bool = False
-) -> Check:
+) -> None:
     """Assert that ``actual`` matches ``expected`` (``|actual - expected| <= atol + rtol |expected|``,
     element-wise, NaN matching NaN) and that the comparison means something.
 
     A check whose compared values (both sides) are all within ``atol`` of zero, all exactly zero when
     ``atol`` is 0, is refused with :class:`TrivialCheck` naming it: code that returned zeros would
     pass it. ``rtol=0, atol=0`` asks for exact equality. Prints one line, ``check: NAME (max |diff|
-    ..., values up to ...)`` (unless ``quiet``), and records the check in :data:`CHECKS`.
+    ..., values up to ...)`` (unless ``quiet``), and records the check in :data:`CHECKS`. Returns None,
+    so that a check ending a notebook cell shows nothing more than its line.
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -166,10 +166,10 @@ def check(
     both = np.isfinite(a) & np.isfinite(e)
     max_diff = float(np.abs(a - e)[both].max()) if both.any() else 0.0
     line = f"check: {name} (max |diff| {max_diff:.2g}, values up to {scale:.3g})"
-    return _record(Check(name, scale, max_diff, float(atol)), line, quiet)
+    _record(Check(name, scale, max_diff, float(atol)), line, quiet)
 
 
-def check_gradient(result, tol: float = 1e-6, *, quiet: bool = False) -> Check:
+def check_gradient(result, tol: float = 1e-6, *, quiet: bool = False) -> None:
     """Assert that a finite-difference check (a :class:`indrnn_np.gradcheck.GradCheckResult`) passed,
     its relative error below ``tol``, and that it means something: a gradient that is zero by both
     computations (below the relative error's floor, 1e-8) is refused with :class:`TrivialCheck`."""
@@ -186,7 +186,7 @@ def check_gradient(result, tol: float = 1e-6, *, quiet: bool = False) -> Check:
         f"check {name!r} failed: relative error {result.rel_error:.3g} (tolerance {tol:g})"
     )
     line = f"check: {name} (relative error {result.rel_error:.2g}, values up to {scale:.3g})"
-    return _record(Check(name, scale, float(result.max_abs_error), 0.0), line, quiet)
+    _record(Check(name, scale, float(result.max_abs_error), 0.0), line, quiet)
 
 
 __all__ = [
