@@ -96,7 +96,7 @@ for rho in (1.01, 0.99):
 # %%
 import matplotlib.pyplot as plt  # noqa: E402
 
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(9, 4))
 for i, label in enumerate(["u = 1.01", "u = 0.99", "u = 1", f"u = bound {u[3]:.6f}"]):
     ax.plot(np.abs(g[:, i]), label=label)
 ax.axhline(gamma, ls="--", color="k", lw=1, label=f"γ = {gamma:g}: the largest gradient tolerated")
@@ -104,7 +104,7 @@ ax.axhline(eps, ls=":", color="k", lw=1, label=f"ε = {eps:g}: the smallest usef
 ax.set_yscale("log")
 ax.set_xlabel("t")
 ax.set_ylabel("|dJ/dh_t|")
-ax.legend()
+ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the plot: no line hidden
 ax.set_title(f"Eq. 4 at T = {T}")
 save(
     fig,
