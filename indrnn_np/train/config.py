@@ -475,7 +475,9 @@ def add_train_options(
         kind, _ = _field_type(f)
         default = getattr(defaults, f.name)
         text = (shown or {}).get(f.name, "off" if default is None else default)
-        line = (opt.task_help or {}).get(task, f"{opt.help} (default: {text})")
+        least = (opt.task_low or {}).get(task)
+        at_least = f", at least {least[0]:g} for {least[1]}" if least else ""
+        line = (opt.task_help or {}).get(task, f"{opt.help}{at_least} (default: {text})")
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=line)
         if not opt.applies_to(task):
             # not offered (hidden from --help), but parsed, so that the configuration's check refuses it
