@@ -41,6 +41,17 @@ def check_int(name: str, value, *, low: int = 1) -> int:
     return int(value)
 
 
+# What an argument holds, said when its number of axes is wrong: a 2-D u is the commonest mistake of a
+# reader who comes from conventional RNNs, whose recurrent weights are an (N, N) matrix.
+WHAT_IT_HOLDS = {
+    "u": (
+        "u holds one recurrent weight per neuron (each IndRNN neuron recurs only on its own past: "
+        "u ⊙ h_{t-1}), not a matrix; an (N, N) recurrent matrix is a conventional RNN's "
+        "(indrnn_np.ops.rnn_forward)"
+    ),
+}
+
+
 def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
     """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions (any when None).
 
@@ -106,6 +117,12 @@ def check_arrays(arrays: dict, *, allow_device: bool = False, dims: dict | None 
         else:  # a number of axes (no names), or None: any
             letters = [None] * (a.ndim if axes is None else axes)
         if a.ndim != len(letters):
+            if name in WHAT_IT_HOLDS and isinstance(axes, str):
+                known = all(d in dims for d in letters)
+                sizes = f" = {tuple(dims[d] for d in letters)}" if known else ""
+                raise ValueError(
+                    f"{name} must have shape {axes}{sizes}: {WHAT_IT_HOLDS[name]}; got shape {shape}"
+                )
             raise ValueError(f"{name} must have {len(letters)} dimensions; got shape {shape}")
         if 0 in shape:
             raise ValueError(f"{name} must not have an empty axis; got shape {shape}")

@@ -62,28 +62,32 @@ def plot_gradient_vs_time(path, T, curves, epsilon, gamma, bound):
 
 
 def plot_rnn_vs_indrnn(path, T, rnn_curves, indrnn_curves, mixing):
-    """Left: gradient norm vs t for RNN (matrix U) and IndRNN (vector u). Right: share off neuron 0."""
-    fig = Figure(figsize=(12, 5))
-    (ax1, ax2) = fig.subplots(1, 2)
+    """Three panels, so that no curve hides another: the gradient norm against t for the RNN (matrix
+    U), then for IndRNN (vector u), on the same axes; then the share of it off neuron 0."""
+    fig = Figure(figsize=(15, 4.8))
+    ax_rnn, ax_ind, ax_mix = fig.subplots(1, 3)
+    ax_ind.sharey(ax_rnn)
     t = np.arange(T + 1)
-    for label, g in rnn_curves:
-        ax1.plot(t, _abs_for_log(g), lw=2, label=label)
-    for label, g in indrnn_curves:
-        ax1.plot(t, _abs_for_log(g), lw=2, ls="--", label=label)
-    ax1.set_yscale("log")
-    ax1.set_xlabel("time step t")
-    ax1.set_ylabel("‖∂J/∂h_t‖  (unit gradient on neuron 0 at T)")
-    ax1.set_title(f"Gradient norm through time, T = {T}, linear")
-    ax1.legend(fontsize=8)
-    ax1.grid(True, alpha=0.3)
-    for label, share in mixing:
-        ax2.plot(t, share, lw=2, label=label)
-    ax2.set_xlabel("time step t")
-    ax2.set_ylabel("share of ‖∂J/∂h_t‖² on neurons other than 0")
-    ax2.set_ylim(-0.05, 1.05)
-    ax2.set_title("Where the gradient goes: U mixes neurons, u does not")
-    ax2.legend(fontsize=8)
-    ax2.grid(True, alpha=0.3)
+    for ax, curves, title in (
+        (ax_rnn, rnn_curves, "RNN: a full matrix U"),
+        (ax_ind, indrnn_curves, "IndRNN: a vector u"),
+    ):
+        for (label, g), color in zip(curves, ("C3", "C0"), strict=False):
+            ax.plot(t, _abs_for_log(g), lw=2, color=color, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("time step t")
+        ax.set_title(f"{title}: the norm grows or shrinks\ngeometrically from T = {T} (linear)")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(True, alpha=0.3)
+    ax_rnn.set_ylabel("‖∂J/∂h_t‖  (unit gradient on neuron 0 at T)")
+    for (label, share), (color, ls) in zip(mixing, (("C3", "-"), ("C0", "--")), strict=False):
+        ax_mix.plot(t, share, lw=1.5 if ls == "-" else 2.5, color=color, ls=ls, label=label)
+    ax_mix.set_xlabel("time step t")
+    ax_mix.set_ylabel("share of ‖∂J/∂h_t‖² on neurons other than 0")
+    ax_mix.set_ylim(-0.05, 1.05)
+    ax_mix.set_title("Where the gradient goes: U spreads it\nover the neurons, u keeps it on neuron 0")
+    ax_mix.legend(fontsize=8, loc="center right")
+    ax_mix.grid(True, alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 

@@ -485,3 +485,16 @@ def test_train_help_says_how_to_see_a_tasks_options(capsys):
         build_parser().parse_args(["train", "ptb-char", "--help"])
     text = capsys.readouterr().out
     assert "--shift" not in text and "PTB text files" in text
+
+
+def test_train_adding_help_states_the_minimum_of_T(capsys):
+    # the same minimum that the refusal of --T 0 or --T 1 states (test_cli_errors)
+    from indrnn_np.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "adding", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--T T sequence length, at least 2 for the adding problem (default: 100)" in text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "ptb-char", "--help"])
+    assert "--T T sequence length (default: " in " ".join(capsys.readouterr().out.split())

@@ -73,6 +73,10 @@ CASES = [
     (["dynamics", "--out", "/proc/d"], "/proc/d"),
     # train
     (["train", "adding", "--T", "1"], "error: --T must be >= 2"),
+    # the adding problem's minimum the first time, not "--T must be >= 1" first and ">= 2" after
+    (["train", "adding", "--T", "0"], "error: --T must be >= 2 for the adding problem; got 0"),
+    (["train", "adding", "--T", "-3"], "error: --T must be >= 2 for the adding problem; got -3"),
+    (["train", "ptb-char", "--T", "0"], "error: --T must be >= 1; got 0"),
     (["train", "adding", "--T", "x"], "--T"),
     (["train", "adding", "--lr", "-1"], "error: --lr must be > 0"),
     (["train", "adding", "--dropout", "1"], "error: --dropout must be < 1"),

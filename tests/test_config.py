@@ -63,6 +63,7 @@ def test_resume_takes_only_steps():
         (dict(dropout=1.0), "dropout must be < 1"),
         (dict(bn="sometimes"), "bn must be one of none, time, frame"),
         (dict(T=1), "T must be >= 2 for the adding problem"),
+        (dict(T=0), "T must be >= 2 for the adding problem; got 0"),
         (dict(T=2.5), "T must be an integer"),
         (dict(residual=1), "residual must be true or false"),
         (dict(clip_value=0.0), "clip_value must be > 0"),

@@ -18,6 +18,7 @@ from indrnn_np import (
     rel_error,
 )
 from indrnn_np.gradcheck import indrnn_check_inputs
+from indrnn_np.nn import IndRNN
 
 ACTIVATIONS = ["relu", "tanh", "identity"]
 
@@ -192,7 +193,11 @@ def _good():
             r"W must have shape \(M, N\) with M = x.shape\[2\] = 3; got \(7, 4\)",
         ),
         (dict(u=np.zeros(5)), ValueError, r"u must have shape \(N,\) = \(4,\); got \(5,\)"),
-        (dict(u=np.zeros((4, 1))), ValueError, r"u must have 1 dimensions"),
+        (
+            dict(u=np.zeros((4, 1))),
+            ValueError,
+            r"u must have shape \(N,\) = \(4,\): u holds one recurrent weight",
+        ),
         (dict(b=np.zeros(3)), ValueError, r"b must have shape \(N,\) = \(4,\); got \(3,\)"),
         (dict(h0=np.zeros((3, 4))), ValueError, r"h0 must have shape \(B, N\) = \(2, 4\); got \(3, 4\)"),
         (dict(x=np.zeros((0, 2, 3))), ValueError, r"x must not have an empty axis"),
@@ -219,6 +224,25 @@ def test_bad_forward_input(change, exc, pattern):
     kw = {**_good(), **change}
     with pytest.raises(exc, match=pattern):
         indrnn_forward(**kw)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (1, 4), (4, 1)])
+def test_a_2d_u_is_refused_saying_it_holds_one_weight_per_neuron(shape):
+    # a reader coming from conventional RNNs passes an (N, N) recurrent matrix: the message names the
+    # argument, says what u holds, and gives the expected and the actual shapes
+    kw = {**_good(), "u": np.eye(4)[: shape[0], : shape[1]].copy()}
+    pattern = (
+        r"^u must have shape \(N,\) = \(4,\): u holds one recurrent weight per neuron .*"
+        rf"; got shape \({shape[0]}, {shape[1]}\)$"
+    )
+    for call in (
+        lambda: indrnn_forward(**kw),
+        lambda: indrnn_step_forward(kw["x"][0], np.zeros((2, 4)), kw["W"], kw["u"], kw["b"]),
+    ):
+        with pytest.raises(ValueError, match=pattern):
+            call()
+    with pytest.raises(ValueError, match="u holds one recurrent weight per neuron"):
+        IndRNN.from_arrays(kw["W"], kw["u"], kw["b"])
 
 
 def test_bad_backward_input():

@@ -14,7 +14,7 @@
 import numpy as np
 
 from indrnn_np import check_gradients, indrnn_backward, indrnn_forward
-from indrnn_np.experiments.tutorial import save
+from indrnn_np.experiments.tutorial import TrivialCheck, check, check_gradient, save
 
 rng = np.random.default_rng(0)
 T = 8
@@ -34,7 +34,7 @@ grad[T] = 1.0  # ∂J/∂h_T
 for t in range(T, 0, -1):
     grad[t - 1] = grad[t] * 1.0 * u  # σ' = 1, times u
 print([f"{g:.4f}" for g in grad])
-np.testing.assert_allclose(grad, u ** np.arange(T, -1, -1.0))
+check("BPTT by hand = u^(T-t)", grad, u ** np.arange(T, -1, -1.0), rtol=1e-12)
 
 # %% [markdown]
 # The library's backward pass gives the same $\partial J/\partial h_0$ (its `dh0`).
@@ -48,7 +48,7 @@ dh = np.zeros_like(h_lib)
 dh[-1] = 1.0
 g = indrnn_backward(dh, cache)
 print("dh0 from BPTT:", g.dh0.ravel(), " u^T:", u**T)
-np.testing.assert_allclose(g.dh0.ravel(), u**T, rtol=1e-14)
+check("the library's dh0 = u^T", g.dh0.ravel(), u**T, rtol=1e-14)
 
 # %% [markdown]
 # ### Stepping through the library's loop
@@ -73,9 +73,14 @@ np.testing.assert_allclose(g.dh0.ravel(), u**T, rtol=1e-14)
 # $\partial J/\partial u = \sum_t \delta_t h_{t-1}$,
 # $\partial J/\partial b = \sum_t \delta_t$,
 # $\partial J/\partial w = \sum_t \delta_t x_t$.
+#
+# The inputs below switch the neuron off at step 3 only ($a_3 < 0$) and leave it on at the last
+# step, where $J$ reads it: the gradient flows back from $T$ through the active steps and stops at
+# step 3, so only steps 4 to $T$ add to $\partial J/\partial u$, $b$ and $w$, and nothing reaches
+# $h_0$.
 
 # %%
-x_mixed = rng.uniform(-1.0, 1.0, T)  # negative inputs switch the neuron off now and then
+x_mixed = np.array([0.6, -0.2, -1.0, 0.4, 0.8, -0.3, 0.5, 0.9])  # (T,): a_3 < 0, every other a_t > 0
 h = [0.3]  # h_0
 for t in range(T):
     h.append(max(w * x_mixed[t] + u * h[-1] + b, 0.0))
@@ -87,6 +92,7 @@ for t in range(T, 0, -1):
     db += delta
     dw += delta * x_mixed[t - 1]
     dJ_dh = delta * u  # ∂J/∂h_{t-1}
+print("on at step t = 1..T:", [int(h_t > 0) for h_t in h[1:]])
 print(f"by hand: du={du:.6f} db={db:.6f} dw={dw:.6f} dh0={dJ_dh:.6f}")
 
 X = x_mixed.reshape(T, 1, 1)
@@ -95,7 +101,42 @@ dh = np.zeros_like(h_lib)
 dh[-1] = 1.0
 g = indrnn_backward(dh, cache)
 print(f"library: du={g.du[0]:.6f} db={g.db[0]:.6f} dw={g.dW[0, 0]:.6f} dh0={g.dh0[0, 0]:.6f}")
-np.testing.assert_allclose([du, db, dw, dJ_dh], [g.du[0], g.db[0], g.dW[0, 0], g.dh0[0, 0]], rtol=1e-12)
+check(
+    "ReLU: du, db, dw, dh0 by hand = the library",
+    [du, db, dw, dJ_dh],
+    [g.du[0], g.db[0], g.dW[0, 0], g.dh0[0, 0]],
+)
+assert du > 0 and db > 0 and dJ_dh == 0  # steps 4..T count; step 3's σ' = 0 stops the path to h_0
+
+# %% [markdown]
+# ### Why a dead ReLU gives zeros
+#
+# Had the neuron been off at the last step, $\sigma'(a_T) = 0$ would make
+# $\delta_T = \partial J/\partial h_T \cdot 0 = 0$, and every earlier $\delta_t$ is a multiple of
+# $\delta_T$: du, db, dw and dh0 would all be exactly 0, by hand and from the library, right or
+# wrong. A comparison of those zeros checks nothing (a backward pass that returned zeros would pass
+# it), so the tutorials' `check` refuses it:
+
+# %%
+x_dead = x_mixed.copy()
+x_dead[-1] = -3.0  # a_T < 0: the neuron is off at the step J reads
+h_dead, cache_dead = indrnn_forward(
+    x_dead.reshape(T, 1, 1), W1, u1, b1, h0=np.array([[0.3]]), activation="relu", backend="numpy"
+)
+g_dead = indrnn_backward(dh, cache_dead)
+print(
+    "off at the last step:",
+    h_dead[-1, 0, 0] == 0,
+    " du, db, dW, dh0:",
+    g_dead.du,
+    g_dead.db,
+    g_dead.dW,
+    g_dead.dh0,
+)
+try:
+    check("a dead neuron's gradients", [g_dead.du[0], g_dead.db[0], g_dead.dh0[0, 0]], [0.0, 0.0, 0.0])
+except TrivialCheck as refused:
+    print("refused:", refused)
 
 # %% [markdown]
 # ## A whole layer, one step at a time
@@ -125,9 +166,8 @@ for t in reversed(range(T)):
     carry = gs.dh_prev
 _, cache = indrnn_forward(X, W, u_v, b_v, backend="cpu")
 g = indrnn_backward(dH, cache)
-np.testing.assert_allclose(dW, g.dW, rtol=1e-10)
-np.testing.assert_allclose(du_v, g.du, rtol=1e-10)
-print("step-by-step BPTT = indrnn_backward for dW and du")
+check("dW: step-by-step BPTT = indrnn_backward", dW, g.dW, rtol=1e-10)
+check("du: step-by-step BPTT = indrnn_backward", du_v, g.du, rtol=1e-10)
 
 # %% [markdown]
 # **Exercise 2:** write this BPTT yourself (the ReLU mask, du and db summed over time and batch),
@@ -144,8 +184,7 @@ print("step-by-step BPTT = indrnn_backward for dW and du")
 # %%
 inputs = dict(x=X, W=W, u=u_v, b=b_v, h0=rng.standard_normal((B, N)), activation="tanh")
 for r in check_gradients(indrnn_forward, indrnn_backward, inputs, wrt=["x", "W", "u", "b", "h0"]):
-    print(f"{r.name:3s} relative error {r.rel_error:.2e}")
-    assert r.rel_error < 1e-6
+    check_gradient(r, tol=1e-6)
 
 # %% [markdown]
 # **Exercise 4:** write the centred difference yourself (in float64 whatever x's dtype),
@@ -162,4 +201,11 @@ ax.set_yscale("log")
 ax.set_xlabel("t (objective at T = 20)")
 ax.set_ylabel("∂J/∂h_t, linear neuron")
 ax.legend()
-save(fig, "02_gradient_powers.png")
+save(
+    fig,
+    "02_gradient_powers.png",
+    caption=(
+        "The gradient that reaches step t of a linear neuron from an objective at T = 20 is u^(T−t): below 1"
+        " it shrinks geometrically going back in time, at 1 it stays, above 1 it grows."
+    ),
+)

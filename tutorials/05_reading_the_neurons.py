@@ -19,7 +19,7 @@ from indrnn_np.experiments.neurons import (
     neuron_report,
     planted_accumulator,
 )
-from indrnn_np.experiments.tutorial import FAST, output_dir, show_image
+from indrnn_np.experiments.tutorial import FAST, check, output_dir, show_image
 from indrnn_np.tasks.adding import adding_test_set
 from indrnn_np.train import TrainConfig, train
 
@@ -47,8 +47,21 @@ assert rep["neuron"] == 2 and rep["full_test_mse"] < 1e-8 and rep["one_neuron_te
 # the running sum between them, while the decoy forgets.
 
 # %%
-show_image(planted_dir / "neurons_layer1.png")
-show_image(planted_dir / "neurons_layer2.png")
+show_image(
+    planted_dir / "neurons_layer1.png",
+    caption=(
+        "Layer 1 of the hand-built network over one test sequence (red: the marked steps): the marker neuron"
+        " passes the value through at the two marks only and is 0 elsewhere."
+    ),
+)
+show_image(
+    planted_dir / "neurons_layer2.png",
+    caption=(
+        "Layer 2 of the hand-built network: the accumulator (u = 1) climbs at each mark and holds the "
+        "running sum between them, against the running sum of the marked numbers (dotted); the decoy (u = "
+        "0.5) forgets."
+    ),
+)
 
 # %% [markdown]
 # How the accumulator is found: for each layer-2 neuron, fit a straight line
@@ -58,6 +71,8 @@ show_image(planted_dir / "neurons_layer2.png")
 # %%
 h2 = indrnn_states(model, x)[1][1]  # layer 2, (T, B, N)
 print("R² per layer-2 neuron:", np.round(accumulator_scores(h2[-1], y), 4))
+# the accumulator's final state is the sum itself (float32: to a few units of rounding)
+check("layer 2's neuron 2 at the last step = the sum of the marked numbers", h2[-1, :, 2], y[:, 0], rtol=1e-5)
 
 # %% [markdown]
 # ## A trained network
@@ -88,5 +103,17 @@ assert rep["one_neuron_test_mse"] < 0.167
 # running sum of the marked numbers.
 
 # %%
-show_image(f"{run_dir}/neurons_layer1.png")
-show_image(f"{run_dir}/neurons_layer2.png")
+show_image(
+    f"{run_dir}/neurons_layer1.png",
+    caption=(
+        "Layer 1 of the trained network over one test sequence (red: the marked steps): the neurons that "
+        "respond at the marks are the ones that let the marked numbers through."
+    ),
+)
+show_image(
+    f"{run_dir}/neurons_layer2.png",
+    caption=(
+        "Layer 2 of the trained network: all its neurons over the sequence, and the one whose final state "
+        "predicts the target best, the accumulator, against the running sum of the marked numbers (dotted)."
+    ),
+)

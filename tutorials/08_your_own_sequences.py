@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from indrnn_np.experiments.tutorial import FAST, output_dir, save
+from indrnn_np.experiments.tutorial import FAST, check, check_gradient, output_dir, save
 from indrnn_np.tasks.arrays import marker_sequences, pad_sequences
 
 work = str(output_dir("08_work", fresh=True))
@@ -66,7 +66,14 @@ ax.hist(lengths, bins=np.arange(9.5, 81.5, 5), edgecolor="white")
 ax.set_xlabel("sequence length (steps)")
 ax.set_ylabel("sequences")
 ax.set_title("training set: lengths 10 to 80")
-save(fig, "08_lengths.png")
+save(
+    fig,
+    "08_lengths.png",
+    caption=(
+        "How long the training sequences are: lengths from 10 to 80 steps, so a batch is padded to its "
+        "longest and each sequence's own length is passed along."
+    ),
+)
 
 # %% [markdown]
 # ## Padding and lengths
@@ -82,7 +89,7 @@ x_pad, lens = pad_sequences(X[:5])
 print("x:", x_pad.shape, " lengths:", lens)
 assert x_pad.shape == (5, lens.max(), 2)
 assert np.all(x_pad[1, lens[1] :] == 0)  # zeros in the padding
-np.testing.assert_array_equal(x_pad[1, : lens[1]], X[1])
+check("sequence 1's real steps in the padded array = X[1]", x_pad[1, : lens[1]], X[1], rtol=0)
 
 x_tm = np.ascontiguousarray(x_pad.transpose(1, 0, 2))  # time-major (T, B, M)
 print("time-major:", x_tm.shape)
@@ -108,10 +115,11 @@ print("h:", h.shape)
 for i in range(len(lens)):
     assert np.all(h[lens[i] :, i] == 0)  # nothing in the padding
     h_alone, _ = indrnn_forward(np.ascontiguousarray(x_tm[: lens[i], i : i + 1]), W, u, b)
-    np.testing.assert_allclose(h[: lens[i], i], h_alone[:, 0], rtol=1e-6, atol=1e-6)
+    check(
+        f"sequence {i} in the padded batch = run alone", h[: lens[i], i], h_alone[:, 0], rtol=1e-6, atol=1e-6
+    )
 last = final_states(h, lens)
-np.testing.assert_array_equal(last, h[lens - 1, np.arange(len(lens))])
-print("each sequence in the padded batch = the same sequence run alone")
+check("final_states = h at each sequence's last real step", last, h[lens - 1, np.arange(len(lens))], rtol=0)
 print("final state of sequence 1 (step", lens[1] - 1, "):", np.round(last[1], 3))
 
 # %% [markdown]
@@ -132,7 +140,7 @@ demo_lens = np.array([5, 3])
 rev = reverse_padded(demo, demo_lens)
 print("sequence 0 (5 steps) reversed:", rev[:, 0, 0])
 print("sequence 1 (3 steps) reversed:", rev[:, 1, 0])
-np.testing.assert_array_equal(rev[:, 1, 0], [3, 2, 1, 0, 0])
+check("reverse_padded keeps the padding at the end", rev[:, 1, 0], [3, 2, 1, 0, 0], rtol=0)
 
 # %% [markdown]
 # The backward direction's output is reversed back, so that at every step t
@@ -160,12 +168,23 @@ i = 1  # one sequence, run by hand: forward as it is, backward on its steps reve
 seq = np.ascontiguousarray(x_tm[: lens[i], i : i + 1])
 h_f, _ = fwd_layer.forward(seq, train=False)
 h_b, _ = bwd_layer.forward(np.ascontiguousarray(seq[::-1]), train=False)
-np.testing.assert_allclose(y_bi[lens[i] - 1, i, :N], h_f[-1, 0], rtol=1e-5, atol=1e-6)
-np.testing.assert_allclose(y_bi[0, i, N:], h_b[-1, 0], rtol=1e-5, atol=1e-6)
-print("forward half's final state at the last real step, backward half's at step 0")
+check(
+    "the forward half at the last real step = its final state",
+    y_bi[lens[i] - 1, i, :N],
+    h_f[-1, 0],
+    rtol=1e-5,
+    atol=1e-6,
+)
+check("the backward half at step 0 = its final state", y_bi[0, i, N:], h_b[-1, 0], rtol=1e-5, atol=1e-6)
 
 head_in, _ = LastStep(split=N).forward(y_bi, lengths=lens)
-np.testing.assert_allclose(head_in[i], np.concatenate([h_f[-1, 0], h_b[-1, 0]]), rtol=1e-5, atol=1e-6)
+check(
+    "LastStep(split=N) reads both final states",
+    head_in[i],
+    np.concatenate([h_f[-1, 0], h_b[-1, 0]]),
+    rtol=1e-5,
+    atol=1e-6,
+)
 print("LastStep(split=N) reads both:", head_in.shape)
 
 # %% [markdown]
@@ -202,9 +221,7 @@ results = check_model_gradients(
     gc_net, xg, yg, softmax_cross_entropy_forward, softmax_cross_entropy_backward, lengths=gl
 )
 for r in results:
-    print(f"{r.name:22s} relative error {r.rel_error:.1e}")
-worst = max(r.rel_error for r in results)
-assert worst < 1e-6, worst
+    check_gradient(r, tol=1e-6)
 dx = next(r for r in results if r.name == "x").analytic
 assert np.all(dx[1:, 3] == 0) and np.all(dx[2:, 1] == 0)  # the padding gets no gradient
 
@@ -276,8 +293,10 @@ print("predicted:", clf.predict(X_test[:8]))
 print("true     :", y_test[:8])
 proba = clf.predict_proba(X_test[:3])
 print("probabilities of the first 3:\n", np.round(proba, 3))
-np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
-np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_test[:3]))
+check("each row of predict_proba sums to 1", proba.sum(axis=1), np.ones(3), rtol=1e-5)
+check(
+    "predict = the most probable class", clf.classes_[proba.argmax(axis=1)], clf.predict(X_test[:3]), rtol=0
+)
 print("summary_ keys:", sorted(clf.summary_))
 
 # %%
@@ -291,7 +310,14 @@ ax.axhline(0.75, ls="--", color="gray", label="chance")
 ax.set_xlabel("step")
 ax.set_ylabel("held-out error")
 ax.legend()
-save(fig, "08_uni_vs_bi.png")
+save(
+    fig,
+    "08_uni_vs_bi.png",
+    caption=(
+        "Held-out error against the training step of the one-direction and the bidirectional classifiers "
+        "with the same number of parameters; dashed: chance (0.75, four classes)."
+    ),
+)
 print("the bidirectional run folder:", sorted(os.listdir(clf.run_dir)))
 
 # %% [markdown]
@@ -351,9 +377,13 @@ assert r2 > 0.9
 path = clf.save(os.path.join(work, "markers_bi.npz"))
 loaded = IndRNNClassifier.load(path)
 print("saved to", path, f"({os.path.getsize(path) / 1024:.0f} KiB)")
-np.testing.assert_array_equal(loaded.predict(X_test), clf.predict(X_test))
-np.testing.assert_allclose(loaded.predict_proba(X_test), clf.predict_proba(X_test), rtol=1e-6)
-print("the loaded classifier predicts the same")
+check("the loaded classifier's labels = the saved one's", loaded.predict(X_test), clf.predict(X_test), rtol=0)
+check(
+    "the loaded classifier's probabilities = the saved one's",
+    loaded.predict_proba(X_test),
+    clf.predict_proba(X_test),
+    rtol=1e-6,
+)
 
 # %% [markdown]
 # ## The same data from the command line
@@ -398,7 +428,9 @@ with open(os.path.join(run, "summary.json")) as f:
     run_error = json.load(f)["test_error"]
 print(f"command line: predicted {labels.shape} labels, test accuracy {cli_accuracy:.3f}")
 print(f"the run's own test error {run_error:.3f}; the estimator's accuracy {accuracy[bi_name]:.3f}")
-assert abs(cli_accuracy - (1 - run_error)) < 1e-9  # the same test set, the same network
+check(
+    "the command line's accuracy = 1 - the run's test error", cli_accuracy, 1 - run_error, atol=1e-9
+)  # one test set, one network
 assert cli_accuracy > 0.5
 
 # %% [markdown]

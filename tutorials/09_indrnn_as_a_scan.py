@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from indrnn_np import indrnn_backward, indrnn_forward
-from indrnn_np.experiments.tutorial import FAST, save
+from indrnn_np.experiments.tutorial import FAST, check, save
 from indrnn_np.kernels import IDENTITY, RELU, reference
 from indrnn_np.kernels.reference import apply_map, compose, identity_map, step_map
 
@@ -57,9 +57,14 @@ u_demo = np.array([0.9, -0.5])
 z_demo = np.array([[0.3, -1.0]])  # (B, N) = (1, 2)
 f = step_map(u_demo, z_demo, RELU)
 h_grid = np.linspace(-3, 3, 13)[:, None, None]  # many h at once
-np.testing.assert_array_equal(apply_map(f, h_grid), np.maximum(u_demo * h_grid + z_demo, 0))
+check(
+    "the relu step map = max(u h + z, 0)",
+    apply_map(f, h_grid),
+    np.maximum(u_demo * h_grid + z_demo, 0),
+    rtol=0,
+)
 f_id = step_map(u_demo, z_demo, IDENTITY)
-np.testing.assert_array_equal(apply_map(f_id, h_grid), u_demo * h_grid + z_demo)
+check("the identity step map = u h + z", apply_map(f_id, h_grid), u_demo * h_grid + z_demo, rtol=0)
 print("relu step:", [show(tuple(p[0, n] for p in f)) for n in range(2)])
 
 # %% [markdown]
@@ -88,8 +93,13 @@ print("relu step:", [show(tuple(p[0, n] for p in f)) for n in range(2)])
 f1, f2 = clamped(0.5, 1.0), clamped(0.5, -1.0)
 two = compose(f1, f2)
 print("u = 0.5: f2 ∘ f1 =", show(two))
-np.testing.assert_array_equal(np.array(two, dtype=float), [0.25, -0.5, 0.0, np.inf])
-assert apply_map(f2, apply_map(f1, 4.0)) == apply_map(two, 4.0) == 0.5
+check("u = 0.5: f2 ∘ f1 = the map by hand", np.array(two, dtype=float), [0.25, -0.5, 0.0, np.inf], rtol=0)
+check(
+    "from h = 4: f2(f1(h)) and (f2 ∘ f1)(h) = 0.5",
+    [apply_map(f2, apply_map(f1, 4.0)), apply_map(two, 4.0)],
+    [0.5, 0.5],
+    rtol=0,
+)
 
 # %% [markdown]
 # With $u = -0.5$ and $z_1 = z_2 = 1$ the slope $a_2$ is negative, so the ends
@@ -107,11 +117,18 @@ assert apply_map(f2, apply_map(f1, 4.0)) == apply_map(two, 4.0) == 0.5
 g1, g2 = clamped(-0.5, 1.0), clamped(-0.5, 1.0)
 two_neg = compose(g1, g2)
 print("u = -0.5: f2 ∘ f1 =", show(two_neg))
-np.testing.assert_array_equal(np.array(two_neg, dtype=float), [0.25, 0.5, 0.0, 1.0])
-assert apply_map(g2, apply_map(g1, 10.0)) == apply_map(two_neg, 10.0) == 1.0
+check("u = -0.5: f2 ∘ f1 = the map by hand", np.array(two_neg, dtype=float), [0.25, 0.5, 0.0, 1.0], rtol=0)
+check(
+    "from h = 10: f2(f1(h)) and (f2 ∘ f1)(h) = 1",
+    [apply_map(g2, apply_map(g1, 10.0)), apply_map(two_neg, 10.0)],
+    [1.0, 1.0],
+    rtol=0,
+)
 two_zero = compose(clamped(0.0, 1.0), clamped(0.0, 0.3))
 print("u = 0:    f2 ∘ f1 =", show(two_zero))
-np.testing.assert_array_equal(np.array(two_zero, dtype=float), [0.0, 0.3, 0.3, 0.3])
+check(
+    "u = 0: f2 ∘ f1 = the constant max(z_2, 0)", np.array(two_zero, dtype=float), [0.0, 0.3, 0.3, 0.3], rtol=0
+)
 
 # %% [markdown]
 # Now the rule on many pairs at once, against applying the two maps one after
@@ -138,13 +155,11 @@ def random_maps(n):
 
 gen_1, gen_2 = random_maps(P), random_maps(P)
 grid = np.linspace(-10, 10, 401)[:, None]  # (G, 1) against maps of (P,)
-worst = 0.0
-for first, second in [(relu_1, relu_2), (gen_1, gen_2)]:
+print(f"{P} pairs of each kind on {grid.size} values of h:")
+for kind, first, second in [("relu steps", relu_1, relu_2), ("clamped maps", gen_1, gen_2)]:
     one_by_one = apply_map(second, apply_map(first, grid))
     composed = apply_map(compose(first, second), grid)
-    worst = max(worst, float(np.max(np.abs(composed - one_by_one))))
-print(f"{2 * P} pairs on {grid.size} values of h: largest difference {worst:.1e}")
-assert worst < 1e-12
+    check(f"{kind}: compose(f1, f2) = f2 after f1", composed, one_by_one, rtol=0, atol=1e-12)
 
 # %% [markdown]
 # **Exercise 5:** write this composition rule yourself, `compose` of the exercises file:
@@ -193,10 +208,10 @@ except ValueError as exc:
 # %%
 fa, fb, fc = random_maps(P), random_maps(P), random_maps(P)
 left, right = compose(compose(fa, fb), fc), compose(fa, compose(fb, fc))
-for part_l, part_r in zip(left, right, strict=True):
-    np.testing.assert_allclose(part_l, part_r, rtol=1e-12, atol=1e-12)  # infinite bounds: in the same places
-np.testing.assert_allclose(apply_map(left, grid), apply_map(right, grid), rtol=1e-12, atol=1e-12)
-print(f"(f∘g)∘k = f∘(g∘k) for {P} random triples: the same (a, c, lo, hi) up to rounding")
+for part, part_l, part_r in zip("a c lo hi".split(), left, right, strict=True):
+    # infinite bounds in the same places
+    check(f"(f∘g)∘k = f∘(g∘k): {part}, {P} random triples", part_l, part_r, rtol=1e-12, atol=1e-12)
+check("(f∘g)∘k = f∘(g∘k) applied to h", apply_map(left, grid), apply_map(right, grid), rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # The Hillis–Steele scan (recursive doubling) computes all $T$ prefixes in
@@ -210,7 +225,8 @@ print(f"(f∘g)∘k = f∘(g∘k) for {P} random triples: the same (a, c, lo, hi
 
 # %%
 def hillis_steele(maps):
-    """All prefix compositions of the list ``maps`` (maps[0] applied first), and what combined in each round."""
+    """All prefix compositions of the list ``maps`` (maps[0] applied first), and what combined in each
+    round."""
     prefix = list(maps)
     spans = [(i, i) for i in range(len(maps))]  # the steps element i covers
     rounds = []
@@ -245,7 +261,7 @@ h_loop8 = np.empty_like(z8)
 reference.recurrence_forward(z8, u8, np.zeros(u8.size), h0_8, RELU, h_loop8)
 print("h_t of neuron 1 (u = -0.6):", np.round(h_loop8[:, 0, 1], 4))
 print("largest difference, prefixes applied to h0 vs the loop:", np.abs(h_scan8 - h_loop8).max())
-np.testing.assert_allclose(h_scan8, h_loop8, rtol=1e-13, atol=1e-14)
+check("the prefixes applied to h_0 = the loop", h_scan8, h_loop8, rtol=1e-13, atol=1e-14)
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -271,7 +287,15 @@ ax.set_yticklabels(["steps"] + [f"round {k + 1}\n(d = {2**k})" for k in range(le
 ax.invert_yaxis()
 ax.set_xlabel("step t (each box: the steps its map covers)")
 ax.set_title("Hillis–Steele scan over T = 8 steps: element i composed after element i − d")
-save(fig, "09_hillis_steele.png")
+save(
+    fig,
+    "09_hillis_steele.png",
+    caption=(
+        "Recursive doubling (Hillis–Steele) over 8 steps: in round k each element is composed after the one "
+        "2^(k−1) places before it, so after log₂ 8 = 3 rounds element i covers steps 0..i, the prefix that "
+        "gives h_i."
+    ),
+)
 
 # %% [markdown]
 # ## 3. Why the library's scan is chunked
@@ -306,7 +330,9 @@ for T_ in (8, 2000, 100_000):
     rounds_ = int(np.ceil(np.log2(T_)))
     hs_work = sum(T_ - 2**k for k in range(rounds_))  # round k composes the T - 2^k elements i >= 2^k
     print(f"{T_:>8} {T_:>12} {rounds_:>10} {hs_work:>17} {depth:>15}")
-assert abs(depths[100_000] - 3 * np.sqrt(100_000)) < 5  # 3√T: about 950 dependent steps at T = 100,000
+check(
+    "the chunked depth at T = 100,000 = 3√T", depths[100_000], 3 * np.sqrt(100_000), atol=5
+)  # about 950 steps
 
 Ts = np.logspace(1, 6, 30)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -323,7 +349,15 @@ for ax in (ax1, ax2):
     ax.set_yscale("log")
     ax.set_xlabel("T")
     ax.legend(fontsize=8)
-save(fig, "09_work_and_depth.png")
+save(
+    fig,
+    "09_work_and_depth.png",
+    caption=(
+        "Against the sequence length T: the dependent steps (depth, left) and the map operations (work, "
+        "right) of the loop, of recursive doubling and of the chunked scan. The scans trade more work for "
+        "far fewer dependent steps."
+    ),
+)
 
 # %% [markdown]
 # **And numerically it stays with the loop.** The composed maps only carry the
@@ -373,17 +407,12 @@ reference.recurrence_forward(xw, u, b, h0, RELU, h_seq)
 reference.scan_forward(xw, u, b, h0, RELU, h_lib_scan)
 K = reference.scan_chunks(T)
 h_sc, entering, chunks = chunked_scan(xw, u, b, h0, K)
-np.testing.assert_allclose(h_sc, h_lib_scan, rtol=1e-14, atol=1e-14)
-print(f"T = {T}: K = {len(chunks)} chunks of L = {chunks[0][1]} steps;", end=" ")
-print("the three phases above = reference.scan_forward:", np.array_equal(h_sc, h_lib_scan))
-enter_err = max(
-    float(np.abs(s_k - h_seq[t0 - 1]).max()) for s_k, (t0, _) in zip(entering[1:], chunks[1:], strict=True)
-)
-print(
-    f"entering states vs the loop's: largest difference {enter_err:.1e} (max |h| = {np.abs(h_seq).max():.3g})"
-)
-print(f"all of h vs the loop: largest difference {np.abs(h_sc - h_seq).max():.1e}")
-assert enter_err < 1e-12 * max(1.0, float(np.abs(h_seq).max()))
+print(f"T = {T}: K = {len(chunks)} chunks of L = {chunks[0][1]} steps")
+check("the three phases above = reference.scan_forward", h_sc, h_lib_scan, rtol=1e-14, atol=1e-14)
+h_max = max(1.0, float(np.abs(h_seq).max()))
+entering_loop = np.stack([h_seq[t0 - 1] for t0, _ in chunks[1:]])
+check("the entering states = the loop's", np.stack(entering[1:]), entering_loop, rtol=0, atol=1e-12 * h_max)
+print(f"all of h vs the loop: largest difference {np.abs(h_sc - h_seq).max():.1e} (max |h| = {h_max:.3g})")
 starts = [t0 for t0, _ in chunks]
 
 # %%
@@ -398,7 +427,14 @@ for t0 in starts[1:]:
 ax.set_xlabel("t (grey: chunk starts)")
 ax.set_ylabel("|h_scan − h_loop|\n/ max(1, |h_loop|)")
 ax.set_title(f"The chunked scan against the loop at each step, float64, T = {T} (0 drawn at 1e-18)")
-save(fig, "09_scan_vs_loop.png")
+save(
+    fig,
+    "09_scan_vs_loop.png",
+    caption=(
+        "How far the chunked scan's h is from the loop's at each step, relative to the size of the states: "
+        "rounding only, a few float64 ε, entering at the chunk starts (grey) and carried through each chunk."
+    ),
+)
 
 # %% [markdown]
 # The differences enter with the entering states, at the chunk starts, and a
@@ -424,10 +460,10 @@ for backend in ["numpy"] if FAST else ["numpy", "cpu"]:
         runs[algorithm] = {"h": h_alg, **indrnn_backward(dh, cache)._asdict()}
     print(f"backend {backend}, T = {T}, B = {B}, N = {N}, float64:")
     for name, ref_value in runs["sequential"].items():
-        err = float(np.abs(runs["scan"][name] - ref_value).max())
         scale = max(1.0, float(np.abs(ref_value).max()))
-        print(f"  {name:4s} largest |scan - sequential| {err:.1e}, relative {err / scale:.1e}")
-        assert err / scale < 1e-12, name
+        check(
+            f"{backend}, {name}: scan = sequential", runs["scan"][name], ref_value, rtol=0, atol=1e-12 * scale
+        )
 
 # %% [markdown]
 # ## 4. The backward scan
@@ -461,15 +497,15 @@ u4 = np.array([0.9])
 g4 = np.array([1.0, -0.5, 2.0, 1.0]).reshape(4, 1, 1)
 h4 = np.empty_like(z4)
 reference.recurrence_forward(z4, u4, np.zeros(1), np.zeros((1, 1)), RELU, h4)
-np.testing.assert_allclose(h4.ravel(), [0.5, 0.65, 0.0, 0.3])
+check("h by hand", h4.ravel(), [0.5, 0.65, 0.0, 0.3])
 m4 = (h4.ravel() > 0).astype(float)  # σ' = [h_t > 0]
-np.testing.assert_array_equal(m4, [1, 1, 0, 1])
+check("the mask by hand", m4, [1, 1, 0, 1], rtol=0)
 back_maps = [clamped(m4[t] * u4[0], m4[t] * g4[t, 0, 0], -np.inf, np.inf) for t in range(4)]
 D = clamped(1.0, 0.0, -np.inf, np.inf)  # the identity map
 for t in (3, 2, 1, 0):  # step 4 is applied first
     D = compose(D, back_maps[t])
     print(f"after step {t + 1}: (A, C) = ({float(D[0]):g}, {float(D[1]):g})")
-np.testing.assert_allclose([float(D[0]), float(D[1])], [0.0, 0.55])
+check("the composed backward map (A, C) by hand", [float(D[0]), float(D[1])], [0.0, 0.55])
 deltas = [float(apply_map(D, 0.0))]
 
 # the library: with W = [[1]], x_t = z_t, so dx = δ ⊙ W = δ, and dh0 = u δ_1
@@ -478,8 +514,8 @@ h_lib, cache = indrnn_forward(
 )
 g_lib = indrnn_backward(g4, cache)  # the cache says "scan": this is the backward scan
 print("δ from indrnn_backward (its dx):", g_lib.dx.ravel(), " dh0:", g_lib.dh0.ravel())
-np.testing.assert_allclose(g_lib.dx.ravel(), [0.55, -0.5, 0.0, 1.0])
-np.testing.assert_allclose(g_lib.dh0.ravel(), 0.9 * deltas[0])
+check("indrnn_backward's δ (dx) = δ by hand", g_lib.dx.ravel(), [0.55, -0.5, 0.0, 1.0])
+check("indrnn_backward's dh0 = u δ_1", g_lib.dh0.ravel(), 0.9 * deltas[0])
 
 # %% [markdown]
 # Every $\delta_t$ is a suffix composition applied to $\delta_{T+1} = 0$, so the
@@ -504,8 +540,8 @@ maps_reversed = [clamped(m_b[t] * u_b, m_b[t] * g_b[t], -np.inf, np.inf) for t i
 suffixes, rounds_b = hillis_steele(maps_reversed)
 delta_scan = np.stack([apply_map(F, 0.0) for F in reversed(suffixes)])
 print(f"T = {T_b}: {len(rounds_b)} rounds; largest |δ_scan - da| = {np.abs(delta_scan - da).max():.1e}")
-np.testing.assert_allclose(delta_scan, da, rtol=1e-12, atol=1e-12)
-np.testing.assert_allclose(u_b * delta_scan[0], dh0_b, rtol=1e-12, atol=1e-12)
+check("δ from the backward scan = the loop's da", delta_scan, da, rtol=1e-12, atol=1e-12)
+check("u δ_1 from the scan = the loop's dh0", u_b * delta_scan[0], dh0_b, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # The weight gradients then need no recurrence at all:
@@ -515,9 +551,8 @@ np.testing.assert_allclose(u_b * delta_scan[0], dh0_b, rtol=1e-12, atol=1e-12)
 
 # %%
 h_prev_b = np.concatenate([h0_b[None], h_b[:-1]])
-np.testing.assert_allclose((delta_scan * h_prev_b).sum(axis=0), du_p, rtol=1e-12, atol=1e-12)
-np.testing.assert_allclose(delta_scan.sum(axis=0), db_p, rtol=1e-12, atol=1e-12)
-print("du and db from the scanned δ: equal to the loop's")
+check("du from the scanned δ = the loop's", (delta_scan * h_prev_b).sum(axis=0), du_p, rtol=1e-12, atol=1e-12)
+check("db from the scanned δ = the loop's", delta_scan.sum(axis=0), db_p, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
 # ## 5. Where it pays
@@ -614,7 +649,9 @@ def layer_step(h):
 
 eps = 1e-6
 J = np.stack([(layer_step(h6 + eps * e) - layer_step(h6 - eps * e)) / (2 * eps) for e in np.eye(N6)], axis=1)
-np.testing.assert_allclose(J, np.diag(u6 * (u6 * h6 + z6 > 0)), atol=1e-8)
+check(
+    "∂h_t/∂h_{t-1} by finite differences = diag(u σ')", J, np.diag(u6 * (u6 * h6 + z6 > 0)), rtol=0, atol=1e-8
+)
 print("∂h_t/∂h_{t-1}, diagonal:\n", np.round(J, 3))
 
 # %% [markdown]
@@ -633,8 +670,12 @@ h_gru = [np.zeros((1, N7))]
 for t in range(T7):
     h_gru.append((1 - gate[t]) * h_gru[-1] + gate[t] * cand[t])
 gru_prefix, _ = hillis_steele([clamped(1 - gate[t], gate[t] * cand[t], -np.inf, np.inf) for t in range(T7)])
-np.testing.assert_allclose(np.stack([apply_map(F, 0.0) for F in gru_prefix]), np.stack(h_gru[1:]), rtol=1e-12)
-print(f"minGRU-style recurrence, T = {T7}: the scan of its affine maps equals its loop")
+h_gru_scan = np.stack([apply_map(F, 0.0) for F in gru_prefix])
+check(
+    f"minGRU-style recurrence, T = {T7}: the scan of its affine maps = its loop",
+    h_gru_scan,
+    np.stack(h_gru[1:]),
+)
 
 # %% [markdown]
 # ## Summary

@@ -52,6 +52,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # the package's folder name: MathJax served from _static/mathjax
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinxarg.ext",
@@ -81,26 +82,11 @@ nb_execution_show_tb = True
 nb_merge_streams = True
 
 # --- Equations -------------------------------------------------------------------------------------
-# MathJax comes from its CDN by default. Offline (the browser test, a machine without a network),
-# INDRNN_DOCS_MATHJAX2 names a local MathJax 2 (Debian's libjs-mathjax:
-# /usr/share/javascript/mathjax/MathJax.js) that the pages load instead; the site then works on that
-# machine only.
-if os.environ.get("INDRNN_DOCS_MATHJAX2"):
-    mathjax_path = (
-        Path(os.environ["INDRNN_DOCS_MATHJAX2"]).resolve().as_uri() + "?config=TeX-AMS-MML_HTMLorMML"
-    )
-    # myst marks each page tex2jax_ignore/mathjax_ignore and its equations with the class "math" (the
-    # processHtmlClass of its MathJax 3 settings); MathJax 2 needs the same said in its own words
-    mathjax2_config = {
-        "tex2jax": {
-            "inlineMath": [["\\(", "\\)"]],
-            "displayMath": [["\\[", "\\]"]],
-            "processEscapes": True,
-            "processClass": "tex2jax_process|mathjax_process|math|output_area",
-            "ignoreClass": "tex2jax_ignore|mathjax_ignore",
-        },
-        "messageStyle": "none",
-    }
+# MathJax 3 from the build itself, never from a CDN: sphinx-mathjax-offline (the docs extra) copies its
+# packaged MathJax (tex-chtml.js with its fonts) into _static/mathjax and points mathjax_path there, so
+# the equations typeset with the network cut (tests/test_site.py checks that no page loads anything
+# from outside). myst marks each page mathjax_ignore and its equations with the class "math", which
+# its MathJax 3 settings (processHtmlClass) take up.
 
 # --- API reference ----------------------------------------------------------------------------------
 autosummary_generate = True
@@ -120,8 +106,20 @@ html_title = "indrnn-np"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # no page-contents column beside a tutorial: its code cells get the width (exact names, which win
+    # over the wildcard without a warning)
+    "secondary_sidebar_items": {
+        "**": ["page-toc"],
+        **{f"tutorials/{p.stem}": [] for p in TUTORIALS.glob("[0-9][0-9]_*.py")},
+    },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
+# Code written to the 110-column limit fits the content column at 1280 px: a wider article, a narrower
+# left sidebar, and no page-contents sidebar beside the tutorials (their cells are the widest); outputs
+# wrap instead of scrolling (_static/indrnn.css).
+html_static_path = ["_static"]
+html_css_files = ["indrnn.css"]
+# a page without sub-pages (the command-line reference) gets no empty "Section Navigation" column
+html_sidebars = {"cli": [], "index": []}

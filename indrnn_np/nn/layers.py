@@ -28,7 +28,7 @@ import json
 
 import numpy as np
 
-from .._checks import check_choice, check_lengths
+from .._checks import WHAT_IT_HOLDS, check_choice, check_lengths
 from ..ops import (
     batchnorm_backward,
     batchnorm_forward,
@@ -254,7 +254,8 @@ class IndRNN(_Stateful, Layer):
         """A layer holding copies of trained arrays: W (M, N), u (N,), b (N,), one dtype; the keywords as above."""
         W, u, b = (np.array(a, copy=True) for a in (W, u, b))
         if W.ndim != 2 or u.shape != (W.shape[1],) or b.shape != (W.shape[1],):
-            raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}")
+            note = f" ({WHAT_IT_HOLDS['u']})" if u.ndim != 1 else ""
+            raise ValueError(f"need W (M, N), u (N,), b (N,); got {W.shape}, {u.shape}, {b.shape}{note}")
         layer = cls(
             W.shape[0],
             W.shape[1],

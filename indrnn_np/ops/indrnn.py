@@ -75,8 +75,7 @@ class IndRNNStepGrads(NamedTuple):
 
 def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
     """u (N,), b (N,) and, unless None, h0 (B, N): the recurrence's own arguments."""
-    check_array("u", u, 1, allow_device=allow_device)
-    check_shape("u", u, (N,), "(N,)")
+    check_arrays({"u": (u, "(N,)")}, allow_device=allow_device, dims={"N": N})
     check_array("b", b, 1, allow_device=allow_device)
     check_shape("b", b, (N,), "(N,)")
     if h0 is not None:
@@ -210,7 +209,8 @@ def indrnn_forward(
     b : ndarray, (N,)
         Bias.
     h0 : ndarray, (B, N), optional
-        Initial state h_{-1}; zeros when None.
+        Initial state h_0 (the paper's numbering: steps 1..T, so ``h[t]`` is
+        h_{t+1}); zeros when None. Its gradient is ``indrnn_backward(...).dh0``.
     activation : {"relu", "tanh", "identity"}
         σ.
     backend : {"cpu", "numpy", "cuda"}

@@ -75,6 +75,9 @@ class Option:
     flag : str, optional
         The command-line flag when it is not the field's name as ``--kebab-case`` (``--task`` of
         ``task_type``: the field ``task`` is the command's positional argument).
+    task_low : dict, optional
+        Task -> ``(minimum, what)``: a larger minimum for that task, checked in place of ``low`` so that
+        the first refusal already says it (``T`` of the adding problem: 2, two marked steps).
     """
 
     help: str
@@ -89,6 +92,7 @@ class Option:
     tasks: tuple | None = None
     task_help: dict | None = None
     flag: str | None = None
+    task_low: dict | None = None
 
     def applies_to(self, task: str) -> bool:
         return self.tasks is None or task in self.tasks
@@ -115,7 +119,7 @@ class TrainConfig:
         "stacked --layers deep",
         choices=MODELS,
     )
-    T: int = option(100, "sequence length", low=1)
+    T: int = option(100, "sequence length", low=1, task_low={"adding": (2, "the adding problem")})
     steps: int = option(
         3000, "total training steps (with --resume: extend the run to this many)", low=1, on_resume=True
     )
@@ -243,11 +247,8 @@ class TrainConfig:
         Returns self; raises :class:`ConfigError` naming the first bad option.
         """
         for f, opt in options():
-            _check_value(f.name, getattr(self, f.name), _field_type(f), opt)
+            _check_value(f.name, getattr(self, f.name), _field_type(f), opt, self.task)
         fixed_T = FIXED_T.get(self.task)
-        _need(
-            self.task != "adding" or self.T >= 2, f"T must be >= 2 for the adding problem; got {self.T}", "T"
-        )
         _need(
             fixed_T is None or self.T == fixed_T,
             f"T is {fixed_T} for {self.task} (the image's sequence); got {self.T}",
@@ -409,7 +410,7 @@ def _need(cond: bool, message: str, option: str | None = None) -> None:
         raise ConfigError(message, option)
 
 
-def _check_value(name: str, value, kind_nullable, opt: Option) -> None:
+def _check_value(name: str, value, kind_nullable, opt: Option, task: str | None = None) -> None:
     kind, nullable = kind_nullable
     if value is None:
         _need(nullable, f"{name} must be given; got None", name)
@@ -436,7 +437,10 @@ def _check_value(name: str, value, kind_nullable, opt: Option) -> None:
             f"{name} must be one of {', '.join(map(str, opt.choices))}; got {value!r}",
             name,
         )
-    if opt.low is not None:
+    if opt.task_low is not None and task in opt.task_low:
+        low, what = opt.task_low[task]
+        _need(value >= low, f"{name} must be >= {low:g} for {what}; got {value!r}", name)
+    elif opt.low is not None:
         ok = value > opt.low if opt.low_open else value >= opt.low
         _need(ok, f"{name} must be {'>' if opt.low_open else '>='} {opt.low:g}; got {value!r}", name)
     if opt.high is not None:
@@ -473,7 +477,9 @@ def add_train_options(
         kind, _ = _field_type(f)
         default = getattr(defaults, f.name)
         text = (shown or {}).get(f.name, "off" if default is None else default)
-        line = (opt.task_help or {}).get(task, f"{opt.help} (default: {text})")
+        least = (opt.task_low or {}).get(task)
+        at_least = f", at least {least[0]:g} for {least[1]}" if least else ""
+        line = (opt.task_help or {}).get(task, f"{opt.help}{at_least} (default: {text})")
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=line)
         if not opt.applies_to(task):
             # not offered (hidden from --help), but parsed, so that the configuration's check refuses it

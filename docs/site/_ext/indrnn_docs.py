@@ -7,6 +7,9 @@
 * ``link_tutorials``: puts a link to every ``tutorials/NN_*.py`` into
   ``docs/site/tutorials/`` (git-ignored), so the site always renders the tutorials
   as they stand, whatever their number and names.
+* ``NoDeadLinks``: docutils turns any ``scheme://...`` in text into a link, so an address
+  such as a Dask scheduler's ``tcp://host:8786`` in the command line's help became a link
+  a browser cannot follow; links whose scheme a browser does not open become literal text.
 """
 
 from __future__ import annotations
@@ -49,5 +52,28 @@ def link_tutorials(tutorials: Path, target: Path) -> list[str]:
     return sorted(wanted)
 
 
+BROWSER_SCHEMES = ("http", "https", "mailto", "ftp", "file")
+
+
+def _dead_link_transform():
+    from docutils import nodes
+    from docutils.transforms import Transform
+
+    class NoDeadLinks(Transform):
+        """An external link with a scheme no browser opens (``tcp://``) becomes literal text."""
+
+        default_priority = 700
+
+        def apply(self):
+            for ref in list(self.document.findall(nodes.reference)):
+                uri = ref.get("refuri", "")
+                scheme = uri.split(":", 1)[0].lower() if "://" in uri else ""
+                if scheme and scheme not in BROWSER_SCHEMES:
+                    ref.replace_self(nodes.literal(ref.astext(), ref.astext()))
+
+    return NoDeadLinks
+
+
 def setup(app):
+    app.add_transform(_dead_link_transform())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

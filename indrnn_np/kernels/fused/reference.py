@@ -71,7 +71,7 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
     du_part, db_part : ndarray, (B, N)
         Outputs: per (b, n) column, ``Σ_t ∂J/∂a_t · h_{t-1}`` and ``Σ_t ∂J/∂a_t``.
     dh0 : ndarray, (B, N)
-        Output: ``∂J/∂h_{-1}``.
+        Output: ``∂J/∂h_0``, the gradient of the initial state.
     """
     T = dh.shape[0]
     dW_part[...] = 0

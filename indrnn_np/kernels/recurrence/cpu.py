@@ -114,7 +114,7 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     """BPTT for the recurrence; see :func:`indrnn_np.kernels.reference.recurrence_backward`.
 
     ``dh0`` doubles as the running carry ``u ⊙ ∂J/∂a_{t+1}`` while the loop
-    runs, and ends as ``∂J/∂h_{-1}``.
+    runs, and ends as ``∂J/∂h_0`` (the initial state's gradient).
     """
     T, B, N = dh.shape
     rows, n_row_blocks, chunk, n_chunks = _task_layout(B, N)

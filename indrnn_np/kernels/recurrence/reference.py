@@ -11,6 +11,8 @@ Notation (CVPR 2018 paper): the pre-activation of step t is
     h_t = σ(a_t)                                  (Eq. 2)
 
 ``xw`` below holds ``W x_t`` for every t, computed by one GEMM in the op layer.
+The initial state is h_0 (``h0``), as in the paper, whose steps run 1..T: the loops below count
+from 0 like the arrays, so their ``h[t]`` is the paper's h_{t+1} and ``h[t - 1]`` at t = 0 is ``h0``.
 The twins: :mod:`.cpu` (Numba) and :mod:`.cuda` (Numba CUDA), same names and arguments.
 """
 
@@ -60,7 +62,7 @@ def recurrence_forward(xw, u, b, h0, act, h):
     b : ndarray, (N,)
         Bias.
     h0 : ndarray, (B, N)
-        Initial hidden state h_{-1}.
+        Initial hidden state h_0 (the state before the first step).
     act : int
         Activation code (``indrnn_np.kernels.ACTIVATIONS``).
     h : ndarray, (T, B, N)
@@ -95,7 +97,7 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
     da : ndarray, (T, B, N)
         Output: ``∂J/∂a_t``, which is also ∂J/∂(W x_t) and feeds dW and dx.
     dh0 : ndarray, (B, N)
-        Output: ``∂J/∂h_{-1}``.
+        Output: ``∂J/∂h_0``, the gradient of the initial state.
     du_part, db_part : ndarray, (B, N)
         Outputs: per (b, n) column, ``Σ_t ∂J/∂a_t · h_{t-1}`` and ``Σ_t ∂J/∂a_t``.
     """
