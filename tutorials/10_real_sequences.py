@@ -36,7 +36,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from indrnn_np import IndRNNClassifier, SequenceScaler
-from indrnn_np.experiments.tutorial import FAST
+from indrnn_np.experiments.tutorial import FAST, check
 from indrnn_np.tasks.ucr import load_ucr
 
 X_train, y_train = load_ucr("GunPoint", "train")
@@ -81,6 +81,8 @@ assert 0.85 < baseline < 0.95  # the archive's published 1-NN figure for GunPoin
 steps = 150 if FAST else 2000
 scaler = SequenceScaler().fit(X_train)
 print("GunPoint's feature: mean", scaler.mean_.round(3), "standard deviation", scaler.scale_.round(3))
+every_step = np.concatenate(X_train)  # (50 * 150, 1): all real steps of all training sequences
+check("the scaler's statistics", [scaler.mean_, scaler.scale_], [every_step.mean(0), every_step.std(0)])
 
 results = {}
 for name, model in [
@@ -136,9 +138,8 @@ if not FAST:
 V_train, v_train = load_ucr("JapaneseVowels", "train")
 V_test, v_test = load_ucr("JapaneseVowels", "test")
 lengths = [len(s) for s in V_train]
-print(
-    f"JapaneseVowels: {len(V_train)} train sequences, {V_train[0].shape[1]} features, lengths {min(lengths)}..{max(lengths)}"
-)
+M = V_train[0].shape[1]
+print(f"JapaneseVowels: {len(V_train)} train sequences, {M} features, lengths {min(lengths)}..{max(lengths)}")
 
 vowels = make_pipeline(SequenceScaler(), IndRNNClassifier(steps=steps, pool="max", random_state=0))
 t0 = time.perf_counter()
@@ -174,9 +175,7 @@ stopped = stopping.summary_.get("stopped")
 print(f"fit in {time.perf_counter() - t0:.0f} s, of at most {4 * steps} steps")
 print("stopped:", stopped)
 print(f"held-out error of the weights kept: {stopping.summary_['test_error']:.3f}")
-print(
-    f"test accuracy {clf.score(V_test, v_test):.3f} (fixed {steps} steps on all 270 sequences: {accuracy:.3f})"
-)
+print(f"test accuracy {clf.score(V_test, v_test):.3f}", f"(fixed {steps} steps on all 270: {accuracy:.3f})")
 
 # %% [markdown]
 # Early stopping trades data for a choice: the held-out tenth is not
@@ -202,9 +201,8 @@ search = GridSearchCV(
 )
 t0 = time.perf_counter()
 search.fit(X_train, y_train)
-print(
-    f"search of {len(search.cv_results_['params'])} settings x {search.n_splits_} folds in {time.perf_counter() - t0:.0f} s"
-)
+n_settings = len(search.cv_results_["params"])
+print(f"{n_settings} settings x {search.n_splits_} folds in {time.perf_counter() - t0:.0f} s")
 for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True):
     print(f"  {params}: cross-validated accuracy {score:.3f}")
 print("chosen:", search.best_params_, f" test accuracy {search.score(X_test, y_test):.3f}")
