@@ -65,3 +65,26 @@ def test_a_fit_on_gunpoint_beats_the_majority_class():
     clf = IndRNNClassifier(steps=300, random_state=0).fit(X, y)
     majority = max(np.mean(yt == c) for c in set(y))
     assert clf.score(Xt, yt) > majority + 0.05
+
+
+def test_the_results_pages_table_is_the_committed_rows():
+    """docs/ucr/ucr.md, which the results page includes, is what benchmarks/ucr.py renders from the
+    committed rows (nothing typed by hand), and the page's targets read the same rows."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("ucr_bench", root / "benchmarks" / "ucr.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = json.loads((root / "docs" / "ucr" / "ucr.json").read_text())
+    assert (root / "docs" / "ucr" / "ucr.md").read_text() == bench.table(rows)
+    assert {r["data"] for r in rows} == set(bench.CLASSIFICATION + bench.REGRESSION)
+    page = (root / "docs" / "site" / "results" / "ucr.md").read_text()
+    by = {(r["data"], r["model"]): r for r in rows}
+    for name in ("JapaneseVowels", "BasicMotions", "GunPoint"):  # "both targets met"
+        mine, dtw, rocket = (by[(name, m)]["accuracy"] for m in ("indrnn", "1nn-dtw", "minirocket"))
+        assert mine >= dtw and mine >= rocket - 0.03, name
+    assert f"{by[('Tecator', 'indrnn derivatives=True')]['rmse']:.3f}" in page
+    assert f"{by[('GunPoint', 'indrnn pool=' + repr('last'))]['accuracy']:.3f}" in page
