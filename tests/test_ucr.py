@@ -88,3 +88,16 @@ def test_the_results_pages_table_is_the_committed_rows():
         assert mine >= dtw and mine >= rocket - 0.03, name
     assert f"{by[('Tecator', 'indrnn derivatives=True')]['rmse']:.3f}" in page
     assert f"{by[('GunPoint', 'indrnn pool=' + repr('last'))]['accuracy']:.3f}" in page
+
+
+def test_the_early_stopping_numbers_on_the_page_are_the_committed_ones():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = json.loads((root / "docs" / "ucr" / "early_stopping.json").read_text())
+    page = (root / "docs" / "site" / "results" / "ucr.md").read_text()
+    es, fixed = r["early_stopping"], r["fixed_steps"]
+    assert f"stopped at step {es['stopped']['step']}" in page
+    assert f"the weights of step {es['stopped']['reason'].split('step ')[-1].split(' ')[0]}" in page
+    assert f"| {es['test_accuracy']:.3f} |" in page and f"| {fixed['test_accuracy']:.3f} |" in page

@@ -30,13 +30,14 @@
 # %%
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
 from indrnn_np import IndRNNClassifier, SequenceScaler
-from indrnn_np.experiments.tutorial import FAST, check
+from indrnn_np.experiments.tutorial import FAST, check, save
 from indrnn_np.tasks.ucr import load_ucr
 
 X_train, y_train = load_ucr("GunPoint", "train")
@@ -47,7 +48,28 @@ print("classes:", sorted(set(y_train)), " first labels:", y_train[:5])
 # %% [markdown]
 # `load_ucr` returns what the estimators take: a list of `(T_i, M)` arrays
 # (samples first, each sequence time by features) and the labels as
-# strings. GunPoint's sequences all have 150 steps and one feature.
+# strings. GunPoint's sequences all have 150 steps and one feature. Five
+# of each class:
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3))
+for label, colour in (("1", "tab:blue"), ("2", "tab:orange")):
+    for i, s in enumerate([s for s, c in zip(X_train, y_train, strict=True) if c == label][:5]):
+        ax.plot(s[:, 0], color=colour, lw=1, label=f"class {label}" if i == 0 else None)
+ax.set_xlabel("step")
+ax.set_ylabel("hand x (normalised)")
+ax.legend()
+save(
+    fig,
+    "10_gunpoint.png",
+    caption=(
+        "GunPoint: five training sequences of each class. The classes differ in a short stretch in the "
+        "middle (the gun drawn from its holster, or not) and look alike at the end, where a last-step "
+        "head reads them."
+    ),
+)
+
+# %% [markdown]
 #
 # ## A baseline first
 #
