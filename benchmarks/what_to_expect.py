@@ -441,7 +441,7 @@ def entries() -> list[Entry]:
             "dynamics",
             "Getting started",
             "Eq. 4 in numbers and the u constraint in training",
-            f"{PY} -m indrnn_np dynamics --out docs/img/dynamics",
+            f"{PY} -m indrnn_np dynamics --out docs/img/dynamics --overwrite",
             "concepts/constraint.md",
             "rerun",
             60,
@@ -513,7 +513,7 @@ def entries() -> list[Entry]:
     ]:
         short = {
             "adding-T1000": "train adding --T 1000 --batch 32 --steps 30000",
-            "adding-T5000-seed0": "train adding --T 5000 --batch 32 --steps 30000",
+            "adding-T5000-seed0": "train adding --T 5000 --batch 32 --steps 60000",
             "adding-T5000-seed1": "train adding --T 5000 --batch 32 --steps 30000 --seed 1",
             "adding-T5000-seed2": "train adding --T 5000 --batch 32 --steps 30000 --seed 2",
         }.get(name, cmd)
@@ -743,8 +743,8 @@ def entries() -> list[Entry]:
         )
     )
     # -- tutorials, short and full
-    for path in tutorials():
-        for fast in (True, False):
+    for fast in (True, False):  # all short forms, then all full ones: one table each
+        for path in tutorials():
             form = "short" if fast else "full"
             env = {"INDRNN_TUTORIAL_FAST": "1"} if fast else {}
             prefix = "INDRNN_TUTORIAL_FAST=1 " if fast else ""

@@ -41,7 +41,7 @@ def cmd_gradcheck(a) -> int:
 def cmd_dynamics(a) -> int:
     from .experiments.dynamics_report import write_report
 
-    write_report(a.out, epsilon=a.epsilon, gamma=a.gamma, train_steps=a.train_steps)
+    write_report(a.out, epsilon=a.epsilon, gamma=a.gamma, train_steps=a.train_steps, overwrite=a.overwrite)
     return 0
 
 
@@ -571,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=800,
         help="training demonstration: steps (at most) of each of its three runs: free, with the u projection, "
         "with gradient clipping (default: 800)",
+    )
+    d.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the report already in --out (without it, a folder holding one is refused)",
     )
     d.set_defaults(func=cmd_dynamics)
     _train_parser(sub)

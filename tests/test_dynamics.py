@@ -252,3 +252,18 @@ def test_dynamics_command_bad_options(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["dynamics", "--out", str(blocker / "sub")]) == 2
+
+
+def test_a_folder_holding_a_report_is_refused_unless_overwrite(tmp_path, capsys):
+    """A report someone saved is never replaced unasked: refused in one line before any work, the
+    file untouched; --overwrite replaces it."""
+    from indrnn_np.cli import main
+
+    saved = tmp_path / "dynamics.json"
+    saved.write_text("mine")
+    assert main(["dynamics", "--out", str(tmp_path), "--train-steps", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "already holds a report (dynamics.json)" in err and "--overwrite" in err
+    assert saved.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["dynamics.json"]
+    assert main(["dynamics", "--out", str(tmp_path), "--train-steps", "2", "--overwrite"]) == 0
+    assert json.loads(saved.read_text())["training"]["settings"]["steps"] == 2

@@ -420,6 +420,10 @@ def _json_safe(obj):
     return obj
 
 
+#: The files :func:`write_report` writes into its folder.
+REPORT_FILES = ("gradient_vs_time.png", "rnn_vs_indrnn.png", "clipping_training.png", "dynamics.json")
+
+
 def write_report(
     out_dir,
     *,
@@ -429,6 +433,7 @@ def write_report(
     train_T=DEMO["T"],
     train_steps=DEMO["steps"],
     train_lr=DEMO["lr"],
+    overwrite=False,
     log=print,
 ) -> dict:
     """Write ``gradient_vs_time.png``, ``rnn_vs_indrnn.png``, ``clipping_training.png`` and ``dynamics.json``.
@@ -440,6 +445,8 @@ def write_report(
     ------
     DynamicsError
         Not 0 < epsilon < gamma, gamma < 1, or ``train_steps`` < 1 (before any work).
+        A folder that already holds any of :data:`REPORT_FILES` without ``overwrite`` (nothing
+        written: a report someone saved is never replaced unasked).
     OutputError
         ``out_dir`` cannot be created or written.
     """
@@ -453,6 +460,12 @@ def write_report(
     if not (isinstance(train_steps, int) and train_steps >= 1):
         raise DynamicsError(f"train_steps must be a positive integer; got {train_steps!r}")
     check_writable_dir(out_dir)
+    there = [name for name in REPORT_FILES if (Path(out_dir) / name).exists()]
+    if there and not overwrite:
+        raise DynamicsError(
+            f"{out_dir} already holds a report ({', '.join(there)}): give another folder, or overwrite=True "
+            "(--overwrite) to replace it"
+        )
     make_dir(out_dir)
     out = Path(out_dir)
     bound = relu_u_max(T_plot, gamma)

@@ -68,6 +68,8 @@ def resolved_pool(pool: str, head: str) -> str:
     splits) max pooling did as well as the last step or better on every classification set
     (GunPoint 0.987 against 0.687, ArrowHead 0.663 against 0.537, JapaneseVowels 0.981 against 0.959,
     BasicMotions 1.0 both; results/ucr.md): evidence anywhere in a sequence reaches the head directly.
+    The evidence is from classification; on the one regression set (Tecator) the three pools ended
+    within 0.3 of each other in RMSE (10.9 to 11.2), so regression takes the same rule.
     """
     if pool != "auto":
         return pool
