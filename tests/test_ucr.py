@@ -45,7 +45,7 @@ def test_a_name_sktime_does_not_ship_is_refused_without_downloading(no_network):
         UCRDataError, match=r"name must be one of .*GunPoint.*got 'ECG200' \(nothing is downloaded\)"
     ):
         load_ucr("ECG200")
-    with pytest.raises(UCRDataError, match="got 'gunpoint'"):
+    with pytest.raises(UCRDataError, match="got 'gunpoint' .*did you mean 'GunPoint'"):
         load_ucr("gunpoint")  # spelt as the archive spells it
     with pytest.raises(UCRDataError, match="split must be 'train' or 'test'; got 'valid'"):
         load_ucr("GunPoint", "valid")

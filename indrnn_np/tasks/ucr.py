@@ -66,9 +66,11 @@ def load_ucr(name: str, split: str = "train") -> tuple[list[np.ndarray], np.ndar
         ``"train"`` nor ``"test"``, or sktime is not installed (saying how to install it).
     """
     if name not in SETS:
+        close = [s for s in SETS if isinstance(name, str) and s.lower() == name.lower()]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UCRDataError(
             f"name must be one of the UCR/UEA data sets that ship with sktime ({', '.join(SETS)}); "
-            f"got {name!r} (nothing is downloaded)"
+            f"got {name!r} (nothing is downloaded){hint}"
         )
     if split not in ("train", "test"):
         raise UCRDataError(f"split must be 'train' or 'test'; got {split!r}")
