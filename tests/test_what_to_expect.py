@@ -111,7 +111,11 @@ def test_the_suites_time_in_the_prose_is_cis():
 
 
 def test_pytest_summary_parses_cis_line():
+    # the committed record parses (whatever run it holds), and known lines parse to known numbers
     line, seconds, counts = wte.pytest_summary(wte.CI_RECORD.read_text())
+    assert seconds > 0 and counts["passed"] > 0 and line in wte.CI_RECORD.read_text()
+    ci = "1 failed, 977 passed, 16 skipped, 2 warnings in 920.03s (0:15:20)"
+    _, seconds, counts = wte.pytest_summary(ci)
     assert seconds == pytest.approx(920.03)
     assert counts["passed"] == 977 and counts["failed"] == 1
     assert wte.tests_result(counts).startswith("978 tests run")
