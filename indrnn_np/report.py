@@ -66,16 +66,14 @@ def check_writable_dir(path) -> None:
         while not os.path.lexists(existing):
             missing.append(existing)
             existing = os.path.dirname(existing)
-        if not os.path.lexists(existing):
-            continue
         if not os.path.isdir(existing):
-            if os.path.lexists(existing) and not os.path.isdir(existing):
-                raise OutputError(
-                    f"cannot create the folder {path}: {existing} is a file, not a folder"
-                    if missing
-                    else f"cannot write into {path}: it is a file, not a folder"
-                )
-            continue
+            if not os.path.lexists(existing):
+                continue  # removed between the two looks: look again
+            raise OutputError(
+                f"cannot create the folder {path}: {existing} is a file, not a folder"
+                if missing
+                else f"cannot write into {path}: it is a file, not a folder"
+            )
         try:
             max_name = os.pathconf(existing, "PC_NAME_MAX")
         except (OSError, ValueError):
@@ -86,12 +84,9 @@ def check_writable_dir(path) -> None:
                 raise OutputError(f"cannot create the folder {path}: the name {name!r} is too long")
         try:
             _try_folder(existing)
-        except FileNotFoundError as exc:
-            if not os.path.isdir(existing):
-                continue  # the folder went away between looking and writing: look again
-            what = "create the folder" if missing else "write into the folder"
-            raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
         except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not os.path.isdir(existing):
+                continue  # the folder went away between looking and writing: look again
             what = "create the folder" if missing else "write into the folder"
             raise OutputError(f"cannot {what} {path}: {exc.strerror or exc}") from None
         return

@@ -417,13 +417,8 @@ def _grade_backward(fn, cases, seed, path):
         where = f"on {_case_text(case)}: "
         out = _call(fn, *(v.copy() for v in args.values()), path=path, where=where)
         if not isinstance(out, tuple | list) or len(out) != 5:
-            got = (
-                f"a {type(out).__name__} of {len(out)}"
-                if isinstance(out, tuple | list)
-                else type(out).__name__
-            )
             raise _Failed(
-                f"{where}returned {got}; expected the five gradients (dx, dW, du, db, dh0)",
+                f"{where}returned {_what_returned(out)}; expected the five gradients (dx, dW, du, db, dh0)",
                 "end with `return dx, dW, du, db, dh0`",
             )
         yours = {k: _array(v, k) for k, v in zip(GRAD_NAMES, out, strict=True)}
@@ -794,15 +789,18 @@ def _compose_pairs(case, rng):
     return tuple(tuple(np.concatenate([pair[j][k] for pair in pairs]) for k in range(4)) for j in range(2))
 
 
+def _what_returned(value) -> str:
+    """How a refusal names what a learner's function returned: "a tuple of 3", or the type's name."""
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
 def _as_map(value, n, where):
     if not isinstance(value, tuple | list) or len(value) != 4:
-        got = (
-            f"a {type(value).__name__} of {len(value)}"
-            if isinstance(value, tuple | list)
-            else type(value).__name__
-        )
         raise _Failed(
-            f"{where}returned {got}; expected a map (a, c, lo, hi)", "end with `return a, c, lo, hi`"
+            f"{where}returned {_what_returned(value)}; expected a map (a, c, lo, hi)",
+            "end with `return a, c, lo, hi`",
         )
     parts = []
     for name, part in zip("a c lo hi".split(), value, strict=True):
