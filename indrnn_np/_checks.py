@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .kernels.placement import is_device_array
+from .kernels.placement import to_host
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -52,8 +52,9 @@ WHAT_IT_HOLDS = {
 }
 
 
-def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
-    """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions (any when None).
+def check_array(name: str, a, ndim: int | None, *, backend=None):
+    """Check that ``a`` is a float32/float64 array of ``ndim`` dimensions (any when None), of a kind
+    ``backend``'s ops take (as :func:`check_arrays`).
 
     Raises
     ------
@@ -62,11 +63,11 @@ def check_array(name: str, a, ndim: int | None, *, allow_device: bool = False):
     ValueError
         Wrong number of dimensions or a zero-sized axis.
     """
-    check_arrays({name: (a, ndim)}, allow_device=allow_device)
+    check_arrays({name: (a, ndim)}, backend=backend)
     return a
 
 
-def check_arrays(arrays: dict, *, allow_device: bool = False, dims: dict | None = None, dtype=None):
+def check_arrays(arrays: dict, *, backend=None, dims: dict | None = None, dtype=None):
     """Check several arrays at once, each against the axes it must have; return ``(dims, dtype)``.
 
     One call for all of an op's array arguments (a debugger steps over it in one step), with the
@@ -78,10 +79,11 @@ def check_arrays(arrays: dict, *, allow_device: bool = False, dims: dict | None 
         ``{name: (a, axes)}``, in the order to check them; an ``a`` of None is skipped. ``axes``
         is a number of axes, None (any number), or names them, e.g. ``"(T, B, M)"`` (text after the parentheses, such as
         ``"(B, T, N) (batch_first)"``, only goes into the message): ``a`` must be a float32/float64
-        array (a Numba device array too with ``allow_device``) with that many axes, none empty, and
-        an axis name has one size wherever it appears (the first array that has it sets it, unless
-        ``dims`` does).
-    allow_device : bool
+        array of a kind ``backend``'s ops take with that many axes, none empty, and an axis name
+        has one size wherever it appears (the first array that has it sets it, unless ``dims`` does).
+    backend : Backend, optional
+        The backend whose ops take the arrays (:meth:`indrnn_np.ops.backend.Backend.accepts`: a Numba
+        device array too for the CUDA backend); None: NumPy arrays only.
     dims : dict, optional
         Sizes known beforehand, ``{"T": 5, ...}``.
     dtype : tuple (np.dtype, str), optional
@@ -106,8 +108,8 @@ def check_arrays(arrays: dict, *, allow_device: bool = False, dims: dict | None 
     for name, (a, axes) in arrays.items():
         if a is None:
             continue
-        if not (isinstance(a, np.ndarray) or (allow_device and is_device_array(a))):
-            kind = "a NumPy array" + (" or a Numba CUDA device array" if allow_device else "")
+        if not (isinstance(a, np.ndarray) if backend is None else backend.accepts(a)):
+            kind = "a NumPy array" if backend is None else backend.takes
             raise TypeError(f"{name} must be {kind}; got {type(a).__name__}")
         if np.dtype(a.dtype) not in FLOAT_DTYPES:
             raise TypeError(f"{name} must have dtype float32 or float64; got {a.dtype}")
@@ -187,9 +189,7 @@ def check_lengths(lengths, T: int, B: int, name: str = "lengths") -> np.ndarray:
     ValueError
         Not of shape (B,), or a length outside [1, T].
     """
-    if is_device_array(lengths):
-        lengths = lengths.copy_to_host()
-    arr = np.asarray(lengths)
+    arr = np.asarray(to_host(lengths))  # lengths on the device are copied to the host
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array of shape (B,) = ({B},); got dtype {arr.dtype}")
     if arr.shape != (B,):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..ops import device as dev
-from ..ops.backend import CPU, CUDA, backend_of, resolve
+from ..ops.backend import CPU, backend_of, resolve
 from ..ops.optim import adam_update, grad_sumsq, grad_sumsq_into, sgd_update
 from .layers import Layer
 from .models import u_bounds_of
@@ -299,7 +299,7 @@ class Optimizer:
             backend = backend_of(*self.params.values(), default=CPU)
         backend = resolve(backend)
         for name, p in self.params.items():
-            if CUDA.holds(p):
+            if backend_of(p).on_device:
                 if not backend.on_device or not p.is_c_contiguous():
                     raise ValueError(
                         f"parameter {name!r} is a device array: it needs backend 'cuda' (got '{backend}') "

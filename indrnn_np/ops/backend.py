@@ -4,9 +4,9 @@
 into one of three objects, and is the one place that reads a backend's name: everything above asks
 the object. A :class:`Backend` owns
 
-* **placement**: :meth:`Backend.holds` (does an array live here), :meth:`Backend.to_device`,
-  :meth:`Backend.to_host`; and :func:`backend_of`, the backend where given arrays live (the CUDA
-  backend for a Numba device array, else the host);
+* **placement**: :meth:`Backend.holds` (does an array live here), :meth:`Backend.accepts` (do its
+  ops take it), :meth:`Backend.to_device`, :meth:`Backend.to_host`; and :func:`backend_of`, the
+  backend where given arrays live (the CUDA backend for a Numba device array, else the host);
 * **allocation**: :meth:`Backend.empty` and :meth:`Backend.zeros`, on the host through the work-array
   pool (:mod:`indrnn_np.ops.buffers`), on the GPU through the one counted allocation point
   (:func:`indrnn_np.kernels._cuda.device_array`, whose bytes :attr:`Backend.memory` counts);
@@ -28,7 +28,7 @@ import numpy as np
 from .. import config
 from ..errors import UserError
 from ..kernels import reference as _reference
-from ..kernels.placement import is_device_array
+from ..kernels.placement import is_device_array, to_host
 from ..timing import section
 from . import buffers
 
@@ -148,6 +148,14 @@ class Backend:
 
     def holds(self, a) -> bool:
         """Whether ``a`` is an array of this backend's side (a NumPy array on the host backends)."""
+        return isinstance(a, np.ndarray)
+
+    #: What its ops take as an array argument, as an argument check's message says it.
+    takes = "a NumPy array"
+
+    def accepts(self, a) -> bool:
+        """Whether its ops take ``a`` as an array argument (:func:`indrnn_np._checks.check_arrays`): a
+        NumPy array on every backend, and on the CUDA backend a device array too."""
         return isinstance(a, np.ndarray)
 
     def to_device(self, a):
@@ -319,6 +327,11 @@ class _CudaBackend(Backend):
     def holds(self, a) -> bool:
         return is_device_array(a)
 
+    takes = "a NumPy array or a Numba CUDA device array"
+
+    def accepts(self, a) -> bool:
+        return isinstance(a, np.ndarray) or is_device_array(a)
+
     def to_device(self, a):
         """A C-contiguous device array of ``a``: a NumPy array is copied in (its device memory counted),
         a device array returned as it is."""
@@ -480,11 +493,6 @@ def _same(a):
 
 def _rows(a) -> int:
     return int(np.prod(a.shape[:-1], dtype=np.int64))
-
-
-def to_host(a):
-    """A NumPy array of ``a`` (copied from the device); a NumPy array (or None) is returned as it is."""
-    return a.copy_to_host() if is_device_array(a) else a
 
 
 def assign(dst, src) -> None:

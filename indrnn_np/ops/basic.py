@@ -41,16 +41,15 @@ def linear_forward(x, W, b=None):
     cache : tuple (x, W, has_bias)
     """
     bk = backend_of(x)
-    dev = bk.on_device
-    check_array("x", x, None, allow_device=dev)
+    check_array("x", x, None, backend=bk)
     if x.ndim < 1:
         raise ValueError("x must have at least 1 dimension (..., M); got a 0-d array")
     M = tuple(x.shape)[-1]
-    check_array("W", W, 2, allow_device=dev)
+    check_array("W", W, 2, backend=bk)
     if W.shape[0] != M:
         raise ValueError(f"W must have shape (M, N) with M = x.shape[-1] = {M}; got {tuple(W.shape)}")
     if b is not None:
-        check_array("b", b, 1, allow_device=dev)
+        check_array("b", b, 1, backend=bk)
         check_shape("b", b, (W.shape[1],), "(N,)")
     check_same_dtype("x", x.dtype, {"W": W, "b": b})
     y = bk.matmul(x.reshape(-1, M), W)  # (rows, N): one GEMM over every row
@@ -67,7 +66,7 @@ def linear_backward(dy, cache, *, need_dx: bool = True) -> LinearGrads:
     x, W, has_bias = cache
     N = W.shape[1]
     bk = backend_of(x)
-    check_array("dy", dy, x.ndim, allow_device=bk.on_device)
+    check_array("dy", dy, x.ndim, backend=bk)
     check_shape("dy", dy, (*x.shape[:-1], N), "(..., N)")
     dy2d = dy.reshape(-1, N)
     x2d = x.reshape(-1, tuple(x.shape)[-1])
@@ -106,7 +105,7 @@ def mse_forward(pred, target, lengths=None):
         count = int(lengths.sum()) * int(np.prod(pred.shape[2:]))
     bk = backend_of(pred)
     if bk.on_device:  # the loss and ∂J/∂pred in one pass of the CUDA kernels
-        check_array("pred", pred, None, allow_device=True)
+        check_array("pred", pred, None, backend=bk)
         if not per_step:
             return device.mse_forward(pred, target)
         target = bk.to_device_as(target, pred.dtype)
@@ -202,11 +201,10 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
         (the layer folds them into its running averages).
     """
     backend = resolve(backend)
-    dev = backend.on_device
-    check_array("x", x, None, allow_device=dev)
+    check_array("x", x, None, backend=backend)
     N = tuple(x.shape)[-1]
     for name, a in (("gamma", gamma), ("beta", beta)):
-        check_array(name, a, 1, allow_device=dev)
+        check_array(name, a, 1, backend=backend)
         check_shape(name, a, (N,), "(N,)")
     check_same_dtype("x", x.dtype, {"gamma": gamma, "beta": beta})
     axes = tuple(a % x.ndim for a in axes)
@@ -214,7 +212,7 @@ def batchnorm_forward(x, gamma, beta, axes, eps: float = 1e-5, backend: str = "c
         raise ValueError(f"axes must not include the feature axis {x.ndim - 1}; got {axes}")
     if lengths is not None:
         return _batchnorm_masked(x, gamma, beta, axes, eps, lengths)
-    if dev:
+    if backend.on_device:
         if axes == tuple(range(x.ndim - 1)):
             return device.batchnorm_forward(x, gamma, beta, "time", eps)
         if x.ndim == 3 and axes == (1,):
@@ -289,7 +287,7 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
             cache.count,
         )
         bk = CUDA if cache.on_device else NUMPY  # where x came from, and the gradients go back to
-        check_array("dy", dy, 3, allow_device=cache.on_device)
+        check_array("dy", dy, 3, backend=bk)
         check_shape("dy", dy, xhat.shape, "x's shape")
         dy = np.where(m > 0, bk.to_host(dy), 0)
         g = dy * gamma
@@ -305,7 +303,7 @@ def batchnorm_backward(dy, cache) -> BatchNormGrads:
         grads = (dx, (dy * xhat).sum(axis=(0, 1)), dy.sum(axis=(0, 1)))
         return BatchNormGrads(*(bk.to_device(a) for a in grads))
     if not isinstance(cache, BatchNormCache):  # the cuda backend's cache
-        check_array("dy", dy, cache[0].ndim, allow_device=True)
+        check_array("dy", dy, cache[0].ndim, backend=CUDA)
         check_shape("dy", dy, cache[0].shape, "x's shape")
         return BatchNormGrads(*device.batchnorm_backward(device.to_device(dy), cache))
     if cache.backend is CPU:
@@ -360,7 +358,7 @@ def dropout_forward(x, p: float, rng: np.random.Generator):
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be in [0, 1); got {p}")
-    check_array("x", x, 3, allow_device=True)
+    check_array("x", x, 3, backend=CUDA)  # a NumPy or a device array
     mask = (rng.random(tuple(x.shape[1:])) >= p).astype(x.dtype) / x.dtype.type(1.0 - p)  # (B, N)
     bk = backend_of(x)
     mask = bk.to_device(mask)  # the same draws on every backend, copied to the device there
@@ -405,7 +403,7 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
         if labels.shape == mask.shape and labels.dtype.kind in "iu":
             labels = np.where(mask, labels, 0)  # the padding's labels, whatever they are, ignored
     if backend_of(logits).on_device:  # the loss and ∂J/∂logits in one pass of the CUDA kernels
-        check_array("logits", logits, None, allow_device=True)
+        check_array("logits", logits, None, backend=CUDA)
         return device.softmax_cross_entropy_forward(logits, labels, None if mask is None else lengths)
     check_array("logits", logits, None)
     labels = np.asarray(labels)

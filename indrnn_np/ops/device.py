@@ -43,8 +43,8 @@ def _f(dtype):
 
 
 def is_device(a) -> bool:
-    """True for a Numba CUDA device array (real or simulated): the CUDA backend holds it."""
-    return CUDA.holds(a)
+    """True for a Numba CUDA device array (real or simulated): it lives on the CUDA backend."""
+    return backend_of(a).on_device
 
 
 def to_device(a):
@@ -225,7 +225,7 @@ def softmax_cross_entropy_forward(logits, labels, lengths=None):
     """
     C = tuple(logits.shape)[-1]
     R = _rows(logits)
-    if not CUDA.holds(labels):
+    if not backend_of(labels).on_device:
         labels = np.asarray(labels)
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers; got dtype {labels.dtype}")

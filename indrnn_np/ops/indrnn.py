@@ -73,13 +73,13 @@ class IndRNNStepGrads(NamedTuple):
     dh_prev: np.ndarray  # (B, N)
 
 
-def _check_recurrent_params(u, b, h0, B, N, allow_device=False):
+def _check_recurrent_params(u, b, h0, B, N, backend=None):
     """u (N,), b (N,) and, unless None, h0 (B, N): the recurrence's own arguments."""
-    check_arrays({"u": (u, "(N,)")}, allow_device=allow_device, dims={"N": N})
-    check_array("b", b, 1, allow_device=allow_device)
+    check_arrays({"u": (u, "(N,)")}, backend=backend, dims={"N": N})
+    check_array("b", b, 1, backend=backend)
     check_shape("b", b, (N,), "(N,)")
     if h0 is not None:
-        check_array("h0", h0, 2, allow_device=allow_device)
+        check_array("h0", h0, 2, backend=backend)
         check_shape("h0", h0, (B, N), "(B, N)")
 
 
@@ -157,7 +157,7 @@ def _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_f
             "b": (b, "(N,)"),
             "h0": (h0, "(B, N)"),
         },
-        allow_device=backend.on_device and not batch_first,
+        backend=None if batch_first else backend,
     )
     check_algorithm(algorithm, activation)
     if lengths is not None:
@@ -402,7 +402,7 @@ def _backward_args(dh, cache):
     T, B, _ = x.shape
     check_arrays(
         {"dh": (dh, "(B, T, N) (batch_first)" if batch_first else "(T, B, N)")},
-        allow_device=backend.on_device and not batch_first,
+        backend=None if batch_first else backend,
         dims={"T": T, "B": B, "N": W.shape[1]},
         dtype=(x.dtype, "the forward inputs"),
     )
@@ -543,10 +543,9 @@ def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
     """:func:`indrnn_recurrence_forward` of a time-major xw."""
     backend = resolve(backend)
     check_choice("activation", activation, tuple(ACTIVATIONS))
-    dev = backend.on_device
-    check_array("xw", xw, 3, allow_device=dev)
+    check_array("xw", xw, 3, backend=backend)
     T, B, N = xw.shape
-    _check_recurrent_params(u, b, h0, B, N, allow_device=dev)
+    _check_recurrent_params(u, b, h0, B, N, backend=backend)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
     check_algorithm(algorithm, activation)
     if lengths is not None:
@@ -588,7 +587,7 @@ def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     """:func:`indrnn_recurrence_backward` of a time-major dh."""
     u, h0, h, activation, backend, lengths, algorithm, _ = cache
     backend = resolve(backend, "cache.backend")
-    check_array("dh", dh, 3, allow_device=backend.on_device)
+    check_array("dh", dh, 3, backend=backend)
     check_shape("dh", dh, h.shape, "(T, B, N)")
     check_same_dtype("the forward inputs", h.dtype, {"dh": dh})
     if lengths is not None:

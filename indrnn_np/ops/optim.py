@@ -76,7 +76,7 @@ def grad_sumsq(g, clip=None, backend="cpu") -> tuple[float, float]:
 def grad_sumsq_into(g, clip, out) -> None:
     """:func:`grad_sumsq` of a device gradient, written into the device array ``out`` (2,) of g's dtype
     (no copy to the host: the training step copies every parameter's pair and the loss at once)."""
-    if not CUDA.holds(g) or not CUDA.holds(out) or tuple(out.shape) != (2,):
+    if not backend_of(g).on_device or not backend_of(out).on_device or tuple(out.shape) != (2,):
         raise TypeError("grad_sumsq_into takes a device gradient and a (2,) device array out")
     CUDA.kernels.grad_sumsq_into(_flat_param("g", g), float(clip or 0.0), out)
 

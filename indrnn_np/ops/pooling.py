@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_array, check_choice, check_lengths, check_same_dtype, check_shape
-from .backend import backend_of
+from .backend import CUDA, backend_of
 from .sequences import step_mask
 
 #: How a sequence-level head reads a (T, B, N) sequence of states: its last step, or a pool over time.
@@ -73,7 +73,7 @@ def pool_forward(h, mode: str, lengths=None):
         ``h`` not a float array, lengths not integers.
     """
     check_choice("mode", mode, ("mean", "max"))
-    check_array("h", h, 3, allow_device=True)
+    check_array("h", h, 3, backend=CUDA)  # a NumPy or a device array
     T, B, N = h.shape
     lengths = np.full(B, T, np.int64) if lengths is None else check_lengths(lengths, T, B)
     bk = backend_of(h)  # where h lives: the output, and later the gradient, go back there
@@ -109,7 +109,7 @@ def pool_backward(dy, cache: PoolCache):
     if not isinstance(cache, PoolCache):
         raise TypeError(f"cache must be the PoolCache from pool_forward; got {type(cache).__name__}")
     mode, (T, B, N), lengths, index, where, dtype = cache
-    check_array("dy", dy, 2, allow_device=True)
+    check_array("dy", dy, 2, backend=CUDA)
     check_shape("dy", dy, (B, N), "(B, N)")
     g = where.to_host(dy)
     check_same_dtype("the forward input h", dtype, {"dy": g})
