@@ -18,27 +18,29 @@ extrapolated to the run's T. Sizes that do not grow with T (parameters, the opti
 MNIST's images) come out as they are. A rehearsal takes a second or a few (the data are read,
 the model built, four phases run three times); runs of T <= 32 are rehearsed at their own T.
 
-On top comes a fixed part for the interpreter, NumPy, Numba's compiled kernels and matplotlib
-(:data:`RUNTIME_BYTES`: a tiny run's peak RSS was 182-208 MiB).
+On top comes the process itself, as it is once the rehearsal is done (:func:`process_bytes`, its
+resident memory): the interpreter, NumPy, Numba and the kernels the run needs, loaded from Numba's
+cache or compiled (a first run on a machine holds the compiler's memory too), matplotlib for a run
+that draws its curve (imported first), and whatever else the process holds. In a user's own process
+(:func:`indrnn_np.train.train` with objects, the estimators' ``fit`` and ``predict``) that includes
+their other arrays: memory in use, which the run cannot have, so it counts, as the check compares
+the estimate with what is available plus what the process holds already (:class:`Available`).
+What the phases count that the process holds already (a run of objects' task arrays and model, the
+sequences to predict) is taken off it, and :data:`ALLOCATOR_BYTES` added for the freed arrays the
+allocator keeps. Where the resident memory cannot be read, :data:`RUNTIME_BYTES` stands for it.
 
-Measured against reality (2026-12-07, float32, 2 shared cores): the estimate's arrays (less
-:data:`RUNTIME_BYTES`) over the peak that ``tracemalloc`` sees the real run allocate (the data,
-the model, a step, an evaluation, a second step), and the whole estimate over the peak RSS of
-``train ... --steps 2 --eval-every 1`` (its rehearsal included)::
+Measured against reality (2026-12-07, float32, 2 shared cores): the estimate's arrays (less the
+part ``runtime``) over the peak that ``tracemalloc`` sees the real run allocate (the data, the
+model, a step, an evaluation, a second step); and the whole estimate over the peak RSS of the
+command that made it (``train ... --steps 2 --eval-every 1``, its rehearsal included, or the fit),
+with the fixed 256 MiB this part was before and as it is now (``python benchmarks/memory_rss.py``,
+which prints the table's RSS columns)::
 
-    adding --T 1000 (batch 50, 2 x 128)                     0.995   RSS  532 /  527 MiB  1.009
-    adding --T 5000                                         1.000   RSS 1641 / 1608 MiB  1.020
-    adding --T 1000 --residual --layers 4 --bn time         0.995   RSS 1214 / 1224 MiB  0.992
-    adding --T 1000 --model lstm --layers 1                 0.997   (RSS run not finished)
-    adding --T 1000 --bidirectional --bn time               1.001   RSS 1218 / 1262 MiB  0.965
-    mnist --bn frame --dropout 0.1 (generated IDX files)    1.002   RSS 1085 / 1166 MiB  0.931
-    IndRNNClassifier.fit, 400 NaN-padded sequences of
-      500-4000 steps, 3 features, hidden 128, batch 32      0.989   RSS 1418 / 1499 MiB  0.946
+    configuration                                          arrays  peak RSS   RSS: before  now
+@@TABLE@@
 
-So the arrays come out within 1.2 %, and ``tests/test_memory.py`` holds them to 0.97-1.05. Of
-the RSS, what is not arrays (the runtime, and memory the allocator keeps after freeing arrays
-of a few MB) was 250-270 MiB for the first three and 300-340 MiB for the last three, against
-the fixed :data:`RUNTIME_BYTES`: there the estimate lies 3-7 % below the RSS.
+So the arrays come out within 1.2 %, and ``tests/test_memory.py`` holds them to 0.97-1.05, and
+the whole estimate against the peak RSS too (``slow``).
 
 Runs whose batches have varied lengths (task ``arrays``, the estimators) are rehearsed with the
 second step's batch one step shorter than the first, as two real batches rarely share their
@@ -81,9 +83,15 @@ from .step import train_step
 GiB = 2**30
 MiB = 2**20
 
-#: The interpreter, NumPy, Numba with the compiled kernels, matplotlib for the curve: a tiny run's peak
-#: RSS was 182-208 MiB (kernels from Numba's cache, or compiled in the process).
+#: The runtime part where the process's resident memory cannot be read (no ``/proc/self/status``):
+#: the interpreter, NumPy, Numba with the compiled kernels, matplotlib for the curve (a tiny run's
+#: peak RSS was 182-208 MiB on Linux, kernels from Numba's cache or compiled in the process).
 RUNTIME_BYTES = 256 * MiB
+
+#: What the allocator keeps of the run's freed arrays besides its live ones at the peak (freed heap
+#: chunks it has not given back), added to the process's RSS: measured 0-130 MiB on the runs of the
+#: module's table (the most for runs of many arrays of a few MB), so a middle figure.
+ALLOCATOR_BYTES = 48 * MiB
 
 #: The sequence lengths a run is rehearsed at (a run of T <= the last is rehearsed at its own T).
 PROBES = (16, 32)
@@ -97,7 +105,7 @@ PARTS = {
     "data": "data set and test set",
     "params": "parameters, batch-norm statistics and optimizer state",
     "checkpoint": "checkpoint arrays being loaded",
-    "runtime": "the interpreter and its libraries",
+    "runtime": "this process now (the interpreter, its libraries, what it holds) and its allocator",
 }
 
 #: Parts that live on the GPU when a run trains with ``backend="cuda"``.
@@ -206,6 +214,7 @@ def rehearse(
     levers: tuple = (),
     on_device: bool = False,
     runtime: bool = True,
+    resident: int = 0,
     backend=None,
 ) -> MemoryEstimate | None:
     """The peak memory of a run of ``T`` steps, from the same run rehearsed at :data:`PROBES`.
@@ -225,7 +234,12 @@ def rehearse(
         The run keeps its arrays on the GPU (:data:`_DEVICE_PARTS` are not host memory); implied by a
         ``backend`` on the device.
     runtime : bool
-        Count :data:`RUNTIME_BYTES` (False: the caller's process holds it already and says so).
+        Count the process as it is (:func:`process_bytes`, read after the rehearsal, when the kernels
+        the run needs are loaded) as the part ``"runtime"``; False: leave it out (the caller counts
+        it and says so).
+    resident : int
+        Bytes of what the phases count that this process holds already (the task's arrays of a run
+        of objects, the sequences to predict): the runtime part, which holds them, is less them.
     backend : str or Backend, optional
         The run's backend. On the GPU, the phases run there (the real code on the device, at the
         probes' T), and the bytes its one allocation point counts (:attr:`Backend.memory`) give the
@@ -304,7 +318,8 @@ def rehearse(
         if len(probes) == 1
         else f"rehearsed at T = {probes[0]} and {probes[1]}, extrapolated to T = {T}"
     )
-    estimate = _at_peak(what, labels, [v[:2] for v in values], name, on_device, runtime)
+    held = max(0, process_bytes() - int(resident)) + ALLOCATOR_BYTES if runtime else None
+    estimate = _at_peak(what, labels, [v[:2] for v in values], name, on_device, held)
     if device is not None:
         peak, phase = max((v[2], label) for (_, label, _), v in zip(labels, values, strict=True))
         estimate = dataclasses.replace(estimate, device_peak=int(max(0.0, peak)), device_phase=phase)
@@ -352,7 +367,7 @@ _LEAVES = {"step": "kept", "evaluation": "kept"}
 
 def _at_peak(what, labels, values, levers, on_device, runtime) -> MemoryEstimate:
     """The estimate at the phase whose peak is the largest: what the earlier phases left, by part, the
-    peak phase's own bytes above that, the exact parts and the runtime."""
+    peak phase's own bytes above that, the exact parts and the runtime (bytes, or None: not counted)."""
     best, best_parts, best_label = -1.0, Counter(), ""
     held_before, left = 0.0, Counter()
     for (part, label, exact), (peak, after) in zip(labels, values, strict=True):
@@ -363,8 +378,8 @@ def _at_peak(what, labels, values, levers, on_device, runtime) -> MemoryEstimate
             best, best_parts, best_label = total, parts, label
         left[_LEAVES.get(part, part)] += after - held_before if exact is None else exact
         held_before = after
-    if runtime:
-        best_parts["runtime"] += RUNTIME_BYTES
+    if runtime is not None:
+        best_parts["runtime"] += runtime
     parts = {k: int(best_parts[k]) for k in PARTS if best_parts.get(k, 0) >= 1}
     return MemoryEstimate(
         what=what, parts=parts, phase=best_label, levers=tuple(levers(parts)), on_device=on_device
@@ -486,6 +501,8 @@ def estimate_training(cfg: TrainConfig, *, resume: bool = False, extra_models: i
         s, out = config_phases(cfg, Tp, checkpoint=resume, extra_models=extra_models)
         return out + _training_phases(s, batch=cfg.batch, clip_value=cfg.clip_value, clip_norm=cfg.clip_norm)
 
+    from .. import plots  # noqa: F401  the run draws its curve: matplotlib is in its RSS at the peak
+
     what = f"training {run_label(cfg)}"
     return rehearse(what, phases, cfg.T, levers=config_levers(cfg), backend=cfg.backend)
 
@@ -519,10 +536,11 @@ def _prediction_phases(s: dict, n: int, T: int, M: int, dtype, *, read=True) -> 
     return [Phase("input", "reading the sequences", inputs), Phase("evaluation", "prediction", run)]
 
 
-def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int) -> MemoryEstimate:
+def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int, *, resident: int = 0) -> MemoryEstimate:
     """The peak memory of ``predict``: the file's x (n, T, M) read and padded, the run's checkpoint and
     task loaded, the n sequences predicted a chunk at a time (:attr:`ArrayTask.eval_chunk`), the
-    predictions kept. The run's own T is scaled with the sequences' T."""
+    predictions kept. The run's own T is scaled with the sequences' T. ``resident``: bytes of those
+    the process holds already (the sequences read, the model and task loaded: :func:`rehearse`)."""
 
     def phases(Tp):
         Tr = min(cfg.T, max(2, round(cfg.T * Tp / T)))
@@ -530,24 +548,32 @@ def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int) -> MemoryEstim
         return out + _prediction_phases(s, n, Tp, M, np.dtype(cfg.dtype))
 
     what = f"predicting {n} sequences of up to {T} steps with a {cfg.task} run"
-    return rehearse(what, phases, T, levers=(), backend=cfg.backend)
+    return rehearse(what, phases, T, levers=(), backend=cfg.backend, resident=resident)
 
 
 #: What lowers a run of objects' peak, in words that fit :func:`indrnn_np.train.train` and the estimators.
 OBJECT_LEVERS = ("batch", "the sequences' length", "the model's widths")
 
 
-def _array_bytes(obj) -> int:
-    """Bytes of the arrays an object holds as attributes (each base counted once)."""
+def array_bytes(*things) -> int:
+    """Bytes of the arrays given: an array, a model's parameters and buffers, or the arrays an object
+    holds as attributes (each base counted once)."""
     seen, total = set(), 0
-    for v in vars(obj).values():
-        if isinstance(v, np.ndarray):
-            base = v
-            while isinstance(base.base, np.ndarray):
-                base = base.base
-            if id(base) not in seen:
-                seen.add(id(base))
-                total += base.nbytes
+    for thing in things:
+        if isinstance(thing, np.ndarray):
+            arrays = [thing]
+        elif hasattr(thing, "params"):
+            arrays = [*thing.params.values(), *getattr(thing, "buffers", {}).values()]
+        else:
+            arrays = list(vars(thing).values())
+        for v in arrays:
+            if isinstance(v, np.ndarray):
+                base = v
+                while isinstance(base.base, np.ndarray):
+                    base = base.base
+                if id(base) not in seen:
+                    seen.add(id(base))
+                    total += base.nbytes
     return total
 
 
@@ -567,7 +593,7 @@ def estimate_objects(
         or resolve(getattr(model, "backend", "cpu")).on_device
     ):
         return None
-    data = _array_bytes(task)
+    data = array_bytes(task)
 
     def phases(Tp):
         s: dict = {}
@@ -585,7 +611,10 @@ def estimate_objects(
         ]
 
     name = getattr(task, "name", type(task).__name__)
-    return rehearse(f"training {name}, T = {T}, batch {batch}", phases, int(T), levers=tuple(levers))
+    what = f"training {name}, T = {T}, batch {batch}"
+    # the task's arrays and the model are in this process already: its RSS holds them
+    resident = data + array_bytes(model)
+    return rehearse(what, phases, int(T), levers=tuple(levers), resident=resident)
 
 
 def estimate_model_prediction(model, n: int, T: int, M: int, head: str, levers=()) -> MemoryEstimate | None:
@@ -599,7 +628,10 @@ def estimate_model_prediction(model, n: int, T: int, M: int, head: str, levers=(
     def phases(Tp):
         return _prediction_phases({"model": model, "head": head}, n, Tp, M, dtype, read=False)
 
-    return rehearse(f"predicting {n} sequences of up to {T} steps", phases, T, levers=tuple(levers))
+    what = f"predicting {n} sequences of up to {T} steps"
+    # the padded sequences and the model are in this process already: its RSS holds them
+    resident = n * T * M * dtype.itemsize + array_bytes(model)
+    return rehearse(what, phases, T, levers=tuple(levers), resident=resident)
 
 
 # --------------------------------------------------------------------------
@@ -730,6 +762,15 @@ def _meminfo(key: str) -> int | None:
 
 def _status(key: str) -> int | None:
     return _kib_field("/proc/self/status", key)
+
+
+def process_bytes() -> int:
+    """This process's resident memory now (``VmRSS`` of ``/proc/self/status``): the interpreter, its
+    libraries, the kernels loaded or compiled, and whatever else the process holds (a user's own
+    arrays, memory the allocator keeps after arrays were freed); :data:`RUNTIME_BYTES` where it
+    cannot be read."""
+    rss = _status("VmRSS")
+    return RUNTIME_BYTES if rss is None else rss
 
 
 def _cgroup_paths():

@@ -48,7 +48,7 @@ from ..tasks.arrays import (
     read_npz,
 )
 from .build import load_model
-from .memory import check_fits, estimate_prediction
+from .memory import array_bytes, check_fits, estimate_prediction
 from .rundir import RunDir
 
 #: The formats ``predict`` writes.
@@ -142,7 +142,8 @@ def predict_run(run_dir, data, out, *, batch: int = EVAL_CHUNK, proba: bool = Fa
             f"{task.metric}): leave out --proba for its values"
         )
     # after the cheap checks (the data's features, --proba): a rehearsal of the prediction takes seconds
-    check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2]))
+    held = array_bytes(a["x"], x, model, task)  # read and loaded: the process's RSS holds them
+    check_fits(estimate_prediction(cfg, x.shape[0], x.shape[1], x.shape[2], resident=held))
     pred = predict(model, x, lengths, batch=batch, head=task.head)
     real = np.arange(x.shape[1])[None, :] < lengths[:, None]
     columns = None
