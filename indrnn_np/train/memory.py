@@ -580,7 +580,7 @@ def array_bytes(*things) -> int:
         elif hasattr(thing, "params"):
             arrays = [*thing.params.values(), *getattr(thing, "buffers", {}).values()]
         else:
-            arrays = list(vars(thing).values())
+            arrays = list(getattr(thing, "__dict__", {}).values())
         for v in arrays:
             if isinstance(v, np.ndarray):
                 base = v
