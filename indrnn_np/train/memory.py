@@ -40,7 +40,7 @@ which prints the table's RSS columns)::
     adding --T 1000 (batch 50, 2 x 128)                     0.995    535 MiB     0.994   1.032
     adding --T 5000                                         1.000   1634 MiB     1.004   1.016
     adding --T 1000 --residual --layers 4 --bn time         0.995   1251 MiB     0.971   0.991
-    adding --T 1000 --model lstm --layers 1                 0.997   (RSS run not finished)
+    adding --T 1000 --model lstm --layers 1                 0.997   1074 MiB     0.996   1.009
     adding --T 1000 --bidirectional --bn time               1.001   1289 MiB     0.945   0.966
     mnist --bn frame --dropout 0.1 (generated IDX files)    1.002   1196 MiB     0.907   0.931
     IndRNNClassifier.fit, 400 NaN-padded sequences of
@@ -51,7 +51,7 @@ same runs' arrays plus 256 MiB.) So the arrays come out within 1.2 %, and ``test
 holds them to 0.97-1.05, and the whole estimate against the peak RSS too (``slow``). The process
 when estimated held 228-237 MiB on the command line, 340 MiB in the fit (its X and task); at the
 peak, what is not arrays (the peak RSS less the estimate's arrays) was 21-60 MiB more than that
-for the adding and residual runs (113 MiB less in the fit, whose arrays the rehearsal puts above its
+for the adding, residual and LSTM runs (113 MiB less in the fit, whose arrays the rehearsal puts above its
 real peak), 92 MiB more for the bidirectional run and 130 MiB for the frame-wise batch-norm one,
 whose many arrays of a few MB leave the allocator holding more than :data:`ALLOCATOR_BYTES`: those
 two stay below 0.97 (the test marks them).
