@@ -103,8 +103,11 @@ def _train(a) -> int:
                 return 0 if fits(estimate) else 1
             if a.out == "":
                 raise CliError("--out: the run folder's path is empty: give a folder's name")
-            out = a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path
-            train(cfg, out, progress=not a.quiet, log=_log)
+            if a.out:
+                train(cfg, a.out, progress=not a.quiet, log=_log)
+            else:  # claimed before the rehearsal, so that a concurrent default takes the next name
+                with RunDir.claim_first_free(f"runs/{cfg.task}_T{cfg.T}") as run:
+                    train(cfg, run.path, progress=not a.quiet, log=_log)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -354,7 +357,7 @@ def _train_parser(sub) -> None:
         )
         p.add_argument(
             "--out",
-            help="run folder (default: runs/<task>_T<T>, or runs/<task>_T<T>-2, -3, ...: never an existing run)",
+            help="run folder (default: runs/<task>_T<T>, or runs/<task>_T<T>-2, -3, ...: never an existing folder)",
         )
         p.add_argument(
             "--resume",
