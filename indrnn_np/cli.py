@@ -226,7 +226,13 @@ def cmd_bench_compare(a) -> int:
     from .bench.report import compare_report
 
     text = compare_report(
-        a.out, rounds=a.rounds, repeats=a.repeats, peers=not a.no_peers, quick=a.quick, progress=_stderr
+        a.out,
+        rounds=a.rounds,
+        repeats=a.repeats,
+        peers=not a.no_peers,
+        quick=a.quick,
+        progress=_stderr,
+        against=a.against,
     )
     print(text)
     return 0
@@ -420,6 +426,12 @@ def _bench_parser(sub) -> None:
         "--no-peers", dest="no_peers", action="store_true", help="only this project and the limits"
     )
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bc.add_argument(
+        "--against",
+        metavar="PATH",
+        help="another checkout of indrnn-np (e.g. a git worktree of an older commit): this project's rows "
+        "also run from there in the same rounds, and the report has a before/after column (default: none)",
+    )
     bc.set_defaults(func=cmd_bench_compare)
     bs = b.add_parser(
         "scan",
