@@ -103,8 +103,11 @@ def _train(a) -> int:
                 return 0 if fits(estimate) else 1
             if a.out == "":
                 raise CliError("--out: the run folder's path is empty: give a folder's name")
-            out = a.out or RunDir.first_free(f"runs/{cfg.task}_T{cfg.T}").path
-            train(cfg, out, progress=not a.quiet, log=_log)
+            if a.out:
+                train(cfg, a.out, progress=not a.quiet, log=_log)
+            else:  # claimed before the rehearsal, so that a concurrent default takes the next name
+                with RunDir.claim_first_free(f"runs/{cfg.task}_T{cfg.T}") as run:
+                    train(cfg, run.path, progress=not a.quiet, log=_log)
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -223,7 +226,13 @@ def cmd_bench_compare(a) -> int:
     from .bench.report import compare_report
 
     text = compare_report(
-        a.out, rounds=a.rounds, repeats=a.repeats, peers=not a.no_peers, quick=a.quick, progress=_stderr
+        a.out,
+        rounds=a.rounds,
+        repeats=a.repeats,
+        peers=not a.no_peers,
+        quick=a.quick,
+        progress=_stderr,
+        against=a.against,
     )
     print(text)
     return 0
@@ -354,7 +363,7 @@ def _train_parser(sub) -> None:
         )
         p.add_argument(
             "--out",
-            help="run folder (default: runs/<task>_T<T>, or runs/<task>_T<T>-2, -3, ...: never an existing run)",
+            help="run folder (default: runs/<task>_T<T>, or runs/<task>_T<T>-2, -3, ...: never an existing folder)",
         )
         p.add_argument(
             "--resume",
@@ -417,6 +426,12 @@ def _bench_parser(sub) -> None:
         "--no-peers", dest="no_peers", action="store_true", help="only this project and the limits"
     )
     bc.add_argument("--quick", action="store_true", help="toy sizes, to check the command runs")
+    bc.add_argument(
+        "--against",
+        metavar="PATH",
+        help="another checkout of indrnn-np (e.g. a git worktree of an older commit): this project's rows "
+        "also run from there in the same rounds, and the report has a before/after column (default: none)",
+    )
     bc.set_defaults(func=cmd_bench_compare)
     bs = b.add_parser(
         "scan",

@@ -261,6 +261,11 @@ CASES = [
     (["bench", "compare", "--out", "{places}/notes.txt/c", "--quick", "--no-peers"], "notes.txt is a file"),
     (["bench", "compare", "--out", "/proc/c", "--quick", "--no-peers"], "/proc/c"),
     (["bench", "compare", "--out", "{tmp}/c", "--rounds", "0"], "--rounds"),
+    (["bench", "compare", "--out", "{tmp}/c", "--quick", "--against", "{tmp}/none"], "none: no such folder"),
+    (
+        ["bench", "compare", "--out", "{tmp}/c", "--quick", "--against", "{places}"],
+        "not a checkout of indrnn-np",
+    ),
     (["bench", "contention"], "--out"),
     (["bench", "contention", "--out", "{tmp}/c", "--rounds", "0"], "--rounds"),
     (["bench", "contention", "--out", "{tmp}/c", "--quick-start-runs", "9"], "--quick-start-runs"),

@@ -86,6 +86,18 @@ MISTAKES = [
         "at t = 0, h[t - 1] is h[-1]",
     ),
     (
+        "backward-mask-h>=0",
+        "indrnn_backward",
+        [("da = g * (h[t] > 0)", "da = g * (h[t] >= 0)")],
+        "h[t] >= 0 is true everywhere",
+    ),
+    (
+        "backward-dh0-without-u",
+        "indrnn_backward",
+        [("return dx, dW, du, db, carry", "return dx, dW, du, db, da")],
+        "the factor u is missing (yours is ∂J/∂a_0)",
+    ),
+    (
         "carry-before-the-mask",
         "indrnn_backward",
         [("carry = u * da", "carry = u * g")],

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,12 +131,64 @@ def test_a_folder_with_no_completed_step_can_start_again(tmp_path):
     assert run.read_metrics()["step"].tolist() == [10]
 
 
+def test_defaults_chosen_at_once_get_different_folders(tmp_path):
+    """Runs choosing the default at the same moment (each still rehearsing, no lock yet) never share it."""
+    import threading
+
+    base, n = tmp_path / "runs" / "adding_T20", 6
+    base.parent.mkdir()
+    barrier, claimed, errors = threading.Barrier(n), [], []
+
+    def choose():
+        try:
+            barrier.wait()
+            with RunDir.claim_first_free(base) as run:
+                claimed.append(run.path)
+                barrier.wait()  # every claim held at once
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=choose) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(claimed) == sorted(
+        [base] + [tmp_path / "runs" / f"adding_T20-{k}" for k in range(2, n + 1)]
+    )
+    assert list(base.parent.iterdir()) == []  # each claim left empty is removed
+
+
+@pytest.mark.parametrize(("refusal", "status"), [(RunDirError("refused"), 2), (KeyboardInterrupt(), 130)])
+def test_a_refused_default_run_leaves_no_folder(tmp_path, monkeypatch, refusal, status):
+    """The default folder is claimed before the run starts, and removed when the run is refused."""
+    import indrnn_np.train
+    from indrnn_np.cli import main
+
+    seen = []
+
+    def refused(cfg, out, **kwargs):
+        seen.append((out, out.is_dir() and not any(out.iterdir())))
+        raise refusal
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(indrnn_np.train, "train", refused)
+    assert main(["train", "adding", "--T", "20", "--quiet"]) == status
+    assert seen == [(Path("runs/adding_T20"), True)]  # claimed (created, empty) when the run began
+    assert not (tmp_path / "runs").exists()
+
+
 def test_first_free_never_reuses_a_run(tmp_path, done_run, copy_run):
     base = tmp_path / "runs" / "adding_T20"
-    assert RunDir.first_free(base).path == base
+    with RunDir.claim_first_free(base) as run:
+        assert run.path == base and base.is_dir()
+    assert not base.parent.exists()  # claimed and left empty: removed, with the parent it made
     base.parent.mkdir()
     copy_run(done_run, base)
-    assert RunDir.first_free(base).path == tmp_path / "runs" / "adding_T20-2"
+    with RunDir.claim_first_free(base) as run:
+        assert run.path == tmp_path / "runs" / "adding_T20-2"
+    assert base.is_dir() and not run.path.exists()
 
 
 def test_resume_of_a_complete_run_returns_its_summary_and_changes_nothing(done_run, tmp_path, copy_run):
@@ -198,7 +251,8 @@ def test_a_folder_that_is_not_a_run_is_never_written_over(tmp_path, name, fake_m
         train(cfg, folder, **QUIET)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == {name: b"the user's", "notes.txt": b"notes"}
     if name != "permutation.npy":
-        assert RunDir.first_free(folder).path == tmp_path / "mine-2"  # a default goes on to the next name
+        with RunDir.claim_first_free(folder) as run:  # a default goes on to the next name
+            assert run.path == tmp_path / "mine-2"
     notes_only = tmp_path / "notes"
     notes_only.mkdir()
     (notes_only / "notes.txt").write_bytes(b"notes")

@@ -336,6 +336,28 @@ def render_compare(res: dict, scaling: dict, machine: str) -> str:
         "†for M <= 8 the cpu column computes W x_t inside the recurrence (the fused kernels); this column is "
         "the same layer with them off (INDRNN_FUSE_MAX_M=0): one GEMM into a (T, B, N) array read back.",
     ]
+    if res.get("against"):
+        at = res["against"]
+        rows = [
+            {**r, "before": r["before_s"] * 1e3, "after": r["after_s"] * 1e3} for r in res["before_after"]
+        ]
+        lines += [
+            "",
+            f"Before and after: this project's rows also run from {at['path']} (`{at['label']}`), each "
+            "right after its counterpart in the same rounds, milliseconds (before / after > 1: now faster):",
+            "",
+            format_table(
+                rows,
+                [
+                    ("table", "table", "s"),
+                    ("size", "size", "s"),
+                    ("impl", "implementation", "s"),
+                    ("before", f"before ({at['label']})", ms),
+                    ("after", "after (this checkout)", ms),
+                    ("before_over_after", "before / after", ".2f"),
+                ],
+            ),
+        ]
     for note in res["missing"]:
         lines.append(f"\nskipped: {note}")
     return "\n".join(lines)
@@ -346,15 +368,22 @@ def _bandwidth(res):
     return float(np.median(values)) if values else float("nan")
 
 
-def compare_report(out_dir, *, rounds: int, repeats: int, peers: bool, quick: bool, progress=None) -> str:
+def compare_report(
+    out_dir, *, rounds: int, repeats: int, peers: bool, quick: bool, progress=None, against=None
+) -> str:
     """``bench compare``: this project against JAX and PyTorch and the machine's limits, each in its own
-    process; writes compare.md, compare.json and scaling.png into ``out_dir``."""
+    process; writes compare.md, compare.json and scaling.png into ``out_dir``.
+
+    ``against``: another checkout of this project (a folder); its rows run in the same rounds and the
+    report has a before/after table. A bad folder is refused before any work.
+    """
     from ..plots import plot_scaling
-    from .compare import bench_compare
+    from .compare import against_checkout, bench_compare
     from .layer import machine_description
     from .peers import bench_scaling
 
     check_writable_dir(out_dir)
+    other = None if against is None else against_checkout(against)
     if quick:  # toy sizes: checks that every part runs, measures nothing worth quoting
         res = bench_compare(
             rounds=1,
@@ -363,10 +392,11 @@ def compare_report(out_dir, *, rounds: int, repeats: int, peers: bool, quick: bo
             layer_sizes=((20, 2, 3, 4),),
             step_Ts=(10,),
             progress=progress,
+            against=other,
         )
         scaling = bench_scaling(Ts=(10, 30), B=2, M=2, N=4, repeats=2)
     else:
-        res = bench_compare(rounds=rounds, repeats=repeats, peers=peers, progress=progress)
+        res = bench_compare(rounds=rounds, repeats=repeats, peers=peers, progress=progress, against=other)
         scaling = bench_scaling(repeats=max(3, repeats // 2))
     machine = machine_description()
     text = render_compare(res, scaling, machine)

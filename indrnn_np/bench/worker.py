@@ -1,6 +1,9 @@
 """One measurement in a fresh process, for :mod:`indrnn_np.bench.compare`.
 
 ``python -m indrnn_np.bench.worker '<json request>'`` prints one JSON line.
+:func:`indrnn_np.bench.compare.ask` runs this file by its path instead, so that
+``bench compare --against`` can run today's worker (and today's requests) with
+another checkout's ``indrnn_np`` on the path.
 Each framework is timed in a process of its own, so that no framework's idle
 thread pool, allocator or import side effect slows another (on 2 cores an
 idle pool still spinning takes a core from the next framework's call).

@@ -332,7 +332,7 @@ def backward_with_mistake(dh, x, W, u, h0, h, mistake: str) -> dict:
         dW=np.einsum("tbm,tbn->mn", x, da),
         du=parts.sum(axis=(0, 1)),
         db=da.sum(axis=(0, 1)),
-        dh0=np.zeros_like(h0) if mistake == "dh0_zero" else carry,
+        dh0={"dh0_zero": np.zeros_like(h0), "dh0_without_u": da[0]}.get(mistake, carry),
     )
     return out
 
@@ -341,7 +341,8 @@ def backward_with_mistake(dh, x, W, u, h0, h, mistake: str) -> dict:
 BACKWARD_MISTAKES = {
     "no_mask": (
         "the ReLU mask is missing: ∂J/∂a_t = ∂J/∂h_t ⊙ relu'(a_t), and relu'(a_t) is 1 where h_t > 0, "
-        "else 0 (h[t] > 0)"
+        "else 0 (h[t] > 0; h[t] >= 0 is true everywhere, since h = max(a, 0) is never negative, so it "
+        "masks nothing)"
     ),
     "carry_unmasked": (
         "what step t sends back to h_{t-1} is u ⊙ ∂J/∂a_t, after the ReLU mask, not u ⊙ ∂J/∂h_t"
@@ -358,6 +359,10 @@ BACKWARD_MISTAKES = {
     "last_dh_only": ("dh[t] arrives at every step, not only the last: ∂J/∂h_t = dh[t] + u ⊙ ∂J/∂a_{t+1}"),
     "forward_in_time": "BPTT runs backwards in time: from t = T-1 down to 0, carrying u ⊙ ∂J/∂a_{t+1}",
     "dh0_zero": "dh0 is what step 0 sends back to h0: u ⊙ ∂J/∂a_0 (the last carry of the loop)",
+    "dh0_without_u": (
+        "dh0 is what step 0 sends back to h0: u ⊙ ∂J/∂a_0 (the last carry of the loop); the factor u "
+        "is missing (yours is ∂J/∂a_0)"
+    ),
 }
 
 _SUM_HINT = {

@@ -61,7 +61,7 @@ from ..files import (
     write_checked_npz,
 )
 from ..ops.device import to_host
-from ..report import check_writable_dir, check_writable_file, make_dir
+from ..report import OutputError, check_writable_dir, check_writable_file, make_dir
 from .config import ConfigError, TrainConfig
 
 #: 2: checksummed (:func:`indrnn_np.files.npz_bytes`) and tied to its run (``run_id``). Format 1
@@ -178,17 +178,57 @@ class RunDir:
         return str(self.path)
 
     @classmethod
-    def first_free(cls, base) -> RunDir:
-        """``base``, or the first of ``base-2``, ``base-3``, ... where a new run may start (:meth:`check_new`):
-        a default never reuses a run nor writes over a file that is not a run's."""
+    @contextlib.contextmanager
+    def claim_first_free(cls, base):
+        """A default run folder, claimed: the first of ``base``, ``base-2``, ... that this call creates.
+
+        Each name is tried with ``os.mkdir``, which only one process can win: processes choosing a
+        default at once (each still rehearsing its memory before it takes the folder's lock) get
+        different folders. An existing folder is never taken (it may be another process's claim, still
+        empty). On leaving the block the folder, and any parent this made, is removed again while it is
+        empty: a run refused or stopped before it wrote anything leaves nothing behind.
+
+        Parameters
+        ----------
+        base : path
+            The default name (``runs/<task>_T<T>``).
+
+        Yields
+        ------
+        RunDir
+            The claimed (created, empty) folder.
+
+        Raises
+        ------
+        OutputError
+            The folder cannot be created.
+        """
+        base = Path(base)
+        check_writable_dir(base.parent)
+        missing = []
+        p = base.absolute().parent
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
         run, k = cls(base), 1
-        while True:
-            try:
-                run.check_new()
-                return run
-            except RunDirError:
-                k += 1
-                run = cls(f"{base}-{k}")
+        try:
+            make_dir(base.parent)
+            while True:
+                try:
+                    os.mkdir(run.path)
+                    break
+                except FileExistsError:  # a run, a user's folder or file, or another process's claim
+                    k += 1
+                    run = cls(f"{base}-{k}")
+                except OSError as exc:
+                    raise OutputError(f"cannot create the folder {run.path}: {exc.strerror or exc}") from None
+        except BaseException:
+            _remove_made(missing)
+            raise
+        try:
+            yield run
+        finally:
+            _remove_made([run.path.absolute(), *missing])
 
     def file(self, name: str) -> Path:
         return self.path / name
