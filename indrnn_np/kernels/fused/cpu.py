@@ -63,7 +63,7 @@ def _dot(a, b):
 
 
 @njit(**JIT)
-def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
     """Forward with ``W x_t`` computed inside the time loop; see :func:`indrnn_np.kernels.reference.fused_forward`.
 
     Needs M >= 1. ``reverse``: in reverse time, each sequence from its step ``lengths[b] - 1`` down to 0.
@@ -77,8 +77,8 @@ def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
         a = np.empty(N, h.dtype)  # W x_t of one row
         for s in range(T):
             for bi in range(r0, r1):
-                t = _time_of(s, lengths[bi], reverse)
-                h_prev = h[_time_of(s - 1, lengths[bi], reverse), bi] if s > 0 else h0[bi]
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi] if s > 0 else h0[bi]
                 x_t = x[t, bi]
                 # W x_t: one pass per input feature
                 w, x_m = W[0], x_t[0]
@@ -92,7 +92,7 @@ def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
 
 
 @njit(**JIT)
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths, reverse):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT with dW and dx summed inside the time loop; see :func:`indrnn_np.kernels.reference.fused_backward`.
 
     ``dx`` None skips ∂J/∂x (Numba compiles that case without the dot products).
@@ -112,8 +112,8 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, 
             dW_part[bi] = 0
         for s in range(T - 1, -1, -1):
             for bi in range(r0, r1):
-                t = _time_of(s, lengths[bi], reverse)
-                h_prev = h[_time_of(s - 1, lengths[bi], reverse), bi] if s > 0 else h0[bi]
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi] if s > 0 else h0[bi]
                 _backward_row(dh[t, bi], h[t, bi], h_prev, u, act, da, dh0[bi], du_part[bi], db_part[bi])
                 x_t = x[t, bi]
                 for m in range(M):

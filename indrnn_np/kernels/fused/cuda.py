@@ -22,7 +22,7 @@ from ... import config
 from .._cuda import ZERO, device_array
 from ..elementwise.cuda import sum_splits
 from ..launch import MAX_STRIDE_BLOCKS, blocks, check_launch_config
-from ..recurrence.cuda import activate, derivative, time_of
+from ..recurrence.cuda import activate, derivative, time_of, whole_lengths
 
 #: The fused backward's shared-memory sizes, from the config module (compile-time constants).
 FUSED_STEPS = config.CUDA_FUSED_STEPS
@@ -124,16 +124,16 @@ def fused_launch(B: int, N: int) -> tuple[int, int, int]:
     return max(1, min(B * chunks, MAX_STRIDE_BLOCKS)), width, chunks
 
 
-def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
     """The layer's forward with ``W x_t`` inside the recurrence, on the GPU (``reverse``: in reverse
     time); see the reference. Device arrays (or host arrays, copied)."""
     T, B, M = x.shape
     N = W.shape[1]
     grid, tpb = blocks(B * N)
-    forward[grid, tpb](x, W, u, b, h0, act, h, lengths, bool(reverse))
+    forward[grid, tpb](x, W, u, b, h0, act, h, whole_lengths(lengths, T, B), bool(reverse))
 
 
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths, reverse):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT of :func:`fused_forward` on the GPU; see the reference. ``dx`` None skips ∂J/∂x."""
     T, B, N = dh.shape
     M = x.shape[2]
@@ -158,7 +158,7 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, 
         du_part,
         db_part,
         dh0,
-        lengths,
+        whole_lengths(lengths, T, B),
         bool(reverse),
     )
     if dx is not None and chunks > 1:  # the chunks' sums added in order

@@ -22,7 +22,7 @@ from ..recurrence.reference import activate, activation_derivative, step_order
 # M <= config.FUSE_MAX_M.
 
 
-def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
     """The layer's forward with the input projection inside the time loop, writing ``h`` in place.
 
     Parameters
@@ -36,13 +36,15 @@ def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
     act : int
     h : ndarray, (T, B, N)
         Output: the hidden state of every step.
-    lengths : int ndarray, (B,)
-    reverse : bool
+    lengths : int ndarray, (B,), optional
+    reverse : bool, optional
         In reverse time, as :func:`indrnn_np.kernels.reference.recurrence_forward`.
     """
     if reverse:
         rows = np.arange(x.shape[1])
-        order = step_order(x.shape[0], lengths, True)  # (T, B): row b's s-th step is time order[s, b]
+        order = step_order(
+            x.shape[0], lengths, True, x.shape[1]
+        )  # (T, B): row b's s-th step is time order[s, b]
         h_prev = h0
         for s in range(x.shape[0]):
             t = order[s]
@@ -58,7 +60,7 @@ def fused_forward(x, W, u, b, h0, act, h, lengths, reverse):
         h_prev = h[t]
 
 
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths, reverse):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT of :func:`fused_forward`, in reverse time order, with no ∂J/∂a array.
 
     The recurrence's backward (:func:`recurrence_backward`) plus, at every step,
@@ -93,7 +95,7 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, 
     db_part[...] = 0
     if reverse:
         rows = np.arange(dh.shape[1])
-        order = step_order(T, lengths, True)
+        order = step_order(T, lengths, True, dh.shape[1])
         carry = np.zeros_like(h0)
         for s in range(T - 1, -1, -1):  # the forward pass's steps, last first
             t = order[s]

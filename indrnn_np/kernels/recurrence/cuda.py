@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import cuda
 
 from .._cuda import ONE, ZERO
@@ -122,24 +123,35 @@ def backward_atomic(dh, h, u, h0, act, da, dh0, du, db, lengths, reverse):
         cuda.atomic.add(db, n, db_acc)
 
 
-def recurrence_forward(xw, u, b, h0, act, h, lengths, reverse):
+def whole_lengths(lengths, T: int, B: int):
+    """The kernels' ``lengths``: as given, or T for each of the B sequences (on the device) when None."""
+    if lengths is not None:
+        return lengths
+    return cuda.to_device(np.full(B, T, np.int64))
+
+
+def recurrence_forward(xw, u, b, h0, act, h, lengths=None, reverse=False):
     """Forward recurrence on the GPU (``reverse``: in reverse time, see the reference); arrays are
     device arrays (or host arrays, copied)."""
     T, B, N = xw.shape
     grid, tpb = blocks(B * N)
-    forward[grid, tpb](xw, u, b, h0, act, h, lengths, bool(reverse))
+    forward[grid, tpb](xw, u, b, h0, act, h, whole_lengths(lengths, T, B), bool(reverse))
 
 
-def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, reverse):
+def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths=None, reverse=False):
     """BPTT on the GPU: per-column sums into du_part, db_part (B, N), as the other backends."""
     T, B, N = dh.shape
     grid, tpb = blocks(B * N)
-    backward[grid, tpb](dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, bool(reverse))
+    backward[grid, tpb](
+        dh, h, u, h0, act, da, dh0, du_part, db_part, whole_lengths(lengths, T, B), bool(reverse)
+    )
 
 
-def recurrence_backward_atomic(dh, h, u, h0, act, da, dh0, du, db, lengths, reverse):
+def recurrence_backward_atomic(dh, h, u, h0, act, da, dh0, du, db, lengths=None, reverse=False):
     """BPTT on the GPU with the batch sums added into du, db (N,) by atomics (zeroed by the caller):
     in whatever order the threads arrive, so the last bits change from run to run."""
     T, B, N = dh.shape
     grid, tpb = blocks(B * N)
-    backward_atomic[grid, tpb](dh, h, u, h0, act, da, dh0, du, db, lengths, bool(reverse))
+    backward_atomic[grid, tpb](
+        dh, h, u, h0, act, da, dh0, du, db, whole_lengths(lengths, T, B), bool(reverse)
+    )

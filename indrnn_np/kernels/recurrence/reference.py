@@ -57,17 +57,18 @@ def activation_derivative(h: np.ndarray, act: int) -> np.ndarray:
     raise ValueError(f"act must be one of 0, 1, 2, got {act!r}")
 
 
-def step_order(T: int, lengths: np.ndarray, reverse: bool) -> np.ndarray:
+def step_order(T: int, lengths, reverse: bool, B: int = 1) -> np.ndarray:
     """The time index of each row's s-th step, ``(T, B)`` int: ``s``, or with ``reverse``
-    ``lengths[b] - 1 - s`` for the real steps ``s < lengths[b]`` and ``s`` for the padding."""
+    ``lengths[b] - 1 - s`` for the real steps ``s < lengths[b]`` and ``s`` for the padding
+    (lengths None: T for each of the B rows)."""
     s = np.arange(T)[:, None]
-    L = np.asarray(lengths, dtype=np.int64)[None, :]
+    L = np.full((1, B), T) if lengths is None else np.asarray(lengths, dtype=np.int64)[None, :]
     if not reverse:
         return np.broadcast_to(s, (T, L.shape[1]))
     return np.where(s < L, L - 1 - s, s)
 
 
-def recurrence_forward(xw, u, b, h0, act, h, lengths, reverse):
+def recurrence_forward(xw, u, b, h0, act, h, lengths=None, reverse=False):
     """Run the recurrence forward over all T steps, writing ``h`` in place.
 
     Parameters
@@ -84,14 +85,16 @@ def recurrence_forward(xw, u, b, h0, act, h, lengths, reverse):
         Activation code (``indrnn_np.kernels.ACTIVATIONS``).
     h : ndarray, (T, B, N)
         Output: the hidden state of every step.
-    lengths : int ndarray, (B,)
-        Each sequence's real steps (T for all when there is no padding); read only with ``reverse``.
+    lengths : int ndarray, (B,), optional
+        Each sequence's real steps (None: T for all, no padding); read only with ``reverse``.
     reverse : bool
         Run in reverse time (see the module's docstring): step ``lengths[b] - 1`` first, step 0 last.
     """
     if reverse:
         rows = np.arange(xw.shape[1])
-        order = step_order(xw.shape[0], lengths, True)  # (T, B): row b's s-th step is time order[s, b]
+        order = step_order(
+            xw.shape[0], lengths, True, xw.shape[1]
+        )  # (T, B): row b's s-th step is time order[s, b]
         h_prev = h0
         for s in range(xw.shape[0]):
             t = order[s]  # (B,)
@@ -108,7 +111,7 @@ def recurrence_forward(xw, u, b, h0, act, h, lengths, reverse):
         h_prev = h[t]
 
 
-def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, reverse):
+def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths=None, reverse=False):
     """Backpropagation through time for the recurrence, in reverse time order.
 
     ``∂J/∂h_t`` has two parts: ``dh[t]``, what the layers above send to step t
@@ -140,7 +143,7 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, r
     db_part[...] = 0
     if reverse:
         rows = np.arange(dh.shape[1])
-        order = step_order(T, lengths, True)
+        order = step_order(T, lengths, True, dh.shape[1])
         carry = np.zeros_like(h0)
         for s in range(T - 1, -1, -1):  # the forward pass's steps, last first
             t = order[s]
