@@ -72,6 +72,11 @@ for (file, line, fn), (cc, nc, tt, ct, callers) in pstats.Stats(p).stats.items()
             out[g] += tt
             break
 out["everything else"] = total - sum(out.values())
+# across the groups: the run's memory rehearsal before training (a few steps measured, train/memory.py)
+out["(of all: memory rehearsal)"] = sum(
+    ct for (file, _, fn), (_, _, _, ct, _) in pstats.Stats(p).stats.items()
+    if fn == "rehearse" and file.endswith("memory.py")
+)
 print(json.dumps(out))
 """
 
@@ -126,7 +131,7 @@ def main(argv=None) -> dict:
         for c, path in checkouts.items():
             for which in ("one", "both"):
                 parts = _run(PROFILE, which, a.steps, path)
-                total = sum(parts.values())
+                total = sum(v for k, v in parts.items() if not k.startswith("("))
                 result[f"profile_{which}" if c == "this" else f"profile_{which}_{c}"] = parts
                 label = f"{c} " if len(checkouts) > 1 else ""
                 print(

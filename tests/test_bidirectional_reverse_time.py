@@ -224,3 +224,24 @@ def test_bidirectional_model_with_lengths_matches_finite_differences(kind, activ
     x, y = rng.standard_normal((T, B, M)), rng.standard_normal((T, B, 2))
     results = check_model_gradients(model, x, y, mse_forward, mse_backward, lengths=LENGTHS)
     assert all(r.rel_error < 1e-6 for r in results), [(r.name, r.rel_error) for r in results]
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["whole", "lengths"])
+@pytest.mark.parametrize("kind", ["indrnn", "dense-bn-recurrence"])
+def test_first_layer_param_grads_equal_backwards_without_the_input_gradient(lengths, kind, monkeypatch):
+    """Training skips the first layer's input gradient: Bidirectional.param_grads gives backward's
+    parameter gradients, in reverse time and with the copies."""
+    rng = np.random.default_rng(6)
+    model = build_indrnn(T, 3, 2, hidden=4, head="all", bidirectional=True, dtype=np.float64, **MODELS[kind])
+    x, y = rng.standard_normal((T, B, 3)), rng.standard_normal((T, B, 2))
+    for copies in (False, True):
+        with monkeypatch.context() as m:
+            if copies:
+                _copies(m)
+            pred, caches = model.forward(x, train=True, lengths=lengths)
+            d = mse_backward(1.0, mse_forward(pred, y, lengths=lengths)[1])
+            _, full = model.backward(d, caches)
+            dx, params_only = model.backward(d, caches, input_grad=False)
+        assert dx is None and set(full) == set(params_only)
+        for name in full:
+            np.testing.assert_array_equal(params_only[name], full[name], err_msg=name)

@@ -981,6 +981,21 @@ class Bidirectional(_Wrapper):
         else:
             dx_b_rev, g_b = b.backward(self._reverse(d_b, lengths), cb)
             dx_b = self._reverse(dx_b_rev, lengths)
+        return dev.add(dx_f, dx_b), self._named(g_f, g_b)
+
+    def param_grads(self, dy, cache):
+        """The parameter gradients alone (the network's first layer): neither direction computes its
+        input gradient (:meth:`IndRNN.param_grads` skips its GEMM), so there is no dx to reverse or
+        add."""
+        cf, cb, C, lengths, in_reverse_time = cache
+        f, b = self.directions
+        d_f, d_b = dev.split_last(dy, C) if self.merge == "concat" else (dy, dy)
+        g_f = f.param_grads(d_f, cf)
+        g_b = b.param_grads(d_b if in_reverse_time else self._reverse(d_b, lengths), cb)
+        return self._named(g_f, g_b)
+
+    @staticmethod
+    def _named(g_f, g_b):
         grads = {f"fwd.{k}": v for k, v in g_f.items()}
         grads.update({f"bwd.{k}": v for k, v in g_b.items()})
-        return dev.add(dx_f, dx_b), grads
+        return grads
