@@ -9,7 +9,8 @@ Where the time of a bidirectional fit goes beyond twice one direction: the secon
 2N features (its input GEMMs do 4x one direction's work, not 2x: inherent), and the concatenation
 of the two directions' outputs and the sum of their input gradients are copies. The reversals of
 x, h, dy and dx that the backward direction once needed are gone: its recurrences run in reverse
-time (``reverse_time`` of :func:`indrnn_np.ops.indrnn_forward`). ``--profile`` prints a cProfile
+time (``reverse_time`` of :func:`indrnn_np.ops.indrnn_forward`), and the first layer computes no
+input gradient in either direction (``Bidirectional.param_grads``). ``--profile`` prints a cProfile
 summary of one fit of each, grouped by what the time is spent on, as fractions of the fit.
 
 ``--against PATH`` times another checkout of the project in the same run (a git worktree of the

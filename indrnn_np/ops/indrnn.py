@@ -328,8 +328,10 @@ def indrnn_forward(
         xw = (x.reshape(T * B, M) @ W).reshape(T, B, N)  # (T, B, N)
         h = np.empty_like(xw)
         # h_t = σ(W x_t + u ⊙ h_{t-1} + b) for t = 0 .. T-1 (Eq. 2): the loop is in the reference kernel
-        forward, _ = _recurrence_kernels(_reference, algorithm, NUMPY, lengths, T, B, reverse_time)
-        forward(xw, u, b, h0, act, h)
+        if algorithm == "scan":
+            _reference.scan_forward(xw, u, b, h0, act, h)
+        else:  # reverse_time: each sequence from its last real step down to step 0
+            _reference.recurrence_forward(xw, u, b, h0, act, h, lengths, reverse_time)
         if lengths is not None:
             mask_padding(h, lengths, copy=False)  # h is 0 in the padding
         cache = IndRNNCache(
@@ -420,8 +422,13 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
         dh0, du_part, db_part = np.empty_like(h0), np.empty_like(h0), np.empty_like(h0)
         # ∂J/∂a_t for t = T-1 .. 0 (Eq. 4), with du and db per (b, n) column: in the reference kernel
-        _, backward = _recurrence_kernels(_reference, algorithm, NUMPY, lengths, T, B, reverse_time)
-        backward(dh, h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part)
+        act = ACTIVATIONS[activation]
+        if algorithm == "scan":
+            _reference.scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+        else:
+            _reference.recurrence_backward(
+                dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, reverse_time
+            )
         da2d = da.reshape(T * B, N)
         dW = x.reshape(T * B, M).T @ da2d  # ∂J/∂W = Σ_t x_tᵀ ∂J/∂a_t, (M, N)
         dx = (da2d @ W.T).reshape(T, B, M) if need_dx else None  # ∂J/∂x_t = ∂J/∂a_t Wᵀ, (T, B, M)
