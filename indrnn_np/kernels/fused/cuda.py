@@ -12,6 +12,10 @@ than a tree of them per step). A chunk's sums go to dx_part (chunks, T, B, M), a
 in order when N needs more than one. dW: each thread sums its column's x_t[b, m] ∂J/∂a_t[b, n] into
 dW_part[b, m, n], reduced over the batch as du and db are. Checked in the simulator and compiled to
 PTX, not yet timed on a GPU (config.FUSE_MAX_M comes from CPU measurements).
+
+In reverse time (``reverse``, a bidirectional layer's backward direction; see
+:mod:`..recurrence.reference`) each column maps its loop's step to its row's time index; the backward
+fills its shared-memory groups by loop step, so a group's dx rows are mapped back to time the same way.
 """
 
 from __future__ import annotations
