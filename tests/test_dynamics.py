@@ -34,7 +34,9 @@ def _bptt_all_steps(x, W, u, b, h0, activation, kernels):
     dh[-1] = 1.0
     da = np.empty_like(h)
     dh0, du_p, db_p = (np.empty((B, N)) for _ in range(3))
-    kernels.recurrence_backward(dh, h, u, h0, ACTIVATIONS[activation], da, dh0, du_p, db_p)
+    kernels.recurrence_backward(
+        dh, h, u, h0, ACTIVATIONS[activation], da, dh0, du_p, db_p, np.full(B, T), False
+    )
     return da, dh0, h
 
 

@@ -23,9 +23,9 @@ _PROBE = textwrap.dedent(
         T, B, N = 5, 3, 4
         xw = np.random.rand(T, B, N).astype(dt); u = np.random.rand(N).astype(dt)
         b = np.zeros(N, dt); h0 = np.zeros((B, N), dt); h = np.empty_like(xw)
-        cpu.recurrence_forward(xw, u, b, h0, 1, h)
+        cpu.recurrence_forward(xw, u, b, h0, 1, h, np.full(B, T), False)
         da = np.empty_like(xw); parts = [np.empty_like(h0) for _ in range(3)]
-        cpu.recurrence_backward(xw, h, u, h0, 1, da, *parts)
+        cpu.recurrence_backward(xw, h, u, h0, 1, da, *parts, np.full(B, T), False)
         p, g, m, v = (np.random.rand(7).astype(dt) for _ in range(4))
         f = dt(0.5)
         cpu.adam_update(p, g, m, v, f, f, f, f, f, f, f, f, f, f, f)

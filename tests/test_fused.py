@@ -79,13 +79,14 @@ def _reference_fused(x, W, u, b, h0, dh, activation, lengths=None, need_dx=True)
     if lengths is not None:
         x, dh = mask_padding(x, lengths), mask_padding(dh, lengths)
     h = np.empty((T, B, N), x.dtype)
-    ref.fused_forward(x, W, u, b, h0, act, h)
+    steps = np.full(B, T) if lengths is None else np.asarray(lengths)
+    ref.fused_forward(x, W, u, b, h0, act, h, steps, False)
     if lengths is not None:
         mask_padding(h, lengths, copy=False)
     dx = np.empty_like(x) if need_dx else None
     dW_part = np.empty((B, M, N), x.dtype)
     dh0, du_part, db_part = np.empty_like(h0), np.empty_like(h0), np.empty_like(h0)
-    ref.fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0)
+    ref.fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, steps, False)
     return h, IndRNNGrads(dx, dW_part.sum(axis=0), du_part.sum(axis=0), db_part.sum(axis=0), dh0)
 
 
@@ -235,11 +236,11 @@ def test_kernel_twins_agree_and_skip_dx(act, N):
     for k in _kernel_modules():
         with cuda_launch_config(**SMALL):
             h = np.empty((T, B, N))
-            k.fused_forward(x, W, u, b, h0, act, h)
+            k.fused_forward(x, W, u, b, h0, act, h, np.full(B, T), False)
             outs = [np.empty((T, B, M)), np.empty((B, M, N)), *(np.empty((B, N)) for _ in range(3))]
-            k.fused_backward(dh, x, h, W, u, h0, act, *outs)
+            k.fused_backward(dh, x, h, W, u, h0, act, *outs, np.full(B, T), False)
             no_dx = [np.empty((B, M, N)), *(np.empty((B, N)) for _ in range(3))]
-            k.fused_backward(dh, x, h, W, u, h0, act, None, *no_dx)
+            k.fused_backward(dh, x, h, W, u, h0, act, None, *no_dx, np.full(B, T), False)
         for a, c in zip(outs[1:], no_dx, strict=True):
             np.testing.assert_array_equal(a, c)  # dx None changes nothing else
         results.append((h, *outs))
@@ -305,10 +306,10 @@ _PROBE = textwrap.dedent(
         x = np.random.rand(T, B, M).astype(dt); W = np.random.rand(M, N).astype(dt)
         u = np.random.rand(N).astype(dt); b = np.zeros(N, dt); h0 = np.zeros((B, N), dt)
         h = np.empty((T, B, N), dt)
-        cpu.fused_forward(x, W, u, b, h0, 1, h)
+        cpu.fused_forward(x, W, u, b, h0, 1, h, np.full(B, T), False)
         parts = [np.empty((B, M, N), dt)] + [np.empty((B, N), dt) for _ in range(3)]
-        cpu.fused_backward(h, x, h, W, u, h0, 1, np.empty_like(x), *parts)
-        cpu.fused_backward(h, x, h, W, u, h0, 1, None, *parts)
+        cpu.fused_backward(h, x, h, W, u, h0, 1, np.empty_like(x), *parts, np.full(B, T), False)
+        cpu.fused_backward(h, x, h, W, u, h0, 1, None, *parts, np.full(B, T), False)
     for k in (cpu.fused_forward, cpu.fused_backward, cpu._dot):
         for sig, ir in k.inspect_llvm().items():
             key = k.__name__ + ":" + str(sig[0].dtype) + (":no_dx" if len(sig) > 7 and str(sig[7]) == "none" else "")

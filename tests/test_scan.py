@@ -248,7 +248,8 @@ def test_overflowing_chunk_slopes_step_through(backend, monkeypatch):
     xw = rng.standard_normal((T, 1, 2)) - 6.0
     u, b, h0 = np.array([1e12, -1e12]), np.zeros(2), np.array([[0.0, 1.0]])
     h = np.zeros_like(xw)
-    h_seq = _run_kernel(backend, k.recurrence_forward, xw, u, b, h0, 1, h)[-1]
+    steps = np.full(xw.shape[1], T)  # the sequential kernels' lengths and reverse arguments
+    h_seq = _run_kernel(backend, k.recurrence_forward, xw, u, b, h0, 1, h, steps, False)[-3]
     h_scan = _run_kernel(backend, k.scan_forward, xw, u, b, h0, 1, h)[-1]
     assert np.all(np.isfinite(h_scan))
     np.testing.assert_array_equal(h_scan, h_seq)
@@ -257,7 +258,7 @@ def test_overflowing_chunk_slopes_step_through(backend, monkeypatch):
     dh = np.zeros_like(xw)
     dh[0] = 1.0
     outs = (np.zeros_like(xw), np.zeros_like(h0), np.zeros_like(h0), np.zeros_like(h0))
-    seq = _run_kernel(backend, k.recurrence_backward, dh, h_seq, u, h0, 0, *outs)[-4:]
+    seq = _run_kernel(backend, k.recurrence_backward, dh, h_seq, u, h0, 0, *outs, steps, False)[-6:-2]
     scan = _run_kernel(backend, k.scan_backward, dh, h_seq, u, h0, 0, *outs)[-4:]
     for name, a, b_ in zip(("da", "dh0", "du_part", "db_part"), seq, scan, strict=True):
         assert np.all(np.isfinite(b_)), name
@@ -485,7 +486,7 @@ def test_step_maps_compose_to_the_loop_for_one_neuron():
     T, u, h0 = 300, np.array([-0.95]), np.array([[0.7]])
     z = rng.standard_normal((T, 1, 1))
     h = np.empty_like(z)
-    ref.recurrence_forward(z, u, np.zeros(1), h0, 1, h)
+    ref.recurrence_forward(z, u, np.zeros(1), h0, 1, h, np.full(1, T), False)
     prefix = ref.identity_map((1, 1), np.float64)
     for t in range(T):
         prefix = ref.compose(prefix, ref.step_map(u, z[t], 1))

@@ -19,23 +19,31 @@ every CUDA kernel with its signature for the static checks.
 
 The recurrence's two functions:
 
-``recurrence_forward(xw, u, b, h0, act, h)``
+``recurrence_forward(xw, u, b, h0, act, h, lengths=None, reverse=False)``
     xw : (T, B, N) input projection ``W x_t`` for every step (bias not added).
     u : (N,) recurrent weights.  b : (N,) bias.  h0 : (B, N) initial state.
     act : int activation code (:data:`ACTIVATIONS`).
     h : (T, B, N) output, written in place.
+    lengths : (B,) int64, optional, each sequence's real steps (None: T for
+    all, no padding).  reverse : bool, optional (False), run in reverse time: each sequence from its
+    step ``lengths[b] - 1`` down to step 0, ``h[t]`` still step t's state
+    (the backward direction of a bidirectional layer, with no reversed copies;
+    the same results as reversing each sequence's real steps, running
+    forward and reversing back). The padding steps run after, as forward.
 
-``recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)``
+``recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths=None, reverse=False)``
     dh : (T, B, N) upstream gradient ``∂J/∂h_t`` (direct part only).
     h : (T, B, N) saved forward states.  u, h0, act: as above.
     da : (T, B, N) output ``∂J/∂a_t`` for the pre-activation
     ``a_t = W x_t + u ⊙ h_{t-1} + b``.  dh0 : (B, N) output.
     du_part, db_part : (B, N) outputs, the per-column sums over time; the op
     layer sums them over the batch, which keeps the reduction deterministic.
+    lengths, reverse : as forward's (BPTT in the forward pass's order, reversed).
 
 The same two, computed as a scan over time (``algorithm="scan"``, relu and
 identity only; see the section "The recurrence as a scan" of ``reference``),
-with the same arguments and the same results to rounding:
+with the first arguments and the same results to rounding (forward in time
+only: a bidirectional layer's scan reads reversed copies):
 ``scan_forward(xw, u, b, h0, act, h)`` and
 ``scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)``.
 
@@ -55,14 +63,14 @@ never for ``backend="numpy"``) compute ``W x_t`` inside the time loop, and ``dW`
 ``dx`` inside the backward one, so that no (T, B, N) array of ``W x_t`` or
 of ``∂J/∂a`` is written:
 
-``fused_forward(x, W, u, b, h0, act, h)``
-    x : (T, B, M) input.  W : (M, N).  u, b, h0, act, h: as above.
+``fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False)``
+    x : (T, B, M) input.  W : (M, N).  u, b, h0, act, h, lengths, reverse: as above.
 
-``fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0)``
+``fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False)``
     dh, x, h, W, u, h0, act: as above.  dx : (T, B, M) output ``∂J/∂x_t``,
     or None to skip it.  dW_part : (B, M, N) output, per batch row
     ``Σ_t x_t[b, m] ∂J/∂a_t[b, n]``, which the op layer sums over the batch
-    as it does du_part.  du_part, db_part, dh0: as in ``recurrence_backward``.
+    as it does du_part.  du_part, db_part, dh0, lengths, reverse: as in ``recurrence_backward``.
 """
 
 from __future__ import annotations

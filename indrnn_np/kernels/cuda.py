@@ -172,14 +172,17 @@ def kernel_table(dtype) -> list[KernelEntry]:
     arr4, arr3, arr2, arr1 = f"{dt}[:, :, :, ::1]", f"{dt}[:, :, ::1]", f"{dt}[:, ::1]", f"{dt}[::1]"
     tile = config.CUDA_GEMM_TILE
     sigs = {
-        "forward": (recurrence.forward, f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "forward": (
+            recurrence.forward,
+            f"void({arr3}, {arr1}, {arr1}, {arr2}, int64, {arr3}, int64[::1], boolean)",
+        ),
         "backward": (
             recurrence.backward,
-            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2})",
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr2}, {arr2}, int64[::1], boolean)",
         ),
         "backward_atomic": (
             recurrence.backward_atomic,
-            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1})",
+            f"void({arr3}, {arr3}, {arr1}, {arr2}, int64, {arr3}, {arr2}, {arr1}, {arr1}, int64[::1], boolean)",
         ),
         "reduce_rows": (elementwise.reduce_rows_kernel, f"void({arr2}, {arr1})"),
         "sum_splits": (elementwise.sum_splits, f"void({arr3}, {arr2})"),
@@ -242,11 +245,14 @@ def kernel_table(dtype) -> list[KernelEntry]:
         "reverse_steps": (padding.reverse_steps, f"void({arr3}, int64[::1], {arr3})"),
         "gather_steps": (padding.gather_steps, f"void({arr3}, int64[::1], {arr2})"),
         "scatter_steps": (padding.scatter_steps, f"void({arr2}, int64[::1], {arr3})"),
-        "fused_forward": (fused.forward, f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3})"),
+        "fused_forward": (
+            fused.forward,
+            f"void({arr3}, {arr2}, {arr1}, {arr1}, {arr2}, int64, {arr3}, int64[::1], boolean)",
+        ),
         "fused_backward": (
             fused.backward,
             f"void({arr3}, {arr3}, {arr3}, {arr2}, {arr1}, {arr2}, int64, boolean, {arr4}, {arr3}, {arr2}, "
-            f"{arr2}, {arr2})",
+            f"{arr2}, {arr2}, int64[::1], boolean)",
         ),
     }
     grid_stride = (config.CUDA_THREADS_PER_BLOCK, "config.CUDA_THREADS_PER_BLOCK (launch_1d)")

@@ -111,6 +111,9 @@ class _Stateful:
 
     stateful = False
     state = None
+    #: Run the recurrence in reverse time (``reverse_time`` of the ops): set by :class:`Bidirectional`
+    #: on its backward direction's recurrences while that direction runs forward, never left set.
+    reverse_time = False
 
     def _h0(self, B):
         if not self.stateful or self.state is None:
@@ -282,6 +285,7 @@ class IndRNN(_Stateful, Layer):
             lengths=lengths,
             algorithm=self.algorithm,
             batch_first=self.batch_first,
+            reverse_time=self.reverse_time,
         )
         self._keep(cache.h if self.batch_first else h, lengths)  # the cache's h is time-major
         return h, cache
@@ -335,6 +339,7 @@ class Recurrence(_Stateful, Layer):
             lengths=lengths,
             algorithm=self.algorithm,
             batch_first=self.batch_first,
+            reverse_time=self.reverse_time,
         )
         self._keep(cache.h if self.batch_first else h, lengths)  # the cache's h is time-major
         return h, cache
@@ -893,6 +898,17 @@ class Bidirectional(_Wrapper):
     concatenated output (:func:`indrnn_np.nn.build_indrnn` with
     ``bidirectional=True`` does this).
 
+    No reversed copies where none are needed: when the backward direction is an
+    :class:`IndRNN` or :class:`Recurrence`, or a :class:`Sequential` of those
+    with :class:`Dense` and batch norm over time (``mode="time"``: per step,
+    neither depends on the order of the steps), its recurrences run in reverse
+    time themselves (``reverse_time`` of :func:`indrnn_np.ops.indrnn_forward`,
+    sequential algorithm, not stateful), which gives the same results (to
+    rounding) without reversing x, h, dy and dx. Any other backward direction
+    (frame-wise batch norm, whose statistics are per step index; dropout,
+    whose mask is drawn per position; the scan; stateful layers) reads
+    reversed copies as described above.
+
     Parameters
     ----------
     forward_layer, backward_layer : Layer
@@ -911,6 +927,21 @@ class Bidirectional(_Wrapper):
     def directions(self) -> tuple[Layer, Layer]:
         return self.body.layers[0][1], self.body.layers[1][1]
 
+    def _reverse_in_time(self):
+        """The backward direction's recurrences when they can run in reverse time in place of the
+        reversed copies (see the class docstring); None when the copies are needed."""
+        _, b = self.directions
+        layers = [layer for _, layer in b.layers] if type(b) is Sequential else [b]
+        recurrences = []
+        for layer in layers:
+            if isinstance(layer, IndRNN | Recurrence):
+                if layer.algorithm != "sequential" or layer.stateful or layer.batch_first:
+                    return None
+                recurrences.append(layer)
+            elif not (type(layer) is Dense or (type(layer) is BatchNorm and layer.mode == "time")):
+                return None
+        return recurrences
+
     def _reverse(self, a, lengths):
         if lengths is None:
             if backend_of(a).on_device:  # the reverse kernel (a reversed view is not a device array)
@@ -922,20 +953,49 @@ class Bidirectional(_Wrapper):
         f, b = self.directions
         kw = {} if lengths is None else {"lengths": lengths}
         hf, cf = f.forward(x, train, **kw)
-        hb_rev, cb = b.forward(self._reverse(x, lengths), train, **kw)
-        hb = self._reverse(hb_rev, lengths)
+        recurrences = self._reverse_in_time()
+        if recurrences is not None:  # the recurrences read each sequence from its end: no copies
+            for layer in recurrences:
+                layer.reverse_time = True
+            try:
+                hb, cb = b.forward(x, train, **kw)
+            finally:
+                for layer in recurrences:
+                    del layer.reverse_time  # back to the class's False
+        else:
+            hb_rev, cb = b.forward(self._reverse(x, lengths), train, **kw)
+            hb = self._reverse(hb_rev, lengths)
         y = dev.concat_last(hf, hb) if self.merge == "concat" else dev.add(hf, hb)
-        return y, (cf, cb, tuple(hf.shape)[-1], lengths)
+        return y, (cf, cb, tuple(hf.shape)[-1], lengths, recurrences is not None)
 
     def backward(self, dy, cache):
-        cf, cb, C, lengths = cache
+        cf, cb, C, lengths, in_reverse_time = cache
         f, b = self.directions
         if self.merge == "concat":
             d_f, d_b = dev.split_last(dy, C)  # the ops below take a view (they copy what they keep)
         else:
             d_f, d_b = dy, dy
         dx_f, g_f = f.backward(d_f, cf)
-        dx_b_rev, g_b = b.backward(self._reverse(d_b, lengths), cb)
+        if in_reverse_time:  # the caches say so: backward runs each recurrence as forward did
+            dx_b, g_b = b.backward(d_b, cb)
+        else:
+            dx_b_rev, g_b = b.backward(self._reverse(d_b, lengths), cb)
+            dx_b = self._reverse(dx_b_rev, lengths)
+        return dev.add(dx_f, dx_b), self._named(g_f, g_b)
+
+    def param_grads(self, dy, cache):
+        """The parameter gradients alone (the network's first layer): neither direction computes its
+        input gradient (:meth:`IndRNN.param_grads` skips its GEMM), so there is no dx to reverse or
+        add."""
+        cf, cb, C, lengths, in_reverse_time = cache
+        f, b = self.directions
+        d_f, d_b = dev.split_last(dy, C) if self.merge == "concat" else (dy, dy)
+        g_f = f.param_grads(d_f, cf)
+        g_b = b.param_grads(d_b if in_reverse_time else self._reverse(d_b, lengths), cb)
+        return self._named(g_f, g_b)
+
+    @staticmethod
+    def _named(g_f, g_b):
         grads = {f"fwd.{k}": v for k, v in g_f.items()}
         grads.update({f"bwd.{k}": v for k, v in g_b.items()})
-        return dev.add(dx_f, self._reverse(dx_b_rev, lengths)), grads
+        return grads

@@ -241,12 +241,18 @@ class Backend:
         return x * mask
 
     def add(self, a, b):
-        """``a + b`` (residual connections)."""
-        return a + b
+        """``a + b`` (residual connections, a bidirectional layer's two input gradients), into a
+        pooled array: a fresh one costs page faults at every step (:mod:`.buffers`)."""
+        return np.add(a, b, out=self.empty(np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b)))
 
     def concat_last(self, x, y):
-        """``concat([x, y], axis=-1)``."""
-        return np.concatenate([x, y], axis=-1)
+        """``concat([x, y], axis=-1)`` (a bidirectional layer's output), into a pooled array: a fresh
+        (T, B, 2N) array each step measured 8 % of a bidirectional fit, page faults included."""
+        C = x.shape[-1]
+        out = self.empty((*x.shape[:-1], C + y.shape[-1]), np.result_type(x, y))
+        out[..., :C] = x
+        out[..., C:] = y
+        return out
 
     def split_last(self, d, C: int):
         """``(d[..., :C], d[..., C:])``: a view and a C-contiguous copy (the part a body's backward takes)."""

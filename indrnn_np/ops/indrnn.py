@@ -40,6 +40,7 @@ class IndRNNCache(NamedTuple):
     lengths: np.ndarray | None = None  # (B,): x and h are zero in the padding
     algorithm: str = "sequential"  # how backward runs the time loop: "sequential" or "scan"
     batch_first: bool = False  # the caller's layout: backward takes dh (B, T, N), returns dx (B, T, M)
+    reverse_time: bool = False  # the recurrence ran in reverse time: backward runs it the same way
 
 
 class IndRNNGrads(NamedTuple):
@@ -125,11 +126,39 @@ def _batch_first_out(a):
     return None if a is None else np.swapaxes(to_host(a), 0, 1)
 
 
-def _recurrence_kernels(kernels, algorithm):
-    """(forward, backward) kernels of one backend's module for the algorithm."""
+def _recurrence_kernels(kernels, algorithm, backend=None, lengths=None, T=0, B=0, reverse_time=False):
+    """(forward, backward) kernels of one backend's module for the algorithm; for the sequential loop,
+    with its last two arguments bound: each sequence's real steps (``lengths``, T for all when None,
+    an int array on the backend's side) and ``reverse_time``."""
     if algorithm == "scan":
         return kernels.scan_forward, kernels.scan_backward
-    return kernels.recurrence_forward, kernels.recurrence_backward
+    steps = _step_lengths(backend, lengths, T, B)
+
+    def forward(*args):
+        kernels.recurrence_forward(*args, steps, reverse_time)
+
+    def backward(*args):
+        kernels.recurrence_backward(*args, steps, reverse_time)
+
+    return forward, backward
+
+
+def _step_lengths(backend, lengths, T, B):
+    """The kernels' ``lengths`` argument: each sequence's real steps, int64 (B,) on the backend's side
+    (T for all when ``lengths`` is None)."""
+    return backend.ints(np.full(B, T) if lengths is None else lengths)
+
+
+def check_reverse_time(reverse_time, algorithm) -> bool:
+    """``reverse_time`` as a bool: TypeError unless a bool, ValueError with ``algorithm="scan"``."""
+    if not isinstance(reverse_time, bool | np.bool_):
+        raise TypeError(f"reverse_time must be True or False; got {reverse_time!r}")
+    if reverse_time and algorithm == "scan":
+        raise ValueError(
+            "reverse_time=True runs the sequential loop only; got algorithm='scan' (reverse the "
+            "sequences with indrnn_np.ops.reverse_padded instead)"
+        )
+    return bool(reverse_time)
 
 
 def _layer_args(x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first):
@@ -178,6 +207,7 @@ def indrnn_forward(
     lengths=None,
     algorithm="sequential",
     batch_first=False,
+    reverse_time=False,
 ):
     """Run one IndRNN layer over a whole sequence.
 
@@ -252,6 +282,16 @@ def indrnn_forward(
         ``(B, T, M)`` (the cache says so). x is copied time-major first; h is a
         batch-first view of the time-major states. NumPy arrays only (a device
         array is refused: give it time-major).
+    reverse_time : bool
+        Run the recurrence in reverse time (the backward direction of a
+        bidirectional layer): each sequence from its last real step
+        ``lengths[b] - 1`` (T - 1 without lengths) down to step 0,
+        ``h_t = σ(W x_t + u ⊙ h_{t+1} + b)`` with h0 before the last real
+        step; ``h[t]`` stays step t's state and the padding stays 0. The same
+        as reversing each sequence's real steps
+        (:func:`indrnn_np.ops.reverse_padded`), running forward and reversing
+        h back, without those copies; backward follows the cache. The
+        sequential algorithm only.
 
     Returns
     -------
@@ -275,6 +315,7 @@ def indrnn_forward(
     x, lengths, act, backend = _layer_args(
         x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first
     )
+    reverse_time = check_reverse_time(reverse_time, algorithm)
     if backend is NUMPY:
         # The specification, line by line, at every M: the input projection, then the loop of Eq. 2.
         T, B, M = x.shape
@@ -287,19 +328,23 @@ def indrnn_forward(
         xw = (x.reshape(T * B, M) @ W).reshape(T, B, N)  # (T, B, N)
         h = np.empty_like(xw)
         # h_t = σ(W x_t + u ⊙ h_{t-1} + b) for t = 0 .. T-1 (Eq. 2): the loop is in the reference kernel
-        forward = _reference.scan_forward if algorithm == "scan" else _reference.recurrence_forward
-        forward(xw, u, b, h0, act, h)
+        if algorithm == "scan":
+            _reference.scan_forward(xw, u, b, h0, act, h)
+        else:  # reverse_time: each sequence from its last real step down to step 0
+            _reference.recurrence_forward(xw, u, b, h0, act, h, lengths, reverse_time)
         if lengths is not None:
             mask_padding(h, lengths, copy=False)  # h is 0 in the padding
-        cache = IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
+        cache = IndRNNCache(
+            x, W, u, h0, h, activation, backend, lengths, algorithm, reverse_time=reverse_time
+        )
     else:
-        h, cache = _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm)
+        h, cache = _forward_kernels(x, W, u, b, h0, activation, backend, lengths, algorithm, reverse_time)
     if batch_first:
         return _batch_first_out(h), cache._replace(batch_first=True)
     return h, cache
 
 
-def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algorithm):
+def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algorithm, reverse_time=False):
     """:func:`indrnn_forward` of a checked, time-major x on the Numba backends (``"cpu"``, ``"cuda"``),
     written once: the backend object places the arrays (on the GPU for ``"cuda"``: the cache keeps
     the device copies, so backward reads them without a second transfer), allocates (the pool on the
@@ -318,7 +363,7 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
     if _fused(M, algorithm):
         W = backend.put(W)
         with section("recurrence"):
-            kernels.fused_forward(x, W, u, b, h0, act, h)
+            kernels.fused_forward(x, W, u, b, h0, act, h, _step_lengths(backend, lengths, T, B), reverse_time)
     else:
         W = backend.to_device(W)
         # W x_t for every t: one GEMM over all T*B rows.
@@ -326,12 +371,13 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
         # h gets its own buffer although the recurrence could overwrite xw in
         # place: with the two aliased, the CPU kernel's loop no longer vectorises
         # (measured 4x slower). xw is freed on return.
-        forward, _ = _recurrence_kernels(kernels, algorithm)
+        forward, _ = _recurrence_kernels(kernels, algorithm, backend, lengths, T, B, reverse_time)
         with section("recurrence"):
             forward(xw, u, b, h0, act, h)
     if lengths is not None:
         mask_padding(h, lengths, copy=False)
-    return back(h), IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm)
+    cache = IndRNNCache(x, W, u, h0, h, activation, backend, lengths, algorithm, reverse_time=reverse_time)
+    return back(h), cache
 
 
 def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGrads:
@@ -368,7 +414,7 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         ``du (N,)``, ``db (N,)``, ``dh0 (B, N)``.
     """
     dh, cache = _backward_args(dh, cache)
-    x, W, u, h0, h, activation, backend, _, algorithm, batch_first = cache
+    x, W, u, h0, h, activation, backend, lengths, algorithm, batch_first, reverse_time = cache
     if backend is NUMPY:
         # The specification, line by line, at every M: the loop of BPTT, then dW and dx.
         T, B, M = x.shape
@@ -376,8 +422,13 @@ def indrnn_backward(dh, cache: IndRNNCache, *, need_dx: bool = True) -> IndRNNGr
         da = np.empty_like(h)  # ∂J/∂a_t, (T, B, N)
         dh0, du_part, db_part = np.empty_like(h0), np.empty_like(h0), np.empty_like(h0)
         # ∂J/∂a_t for t = T-1 .. 0 (Eq. 4), with du and db per (b, n) column: in the reference kernel
-        backward = _reference.scan_backward if algorithm == "scan" else _reference.recurrence_backward
-        backward(dh, h, u, h0, ACTIVATIONS[activation], da, dh0, du_part, db_part)
+        act = ACTIVATIONS[activation]
+        if algorithm == "scan":
+            _reference.scan_backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
+        else:
+            _reference.recurrence_backward(
+                dh, h, u, h0, act, da, dh0, du_part, db_part, lengths, reverse_time
+            )
         da2d = da.reshape(T * B, N)
         dW = x.reshape(T * B, M).T @ da2d  # ∂J/∂W = Σ_t x_tᵀ ∂J/∂a_t, (M, N)
         dx = (da2d @ W.T).reshape(T, B, M) if need_dx else None  # ∂J/∂x_t = ∂J/∂a_t Wᵀ, (T, B, M)
@@ -394,7 +445,8 @@ def _backward_args(dh, cache):
     returns dh time-major, with its padding zeroed when the forward pass had ``lengths``."""
     if not isinstance(cache, IndRNNCache):
         raise TypeError(f"cache must be the IndRNNCache from indrnn_forward; got {type(cache).__name__}")
-    x, W, _, _, _, activation, backend, lengths, algorithm, batch_first = cache
+    x, W, activation, backend, lengths = cache.x, cache.W, cache.activation, cache.backend, cache.lengths
+    algorithm, batch_first = cache.algorithm, cache.batch_first
     if not isinstance(backend, Backend):  # a cache edited by hand
         backend = resolve(backend, "cache.backend")
         cache = cache._replace(backend=backend)
@@ -417,7 +469,7 @@ def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
     """:func:`indrnn_backward` of a checked, time-major dh on the Numba backends (``"cpu"``,
     ``"cuda"``), written once as :func:`_forward_kernels`: through the backend object's placement,
     allocation and kernels, timed, and with the fused kernels for small M."""
-    x, W, u, h0, h, activation, backend, _, algorithm, _ = cache
+    x, W, u, h0, h, activation, backend, lengths, algorithm, _, reverse_time = cache
     T, B, M = x.shape
     N = W.shape[1]
     act = ACTIVATIONS[activation]
@@ -430,11 +482,28 @@ def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
         dW_part = backend.empty_unpooled((B, M, N), x.dtype)  # per row b: Σ_t x_t[b, m] ∂J/∂a_t[b, n]
         dh0, du_part, db_part = (backend.empty_unpooled((B, N), x.dtype) for _ in range(3))
         with section("recurrence"):
-            kernels.fused_backward(dh, x, h, backend.put(W), u, h0, act, dx, dW_part, du_part, db_part, dh0)
+            kernels.fused_backward(
+                dh,
+                x,
+                h,
+                backend.put(W),
+                u,
+                h0,
+                act,
+                dx,
+                dW_part,
+                du_part,
+                db_part,
+                dh0,
+                _step_lengths(backend, lengths, T, B),
+                reverse_time,
+            )
         dW = backend.sum_rows(dW_part)
         grads = (dx, dW, backend.sum_rows(du_part), backend.sum_rows(db_part), dh0)
     else:
-        da, du, db, dh0 = _recurrence_backward_sums(dh, h, u, h0, act, algorithm, backend)
+        da, du, db, dh0 = _recurrence_backward_sums(
+            dh, h, u, h0, act, algorithm, backend, lengths, reverse_time
+        )
         da2d = da.reshape(T * B, N)
         dW = backend.matmul(x.reshape(T * B, M), da2d, trans_a=True, long_k=True)  # (M, N) = xᵀ ∂J/∂a
         dx = backend.matmul(da2d, W, trans_b=True).reshape(T, B, M) if need_dx else None  # ∂J/∂a Wᵀ
@@ -442,7 +511,9 @@ def _backward_kernels(dh, cache: IndRNNCache, need_dx: bool) -> IndRNNGrads:
     return IndRNNGrads(*(None if a is None else back(a) for a in grads))
 
 
-def _recurrence_backward_sums(dh, h, u, h0, act, algorithm, backend: Backend):
+def _recurrence_backward_sums(
+    dh, h, u, h0, act, algorithm, backend: Backend, lengths=None, reverse_time=False
+):
     """BPTT of the recurrence alone, on the backend's side: ``(da (T, B, N), du (N,), db (N,), dh0 (B, N))``,
     du and db summed per (b, n) column over time by the kernel, then over the batch in a fixed order
     (on the CUDA backend, by atomics in the kernel where :func:`indrnn_np.config.cuda_reduction` says
@@ -453,11 +524,13 @@ def _recurrence_backward_sums(dh, h, u, h0, act, algorithm, backend: Backend):
     dh0 = backend.empty_unpooled((B, N), dh.dtype)
     if algorithm != "scan" and backend.reduces_atomically():
         du, db = backend.zeros_unpooled(N, dh.dtype), backend.zeros_unpooled(N, dh.dtype)
-        kernels.recurrence_backward_atomic(dh, h, u, h0, act, da, dh0, du, db)
+        kernels.recurrence_backward_atomic(
+            dh, h, u, h0, act, da, dh0, du, db, _step_lengths(backend, lengths, T, B), reverse_time
+        )
         return da, du, db, dh0
     du_part = backend.empty_unpooled((B, N), dh.dtype)  # (B, N) per-column sums over time
     db_part = backend.empty_unpooled((B, N), dh.dtype)
-    _, backward = _recurrence_kernels(kernels, algorithm)
+    _, backward = _recurrence_kernels(kernels, algorithm, backend, lengths, T, B, reverse_time)
     with section("recurrence"):
         backward(dh, h, u, h0, act, da, dh0, du_part, db_part)
     return da, backend.sum_rows(du_part), backend.sum_rows(db_part), dh0
@@ -483,6 +556,7 @@ class RecurrenceCache(NamedTuple):
     lengths: np.ndarray | None = None
     algorithm: str = "sequential"
     batch_first: bool = False  # the caller's layout: backward takes dh (B, T, N), returns dxw (B, T, N)
+    reverse_time: bool = False  # the recurrence ran in reverse time: backward runs it the same way
 
 
 class RecurrenceGrads(NamedTuple):
@@ -502,6 +576,7 @@ def indrnn_recurrence_forward(
     lengths=None,
     algorithm="sequential",
     batch_first=False,
+    reverse_time=False,
 ):
     """The recurrence alone: ``h_t = σ(xw_t + u ⊙ h_{t-1} + b)``.
 
@@ -526,6 +601,9 @@ def indrnn_recurrence_forward(
     batch_first : bool
         As :func:`indrnn_forward`: xw and h ``(B, T, N)``, axis 1 is time, and
         :func:`indrnn_recurrence_backward` takes dh and returns dxw ``(B, T, N)``.
+    reverse_time : bool
+        As :func:`indrnn_forward`: each sequence from its last real step down to step 0,
+        ``h_t = σ(xw_t + u ⊙ h_{t+1} + b)``, with no reversed copies.
 
     Returns
     -------
@@ -533,13 +611,13 @@ def indrnn_recurrence_forward(
     cache : RecurrenceCache
     """
     xw = _to_time_major("xw", xw, batch_first, backend)
-    h, cache = _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm)
+    h, cache = _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm, reverse_time)
     if batch_first:
         return _batch_first_out(h), cache._replace(batch_first=True)
     return h, cache
 
 
-def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
+def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm, reverse_time=False):
     """:func:`indrnn_recurrence_forward` of a time-major xw."""
     backend = resolve(backend)
     check_choice("activation", activation, tuple(ACTIVATIONS))
@@ -548,6 +626,7 @@ def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
     _check_recurrent_params(u, b, h0, B, N, backend=backend)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
     check_algorithm(algorithm, activation)
+    reverse_time = check_reverse_time(reverse_time, algorithm)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     kernels = backend.kernels  # CudaUnavailableError before anything is copied
@@ -555,12 +634,14 @@ def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm):
     u, b = backend.put(u), backend.put(b)
     h0 = backend.zeros_unpooled((B, N), xw.dtype) if h0 is None else backend.put(h0)
     h = backend.empty(xw.shape, xw.dtype)
-    forward, _ = _recurrence_kernels(kernels, algorithm)
+    forward, _ = _recurrence_kernels(kernels, algorithm, backend, lengths, T, B, reverse_time)
     with section("recurrence"):
         forward(xw, u, b, h0, ACTIVATIONS[activation], h)
     if lengths is not None:  # the padding's h computed from whatever xw held there, then zeroed
         mask_padding(h, lengths, copy=False)
-    return back(h), RecurrenceCache(u, h0, h, activation, backend, lengths, algorithm)
+    return back(h), RecurrenceCache(
+        u, h0, h, activation, backend, lengths, algorithm, reverse_time=reverse_time
+    )
 
 
 def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
@@ -572,20 +653,20 @@ def indrnn_recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
         raise TypeError(
             f"cache must be the RecurrenceCache from indrnn_recurrence_forward; got {type(cache).__name__}"
         )
-    u, h0, h, activation, backend, lengths, algorithm, batch_first = cache
+    activation, algorithm, batch_first, h = cache.activation, cache.algorithm, cache.batch_first, cache.h
     check_algorithm(algorithm, activation)  # a cache edited by hand
     if batch_first:
         T, B, N = h.shape
         check_array("dh", dh, 3)
         check_shape("dh", dh, (B, T, N), "(B, T, N) (batch_first)")
-        g = _recurrence_backward(_to_time_major("dh", dh, True, backend), cache)
+        g = _recurrence_backward(_to_time_major("dh", dh, True, cache.backend), cache)
         return g._replace(dxw=_batch_first_out(g.dxw))
     return _recurrence_backward(dh, cache)
 
 
 def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     """:func:`indrnn_recurrence_backward` of a time-major dh."""
-    u, h0, h, activation, backend, lengths, algorithm, _ = cache
+    u, h0, h, activation, backend, lengths, algorithm, _, reverse_time = cache
     backend = resolve(backend, "cache.backend")
     check_array("dh", dh, 3, backend=backend)
     check_shape("dh", dh, h.shape, "(T, B, N)")
@@ -593,7 +674,9 @@ def _recurrence_backward(dh, cache: RecurrenceCache) -> RecurrenceGrads:
     if lengths is not None:
         dh = mask_padding(dh, lengths)
     dh, back = backend.take(dh)
-    grads = _recurrence_backward_sums(dh, h, u, h0, ACTIVATIONS[activation], algorithm, backend)
+    grads = _recurrence_backward_sums(
+        dh, h, u, h0, ACTIVATIONS[activation], algorithm, backend, lengths, reverse_time
+    )
     return RecurrenceGrads(*(back(a) for a in grads))
 
 

@@ -8,7 +8,7 @@ from numba import njit, prange
 
 from ... import config
 from .._jit import JIT
-from ..recurrence.cpu import _activate, _backward_row
+from ..recurrence.cpu import _activate, _backward_row, _time_of
 
 # --------------------------------------------------------------------------
 # Fused small-input projection (see the reference for what the kernels compute)
@@ -63,10 +63,10 @@ def _dot(a, b):
 
 
 @njit(**JIT)
-def fused_forward(x, W, u, b, h0, act, h):
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
     """Forward with ``W x_t`` computed inside the time loop; see :func:`indrnn_np.kernels.reference.fused_forward`.
 
-    Needs M >= 1.
+    Needs M >= 1. ``reverse``: in reverse time, each sequence from its step ``lengths[b] - 1`` down to 0.
     """
     T, B, M = x.shape
     N = W.shape[1]
@@ -75,8 +75,10 @@ def fused_forward(x, W, u, b, h0, act, h):
         r0 = task * rows
         r1 = min(r0 + rows, B)
         a = np.empty(N, h.dtype)  # W x_t of one row
-        for t in range(T):
+        for s in range(T):
             for bi in range(r0, r1):
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi] if s > 0 else h0[bi]
                 x_t = x[t, bi]
                 # W x_t: one pass per input feature
                 w, x_m = W[0], x_t[0]
@@ -86,11 +88,11 @@ def fused_forward(x, W, u, b, h0, act, h):
                     w, x_m = W[m], x_t[m]
                     for j in range(N):
                         a[j] += x_m * w[j]
-                _forward_finish(a, u, h[t - 1, bi] if t > 0 else h0[bi], b, act, h[t, bi])
+                _forward_finish(a, u, h_prev, b, act, h[t, bi])
 
 
 @njit(**JIT)
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT with dW and dx summed inside the time loop; see :func:`indrnn_np.kernels.reference.fused_backward`.
 
     ``dx`` None skips ∂J/∂x (Numba compiles that case without the dot products).
@@ -108,9 +110,10 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
             du_part[bi] = 0
             db_part[bi] = 0
             dW_part[bi] = 0
-        for t in range(T - 1, -1, -1):
+        for s in range(T - 1, -1, -1):
             for bi in range(r0, r1):
-                h_prev = h[t - 1, bi] if t > 0 else h0[bi]
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi] if s > 0 else h0[bi]
                 _backward_row(dh[t, bi], h[t, bi], h_prev, u, act, da, dh0[bi], du_part[bi], db_part[bi])
                 x_t = x[t, bi]
                 for m in range(M):

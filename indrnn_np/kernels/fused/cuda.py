@@ -12,6 +12,10 @@ than a tree of them per step). A chunk's sums go to dx_part (chunks, T, B, M), a
 in order when N needs more than one. dW: each thread sums its column's x_t[b, m] ∂J/∂a_t[b, n] into
 dW_part[b, m, n], reduced over the batch as du and db are. Checked in the simulator and compiled to
 PTX, not yet timed on a GPU (config.FUSE_MAX_M comes from CPU measurements).
+
+In reverse time (``reverse``, a bidirectional layer's backward direction; see
+:mod:`..recurrence.reference`) each column maps its loop's step to its row's time index; the backward
+fills its shared-memory groups by loop step, so a group's dx rows are mapped back to time the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ... import config
 from .._cuda import ZERO, device_array
 from ..elementwise.cuda import sum_splits
 from ..launch import MAX_STRIDE_BLOCKS, blocks, check_launch_config
-from ..recurrence.cuda import activate, derivative
+from ..recurrence.cuda import activate, derivative, time_of, whole_lengths
 
 #: The fused backward's shared-memory sizes, from the config module (compile-time constants).
 FUSED_STEPS = config.CUDA_FUSED_STEPS
@@ -32,7 +36,7 @@ PADDED = FUSED_WIDTH + 1  # compile-time constants, as shared array shapes must 
 
 
 @cuda.jit
-def forward(x, W, u, b, h0, act, h):
+def forward(x, W, u, b, h0, act, h, lengths, reverse):
     T, B, M = x.shape
     N = W.shape[1]
     for col in range(cuda.grid(1), B * N, cuda.gridsize(1)):
@@ -41,7 +45,9 @@ def forward(x, W, u, b, h0, act, h):
         un = u[n]
         bn = b[n]
         h_prev = h0[bi, n]
-        for t in range(T):
+        L = lengths[bi]
+        for s_ in range(T):
+            t = time_of(s_, L, reverse)
             # W x_t: M multiply-adds
             s = ZERO
             for m in range(M):
@@ -52,7 +58,7 @@ def forward(x, W, u, b, h0, act, h):
 
 
 @cuda.jit
-def backward(dh, x, h, W, u, h0, act, need_dx, dx_part, dW_part, du_part, db_part, dh0):
+def backward(dh, x, h, W, u, h0, act, need_dx, dx_part, dW_part, du_part, db_part, dh0, lengths, reverse):
     T, B, N = dh.shape
     M = x.shape[2]
     width = cuda.blockDim.x
@@ -71,26 +77,31 @@ def backward(dh, x, h, W, u, h0, act, need_dx, dx_part, dW_part, du_part, db_par
         carry = ZERO  # u ⊙ ∂J/∂a_{t+1}
         du_acc = ZERO
         db_acc = ZERO
-        h_t = h[T - 1, bi, n] if live and T > 0 else ZERO  # then h_{t-1} of one step is h_t of the next
+        L = lengths[bi]
+        # then h_{t-1} of one step is h_t of the next
+        h_t = h[time_of(T - 1, L, reverse), bi, n] if live and T > 0 else ZERO
         if live:
             for m in range(M):
                 dW_part[bi, m, n] = ZERO
-        for t in range(T - 1, -1, -1):
+        for s_ in range(T - 1, -1, -1):
+            t = time_of(s_, L, reverse)
             g = ZERO
             if live:
                 # ∂J/∂a_t = (∂J/∂h_t direct + through time) ⊙ σ'(a_t), σ' recomputed from h_t
                 g = (dh[t, bi, n] + carry) * derivative(h_t, act)
-                h_t = h[t - 1, bi, n] if t > 0 else h0[bi, n]  # h_{t-1}
+                h_t = h[time_of(s_ - 1, L, reverse), bi, n] if s_ > 0 else h0[bi, n]  # h_{t-1}
                 du_acc += g * h_t  # ∂a_t/∂u = h_{t-1}
                 db_acc += g  # ∂a_t/∂b = 1
                 carry = un * g  # ∂a_t/∂h_{t-1} = u
                 for m in range(M):
                     dW_part[bi, m, n] += x[t, bi, m] * g  # ∂a_t[n]/∂W[m, n] = x_t[m]
-            k = t % STEPS
+            k = (
+                s_ % STEPS
+            )  # by loop step, not time: in reverse time t runs up (the row's L, shared by the block)
             da_steps[k, j] = g
-            if need_dx and k == 0:  # steps t .. t + filled - 1 are all in: add them into dx
+            if need_dx and k == 0:  # loop steps s_ .. s_ + filled - 1 are all in: add them into dx
                 cuda.syncthreads()
-                filled = min(STEPS, T - t)
+                filled = min(STEPS, T - s_)
                 cols = min(width, N - n0)
                 for o in range(j, filled * M, width):
                     kk = o // M
@@ -99,7 +110,7 @@ def backward(dh, x, h, W, u, h0, act, need_dx, dx_part, dW_part, du_part, db_par
                     s = ZERO
                     for c in range(cols):
                         s += da_steps[kk, c] * W[m, n0 + c]
-                    dx_part[chunk, t + kk, bi, m] = s
+                    dx_part[chunk, time_of(s_ + kk, L, reverse), bi, m] = s
                 cuda.syncthreads()  # all read before the next steps overwrite
         if live:
             dh0[bi, n] = carry
@@ -117,16 +128,16 @@ def fused_launch(B: int, N: int) -> tuple[int, int, int]:
     return max(1, min(B * chunks, MAX_STRIDE_BLOCKS)), width, chunks
 
 
-def fused_forward(x, W, u, b, h0, act, h):
-    """The layer's forward with ``W x_t`` inside the recurrence, on the GPU; see the reference.
-    Device arrays (or host arrays, copied)."""
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
+    """The layer's forward with ``W x_t`` inside the recurrence, on the GPU (``reverse``: in reverse
+    time); see the reference. Device arrays (or host arrays, copied)."""
     T, B, M = x.shape
     N = W.shape[1]
     grid, tpb = blocks(B * N)
-    forward[grid, tpb](x, W, u, b, h0, act, h)
+    forward[grid, tpb](x, W, u, b, h0, act, h, whole_lengths(lengths, T, B), bool(reverse))
 
 
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT of :func:`fused_forward` on the GPU; see the reference. ``dx`` None skips ∂J/∂x."""
     T, B, N = dh.shape
     M = x.shape[2]
@@ -137,7 +148,23 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
         dx_part = dx.reshape(1, T, B, M)
     else:
         dx_part = device_array((chunks, T, B, M), dtype=dh.dtype)
-    backward[grid, width](dh, x, h, W, u, h0, act, dx is not None, dx_part, dW_part, du_part, db_part, dh0)
+    backward[grid, width](
+        dh,
+        x,
+        h,
+        W,
+        u,
+        h0,
+        act,
+        dx is not None,
+        dx_part,
+        dW_part,
+        du_part,
+        db_part,
+        dh0,
+        whole_lengths(lengths, T, B),
+        bool(reverse),
+    )
     if dx is not None and chunks > 1:  # the chunks' sums added in order
         g, tpb = blocks(T * B * M)
         sum_splits[g, tpb](dx_part.reshape(chunks, T * B, M), dx.reshape(T * B, M))

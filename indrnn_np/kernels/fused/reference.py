@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..recurrence.reference import activate, activation_derivative
+from ..recurrence.reference import activate, activation_derivative, step_order
 
 # --------------------------------------------------------------------------
 # Fused small-input projection
@@ -22,7 +22,7 @@ from ..recurrence.reference import activate, activation_derivative
 # M <= config.FUSE_MAX_M.
 
 
-def fused_forward(x, W, u, b, h0, act, h):
+def fused_forward(x, W, u, b, h0, act, h, lengths=None, reverse=False):
     """The layer's forward with the input projection inside the time loop, writing ``h`` in place.
 
     Parameters
@@ -36,7 +36,21 @@ def fused_forward(x, W, u, b, h0, act, h):
     act : int
     h : ndarray, (T, B, N)
         Output: the hidden state of every step.
+    lengths : int ndarray, (B,), optional
+    reverse : bool, optional
+        In reverse time, as :func:`indrnn_np.kernels.reference.recurrence_forward`.
     """
+    if reverse:
+        rows = np.arange(x.shape[1])
+        order = step_order(
+            x.shape[0], lengths, True, x.shape[1]
+        )  # (T, B): row b's s-th step is time order[s, b]
+        h_prev = h0
+        for s in range(x.shape[0]):
+            t = order[s]
+            h[t, rows] = activate(x[t, rows] @ W + u * h_prev + b, act)
+            h_prev = h[t, rows]
+        return
     h_prev = h0  # (B, N)
     for t in range(x.shape[0]):
         # a_t = W x_t + u ⊙ h_{t-1} + b     (W x_t: M multiply-adds per neuron, for this step only)
@@ -46,7 +60,7 @@ def fused_forward(x, W, u, b, h0, act, h):
         h_prev = h[t]
 
 
-def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
+def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0, lengths=None, reverse=False):
     """BPTT of :func:`fused_forward`, in reverse time order, with no ∂J/∂a array.
 
     The recurrence's backward (:func:`recurrence_backward`) plus, at every step,
@@ -72,11 +86,29 @@ def fused_backward(dh, x, h, W, u, h0, act, dx, dW_part, du_part, db_part, dh0):
         Outputs: per (b, n) column, ``Σ_t ∂J/∂a_t · h_{t-1}`` and ``Σ_t ∂J/∂a_t``.
     dh0 : ndarray, (B, N)
         Output: ``∂J/∂h_0``, the gradient of the initial state.
+    lengths, reverse :
+        As :func:`fused_forward`.
     """
     T = dh.shape[0]
     dW_part[...] = 0
     du_part[...] = 0
     db_part[...] = 0
+    if reverse:
+        rows = np.arange(dh.shape[1])
+        order = step_order(T, lengths, True, dh.shape[1])
+        carry = np.zeros_like(h0)
+        for s in range(T - 1, -1, -1):  # the forward pass's steps, last first
+            t = order[s]
+            da = (dh[t, rows] + carry) * activation_derivative(h[t, rows], act)
+            h_prev = h[order[s - 1], rows] if s > 0 else h0
+            du_part += da * h_prev
+            db_part += da
+            dW_part += x[t, rows][:, :, None] * da[:, None, :]
+            if dx is not None:
+                dx[t, rows] = da @ W.T
+            carry = u * da
+        dh0[...] = carry
+        return
     # carry = u ⊙ ∂J/∂a_{t+1}: the gradient that step t+1 sends back to h_t.
     carry = np.zeros_like(h0)  # (B, N)
     for t in range(T - 1, -1, -1):

@@ -15,6 +15,9 @@ prefetches and vectorises. The GPU kernel's layout, one thread per column
 walking down time, would here jump a whole (B, N) slice between consecutive
 loads of one column: measured 4-5x slower on the CPU at the benchmark size.
 
+In reverse time (``reverse``, see :mod:`.reference`) each row maps the loop's step s to its own time
+index (:func:`_time_of`); the row segments it reads stay contiguous, so the loop vectorises as before.
+
 Compilation flags come from :mod:`indrnn_np.config`.
 """
 
@@ -47,6 +50,17 @@ def _derivative(h, act):
     if act == 2:
         return one_of(h) - h * h
     return one_of(h)
+
+
+@njit(inline="always")
+def _time_of(s, T, lengths, bi, reverse):
+    """The time index of row bi's s-th step: s, or in reverse time ``L - 1 - s`` on the row's L real
+    steps and s on its padding (as :func:`indrnn_np.kernels.reference.step_order`); L is
+    ``lengths[bi]``, or T when lengths is None (that branch is compiled away)."""
+    L = T if lengths is None else lengths[bi]
+    if reverse and s < L:
+        return L - 1 - s
+    return s
 
 
 @njit(inline="always")
@@ -90,8 +104,9 @@ def _backward_row(dh_t, h_t, h_prev, u, act, da, carry, du_s, db_s):
 # dependent add per element, it measured 5x slower: 100,000 dots of 128 float32 in 9.7 ms against
 # 2.0 ms). The order is fixed by the compiled code, not by the thread count: results stay reproducible.
 @njit(**JIT)
-def recurrence_forward(xw, u, b, h0, act, h):
-    """Forward recurrence; see :func:`indrnn_np.kernels.reference.recurrence_forward`."""
+def recurrence_forward(xw, u, b, h0, act, h, lengths=None, reverse=False):
+    """Forward recurrence; see :func:`indrnn_np.kernels.reference.recurrence_forward` (``reverse``: in
+    reverse time, each sequence from its step ``lengths[b] - 1`` down to 0)."""
     T, B, N = xw.shape
     rows, n_row_blocks, chunk, n_chunks = _task_layout(B, N)
     for task in prange(n_row_blocks * n_chunks):
@@ -100,9 +115,10 @@ def recurrence_forward(xw, u, b, h0, act, h):
         n0 = (task % n_chunks) * chunk
         n1 = min(n0 + chunk, N)
         u_s, b_s = u[n0:n1], b[n0:n1]
-        for t in range(T):
+        for s in range(T):
             for bi in range(r0, r1):
-                h_prev = h[t - 1, bi, n0:n1] if t > 0 else h0[bi, n0:n1]
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi, n0:n1] if s > 0 else h0[bi, n0:n1]
                 xw_t, h_t = xw[t, bi, n0:n1], h[t, bi, n0:n1]
                 for j in range(n1 - n0):
                     # a_t = W x_t + u ⊙ h_{t-1} + b ;  h_t = σ(a_t)   (Eq. 2)
@@ -110,7 +126,7 @@ def recurrence_forward(xw, u, b, h0, act, h):
 
 
 @njit(**JIT)
-def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
+def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part, lengths=None, reverse=False):
     """BPTT for the recurrence; see :func:`indrnn_np.kernels.reference.recurrence_backward`.
 
     ``dh0`` doubles as the running carry ``u ⊙ ∂J/∂a_{t+1}`` while the loop
@@ -128,9 +144,10 @@ def recurrence_backward(dh, h, u, h0, act, da, dh0, du_part, db_part):
             dh0[bi, n0:n1] = 0
             du_part[bi, n0:n1] = 0
             db_part[bi, n0:n1] = 0
-        for t in range(T - 1, -1, -1):
+        for s in range(T - 1, -1, -1):
             for bi in range(r0, r1):
-                h_prev = h[t - 1, bi, n0:n1] if t > 0 else h0[bi, n0:n1]
+                t = _time_of(s, T, lengths, bi, reverse)
+                h_prev = h[_time_of(s - 1, T, lengths, bi, reverse), bi, n0:n1] if s > 0 else h0[bi, n0:n1]
                 dh_t, h_t, da_t = dh[t, bi, n0:n1], h[t, bi, n0:n1], da[t, bi, n0:n1]
                 carry, du_s, db_s = dh0[bi, n0:n1], du_part[bi, n0:n1], db_part[bi, n0:n1]
                 # ∂J/∂a_t, du and db sums and the carry for this row segment (the fused backward's loop)
