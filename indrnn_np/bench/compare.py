@@ -63,7 +63,7 @@ _LAUNCH = (
     "worker = sys.argv.pop(1)\n"
     "runpy.run_path(worker, run_name='__main__')\n"
     "import indrnn_np\n"
-    "print(json.dumps({'indrnn_np': indrnn_np.__file__}))"
+    "print(json.dumps({'indrnn_np': indrnn_np.__file__, 'path': list(indrnn_np.__path__)}))"
 )
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
@@ -111,11 +111,18 @@ def ask(request: dict, timeout: float = 1800, env: dict | None = None, root: str
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or len(lines) < 2:
         raise BenchError(f"worker failed on {request}: {proc.stderr.strip()[-1500:]}")
-    answer, imported = json.loads(lines[-2]), json.loads(lines[-1])["indrnn_np"]
+    answer, where = json.loads(lines[-2]), json.loads(lines[-1])
     if root is not None:
         want = os.path.realpath(os.path.join(root, "indrnn_np"))
-        if _package_dir(imported) != want:
-            raise BenchError(f"the worker for {root} imported indrnn_np from {_package_dir(imported)}")
+        if where["indrnn_np"] is None:  # a folder without __init__.py: a namespace package, not ours
+            raise BenchError(
+                f"the worker for {root} imported indrnn_np from {', '.join(where['path'])} "
+                "(a folder without __init__.py, not a checkout of this project)"
+            )
+        if _package_dir(where["indrnn_np"]) != want:
+            raise BenchError(
+                f"the worker for {root} imported indrnn_np from {_package_dir(where['indrnn_np'])}"
+            )
         if "missing" in answer:
             raise BenchError(f"{root}: its indrnn_np lacks {answer['missing']}, which the worker needs")
     return answer
