@@ -223,17 +223,22 @@ def cmd_bench_train(a) -> int:
 
 
 def cmd_bench_compare(a) -> int:
+    from .bench.compare import BenchError
     from .bench.report import compare_report
 
-    text = compare_report(
-        a.out,
-        rounds=a.rounds,
-        repeats=a.repeats,
-        peers=not a.no_peers,
-        quick=a.quick,
-        progress=_stderr,
-        against=a.against,
-    )
+    try:
+        text = compare_report(
+            a.out,
+            rounds=a.rounds,
+            repeats=a.repeats,
+            peers=not a.no_peers,
+            quick=a.quick,
+            progress=_stderr,
+            against=a.against,
+        )
+    except BenchError as exc:  # a worker process failed: its reason in one line, not a traceback
+        print(f"error: {str(exc).splitlines()[-1] if str(exc) else exc!r}", file=sys.stderr)
+        return 1
     print(text)
     return 0
 

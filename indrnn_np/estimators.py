@@ -586,6 +586,7 @@ class IndRNNClassifier(ClassifierMixin, _IndRNNEstimator):
     def score(self, X, y, lengths=None, sample_weight=None):
         """Accuracy: the fraction of sequences (or of real steps) labelled right, weighted by ``sample_weight``
         (n,) when given (each real step by its sequence's weight)."""
+        _check_label_layout(y, X, per_step=self.head_ == "all")
         pred, y, w = self._scored(X, y, lengths, sample_weight, lambda a: a.reshape(-1))
         _check_same_count(pred, y, "real steps")
         right = np.asarray(pred) == _label_values(np.asarray(y), check=False)
@@ -688,6 +689,32 @@ def _column_to_1d(y, X):
     return y
 
 
+def _check_label_layout(y, X, *, per_step: bool) -> None:
+    """ArrayDataError when a classifier's y to score is laid out otherwise than the labels it was fitted
+    on: one label per sequence (n,) (or a column (n, 1)), or one per step (n, T) with X's T columns."""
+    if per_step_list(y, X):
+        if not per_step:
+            raise ArrayDataError(
+                "y holds an array of labels per step, but this classifier was fitted on one label per "
+                "sequence: give y as (n,)"
+            )
+        return
+    shape = np.shape(y)
+    if not per_step and not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+        raise ArrayDataError(
+            f"y has shape {shape}, but this classifier was fitted on one label per sequence: give y as (n,)"
+        )
+    if per_step:
+        if len(shape) != 2:
+            raise ArrayDataError(
+                f"y has shape {shape}, but this classifier was fitted on one label per step: give y as (n, T)"
+            )
+        if isinstance(X, np.ndarray) and X.ndim in (2, 3) and shape[1] != X.shape[1]:
+            raise ArrayDataError(
+                f"y has {shape[1]} columns (steps) but X has T = {X.shape[1]}: give one label per step"
+            )
+
+
 def _weighted_classes(y_enc, sample_weight, classes) -> None:
     """ValueError when the sequences of nonzero ``sample_weight`` hold fewer than 2 classes (labels per
     sequence; per-step labels are left to the fit)."""
@@ -697,7 +724,7 @@ def _weighted_classes(y_enc, sample_weight, classes) -> None:
     kept = np.unique(y_enc[w > 0])
     if len(kept) < 2:
         raise ValueError(
-            f"the sequences with a nonzero sample_weight hold one class ({classes[kept[0]]!r}): a classifier "
+            f"the sequences with a nonzero sample_weight hold one class ({classes[kept[0]].item()!r}): a classifier "
             "needs at least 2"
         )
 
@@ -722,7 +749,7 @@ def _encode_labels(y, X, lengths):
     flat = _label_values(flat)
     classes = np.unique(flat)
     if len(classes) < 2:
-        raise ValueError(f"y has one class ({classes[0]!r}): a classifier needs at least 2")
+        raise ValueError(f"y has one class ({classes[0].item()!r}): a classifier needs at least 2")
 
     def encode(a):
         a = _label_values(np.asarray(a), check=False)

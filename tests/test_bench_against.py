@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -21,18 +22,28 @@ def _fake_checkout(root):
     return root
 
 
-@pytest.mark.parametrize("kind", ["missing", "not a checkout", "imports elsewhere"])
-def test_a_bad_against_is_one_line_exit_2_before_any_work(tmp_path, capsys, kind):
+@pytest.mark.parametrize(
+    "kind", ["missing", "not a checkout", "imports elsewhere", "a file", "itself", "empty"]
+)
+def test_a_bad_against_is_one_line_exit_2_before_any_work(tmp_path, capsys, monkeypatch, kind):
+    (tmp_path / "notes.txt").write_text("x")
+    monkeypatch.chdir(HERE)  # "" must not stand for the folder the command runs in
     path = {
         "missing": tmp_path / "nowhere",
         "not a checkout": tmp_path,
         "imports elsewhere": _fake_checkout(tmp_path / "fake"),
+        "a file": tmp_path / "notes.txt",
+        "itself": HERE,
+        "empty": "",
     }[kind]
     out = tmp_path / "out"
     assert main(["bench", "compare", "--quick", "--out", str(out), "--against", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith(f"error: --against {path}:"), err
+    start = "error: --against '':" if kind == "empty" else f"error: --against {path}:"
+    assert len(err.splitlines()) == 1 and err.startswith(start), err
     assert not out.exists()
+    reason = {"a file": "it is a file, not a folder", "itself": "this checkout itself", "empty": "empty"}
+    assert reason.get(kind, "") in err
     if kind == "imports elsewhere":  # no __init__.py there: the package came from another folder
         assert "imports indrnn_np from" in err and str(path) not in err.split("from", 1)[1]
 
@@ -138,12 +149,16 @@ def test_bench_compare_labels_the_other_checkouts_rows_and_pairs_them(monkeypatc
 
 @pytest.mark.slow
 def test_bench_compare_against_a_checkout_runs(tmp_path, capsys):
-    """This checkout against itself: every one of our rows has its counterpart and a ratio."""
+    """A copy of this checkout's package: every one of our rows has its counterpart and a ratio."""
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        os.path.join(HERE, "indrnn_np"), copy / "indrnn_np", ignore=shutil.ignore_patterns("__pycache__")
+    )
     out = tmp_path / "out"
     argv = ["bench", "compare", "--quick", "--no-peers", "--repeats", "2", "--out", str(out)]
-    assert main([*argv, "--against", HERE]) == 0
+    assert main([*argv, "--against", str(copy)]) == 0
     data = json.loads((out / "compare.json").read_text())
-    assert data["against"]["path"] == HERE
+    assert data["against"]["path"] == str(copy)
     label = data["against"]["label"]
     impls = {(r["table"], r["impl"]) for r in data["before_after"]}
     assert impls == {
@@ -156,3 +171,20 @@ def test_bench_compare_against_a_checkout_runs(tmp_path, capsys):
     }
     assert all(r["before_over_after"] > 0 for r in data["before_after"])
     assert f"before ({label})" in (out / "compare.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_checkout_too_old_for_the_worker_is_one_line_exit_2_before_the_rounds(tmp_path, capsys):
+    """A package without a name today's worker imports (here bench.train's adding_step): refused by the
+    probes, naming it, before any round and any output folder."""
+    copy = tmp_path / "old"
+    shutil.copytree(
+        os.path.join(HERE, "indrnn_np"), copy / "indrnn_np", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (copy / "indrnn_np" / "bench" / "train.py").write_text("")
+    out = tmp_path / "out"
+    argv = ["bench", "compare", "--quick", "--no-peers", "--out", str(out), "--against", str(copy)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "too old" in err and "adding_step" in err, err
+    assert not out.exists()

@@ -386,3 +386,26 @@ def test_two_folds_fitted_at_once_into_one_run_dir_are_refused(markers, tmp_path
     while (run / ".lock").exists() and time.monotonic() < deadline:  # the other fold's thread ends
         time.sleep(0.05)
     assert RunDir(run).read_metrics()["step"].tolist() == [10, 20, 30]  # one fold's run, never two mixed
+
+
+def test_score_with_labels_laid_out_otherwise_than_the_fit_names_both_layouts():
+    """Labels per sequence against a per-step classifier, or the other way, or per-step labels of another T:
+    one ArrayDataError saying what the model was fitted on, not a NumPy broadcasting error."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 6, 2)).astype(np.float32)
+    y_seq, y_step = np.arange(12) % 2, (rng.random((12, 6)) > 0.5).astype(int)
+    per_seq = IndRNNClassifier(**FAST).fit(X, y_seq)
+    with pytest.raises(ArrayDataError, match=r"shape \(12, 6\).*one label per sequence"):
+        per_seq.score(X, y_step)
+    per_step = IndRNNClassifier(**FAST).fit(X, y_step)
+    with pytest.raises(ArrayDataError, match=r"shape \(12,\).*one label per step"):
+        per_step.score(X, y_seq)
+    with pytest.raises(ArrayDataError, match="y has 4 columns .* X has T = 6"):
+        per_step.score(X, y_step[:, :4])
+    assert 0 <= per_seq.score(X, y_seq) <= 1 and 0 <= per_step.score(X, y_step) <= 1
+
+
+def test_one_class_is_named_as_the_user_wrote_it():
+    X = np.zeros((4, 3, 1), np.float32)
+    with pytest.raises(ValueError, match=r"y has one class \(0\)"):
+        IndRNNClassifier(**FAST).fit(X, np.zeros(4, int))

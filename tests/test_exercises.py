@@ -229,6 +229,19 @@ def test_a_usual_mistake_fails_with_its_hint(tmp_path, function, replacements, h
     assert status == 1 and "4 passed, 1 failed" in text and "hint: " in text
 
 
+def test_two_mistakes_at_once_say_that_no_single_usual_mistake_matches(tmp_path):
+    path = tmp_path / "two.py"
+    path.write_text(
+        _with_mistake(
+            "indrnn_backward",
+            ("da = g * (h[t] > 0)", "da = g * (h[t] >= 0)"),
+            ("return dx, dW, du, db, carry", "return dx, dW, du, db, da"),
+        )
+    )
+    grade = next(g for g in check_file(path, seed=0) if g.name == "indrnn_backward")
+    assert grade.status == "failed" and grade.hint == grader.NO_MATCH, grade
+
+
 def test_every_hint_is_reachable_on_the_diagnostic_cases():
     """Each mistake changes the answer on the first (diagnostic) case of its exercise, for several
     seeds: otherwise its hint could never be given (the right answer would match it too)."""

@@ -124,7 +124,7 @@ def ask(request: dict, timeout: float = 1800, env: dict | None = None, root: str
                 f"the worker for {root} imported indrnn_np from {_package_dir(where['indrnn_np'])}"
             )
         if "missing" in answer:
-            raise BenchError(f"{root}: its indrnn_np lacks {answer['missing']}, which the worker needs")
+            raise BenchError(f"its indrnn_np is too old for today's worker ({answer['missing']})")
     return answer
 
 
@@ -143,9 +143,16 @@ def against_checkout(path: str) -> dict:
         ``path`` is missing, is no checkout of indrnn-np, or a process started there does not import
         its ``indrnn_np``.
     """
+    if not str(path).strip():
+        raise UserError("--against '': an empty folder name (give a checkout of indrnn-np)")
     root = os.path.abspath(path)
+    if os.path.isfile(root):
+        raise UserError(f"--against {path}: it is a file, not a folder (give a checkout of indrnn-np)")
     if not os.path.isdir(root):
         raise UserError(f"--against {path}: no such folder (give a checkout of indrnn-np)")
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.realpath(root) == os.path.realpath(here):
+        raise UserError(f"--against {path}: that is this checkout itself (give another one)")
     if not os.path.isfile(os.path.join(root, "indrnn_np", "bench", "worker.py")):
         raise UserError(f"--against {path}: not a checkout of indrnn-np (no indrnn_np/bench/worker.py in it)")
     probe = subprocess.run(
@@ -161,7 +168,20 @@ def against_checkout(path: str) -> dict:
     if probe.returncode != 0 or not got or _package_dir(got[-1]) != want:
         where = _package_dir(got[-1]) if probe.returncode == 0 and got else "nowhere (it failed)"
         raise UserError(f"--against {path}: a process started there imports indrnn_np from {where}")
+    for req in _PROBES:  # every kind of request the rounds send, at toy sizes: a too-old checkout fails here
+        try:
+            ask(req, timeout=600, root=root)
+        except BenchError as exc:
+            raise UserError(f"--against {path}: {exc}") from None
     return {"root": root, "label": _checkout_label(root)}
+
+
+#: One toy request of each kind :func:`requests` sends to another checkout, run before the rounds.
+_PROBES = (
+    dict(what="layer", impl="cpu", T=3, B=2, M=2, N=4, repeats=1),
+    dict(what="layer", impl="numpy", T=3, B=2, M=2, N=4, repeats=1),
+    dict(what="step", impl="indrnn", order="numpy-first", T=3, B=2, N=4, repeats=1),
+)
 
 
 def _checkout_label(root: str) -> str:

@@ -357,5 +357,5 @@ if __name__ == "__main__":
     try:
         answer = run(request)
     except ImportError as exc:
-        answer = {"missing": exc.name or str(exc)}
+        answer = {"missing": str(exc)}  # "cannot import name 'x' from 'm'": the name, not only its module
     print(json.dumps(answer))

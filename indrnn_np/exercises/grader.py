@@ -160,8 +160,16 @@ def _dtype_check(arr: np.ndarray, dtype, what: str) -> None:
         )
 
 
+#: The hint when no usual mistake alone gives the learner's numbers.
+NO_MATCH = (
+    "no single usual mistake gives your numbers: there may be more than one; check each line against "
+    "the docstring's equation"
+)
+
+
 def _explain(yours: dict, ref: dict, variants, tol: float):
-    """The first mistake whose outputs match ``yours`` on every array where yours is wrong.
+    """The first mistake whose outputs match ``yours`` on every array where yours is wrong, else
+    :data:`NO_MATCH`.
 
     ``variants`` yields ``(hint, outputs)``; an output matches where its error against ``yours`` is
     within ``tol`` and it differs from the reference there (the mistake shows on this case)."""
@@ -172,7 +180,7 @@ def _explain(yours: dict, ref: dict, variants, tol: float):
             for k in wrong
         ):
             return hint
-    return None
+    return NO_MATCH
 
 
 # --------------------------------------------------------------------------
@@ -451,8 +459,8 @@ def _grade_backward(fn, cases, seed, path):
                 (hint, backward_with_mistake(**args, mistake=m)) for m, hint in BACKWARD_MISTAKES.items()
             )
             hint = _explain(yours, ref, variants, tol)
-            if hint is None and len(wrong) == 1 and wrong[0] in parts:
-                hint = _reduction_hint(wrong[0], yours[wrong[0]], parts[wrong[0]], tol)
+            if hint is NO_MATCH and len(wrong) == 1 and wrong[0] in parts:
+                hint = _reduction_hint(wrong[0], yours[wrong[0]], parts[wrong[0]], tol) or NO_MATCH
             worst = max(wrong, key=errors.get)
             against_fd = f"; {_err_text(fd[worst])} against finite differences in float64" if fd else ""
             raise _Failed(
