@@ -48,9 +48,10 @@ def _counted_peak(T, rng) -> int:
 
 def _by_hand(T) -> int:
     """The device arrays alive at the backward's peak: the cache (h (T, B, N), u (N,), h0 (B, N)), dh
-    copied in, ∂J/∂a (T, B, N), dh0 and the per-column sums du_part, db_part (B, N), du and db (N,).
+    copied in, ∂J/∂a (T, B, N), dh0 and the per-column sums du_part, db_part (B, N), du and db (N,),
+    and the steps of each sequence (B,) int64 the kernels read (T for all without lengths).
     (The forward holds fewer: xw, h (T, B, N), u, b (N,), h0 (B, N).)"""
-    return F64 * (3 * T * B * N + 4 * B * N + 3 * N)
+    return F64 * (3 * T * B * N + 4 * B * N + 3 * N) + 8 * B
 
 
 @pytest.mark.parametrize("T", [4, 7])

@@ -315,7 +315,8 @@ def indrnn_forward(
     x, lengths, act, backend = _layer_args(
         x, W, u, b, h0, activation, backend, lengths, algorithm, batch_first
     )
-    reverse_time = check_reverse_time(reverse_time, algorithm)
+    if reverse_time is not False:  # the default needs no check (a call fewer to step over)
+        reverse_time = check_reverse_time(reverse_time, algorithm)
     if backend is NUMPY:
         # The specification, line by line, at every M: the input projection, then the loop of Eq. 2.
         T, B, M = x.shape
@@ -626,7 +627,8 @@ def _recurrence_forward(xw, u, b, h0, activation, backend, lengths, algorithm, r
     _check_recurrent_params(u, b, h0, B, N, backend=backend)
     check_same_dtype("xw", xw.dtype, {"u": u, "b": b, "h0": h0})
     check_algorithm(algorithm, activation)
-    reverse_time = check_reverse_time(reverse_time, algorithm)
+    if reverse_time is not False:  # the default needs no check (a call fewer to step over)
+        reverse_time = check_reverse_time(reverse_time, algorithm)
     if lengths is not None:
         lengths = check_lengths(lengths, T, B)
     kernels = backend.kernels  # CudaUnavailableError before anything is copied
