@@ -14,6 +14,23 @@ from indrnn_np.cli import main
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(indrnn_np.__file__)))
 
+#: This project's rows that also run from the other checkout, as (table, implementation).
+PAIRED = {
+    ("layer", "cpu"),
+    ("layer", "cpu (indrnn_np first)"),
+    ("layer", "cpu (unfused)"),
+    ("layer", "numpy"),
+    ("step", "indrnn"),
+    ("step", "indrnn (indrnn_np first)"),
+}
+
+
+def _copy_package(root):
+    """This checkout's package copied into ``root`` (a checkout that is not a git one)."""
+    shutil.copytree(
+        os.path.join(HERE, "indrnn_np"), root / "indrnn_np", ignore=shutil.ignore_patterns("__pycache__")
+    )
+
 
 def _fake_checkout(root):
     """A folder that looks like a checkout (it has the worker) but holds no importable package."""
@@ -134,14 +151,7 @@ def test_bench_compare_labels_the_other_checkouts_rows_and_pairs_them(monkeypatc
     assert all("at" not in req for req, _ in asked)  # the mark stays here; the worker gets the usual request
     assert sum(root == "/x" for _, root in asked) == 2 * 6 and {root for _, root in asked} == {None, "/x"}
     assert res["against"] == {"label": "abc", "path": "/x"}
-    assert {(r["table"], r["impl"]) for r in res["before_after"]} == {
-        ("layer", "cpu"),
-        ("layer", "cpu (indrnn_np first)"),
-        ("layer", "cpu (unfused)"),
-        ("layer", "numpy"),
-        ("step", "indrnn"),
-        ("step", "indrnn (indrnn_np first)"),
-    }
+    assert {(r["table"], r["impl"]) for r in res["before_after"]} == PAIRED
     assert all(r["before_over_after"] == 2.0 for r in res["before_after"])
     assert res["layer"][0]["cpu@abc (unfused)_s"] == 2.0
     assert "before (abc)" in render_compare(res, {}, "test machine")
@@ -151,9 +161,7 @@ def test_bench_compare_labels_the_other_checkouts_rows_and_pairs_them(monkeypatc
 def test_bench_compare_against_a_checkout_runs(tmp_path, capsys):
     """A copy of this checkout's package: every one of our rows has its counterpart and a ratio."""
     copy = tmp_path / "copy"
-    shutil.copytree(
-        os.path.join(HERE, "indrnn_np"), copy / "indrnn_np", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    _copy_package(copy)
     out = tmp_path / "out"
     argv = ["bench", "compare", "--quick", "--no-peers", "--repeats", "2", "--out", str(out)]
     assert main([*argv, "--against", str(copy)]) == 0
@@ -161,14 +169,7 @@ def test_bench_compare_against_a_checkout_runs(tmp_path, capsys):
     assert data["against"]["path"] == str(copy)
     label = data["against"]["label"]
     impls = {(r["table"], r["impl"]) for r in data["before_after"]}
-    assert impls == {
-        ("layer", "cpu"),
-        ("layer", "cpu (indrnn_np first)"),
-        ("layer", "cpu (unfused)"),
-        ("layer", "numpy"),
-        ("step", "indrnn"),
-        ("step", "indrnn (indrnn_np first)"),
-    }
+    assert impls == PAIRED
     assert all(r["before_over_after"] > 0 for r in data["before_after"])
     assert f"before ({label})" in (out / "compare.md").read_text()
 
@@ -178,9 +179,7 @@ def test_a_checkout_too_old_for_the_worker_is_one_line_exit_2_before_the_rounds(
     """A package without a name today's worker imports (here bench.train's adding_step): refused by the
     probes, naming it, before any round and any output folder."""
     copy = tmp_path / "old"
-    shutil.copytree(
-        os.path.join(HERE, "indrnn_np"), copy / "indrnn_np", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    _copy_package(copy)
     (copy / "indrnn_np" / "bench" / "train.py").write_text("")
     out = tmp_path / "out"
     argv = ["bench", "compare", "--quick", "--no-peers", "--out", str(out), "--against", str(copy)]
