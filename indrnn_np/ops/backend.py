@@ -306,9 +306,9 @@ class _CpuBackend(Backend):
 
     @property
     def kernels(self):
-        """The Numba CPU kernels; :mod:`indrnn_np.threads`' policy is applied first, and while Numba's
-        threading layer is not known to be thread-safe the module comes wrapped so that its kernels
-        run one call at a time (:class:`indrnn_np.threads.OneAtATime`)."""
+        """The Numba CPU kernels, wrapped so that :mod:`indrnn_np.threads`' policy is applied at each
+        call, and while Numba's threading layer is not known to be thread-safe the calls run one at a
+        time (:class:`indrnn_np.threads.PolicyKernels`)."""
         return _cpu_kernels()
 
 
@@ -522,12 +522,18 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.matmul(a, b, out=out)
 
 
-def _cpu_kernels():
-    from .. import threads
-    from ..kernels import cpu
+_CPU_KERNELS = []
 
-    threads.before_numba_kernel()
-    return cpu if threads.kernels_threadsafe() else threads.OneAtATime(cpu)
+
+def _cpu_kernels():
+    """The Numba CPU kernel module wrapped so that :mod:`indrnn_np.threads`' policy runs at each kernel
+    call (:class:`indrnn_np.threads.PolicyKernels`); one wrapper per process."""
+    if not _CPU_KERNELS:
+        from .. import threads
+        from ..kernels import cpu
+
+        _CPU_KERNELS.append(threads.PolicyKernels(cpu))
+    return _CPU_KERNELS[0]
 
 
 def backend_kernels(backend):

@@ -144,9 +144,15 @@ def _recurrence_kernels(kernels, algorithm, backend=None, lengths=None, T=0, B=0
 
 
 def _step_lengths(backend, lengths, T, B):
-    """The kernels' ``lengths`` argument: each sequence's real steps, int64 (B,) on the backend's side
-    (T for all when ``lengths`` is None)."""
-    return backend.ints(np.full(B, T) if lengths is None else lengths)
+    """The kernels' ``lengths`` argument: each sequence's real steps, int64 (B,) on the backend's side.
+
+    Without ``lengths``, None on the host: the Numba kernels are then compiled without the per-row
+    lookup (measured 2026-12-07, (T, B, N) = (1000, 50, 128) float32: the forward 3.98 ms with a
+    (B,) array of T against 3.26 ms with None, the backward 8.25 against 7.22 ms). On the device,
+    T for every sequence, allocated through the backend so that its memory count sees it."""
+    if lengths is None:
+        return backend.ints(np.full(B, T)) if backend.on_device else None
+    return backend.ints(lengths)
 
 
 def check_reverse_time(reverse_time, algorithm) -> bool:
@@ -360,9 +366,9 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
         x = mask_padding(x, lengths, copy=x is x_in)
     u, b = backend.put(u), backend.put(b)
     h0 = backend.zeros_unpooled((B, N), x.dtype) if h0 is None else backend.put(h0)
-    h = backend.empty((T, B, N), x.dtype)
     if _fused(M, algorithm):
         W = backend.put(W)
+        h = backend.empty((T, B, N), x.dtype)
         with section("recurrence"):
             kernels.fused_forward(x, W, u, b, h0, act, h, _step_lengths(backend, lengths, T, B), reverse_time)
     else:
@@ -372,6 +378,7 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
         # h gets its own buffer although the recurrence could overwrite xw in
         # place: with the two aliased, the CPU kernel's loop no longer vectorises
         # (measured 4x slower). xw is freed on return.
+        h = backend.empty((T, B, N), x.dtype)
         forward, _ = _recurrence_kernels(kernels, algorithm, backend, lengths, T, B, reverse_time)
         with section("recurrence"):
             forward(xw, u, b, h0, act, h)
