@@ -721,6 +721,9 @@ def _one_line_warnings():
 def _main(argv) -> int:
     try:  # building the parser reads the INDRNN_* settings too: a bad one is a user's error
         args = build_parser().parse_args(argv)
+        from .allocator import apply_policy
+
+        apply_policy()  # the process's allocator gives freed arrays back (indrnn_np.allocator)
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -103,6 +103,14 @@ CPU_SCAN_TASKS: int = 16
 #: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
 BUFFER_POOL_BYTES: int = _megabytes("INDRNN_BUFFER_POOL_MB", "1024")
 
+#: The command line's allocator policy (:mod:`indrnn_np.allocator`, glibc only): arrays of at least
+#: ``MALLOC_MMAP_BYTES`` get their own mapping, given back to the system when freed, and at most
+#: ``MALLOC_TRIM_BYTES`` stay free at the top of the C heap. ``INDRNN_MALLOC_POLICY=0`` keeps glibc's
+#: defaults (a threshold that rises with the arrays freed, and a heap that keeps them).
+MALLOC_POLICY: bool = _switch("INDRNN_MALLOC_POLICY")
+MALLOC_MMAP_BYTES: int = 1 << 20
+MALLOC_TRIM_BYTES: int = 16 << 20
+
 #: Refuse a run whose estimated peak memory exceeds what the machine has available
 #: (:mod:`indrnn_np.train.memory`); ``INDRNN_MEMORY_CHECK=0`` turns the refusal off.
 MEMORY_CHECK: bool = _switch("INDRNN_MEMORY_CHECK")

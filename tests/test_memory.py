@@ -404,26 +404,8 @@ def _memory_rss():
     return module
 
 
-#: Configurations whose whole estimate was measured outside 0.97-1.05 of the peak RSS (the module's
-#: table): the allocator keeps more of their many freed arrays of a few MB than ALLOCATOR_BYTES.
-RSS_OUT_OF_BAND = {
-    "bidirectional, bn": "0.966 on 2026-12-07: the allocator kept 90 MiB more than the process when estimated",
-    "mnist, bn frame, dropout": "0.931 on 2026-12-07: the allocator kept 130 MiB more than the process when estimated",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n, marks=pytest.mark.xfail(reason=RSS_OUT_OF_BAND[n], raises=AssertionError, strict=True)
-        )
-        if n in RSS_OUT_OF_BAND
-        else n
-        for n in _memory_rss().CONFIGS
-    ],
-)
+@pytest.mark.parametrize("name", list(_memory_rss().CONFIGS))
 def test_the_estimate_against_the_peak_rss_of_the_command(name):
     """The whole estimate (the rehearsal's arrays and the process as it was when estimated) against
     the peak RSS of the command that made it (``train ... --steps 2 --eval-every 1``, its rehearsal

@@ -26,35 +26,35 @@ that draws its curve (imported first), and whatever else the process holds. In a
 their other arrays: memory in use, which the run cannot have, so it counts, as the check compares
 the estimate with what is available plus what the process holds already (:class:`Available`).
 What the phases count that the process holds already (a run of objects' task arrays and model, the
-sequences to predict) is taken off it, and :data:`ALLOCATOR_BYTES` added for the freed arrays the
-allocator keeps. Where the resident memory cannot be read, :data:`RUNTIME_BYTES` stands for it.
+sequences to predict) is taken off it, and :data:`ALLOCATOR_BYTES` added for what the process grows
+by besides its arrays (freed arrays the allocator keeps). Where the resident memory cannot be read, :data:`RUNTIME_BYTES` stands for it.
 
 Measured against reality (2026-12-07, float32, 2 shared cores): the estimate's arrays (less the
 part ``runtime``) over the peak that ``tracemalloc`` sees the real run allocate (the data, the
 model, a step, an evaluation, a second step); and the whole estimate over the peak RSS of the
 command that made it (``train ... --steps 2 --eval-every 1``, its rehearsal included, or the fit),
-with the fixed 256 MiB this part was before and as it is now (``python benchmarks/memory_rss.py``,
-which prints the table's RSS columns)::
+with the fixed 256 MiB this part once was, with the process's RSS under glibc's default allocator
+settings, and as it is now, under the command line's allocator policy (:mod:`indrnn_np.allocator`;
+the fit runs in its own process, where the policy is not applied) (``python
+benchmarks/memory_rss.py``, which prints the table's RSS columns)::
 
-    configuration                                          arrays  peak RSS   RSS: before  now
-    adding --T 1000 (batch 50, 2 x 128)                     0.995    535 MiB     0.994   1.032
-    adding --T 5000                                         1.000   1634 MiB     1.004   1.016
-    adding --T 1000 --residual --layers 4 --bn time         0.995   1251 MiB     0.971   0.991
-    adding --T 1000 --model lstm --layers 1                 0.997   1074 MiB     0.996   1.009
-    adding --T 1000 --bidirectional --bn time               1.001   1289 MiB     0.945   0.966
-    mnist --bn frame --dropout 0.1 (generated IDX files)    1.002   1196 MiB     0.907   0.931
+    configuration                                          arrays  peak RSS   RSS: 256 MiB  glibc  now
+    adding --T 1000 (batch 50, 2 x 128)                     0.995    529 MiB      0.994    1.032  1.032
+    adding --T 5000                                         1.000   1633 MiB      1.004    1.016  1.014
+    adding --T 1000 --residual --layers 4 --bn time         0.995   1301 MiB      0.971    0.991  1.016
+    adding --T 1000 --model lstm --layers 1                 0.997   1071 MiB      0.996    1.009  1.013
+    adding --T 1000 --bidirectional --bn time               1.001   1338 MiB      0.945    0.966  1.007
+    mnist --bn frame --dropout 0.1 (generated IDX files)    1.002   1084 MiB      0.907    0.931  1.033
     IndRNNClassifier.fit, 400 NaN-padded sequences of
-      500-4000 steps, 3 features, hidden 128, batch 32          -   3342 MiB     1.014   1.048
+      500-4000 steps, 3 features, hidden 128, batch 32          -   3342 MiB      1.014    1.048  1.048
 
-(The arrays column is from the estimate's earlier rehearsal, unchanged since; "before" is the
+(The arrays column is from the estimate's earlier rehearsal, unchanged since; "256 MiB" is the
 same runs' arrays plus 256 MiB.) So the arrays come out within 1.2 %, and ``tests/test_memory.py``
 holds them to 0.97-1.05, and the whole estimate against the peak RSS too (``slow``). The process
-when estimated held 228-237 MiB on the command line, 340 MiB in the fit (its X and task); at the
-peak, what is not arrays (the peak RSS less the estimate's arrays) was 21-60 MiB more than that
-for the adding, residual and LSTM runs (113 MiB less in the fit, whose arrays the rehearsal puts above its
-real peak), 92 MiB more for the bidirectional run and 130 MiB for the frame-wise batch-norm one,
-whose many arrays of a few MB leave the allocator holding more than :data:`ALLOCATOR_BYTES`: those
-two stay below 0.97 (the test marks them).
+when estimated held 223-244 MiB on the command line, 341 MiB in the fit (its X and task). Under
+glibc's defaults the bidirectional and the frame-wise batch-norm runs peaked at 1385 and 1196 MiB,
+92 and 130 MiB beyond the estimate's arrays and the process: the allocator's heap kept their many
+freed arrays of a few MB (see :mod:`indrnn_np.allocator`), and their ratios stayed below 0.97.
 
 Runs whose batches have varied lengths (task ``arrays``, the estimators) are rehearsed with the
 second step's batch one step shorter than the first, as two real batches rarely share their
@@ -102,10 +102,12 @@ MiB = 2**20
 #: peak RSS was 182-208 MiB on Linux, kernels from Numba's cache or compiled in the process).
 RUNTIME_BYTES = 256 * MiB
 
-#: What the allocator keeps of the run's freed arrays besides its live ones at the peak (freed heap
-#: chunks it has not given back), added to the process's RSS: a figure, not derived. On the module's
-#: table the peak's memory other than arrays was 21-130 MiB above the process when estimated (the
-#: most for runs of many arrays of a few MB); 48 MiB puts five of the seven within 0.97-1.05.
+#: What the process grows by beyond the rehearsal's arrays and its resident memory when estimated
+#: (freed memory the allocator keeps, the libraries' buffers): a figure, measured, not derived. On the
+#: module's table, under the command line's allocator policy, the peak's memory other than arrays was
+#: 11-39 MiB above the process when estimated (the fit's arrays come out above its real peak);
+#: 48 MiB puts all seven within 0.97-1.05. In a user's
+#: process (the policy is not applied there) glibc's heap may keep more (see :mod:`indrnn_np.allocator`).
 ALLOCATOR_BYTES = 48 * MiB
 
 #: The sequence lengths a run is rehearsed at (a run of T <= the last is rehearsed at its own T).
