@@ -3,6 +3,12 @@
 ``NUMBA_ENABLE_CUDASIM`` must be set before numba is first imported, so it is
 set here, at collection start: CUDA kernels run in Numba's simulator unless
 the caller asked for a real GPU with ``NUMBA_ENABLE_CUDASIM=0``.
+
+The command line's allocator policy (:mod:`indrnn_np.allocator`) is marked as decided in the test
+process, so that the tests that call ``indrnn_np.cli.main`` in-process do not change the allocator
+of every test after them (its effect on memory made one memory refusal's wording depend on the
+tests' order); the commands the tests run as child processes apply it as a user's would, and
+``tests/test_allocator.py`` tests it there.
 """
 
 import importlib.util
@@ -16,6 +22,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from indrnn_np import allocator  # noqa: E402
+
+allocator._APPLIED.append("left alone: the test process (tests/conftest.py)")
 
 
 def pytest_collection_modifyitems(config, items):
