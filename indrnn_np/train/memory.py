@@ -500,7 +500,9 @@ def config_phases(cfg: TrainConfig, Tp: int, *, checkpoint=False, extra_models=0
         Phase("params", "building the model", extra, held=lambda: array_bytes(s["extra"][-1]))
         for _ in range(extra_models)
     ]
-    phases.append(Phase("params", "building the model", model, held=lambda: array_bytes(s["model"], s["opt"])))
+    phases.append(
+        Phase("params", "building the model", model, held=lambda: array_bytes(s["model"], s["opt"]))
+    )
     if checkpoint:  # its arrays read, then let go once the model holds them
         phases.append(
             Phase("checkpoint", "loading the checkpoint", lambda: _checkpoint_copy(s["model"], s["opt"]))
