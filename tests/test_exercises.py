@@ -53,7 +53,7 @@ MISTAKES = [
         "relu-mask-forgotten",
         "indrnn_backward",
         [("da = g * (h[t] > 0)", "da = g")],
-        "the ReLU mask is missing",
+        "the ReLU mask is missing or masks nothing",
     ),
     (
         "du-not-summed-over-batch",

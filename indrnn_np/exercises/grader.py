@@ -348,9 +348,9 @@ def backward_with_mistake(dh, x, W, u, h0, h, mistake: str) -> dict:
 #: BPTT's usual mistakes and their hints, in the order they are tried.
 BACKWARD_MISTAKES = {
     "no_mask": (
-        "the ReLU mask is missing: ∂J/∂a_t = ∂J/∂h_t ⊙ relu'(a_t), and relu'(a_t) is 1 where h_t > 0, "
-        "else 0 (h[t] > 0; h[t] >= 0 is true everywhere, since h = max(a, 0) is never negative, so it "
-        "masks nothing)"
+        "the ReLU mask is missing or masks nothing: ∂J/∂a_t = ∂J/∂h_t ⊙ relu'(a_t), and relu'(a_t) is "
+        "1 where h_t > 0, else 0: write h[t] > 0 (h[t] >= 0 is true everywhere, since h = max(a, 0) is "
+        "never negative)"
     ),
     "carry_unmasked": (
         "what step t sends back to h_{t-1} is u ⊙ ∂J/∂a_t, after the ReLU mask, not u ⊙ ∂J/∂h_t"
