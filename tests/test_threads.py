@@ -306,3 +306,39 @@ def test_tuner_arguments_are_checked(kw, message):
 
     with pytest.raises(ValueError, match=message):
         ThreadTuner(**kw)
+
+
+def test_the_policy_runs_at_each_kernel_call_not_when_the_ops_fetch_the_kernels(monkeypatch):
+    """The forward op fetches the kernels before its input GEMM: a release at the fetch would leave
+    OpenBLAS's workers, started by that GEMM, spinning through the recurrence (threads.PolicyKernels)."""
+    import numpy as np
+
+    from indrnn_np import threads
+    from indrnn_np.ops import indrnn_forward
+    from indrnn_np.ops.backend import resolve
+
+    events = []
+    monkeypatch.setattr(threads, "before_numba_kernel", lambda: events.append("policy"))
+    kernels = resolve("cpu").kernels
+    assert events == []  # fetching the module applies nothing
+    T, B, N = 3, 2, 4
+    xw, h = np.ones((T, B, N)), np.empty((T, B, N))
+    kernels.recurrence_forward(xw, np.full(N, 0.5), np.zeros(N), np.zeros((B, N)), 1, h)
+    kernels.recurrence_forward(xw, np.full(N, 0.5), np.zeros(N), np.zeros((B, N)), 1, h)
+    assert events == ["policy", "policy"]  # at each call
+
+    events.clear()
+    gemm_then_kernel = []
+    monkeypatch.setattr(
+        threads, "before_numba_kernel", lambda: gemm_then_kernel.append(("policy", len(events)))
+    )
+    x = np.ones((T, B, 16))  # M = 16: the GEMM path, a GEMM then the recurrence
+    real = resolve("cpu").matmul
+
+    def matmul(*a, **kw):
+        events.append("gemm")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(type(resolve("cpu")), "matmul", lambda self, *a, **kw: matmul(*a, **kw))
+    indrnn_forward(x, np.ones((16, N)), np.full(N, 0.5), np.zeros(N), backend="cpu")
+    assert events == ["gemm"] and gemm_then_kernel == [("policy", 1)]  # the release after the GEMM
