@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "IndRNNClassifier": "estimators",
     "IndRNNRegressor": "estimators",
+    "MemoryTooLarge": "train.memory",
     "SequenceScaler": "preprocessing",
     "check_gradients": "gradcheck",
     "numerical_gradient": "gradcheck",

@@ -72,7 +72,7 @@ def cmd_train(a) -> int:
 def _train(a) -> int:
     from .train import RunDir, TrainingDiverged, TrainingInterrupted, recipe, resume, train
     from .train.config import fixed_on_resume, given_options
-    from .train.memory import describe, estimate_training, fits, wanted
+    from .train.memory import estimate_training
 
     given = given_options(a)
     try:
@@ -81,10 +81,7 @@ def _train(a) -> int:
             if drop:
                 raise CliError(f"--resume continues a run with its own settings; drop {', '.join(drop)}")
             if a.dry_run:
-                with wanted():
-                    estimate = estimate_training(RunDir(a.resume).read_config(), resume=True)
-                print(describe(estimate))
-                return 0 if fits(estimate) else 1
+                return _dry_run(lambda: estimate_training(RunDir(a.resume).read_config(), resume=True))
             resume(
                 a.resume,
                 steps=given.get("steps"),
@@ -97,10 +94,9 @@ def _train(a) -> int:
         else:
             cfg = recipe(a.task, **given)
             if a.dry_run:
-                with wanted():
-                    estimate = estimate_training(cfg)
-                print(describe(estimate))
-                return 0 if fits(estimate) else 1
+                if a.out:  # refused as the run would be (a folder holding a run, another writer)
+                    RunDir(a.out).check_new()
+                return _dry_run(lambda: estimate_training(cfg))
             if a.out == "":
                 raise CliError("--out: the run folder's path is empty: give a folder's name")
             if a.out:
@@ -115,6 +111,21 @@ def _train(a) -> int:
         print(str(exc), file=sys.stderr)
         return 130
     return 0
+
+
+def _dry_run(estimate) -> int:
+    """``--dry-run``: print ``estimate()``, part by part, and what is available; 0 when the run fits,
+    1 when it does not (a run that cannot even be rehearsed in the memory there is included)."""
+    from .train.memory import MemoryTooLarge, describe, fits, wanted
+
+    try:
+        with wanted():
+            made = estimate()
+    except MemoryTooLarge as exc:
+        print(f"{exc}\ndoes NOT fit", file=sys.stdout)
+        return 1
+    print(describe(made))
+    return 0 if fits(made) else 1
 
 
 def cmd_study(a) -> int:

@@ -23,9 +23,14 @@ class EnvironmentSettingError(UserError, ValueError):
     """An ``INDRNN_*`` environment variable with a value it does not take; the message names it."""
 
 
+def _value(name: str, default: str) -> str:
+    """``name``'s value, stripped; ``default`` when it is unset or empty (as ``NAME=`` is often meant)."""
+    return os.environ.get(name, "").strip() or default
+
+
 def _switch(name: str, default: str = "1") -> bool:
     """An on/off ``INDRNN_*`` switch: ``1`` on, ``0`` off; any other value is an error, not a guess."""
-    value = os.environ.get(name, default).strip()
+    value = _value(name, default)
     if value not in ("0", "1"):
         raise EnvironmentSettingError(f"{name} must be 1 (on) or 0 (off); got {value!r}")
     return value == "1"
@@ -33,7 +38,7 @@ def _switch(name: str, default: str = "1") -> bool:
 
 def _count(name: str, default: str) -> int:
     """A whole number >= 0 from ``name``."""
-    value = os.environ.get(name, default).strip()
+    value = _value(name, default)
     if not (value.isascii() and value.isdigit()):
         raise EnvironmentSettingError(f"{name} must be a whole number >= 0; got {value!r}")
     return int(value)
@@ -41,7 +46,7 @@ def _count(name: str, default: str) -> int:
 
 def _megabytes(name: str, default: str) -> int:
     """A size in megabytes (>= 0) from ``name``, in bytes."""
-    value = os.environ.get(name, default)
+    value = _value(name, default)
     try:
         mb = float(value)
     except ValueError:
@@ -103,11 +108,16 @@ CPU_SCAN_TASKS: int = 16
 #: ``INDRNN_BUFFER_POOL_MB=0`` turns the reuse off.
 BUFFER_POOL_BYTES: int = _megabytes("INDRNN_BUFFER_POOL_MB", "1024")
 
+
 #: The command line's allocator policy (:mod:`indrnn_np.allocator`, glibc only): arrays of at least
 #: ``MALLOC_MMAP_BYTES`` get their own mapping, given back to the system when freed, and at most
 #: ``MALLOC_TRIM_BYTES`` stay free at the top of the C heap. ``INDRNN_MALLOC_POLICY=0`` keeps glibc's
-#: defaults (a threshold that rises with the arrays freed, and a heap that keeps them).
-MALLOC_POLICY: bool = _switch("INDRNN_MALLOC_POLICY")
+#: defaults (a threshold that rises with the arrays freed, and a heap that keeps them). Read when the
+#: command line applies it, not at import: the library itself never reads it.
+def malloc_policy() -> bool:
+    return _switch("INDRNN_MALLOC_POLICY")
+
+
 MALLOC_MMAP_BYTES: int = 1 << 20
 MALLOC_TRIM_BYTES: int = 16 << 20
 

@@ -44,6 +44,43 @@ SIX = {
 }
 
 
+def test_dry_run_answers_as_the_run_would(tmp_path, capsys, monkeypatch):
+    """A folder that holds a run: refused as the run is (exit 2); a run that cannot even be
+    rehearsed: "does NOT fit" (exit 1, as any run that does not fit); with the check off, a run that
+    does not fit is said to start anyway, not to be refused."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "adding", "--T", "20", "--steps", "2", "--quiet", "--out", "r"]) == 0
+    capsys.readouterr()
+    assert main(["train", "adding", "--T", "20", "--out", "r", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "r already holds a run" in err[0], err
+
+    monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
+    assert main(["train", "adding", "--T", "20", "--hidden", "4000", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "already when rehearsed at T = 20" in out and out.rstrip().endswith("does NOT fit"), out
+
+    monkeypatch.setattr(memory.config, "MEMORY_CHECK", False)
+    assert main(["train", "adding", "--T", "100000000", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "the run would be refused" not in out
+    assert "with INDRNN_MEMORY_CHECK=0 the run would not be refused" in out
+
+
+def test_the_levers_name_what_lowers_the_evaluation():
+    """An evaluation's chunk is min(eval_chunk, the test set) sequences: a smaller batch does not lower
+    it, a smaller test set does (a new user lowered --batch as told, and nothing changed)."""
+    cfg = recipe("adding", T=1000, batch=10)
+    parts = {"evaluation": 14 * GiB, "kept": 1 * GiB, "step": 100 * MiB}
+    assert memory.config_levers(cfg)(parts) == ("--T", "--test-size", "--hidden")
+    assert memory.object_levers(parts) == ("the sequences' length", "the model's widths", "batch")
+    assert memory.object_levers({**parts, "kept": 0, "step": 10 * MiB}) == (
+        "the sequences' length",
+        "the model's widths",
+    )  # a batch that would lower a twentieth of it is not named
+    assert memory.object_levers({"step": GiB})[0] == "batch"
+
+
 @pytest.fixture(scope="module")
 def mnist_folder(tmp_path_factory):
     from conftest import write_fake_mnist
@@ -179,7 +216,7 @@ def test_the_estimator_refuses_T_200000_in_one_line_before_allocating(monkeypatc
     assert (
         "\n" not in message and "needs about" in message and "8.0 GiB is available (a test's cap)" in message
     )
-    assert "lower batch" in message
+    assert "lower the sequences' length or the model's widths (" in message  # the evaluation's peak
     assert peak < 8 * X.nbytes, peak / MiB  # one (T, B, N) array of the run would be 3.3 GB
     assert clf.model_ is model and clf.config_ is config
     assert all(np.array_equal(before[k], v) for k, v in clf.model_.params.items())

@@ -84,7 +84,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import config
+from .. import allocator, config
 from ..compiling import CompileWatch
 from ..errors import UserError
 from ..ops import buffers
@@ -583,7 +583,22 @@ def estimate_prediction(cfg: TrainConfig, n: int, T: int, M: int, *, resident: i
 
 
 #: What lowers a run of objects' peak, in words that fit :func:`indrnn_np.train.train` and the estimators.
-OBJECT_LEVERS = ("batch", "the sequences' length", "the model's widths")
+def object_levers(parts: dict) -> tuple:
+    """What lowers the largest parts of a run of objects (:func:`indrnn_np.train.train`, the
+    estimators' ``fit``), largest first: as :func:`config_levers`, in the words of a Python call."""
+    length, widths = "the sequences' length", "the model's widths"
+    return _ranked(
+        {
+            "step": ("batch", length, widths),
+            "kept": ("batch", length, widths),
+            # the task's eval_chunk sequences at a time (an estimator's: its held-out sequences, or
+            # with none its training sequences, 256 at a time), whatever the batch
+            "evaluation": (length, widths),
+            "data": (length,),
+            "params": (widths,),
+        },
+        parts,
+    )
 
 
 def array_bytes(*things) -> int:
@@ -612,7 +627,7 @@ def array_bytes(*things) -> int:
 
 
 def estimate_objects(
-    model, optimizer, task, *, batch: int, clip_value=None, clip_norm=None, levers=OBJECT_LEVERS
+    model, optimizer, task, *, batch: int, clip_value=None, clip_norm=None, levers=object_levers
 ) -> MemoryEstimate | None:
     """The peak memory of :func:`indrnn_np.train.train` of these objects: copies of the model and the
     optimizer trained on ``task.rehearsal(T)`` (the task's arrays counted as they are: they exist).
@@ -648,7 +663,9 @@ def estimate_objects(
     what = f"training {name}, T = {T}, batch {batch}"
     # the task's arrays and the model are in this process already: its RSS holds them
     resident = data + array_bytes(model)
-    return rehearse(what, phases, int(T), levers=tuple(levers), resident=resident)
+    return rehearse(
+        what, phases, int(T), levers=levers if callable(levers) else tuple(levers), resident=resident
+    )
 
 
 def estimate_model_prediction(model, n: int, T: int, M: int, head: str, levers=()) -> MemoryEstimate | None:
@@ -726,19 +743,30 @@ def _levers(cfg: TrainConfig, parts: dict) -> tuple:
     T = () if cfg.task in FIXED_T or cfg.task == "arrays" else ("--T",)  # arrays: T is the data's
     width = ("--growth",) if cfg.dense_blocks else ("--widths",) if cfg.widths else ("--hidden",)
     depth = () if cfg.widths else ("--layers",)
+    test = () if cfg.task == "arrays" else ("--test-size",)
     by_part = {
         "step": ("--batch", *T, *width),
         "kept": ("--batch", *T, *width),
-        "evaluation": (*T, *width),
-        "data": (*(() if cfg.task == "arrays" else ("--test-size",)), *T),
+        # an evaluation's chunk is min(the task's eval_chunk, the test set) sequences: a test set
+        # smaller than the chunk lowers it, a smaller batch does not
+        "evaluation": (*T, *test, *width),
+        "data": (*test, *T),
         "params": (*width, *depth),
         "checkpoint": (*width, *depth),
     }
+    return _ranked(by_part, parts)
+
+
+def _ranked(by_part: dict, parts: dict) -> tuple:
+    """The levers of ``by_part`` (per part, the options that drive it, first the most), weighted by
+    the parts' bytes: the three that lower the most, leaving out those that would lower less than a
+    twentieth of what the first does (a smaller batch barely lowers an evaluation's peak)."""
     weight: Counter = Counter()
     for part, nbytes in parts.items():
         for rank, option in enumerate(by_part.get(part, ())):
             weight[option] += nbytes / (rank + 1)  # an option that drives a part comes first
-    return tuple(o for o, w in weight.most_common() if w > 0)[:3]
+    ranked = weight.most_common()
+    return tuple(o for o, w in ranked if w > 0 and w >= ranked[0][1] / 20)[:3]
 
 
 def config_levers(cfg: TrainConfig):
@@ -961,6 +989,13 @@ def fits(estimate: MemoryEstimate, available: Available | None = None) -> bool:
     return available.bytes is None or estimate.total <= available.bytes + available.held
 
 
+def _refused() -> str:
+    """What happens to a run that does not fit: refused, or with the check off, started anyway."""
+    if config.MEMORY_CHECK:
+        return "the run would be refused"
+    return "with INDRNN_MEMORY_CHECK=0 the run would not be refused; it would start and run out of memory"
+
+
 def describe(estimate: MemoryEstimate, available: Available | None = None) -> str:
     """The estimate, part by part, and what is available: what ``train ... --dry-run`` prints."""
     available = available or available_memory()
@@ -982,13 +1017,15 @@ def describe(estimate: MemoryEstimate, available: Available | None = None) -> st
                 "GPU memory free: unknown in Numba's CUDA simulator (no device memory of its own: no check)"
             )
         else:
-            verdict = "fits" if estimate.device_peak <= room[0] else "does NOT fit: the run would be refused"
+            verdict = "fits" if estimate.device_peak <= room[0] else f"does NOT fit: {_refused()}"
             lines.append(f"GPU memory free: {_size(room[0])} of {_size(room[1])}; {verdict}")
+    if (policy := allocator.policy()) is not None:  # the command line's (indrnn_np.allocator)
+        lines.append(f"allocator: {policy}")
     if available.bytes is None:
         lines.append(f"available: {available.source} (no check)")
     else:
         room = available.bytes + available.held
-        verdict = "fits" if estimate.total <= room else "does NOT fit: the run would be refused"
+        verdict = "fits" if estimate.total <= room else f"does NOT fit: {_refused()}"
         lines.append(f"available: {_size(room)} ({available.source}); {verdict}")
         if estimate.total > room and estimate.levers:
             lines.append(f"lower {_options(estimate.levers)}")
