@@ -409,3 +409,79 @@ def test_the_exercises_page_shows_what_the_commands_print(tmp_path, monkeypatch,
     assert blocks[2] == session(["check", "ex/indrnn_exercises.py"], 0)
     Path("bad.py").write_text("import numpy as np\n\ndef indrnn_forward(x, W, u, b, h0)\n    return x\n")
     assert blocks[3] == session(["check", "bad.py"], 2)
+
+
+def _with_body(function: str, body: str) -> str:
+    bodies = solution_bodies()
+    bodies[function] = body
+    return template_text(bodies)
+
+
+def test_check_prints_each_result_as_it_is_known_and_ctrl_c_names_the_function(tmp_path, capsys):
+    """Ctrl-C while grading exercise 5: the header and the four results already known were printed,
+    and the one line on stderr names the function being graded; exit status 130."""
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("compose", "raise KeyboardInterrupt"))
+    assert main(["check", str(path)]) == 130
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"checking {path} (seed 0)")
+    for ex in EXERCISES[:4]:
+        assert any(re.match(rf"{ex.number}\. {ex.name} +passed: ", line) for line in lines), captured.out
+    assert "5. compose" not in captured.out
+    assert captured.err == "interrupted while grading compose\n"
+
+
+def test_check_streams_its_output_and_ctrl_c_in_an_endless_loop_says_where(tmp_path):
+    """A real process, its stdout a pipe: the four results come out while exercise 5 loops forever
+    (what it prints comes after them); SIGINT then ends it with one line naming compose, exit 130."""
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("compose", "print('looping', flush=True)\nwhile True:\n    pass"))
+    root = Path(__file__).parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indrnn_np", "check", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    seen = []
+    try:
+        while "looping\n" not in seen:
+            seen.append(lines.get(timeout=180))  # queue.Empty: nothing printed while it loops
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+    assert seen[0].startswith(f"checking {path} (seed 0)")
+    assert seen[-2].startswith("4. numerical_gradient  passed: ") and seen[-1] == "looping\n", seen
+    assert proc.stderr.read() == "interrupted while grading compose\n"
+
+
+def test_a_function_past_the_time_limit_fails_and_the_rest_are_graded(tmp_path, capsys):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("indrnn_forward", "while True:\n    pass"))
+    assert main(["check", str(path), "--time-limit", "0.5"]) == 1
+    out = capsys.readouterr().out
+    forward = out.split("\n2. ")[0]
+    assert re.search(r"^1\. indrnn_forward +FAILED: on float64, ", forward, re.M), out
+    assert "ran past the time limit of 0.5 s" in " ".join(forward.split()), out
+    for ex in EXERCISES[1:]:
+        assert re.search(rf"^{ex.number}\. {ex.name} +passed: ", out, re.M), out
+    assert out.rstrip().endswith("4 passed, 1 failed")
+    # the limit counts the learner's calls only, all the cases of a function together
+    grades = {g.name: g for g in check_file(path, time_limit=0.2)}
+    assert grades["indrnn_forward"].status == "failed" and grades["compose"].status == "passed"

@@ -15,10 +15,14 @@ learner's source: only what the functions return is read.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
+import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +32,10 @@ from .template import EXERCISES
 #: Normwise relative error ``max|a - b| / max(1, max|a| + max|b|)``-style tolerance per dtype:
 #: 4096 ε (float64 9.1e-13, float32 4.9e-4): different but right orders of operations stay far below.
 TOLERANCE_EPS = 4096
+
+#: Seconds each of the learner's functions may run, its calls on all its cases together (the
+#: grader's own work not counted), before it is reported as failed: ``check --time-limit``.
+TIME_LIMIT = 60.0
 
 
 class Grade(NamedTuple):
@@ -63,6 +71,52 @@ class _NotDone(Exception):
     pass
 
 
+class _TimedOut(BaseException):
+    """Raised in the learner's code by SIGALRM: not an Exception, so `except Exception` lets it by."""
+
+
+class _Clock:
+    """The time the function being graded has left: ``None`` for no limit."""
+
+    limit: float | None = None
+    left: float | None = None
+
+
+def time_limit_applies() -> bool:
+    """Whether the time limit can be enforced here: SIGALRM and setitimer (Unix), in the main thread."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _limited():
+    """Run the block within what is left of :class:`_Clock`; past it, :class:`_TimedOut` is raised
+    in the running (Python) code. No limit where SIGALRM is unavailable (:func:`time_limit_applies`)."""
+    left = _Clock.left
+    if left is None or not time_limit_applies():
+        yield
+        return
+    if left <= 0:
+        raise _TimedOut()
+    armed = [True]
+
+    def alarm(signum, frame):
+        if armed[0]:
+            raise _TimedOut()
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        yield
+    finally:
+        try:
+            armed[0] = False
+        finally:  # even when the alarm went off on the way out
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old if old is not None else signal.SIG_DFL)
+            _Clock.left = max(0.0, left - (time.monotonic() - start))
+
+
 # --------------------------------------------------------------------------
 # Calling the learner's code, comparing arrays
 # --------------------------------------------------------------------------
@@ -78,13 +132,21 @@ def line_in_file(exc: BaseException, path: str | None) -> str:
 
 
 def _call(fn, *args, path=None, where=""):
-    """``fn(*args)``: NotImplementedError is 'not done yet', any other error one line."""
+    """``fn(*args)`` within the time left (:class:`_Clock`): NotImplementedError is 'not done yet',
+    running past the limit or any other error one line."""
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"), _limited():
             warnings.simplefilter("ignore")
             return fn(*args)
     except NotImplementedError:
         raise _NotDone() from None
+    except _TimedOut:
+        raise _Failed(
+            f"{where}ran past the time limit of {_Clock.limit:g} s (its calls on every case together; "
+            "check --time-limit SECONDS sets it)",
+            "a loop that never ends (a while whose condition stays true, a counter never moved), or far "
+            "more work than these small cases need: each takes well under a second",
+        ) from None
     except (Exception, SystemExit) as exc:  # the learner's bug, whatever it is: one line, not a traceback
         text = " ".join(str(exc).split())
         raise _Failed(
@@ -876,7 +938,9 @@ GRADERS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def grade_functions(functions: dict, *, seed: int = 0, path: str | None = None) -> list[Grade]:
+def grade_functions(
+    functions: dict, *, seed: int = 0, path: str | None = None, time_limit: float | None = TIME_LIMIT
+) -> list[Grade]:
     """Grade the learner's functions.
 
     Parameters
@@ -887,25 +951,45 @@ def grade_functions(functions: dict, *, seed: int = 0, path: str | None = None) 
         Seed of the shapes and values of every case.
     path : str, optional
         The learner's file, to point at its line where a function raised.
+    time_limit : float or None
+        Seconds each function may run, its calls on all its cases together (default
+        :data:`TIME_LIMIT`); past it, it fails. None: no limit. Enforced with SIGALRM, so only on Unix
+        and in the main thread (:func:`time_limit_applies`); elsewhere no limit applies.
 
     Returns
     -------
     list of Grade
         One per exercise, in order.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C, its message naming the function being graded: ``interrupted while grading compose``.
     """
-    grades = []
+    return list(grade_each(functions, seed=seed, path=path, time_limit=time_limit))
+
+
+def grade_each(
+    functions: dict, *, seed: int = 0, path: str | None = None, time_limit: float | None = TIME_LIMIT
+) -> Iterator[Grade]:
+    """:func:`grade_functions` one at a time: each function's :class:`Grade` as soon as it is known."""
     for ex in EXERCISES:
         fn = functions.get(ex.name)
         if not callable(fn):
-            grades.append(Grade(ex.number, ex.name, "missing", f"no function {ex.name} in the file"))
+            yield Grade(ex.number, ex.name, "missing", f"no function {ex.name} in the file")
             continue
         grade, cases = GRADERS[ex.name]
+        _Clock.limit = _Clock.left = time_limit
         try:
             message = grade(fn, cases(np.random.default_rng([seed, ex.number])), seed, path)
         except _NotDone:
-            grades.append(Grade(ex.number, ex.name, "not done", "not done yet"))
+            result = Grade(ex.number, ex.name, "not done", "not done yet")
         except _Failed as exc:
-            grades.append(Grade(ex.number, ex.name, "failed", exc.message, exc.hint))
+            result = Grade(ex.number, ex.name, "failed", exc.message, exc.hint)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted while grading {ex.name}") from None
         else:
-            grades.append(Grade(ex.number, ex.name, "passed", message))
-    return grades
+            result = Grade(ex.number, ex.name, "passed", message)
+        finally:
+            _Clock.limit = _Clock.left = None
+        yield result
