@@ -533,6 +533,7 @@ def _bench_parser(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .exercises.grader import TIME_LIMIT
+
     p = _Parser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")

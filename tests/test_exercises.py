@@ -485,3 +485,95 @@ def test_a_function_past_the_time_limit_fails_and_the_rest_are_graded(tmp_path, 
     # the limit counts the learner's calls only, all the cases of a function together
     grades = {g.name: g for g in check_file(path, time_limit=0.2)}
     assert grades["indrnn_forward"].status == "failed" and grades["compose"].status == "passed"
+
+
+#: (function, its solution's last line, a return that is not a NumPy array, what check says).
+NOT_ARRAYS = [
+    ("indrnn_forward", "return h", "return h.tolist()", "returned a list, not a NumPy array"),
+    (
+        "indrnn_backward",
+        "return dx, dW, du, db, carry",
+        "return dx.tolist(), dW, du, db, carry",
+        "dx is a list",
+    ),
+    ("project_u", "return np.clip(u, -u_max, u_max)", "return list(np.clip(u, -u_max, u_max))", "a list"),
+    ("numerical_gradient", "return grad", "return grad.tolist()", "returned a list, not a NumPy array"),
+    (
+        "compose",
+        "return a2 * a1, a2 * c1 + c2, lo, hi",
+        "return a2 * a1, a2 * c1 + c2, lo, list(hi)",
+        "hi is a list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "line", "returned", "says"), NOT_ARRAYS, ids=[n[0] for n in NOT_ARRAYS])
+def test_a_result_that_is_not_a_numpy_array_is_named_so(tmp_path, function, line, returned, says):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_mistake(function, (line, returned)))
+    grade = {g.name: g for g in check_file(path)}[function]
+    assert grade.status == "failed" and says in grade.message, grade
+    assert "not a NumPy array" in grade.message and "for float32 inputs" not in grade.message, grade
+    assert "np.zeros_like" not in (grade.hint or "") and ".tolist()" in grade.hint, grade
+
+
+#: (function, (old, new) edits that write into an input but return the right values, the input named).
+IN_PLACE = [
+    (
+        "indrnn_forward",
+        [
+            (
+                "h[t] = np.maximum(x[t] @ W + u * h_prev + b, 0)",
+                "h_prev[...] = np.maximum(x[t] @ W + u * h_prev + b, 0)",
+            ),
+            ("h_prev = h[t]", "h[t] = h_prev"),
+        ],
+        "h0 was changed in place",
+    ),
+    (
+        "indrnn_forward",
+        [("T, B, M = x.shape", "T, B, M = x.shape\nb += 0 * b + 1\nb -= 1")],
+        "b was changed in place",
+    ),
+    ("indrnn_backward", [("g = dh[t] + carry", "dh[t] += carry\n    g = dh[t]")], "dh was changed in place"),
+    (
+        "indrnn_backward",
+        [("T = dh.shape[0]", "T = dh.shape[0]\nh0 *= 1.5\nh0 /= 1.5\nh0[...] = 7")],
+        "h0 was changed",
+    ),
+    (
+        "numerical_gradient",
+        [("j_plus = np.sum(f(x) * dout)", "j_plus = np.sum(f(x) * dout)\n    dout *= 1")],
+        None,
+    ),
+    (
+        "numerical_gradient",
+        [("x = np.array(x, dtype=np.float64)", "x0 = x\nx = np.array(x, dtype=np.float64)\nx0 += 1")],
+        "x was changed in place",
+    ),
+    (
+        "compose",
+        [("a2, c2, lo2, hi2 = second", "a2, c2, lo2, hi2 = second\nlo2 += 0.5")],
+        "second's lo was changed",
+    ),
+    (
+        "compose",
+        [("a1, c1, lo1, hi1 = first", "a1, c1, lo1, hi1 = first\nnp.abs(a1, out=a1)")],
+        "first's a was changed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "edits", "says"), IN_PLACE, ids=[f"{f}-{s and s.split()[0]}" for f, _, s in IN_PLACE]
+)
+def test_an_input_changed_in_place_is_named(tmp_path, function, edits, says):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_mistake(function, *edits))
+    grade = {g.name: g for g in check_file(path)}[function]
+    if says is None:  # dout *= 1 leaves it as it was: nothing to say
+        assert grade.status == "passed", grade
+        return
+    assert grade.status == "failed" and says in grade.message, grade
+    assert "ignored" not in (grade.hint or "") and "in place" in grade.message, grade
+    assert says.split()[0].split("'")[0] in grade.hint, grade  # the hint is about that input

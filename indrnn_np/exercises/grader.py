@@ -195,18 +195,64 @@ def _err_text(err: float) -> str:
     return f"max rel. error {err:.1e}"
 
 
-def _array(value, what: str) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
+def _array(value, what: str, where: str = "", returned: bool = False) -> np.ndarray:
+    """``value`` as an array of numbers; a value that is not a NumPy array (a list, a float, None),
+    or one of other things than numbers, fails first, before its dtype or shape are judged.
+
+    ``returned``: ``value`` is the function's whole result (``returned a list``), else one of its parts
+    (``dx is a list``)."""
     if value is None:
-        raise _Failed(f"returned None for {what}", "the function must return its result: add `return ...`")
-    try:
-        arr = np.asarray(value)
-    except Exception:
-        arr = None
-    if arr is None or arr.dtype.kind not in "fiub":
-        raise _Failed(f"returned {type(value).__name__} for {what}, not an array of numbers")
+        raise _Failed(
+            f"{where}returned None" + ("" if returned else f" for {what}"),
+            "the function must return its result: add `return ...`",
+        )
+    if not isinstance(value, np.ndarray | np.generic):
+        kind = _a(type(value).__name__)
+        raise _Failed(
+            f"{where}returned {kind}, not a NumPy array"
+            if returned
+            else f"{where}{what} is {kind}, not a NumPy array",
+            _NOT_AN_ARRAY,
+        )
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise _Failed(f"{where}{what} is an array of {arr.dtype}, not of numbers")
     return arr
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+_NOT_AN_ARRAY = (
+    "return NumPy arrays: fill one made with np.empty, np.zeros or np.*_like, or compute it with NumPy "
+    "operations; .tolist(), list(...) and Python numbers are not arrays (np.asarray turns them into one)"
+)
+
+
+def _in_place_hint(name: str) -> str:
+    return (
+        f"leave the inputs as they were: `a = {name}` gives {name} a second name, not a copy, so "
+        f"a[...] = ..., a += ... or out=a write into {name}; compute new arrays (a = a * u + b, "
+        f"np.empty_like({name})) or write into a copy ({name}.copy())"
+    )
+
+
+def _unchanged(given: dict, originals: dict, where: str, hint=None) -> None:
+    """Fail naming every input the learner's function changed in place: ``given`` are the copies it was
+    called with, ``originals`` what they held; ``hint``: a text, or a function of the first changed
+    input's name (default :func:`_in_place_hint`)."""
+    changed = [k for k in originals if not _same(given[k], originals[k])]
+    if changed:
+        names = changed[0] if len(changed) == 1 else ", ".join(changed[:-1]) + " and " + changed[-1]
+        verb = "was" if len(changed) == 1 else "were"
+        hint = hint or _in_place_hint
+        raise _Failed(f"{where}{names} {verb} changed in place", hint(changed[0]) if callable(hint) else hint)
+
+
+def _same(a, b) -> bool:
+    a = np.asarray(a)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
 def _case_text(case: dict) -> str:
@@ -331,9 +377,9 @@ def _grade_forward(fn, cases, seed, path):
         inp = _layer_inputs(case, seed + i)
         ref = forward_reference(**inp)
         where = f"on {_case_text(case)}: "
-        h = _array(
-            _call(fn, *(inp[k].copy() for k in ("x", "W", "u", "b", "h0")), path=path, where=where), "h"
-        )
+        given = {k: inp[k].copy() for k in ("x", "W", "u", "b", "h0")}
+        h = _array(_call(fn, *given.values(), path=path, where=where), "h", where, returned=True)
+        _unchanged(given, inp, where)
         T, B, N = ref.shape
         if h.shape != ref.shape:
             hint = None
@@ -490,13 +536,15 @@ def _grade_backward(fn, cases, seed, path):
         args = dict(dh=dh, x=inp["x"], W=inp["W"], u=inp["u"], h0=inp["h0"], h=h)
         ref = backward_reference(**args)
         where = f"on {_case_text(case)}: "
-        out = _call(fn, *(v.copy() for v in args.values()), path=path, where=where)
+        given = {k: v.copy() for k, v in args.items()}
+        out = _call(fn, *given.values(), path=path, where=where)
         if not isinstance(out, tuple | list) or len(out) != 5:
             raise _Failed(
                 f"{where}returned {_what_returned(out)}; expected the five gradients (dx, dW, du, db, dh0)",
                 "end with `return dx, dW, du, db, dh0`",
             )
-        yours = {k: _array(v, k) for k, v in zip(GRAD_NAMES, out, strict=True)}
+        yours = {k: _array(v, k, where) for k, v in zip(GRAD_NAMES, out, strict=True)}
+        _unchanged(given, args, where)
         tol = _tolerance(case["dtype"])
         T, B, N = h.shape
         h_prev = np.concatenate([inp["h0"][None], h[:-1]])
@@ -616,13 +664,16 @@ def _grade_project(fn, cases, seed, path):
         u = rng.permutation(u).astype(case["dtype"])
         where = f"on {np.dtype(case['dtype']).name} u ({u.size},), T={T}, gamma={gamma:g}: "
         given = u.copy()
-        out = _array(_call(fn, given, T, gamma, path=path, where=where), "the projected u")
-        if not np.array_equal(given, u):
-            raise _Failed(
-                f"{where}u was changed in place",
-                "return a new array and leave u as it was: np.clip(u, lo, hi) returns one (out=u would "
-                "write into u)",
-            )
+        out = _array(
+            _call(fn, given, T, gamma, path=path, where=where), "the projected u", where, returned=True
+        )
+        _unchanged(
+            {"u": given},
+            {"u": u},
+            where,
+            "return a new array and leave u as it was: np.clip(u, lo, hi) returns one (out=u would "
+            "write into u)",
+        )
         ref = project_reference(u, T, gamma)
         if out.shape != ref.shape:
             raise _Failed(f"{where}returned shape {out.shape}; expected u's, {ref.shape}")
@@ -722,13 +773,12 @@ def _grade_gradient(fn, cases, seed, path):
         x = rng.standard_normal(shape).astype(case["dtype"])
         dout = rng.standard_normal(K)
         where = f"on {np.dtype(case['dtype']).name} x {shape}, eps={eps:g}: "
-        given = x.copy()
-        out = _array(_call(fn, f, given, dout, eps, path=path, where=where), "the gradient")
-        if not np.array_equal(given, x):
-            raise _Failed(
-                f"{where}x came back changed",
-                "put x[i] back after each nudge (or nudge a copy): x must come back as it was",
-            )
+        given = dict(x=x.copy(), dout=dout.copy())
+        out = _array(
+            _call(fn, f, *given.values(), eps, path=path, where=where), "the gradient", where, returned=True
+        )
+        x_hint = "put x[i] back after each nudge (or nudge a copy): x must come back as it was"
+        _unchanged(given, dict(x=x, dout=dout), where, x_hint if not _same(given["x"], x) else None)
         ref = gradient_reference(f, x, dout, eps)
         if out.shape != ref.shape:
             raise _Failed(f"{where}the gradient has shape {out.shape}; expected x's, {ref.shape}")
@@ -871,6 +921,28 @@ def _what_returned(value) -> str:
     return type(value).__name__
 
 
+MAP_PARTS = ("a", "c", "lo", "hi")
+
+
+def _map_in_place_hint(name: str) -> str:
+    which, part = name.split("'s ")
+    i = "1" if which == "first" else "2"
+    return (
+        f"leave the maps as they were: `a{i}, c{i}, lo{i}, hi{i} = {which}` names {which}'s arrays, it does "
+        f"not copy them, so {part}{i}[...] = ..., {part}{i} += ... or out={part}{i} write into {which}; "
+        "compute new arrays (np.where, np.clip without out=)"
+    )
+
+
+def _map_parts(maps) -> dict:
+    """The arrays of the maps (first, second) by name: ``first's a``, ..., ``second's hi``."""
+    return {
+        f"{which}'s {name}": part
+        for which, parts in zip(("first", "second"), maps, strict=True)
+        for name, part in zip(MAP_PARTS, parts, strict=True)
+    }
+
+
 def _as_map(value, n, where):
     if not isinstance(value, tuple | list) or len(value) != 4:
         raise _Failed(
@@ -879,7 +951,7 @@ def _as_map(value, n, where):
         )
     parts = []
     for name, part in zip("a c lo hi".split(), value, strict=True):
-        arr = _array(part, name)
+        arr = _array(part, name, where)
         try:
             parts.append(np.broadcast_to(arr, (n,)))
         except ValueError:
@@ -897,6 +969,12 @@ def _grade_compose(fn, cases, seed, path):
         where = f"on {n} {case['kind']} pairs, {np.dtype(case['dtype']).name}: "
         copies = (tuple(p.copy() for p in first), tuple(p.copy() for p in second))
         yours = _as_map(_call(fn, *copies, path=path, where=where), n, where)
+        _unchanged(
+            _map_parts(copies),
+            _map_parts((first, second)),
+            where,
+            _map_in_place_hint,
+        )
         h = np.linspace(-10, 10, 201, dtype=case["dtype"])[:, None]  # (G, 1) against (n,) maps
         truth = apply_map(second, apply_map(first, h))
         got = apply_map(yours, h)
