@@ -55,8 +55,10 @@ def cmd_exercises(a) -> int:
 def cmd_check(a) -> int:
     from .exercises import check_report
 
-    text, status = check_report(a.file, seed=a.seed)
-    print(text)
+    # each piece as soon as it is known: a function that hangs (or a Ctrl-C) leaves the earlier ones shown
+    _, status = check_report(
+        a.file, seed=a.seed, time_limit=a.time_limit, out=lambda text: print(text, flush=True)
+    )
     return status
 
 
@@ -541,6 +543,8 @@ def _bench_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .exercises.grader import TIME_LIMIT
+
     p = _Parser(prog="python -m indrnn_np", description="IndRNN in NumPy and Numba.")
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("gradcheck", help="finite-difference check of every IndRNN gradient")
@@ -579,8 +583,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Import FILE and run each of its five functions on random shapes (float32 and float64, "
         "T = 1 and B = 1 included) against the project's own code, the gradients also against centred "
         "finite differences in float64; print per function: passed, not done yet, or what is wrong and "
-        "a hint for the usual mistake that explains it. Exit status 0 when all five pass, 1 otherwise, "
-        "2 when FILE cannot be imported.",
+        "a hint for the usual mistake that explains it, each as soon as it is known. A function running "
+        "past --time-limit fails and the others are still graded; Ctrl-C names the function it was "
+        "grading (exit status 130). Exit status 0 when all five pass, 1 otherwise, 2 when FILE cannot "
+        "be imported.",
     )
     ck.add_argument(
         "file", metavar="FILE", help="the exercises file (written by: python -m indrnn_np exercises DIR)"
@@ -590,6 +596,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_nonnegative_int,
         default=0,
         help="random seed of the checked shapes and values (default: 0)",
+    )
+    ck.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=TIME_LIMIT,
+        metavar="SECONDS",
+        help="seconds each function may run, its calls on all its cases together; past it, it fails "
+        f"(default: {TIME_LIMIT:g}; enforced with SIGALRM: on Unix only, elsewhere no limit applies)",
     )
     ck.set_defaults(func=cmd_check)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")

@@ -242,6 +242,11 @@ CASES = [
     (["check", "{places}"], "is not a file"),
     (["check", "{places}/notes.txt"], "notes.txt, line 1: SyntaxError"),
     (["check", "{places}/notes.txt", "--seed", "-1"], "--seed"),
+    (["check", "{places}/notes.txt", "--time-limit", "0"], "--time-limit"),
+    (["check", "{places}/notes.txt", "--time-limit", "-5"], "--time-limit"),
+    (["check", "{places}/notes.txt", "--time-limit", "x"], "--time-limit"),
+    (["check", "{places}/notes.txt", "--time-limit", "inf"], "--time-limit"),
+    (["check", "{places}/notes.txt", "--time-limit", "nan"], "--time-limit"),
     # bench
     (["bench"], "BENCHMARK"),
     (["bench", "layer", "--T", "0"], "--T"),

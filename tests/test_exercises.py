@@ -409,3 +409,171 @@ def test_the_exercises_page_shows_what_the_commands_print(tmp_path, monkeypatch,
     assert blocks[2] == session(["check", "ex/indrnn_exercises.py"], 0)
     Path("bad.py").write_text("import numpy as np\n\ndef indrnn_forward(x, W, u, b, h0)\n    return x\n")
     assert blocks[3] == session(["check", "bad.py"], 2)
+
+
+def _with_body(function: str, body: str) -> str:
+    bodies = solution_bodies()
+    bodies[function] = body
+    return template_text(bodies)
+
+
+def test_check_prints_each_result_as_it_is_known_and_ctrl_c_names_the_function(tmp_path, capsys):
+    """Ctrl-C while grading exercise 5: the header and the four results already known were printed,
+    and the one line on stderr names the function being graded; exit status 130."""
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("compose", "raise KeyboardInterrupt"))
+    assert main(["check", str(path)]) == 130
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith(f"checking {path} (seed 0)")
+    for ex in EXERCISES[:4]:
+        assert any(re.match(rf"{ex.number}\. {ex.name} +passed: ", line) for line in lines), captured.out
+    assert "5. compose" not in captured.out
+    assert captured.err == "interrupted while grading compose\n"
+
+
+def test_check_streams_its_output_and_ctrl_c_in_an_endless_loop_says_where(tmp_path):
+    """A real process, its stdout a pipe: the four results come out while exercise 5 loops forever
+    (what it prints comes after them); SIGINT then ends it with one line naming compose, exit 130."""
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("compose", "print('looping', flush=True)\nwhile True:\n    pass"))
+    root = Path(__file__).parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "indrnn_np", "check", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    seen = []
+    try:
+        while "looping\n" not in seen:
+            seen.append(lines.get(timeout=180))  # queue.Empty: nothing printed while it loops
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+    assert seen[0].startswith(f"checking {path} (seed 0)")
+    assert seen[-2].startswith("4. numerical_gradient  passed: ") and seen[-1] == "looping\n", seen
+    assert proc.stderr.read() == "interrupted while grading compose\n"
+
+
+def test_a_function_past_the_time_limit_fails_and_the_rest_are_graded(tmp_path, capsys):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_body("indrnn_forward", "while True:\n    pass"))
+    assert main(["check", str(path), "--time-limit", "0.5"]) == 1
+    out = capsys.readouterr().out
+    forward = out.split("\n2. ")[0]
+    assert re.search(r"^1\. indrnn_forward +FAILED: on float64, ", forward, re.M), out
+    assert "ran past the time limit of 0.5 s" in " ".join(forward.split()), out
+    for ex in EXERCISES[1:]:
+        assert re.search(rf"^{ex.number}\. {ex.name} +passed: ", out, re.M), out
+    assert out.rstrip().endswith("4 passed, 1 failed")
+    # the limit counts the learner's calls only, all the cases of a function together
+    grades = {g.name: g for g in check_file(path, time_limit=0.2)}
+    assert grades["indrnn_forward"].status == "failed" and grades["compose"].status == "passed"
+
+
+#: (function, its solution's last line, a return that is not a NumPy array, what check says).
+NOT_ARRAYS = [
+    ("indrnn_forward", "return h", "return h.tolist()", "returned a list, not a NumPy array"),
+    (
+        "indrnn_backward",
+        "return dx, dW, du, db, carry",
+        "return dx.tolist(), dW, du, db, carry",
+        "dx is a list",
+    ),
+    ("project_u", "return np.clip(u, -u_max, u_max)", "return list(np.clip(u, -u_max, u_max))", "a list"),
+    ("numerical_gradient", "return grad", "return grad.tolist()", "returned a list, not a NumPy array"),
+    (
+        "compose",
+        "return a2 * a1, a2 * c1 + c2, lo, hi",
+        "return a2 * a1, a2 * c1 + c2, lo, list(hi)",
+        "hi is a list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "line", "returned", "says"), NOT_ARRAYS, ids=[n[0] for n in NOT_ARRAYS])
+def test_a_result_that_is_not_a_numpy_array_is_named_so(tmp_path, function, line, returned, says):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_mistake(function, (line, returned)))
+    grade = {g.name: g for g in check_file(path)}[function]
+    assert grade.status == "failed" and says in grade.message, grade
+    assert "not a NumPy array" in grade.message and "for float32 inputs" not in grade.message, grade
+    assert "np.zeros_like" not in (grade.hint or "") and ".tolist()" in grade.hint, grade
+
+
+#: (function, (old, new) edits that write into an input but return the right values, the input named).
+IN_PLACE = [
+    (
+        "indrnn_forward",
+        [
+            (
+                "h[t] = np.maximum(x[t] @ W + u * h_prev + b, 0)",
+                "h_prev[...] = np.maximum(x[t] @ W + u * h_prev + b, 0)",
+            ),
+            ("h_prev = h[t]", "h[t] = h_prev"),
+        ],
+        "h0 was changed in place",
+    ),
+    (
+        "indrnn_forward",
+        [("T, B, M = x.shape", "T, B, M = x.shape\nb += 0 * b + 1\nb -= 1")],
+        "b was changed in place",
+    ),
+    ("indrnn_backward", [("g = dh[t] + carry", "dh[t] += carry\n    g = dh[t]")], "dh was changed in place"),
+    (
+        "indrnn_backward",
+        [("T = dh.shape[0]", "T = dh.shape[0]\nh0 *= 1.5\nh0 /= 1.5\nh0[...] = 7")],
+        "h0 was changed",
+    ),
+    (
+        "numerical_gradient",
+        [("j_plus = np.sum(f(x) * dout)", "j_plus = np.sum(f(x) * dout)\n    dout *= 1")],
+        None,
+    ),
+    (
+        "numerical_gradient",
+        [("x = np.array(x, dtype=np.float64)", "x0 = x\nx = np.array(x, dtype=np.float64)\nx0 += 1")],
+        "x was changed in place",
+    ),
+    (
+        "compose",
+        [("a2, c2, lo2, hi2 = second", "a2, c2, lo2, hi2 = second\nlo2 += 0.5")],
+        "second's lo was changed",
+    ),
+    (
+        "compose",
+        [("a1, c1, lo1, hi1 = first", "a1, c1, lo1, hi1 = first\nnp.abs(a1, out=a1)")],
+        "first's a was changed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "edits", "says"), IN_PLACE, ids=[f"{f}-{s and s.split()[0]}" for f, _, s in IN_PLACE]
+)
+def test_an_input_changed_in_place_is_named(tmp_path, function, edits, says):
+    path = tmp_path / FILE_NAME
+    path.write_text(_with_mistake(function, *edits))
+    grade = {g.name: g for g in check_file(path)}[function]
+    if says is None:  # dout *= 1 leaves it as it was: nothing to say
+        assert grade.status == "passed", grade
+        return
+    assert grade.status == "failed" and says in grade.message, grade
+    assert "ignored" not in (grade.hint or "") and "in place" in grade.message, grade
+    assert says.split()[0].split("'")[0] in grade.hint, grade  # the hint is about that input

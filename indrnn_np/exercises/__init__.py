@@ -18,7 +18,7 @@ import types
 from pathlib import Path
 
 from ..errors import UserError
-from .grader import Grade, grade_functions
+from .grader import TIME_LIMIT, Grade, grade_each, grade_functions
 from .template import EXERCISES, FILE_NAME, template_text
 
 
@@ -126,7 +126,7 @@ def load_learner_file(path) -> dict:
     return {ex.name: module.__dict__[ex.name] for ex in EXERCISES if ex.name in module.__dict__}
 
 
-def check_file(path, *, seed: int = 0) -> list[Grade]:
+def check_file(path, *, seed: int = 0, time_limit: float | None = TIME_LIMIT) -> list[Grade]:
     """Grade every function of the learner's file against the project's own code.
 
     Parameters
@@ -135,6 +135,9 @@ def check_file(path, *, seed: int = 0) -> list[Grade]:
         The learner's file.
     seed : int
         Seed of the cases' shapes and values.
+    time_limit : float or None
+        Seconds each function may run, all its cases together (default 60); past it, it fails. None:
+        no limit. Only on Unix, in the main thread (SIGALRM); elsewhere no limit applies.
 
     Returns
     -------
@@ -147,14 +150,30 @@ def check_file(path, *, seed: int = 0) -> list[Grade]:
         The file cannot be imported (:func:`load_learner_file`).
     """
     functions = load_learner_file(path)
-    return grade_functions(functions, seed=seed, path=str(Path(path)))
+    return grade_functions(functions, seed=seed, path=str(Path(path)), time_limit=time_limit)
 
 
 _STATUS = {"passed": "passed", "failed": "FAILED", "not done": "not done yet", "missing": "MISSING"}
 
 
-def check_report(path, *, seed: int = 0, width: int = 100) -> tuple[str, int]:
+def check_report(
+    path, *, seed: int = 0, width: int = 100, time_limit: float | None = TIME_LIMIT, out=None
+) -> tuple[str, int]:
     """What ``python -m indrnn_np check FILE`` prints, and its exit status.
+
+    Parameters
+    ----------
+    path : path
+        The learner's file.
+    seed : int
+        Seed of the cases' shapes and values.
+    width : int
+        Width the entries are wrapped to.
+    time_limit : float or None
+        Seconds each function may run (:func:`check_file`).
+    out : callable, optional
+        Called with each piece of the text as soon as it is known: the header once the file is
+        imported, then each function's entry once it is graded, then the summary line.
 
     Returns
     -------
@@ -165,20 +184,29 @@ def check_report(path, *, seed: int = 0, width: int = 100) -> tuple[str, int]:
     Raises
     ------
     ExercisesError
-        The file cannot be imported.
+        The file cannot be imported (nothing was passed to ``out``).
+    KeyboardInterrupt
+        Ctrl-C, naming the function being graded (what was known is already passed to ``out``).
     """
-    grades = check_file(path, seed=seed)
-    lines = [f"checking {path} (seed {seed}) against the project's own code"]
-    name_width = max(len(g.name) for g in grades)
+    functions = load_learner_file(path)
+    pieces = []
+
+    def emit(text: str) -> None:
+        pieces.append(text)
+        if out is not None:
+            out(text)
+
+    emit(f"checking {path} (seed {seed}) against the project's own code")
+    name_width = max(len(ex.name) for ex in EXERCISES)
     indent = " " * (name_width + 5)
-    for g in grades:
+    grades = []
+    for g in grade_each(functions, seed=seed, path=str(Path(path)), time_limit=time_limit):
+        grades.append(g)
         head = f"{g.number}. {g.name:<{name_width}}  {_STATUS[g.status]}"
         if g.status == "not done":
-            lines.append(head)
+            emit(head)
             continue
-        lines += textwrap.wrap(
-            f"{head}: {g.message}", width, subsequent_indent=indent, break_on_hyphens=False
-        )
+        lines = textwrap.wrap(f"{head}: {g.message}", width, subsequent_indent=indent, break_on_hyphens=False)
         if g.hint:
             lines += textwrap.wrap(
                 f"hint: {g.hint}",
@@ -187,13 +215,14 @@ def check_report(path, *, seed: int = 0, width: int = 100) -> tuple[str, int]:
                 subsequent_indent=indent + "      ",
                 break_on_hyphens=False,
             )
+        emit("\n".join(lines))
     counts = {s: sum(g.status == s for g in grades) for s in _STATUS}
     summary = [f"{counts['passed']} passed"]
     summary += [f"{counts['failed']} failed"] if counts["failed"] else []
     summary += [f"{counts['not done']} not done yet"] if counts["not done"] else []
     summary += [f"{counts['missing']} missing"] if counts["missing"] else []
-    lines.append(", ".join(summary) + ("" if counts["passed"] < len(grades) else ": all done"))
-    return "\n".join(lines), 0 if counts["passed"] == len(grades) else 1
+    emit(", ".join(summary) + ("" if counts["passed"] < len(grades) else ": all done"))
+    return "\n".join(pieces), 0 if counts["passed"] == len(grades) else 1
 
 
 __all__ = [
@@ -201,6 +230,7 @@ __all__ = [
     "FILE_NAME",
     "ExercisesError",
     "Grade",
+    "TIME_LIMIT",
     "check_file",
     "check_report",
     "load_learner_file",

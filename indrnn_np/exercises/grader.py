@@ -15,10 +15,14 @@ learner's source: only what the functions return is read.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
+import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -28,6 +32,10 @@ from .template import EXERCISES
 #: Normwise relative error ``max|a - b| / max(1, max|a| + max|b|)``-style tolerance per dtype:
 #: 4096 ε (float64 9.1e-13, float32 4.9e-4): different but right orders of operations stay far below.
 TOLERANCE_EPS = 4096
+
+#: Seconds each of the learner's functions may run, its calls on all its cases together (the
+#: grader's own work not counted), before it is reported as failed: ``check --time-limit``.
+TIME_LIMIT = 60.0
 
 
 class Grade(NamedTuple):
@@ -63,6 +71,52 @@ class _NotDone(Exception):
     pass
 
 
+class _TimedOut(BaseException):
+    """Raised in the learner's code by SIGALRM: not an Exception, so `except Exception` lets it by."""
+
+
+class _Clock:
+    """The time the function being graded has left: ``None`` for no limit."""
+
+    limit: float | None = None
+    left: float | None = None
+
+
+def time_limit_applies() -> bool:
+    """Whether the time limit can be enforced here: SIGALRM and setitimer (Unix), in the main thread."""
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _limited():
+    """Run the block within what is left of :class:`_Clock`; past it, :class:`_TimedOut` is raised
+    in the running (Python) code. No limit where SIGALRM is unavailable (:func:`time_limit_applies`)."""
+    left = _Clock.left
+    if left is None or not time_limit_applies():
+        yield
+        return
+    if left <= 0:
+        raise _TimedOut()
+    armed = [True]
+
+    def alarm(signum, frame):
+        if armed[0]:
+            raise _TimedOut()
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, left)
+    try:
+        yield
+    finally:
+        try:
+            armed[0] = False
+        finally:  # even when the alarm went off on the way out
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old if old is not None else signal.SIG_DFL)
+            _Clock.left = max(0.0, left - (time.monotonic() - start))
+
+
 # --------------------------------------------------------------------------
 # Calling the learner's code, comparing arrays
 # --------------------------------------------------------------------------
@@ -78,13 +132,21 @@ def line_in_file(exc: BaseException, path: str | None) -> str:
 
 
 def _call(fn, *args, path=None, where=""):
-    """``fn(*args)``: NotImplementedError is 'not done yet', any other error one line."""
+    """``fn(*args)`` within the time left (:class:`_Clock`): NotImplementedError is 'not done yet',
+    running past the limit or any other error one line."""
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"), _limited():
             warnings.simplefilter("ignore")
             return fn(*args)
     except NotImplementedError:
         raise _NotDone() from None
+    except _TimedOut:
+        raise _Failed(
+            f"{where}ran past the time limit of {_Clock.limit:g} s (its calls on every case together; "
+            "check --time-limit SECONDS sets it)",
+            "a loop that never ends (a while whose condition stays true, a counter never moved), or far "
+            "more work than these small cases need: each takes well under a second",
+        ) from None
     except (Exception, SystemExit) as exc:  # the learner's bug, whatever it is: one line, not a traceback
         text = " ".join(str(exc).split())
         raise _Failed(
@@ -133,18 +195,64 @@ def _err_text(err: float) -> str:
     return f"max rel. error {err:.1e}"
 
 
-def _array(value, what: str) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
+def _array(value, what: str, where: str = "", returned: bool = False) -> np.ndarray:
+    """``value`` as an array of numbers; a value that is not a NumPy array (a list, a float, None),
+    or one of other things than numbers, fails first, before its dtype or shape are judged.
+
+    ``returned``: ``value`` is the function's whole result (``returned a list``), else one of its parts
+    (``dx is a list``)."""
     if value is None:
-        raise _Failed(f"returned None for {what}", "the function must return its result: add `return ...`")
-    try:
-        arr = np.asarray(value)
-    except Exception:
-        arr = None
-    if arr is None or arr.dtype.kind not in "fiub":
-        raise _Failed(f"returned {type(value).__name__} for {what}, not an array of numbers")
+        raise _Failed(
+            f"{where}returned None" + ("" if returned else f" for {what}"),
+            "the function must return its result: add `return ...`",
+        )
+    if not isinstance(value, np.ndarray | np.generic):
+        kind = _a(type(value).__name__)
+        raise _Failed(
+            f"{where}returned {kind}, not a NumPy array"
+            if returned
+            else f"{where}{what} is {kind}, not a NumPy array",
+            _NOT_AN_ARRAY,
+        )
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise _Failed(f"{where}{what} is an array of {arr.dtype}, not of numbers")
     return arr
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+_NOT_AN_ARRAY = (
+    "return NumPy arrays: fill one made with np.empty, np.zeros or np.*_like, or compute it with NumPy "
+    "operations; .tolist(), list(...) and Python numbers are not arrays (np.asarray turns them into one)"
+)
+
+
+def _in_place_hint(name: str) -> str:
+    return (
+        f"leave the inputs as they were: `a = {name}` gives {name} a second name, not a copy, so "
+        f"a[...] = ..., a += ... or out=a write into {name}; compute new arrays (a = a * u + b, "
+        f"np.empty_like({name})) or write into a copy ({name}.copy())"
+    )
+
+
+def _unchanged(given: dict, originals: dict, where: str, hint=None) -> None:
+    """Fail naming every input the learner's function changed in place: ``given`` are the copies it was
+    called with, ``originals`` what they held; ``hint``: a text, or a function of the first changed
+    input's name (default :func:`_in_place_hint`)."""
+    changed = [k for k in originals if not _same(given[k], originals[k])]
+    if changed:
+        names = changed[0] if len(changed) == 1 else ", ".join(changed[:-1]) + " and " + changed[-1]
+        verb = "was" if len(changed) == 1 else "were"
+        hint = hint or _in_place_hint
+        raise _Failed(f"{where}{names} {verb} changed in place", hint(changed[0]) if callable(hint) else hint)
+
+
+def _same(a, b) -> bool:
+    a = np.asarray(a)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
 
 
 def _case_text(case: dict) -> str:
@@ -269,9 +377,9 @@ def _grade_forward(fn, cases, seed, path):
         inp = _layer_inputs(case, seed + i)
         ref = forward_reference(**inp)
         where = f"on {_case_text(case)}: "
-        h = _array(
-            _call(fn, *(inp[k].copy() for k in ("x", "W", "u", "b", "h0")), path=path, where=where), "h"
-        )
+        given = {k: inp[k].copy() for k in ("x", "W", "u", "b", "h0")}
+        h = _array(_call(fn, *given.values(), path=path, where=where), "h", where, returned=True)
+        _unchanged(given, inp, where)
         T, B, N = ref.shape
         if h.shape != ref.shape:
             hint = None
@@ -428,13 +536,15 @@ def _grade_backward(fn, cases, seed, path):
         args = dict(dh=dh, x=inp["x"], W=inp["W"], u=inp["u"], h0=inp["h0"], h=h)
         ref = backward_reference(**args)
         where = f"on {_case_text(case)}: "
-        out = _call(fn, *(v.copy() for v in args.values()), path=path, where=where)
+        given = {k: v.copy() for k, v in args.items()}
+        out = _call(fn, *given.values(), path=path, where=where)
         if not isinstance(out, tuple | list) or len(out) != 5:
             raise _Failed(
                 f"{where}returned {_what_returned(out)}; expected the five gradients (dx, dW, du, db, dh0)",
                 "end with `return dx, dW, du, db, dh0`",
             )
-        yours = {k: _array(v, k) for k, v in zip(GRAD_NAMES, out, strict=True)}
+        yours = {k: _array(v, k, where) for k, v in zip(GRAD_NAMES, out, strict=True)}
+        _unchanged(given, args, where)
         tol = _tolerance(case["dtype"])
         T, B, N = h.shape
         h_prev = np.concatenate([inp["h0"][None], h[:-1]])
@@ -554,13 +664,16 @@ def _grade_project(fn, cases, seed, path):
         u = rng.permutation(u).astype(case["dtype"])
         where = f"on {np.dtype(case['dtype']).name} u ({u.size},), T={T}, gamma={gamma:g}: "
         given = u.copy()
-        out = _array(_call(fn, given, T, gamma, path=path, where=where), "the projected u")
-        if not np.array_equal(given, u):
-            raise _Failed(
-                f"{where}u was changed in place",
-                "return a new array and leave u as it was: np.clip(u, lo, hi) returns one (out=u would "
-                "write into u)",
-            )
+        out = _array(
+            _call(fn, given, T, gamma, path=path, where=where), "the projected u", where, returned=True
+        )
+        _unchanged(
+            {"u": given},
+            {"u": u},
+            where,
+            "return a new array and leave u as it was: np.clip(u, lo, hi) returns one (out=u would "
+            "write into u)",
+        )
         ref = project_reference(u, T, gamma)
         if out.shape != ref.shape:
             raise _Failed(f"{where}returned shape {out.shape}; expected u's, {ref.shape}")
@@ -660,13 +773,12 @@ def _grade_gradient(fn, cases, seed, path):
         x = rng.standard_normal(shape).astype(case["dtype"])
         dout = rng.standard_normal(K)
         where = f"on {np.dtype(case['dtype']).name} x {shape}, eps={eps:g}: "
-        given = x.copy()
-        out = _array(_call(fn, f, given, dout, eps, path=path, where=where), "the gradient")
-        if not np.array_equal(given, x):
-            raise _Failed(
-                f"{where}x came back changed",
-                "put x[i] back after each nudge (or nudge a copy): x must come back as it was",
-            )
+        given = dict(x=x.copy(), dout=dout.copy())
+        out = _array(
+            _call(fn, f, *given.values(), eps, path=path, where=where), "the gradient", where, returned=True
+        )
+        x_hint = "put x[i] back after each nudge (or nudge a copy): x must come back as it was"
+        _unchanged(given, dict(x=x, dout=dout), where, x_hint if not _same(given["x"], x) else None)
         ref = gradient_reference(f, x, dout, eps)
         if out.shape != ref.shape:
             raise _Failed(f"{where}the gradient has shape {out.shape}; expected x's, {ref.shape}")
@@ -809,6 +921,28 @@ def _what_returned(value) -> str:
     return type(value).__name__
 
 
+MAP_PARTS = ("a", "c", "lo", "hi")
+
+
+def _map_in_place_hint(name: str) -> str:
+    which, part = name.split("'s ")
+    i = "1" if which == "first" else "2"
+    return (
+        f"leave the maps as they were: `a{i}, c{i}, lo{i}, hi{i} = {which}` names {which}'s arrays, it does "
+        f"not copy them, so {part}{i}[...] = ..., {part}{i} += ... or out={part}{i} write into {which}; "
+        "compute new arrays (np.where, np.clip without out=)"
+    )
+
+
+def _map_parts(maps) -> dict:
+    """The arrays of the maps (first, second) by name: ``first's a``, ..., ``second's hi``."""
+    return {
+        f"{which}'s {name}": part
+        for which, parts in zip(("first", "second"), maps, strict=True)
+        for name, part in zip(MAP_PARTS, parts, strict=True)
+    }
+
+
 def _as_map(value, n, where):
     if not isinstance(value, tuple | list) or len(value) != 4:
         raise _Failed(
@@ -817,7 +951,7 @@ def _as_map(value, n, where):
         )
     parts = []
     for name, part in zip("a c lo hi".split(), value, strict=True):
-        arr = _array(part, name)
+        arr = _array(part, name, where)
         try:
             parts.append(np.broadcast_to(arr, (n,)))
         except ValueError:
@@ -835,6 +969,12 @@ def _grade_compose(fn, cases, seed, path):
         where = f"on {n} {case['kind']} pairs, {np.dtype(case['dtype']).name}: "
         copies = (tuple(p.copy() for p in first), tuple(p.copy() for p in second))
         yours = _as_map(_call(fn, *copies, path=path, where=where), n, where)
+        _unchanged(
+            _map_parts(copies),
+            _map_parts((first, second)),
+            where,
+            _map_in_place_hint,
+        )
         h = np.linspace(-10, 10, 201, dtype=case["dtype"])[:, None]  # (G, 1) against (n,) maps
         truth = apply_map(second, apply_map(first, h))
         got = apply_map(yours, h)
@@ -876,7 +1016,9 @@ GRADERS: dict[str, tuple[Callable, Callable]] = {
 }
 
 
-def grade_functions(functions: dict, *, seed: int = 0, path: str | None = None) -> list[Grade]:
+def grade_functions(
+    functions: dict, *, seed: int = 0, path: str | None = None, time_limit: float | None = TIME_LIMIT
+) -> list[Grade]:
     """Grade the learner's functions.
 
     Parameters
@@ -887,25 +1029,45 @@ def grade_functions(functions: dict, *, seed: int = 0, path: str | None = None) 
         Seed of the shapes and values of every case.
     path : str, optional
         The learner's file, to point at its line where a function raised.
+    time_limit : float or None
+        Seconds each function may run, its calls on all its cases together (default
+        :data:`TIME_LIMIT`); past it, it fails. None: no limit. Enforced with SIGALRM, so only on Unix
+        and in the main thread (:func:`time_limit_applies`); elsewhere no limit applies.
 
     Returns
     -------
     list of Grade
         One per exercise, in order.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C, its message naming the function being graded: ``interrupted while grading compose``.
     """
-    grades = []
+    return list(grade_each(functions, seed=seed, path=path, time_limit=time_limit))
+
+
+def grade_each(
+    functions: dict, *, seed: int = 0, path: str | None = None, time_limit: float | None = TIME_LIMIT
+) -> Iterator[Grade]:
+    """:func:`grade_functions` one at a time: each function's :class:`Grade` as soon as it is known."""
     for ex in EXERCISES:
         fn = functions.get(ex.name)
         if not callable(fn):
-            grades.append(Grade(ex.number, ex.name, "missing", f"no function {ex.name} in the file"))
+            yield Grade(ex.number, ex.name, "missing", f"no function {ex.name} in the file")
             continue
         grade, cases = GRADERS[ex.name]
+        _Clock.limit = _Clock.left = time_limit
         try:
             message = grade(fn, cases(np.random.default_rng([seed, ex.number])), seed, path)
         except _NotDone:
-            grades.append(Grade(ex.number, ex.name, "not done", "not done yet"))
+            result = Grade(ex.number, ex.name, "not done", "not done yet")
         except _Failed as exc:
-            grades.append(Grade(ex.number, ex.name, "failed", exc.message, exc.hint))
+            result = Grade(ex.number, ex.name, "failed", exc.message, exc.hint)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted while grading {ex.name}") from None
         else:
-            grades.append(Grade(ex.number, ex.name, "passed", message))
-    return grades
+            result = Grade(ex.number, ex.name, "passed", message)
+        finally:
+            _Clock.limit = _Clock.left = None
+        yield result
