@@ -101,7 +101,19 @@ CASES = [
     (["train", "adding", "--out", "{places}/notes.txt/r"], "notes.txt is a file"),
     (["train", "adding", "--out", "/proc/r"], "/proc/r"),
     (["train", "adding", "--out", "{places}/mine"], "holds curve.png"),
-    (["train", "adding", "--out", "{places}/run"], "already holds a run"),
+    (
+        ["train", "adding", "--out", "{places}/run"],
+        "already holds a run; continue it with python -m indrnn_np train adding --resume {places}/run, or",
+    ),
+    (
+        ["train", "arrays", "--data", "{places}/good.npz", "--out", "{places}/run"],
+        "continue it with python -m indrnn_np train adding --resume {places}/run",
+    ),
+    # TASK left out: --resume DIR reads it from the run; neither given is one line
+    (["train", "--resume", "{places}/run", "--steps", "5"], "--steps 5 is below"),
+    (["train", "--resume", "{places}/run", "--lr", "1"], "drop --lr"),
+    (["train", "--resume", "{tmp}/none"], "no checkpoint"),
+    (["train", "--steps", "5"], "give a TASK"),
     (["train", "adding", "--resume", "{places}/notes.txt"], "notes.txt is a file, not a run folder"),
     (["train", "adding", "--resume", "{tmp}/none"], "no checkpoint"),
     (["train", "adding", "--resume", "{places}/run", "--lr", "1"], "drop --lr"),
