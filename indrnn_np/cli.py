@@ -24,10 +24,36 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its mistakes on one line, ``error: <command>: <message>``, exit status 2 (the usage
     is what ``--help`` is for). Subcommands' parsers are of this class too."""
 
+    #: A function ``(parser, args) -> args`` applied before parsing (train's: the run folder's TASK).
+    prepare = None
+
     def error(self, message):
         command = self.prog.removeprefix("python -m indrnn_np").strip()
         where = f"{command}: " if command else ""
         self.exit(2, f"error: {where}{message} ({self.prog} --help lists the options)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self.prepare is not None and args is not None:
+            args = self.prepare(self, list(args))
+        return super().parse_known_args(args, namespace)
+
+
+def _task_of_resumed_run(parser, args: list[str]) -> list[str]:
+    """``train --resume DIR ...`` without TASK: the run's task, read from its checkpoint, put first
+    (then parsed as ``train TASK --resume DIR ...``). Options without TASK or --resume: one line."""
+    if not args or not args[0].startswith("-") or any(a in ("-h", "--help") for a in args):
+        return args  # a TASK (argparse names an unknown one), none at all (argparse asks for it), or help
+    folder = None
+    for i, a in enumerate(args):
+        if a == "--resume" and i + 1 < len(args):
+            folder = args[i + 1]
+        elif a.startswith("--resume="):
+            folder = a.removeprefix("--resume=")
+    if folder is None:
+        parser.error("give a TASK (python -m indrnn_np train TASK ...), or --resume DIR to continue a run")
+    from .train import RunDir
+
+    return [RunDir(folder).read_config().task, *args]
 
 
 def cmd_gradcheck(a) -> int:
@@ -370,10 +396,12 @@ def _train_parser(sub) -> None:
         help="train a network on a task (progress, metrics, checkpoints, resume)",
         description="Train a network on one of the tasks below, with that task's recipe as the defaults "
         "(the paper's settings, sized for a CPU). The run folder holds the configuration, metrics.csv, "
-        "checkpoints and summary.json; --resume DIR continues it.",
+        "checkpoints and summary.json; --resume DIR continues it (python -m indrnn_np train --resume DIR: "
+        "the folder's run names its task).",
         epilog="Each task has its own options and defaults: python -m indrnn_np train TASK --help "
         "(e.g. train adding --help). Example: python -m indrnn_np train adding --T 100 --steps 3000",
     )
+    t.prepare = _task_of_resumed_run
     tasks = t.add_subparsers(dest="task", required=True, metavar="TASK", title="tasks")
     for name, what in TASKS.items():
         p = tasks.add_parser(

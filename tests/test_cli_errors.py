@@ -101,7 +101,19 @@ CASES = [
     (["train", "adding", "--out", "{places}/notes.txt/r"], "notes.txt is a file"),
     (["train", "adding", "--out", "/proc/r"], "/proc/r"),
     (["train", "adding", "--out", "{places}/mine"], "holds curve.png"),
-    (["train", "adding", "--out", "{places}/run"], "already holds a run"),
+    (
+        ["train", "adding", "--out", "{places}/run"],
+        "already holds a run; continue it with python -m indrnn_np train adding --resume {places}/run, or",
+    ),
+    (
+        ["train", "arrays", "--data", "{places}/good.npz", "--out", "{places}/run"],
+        "continue it with python -m indrnn_np train adding --resume {places}/run",
+    ),
+    # TASK left out: --resume DIR reads it from the run; neither given is one line
+    (["train", "--resume", "{places}/run", "--steps", "5"], "--steps 5 is below"),
+    (["train", "--resume", "{places}/run", "--lr", "1"], "drop --lr"),
+    (["train", "--resume", "{tmp}/none"], "no checkpoint"),
+    (["train", "--steps", "5"], "give a TASK"),
     (["train", "adding", "--resume", "{places}/notes.txt"], "notes.txt is a file, not a run folder"),
     (["train", "adding", "--resume", "{tmp}/none"], "no checkpoint"),
     (["train", "adding", "--resume", "{places}/run", "--lr", "1"], "drop --lr"),
@@ -338,3 +350,41 @@ def test_a_bad_environment_setting_is_one_line_exit_2(name, value, says, tmp_pat
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines() == [f"error: {says}"]
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "fail_at, kept", [(1, "no checkpoint had been written yet"), (3, "(step 2) is kept")]
+)
+def test_running_out_of_memory_is_one_line_naming_the_step_and_the_options(
+    fail_at, kept, tmp_path, monkeypatch, capsys
+):
+    """INDRNN_MEMORY_CHECK=0 and a step whose array NumPy cannot allocate: one line, exit 2, saying where it
+    ran out, the allocation, the check that was skipped and the options that lower the memory (for a new
+    run: --resume would need the same memory), not "start it again"."""
+    from indrnn_np import config
+    from indrnn_np.train import loop
+
+    monkeypatch.setattr(config, "MEMORY_CHECK", False)
+    real, calls = loop.train_step, []
+
+    def step(*args, **kw):
+        calls.append(1)
+        if len(calls) == fail_at:
+            np.empty((10**7, 10**7), np.float32)  # NumPy's own MemoryError, with its message
+        return real(*args, **kw)
+
+    monkeypatch.setattr(loop, "train_step", step)
+    out = tmp_path / "r"
+    argv = ["train", "adding", *SMALL, "--steps", "10", "--checkpoint-every", "2", "--out", str(out)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    line = lines[0]
+    assert line.startswith(f"error: ran out of memory at step {fail_at} (unable to allocate "), line
+    assert "INDRNN_MEMORY_CHECK=0 skipped the check that would have refused it" in line, line
+    assert "lower --batch, --T or --hidden" in line and kept in line, line
+    assert "start it again" not in line, line
+    if fail_at == 3:
+        assert "--resume continues it only with the same settings" in line, line

@@ -84,3 +84,21 @@ def test_compile_line_on_a_cache_miss_only(tmp_path):
     assert first.index(COMPILE_LINE) < first.index("step 1 took")  # said before the wait, not after
     assert any(cache.rglob("*.nbi"))  # Numba wrote its cache
     assert COMPILE_LINE not in _train(tmp_path, "second", cache)
+
+
+def test_the_progress_lines_train_loss_is_the_metrics_rows(tmp_path):
+    """The loss a progress line shows at an evaluation is metrics.csv's train_loss of that step (the mean
+    since the last row), not the last step's loss: one number, one name."""
+    from indrnn_np.train import RunDir, recipe, train
+
+    cfg = recipe("adding", T=20, hidden=8, batch=8, steps=15, eval_every=5, test_size=16)
+    lines = []
+    train(cfg, tmp_path / "r", progress=True, log=lines.append)
+    shown = {
+        int(line.split()[1].split("/")[0]): line.split("train loss ")[1].split()[0]
+        for line in lines
+        if "train loss" in line
+    }
+    rows = RunDir(tmp_path / "r").read_metrics()
+    want = {int(s): f"{v:.5f}" for s, v in zip(rows["step"], rows["train_loss"], strict=True) if s > 1}
+    assert shown == want, (shown, want)

@@ -111,7 +111,9 @@ def test_folder_states(done_run, tmp_path, copy_run):
     empty = RunDir(tmp_path / "new")
     assert not empty.holds_run()
     empty.check_new()  # a folder that does not exist may start a run
-    with pytest.raises(RunDirError, match="already holds a run; continue it with --resume"):
+    with pytest.raises(
+        RunDirError, match="already holds a run; continue it with python -m indrnn_np train adding --resume"
+    ):
         RunDir(done_run).check_new()
     # metrics rows but no checkpoint: cannot be continued, and is not overwritten
     orphan = copy_run(done_run, tmp_path / "orphan")

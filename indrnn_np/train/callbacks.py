@@ -175,10 +175,11 @@ class ThreadTuning(Callback):
 
 class ProgressBar(Callback):
     """The progress bar (:class:`indrnn_np.train.progress.Progress`): tqdm on a terminal or in a
-    notebook, a line per evaluation in a log file; one-off lines go to ``log``."""
+    notebook, a line per evaluation in a log file; one-off lines go to ``log``. The train loss shown is
+    the evaluation's metrics row's (the mean since the last row), not the last step's."""
 
     def __init__(self, log=print):
-        self.log, self.bar = log, None
+        self.log, self.bar, self.train_loss = log, None, None
 
     def on_train_begin(self, run):
         self.bar = Progress(True, run.step + 1, run.steps, run.task.metric, self.log, backend=run.backend)
@@ -186,8 +187,13 @@ class ProgressBar(Callback):
     def on_step_begin(self, run, step):
         self.bar.before_step(step)
 
+    def on_evaluation(self, run, step, metrics):
+        self.train_loss = metrics["train_loss"]
+
     def on_step_end(self, run, step, result):
-        self.bar.after_step(step, result.loss, run.metric, run.evaluated == step)
+        evaluated = run.evaluated == step
+        loss = self.train_loss if evaluated and self.train_loss is not None else result.loss
+        self.bar.after_step(step, loss, run.metric, evaluated)
 
     def on_train_end(self, run, summary):
         self._close()

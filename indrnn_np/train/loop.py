@@ -24,7 +24,14 @@ from .config import TrainConfig
 from .memory import check_fits, estimate_evaluation, estimate_objects, estimate_training, saying_compiles
 from .record import check_belongs, refuse_config_changes
 from .rundir import MemoryRun, RunDir, RunDirError
-from .state import RunState, TrainingDiverged, TrainingInterrupted, config_settings, loop_settings
+from .state import (
+    RunState,
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainingOutOfMemory,
+    config_settings,
+    loop_settings,
+)
 from .step import StepResult, mse_train_step, train_step
 
 __all__ = [  # the step's and the state's names stay importable from here, as before
@@ -32,6 +39,7 @@ __all__ = [  # the step's and the state's names stay importable from here, as be
     "StepResult",
     "TrainingDiverged",
     "TrainingInterrupted",
+    "TrainingOutOfMemory",
     "complete_run",
     "evaluate_run",
     "mse_train_step",
@@ -126,6 +134,9 @@ def train_config(cfg: TrainConfig, out_dir, *, progress: bool = True, log=print,
         records it and the last good checkpoint is kept.
     TrainingInterrupted
         Ctrl-C (a checkpoint of the last completed step was written).
+    TrainingOutOfMemory
+        A step or evaluation ran out of memory (a MemoryError; with ``INDRNN_MEMORY_CHECK=0``, say):
+        one line naming the step, the allocation and the options that lower the memory.
     """
     callbacks = builtin_callbacks(progress=progress, log=log) + check_callbacks(callbacks)
     cfg.validate()
@@ -249,7 +260,7 @@ def train_objects(
         is written (a task without ``rehearsal(T)`` is not checked).
     FileWriteError
         A write failed during the run (a full disk, ...): one line; the last good checkpoint is kept.
-    TrainingDiverged, TrainingInterrupted
+    TrainingDiverged, TrainingInterrupted, TrainingOutOfMemory
         As :func:`train`.
 
     Notes
@@ -532,6 +543,7 @@ def _loop(s: RunState, callbacks: list, log) -> dict:
     hooks = CallbackList(callbacks)
     t0 = time.perf_counter()
     s.elapsed = s.elapsed0
+    step = s.step + 1  # the step in progress, for an error's message
     try:
         with _saving(s, "training"):
             hooks.call("on_train_begin", s)
@@ -553,6 +565,8 @@ def _loop(s: RunState, callbacks: list, log) -> dict:
     except BaseException as exc:
         with _saving(s, "training"):  # diverged.json, the curve so far
             hooks.on_exception(s, exc)
+        if isinstance(exc, MemoryError) and not isinstance(exc, TrainingOutOfMemory):
+            raise _out_of_memory(s, step, exc) from None
         if isinstance(exc, Exception) and not isinstance(exc, TrainingDiverged | FileWriteError):
             _note(s, exc)
         raise
@@ -574,6 +588,40 @@ def _note(s: RunState, exc: Exception) -> None:
         return
     how = f"; continue with {s.resume_hint()}" if s.saved is not None else "; start it again"
     exc.add_note(f"training stopped after step {s.step} by this error; {s.kept()}{how}")
+
+
+def _out_of_memory(s: RunState, step: int, exc: MemoryError) -> TrainingOutOfMemory:
+    """A MemoryError of the loop as one line: the step, the allocation that failed (NumPy's message names
+    its size), the memory check when it was off, what is kept and the options that lower the memory. A
+    checkpoint is no way out: ``--resume`` continues with the same settings, which need the same memory."""
+    from .. import config
+    from .memory import config_levers
+
+    what = " ".join(str(exc).split())
+    what = f" ({what[:1].lower()}{what[1:]})" if what else ""
+    evaluating = s.step == step  # the step was done: its evaluation or a callback ran out
+    where = f"{'evaluating ' if evaluating else ''}at step {step}"
+    skipped = (
+        "" if config.MEMORY_CHECK else "; INDRNN_MEMORY_CHECK=0 skipped the check that would have refused it"
+    )
+    if s.cfg is not None:
+        levers = config_levers(s.cfg)({"evaluation" if evaluating else "step": 1})
+        lower = f"lower {_or(levers)} (--dry-run shows the memory a run needs)"
+        same = "--resume continues it only with the same settings, which need this memory: start a new run (another --out) with "
+    else:
+        lower = "lower the batch, the sequence length or the model's size"
+        same = "resume=True continues it only with the same settings, which need this memory: start a new run with "
+    if s.saved is not None:
+        then = f"{s.kept()}, but {same}{lower}"
+    else:
+        then = f"{s.kept()}; {lower}"
+    return TrainingOutOfMemory(f"ran out of memory {where}{what}{skipped}; {then}")
+
+
+def _or(options) -> str:
+    """``--batch, --T or --hidden``."""
+    options = list(options)
+    return ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
 
 
 def _one_step(s: RunState, step: int) -> StepResult:

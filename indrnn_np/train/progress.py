@@ -69,6 +69,8 @@ class Progress:
             self.t0 = time.perf_counter()
 
     def after_step(self, step: int, loss: float, metric: float | None, evaluated: bool) -> None:
+        """One step done; at an evaluation (``evaluated``) show ``loss``, the train loss of its metrics
+        row (the mean since the last row), and ``metric``, the test metric."""
         if not self.enabled:
             return
         self._unwatch()

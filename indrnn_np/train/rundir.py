@@ -277,9 +277,7 @@ class RunDir:
         Python call's arguments (``resume=True``, ``run_dir``) rather than the command's flags.
         """
         self.check_not_diverged()
-        resume, other = (
-            ("resume=True", "another run_dir") if python else (f"--resume {self.path}", "another --out")
-        )
+        resume, other = ("resume=True", "another run_dir") if python else (None, "another --out")
         holder = FolderLock.live_holder(self.path)
         if holder is not None:
             raise RunBusyError(
@@ -287,7 +285,8 @@ class RunDir:
             )
         if self.has_checkpoint():
             raise RunDirError(
-                f"{self.path} already holds a run; continue it with {resume}, or choose {other}"
+                f"{self.path} already holds a run; continue it with {resume or self.resume_command()}, "
+                f"or choose {other}"
             )
         if self.holds_run():
             raise RunDirError(
@@ -302,6 +301,21 @@ class RunDir:
                     f"{self.path} is not a run's folder and holds {name}, which a run would write over; "
                     f"choose {other} (a new or empty folder)"
                 )
+
+    def resume_command(self) -> str:
+        """The whole command that continues the run here, ``python -m indrnn_np train TASK --resume PATH``
+        with the run's recorded task (run.json's flags, else the checkpoint's configuration); without
+        TASK, which the command then reads from the checkpoint, when neither names one."""
+        task = None
+        record = self.read_record()
+        if record is not None and record.get("words") == "flags":
+            task = record.get("settings", {}).get("task")
+        if not isinstance(task, str):
+            try:
+                task = self.read_config().task
+            except RunDirError:
+                task = None
+        return f"python -m indrnn_np train {task + ' ' if task else ''}--resume {self.path}"
 
     def _started(self) -> bool:
         """True when the folder holds a run that stopped before its first step: metrics.csv a run's header

@@ -1,5 +1,6 @@
 """Layer 4: a run's live state (:class:`RunState`, what the loop and its callbacks see) and the ways a
-run ends other than at its last step (:class:`TrainingDiverged`, :class:`TrainingInterrupted`).
+run ends other than at its last step (:class:`TrainingDiverged`, :class:`TrainingInterrupted`,
+:class:`TrainingOutOfMemory`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from ..errors import UserError
 from ..ops.device import to_host
 from ..tasks import TASK_MEMBERS
 from .build import model_label
@@ -31,6 +33,11 @@ class TrainingDiverged(Exception):
     def __init__(self, message: str, *, step: int, params: int):
         super().__init__(message)
         self.step, self.params = int(step), int(params)
+
+
+class TrainingOutOfMemory(UserError, MemoryError):
+    """A step or evaluation ran out of memory (a :class:`MemoryError`; the command line prints it as one
+    line, exit 2): where, the allocation that failed, and the options that lower the memory."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
