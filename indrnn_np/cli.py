@@ -121,12 +121,13 @@ def _train(a) -> int:
             )
         else:
             cfg = recipe(a.task, **given)
-            if a.dry_run:
-                if a.out:  # refused as the run would be (a folder holding a run, another writer)
-                    RunDir(a.out).check_new()
-                return _dry_run(lambda: estimate_training(cfg))
             if a.out == "":
                 raise CliError("--out: the run folder's path is empty: give a folder's name")
+            if a.dry_run:
+                if a.out:  # refused as the run would be (a folder holding a run, a file, another writer)
+                    RunDir(a.out).check_new()
+                    RunDir(a.out).check_writable()
+                return _dry_run(lambda: estimate_training(cfg))
             if a.out:
                 train(cfg, a.out, progress=not a.quiet, log=_log)
             else:  # claimed before the rehearsal, so that a concurrent default takes the next name
@@ -375,14 +376,21 @@ _positive_int = _int_at_least(1, "a positive integer")
 _nonnegative_int = _int_at_least(0, "an integer >= 0")
 
 
-def _positive_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0."""
+#: The longest time limit in seconds (a day): what SIGALRM's timer takes everywhere (1e10 overflowed it).
+MAX_SECONDS = 86_400.0
+
+
+def _positive_seconds(text: str) -> float | None:
+    """An argparse type: a number of seconds in (0, :data:`MAX_SECONDS`], or ``inf``: None, no limit."""
+    expected = f"expected a number of seconds > 0 and at most {MAX_SECONDS:g}, or inf for no limit"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"{expected}; got {text!r}") from None
+    if value == float("inf"):
+        return None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{expected}; got {text}")
     return value
 
 
@@ -631,7 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=TIME_LIMIT,
         metavar="SECONDS",
         help="seconds each function may run, its calls on all its cases together; past it, it fails "
-        f"(default: {TIME_LIMIT:g}; enforced with SIGALRM: on Unix only, elsewhere no limit applies)",
+        f"(default: {TIME_LIMIT:g}; at most {MAX_SECONDS:g}; inf: no limit; enforced with SIGALRM: on Unix "
+        "only, elsewhere no limit applies)",
     )
     ck.set_defaults(func=cmd_check)
     d = sub.add_parser("dynamics", help="Eq. 4 in numbers and plots, and the u constraint in training")
@@ -780,6 +789,20 @@ def _main(argv) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # outside a run's steps (TrainingOutOfMemory is a UserError): building it
+        from . import config
+
+        why = " ".join(str(exc).split()) or "MemoryError"
+        skipped = (
+            ""
+            if config.MEMORY_CHECK
+            else "; INDRNN_MEMORY_CHECK=0 skipped the check that would have refused it"
+        )
+        print(
+            f"error: ran out of memory ({why}){skipped}; --dry-run shows the memory a run needs",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as exc:
         # a run's Ctrl-C (TrainingInterrupted) says where its checkpoint is; a bare one, that it stopped

@@ -257,7 +257,7 @@ CASES = [
     (["check", "{places}/notes.txt", "--time-limit", "0"], "--time-limit"),
     (["check", "{places}/notes.txt", "--time-limit", "-5"], "--time-limit"),
     (["check", "{places}/notes.txt", "--time-limit", "x"], "--time-limit"),
-    (["check", "{places}/notes.txt", "--time-limit", "inf"], "--time-limit"),
+    (["check", "{places}/notes.txt", "--time-limit", "1e10"], "--time-limit"),  # overflowed SIGALRM's timer
     (["check", "{places}/notes.txt", "--time-limit", "nan"], "--time-limit"),
     # bench
     (["bench"], "BENCHMARK"),
@@ -388,3 +388,22 @@ def test_running_out_of_memory_is_one_line_naming_the_step_and_the_options(
     assert "start it again" not in line, line
     if fail_at == 3:
         assert "--resume continues it only with the same settings" in line, line
+
+
+def test_running_out_of_memory_while_building_a_run_is_one_line(tmp_path, monkeypatch, capsys):
+    """Outside the steps (the model or the data too large, with the check off): one line, exit 2."""
+    from indrnn_np import config
+    from indrnn_np.train import loop
+
+    def build(*args, **kw):
+        raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (100000, 100000)")
+
+    monkeypatch.setattr(config, "MEMORY_CHECK", False)
+    monkeypatch.setattr(loop, "_build", build)
+    assert main(["train", "adding", "--T", "20", "--steps", "2", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: ran out of memory (Unable to allocate 74.5 GiB for an array with shape (100000, 100000)); "
+        "INDRNN_MEMORY_CHECK=0 skipped the check that would have refused it; --dry-run shows the memory a "
+        "run needs"
+    ], err

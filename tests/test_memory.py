@@ -55,16 +55,36 @@ def test_dry_run_answers_as_the_run_would(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "r already holds a run" in err[0], err
 
+    (tmp_path / "afile").write_text("mine")
+    for out, said in (("", "--out: the run folder's path is empty"), ("afile", "it is a file, not a folder")):
+        assert main(["train", "adding", "--T", "20", "--out", out, "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+    assert (tmp_path / "afile").read_text() == "mine"
+
     monkeypatch.setattr(memory, "available_memory", lambda: memory.Available(MiB, "a test's cap"))
     assert main(["train", "adding", "--T", "20", "--hidden", "4000", "--dry-run"]) == 1
     out = capsys.readouterr().out
     assert "already when rehearsed at T = 20" in out and out.rstrip().endswith("does NOT fit"), out
 
     monkeypatch.setattr(memory.config, "MEMORY_CHECK", False)
+    monkeypatch.setattr(memory, "_measure", _out_of_memory)
+    assert main(["train", "adding", "--T", "20", "--dry-run"]) == 1  # no check: no 'available' to name
+    out = capsys.readouterr().out
+    assert "needs more memory than this process could take already when rehearsed" in out, out
+    assert "skips this check" not in out
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(memory.config, "MEMORY_CHECK", False)
     assert main(["train", "adding", "--T", "100000000", "--dry-run"]) == 1
     out = capsys.readouterr().out
     assert "the run would be refused" not in out
     assert "with INDRNN_MEMORY_CHECK=0 the run would not be refused" in out
+
+
+def _out_of_memory(*args):
+    """In place of memory._measure: a probe that runs out of memory."""
+    raise MemoryError("a test's probe ran out")
 
 
 def test_the_levers_name_what_lowers_the_evaluation():

@@ -314,10 +314,16 @@ def rehearse(
                     plan = None
                     options = name({getattr(exc, "part", "step"): 1})
                     lower = f"; lower {_options(options)}" if options else ""
+                    if available is None or available.bytes is None:  # no check, or nothing known
+                        there = "more memory than this process could take"
+                    else:
+                        there = (
+                            f"more than the {_size(available.bytes + available.held)} available "
+                            f"({available.source})"
+                        )
+                    skip = " (INDRNN_MEMORY_CHECK=0 skips this check)" if config.MEMORY_CHECK else ""
                     raise MemoryTooLarge(
-                        f"{what} needs more than the {_size(available.bytes + available.held)} available "
-                        f"({available.source}) already when rehearsed at T = {Tp}{lower} "
-                        "(INDRNN_MEMORY_CHECK=0 skips this check)"
+                        f"{what} needs {there} already when rehearsed at T = {Tp}{lower}{skip}"
                     ) from None
                 labels = [(p.part, p.label, p.exact) for p in plan]
                 del plan
