@@ -366,9 +366,9 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
         x = mask_padding(x, lengths, copy=x is x_in)
     u, b = backend.put(u), backend.put(b)
     h0 = backend.zeros_unpooled((B, N), x.dtype) if h0 is None else backend.put(h0)
+    h = backend.empty((T, B, N), x.dtype)
     if _fused(M, algorithm):
         W = backend.put(W)
-        h = backend.empty((T, B, N), x.dtype)
         with section("recurrence"):
             kernels.fused_forward(x, W, u, b, h0, act, h, _step_lengths(backend, lengths, T, B), reverse_time)
     else:
@@ -378,7 +378,6 @@ def _forward_kernels(x, W, u, b, h0, activation, backend: Backend, lengths, algo
         # h gets its own buffer although the recurrence could overwrite xw in
         # place: with the two aliased, the CPU kernel's loop no longer vectorises
         # (measured 4x slower). xw is freed on return.
-        h = backend.empty((T, B, N), x.dtype)
         forward, _ = _recurrence_kernels(kernels, algorithm, backend, lengths, T, B, reverse_time)
         with section("recurrence"):
             forward(xw, u, b, h0, act, h)
